@@ -1,0 +1,39 @@
+// swift-tools-version: 6.0
+// Probity: run a language model on the CPU and watch and steer its features from the inside.
+// Targets follow the layers in docs/DESIGN.md; dependencies point down only.
+import PackageDescription
+
+let package = Package(
+    name: "Probity",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "probity", targets: ["probity"]),
+        .library(name: "ProbityLM", targets: ["ProbityLM"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries from Debian (scripts/setup installs them).
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1",
+                       providers: [.apt(["libyaml-dev"])]),
+
+        // Layers, bottom up.
+        .target(name: "ProbityTensor", dependencies: ["COpenBLAS"]),
+        .target(name: "ProbityFormats", dependencies: ["ProbityTensor"]),
+        .target(name: "ProbityLM", dependencies: ["ProbityFormats", "ProbityTensor"]),
+        .executableTarget(
+            name: "probity",
+            dependencies: [
+                "ProbityLM", "ProbityFormats", "ProbityTensor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "ProbityTensorTests", dependencies: ["ProbityTensor"]),
+        .testTarget(name: "ProbityFormatsTests", dependencies: ["ProbityFormats"]),
+        .testTarget(name: "ProbityLMTests", dependencies: ["ProbityLM"]),
+        .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats"]),
+    ]
+)
