@@ -24,16 +24,18 @@ let package = Package(
         .target(name: "ProbityTensor", dependencies: ["COpenBLAS"]),
         .target(name: "ProbityFormats", dependencies: ["ProbityTensor"]),
         .target(name: "ProbityLM", dependencies: ["ProbityFormats", "ProbityTensor"]),
+        .target(name: "ProbityRules", dependencies: ["CYAML", "ProbityLM", "ProbityTensor"]),
         .executableTarget(
             name: "probity",
             dependencies: [
-                "ProbityLM", "ProbityFormats", "ProbityTensor",
+                "ProbityLM", "ProbityFormats", "ProbityTensor", "ProbityRules",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "ProbityTensorTests", dependencies: ["ProbityTensor"]),
         .testTarget(name: "ProbityFormatsTests", dependencies: ["ProbityFormats"]),
         .testTarget(name: "ProbityLMTests", dependencies: ["ProbityLM"]),
+        .testTarget(name: "ProbityRulesTests", dependencies: ["ProbityRules"]),
         .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats"]),
     ]
 )
