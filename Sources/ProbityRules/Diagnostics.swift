@@ -129,21 +129,27 @@ public struct Diagnostics: Sendable {
     }
 }
 
-/// Levenshtein distance, for `did you mean` hints. Inputs are short keys and names.
-/// - Complexity: O(a.count × b.count).
+/// Edit distance counting insertions, deletions, substitutions and swaps of adjacent letters (the
+/// "optimal string alignment" distance), for `did you mean` hints: `wacth` is one edit from `watch`.
+/// - Complexity: O(a.count × b.count); inputs are short keys and names.
 func editDistance(_ a: String, _ b: String) -> Int {
     let a = Array(a.lowercased().unicodeScalars), b = Array(b.lowercased().unicodeScalars)
     if a.isEmpty { return b.count }
     if b.isEmpty { return a.count }
+    // Three rows: the one before the previous is needed for swaps.
+    var beforePrevious = [Int](repeating: 0, count: b.count + 1)
     var previous = Array(0...b.count)
     var current = [Int](repeating: 0, count: b.count + 1)
     for i in 1...a.count {
         current[0] = i
         for j in 1...b.count {
-            let substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, substitution)
+            let cost = a[i - 1] == b[j - 1] ? 0 : 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
+                current[j] = min(current[j], beforePrevious[j - 2] + 1)
+            }
         }
-        swap(&previous, &current)
+        (beforePrevious, previous, current) = (previous, current, beforePrevious)
     }
     return previous[b.count]
 }
