@@ -21,23 +21,25 @@ extension ResolvedRule {
         }
         if rule.watch.features.count > 1 {
             lines.append(rule.watch.combine == .any
-                         ? "  a token counts when any watched feature reaches the threshold"
-                         : "  a token counts when every watched feature reaches the threshold")
+                         ? "  one watched feature reaching its threshold suffices"
+                         : "  every watched feature must reach its threshold (at the same token, or in the mean)")
         }
         if interventions.isEmpty {
             lines.append("intervenes: no (observes only)")
         } else {
             lines.append("intervenes:")
             for i in interventions {
-                let on = i.targets.map(\.shortName).joined(separator: ", ")
-                lines.append("  - \(i.intervention.action) on \(on), \(i.triggerText), at \(i.intervention.positions) positions"
-                             .replacingOccurrences(of: "at prompt and response positions", with: "at every position"))
+                lines.append("  - \(i.intervention.action)")
+                lines.append("      on: \(i.targets.map(\.shortName).joined(separator: ", "))")
                 for level in i.intervention.action.relativeLevels {
                     guard case .relative(let k) = level else { continue }
                     for f in i.targets {
-                        if let max = f.maxActivation { lines.append("    = \(formatNumber(k * max)) for \(f.shortName)") }
+                        if let max = f.maxActivation { lines.append("      = \(formatNumber(k * max)) for \(f.shortName)") }
                     }
                 }
+                lines.append("      when: \(i.triggerText)")
+                let positions = i.intervention.positions == .all ? "every position" : "\(i.intervention.positions)"
+                lines.append("      positions: \(positions)")
             }
         }
         lines.append(rule.stop ? "stops generation when it fires" : "does not stop generation")
