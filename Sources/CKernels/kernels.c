@@ -303,15 +303,11 @@ AVX2 static float dot_f16_avx2(const uint8_t *row, const float *x, long n) {
     return t;
 }
 
-AVX2 static float row_dot_avx2(uint32_t type, const uint8_t *row, long cols, const float *x) {
-    switch (type) {
-    case T_F32: return dot_f32_avx2((const float *)(const void *)row, x, cols);
-    case T_F16: return dot_f16_avx2(row, x, cols);
-    case T_BF16: return row_dot_generic(type, row, cols, x);
-    default: break;
-    }
+// Dot of one row of 32-element blocks with x; inlined once per type so the type switch in
+// block_avx2 folds away.
+AVX2_INLINE float blocks_dot_avx2(const uint32_t type, const uint8_t *row, long nb, const float *x) {
     // Four accumulators: one per vector of the block, so no FMA waits on the previous one.
-    const long bb = block_bytes(type), nb = cols / 32;
+    const long bb = block_bytes(type);
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     for (long i = 0; i < nb; i++, row += bb, x += 32) {
         __m256 w[4];
@@ -322,6 +318,23 @@ AVX2 static float row_dot_avx2(uint32_t type, const uint8_t *row, long cols, con
         s3 = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(x + 24), s3);
     }
     return hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+#define GEMV_ROWS(expr) for (long r = r0; r < r1; r++) { const uint8_t *row = base + (size_t)r * rowBytes; out[r - r0] = (expr); }
+
+AVX2 static void gemv_avx2(uint32_t type, const uint8_t *base, size_t rowBytes, long r0, long r1, long cols,
+                           const float *x, float *out) {
+    const long nb = cols / 32;
+    switch (type) {
+    case T_F32: GEMV_ROWS(dot_f32_avx2((const float *)(const void *)row, x, cols)); break;
+    case T_F16: GEMV_ROWS(dot_f16_avx2(row, x, cols)); break;
+    case T_BF16: GEMV_ROWS(row_dot_generic(type, row, cols, x)); break;
+    case T_Q4_0: GEMV_ROWS(blocks_dot_avx2(T_Q4_0, row, nb, x)); break;
+    case T_Q4_1: GEMV_ROWS(blocks_dot_avx2(T_Q4_1, row, nb, x)); break;
+    case T_Q5_0: GEMV_ROWS(blocks_dot_avx2(T_Q5_0, row, nb, x)); break;
+    case T_Q5_1: GEMV_ROWS(blocks_dot_avx2(T_Q5_1, row, nb, x)); break;
+    case T_Q8_0: GEMV_ROWS(blocks_dot_avx2(T_Q8_0, row, nb, x)); break;
+    }
 }
 
 static int detect_avx2(void) {
@@ -378,10 +391,7 @@ void pk_gemv(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, lo
              const float *x, float *out) {
     const uint8_t *base = w;
 #ifdef PK_X86
-    if (usable(isa) == PK_ISA_AVX2) {
-        for (long r = r0; r < r1; r++) out[r - r0] = row_dot_avx2(type, base + (size_t)r * rowBytes, cols, x);
-        return;
-    }
+    if (usable(isa) == PK_ISA_AVX2) { gemv_avx2(type, base, rowBytes, r0, r1, cols, x, out); return; }
 #endif
     (void)isa;
     for (long r = r0; r < r1; r++) out[r - r0] = row_dot_generic(type, base + (size_t)r * rowBytes, cols, x);
