@@ -1,4 +1,4 @@
-// Hot numeric kernels and the thread pool core for ProbityTensor, in C so that AVX2/FMA/F16C code
+// Hot numeric kernels and the thread pool core for ProbityTensor, in C so that AVX2 and AVX-512 code
 // can be chosen at run time (cpuid) while the package itself requires no CPU feature.
 // Block layouts and dequantization formulas follow ggml (ggml-quants.c, gguf-py quants.py).
 #ifndef PROBITY_CKERNELS_H
@@ -12,9 +12,10 @@ extern "C" {
 #endif
 
 /// Instruction set levels a kernel can be run at. `PK_ISA_GENERIC` is portable C.
-enum { PK_ISA_GENERIC = 0, PK_ISA_AVX2 = 1 };
+enum { PK_ISA_GENERIC = 0, PK_ISA_AVX2 = 1, PK_ISA_AVX512 = 2 };
 
-/// The best level this CPU and OS support (AVX2 needs AVX2, FMA, F16C and OS-saved YMM state).
+/// The best level this CPU and OS support (AVX2 needs AVX2, FMA, F16C and OS-saved YMM state;
+/// AVX512 needs AVX-512 F, BW and VL and OS-saved ZMM state besides).
 int pk_best_isa(void);
 
 /// Whether `type` (a ggml type id) has dequantization and dot kernels.
