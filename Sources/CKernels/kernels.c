@@ -452,6 +452,60 @@ AVX512 static void dequant_avx512(uint32_t type, const uint8_t *src, long count,
     }
 }
 
+// Batched products (prefill): a panel of 64 weight rows is dequantized once, stored transposed
+// (panel[c * 64 + j] = W[r0 + j, c]), and swept by a 6 × 64 register tile: per column c, four
+// vectors of weights and six broadcast inputs feed 24 FMAs into 24 accumulators.
+enum { PANEL = 64, TILE_B = 6 };
+
+AVX512_INLINE void panel_kernel_avx512(const int nb, const float *x, long ldx, const float *panel, long K,
+                                       float *out, long ldo, const __mmask16 mask[4]) {
+    __m512 acc[TILE_B][4];
+    for (int i = 0; i < nb; i++)
+        for (int j = 0; j < 4; j++) acc[i][j] = _mm512_setzero_ps();
+    for (long c = 0; c < K; c++) {
+        const float *p = panel + c * PANEL;
+        const __m512 w0 = _mm512_load_ps(p), w1 = _mm512_load_ps(p + 16);
+        const __m512 w2 = _mm512_load_ps(p + 32), w3 = _mm512_load_ps(p + 48);
+        for (int i = 0; i < nb; i++) {
+            const __m512 xv = _mm512_set1_ps(x[i * ldx + c]);
+            acc[i][0] = _mm512_fmadd_ps(w0, xv, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(w1, xv, acc[i][1]);
+            acc[i][2] = _mm512_fmadd_ps(w2, xv, acc[i][2]);
+            acc[i][3] = _mm512_fmadd_ps(w3, xv, acc[i][3]);
+        }
+    }
+    for (int i = 0; i < nb; i++)
+        for (int j = 0; j < 4; j++) _mm512_mask_storeu_ps(out + i * ldo + 16 * j, mask[j], acc[i][j]);
+}
+
+AVX512 static void gemm_panel_avx512(uint32_t type, const uint8_t *base, size_t rowBytes, long r0, long r1,
+                                     long cols, const float *x, long b0, long b1, float *out, long ldo) {
+    const long n = r1 - r0;
+    float *scratch = pk_thread_scratch((size_t)(PANEL + 1) * (size_t)cols);
+    if (scratch == NULL) abort();
+    float *panel = scratch, *row = scratch + (size_t)PANEL * (size_t)cols;
+    // Rows past r1 are zero so the kernel can run full width; their results are masked off.
+    for (long j = 0; j < PANEL; j++) {
+        if (j < n) dequant_avx512(type, base + (size_t)(r0 + j) * rowBytes, cols, row);
+        for (long c = 0; c < cols; c++) panel[c * PANEL + j] = j < n ? row[c] : 0;
+    }
+    __mmask16 mask[4];
+    for (int j = 0; j < 4; j++) {
+        const long valid = n - 16 * j;
+        mask[j] = valid >= 16 ? 0xffff : valid <= 0 ? 0 : (__mmask16)((1u << valid) - 1);
+    }
+    long b = b0;
+    for (; b + TILE_B <= b1; b += TILE_B)
+        panel_kernel_avx512(TILE_B, x + b * cols, cols, panel, cols, out + b * ldo + r0, ldo, mask);
+    switch (b1 - b) {
+    case 5: panel_kernel_avx512(5, x + b * cols, cols, panel, cols, out + b * ldo + r0, ldo, mask); break;
+    case 4: panel_kernel_avx512(4, x + b * cols, cols, panel, cols, out + b * ldo + r0, ldo, mask); break;
+    case 3: panel_kernel_avx512(3, x + b * cols, cols, panel, cols, out + b * ldo + r0, ldo, mask); break;
+    case 2: panel_kernel_avx512(2, x + b * cols, cols, panel, cols, out + b * ldo + r0, ldo, mask); break;
+    case 1: panel_kernel_avx512(1, x + b * cols, cols, panel, cols, out + b * ldo + r0, ldo, mask); break;
+    }
+}
+
 static int detect_avx512(void) {
     unsigned a, b, c, d;
     if (!detect_avx2() || __get_cpuid_max(0, 0) < 7) return 0;
@@ -561,4 +615,17 @@ float *pk_thread_scratch(size_t count) {
         s->count = s->data ? count : 0;
     }
     return s->data;
+}
+
+int pk_gemm_panel(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, long r1, long cols,
+                  const float *x, long b0, long b1, float *out, long ldo) {
+#ifdef PK_X86
+    if (usable(isa) == PK_ISA_AVX512 && pk_supported(type) && r1 - r0 <= 64) {
+        gemm_panel_avx512(type, w, rowBytes, r0, r1, cols, x, b0, b1, out, ldo);
+        return 0;
+    }
+#endif
+    (void)isa; (void)type; (void)w; (void)rowBytes; (void)r0; (void)r1; (void)cols; (void)x; (void)b0; (void)b1;
+    (void)out; (void)ldo;
+    return -1;
 }

@@ -35,6 +35,15 @@ void pk_gemv(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, lo
 void pk_gemv_batch(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, long r1,
                    long cols, const float *x, long batch, float *out, long ldo);
 
+/// Whether pk_gemm_panel has a kernel at this level (AVX-512 only; others use OpenBLAS).
+static inline int pk_has_gemm_panel(int isa) { return isa >= PK_ISA_AVX512 && pk_best_isa() >= PK_ISA_AVX512; }
+
+/// out[b * ldo + r] = dot(row r, x_b) for rows [r0, r1) with r1 - r0 ≤ 64 and batch rows [b0, b1)
+/// of x (row stride `cols`). The rows are dequantized once into a transposed panel in this
+/// thread's scratch. Returns 0, or -1 when there is no kernel at this level (see pk_has_gemm_panel).
+int pk_gemm_panel(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, long r1, long cols,
+                  const float *x, long b0, long b1, float *out, long ldo);
+
 /// A float buffer of at least `count` elements owned by the calling thread; it grows (the only
 /// allocation) when a larger one is asked for and is freed when the thread exits. NULL if out of memory.
 float *pk_thread_scratch(size_t count);
