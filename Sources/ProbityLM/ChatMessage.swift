@@ -34,14 +34,25 @@ public struct ChatMessage: Sendable, Equatable, Codable {
 }
 
 extension ChatMessage {
-    /// Reads a messages file: a JSON array of `{"role": ..., "content": ...}` objects, or an object
-    /// whose `"messages"` key holds such an array. Every problem names the file and the message index.
+    /// Reads a messages file: a non-empty JSON array of `{"role": ..., "content": ...}` objects, or
+    /// an object whose `"messages"` key holds one (other keys, as in an OpenAI request body, are
+    /// ignored). Every problem names the file and the message index.
     public static func load(messagesFile path: String) throws -> [ChatMessage] {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            let reason = FileManager.default.fileExists(atPath: path) ? "\(error.localizedDescription)" : "no such file"
+            var isDirectory: ObjCBool = false
+            let reason: String
+            if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+                reason = "no such file"
+            } else if isDirectory.boolValue {
+                reason = "it is a directory"
+            } else if !FileManager.default.isReadableFile(atPath: path) {
+                reason = "permission denied"
+            } else {
+                reason = error.localizedDescription
+            }
             throw GenerationError.messagesFileUnreadable(path: path, reason: reason)
         }
         return try parse(messagesJSON: data, source: path)
@@ -71,6 +82,7 @@ extension ChatMessage {
             throw GenerationError.messagesFileShape(path: source, found: jsonKind(root))
         }
 
+        guard !list.isEmpty else { throw GenerationError.messagesFileEmpty(path: source) }
         var messages: [ChatMessage] = []
         messages.reserveCapacity(list.count)
         for (index, item) in list.enumerated() {

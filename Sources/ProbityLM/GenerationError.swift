@@ -9,6 +9,7 @@ public enum GenerationError: InputError, Equatable {
     case messagesFileUnreadable(path: String, reason: String)
     case messagesFileNotJSON(path: String, detail: String)
     case messagesFileShape(path: String, found: String)
+    case messagesFileEmpty(path: String)
     case messageNotObject(path: String, index: Int, found: String)
     case messageMissingField(path: String, index: Int, field: String)
     case messageFieldType(path: String, index: Int, field: String, found: String)
@@ -35,6 +36,8 @@ public enum GenerationError: InputError, Equatable {
             return "\(path): not valid JSON: \(detail)"
         case let .messagesFileShape(path, found):
             return "\(path): expected a JSON array of messages or an object with a \"messages\" array, found \(found)"
+        case let .messagesFileEmpty(path):
+            return "\(path): no messages (expected at least one)"
         case let .messageNotObject(path, index, found):
             return "\(path): message \(index): expected an object with \"role\" and \"content\", found \(found)"
         case let .messageMissingField(path, index, field):

@@ -235,6 +235,10 @@ private let padded: [ChatMessage] = [.user("  Hello \n"), .assistant("\tHi there
         #expect(throws: GenerationError.messagesFileShape(path: "chat.json", found: "a number")) {
             try parse("42")
         }
+        #expect(throws: GenerationError.messagesFileEmpty(path: "chat.json")) { try parse(#"{"messages": []}"#) }
+        #expect(throws: GenerationError.messagesFileShape(path: "chat.json", found: "\"messages\" holding a string")) {
+            try parse(#"{"messages": "hi"}"#)
+        }
         #expect(throws: GenerationError.messagesFileShape(path: "chat.json", found: "an object without a \"messages\" key")) {
             try parse(#"{"msgs": []}"#)
         }
@@ -251,9 +255,13 @@ private let padded: [ChatMessage] = [.user("  Hello \n"), .assistant("\tHi there
         }
     }
 
-    @Test func missingFileIsNamed() {
+    @Test func unreadableFilesAreNamed() {
         #expect(throws: GenerationError.messagesFileUnreadable(path: "/no/such/chat.json", reason: "no such file")) {
             try ChatMessage.load(messagesFile: "/no/such/chat.json")
+        }
+        let dir = FileManager.default.temporaryDirectory.path
+        #expect(throws: GenerationError.messagesFileUnreadable(path: dir, reason: "it is a directory")) {
+            try ChatMessage.load(messagesFile: dir)
         }
     }
 
