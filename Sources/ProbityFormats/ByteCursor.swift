@@ -76,14 +76,14 @@ public struct ByteCursor {
     }
 
     /// A GGUF string: a u64 byte length, then that many UTF-8 bytes (no terminator).
-    /// Lengths above `limit` or past the end are rejected before reading.
+    /// Lengths past the end, then lengths above `limit`, are rejected before reading.
     public mutating func readGGUFString(_ what: String, limit: Int) throws -> String {
         let start = offset
         let length = try readUInt64("\(what) length")
+        try requireLength(length, at: start, "\(what) length")
         guard length <= UInt64(limit) else {
             throw FormatError.limitExceeded(path: path, offset: start, what: "\(what) length", value: length, limit: limit)
         }
-        try requireLength(length, at: start, "\(what) length")
         let body = try readBytes(Int(length), what)
         guard let s = String(validating: body, as: UTF8.self) else {
             throw FormatError.invalidUTF8(path: path, offset: start + 8, what: what)

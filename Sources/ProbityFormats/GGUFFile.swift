@@ -152,10 +152,10 @@ private struct GGUFParser {
 
         let tensorCountAt = cursor.offset
         let tensorCount = try cursor.readUInt64("tensor count")
-        let pairCountAt = cursor.offset
-        let pairCount = try cursor.readUInt64("metadata count")
         try checkCount(tensorCount, at: tensorCountAt, limit: GGUFLimits.maxTensorCount,
                        unitSize: Self.minTensorInfoSize, "tensor count")
+        let pairCountAt = cursor.offset
+        let pairCount = try cursor.readUInt64("metadata count")
         try checkCount(pairCount, at: pairCountAt, limit: GGUFLimits.maxMetadataCount,
                        unitSize: Self.minPairSize, "metadata count")
 
@@ -255,10 +255,10 @@ private struct GGUFParser {
     }
 
     func checkCount(_ count: UInt64, at: Int, limit: Int, unitSize: Int, _ what: String) throws {
+        try cursor.requireLength(count, unitSize: unitSize, at: at, what)
         guard count <= UInt64(limit) else {
             throw FormatError.limitExceeded(path: path, offset: at, what: what, value: count, limit: limit)
         }
-        try cursor.requireLength(count, unitSize: unitSize, at: at, what)
     }
 
     /// Reads one value of type `typeID`; `depth` counts the arrays around it.
@@ -277,7 +277,7 @@ private struct GGUFParser {
             let b = try cursor.readUInt8(what)
             guard b <= 1 else { throw FormatError.invalidBool(path: path, offset: at, key: key, byte: b) }
             return .bool(b == 1)
-        case 8: return .string(try cursor.readGGUFString("string \(what)", limit: GGUFLimits.maxStringLength))
+        case 8: return .string(try cursor.readGGUFString("'\(key)' string", limit: GGUFLimits.maxStringLength))
         case 9:
             guard depth < GGUFLimits.maxArrayDepth else {
                 throw FormatError.limitExceeded(path: path, offset: typeAt, what: "array nesting depth of '\(key)'",
