@@ -24,6 +24,17 @@ public enum ChatFormat: String, Sendable, CaseIterable {
     /// The default system message SmolLM2-Instruct's template inserts.
     public static let smolLMDefaultSystem = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
+    /// The text that closes an assistant turn in this format: where generation should stop
+    /// (as a stop string, or as the special token it names).
+    public var endOfTurn: String {
+        switch self {
+        case .chatmlSmolLM, .chatml: return "<|im_end|>"
+        case .llama3: return "<|eot_id|>"
+        case .gemma: return "<end_of_turn>"
+        case .mistralInstruct: return "</s>"
+        }
+    }
+
     /// The known format names, for messages: `chatml-smollm, chatml, llama3, gemma, mistral-instruct`.
     public static var knownNames: String { allCases.map(\.rawValue).joined(separator: ", ") }
 

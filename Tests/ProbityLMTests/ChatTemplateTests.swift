@@ -124,6 +124,13 @@ private let padded: [ChatMessage] = [.user("  Hello \n"), .assistant("\tHi there
         }
     }
 
+    @Test func endOfTurnClosesAssistantTurns() throws {
+        for format in ChatFormat.allCases {
+            let text = try format.render([.user("q"), .assistant("ANSWER"), .user("r")], addGenerationPrompt: false)
+            #expect(text.contains("ANSWER" + format.endOfTurn), "\(format)")
+        }
+    }
+
     @Test func emptyConversationIsAnError() {
         for format in ChatFormat.allCases {
             #expect(throws: GenerationError.emptyConversation(format: format.rawValue)) {
