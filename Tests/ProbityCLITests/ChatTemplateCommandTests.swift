@@ -1,3 +1,5 @@
+// `probity chat-template` run as a binary: exact output, overrides, and exit 2 on bad input.
+
 import Foundation
 import Testing
 

@@ -1,3 +1,5 @@
+// Choosing a chat format from a GGUF: the default model's template, tiny in-memory GGUFs, overrides.
+
 import Foundation
 import Testing
 import ProbityFormats

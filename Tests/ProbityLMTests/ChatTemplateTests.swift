@@ -1,3 +1,6 @@
+// Chat formats: golden renders against the published templates and the llama.cpp reference prompt,
+// template recognition, and messages files (Tests/Fixtures/chat-templates/README.md).
+
 import Foundation
 import Testing
 import ProbityLM

@@ -1,3 +1,6 @@
+// Sampling: greedy, seeded repeatability, softmax frequencies, and the exact sets top-k, top-p and
+// min-p keep, checked against sorting the whole vocabulary.
+
 import Foundation
 import Testing
 import ProbityLM

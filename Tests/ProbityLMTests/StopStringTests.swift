@@ -1,3 +1,5 @@
+// Stop strings over streamed chunks: cuts, held-back tails, multibyte text, any chunking.
+
 import Testing
 import ProbityLM
 
