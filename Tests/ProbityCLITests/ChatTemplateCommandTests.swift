@@ -113,6 +113,17 @@ struct ChatTemplateCommandTests {
         #expect(ok.stdout == "<|im_start|>user\nu<|im_end|>\n<|im_start|>assistant\n")
     }
 
+    @Test func badModelIsBadInput() throws {
+        let dir = try CLI.scratch()
+        let file = try write(#"[{"role": "user", "content": "u"}]"#, to: "c.json", in: dir)
+        let missing = try CLI.run(["chat-template", "/no/such/model.gguf", "--messages", file])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("/no/such/model.gguf: no such model file"))
+        let notGGUF = try CLI.run(["chat-template", file, "--messages", file])
+        #expect(notGGUF.status == 2)
+        #expect(notGGUF.stderr.contains("\(file): offset 0"))
+    }
+
     @Test func helpExitsZero() throws {
         let r = try CLI.run(["chat-template", "--help"])
         #expect(r.status == 0, "\(r.stderr)")
