@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "ProbityTensor", dependencies: ["COpenBLAS", "CKernels"]),
         .target(name: "ProbityFormats", dependencies: ["ProbityTensor"]),
         .target(name: "ProbityLM", dependencies: ["ProbityFormats", "ProbityTensor"]),
-        .target(name: "ProbityRules", dependencies: ["CYAML", "ProbityLM", "ProbityTensor"]),
+        .target(name: "ProbityRules", dependencies: ["CYAML", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
         .executableTarget(
             name: "probity",
             dependencies: [

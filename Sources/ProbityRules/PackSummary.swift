@@ -1,9 +1,10 @@
-// What lint needs to know about a feature pack without loading its weights: its kind, width
-// (d_sae), default hook point, labels, direction names and max activations. Read from a SAELens
-// `cfg.json` (`d_sae`, `hook_name` at the top level or under `metadata` as SAELens v6 writes it)
-// and/or our `pack.json` manifest (docs/rules.md, "What lint reads from a pack").
+// What lint needs to know about a feature pack without loading its weights: kind, width (d_sae),
+// hook point, labels with max activations, direction names. Reads the pack layout of
+// docs/features.md: `pack.json` + `labels.json` + SAELens `cfg.json` or a directions safetensors
+// file (names from its header), or a bare SAELens directory (hook from `metadata.hook_name`).
 
 import Foundation
+import ProbityFormats
 
 /// The facts about a pack that rule checks use.
 public struct PackSummary: Sendable, Equatable {
@@ -12,117 +13,131 @@ public struct PackSummary: Sendable, Equatable {
     public var kind: Kind
     /// Number of latents (SAE packs).
     public var dSAE: Int?
-    /// The hook point the pack was trained on, used when a rule names none.
+    /// The pack's hook point, used when a rule names none.
     public var hook: String?
-    /// Latent index by label (SAE packs with labels).
-    public var labels: [String: Int]
-    /// Direction name → its own hook point, if it has one (direction packs).
+    /// Feature ids (decimal latent indices, or direction names) by label name; a name given to
+    /// more than one feature maps to all of them.
+    public var labels: [String: [String]]
+    /// Direction name → its own hook point, when it differs from the pack's (direction packs).
     public var directions: [String: String?]
-    /// Max activation over the reference corpus, by latent index or direction name.
-    public var latentMaxActivation: [Int: Double]
-    public var directionMaxActivation: [String: Double]
+    /// Max activation over the reference corpus, by feature id.
+    public var maxActivation: [String: Double]
 
-    public init(kind: Kind, dSAE: Int? = nil, hook: String? = nil, labels: [String: Int] = [:],
-                directions: [String: String?] = [:], latentMaxActivation: [Int: Double] = [:],
-                directionMaxActivation: [String: Double] = [:]) {
+    public init(kind: Kind, dSAE: Int? = nil, hook: String? = nil, labels: [String: [String]] = [:],
+                directions: [String: String?] = [:], maxActivation: [String: Double] = [:]) {
         self.kind = kind
         self.dSAE = dSAE
         self.hook = hook
         self.labels = labels
         self.directions = directions
-        self.latentMaxActivation = latentMaxActivation
-        self.directionMaxActivation = directionMaxActivation
+        self.maxActivation = maxActivation
     }
 
-    /// Reads the pack in `directory`. Problems become one message (`reason`) for the caller to locate.
+    /// Reads the pack in `directory`; a problem is one message for the caller to locate.
     public static func read(directory: String) -> Result<PackSummary, PackProblem> {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
-            return .failure(PackProblem("no such directory \(directory)"))
+        do {
+            return .success(try load(directory))
+        } catch let problem as PackProblem {
+            return .failure(problem)
+        } catch {
+            return .failure(PackProblem("\(error)"))
         }
-        guard isDirectory.boolValue else { return .failure(PackProblem("\(directory) is not a directory")) }
+    }
+
+    private static func load(_ directory: String) throws -> PackSummary {
         let manifestPath = directory + "/pack.json", cfgPath = directory + "/cfg.json"
-        let hasManifest = FileManager.default.fileExists(atPath: manifestPath)
-        let hasCfg = FileManager.default.fileExists(atPath: cfgPath)
-        guard hasManifest || hasCfg else {
-            return .failure(PackProblem("\(directory) holds neither pack.json nor a SAELens cfg.json"))
-        }
-        var summary = PackSummary(kind: .sae)
-        if hasCfg {
-            switch readObject(cfgPath) {
-            case .failure(let p): return .failure(p)
-            case .success(let cfg):
-                guard let d = cfg["d_sae"] as? Int, d > 0 else {
-                    return .failure(PackProblem("\(cfgPath): expected a positive integer 'd_sae'"))
-                }
-                summary.dSAE = d
-                let metadata = cfg["metadata"] as? [String: Any]
-                summary.hook = (cfg["hook_name"] as? String) ?? (metadata?["hook_name"] as? String)
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: manifestPath) else {
+            guard fm.fileExists(atPath: cfgPath) else {
+                throw PackProblem("\(directory) holds neither pack.json nor a SAELens cfg.json")
             }
-        }
-        if hasManifest {
-            switch readObject(manifestPath) {
-            case .failure(let p): return .failure(p)
-            case .success(let m):
-                if let problem = summary.merge(manifest: m, path: manifestPath, hasCfg: hasCfg) { return .failure(problem) }
+            let cfg = try SAELensConfig(cfgPath)
+            guard let hook = cfg.hook else {
+                throw PackProblem("\(cfgPath) names no hook (metadata.hook_name), and there is no pack.json to say it")
             }
+            return PackSummary(kind: .sae, dSAE: cfg.dSAE, hook: hook)
         }
-        return .success(summary)
+        let manifest = try object(manifestPath)
+        guard let kindName = manifest["kind"] as? String, let kind = Kind(rawValue: kindName) else {
+            throw PackProblem("\(manifestPath): 'kind' must be \"sae\" or \"directions\"")
+        }
+        guard let hook = manifest["hook"] as? String else { throw PackProblem("\(manifestPath): missing string 'hook'") }
+        var summary = PackSummary(kind: kind, hook: hook)
+        if let file = manifest["labels"] as? String {
+            try summary.readLabels(directory + "/" + file)
+        }
+        switch kind {
+        case .sae:
+            guard fm.fileExists(atPath: cfgPath) else { throw PackProblem("\(directory): an SAE pack needs cfg.json") }
+            summary.dSAE = try SAELensConfig(cfgPath).dSAE
+        case .directions:
+            let file = (manifest["directions"] as? String) ?? "directions.safetensors"
+            try summary.readDirections(directory + "/" + file)
+        }
+        return summary
     }
 
-    /// Reads our manifest: `kind` (sae | directions), `hook_name`, `d_sae`, `latents` ([{index,
-    /// label?, max_activation?}]) and `directions` ([{name, hook_name?, max_activation?}]).
-    private mutating func merge(manifest m: [String: Any], path: String, hasCfg: Bool) -> PackProblem? {
-        if let k = m["kind"] {
-            guard let s = k as? String, let kind = Kind(rawValue: s) else {
-                return PackProblem("\(path): 'kind' must be \"sae\" or \"directions\"")
+    /// `{"features": [{"id": "12" | 12, "name": ..., "max_activation": ...}]}`
+    private mutating func readLabels(_ path: String) throws {
+        let top = try Self.object(path)
+        guard let list = top["features"] as? [[String: Any]] else {
+            throw PackProblem("\(path): expected {\"features\": [...]}")
+        }
+        for entry in list {
+            let id: String
+            if let s = entry["id"] as? String { id = s } else if let i = entry["id"] as? Int { id = String(i) } else {
+                throw PackProblem("\(path): every feature needs an 'id' (string or integer)")
             }
-            self.kind = kind
+            if let name = entry["name"] as? String { labels[name, default: []].append(id) }
+            if let max = entry["max_activation"] as? Double, max.isFinite { maxActivation[id] = max }
         }
-        if let h = m["hook_name"] {
-            guard let s = h as? String else { return PackProblem("\(path): 'hook_name' must be a string") }
-            hook = s
-        }
-        if let d = m["d_sae"] {
-            guard let n = d as? Int, n > 0 else { return PackProblem("\(path): 'd_sae' must be a positive integer") }
-            if let cfg = dSAE, cfg != n { return PackProblem("\(path): d_sae \(n) disagrees with cfg.json's \(cfg)") }
-            dSAE = n
-        }
-        if let list = m["latents"] {
-            guard let items = list as? [[String: Any]] else { return PackProblem("\(path): 'latents' must be a list of objects") }
-            for item in items {
-                guard let index = item["index"] as? Int, index >= 0 else {
-                    return PackProblem("\(path): every latent needs a non-negative integer 'index'")
-                }
-                if let label = item["label"] as? String { labels[label] = index }
-                if let max = item["max_activation"] as? Double { latentMaxActivation[index] = max }
-            }
-        }
-        if let list = m["directions"] {
-            guard let items = list as? [[String: Any]] else { return PackProblem("\(path): 'directions' must be a list of objects") }
-            for item in items {
-                guard let name = item["name"] as? String else { return PackProblem("\(path): every direction needs a 'name'") }
-                directions[name] = item["hook_name"] as? String
-                if let max = item["max_activation"] as? Double { directionMaxActivation[name] = max }
-            }
-        }
-        if kind == .sae, dSAE == nil {
-            return PackProblem("\(path): an SAE pack needs 'd_sae' (in pack.json or cfg.json)")
-        }
-        return nil
     }
 
-    private static func readObject(_ path: String) -> Result<[String: Any], PackProblem> {
-        guard let data = FileManager.default.contents(atPath: path) else { return .failure(PackProblem("cannot read \(path)")) }
+    /// Names (and per-direction hooks, metadata `hook.<name>`) from a safetensors header, or the
+    /// `direction.N` tensors of a llama.cpp control vector.
+    private mutating func readDirections(_ path: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else { throw PackProblem("no directions file \(path)") }
+        if path.hasSuffix(".gguf") {
+            let file = try GGUFFile(path: path)
+            for t in file.tensors {
+                guard t.name.hasPrefix("direction."), let block = Int(t.name.dropFirst("direction.".count)) else { continue }
+                directions[t.name] = "blocks.\(block).hook_resid_post"
+            }
+        } else {
+            let file = try SafeTensorsFile(path: path)
+            for t in file.tensors { directions[t.name] = file.metadata["hook.\(t.name)"] }
+        }
+    }
+
+    private static func object(_ path: String) throws -> [String: Any] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw PackProblem("cannot read \(path)") }
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            return .failure(PackProblem("\(path) is not a JSON object"))
+            throw PackProblem("\(path) is not a JSON object")
         }
-        return .success(object)
+        return object
+    }
+}
+
+/// The two `cfg.json` facts lint needs, in SAELens v6 layout or the older flat one.
+private struct SAELensConfig {
+    var dSAE: Int
+    var hook: String?
+
+    init(_ path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path),
+              let cfg = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw PackProblem("\(path) is not a JSON object")
+        }
+        guard let d = cfg["d_sae"] as? Int, d > 0 else { throw PackProblem("\(path): expected a positive integer 'd_sae'") }
+        dSAE = d
+        let metadata = cfg["metadata"] as? [String: Any]
+        hook = (metadata?["hook_name"] as? String) ?? (cfg["hook_name"] as? String) ?? (cfg["hook_point"] as? String)
     }
 }
 
 /// Why a pack could not be summarized; the caller puts it at the pack's declaration.
-public struct PackProblem: Error, Sendable, Equatable {
+public struct PackProblem: Error, Sendable, Equatable, CustomStringConvertible {
     public var reason: String
     public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
 }

@@ -131,16 +131,25 @@ public struct RuleSet: Sendable {
                 return nil
             }
             target = .latent(index)
-            maxActivation = pack.latentMaxActivation[index]
+            maxActivation = pack.maxActivation[String(index)]
         case (.label(let name), .sae):
-            guard let index = pack.labels[name] else {
-                diagnostics.error("pack '\(ref.pack)' has no latent labelled '\(name)'", at: ref.selectorLocation,
-                                  hint: closest(to: name, in: pack.labels.keys.sorted()).map { "did you mean '\($0)'?" })
+            let ids = pack.labels[name] ?? []
+            guard ids.count == 1, let id = ids.first, let index = Int(id), index >= 0, index < (pack.dSAE ?? 0) else {
+                if ids.count > 1 {
+                    diagnostics.error("label '\(name)' names \(ids.count) latents in pack '\(ref.pack)' (\(ids.joined(separator: ", "))); name one by 'latent'",
+                                      at: ref.selectorLocation)
+                } else if let id = ids.first {
+                    diagnostics.error("label '\(name)' in pack '\(ref.pack)' belongs to '\(id)', which is not a latent of its SAE (d_sae \(pack.dSAE ?? 0))",
+                                      at: ref.selectorLocation)
+                } else {
+                    diagnostics.error("pack '\(ref.pack)' has no latent labelled '\(name)'", at: ref.selectorLocation,
+                                      hint: closest(to: name, in: pack.labels.keys.sorted()).map { "did you mean '\($0)'?" })
+                }
                 return nil
             }
             target = .latent(index)
             label = name
-            maxActivation = pack.latentMaxActivation[index]
+            maxActivation = pack.maxActivation[id]
         case (.direction(let name), .directions):
             guard let hook = pack.directions[name] else {
                 let known = pack.directions.keys.sorted()
@@ -150,7 +159,7 @@ public struct RuleSet: Sendable {
             }
             target = .direction(name)
             ownHook = hook
-            maxActivation = pack.directionMaxActivation[name]
+            maxActivation = pack.maxActivation[name]
         case (.direction, .sae):
             diagnostics.error("pack '\(ref.pack)' is an SAE: name a 'latent' or a 'label', not a 'direction'", at: ref.selectorLocation)
             return nil
