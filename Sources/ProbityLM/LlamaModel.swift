@@ -25,16 +25,16 @@ struct LlamaConfig: Sendable {
     var kvWidth: Int { kvHeads * headDim }
 
     init(_ meta: MetadataReader, arch: String, vocab: Int) throws {
-        blocks = try meta.int("\(arch).block_count")
-        width = try meta.int("\(arch).embedding_length")
-        ffnWidth = try meta.int("\(arch).feed_forward_length")
-        heads = try meta.int("\(arch).attention.head_count")
-        kvHeads = try meta.int("\(arch).attention.head_count_kv", default: heads)
-        headDim = try meta.int("\(arch).attention.key_length", default: heads > 0 ? width / heads : 0)
-        ropeDims = try meta.int("\(arch).rope.dimension_count", default: headDim)
-        ropeBase = try meta.double("\(arch).rope.freq_base", default: 10_000)
-        rmsEps = Float(try meta.double("\(arch).attention.layer_norm_rms_epsilon", default: 1e-5))
-        context = try meta.int("\(arch).context_length")
+        blocks = try meta.int(GGUFKey.blockCount(arch: arch))
+        width = try meta.int(GGUFKey.embeddingLength(arch: arch))
+        ffnWidth = try meta.int(GGUFKey.feedForwardLength(arch: arch))
+        heads = try meta.int(GGUFKey.headCount(arch: arch))
+        kvHeads = try meta.int(GGUFKey.headCountKV(arch: arch), default: heads)
+        headDim = try meta.int(GGUFKey.keyLength(arch: arch), default: heads > 0 ? width / heads : 0)
+        ropeDims = try meta.int(GGUFKey.ropeDimensionCount(arch: arch), default: headDim)
+        ropeBase = try meta.double(GGUFKey.ropeFreqBase(arch: arch), default: 10_000)
+        rmsEps = Float(try meta.double(GGUFKey.rmsEpsilon(arch: arch), default: 1e-5))
+        context = try meta.int(GGUFKey.contextLength(arch: arch))
         self.vocab = vocab
         func check(_ ok: Bool, _ key: String, _ expected: String, _ found: Int) throws {
             if !ok { throw ModelError.badMetadata(key: "\(arch).\(key)", expected: expected, found: String(found), path: meta.path) }
@@ -82,7 +82,7 @@ public final class LlamaModel: LanguageModel {
 
     public init(gguf: GGUFFile, pool: ThreadPool) throws {
         let meta = MetadataReader(gguf)
-        let arch = try meta.string("general.architecture")
+        let arch = try meta.string(GGUFKey.architecture)
         let tensors = TensorReader(gguf)
         guard let embd = gguf.tensor(named: GGUFTensorName.tokenEmbedding) else {
             throw ModelError.missingTensor(GGUFTensorName.tokenEmbedding, path: gguf.path)
@@ -96,21 +96,20 @@ public final class LlamaModel: LanguageModel {
         var blocks: [LlamaBlock] = []
         blocks.reserveCapacity(c.blocks)
         for l in 0..<c.blocks {
-            let n = { (suffix: String) in "blk.\(l).\(suffix).weight" }
-            let b = { (suffix: String) in "blk.\(l).\(suffix).bias" }
+            typealias N = GGUFTensorName
             blocks.append(LlamaBlock(
-                attnNorm: try tensors.vector(n("attn_norm"), count: c.width),
-                wq: try tensors.matrix(n("attn_q"), rows: c.qWidth, cols: c.width),
-                wk: try tensors.matrix(n("attn_k"), rows: c.kvWidth, cols: c.width),
-                wv: try tensors.matrix(n("attn_v"), rows: c.kvWidth, cols: c.width),
-                wo: try tensors.matrix(n("attn_output"), rows: c.width, cols: c.qWidth),
-                bq: try tensors.optionalVector(b("attn_q"), count: c.qWidth),
-                bk: try tensors.optionalVector(b("attn_k"), count: c.kvWidth),
-                bv: try tensors.optionalVector(b("attn_v"), count: c.kvWidth),
-                ffnNorm: try tensors.vector(n("ffn_norm"), count: c.width),
-                gate: try tensors.matrix(n("ffn_gate"), rows: c.ffnWidth, cols: c.width),
-                up: try tensors.matrix(n("ffn_up"), rows: c.ffnWidth, cols: c.width),
-                down: try tensors.matrix(n("ffn_down"), rows: c.width, cols: c.ffnWidth)))
+                attnNorm: try tensors.vector(N.attnNorm(block: l), count: c.width),
+                wq: try tensors.matrix(N.attnQ(block: l), rows: c.qWidth, cols: c.width),
+                wk: try tensors.matrix(N.attnK(block: l), rows: c.kvWidth, cols: c.width),
+                wv: try tensors.matrix(N.attnV(block: l), rows: c.kvWidth, cols: c.width),
+                wo: try tensors.matrix(N.attnOutput(block: l), rows: c.width, cols: c.qWidth),
+                bq: try tensors.optionalVector(N.attnQBias(block: l), count: c.qWidth),
+                bk: try tensors.optionalVector(N.attnKBias(block: l), count: c.kvWidth),
+                bv: try tensors.optionalVector(N.attnVBias(block: l), count: c.kvWidth),
+                ffnNorm: try tensors.vector(N.ffnNorm(block: l), count: c.width),
+                gate: try tensors.matrix(N.ffnGate(block: l), rows: c.ffnWidth, cols: c.width),
+                up: try tensors.matrix(N.ffnUp(block: l), rows: c.ffnWidth, cols: c.width),
+                down: try tensors.matrix(N.ffnDown(block: l), rows: c.width, cols: c.ffnWidth)))
         }
         self.blocks = blocks
         outputNorm = try tensors.vector(GGUFTensorName.outputNorm, count: c.width)
@@ -380,4 +379,11 @@ final class LlamaSession: InferenceSession {
             }
         }
     }
+}
+
+extension GGUFTensorName {
+    // Optional projection biases (Qwen2-style files).
+    static func attnQBias(block: Int) -> String { "blk.\(block).attn_q.bias" }
+    static func attnKBias(block: Int) -> String { "blk.\(block).attn_k.bias" }
+    static func attnVBias(block: Int) -> String { "blk.\(block).attn_v.bias" }
 }
