@@ -263,18 +263,17 @@ private struct GGUFParser {
 
     /// Reads one value of type `typeID`; `depth` counts the arrays around it.
     mutating func readValue(typeID: UInt32, typeAt: Int, key: String, depth: Int) throws -> GGUFValue {
-        let what = "value of '\(key)'"
         switch typeID {
-        case 0: return .uint8(try cursor.readUInt8(what))
-        case 1: return .int8(try cursor.readInt8(what))
-        case 2: return .uint16(try cursor.readUInt16(what))
-        case 3: return .int16(try cursor.readInt16(what))
-        case 4: return .uint32(try cursor.readUInt32(what))
-        case 5: return .int32(try cursor.readInt32(what))
-        case 6: return .float32(try cursor.readFloat32(what))
+        case 0: return .uint8(try cursor.readUInt8("value of '\(key)'"))
+        case 1: return .int8(try cursor.readInt8("value of '\(key)'"))
+        case 2: return .uint16(try cursor.readUInt16("value of '\(key)'"))
+        case 3: return .int16(try cursor.readInt16("value of '\(key)'"))
+        case 4: return .uint32(try cursor.readUInt32("value of '\(key)'"))
+        case 5: return .int32(try cursor.readInt32("value of '\(key)'"))
+        case 6: return .float32(try cursor.readFloat32("value of '\(key)'"))
         case 7:
             let at = cursor.offset
-            let b = try cursor.readUInt8(what)
+            let b = try cursor.readUInt8("value of '\(key)'")
             guard b <= 1 else { throw FormatError.invalidBool(path: path, offset: at, key: key, byte: b) }
             return .bool(b == 1)
         case 8: return .string(try cursor.readGGUFString("'\(key)' string", limit: GGUFLimits.maxStringLength))
@@ -298,9 +297,9 @@ private struct GGUFParser {
                 elements.append(try readValue(typeID: elementType, typeAt: elementTypeAt, key: key, depth: depth + 1))
             }
             return .array(elements)
-        case 10: return .uint64(try cursor.readUInt64(what))
-        case 11: return .int64(try cursor.readInt64(what))
-        case 12: return .float64(try cursor.readFloat64(what))
+        case 10: return .uint64(try cursor.readUInt64("value of '\(key)'"))
+        case 11: return .int64(try cursor.readInt64("value of '\(key)'"))
+        case 12: return .float64(try cursor.readFloat64("value of '\(key)'"))
         default:
             throw FormatError.unknownValueType(path: path, offset: typeAt, key: key, typeID: typeID)
         }
