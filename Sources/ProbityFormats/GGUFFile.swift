@@ -113,14 +113,17 @@ public final class GGUFFile: @unchecked Sendable {
 /// A private heap copy of bytes, freed with its owner.
 final class OwnedBytes {
     let bytes: UnsafeRawBufferPointer
+    private let storage: UnsafeMutableRawBufferPointer
 
     init(_ source: [UInt8]) {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(source.count, 1), alignment: 64)
-        source.withUnsafeBytes { buffer.copyMemory(from: $0) }
-        bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<source.count])
+        // 64-byte alignment, like a page-aligned map, so tensor views are aligned the same way.
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(source.count, 1), alignment: 64)
+        source.withUnsafeBytes { storage.copyMemory(from: $0) }
+        self.storage = storage
+        bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(storage)[0..<source.count])
     }
 
-    deinit { bytes.baseAddress.map { UnsafeMutableRawPointer(mutating: $0).deallocate() } }
+    deinit { storage.deallocate() }
 }
 
 /// One pass over the header, metadata and tensor infos, then the checks that need all of them.
