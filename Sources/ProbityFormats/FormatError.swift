@@ -39,6 +39,12 @@ public enum FormatError: InputError, Equatable {
     /// Tensor bytes `[start, start+count)` (relative to the data section) run past its `available` bytes.
     case tensorOutOfBounds(path: String, tensor: String, start: UInt64, count: Int, available: Int)
     case overlappingTensors(path: String, first: String, second: String, firstEnd: Int, secondStart: Int)
+    /// A tensor the caller needs is absent.
+    case missingTensor(path: String, name: String)
+    /// A tensor's shape differs from what the architecture needs (both in the file's order).
+    case tensorShapeMismatch(path: String, name: String, expected: [Int], found: [Int])
+    /// A tensor's element type is not one the caller supports.
+    case tensorTypeMismatch(path: String, name: String, expected: [String], found: String)
 
     // safetensors and npy.
     case headerTooLarge(path: String, length: UInt64, limit: Int)
@@ -100,6 +106,12 @@ public enum FormatError: InputError, Equatable {
             return "\(path): tensor '\(tensor)': its \(count) bytes at data offset \(start) run past the \(available) bytes of the data section"
         case let .overlappingTensors(path, first, second, firstEnd, secondStart):
             return "\(path): tensor '\(second)' starts at data offset \(secondStart), inside tensor '\(first)' (which ends at \(firstEnd))"
+        case let .missingTensor(path, name):
+            return "\(path): missing tensor '\(name)'"
+        case let .tensorShapeMismatch(path, name, expected, found):
+            return "\(path): tensor \(name): expected shape \(expected), found \(found)"
+        case let .tensorTypeMismatch(path, name, expected, found):
+            return "\(path): tensor \(name): type \(found) is not supported here (expected \(expected.joined(separator: " or ")))"
         case let .headerTooLarge(path, length, limit):
             return "\(path): offset 0: header length \(length) exceeds the limit of \(limit) bytes"
         case let .badJSON(path, reason):
