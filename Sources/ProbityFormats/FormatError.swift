@@ -8,8 +8,9 @@ public enum FormatError: InputError, Equatable {
     // Reading past what the file holds.
     /// A fixed-size read of `needed` bytes at `offset` found only `left`.
     case truncated(path: String, offset: Int, what: String, needed: Int, left: Int)
-    /// A length or count read from the file promises more than the bytes left after it.
-    case lengthPastEnd(path: String, offset: Int, what: String, length: UInt64, left: Int)
+    /// A length or count read from the file promises more than the bytes left after it; each of
+    /// the `length` items takes at least `unitSize` bytes.
+    case lengthPastEnd(path: String, offset: Int, what: String, length: UInt64, left: Int, unitSize: Int = 1)
     /// A length, count or depth above one of the documented caps (see `GGUFLimits`).
     case limitExceeded(path: String, offset: Int, what: String, value: UInt64, limit: Int)
 
@@ -62,8 +63,13 @@ public enum FormatError: InputError, Equatable {
         switch self {
         case let .truncated(path, offset, what, needed, left):
             return "\(path): offset \(offset): \(what) needs \(needed) bytes but only \(left) are left in the file (truncated?)"
-        case let .lengthPastEnd(path, offset, what, length, left):
-            return "\(path): offset \(offset): \(what) \(length) exceeds the \(left) bytes left in the file"
+        case let .lengthPastEnd(path, offset, what, length, left, unitSize):
+            guard unitSize > 1 else {
+                return "\(path): offset \(offset): \(what) \(length) exceeds the \(left) bytes left in the file"
+            }
+            let (bytes, overflow) = length.multipliedReportingOverflow(by: UInt64(unitSize))
+            let needed = overflow ? "\(length) × \(unitSize)" : "\(bytes)"
+            return "\(path): offset \(offset): \(what) \(length) needs at least \(needed) bytes (\(unitSize) each), but only \(left) are left in the file"
         case let .limitExceeded(path, offset, what, value, limit):
             return "\(path): offset \(offset): \(what) \(value) exceeds the limit of \(limit)"
         case let .badMagic(path, found):
