@@ -186,7 +186,7 @@ private struct GGUFParser {
         }
 
         var tensors: [GGUFTensorInfo] = []
-        var rawOffsets: [(at: Int, offset: UInt64)] = []
+        var rawOffsets: [UInt64] = []
         var seen = Set<String>()
         tensors.reserveCapacity(Int(tensorCount))
         for _ in 0..<Int(tensorCount) {
@@ -219,13 +219,15 @@ private struct GGUFParser {
                 throw FormatError.unknownTensorType(path: path, offset: typeAt, tensor: name, typeID: typeID)
             }
             // ggml quantizes along rows, so each row (the innermost dimension) holds whole blocks.
-            guard shape[0] % type.blockSize == 0, let byteCount = type.byteCount(elements: elements) else {
+            guard shape[0] % type.blockSize == 0 else {
                 throw FormatError.partialBlock(path: path, tensor: name, type: type.name, shape: shape,
                                                blockSize: type.blockSize)
             }
-            let offsetAt = cursor.offset
+            guard let byteCount = type.byteCount(elements: elements) else {
+                throw FormatError.elementCountOverflow(path: path, tensor: name, shape: shape)
+            }
             let offset = try cursor.readUInt64("data offset of '\(name)'")
-            rawOffsets.append((offsetAt, offset))
+            rawOffsets.append(offset)
             tensors.append(GGUFTensorInfo(name: name, type: type, shape: shape,
                                           offset: Int(truncatingIfNeeded: offset), byteCount: byteCount))
         }
@@ -239,7 +241,7 @@ private struct GGUFParser {
         }
         let available = cursor.bytes.count - dataOffset
         for (i, t) in tensors.enumerated() {
-            let raw = rawOffsets[i].offset
+            let raw = rawOffsets[i]
             guard raw % UInt64(alignment) == 0 else {
                 throw FormatError.misalignedOffset(path: path, tensor: t.name, offset: raw, alignment: alignment)
             }

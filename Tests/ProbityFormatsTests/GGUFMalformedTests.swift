@@ -192,6 +192,10 @@ import ProbityFormats
         var overflow = RawBytes.gguf(tensors: 1, pairs: 0)
         overflow.tensorInfo("t", dims: [1 << 32, 1 << 32], type: 0, offset: 0)
         #expect(ggufError(overflow) == .elementCountOverflow(path: p, tensor: "t", shape: [1 << 32, 1 << 32]))
+        // The element count fits, but its size in bytes as F64 does not.
+        var bytes = RawBytes.gguf(tensors: 1, pairs: 0)
+        bytes.tensorInfo("t", dims: [1 << 61], type: 28, offset: 0)
+        #expect(ggufError(bytes) == .elementCountOverflow(path: p, tensor: "t", shape: [1 << 61]))
     }
 
     @Test func unknownValueType() {
