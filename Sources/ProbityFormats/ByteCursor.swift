@@ -31,7 +31,7 @@ public struct ByteCursor {
     public func requireLength(_ length: UInt64, unitSize: Int = 1, at: Int, _ what: @autoclosure () -> String) throws {
         let (total, overflow) = length.multipliedReportingOverflow(by: UInt64(unitSize))
         guard !overflow, total <= UInt64(max(0, remaining)) else {
-            throw FormatError.lengthPastEnd(path: path, offset: at, what: what(), length: length, left: remaining)
+            throw FormatError.lengthPastEnd(path: path, offset: at, what: what(), length: length, left: remaining, unitSize: unitSize)
         }
     }
 

@@ -113,14 +113,17 @@ public final class GGUFFile: @unchecked Sendable {
 /// A private heap copy of bytes, freed with its owner.
 final class OwnedBytes {
     let bytes: UnsafeRawBufferPointer
+    private let storage: UnsafeMutableRawBufferPointer
 
     init(_ source: [UInt8]) {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(source.count, 1), alignment: 64)
-        source.withUnsafeBytes { buffer.copyMemory(from: $0) }
-        bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<source.count])
+        // 64-byte alignment, like a page-aligned map, so tensor views are aligned the same way.
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(source.count, 1), alignment: 64)
+        source.withUnsafeBytes { storage.copyMemory(from: $0) }
+        self.storage = storage
+        bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(storage)[0..<source.count])
     }
 
-    deinit { bytes.baseAddress.map { UnsafeMutableRawPointer(mutating: $0).deallocate() } }
+    deinit { storage.deallocate() }
 }
 
 /// One pass over the header, metadata and tensor infos, then the checks that need all of them.
@@ -183,7 +186,7 @@ private struct GGUFParser {
         }
 
         var tensors: [GGUFTensorInfo] = []
-        var rawOffsets: [(at: Int, offset: UInt64)] = []
+        var rawOffsets: [UInt64] = []
         var seen = Set<String>()
         tensors.reserveCapacity(Int(tensorCount))
         for _ in 0..<Int(tensorCount) {
@@ -216,13 +219,15 @@ private struct GGUFParser {
                 throw FormatError.unknownTensorType(path: path, offset: typeAt, tensor: name, typeID: typeID)
             }
             // ggml quantizes along rows, so each row (the innermost dimension) holds whole blocks.
-            guard shape[0] % type.blockSize == 0, let byteCount = type.byteCount(elements: elements) else {
+            guard shape[0] % type.blockSize == 0 else {
                 throw FormatError.partialBlock(path: path, tensor: name, type: type.name, shape: shape,
                                                blockSize: type.blockSize)
             }
-            let offsetAt = cursor.offset
+            guard let byteCount = type.byteCount(elements: elements) else {
+                throw FormatError.elementCountOverflow(path: path, tensor: name, shape: shape)
+            }
             let offset = try cursor.readUInt64("data offset of '\(name)'")
-            rawOffsets.append((offsetAt, offset))
+            rawOffsets.append(offset)
             tensors.append(GGUFTensorInfo(name: name, type: type, shape: shape,
                                           offset: Int(truncatingIfNeeded: offset), byteCount: byteCount))
         }
@@ -236,7 +241,7 @@ private struct GGUFParser {
         }
         let available = cursor.bytes.count - dataOffset
         for (i, t) in tensors.enumerated() {
-            let raw = rawOffsets[i].offset
+            let raw = rawOffsets[i]
             guard raw % UInt64(alignment) == 0 else {
                 throw FormatError.misalignedOffset(path: path, tensor: t.name, offset: raw, alignment: alignment)
             }
