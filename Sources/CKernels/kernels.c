@@ -2,7 +2,8 @@
 // x86-64, an AVX2/FMA/F16C version chosen at run time. Layouts follow ggml's ggml-quants.c:
 // Q4_0 {f16 d; u8 qs[16]}, Q4_1 {f16 d, m; u8 qs[16]}, Q5_0 {f16 d; u8 qh[4]; u8 qs[16]},
 // Q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]}, Q8_0 {f16 d; i8 qs[32]}; element j < 16 of a 4-bit block is
-// the low nibble of qs[j], element j + 16 its high nibble.
+// the low nibble of qs[j], element j + 16 its high nibble. The 256-element K-quants follow
+// dequantize_row_q4_K / q5_K / q6_K there; they run through the portable dequantizer at every level.
 #include "CKernels.h"
 
 #include <stdlib.h>
@@ -16,7 +17,8 @@
 #endif
 
 enum {
-    T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q5_0 = 6, T_Q5_1 = 7, T_Q8_0 = 8, T_BF16 = 30,
+    T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q5_0 = 6, T_Q5_1 = 7, T_Q8_0 = 8,
+    T_Q4_K = 12, T_Q5_K = 13, T_Q6_K = 14, T_BF16 = 30,
 };
 
 // MARK: - scalars
@@ -48,6 +50,7 @@ static inline float bf16_to_float(uint16_t h) { return bits_to_float((uint32_t)h
 static long block_size(uint32_t type) {
     switch (type) {
     case T_F32: case T_F16: case T_BF16: return 1;
+    case T_Q4_K: case T_Q5_K: case T_Q6_K: return 256;
     default: return 32;
     }
 }
@@ -61,6 +64,9 @@ static long block_bytes(uint32_t type) {
     case T_Q5_0: return 22;
     case T_Q5_1: return 24;
     case T_Q8_0: return 34;
+    case T_Q4_K: return 144;  // f16 d, dmin; 12 bytes of 6-bit scales and mins; 128 bytes of nibbles
+    case T_Q5_K: return 176;  // as Q4_K plus 32 bytes of fifth bits before the nibbles
+    case T_Q6_K: return 210;  // 128 bytes low nibbles, 64 bytes high pairs, 16 int8 scales, f16 d
     default: return 0;
     }
 }
@@ -126,11 +132,75 @@ static void dequant_blocks_generic(uint32_t type, const uint8_t *b, long nb, flo
     }
 }
 
+static inline int is_k_quant(uint32_t type) { return type == T_Q4_K || type == T_Q5_K || type == T_Q6_K; }
+
+// Scale and min of sub-block j (of 8) from the 12 packed bytes of Q4_K and Q5_K: 6 bits each,
+// the top two bits of sub-blocks 4..7 stored in the top bits of bytes 0..7.
+static inline void k_scale_min(int j, const uint8_t *q, float *sc, float *m) {
+    if (j < 4) {
+        *sc = (float)(q[j] & 63);
+        *m = (float)(q[j + 4] & 63);
+    } else {
+        *sc = (float)((q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4));
+        *m = (float)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+// Dequantizes `nb` 256-element K-quant blocks. Each product d·sc·q below is formed in the
+// order ggml forms it, so every weight is the float ggml computes.
+static void dequant_k_generic(uint32_t type, const uint8_t *b, long nb, float *y) {
+    for (long i = 0; i < nb; i++, y += 256) {
+        switch (type) {
+        case T_Q4_K: case T_Q5_K: {
+            const int five = type == T_Q5_K;
+            const float d = pk_half_to_float(load_u16(b)), dmin = pk_half_to_float(load_u16(b + 2));
+            const uint8_t *scales = b + 4, *qh = b + 16, *ql = b + 16 + 32 * five;
+            for (int j = 0; j < 4; j++, ql += 32) {
+                float sc1, m1, sc2, m2;
+                k_scale_min(2 * j, scales, &sc1, &m1);
+                k_scale_min(2 * j + 1, scales, &sc2, &m2);
+                const float d1 = d * sc1, mm1 = dmin * m1, d2 = d * sc2, mm2 = dmin * m2;
+                for (int l = 0; l < 32; l++) {
+                    const int h1 = five && (qh[l] >> (2 * j)) & 1 ? 16 : 0;
+                    const int h2 = five && (qh[l] >> (2 * j + 1)) & 1 ? 16 : 0;
+                    y[64 * j + l] = d1 * (float)((ql[l] & 0x0f) + h1) - mm1;
+                    y[64 * j + 32 + l] = d2 * (float)((ql[l] >> 4) + h2) - mm2;
+                }
+            }
+            b += five ? 176 : 144;
+            break;
+        }
+        case T_Q6_K: {
+            const uint8_t *ql = b, *qh = b + 128;
+            const int8_t *sc = (const int8_t *)(b + 192);
+            const float d = pk_half_to_float(load_u16(b + 208));
+            for (int n = 0; n < 2; n++, ql += 64, qh += 32, sc += 8) {
+                float *yy = y + 128 * n;
+                for (int l = 0; l < 32; l++) {
+                    const int is = l / 16;
+                    const int q1 = ((ql[l] & 0x0f) | ((qh[l] & 3) << 4)) - 32;
+                    const int q2 = ((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                    const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                    const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                    yy[l] = d * (float)sc[is] * (float)q1;
+                    yy[l + 32] = d * (float)sc[is + 2] * (float)q2;
+                    yy[l + 64] = d * (float)sc[is + 4] * (float)q3;
+                    yy[l + 96] = d * (float)sc[is + 6] * (float)q4;
+                }
+            }
+            b += 210;
+            break;
+        }
+        }
+    }
+}
+
 static void dequant_generic(uint32_t type, const uint8_t *src, long count, float *dst) {
     switch (type) {
     case T_F32: memcpy(dst, src, (size_t)count * 4); return;
     case T_F16: for (long i = 0; i < count; i++) dst[i] = pk_half_to_float(load_u16(src + 2 * i)); return;
     case T_BF16: for (long i = 0; i < count; i++) dst[i] = bf16_to_float(load_u16(src + 2 * i)); return;
+    case T_Q4_K: case T_Q5_K: case T_Q6_K: dequant_k_generic(type, src, count / 256, dst); return;
     default: dequant_blocks_generic(type, src, count / 32, dst); return;
     }
 }
@@ -257,7 +327,8 @@ AVX2_INLINE void block_avx2(uint32_t type, const uint8_t *b, __m256 w[4]) {
 AVX2 static void dequant_avx2(uint32_t type, const uint8_t *src, long count, float *dst) {
     switch (type) {
     case T_F32: case T_F16: case T_BF16:
-        // Bit-exact conversions (F16C would quiet signalling NaNs); not a hot path.
+    case T_Q4_K: case T_Q5_K: case T_Q6_K:
+        // Bit-exact conversions (F16C would quiet signalling NaNs) and K-quants: portable code.
         dequant_generic(type, src, count, dst);
         return;
     default: {
@@ -303,6 +374,18 @@ AVX2 static float dot_f16_avx2(const uint8_t *row, const float *x, long n) {
     return t;
 }
 
+// One row of K-quants: dequantize one 256-element block at a time and dot it with x.
+AVX2 static float chunked_dot_avx2(uint32_t type, const uint8_t *row, long cols, const float *x) {
+    float buf[256];
+    const long bb = block_bytes(type);
+    float sum = 0;
+    for (long c = 0; c < cols; c += 256, row += bb) {
+        dequant_k_generic(type, row, 1, buf);
+        sum += dot_f32_avx2(buf, x + c, 256);
+    }
+    return sum;
+}
+
 // Dot of one row of 32-element blocks with x; inlined once per type so the type switch in
 // block_avx2 folds away.
 AVX2_INLINE float blocks_dot_avx2(const uint32_t type, const uint8_t *row, long nb, const float *x) {
@@ -334,6 +417,7 @@ AVX2 static void gemv_avx2(uint32_t type, const uint8_t *base, size_t rowBytes, 
     case T_Q5_0: GEMV_ROWS(blocks_dot_avx2(T_Q5_0, row, nb, x)); break;
     case T_Q5_1: GEMV_ROWS(blocks_dot_avx2(T_Q5_1, row, nb, x)); break;
     case T_Q8_0: GEMV_ROWS(blocks_dot_avx2(T_Q8_0, row, nb, x)); break;
+    case T_Q4_K: case T_Q5_K: case T_Q6_K: GEMV_ROWS(chunked_dot_avx2(type, row, cols, x)); break;
     }
 }
 

@@ -61,23 +61,25 @@ import Testing
         }
     }
 
-    static let types: [GGMLType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0]
+    static let types: [GGMLType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K]
 
     @Test(arguments: types)
     func smallShapesAllBatches(_ type: GGMLType) throws {
-        for (rows, cols) in [(1, 32), (7, 64), (13, 96), (50, 160)] {
+        let shapes = type.blockSize == 256 ? [(1, 256), (7, 512), (50, 768)] : [(1, 32), (7, 64), (13, 96), (50, 160)]
+        for (rows, cols) in shapes {
             for batch in [1, 2, 7, 16, 17, 19, 21, 64] {  // 17, 19, 21: every remainder of the 6-row tile
                 try Self.run(type, rows: rows, cols: cols, batch: batch, seed: UInt64(rows * 1000 + batch))
             }
         }
     }
 
-    @Test(arguments: [GGMLType.q4_1, .q8_0, .q5_0, .f32])
+    @Test(arguments: [GGMLType.q4_1, .q8_0, .q5_0, .f32, .q4_K, .q6_K])
     func modelShapes(_ type: GGMLType) throws {
-        try Self.run(type, rows: 192, cols: 576, batch: 1, seed: 1)
+        let d = type.blockSize == 256 ? 768 : 576  // K-quant rows must hold whole 256-element blocks
+        try Self.run(type, rows: 192, cols: d, batch: 1, seed: 1)
         try Self.run(type, rows: 577, cols: 1536, batch: 1, seed: 2)
-        try Self.run(type, rows: 65, cols: 576, batch: 512, seed: 3)
-        try Self.run(type, rows: 200, cols: 64, batch: 512, seed: 4)
+        try Self.run(type, rows: 65, cols: d, batch: 512, seed: 3)
+        if type.blockSize == 32 { try Self.run(type, rows: 200, cols: 64, batch: 512, seed: 4) }
     }
 
     @Test func rowRangeComputesOnlyThoseRows() throws {
@@ -101,8 +103,8 @@ import Testing
     @Test func badMatricesAreSpecificErrors() {
         let bytes = [UInt8](repeating: 0, count: 1024)
         bytes.withUnsafeBytes { raw in
-            #expect(throws: TensorError.unsupportedType(.q6_K, context: "matrix 2×256 Q6_K")) {
-                try QuantizedMatrix(type: .q6_K, rows: 2, cols: 256, data: raw.baseAddress!)
+            #expect(throws: TensorError.unsupportedType(.q2_K, context: "matrix 2×256 Q2_K")) {
+                try QuantizedMatrix(type: .q2_K, rows: 2, cols: 256, data: raw.baseAddress!)
             }
             #expect(throws: TensorError.partialBlock(.q4_1, elements: 48, context: "matrix 2×48 Q4_1")) {
                 try QuantizedMatrix(type: .q4_1, rows: 2, cols: 48, data: raw.baseAddress!)
