@@ -132,8 +132,6 @@ static void dequant_blocks_generic(uint32_t type, const uint8_t *b, long nb, flo
     }
 }
 
-static inline int is_k_quant(uint32_t type) { return type == T_Q4_K || type == T_Q5_K || type == T_Q6_K; }
-
 // Scale and min of sub-block j (of 8) from the 12 packed bytes of Q4_K and Q5_K: 6 bits each,
 // the top two bits of sub-blocks 4..7 stored in the top bits of bytes 0..7.
 static inline void k_scale_min(int j, const uint8_t *q, float *sc, float *m) {
