@@ -3,7 +3,7 @@
 // Q4_0 {f16 d; u8 qs[16]}, Q4_1 {f16 d, m; u8 qs[16]}, Q5_0 {f16 d; u8 qh[4]; u8 qs[16]},
 // Q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]}, Q8_0 {f16 d; i8 qs[32]}; element j < 16 of a 4-bit block is
 // the low nibble of qs[j], element j + 16 its high nibble. The 256-element K-quants follow
-// dequantize_row_q4_K / q5_K / q6_K there; they run through the portable dequantizer at every level.
+// dequantize_row_q4_K / q5_K / q6_K there; below AVX-512 they run through the portable dequantizer.
 #include "CKernels.h"
 
 #include <stdlib.h>
@@ -476,6 +476,73 @@ AVX512_INLINE void block_avx512(const uint32_t type, const uint8_t *b, __m512 w[
     }
 }
 
+// K-quant blocks (256 elements) for AVX-512: `emit(k, w)` receives the weights of elements
+// 16k..16k+15 of the block, each exactly the float ggml computes (see dequant_k_generic).
+#define K_BLOCK_AVX512(type, b, emit)                                                                   \
+    do {                                                                                                \
+        const __m256i low4_ = _mm256_set1_epi8(0x0f);                                                   \
+        if ((type) == T_Q4_K || (type) == T_Q5_K) {                                                     \
+            const int five_ = (type) == T_Q5_K;                                                         \
+            const float d_ = _cvtsh_ss(load_u16(b)), dmin_ = _cvtsh_ss(load_u16((b) + 2));             \
+            const uint8_t *ql_ = (b) + 16 + 32 * five_;                                                 \
+            const __m256i qh_ = five_ ? _mm256_loadu_si256((const __m256i *)((b) + 16)) : _mm256_setzero_si256(); \
+            for (int j_ = 0; j_ < 4; j_++) {                                                            \
+                float sc1_, m1_, sc2_, m2_;                                                             \
+                k_scale_min(2 * j_, (b) + 4, &sc1_, &m1_);                                              \
+                k_scale_min(2 * j_ + 1, (b) + 4, &sc2_, &m2_);                                          \
+                const __m256i q_ = _mm256_loadu_si256((const __m256i *)(ql_ + 32 * j_));                \
+                __m256i lo_ = _mm256_and_si256(q_, low4_);                                              \
+                __m256i hi_ = _mm256_and_si256(_mm256_srli_epi16(q_, 4), low4_);                        \
+                if (five_) {                                                                            \
+                    const __m256i sixteen_ = _mm256_set1_epi8(0x10);                                    \
+                    lo_ = _mm256_mask_blend_epi8(_mm256_test_epi8_mask(qh_, _mm256_set1_epi8((char)(1 << (2 * j_)))), lo_, _mm256_or_si256(lo_, sixteen_)); \
+                    hi_ = _mm256_mask_blend_epi8(_mm256_test_epi8_mask(qh_, _mm256_set1_epi8((char)(2 << (2 * j_)))), hi_, _mm256_or_si256(hi_, sixteen_)); \
+                }                                                                                       \
+                const __m512 d1_ = _mm512_set1_ps(d_ * sc1_), m1v_ = _mm512_set1_ps(-(dmin_ * m1_));    \
+                const __m512 d2_ = _mm512_set1_ps(d_ * sc2_), m2v_ = _mm512_set1_ps(-(dmin_ * m2_));    \
+                emit(4 * j_ + 0, _mm512_fmadd_ps(u8x16_to_ps(_mm256_castsi256_si128(lo_)), d1_, m1v_)); \
+                emit(4 * j_ + 1, _mm512_fmadd_ps(u8x16_to_ps(_mm256_extracti128_si256(lo_, 1)), d1_, m1v_)); \
+                emit(4 * j_ + 2, _mm512_fmadd_ps(u8x16_to_ps(_mm256_castsi256_si128(hi_)), d2_, m2v_)); \
+                emit(4 * j_ + 3, _mm512_fmadd_ps(u8x16_to_ps(_mm256_extracti128_si256(hi_, 1)), d2_, m2v_)); \
+            }                                                                                           \
+        } else {                                                                                        \
+            const float d_ = _cvtsh_ss(load_u16((b) + 208));                                            \
+            const int8_t *sc_ = (const int8_t *)((b) + 192);                                            \
+            for (int n_ = 0; n_ < 2; n_++) {                                                            \
+                const __m256i qh_ = _mm256_loadu_si256((const __m256i *)((b) + 128 + 32 * n_));         \
+                for (int k_ = 0; k_ < 4; k_++) {                                                        \
+                    const __m256i l_ = _mm256_loadu_si256((const __m256i *)((b) + 64 * n_ + 32 * (k_ & 1))); \
+                    const __m256i low_ = k_ < 2 ? _mm256_and_si256(l_, low4_) : _mm256_and_si256(_mm256_srli_epi16(l_, 4), low4_); \
+                    const __m256i high_ = _mm256_and_si256(_mm256_srli_epi16(qh_, 2 * k_), _mm256_set1_epi8(3)); \
+                    const __m256i q_ = _mm256_sub_epi8(_mm256_or_si256(low_, _mm256_slli_epi16(high_, 4)), _mm256_set1_epi8(32)); \
+                    const int g_ = 8 * n_ + 2 * k_;                                                     \
+                    emit(g_, _mm512_mul_ps(_mm512_set1_ps(d_ * (float)sc_[g_]), i8x16_to_ps(_mm256_castsi256_si128(q_)))); \
+                    emit(g_ + 1, _mm512_mul_ps(_mm512_set1_ps(d_ * (float)sc_[g_ + 1]), i8x16_to_ps(_mm256_extracti128_si256(q_, 1)))); \
+                }                                                                                       \
+            }                                                                                           \
+        }                                                                                               \
+    } while (0)
+
+AVX512_INLINE float k_dot_avx512(const uint32_t type, const uint8_t *row, long nb, const float *x) {
+    const long bb = block_bytes(type);
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (long i = 0; i < nb; i++, row += bb, x += 256) {
+#define K_DOT_EMIT(k, w) acc[(k) & 3] = _mm512_fmadd_ps((w), _mm512_loadu_ps(x + 16 * (k)), acc[(k) & 3])
+        K_BLOCK_AVX512(type, row, K_DOT_EMIT);
+#undef K_DOT_EMIT
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+}
+
+AVX512_INLINE void k_dequant_avx512(const uint32_t type, const uint8_t *src, long nb, float *dst) {
+    const long bb = block_bytes(type);
+    for (long i = 0; i < nb; i++, src += bb, dst += 256) {
+#define K_STORE_EMIT(k, w) _mm512_storeu_ps(dst + 16 * (k), (w))
+        K_BLOCK_AVX512(type, src, K_STORE_EMIT);
+#undef K_STORE_EMIT
+    }
+}
+
 AVX512_INLINE float blocks_dot_avx512(const uint32_t type, const uint8_t *row, long nb, const float *x) {
     // Two blocks per step into four accumulators, so no FMA waits on the previous one.
     const long bb = block_bytes(type);
@@ -508,6 +575,9 @@ AVX512 static void gemv_avx512(uint32_t type, const uint8_t *base, size_t rowByt
     case T_Q5_0: GEMV_ROWS(blocks_dot_avx512(T_Q5_0, row, nb, x)); break;
     case T_Q5_1: GEMV_ROWS(blocks_dot_avx512(T_Q5_1, row, nb, x)); break;
     case T_Q8_0: GEMV_ROWS(blocks_dot_avx512(T_Q8_0, row, nb, x)); break;
+    case T_Q4_K: GEMV_ROWS(k_dot_avx512(T_Q4_K, row, cols / 256, x)); break;
+    case T_Q5_K: GEMV_ROWS(k_dot_avx512(T_Q5_K, row, cols / 256, x)); break;
+    case T_Q6_K: GEMV_ROWS(k_dot_avx512(T_Q6_K, row, cols / 256, x)); break;
     default: gemv_avx2(type, base, rowBytes, r0, r1, cols, x, out); break;
     }
 }
@@ -530,6 +600,9 @@ AVX512 static void dequant_avx512(uint32_t type, const uint8_t *src, long count,
     case T_Q5_0: blocks_dequant_avx512(T_Q5_0, src, nb, dst); break;
     case T_Q5_1: blocks_dequant_avx512(T_Q5_1, src, nb, dst); break;
     case T_Q8_0: blocks_dequant_avx512(T_Q8_0, src, nb, dst); break;
+    case T_Q4_K: k_dequant_avx512(T_Q4_K, src, count / 256, dst); break;
+    case T_Q5_K: k_dequant_avx512(T_Q5_K, src, count / 256, dst); break;
+    case T_Q6_K: k_dequant_avx512(T_Q6_K, src, count / 256, dst); break;
     default: dequant_avx2(type, src, count, dst); break;
     }
 }
