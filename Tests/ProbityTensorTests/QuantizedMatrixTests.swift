@@ -88,6 +88,29 @@ import Testing
         try Self.run(.q4_1, rows: 300, cols: 128, batch: 40, rowRange: 100..<300, seed: 7)
     }
 
+    @Test func f16ProductsSeeEveryFiniteHalfExactly() throws {
+        // All 65536 halves as a 2048 × 32 matrix (inf and NaN replaced by 0): a one-hot x picks
+        // column j, so out[r] must be exactly W[r, j] at every level, subnormals included.
+        let halves: [UInt16] = (0...0xFFFF).map { h in h & 0x7C00 == 0x7C00 ? 0 : UInt16(h) }
+        let bytes = halves.flatMap { [UInt8($0 & 0xff), UInt8($0 >> 8)] }
+        try bytes.withUnsafeBytes { raw in
+            let m = try QuantizedMatrix(type: .f16, rows: 2048, cols: 32, data: raw.baseAddress!)
+            for isa in Dequantize.isaLevels {
+                var bad: [String] = []
+                for j in 0..<32 {
+                    var x = [Float](repeating: 0, count: 32)
+                    x[j] = 1
+                    var out = [Float](repeating: .nan, count: 2048)
+                    m.multiply(x, batch: 1, rows: 0..<2048, into: &out, pool: Self.pool, isa: isa)
+                    for r in 0..<2048 where out[r] != Reference.half(halves[r * 32 + j]) && bad.count < 5 {
+                        bad.append("0x\(String(halves[r * 32 + j], radix: 16)) -> \(out[r])")
+                    }
+                }
+                #expect(bad.isEmpty, "isa \(isa): first mismatches \(bad)")
+            }
+        }
+    }
+
     @Test func dequantizeRowMatchesReference() throws {
         var rng = SplitMix(seed: 9)
         let bytes = Reference.randomBlocks(.q4_1, elements: 5 * 64, rng: &rng)
