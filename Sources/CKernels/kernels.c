@@ -476,6 +476,22 @@ AVX512_INLINE void block_avx512(const uint32_t type, const uint8_t *b, __m512 w[
     }
 }
 
+// All eight d·scale and dmin·min of a Q4_K / Q5_K block at once (see k_scale_min): bytes 0..3
+// hold the low 6 bits of scales 0..3, bytes 4..7 those of mins 0..3, and bytes 8..11 the low
+// nibbles (scales 4..7) and high nibbles (mins 4..7) whose top two bits are the top bits of bytes
+// 0..3 (scales) and 4..7 (mins). Both products are exact in float.
+AVX512_INLINE void k_scales_mins(float d, float dmin, const uint8_t *q, float ds[8], float dm[8]) {
+    uint64_t lo;
+    memcpy(&lo, q, 8);
+    const uint32_t hi = load_u32(q + 8);
+    const uint32_t sc_lo = (uint32_t)lo & 0x3f3f3f3fu, m_lo = (uint32_t)(lo >> 32) & 0x3f3f3f3fu;
+    const uint32_t sc_hi = (hi & 0x0f0f0f0fu) | (((uint32_t)lo >> 2) & 0x30303030u);
+    const uint32_t m_hi = ((hi >> 4) & 0x0f0f0f0fu) | ((uint32_t)(lo >> 34) & 0x30303030u);
+    const __m128i sc = _mm_set_epi32(0, 0, (int)sc_hi, (int)sc_lo), m = _mm_set_epi32(0, 0, (int)m_hi, (int)m_lo);
+    _mm256_storeu_ps(ds, _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc))));
+    _mm256_storeu_ps(dm, _mm256_mul_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(m))));
+}
+
 // K-quant blocks (256 elements) for AVX-512: `emit(k, w)` receives the weights of elements
 // 16k..16k+15 of the block, each exactly the float ggml computes (see dequant_k_generic).
 #define K_BLOCK_AVX512(type, b, emit)                                                                   \
@@ -486,10 +502,9 @@ AVX512_INLINE void block_avx512(const uint32_t type, const uint8_t *b, __m512 w[
             const float d_ = _cvtsh_ss(load_u16(b)), dmin_ = _cvtsh_ss(load_u16((b) + 2));             \
             const uint8_t *ql_ = (b) + 16 + 32 * five_;                                                 \
             const __m256i qh_ = five_ ? _mm256_loadu_si256((const __m256i *)((b) + 16)) : _mm256_setzero_si256(); \
+            float ds_[8], dm_[8];                                                                       \
+            k_scales_mins(d_, dmin_, (b) + 4, ds_, dm_);                                                \
             for (int j_ = 0; j_ < 4; j_++) {                                                            \
-                float sc1_, m1_, sc2_, m2_;                                                             \
-                k_scale_min(2 * j_, (b) + 4, &sc1_, &m1_);                                              \
-                k_scale_min(2 * j_ + 1, (b) + 4, &sc2_, &m2_);                                          \
                 const __m256i q_ = _mm256_loadu_si256((const __m256i *)(ql_ + 32 * j_));                \
                 __m256i lo_ = _mm256_and_si256(q_, low4_);                                              \
                 __m256i hi_ = _mm256_and_si256(_mm256_srli_epi16(q_, 4), low4_);                        \
@@ -498,8 +513,8 @@ AVX512_INLINE void block_avx512(const uint32_t type, const uint8_t *b, __m512 w[
                     lo_ = _mm256_mask_blend_epi8(_mm256_test_epi8_mask(qh_, _mm256_set1_epi8((char)(1 << (2 * j_)))), lo_, _mm256_or_si256(lo_, sixteen_)); \
                     hi_ = _mm256_mask_blend_epi8(_mm256_test_epi8_mask(qh_, _mm256_set1_epi8((char)(2 << (2 * j_)))), hi_, _mm256_or_si256(hi_, sixteen_)); \
                 }                                                                                       \
-                const __m512 d1_ = _mm512_set1_ps(d_ * sc1_), m1v_ = _mm512_set1_ps(-(dmin_ * m1_));    \
-                const __m512 d2_ = _mm512_set1_ps(d_ * sc2_), m2v_ = _mm512_set1_ps(-(dmin_ * m2_));    \
+                const __m512 d1_ = _mm512_set1_ps(ds_[2 * j_]), m1v_ = _mm512_set1_ps(-dm_[2 * j_]);    \
+                const __m512 d2_ = _mm512_set1_ps(ds_[2 * j_ + 1]), m2v_ = _mm512_set1_ps(-dm_[2 * j_ + 1]); \
                 emit(4 * j_ + 0, _mm512_fmadd_ps(u8x16_to_ps(_mm256_castsi256_si128(lo_)), d1_, m1v_)); \
                 emit(4 * j_ + 1, _mm512_fmadd_ps(u8x16_to_ps(_mm256_extracti128_si256(lo_, 1)), d1_, m1v_)); \
                 emit(4 * j_ + 2, _mm512_fmadd_ps(u8x16_to_ps(_mm256_castsi256_si128(hi_)), d2_, m2v_)); \
