@@ -111,6 +111,27 @@ import Testing
         }
     }
 
+    @Test func resultsDoNotDependOnTheThreadCount() throws {
+        // Audits must not depend on a speed setting: every output element is summed in the same
+        // order whichever thread computes it.
+        var rng = SplitMix(seed: 11)
+        let (rows, cols) = (300, 576)
+        let bytes = Reference.randomBlocks(.q4_1, elements: rows * cols, rng: &rng)
+        let x = (0..<(512 * cols)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let pools = [ThreadPool(threads: 1), ThreadPool(threads: 2), ThreadPool(threads: 5)]
+        try bytes.withUnsafeBytes { raw in
+            let m = try QuantizedMatrix(type: .q4_1, rows: rows, cols: cols, data: raw.baseAddress!)
+            for batch in [1, 5, 512] {
+                let outs = pools.map { pool in
+                    var out = [Float](repeating: 0, count: batch * rows)
+                    m.multiply(x, batch: batch, into: &out, pool: pool)
+                    return out
+                }
+                #expect(outs.allSatisfy { $0 == outs[0] }, "batch \(batch)")
+            }
+        }
+    }
+
     @Test func dequantizeRowMatchesReference() throws {
         var rng = SplitMix(seed: 9)
         let bytes = Reference.randomBlocks(.q4_1, elements: 5 * 64, rng: &rng)
