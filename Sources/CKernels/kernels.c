@@ -770,6 +770,7 @@ static void scratch_free(void *p) {
 static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
 
 float *pk_thread_scratch(size_t count) {
+    if (count == 0) count = 1;  // a valid pointer even for empty rows
     pthread_once(&scratch_once, scratch_init);
     scratch_t *s = pthread_getspecific(scratch_key);
     if (s == NULL) {

@@ -144,6 +144,20 @@ import Testing
         }
     }
 
+    @Test func emptyRowsGiveZeros() throws {
+        let none: [UInt8] = [0]
+        try none.withUnsafeBytes { raw in
+            let m = try QuantizedMatrix(type: .q4_1, rows: 3, cols: 0, data: raw.baseAddress!)
+            for isa in Dequantize.isaLevels {
+                for batch in [1, 2, 20] {
+                    var out = [Float](repeating: .nan, count: 3 * batch)
+                    m.multiply([], batch: batch, rows: 0..<3, into: &out, pool: Self.pool, isa: isa)
+                    #expect(out.allSatisfy { $0 == 0 }, "batch \(batch) isa \(isa)")
+                }
+            }
+        }
+    }
+
     @Test func badMatricesAreSpecificErrors() {
         let bytes = [UInt8](repeating: 0, count: 1024)
         bytes.withUnsafeBytes { raw in
