@@ -70,23 +70,33 @@ struct ClassifiedText {
     var classes: [CodepointClass] = []
     var whitespace: [Bool] = []
 
-    /// Decodes valid UTF-8 (it comes from a Swift `String`).
+    /// Decodes UTF-8 that came from a Swift `String`, so it is valid; a malformed byte would
+    /// become U+FFFD, as in llama.cpp's unicode_cpts_from_utf8.
     init(utf8 bytes: ArraySlice<UInt8>) {
-        codepoints.reserveCapacity(bytes.count)
-        var iterator = bytes.makeIterator()
-        var decoder = UTF8()
-        loop: while true {
-            switch decoder.decode(&iterator) {
-            case let .scalarValue(s): codepoints.append(s.value)
-            case .emptyInput: break loop
-            case .error: codepoints.append(0xFFFD)
+        let n = bytes.count
+        codepoints.reserveCapacity(n)
+        classes.reserveCapacity(n)
+        whitespace.reserveCapacity(n)
+        bytes.withUnsafeBufferPointer { b in
+            var i = 0
+            while i < n {
+                let c: UInt32
+                if b[i] < 0x80 {
+                    c = UInt32(b[i])
+                    i += 1
+                } else if case let .valid(len) = UTF8Scan.sequence(b, at: i) {
+                    var v = UInt32(b[i]) & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07)
+                    for k in 1..<len { v = v << 6 | (UInt32(b[i + k]) & 0x3F) }
+                    c = v
+                    i += len
+                } else {
+                    c = 0xFFFD
+                    i += 1
+                }
+                codepoints.append(c)
+                classes.append(CodepointTable.category(c))
+                whitespace.append(CodepointClass.isWhitespace(c))
             }
-        }
-        classes.reserveCapacity(codepoints.count)
-        whitespace.reserveCapacity(codepoints.count)
-        for c in codepoints {
-            classes.append(CodepointTable.category(c))
-            whitespace.append(CodepointClass.isWhitespace(c))
         }
     }
 
