@@ -79,15 +79,11 @@ final class BPEModel: Sendable {
         var cp = 0
         for length in words {
             var byteEnd = byteStart
-            for c in text.codepoints[cp..<(cp + length)] { byteEnd += utf8Length(c) }
+            for n in text.byteLengths[cp..<(cp + length)] { byteEnd += Int(n) }
             cp += length
             encodeWord(bytes[byteStart..<byteEnd], into: &out)
             byteStart = byteEnd
         }
-    }
-
-    @inline(__always) private func utf8Length(_ c: UInt32) -> Int {
-        c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4
     }
 
     private func encodeWord(_ word: ArraySlice<UInt8>, into out: inout [Int]) {

@@ -46,9 +46,7 @@ public final class Tokenizer: Sendable {
         pieces = v.tokens.indices.map { Self.renderPiece(v, $0) }
         var specials: [Special] = []
         for (id, type) in v.types.enumerated() where type == .control || type == .userDefined || type == .unknown {
-            // llama.cpp stores an empty token text as "[EMPTY_<id>]".
-            let text = v.tokens[id].isEmpty ? "[EMPTY_\(id)]" : v.tokens[id]
-            specials.append(Special(id: id, bytes: Array(text.utf8), needsParseSpecial: type != .userDefined))
+            specials.append(Special(id: id, bytes: Array(v.tokens[id].utf8), needsParseSpecial: type != .userDefined))
         }
         // Stable, so equal lengths keep id order (llama.cpp's std::sort leaves ties unspecified).
         self.specials = specials.enumerated()

@@ -69,6 +69,8 @@ struct ClassifiedText {
     var codepoints: [UInt32] = []
     var classes: [CodepointClass] = []
     var whitespace: [Bool] = []
+    /// How many bytes of the source each code point took (1 for a malformed byte).
+    var byteLengths: [UInt8] = []
 
     /// Decodes UTF-8 that came from a Swift `String`, so it is valid; a malformed byte would
     /// become U+FFFD, as in llama.cpp's unicode_cpts_from_utf8.
@@ -77,22 +79,24 @@ struct ClassifiedText {
         codepoints.reserveCapacity(n)
         classes.reserveCapacity(n)
         whitespace.reserveCapacity(n)
+        byteLengths.reserveCapacity(n)
         bytes.withUnsafeBufferPointer { b in
             var i = 0
             while i < n {
                 let c: UInt32
+                var len = 1
                 if b[i] < 0x80 {
                     c = UInt32(b[i])
-                    i += 1
-                } else if case let .valid(len) = UTF8Scan.sequence(b, at: i) {
-                    var v = UInt32(b[i]) & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07)
-                    for k in 1..<len { v = v << 6 | (UInt32(b[i + k]) & 0x3F) }
+                } else if case let .valid(n) = UTF8Scan.sequence(b, at: i) {
+                    len = n
+                    var v = UInt32(b[i]) & (n == 2 ? 0x1F : n == 3 ? 0x0F : 0x07)
+                    for k in 1..<n { v = v << 6 | (UInt32(b[i + k]) & 0x3F) }
                     c = v
-                    i += len
                 } else {
                     c = 0xFFFD
-                    i += 1
                 }
+                i += len
+                byteLengths.append(UInt8(len))
                 codepoints.append(c)
                 classes.append(CodepointTable.category(c))
                 whitespace.append(CodepointClass.isWhitespace(c))

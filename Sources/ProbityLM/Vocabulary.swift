@@ -21,23 +21,24 @@ public struct Vocabulary: Sendable {
         case sentencePiece = "llama"
     }
 
-    public var model: Model
+    public let model: Model
     /// Token texts as stored: byte-level encoded for BPE, with `▁` for spaces for SentencePiece.
-    public var tokens: [String]
-    public var types: [TokenType]
+    /// An empty text is replaced by `[EMPTY_<id>]`, as llama.cpp does when loading.
+    public let tokens: [String]
+    public let types: [TokenType]
     /// SentencePiece merge scores, one per token (all zero when the file has none).
-    public var scores: [Float]
+    public let scores: [Float]
     /// BPE merges, `"left right"`, in rank order.
-    public var merges: [String]
-    public var bosID: Int?
-    public var eosID: Int?
-    public var unknownID: Int?
-    public var paddingID: Int?
-    public var addBOS: Bool
-    public var addEOS: Bool
-    public var addSpacePrefix: Bool
+    public let merges: [String]
+    public let bosID: Int?
+    public let eosID: Int?
+    public let unknownID: Int?
+    public let paddingID: Int?
+    public let addBOS: Bool
+    public let addEOS: Bool
+    public let addSpacePrefix: Bool
     /// The pre-tokenizer (`tokenizer.ggml.pre`); BPE only.
-    public var preTokenizer: PreTokenizer?
+    public let preTokenizer: PreTokenizer?
 
     /// A vocabulary from plain values. Checks what `init(metadata:source:)` checks, except that
     /// the defaults are the caller's.
@@ -72,7 +73,7 @@ public struct Vocabulary: Sendable {
             if preTokenizer == nil { throw TokenizerError.missingKey(source: source, key: Key.pre) }
         }
         self.model = model
-        self.tokens = tokens
+        self.tokens = tokens.enumerated().map { $1.isEmpty ? "[EMPTY_\($0)]" : $1 }
         self.types = types
         self.scores = scores
         self.merges = merges
