@@ -50,6 +50,7 @@ public enum FormatError: InputError, Equatable {
     case sizeMismatch(path: String, tensor: String, expected: Int, found: Int)
     /// A request a file cannot serve, e.g. converting an integer tensor to floats.
     case unsupported(path: String, what: String)
+    case cannotWrite(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -111,6 +112,8 @@ public enum FormatError: InputError, Equatable {
             return "\(path): tensor '\(tensor)': dtype and shape need \(expected) bytes, found \(found)"
         case let .unsupported(path, what):
             return "\(path): \(what)"
+        case let .cannotWrite(path, reason):
+            return "\(path): cannot write: \(reason)"
         }
     }
 }

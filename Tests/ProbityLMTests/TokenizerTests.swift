@@ -319,3 +319,50 @@ struct ReferencePrompt: Decodable {
         #expect(TokenizerError.tokenOutOfRange(7, vocabularySize: 3).description.contains("3 tokens"))
     }
 }
+
+/// The same checks through real GGUF bytes, as a model file would bring them.
+@Suite struct TokenizerFromGGUF {
+    func file(_ metadata: [(String, GGUFValue)]) throws -> GGUFFile {
+        var w = GGUFWriter(name: "tiny.gguf")
+        try w.set("general.architecture", .string("llama"))
+        for (k, v) in metadata { try w.set(k, v) }
+        return try GGUFFile(bytes: w.bytes(), name: "tiny.gguf")
+    }
+
+    let base: [(String, GGUFValue)] = [
+        ("tokenizer.ggml.model", .string("gpt2")),
+        ("tokenizer.ggml.pre", .string("smollm")),
+        ("tokenizer.ggml.tokens", .array(["a", "b", "ab", "Ġ", "<|x|>"].map { .string($0) })),
+        ("tokenizer.ggml.token_type", .array([1, 1, 1, 1, 3].map { .int32($0) })),
+        ("tokenizer.ggml.merges", .array([.string("a b")])),
+        ("tokenizer.ggml.bos_token_id", .uint32(4)),
+        ("tokenizer.ggml.add_bos_token", .bool(true)),
+    ]
+
+    @Test func tinyVocabulary() throws {
+        let tok = try Tokenizer(gguf: file(base))
+        #expect(tok.encode("ab b") == [4, 2, 3, 1])
+        #expect(tok.encode("ab<|x|>a", addSpecial: false) == [2, 4, 0])
+        #expect(try tok.decode([4, 2, 3, 1]) == "<|x|>ab b")
+    }
+
+    @Test func missingMerges() throws {
+        let f = try file(base.filter { $0.0 != "tokenizer.ggml.merges" })
+        #expect(throws: TokenizerError.missingKey(source: "tiny.gguf", key: "tokenizer.ggml.merges")) { try Tokenizer(gguf: f) }
+    }
+
+    @Test func shortTokenTypes() throws {
+        let f = try file(base.filter { $0.0 != "tokenizer.ggml.token_type" }
+                         + [("tokenizer.ggml.token_type", .array([1, 1, 1].map { .int32($0) }))])
+        #expect(throws: TokenizerError.lengthMismatch(source: "tiny.gguf", key: "tokenizer.ggml.token_type", expected: 5, found: 3)) {
+            try Tokenizer(gguf: f)
+        }
+    }
+
+    @Test func unknownPreTokenizer() throws {
+        let f = try file(base.filter { $0.0 != "tokenizer.ggml.pre" } + [("tokenizer.ggml.pre", .string("tekken"))])
+        #expect(throws: TokenizerError.unsupportedPreTokenizer(source: "tiny.gguf", name: "tekken", supported: PreTokenizer.supportedNames)) {
+            try Tokenizer(gguf: f)
+        }
+    }
+}
