@@ -30,10 +30,13 @@ public struct PreTokenizer: Sendable, Equatable {
             rules = [.gpt2]
             cleansSpaces = true; ignoresMerges = false; addsBOSByDefault = false
         case .llama3:
-            rules = [.llama3(maxDigits: 3)]
+            rules = [.llama3(maxDigits: 3, marksAreLetters: false)]
             cleansSpaces = true; ignoresMerges = true; addsBOSByDefault = true
         case .qwen2:
-            rules = [.llama3(maxDigits: 1)]
+            rules = [.llama3(maxDigits: 1, marksAreLetters: false)]
+            cleansSpaces = false; ignoresMerges = false; addsBOSByDefault = false
+        case .qwen35:
+            rules = [.llama3(maxDigits: 1, marksAreLetters: true)]
             cleansSpaces = false; ignoresMerges = false; addsBOSByDefault = false
         case .starcoder(let cleans):
             // \p{N} , then the GPT-2 pattern
@@ -57,7 +60,7 @@ public struct PreTokenizer: Sendable, Equatable {
     }
 
     private enum Family {
-        case default_, gpt2, llama3, qwen2, starcoder(cleansSpaces: Bool), deepseekCoder, falcon
+        case default_, gpt2, llama3, qwen2, qwen35, starcoder(cleansSpaces: Bool), deepseekCoder, falcon
     }
 
     /// Names as llama.cpp spells them, mapped to the same regexes and settings it uses.
@@ -65,7 +68,7 @@ public struct PreTokenizer: Sendable, Equatable {
         "default": .default_,
         "gpt-2": .gpt2, "mpt": .gpt2,
         "llama3": .llama3, "llama-v3": .llama3, "llama-bpe": .llama3,
-        "qwen2": .qwen2,
+        "qwen2": .qwen2, "qwen35": .qwen35,
         "starcoder": .starcoder(cleansSpaces: true), "refact": .starcoder(cleansSpaces: true),
         "smollm": .starcoder(cleansSpaces: false), "command-r": .starcoder(cleansSpaces: false),
         "deepseek-coder": .deepseekCoder,
@@ -100,8 +103,9 @@ enum SplitRule: Sendable {
     /// custom scanner (unicode_regex_split_custom_gpt2).
     case gpt2
     /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,k}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
-    /// with k = 3 (Llama 3) or 1 (Qwen2), by llama.cpp's custom scanners.
-    case llama3(maxDigits: Int)
+    /// with k = 3 (Llama 3) or 1 (Qwen2), by llama.cpp's custom scanners; Qwen3.5 also counts
+    /// marks as letters (`[\p{L}\p{M}]+`, `[^\s\p{L}\p{M}\p{N}]`).
+    case llama3(maxDigits: Int, marksAreLetters: Bool)
     /// `P?B{min,max}`: an optional prefix character then a run of body characters, found
     /// leftmost-first as std::regex does on llama.cpp's category-collapsed text.
     case run(prefix: CharacterSet?, body: CharacterSet, min: Int, max: Int)

@@ -49,7 +49,7 @@ enum VocabFixtures {
 }
 
 @Suite struct TokenizerConformance {
-    static let vocabularies = ["gpt-2", "llama-bpe", "llama-spm", "qwen2", "starcoder", "refact",
+    static let vocabularies = ["gpt-2", "llama-bpe", "llama-spm", "qwen2", "qwen35", "starcoder", "refact",
                                "deepseek-coder", "mpt", "command-r", "falcon"]
 
     @Test(arguments: vocabularies)
