@@ -366,3 +366,24 @@ struct ReferencePrompt: Decodable {
         }
     }
 }
+
+@Suite struct TokenizerConcurrency {
+    /// One tokenizer shared by several threads (its word cache is shared) gives each the same ids
+    /// as encoding alone.
+    @Test func sharedAcrossThreads() async throws {
+        guard let tok = try DefaultModel.tokenizer() else { return }
+        let texts = (0..<8).map { i in
+            (0..<200).map { j in "word\(i * 1000 + j) " + TokenizerRoundTrip.texts[(i + j) % TokenizerRoundTrip.texts.count] }
+                .joined(separator: "\n")
+        }
+        let alone = try Tokenizer(vocabulary: tok.vocabulary)  // its own, empty word cache
+        let expected = texts.map { alone.encode($0) }
+        let results = await withTaskGroup(of: (Int, [Int]).self) { group in
+            for (i, t) in texts.enumerated() { group.addTask { (i, tok.encode(t)) } }
+            var out = [[Int]](repeating: [], count: texts.count)
+            for await (i, ids) in group { out[i] = ids }
+            return out
+        }
+        #expect(results == expected)
+    }
+}
