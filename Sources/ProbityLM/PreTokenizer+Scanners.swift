@@ -14,6 +14,7 @@ extension SplitRule {
                     case .gpt2: scan.gpt2(start, &out)
                     case let .llama3(maxDigits, marks): scan.llama3(start, maxDigits: maxDigits, marksAreLetters: marks, &out)
                     case let .run(prefix, body, min, max): scan.run(start, prefix, body, min, max, &out)
+                    case .trailingWhitespace: scan.trailingWhitespace(start, &out)
                     }
                 }
             }
@@ -159,6 +160,13 @@ private struct Scan {
             }
             out.append(pos - begin)
         }
+    }
+
+    func trailingWhitespace(_ start: Int, _ out: inout [Int]) {
+        var cut = end
+        while cut > start && ws[cut - 1] { cut -= 1 }
+        if cut > start { out.append(cut - start) }
+        if end > cut { out.append(end - cut) }
     }
 
     /// `P?B{min,max}` found leftmost-first; text between matches becomes its own segment.

@@ -105,7 +105,7 @@ struct ReferencePrompt: Decodable {
     }
 
     /// Every llama.cpp test case survives encode/decode for vocabularies without space clean-up.
-    @Test(arguments: ["llama-spm", "qwen2", "deepseek-coder", "command-r"])
+    @Test(arguments: ["llama-spm", "qwen2", "qwen35", "deepseek-coder", "deepseek-llm", "command-r"])
     func vectorInputs(_ name: String) throws {
         guard let tok = try VocabFixtures.tokenizer(name) else { return }
         for (text, _) in try VocabFixtures.cases(name) {
