@@ -50,7 +50,7 @@ enum VocabFixtures {
 
 @Suite struct TokenizerConformance {
     static let vocabularies = ["gpt-2", "llama-bpe", "llama-spm", "qwen2", "qwen35", "starcoder", "refact",
-                               "deepseek-coder", "deepseek-llm", "mpt", "command-r", "falcon"]
+                               "deepseek-coder", "deepseek-llm", "mpt", "command-r", "falcon", "phi-3"]
 
     @Test(arguments: vocabularies)
     func llamaCppVectors(_ name: String) throws {

@@ -387,3 +387,18 @@ struct ReferencePrompt: Decodable {
         #expect(results == expected)
     }
 }
+
+@Suite struct TokenizerPhi3 {
+    /// llama.cpp gives Phi-3's special tokens (by model name) the RSTRIP attribute: whitespace
+    /// after them in the text is dropped; <s> keeps it.
+    @Test func specialTokensStripWhitespaceToTheirRight() throws {
+        guard let tok = try VocabFixtures.tokenizer("phi-3") else { return }
+        let user = try #require(tok.vocabulary.tokens.firstIndex(of: "<|user|>"))
+        #expect(tok.vocabulary.rightStripIDs.contains(user))
+        #expect(!tok.vocabulary.rightStripIDs.contains(1))
+        let stripped = tok.encode("<|user|> \n\t Hi", addSpecial: false)
+        #expect(stripped.first == user)
+        #expect(stripped == tok.encode("<|user|>Hi", addSpecial: false))
+        #expect(tok.encode("<s> Hi", addSpecial: false) != tok.encode("<s>Hi", addSpecial: false))
+    }
+}
