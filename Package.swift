@@ -38,7 +38,7 @@ let package = Package(
         .testTarget(name: "ProbityTensorTests", dependencies: ["ProbityTensor"]),
         .testTarget(name: "ProbityFormatsTests", dependencies: ["ProbityFormats"]),
         .testTarget(name: "ProbityLMTests", dependencies: ["ProbityLM"]),
-        .testTarget(name: "ProbityRulesTests", dependencies: ["ProbityRules"]),
+        .testTarget(name: "ProbityRulesTests", dependencies: ["ProbityRules", "ProbityLM"]),
         .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats"]),
     ]
 )

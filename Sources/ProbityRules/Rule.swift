@@ -2,6 +2,8 @@
 // a rule watches features, detects when they are active, and may intervene or stop generation.
 // Every part keeps the location it was read from, so later checks point at the right line.
 
+import ProbityLM
+
 /// A rules file after parsing.
 public struct RuleFile: Sendable {
     /// The path as given (diagnostics use it).
@@ -177,12 +179,6 @@ public struct RuleTest: Sendable, Equatable {
     public var outputExcludes: [String]
     public var maxTokens: Int?
     public var location: FileLocation
-}
-
-/// One chat message of a test input.
-public struct ChatMessage: Sendable, Equatable {
-    public var role: String
-    public var content: String
 }
 
 /// A number as a person writes it: `0.3`, `10`, `1e-05`.

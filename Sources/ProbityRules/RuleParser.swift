@@ -3,6 +3,7 @@
 // hook name syntax. Every problem becomes a diagnostic; parsing goes on to find the rest.
 
 import Foundation
+import ProbityLM
 
 /// The rules file schema versions this build reads.
 public let supportedSchemaVersions = [1]
@@ -222,7 +223,7 @@ public struct RuleParser: Sendable {
         if let latent, latent < 0 {
             diagnostics.error("\(context): 'latent' must be a non-negative index, found \(latent)", at: node["latent"]?.location ?? node.location)
         }
-        if let hook, !isHookName(hook) {
+        if let hook, HookPoint(name: hook) == nil {
             diagnostics.error("\(context): '\(hook)' is not a hook point name (expected hook_embed, blocks.L.hook_{resid_pre,attn_out,resid_mid,mlp_out,resid_post} or ln_final.hook_normalized)",
                               at: node["hook"]?.location ?? node.location)
         }
@@ -376,7 +377,8 @@ public struct RuleParser: Sendable {
         var messages: [ChatMessage] = []
         for item in items {
             guard var fields = Fields(item, context: "\(context): message", into: &diagnostics) else { continue }
-            let role = fields.choice("role", among: ["system", "user", "assistant"], required: true, into: &diagnostics)
+            let role = fields.choice("role", among: ChatMessage.Role.allCases.map(\.rawValue), required: true, into: &diagnostics)
+                .flatMap(ChatMessage.Role.init(rawValue:))
             let content = fields.read("content", required: true, into: &diagnostics) { n throws(RulesError) in try n.string() }
             fields.finish(into: &diagnostics)
             if let role, let content { messages.append(ChatMessage(role: role, content: content)) }
@@ -391,17 +393,6 @@ func isIdentifier(_ text: String) -> Bool {
         return false
     }
     return text.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)) }
-}
-
-/// Whether `name` is a TransformerLens hook point name (docs/DESIGN.md, "Hook points"). Whether the
-/// model has that block is checked when rules are compiled against a model.
-func isHookName(_ name: String) -> Bool {
-    if name == "hook_embed" || name == "ln_final.hook_normalized" { return true }
-    let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-    guard parts.count == 3, parts[0] == "blocks", let block = Int(parts[1]), block >= 0, String(block) == parts[1] else {
-        return false
-    }
-    return ["hook_resid_pre", "hook_attn_out", "hook_resid_mid", "hook_mlp_out", "hook_resid_post"].contains(String(parts[2]))
 }
 
 /// Collapses `.` and `name/..` components without touching the file system, so messages show

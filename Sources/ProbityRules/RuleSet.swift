@@ -3,6 +3,7 @@
 // and, when given, the model's block count. Every problem of every file is gathered in one pass.
 
 import Foundation
+import ProbityLM
 
 /// A feature reference resolved against its pack.
 public struct ResolvedFeature: Sendable, Equatable, CustomStringConvertible {
@@ -175,7 +176,7 @@ public struct RuleSet: Sendable {
             diagnostics.warning("the SAE in pack '\(ref.pack)' was trained at \(trained), not \(override)",
                                 at: ref.hookLocation ?? ref.location)
         }
-        if let blocks, let block = hookBlock(hook), block >= blocks {
+        if let blocks, let block = HookPoint(name: hook)?.block, block >= blocks {
             diagnostics.error("hook point '\(hook)' does not exist in the model (\(blocks) blocks: 0-\(blocks - 1))",
                               at: ref.hookLocation ?? ref.location)
             return nil
@@ -248,11 +249,4 @@ public struct ResolvedIntervention: Sendable {
     public var intervention: Intervention
     public var targets: [ResolvedFeature]
     public var whileFeature: ResolvedFeature?
-}
-
-/// The block a hook name belongs to, or nil for `hook_embed` and `ln_final.hook_normalized`.
-func hookBlock(_ name: String) -> Int? {
-    let parts = name.split(separator: ".")
-    guard parts.count == 3, parts[0] == "blocks" else { return nil }
-    return Int(parts[1])
 }

@@ -20,9 +20,14 @@ struct Probity: ParsableCommand {
         abstract: "Run a language model on the CPU and watch and steer its features from the inside.",
         subcommands: [
             Version.self,
+            Inspect.self,
             Tokenize.self,
             Detokenize.self,
             ChatTemplateCommand.self,
+            Generate.self,
+            Logits.self,
+            Activations.self,
+            Bench.self,
             Rules.self,
         ])
 

@@ -1,6 +1,7 @@
 // The parser reads every part of a valid file into the model, and resolves it against packs.
 
 import Foundation
+import ProbityLM
 import Testing
 @testable import ProbityRules
 
@@ -40,8 +41,7 @@ import Testing
         #expect(rule.stop == false)
         #expect(rule.tests.map(\.expect) == [.fires, .silent])
         #expect(rule.tests[0].input == .prompt("What a brilliant question! You must be a genius."))
-        #expect(rule.tests[1].input == .messages([ChatMessage(role: "system", content: "Be terse."),
-                                                  ChatMessage(role: "user", content: "What is 2 + 2?")]))
+        #expect(rule.tests[1].input == .messages([.system("Be terse."), .user("What is 2 + 2?")]))
         #expect(rule.tests[1].maxTokens == 8)
     }
 
@@ -152,15 +152,6 @@ import Testing
         #expect(diagnostics.items == [Diagnostic(.error, "rule 'a': unknown key 'wacth'",
                                                  at: FileLocation(file: "r.yaml", line: 4, column: 45),
                                                  hint: "did you mean 'watch'?")])
-    }
-
-    @Test func hookNames() {
-        for good in ["hook_embed", "ln_final.hook_normalized", "blocks.0.hook_resid_pre", "blocks.29.hook_mlp_out"] {
-            #expect(isHookName(good), "\(good)")
-        }
-        for bad in ["blocks.01.hook_resid_pre", "blocks.-1.hook_resid_post", "blocks.3.hook_q", "block.3.hook_resid_post", ""] {
-            #expect(!isHookName(bad), "\(bad)")
-        }
     }
 
     @Test func pathsNormalizeLexically() {

@@ -1,0 +1,75 @@
+// Hooks: functions attached at named hook points that read and may edit activations in place.
+// Nothing happens at a point until something is attached (TransformerLens hook_points.py idea);
+// with nothing attached the forward pass pays one branch per point.
+
+/// Where a position's token came from.
+public enum TokenOrigin: Sendable, Equatable {
+    case prompt
+    case generated
+}
+
+/// The activations at one hook point for the positions of one forward step: `count` rows of
+/// `width` floats, row-major. Hooks may edit `values` in place.
+public struct HookActivations {
+    public let point: HookPoint
+    /// Floats per position (the model width, d_model).
+    public let width: Int
+    /// Positions in this step (all prompt positions of a prefill chunk, or one during decode).
+    public let count: Int
+    /// `count × width` activations, row-major.
+    public let values: UnsafeMutablePointer<Float>
+    /// Absolute positions of the rows, contiguous.
+    public let positions: Range<Int>
+    /// Token id of each row.
+    public let tokens: ArraySlice<Int>
+    /// Whether each row's token is from the prompt or generated.
+    public let origins: ArraySlice<TokenOrigin>
+
+    /// Row `i` (0 ..< count) as a mutable buffer of `width` floats.
+    public func row(_ i: Int) -> UnsafeMutableBufferPointer<Float> {
+        precondition(i >= 0 && i < count, "row \(i) outside 0..<\(count)")
+        return UnsafeMutableBufferPointer(start: values + i * width, count: width)
+    }
+}
+
+/// A hook: called with the activations of the positions being processed.
+public typealias Hook = (HookActivations) -> Void
+
+/// The hooks attached to a forward pass, by point. Attach once, run many steps.
+public final class HookSet {
+    private var byPoint: [HookPoint: [Hook]] = [:]
+    private var order: [HookPoint] = []
+    // Dense table for the forward pass, rebuilt only when hooks change or the block count differs.
+    private var table: [[Hook]?] = []
+    private var tableBlocks = -1
+
+    public init() {}
+
+    /// Attaches `hook` at `point`; hooks at one point run in the order attached.
+    public func attach(at point: HookPoint, _ hook: @escaping Hook) {
+        if byPoint[point] == nil { order.append(point) }
+        byPoint[point, default: []].append(hook)
+        tableBlocks = -1
+    }
+
+    /// Every point with at least one hook, in the order first attached.
+    public var points: [HookPoint] { order }
+
+    public var isEmpty: Bool { order.isEmpty }
+
+    /// The dense slot table for a model with `blocks` blocks. Throws if a hook is attached at a
+    /// point the model does not have: a missing hook point is an error, never a silent skip.
+    func slots(blocks: Int) throws -> [[Hook]?] {
+        if tableBlocks == blocks { return table }
+        var t = [[Hook]?](repeating: nil, count: 2 + 5 * blocks)
+        for point in order {
+            guard let s = point.slot(blocks: blocks) else {
+                throw ModelError.unknownHookPoint(point.name, blocks: blocks)
+            }
+            t[s] = byPoint[point]
+        }
+        table = t
+        tableBlocks = blocks
+        return t
+    }
+}

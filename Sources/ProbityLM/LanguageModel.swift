@@ -1,0 +1,131 @@
+// The architecture-neutral surface of a loaded model: immutable weights (`LanguageModel`) and
+// the mutable state of one sequence (`InferenceSession`: KV cache and scratch).
+// Architectures register by `general.architecture` (see `ModelRegistry`).
+
+import ProbityFormats
+import ProbityTensor
+
+/// Which positions' logits a forward step should compute. The output head is the largest
+/// matrix in a small model, so positions whose logits nobody reads are skipped.
+public enum LogitsRequest: Sendable, Equatable {
+    case none
+    case last
+    case all
+}
+
+/// Facts about a loaded model that callers and hook compilers need.
+public struct ModelInfo: Sendable, Equatable {
+    public var architecture: String
+    public var blockCount: Int
+    /// Residual stream width (d_model): the width of every hook point.
+    public var width: Int
+    public var vocabularySize: Int
+    public var contextLength: Int
+    /// Every hook point this model has, in forward order.
+    public var hookPoints: [HookPoint] { HookPoint.all(blocks: blockCount) }
+
+    /// Checks that `point` exists in this model.
+    public func validate(_ point: HookPoint) throws {
+        guard point.slot(blocks: blockCount) != nil else {
+            throw ModelError.unknownHookPoint(point.name, blocks: blockCount)
+        }
+    }
+}
+
+/// A loaded model: weights and hyperparameters, shared read-only by any number of sessions.
+public protocol LanguageModel: AnyObject, Sendable {
+    var info: ModelInfo { get }
+    /// A new sequence with room for `capacity` positions (default: the model's context length).
+    func makeSession(capacity: Int?) throws -> InferenceSession
+}
+
+/// One sequence being processed: its KV cache, its tokens so far, and scratch memory.
+public protocol InferenceSession: AnyObject {
+    var info: ModelInfo { get }
+    /// Positions already in the cache.
+    var length: Int { get }
+    /// The most positions this session can hold.
+    var capacity: Int { get }
+    /// Tokens in the cache, in order.
+    var tokens: [Int] { get }
+
+    /// Runs `tokens` at positions `length ..< length + tokens.count`, extending the cache, calling
+    /// `hooks` at every hook point, and returns logits as `[positions × vocab]` row-major:
+    /// one row for `.last`, one per token for `.all`, none for `.none`.
+    func forward(_ tokens: [Int], origins: [TokenOrigin]?, hooks: HookSet?, logits: LogitsRequest) throws -> [Float]
+
+    /// Forgets every position from `length` on (to reuse a shared prefix).
+    func truncate(to length: Int)
+}
+
+extension InferenceSession {
+    public func forward(_ tokens: [Int], hooks: HookSet? = nil, logits: LogitsRequest = .last) throws -> [Float] {
+        try forward(tokens, origins: nil, hooks: hooks, logits: logits)
+    }
+
+    public func reset() { truncate(to: 0) }
+}
+
+/// Errors loading or running a model.
+public enum ModelError: InputError, Equatable {
+    case unsupportedArchitecture(String, supported: [String])
+    case missingMetadata(key: String, path: String)
+    case badMetadata(key: String, expected: String, found: String, path: String)
+    case missingTensor(String, path: String)
+    case tensorShape(String, expected: [Int], found: [Int], path: String)
+    case unsupportedTensorType(String, type: String, path: String)
+    case contextOverflow(needed: Int, capacity: Int)
+    case tokenOutOfRange(Int, vocabularySize: Int)
+    case unknownHookPoint(String, blocks: Int)
+    case originsCount(expected: Int, found: Int)
+
+    public var description: String {
+        switch self {
+        case let .unsupportedArchitecture(arch, supported):
+            return "architecture '\(arch)' is not supported (supported: \(supported.joined(separator: ", ")))"
+        case let .missingMetadata(key, path):
+            return "\(path): missing metadata key '\(key)'"
+        case let .badMetadata(key, expected, found, path):
+            return "\(path): metadata '\(key)': expected \(expected), found \(found)"
+        case let .missingTensor(name, path):
+            return "\(path): missing tensor '\(name)'"
+        case let .tensorShape(name, expected, found, path):
+            return "\(path): tensor \(name): expected shape \(expected), found \(found)"
+        case let .unsupportedTensorType(name, type, path):
+            return "\(path): tensor \(name) has type \(type), which Probity cannot compute with"
+        case let .contextOverflow(needed, capacity):
+            return "the sequence needs \(needed) positions but the context holds \(capacity)"
+        case let .tokenOutOfRange(token, vocab):
+            return "token id \(token) is outside the vocabulary (0..<\(vocab))"
+        case let .unknownHookPoint(name, blocks):
+            return "hook point '\(name)' does not exist in this model (\(blocks) blocks: hook_embed, blocks.0-\(blocks - 1).hook_{resid_pre,attn_out,resid_mid,mlp_out,resid_post}, ln_final.hook_normalized)"
+        case let .originsCount(expected, found):
+            return "expected \(expected) token origins, found \(found)"
+        }
+    }
+}
+
+/// Architectures by `general.architecture`. Adding one: write `<Arch>Model.swift` with a loader
+/// and add a line here (docs/architectures.md).
+public enum ModelRegistry {
+    static let loaders: [String: @Sendable (GGUFFile, ThreadPool) throws -> any LanguageModel] = [
+        "llama": { try LlamaModel(gguf: $0, pool: $1) },
+    ]
+
+    public static var supportedArchitectures: [String] { loaders.keys.sorted() }
+
+    /// Loads the model a GGUF file declares.
+    public static func load(_ gguf: GGUFFile, pool: ThreadPool) throws -> any LanguageModel {
+        guard let archValue = gguf.value("general.architecture") else {
+            throw ModelError.missingMetadata(key: "general.architecture", path: gguf.path)
+        }
+        guard let arch = archValue.stringValue else {
+            throw ModelError.badMetadata(key: "general.architecture", expected: "string",
+                                         found: archValue.typeName, path: gguf.path)
+        }
+        guard let loader = loaders[arch] else {
+            throw ModelError.unsupportedArchitecture(arch, supported: supportedArchitectures)
+        }
+        return try loader(gguf, pool)
+    }
+}

@@ -1,0 +1,389 @@
+// The Llama architecture as llama.cpp builds it (src/models/llama.cpp): token embedding, per
+// block RMSNorm → attention with RoPE on adjacent pairs (GGML "normal" mode) and grouped-query
+// heads → residual, RMSNorm → SwiGLU MLP → residual; final RMSNorm; output head (tied to the
+// embedding when `output.weight` is absent). Optional q/k/v biases load Qwen2-style files too.
+
+import Foundation
+import ProbityFormats
+import ProbityTensor
+
+/// Hyperparameters read from GGUF metadata.
+struct LlamaConfig: Sendable {
+    var blocks: Int
+    var width: Int          // d_model
+    var ffnWidth: Int
+    var heads: Int
+    var kvHeads: Int
+    var headDim: Int
+    var ropeDims: Int       // dimensions rotated in each head (≤ headDim)
+    var ropeBase: Double
+    var rmsEps: Float
+    var vocab: Int
+    var context: Int
+
+    var qWidth: Int { heads * headDim }
+    var kvWidth: Int { kvHeads * headDim }
+
+    init(_ meta: MetadataReader, arch: String, vocab: Int) throws {
+        blocks = try meta.int(GGUFKey.blockCount(arch: arch))
+        width = try meta.int(GGUFKey.embeddingLength(arch: arch))
+        ffnWidth = try meta.int(GGUFKey.feedForwardLength(arch: arch))
+        heads = try meta.int(GGUFKey.headCount(arch: arch))
+        kvHeads = try meta.int(GGUFKey.headCountKV(arch: arch), default: heads)
+        headDim = try meta.int(GGUFKey.keyLength(arch: arch), default: heads > 0 ? width / heads : 0)
+        ropeDims = try meta.int(GGUFKey.ropeDimensionCount(arch: arch), default: headDim)
+        ropeBase = try meta.double(GGUFKey.ropeFreqBase(arch: arch), default: 10_000)
+        rmsEps = Float(try meta.double(GGUFKey.rmsEpsilon(arch: arch), default: 1e-5))
+        context = try meta.int(GGUFKey.contextLength(arch: arch))
+        self.vocab = vocab
+        func check(_ ok: Bool, _ key: String, _ expected: String, _ found: Int) throws {
+            if !ok { throw ModelError.badMetadata(key: "\(arch).\(key)", expected: expected, found: String(found), path: meta.path) }
+        }
+        try check(blocks > 0 && blocks <= 1024, "block_count", "1 to 1024", blocks)
+        try check(width > 0, "embedding_length", "a positive width", width)
+        try check(ffnWidth > 0, "feed_forward_length", "a positive width", ffnWidth)
+        try check(heads > 0, "attention.head_count", "a positive count", heads)
+        try check(kvHeads > 0 && heads % kvHeads == 0, "attention.head_count_kv",
+                  "a positive divisor of head_count \(heads)", kvHeads)
+        try check(headDim > 0 && headDim % 2 == 0, "attention.key_length", "a positive even size", headDim)
+        try check(ropeDims >= 0 && ropeDims <= headDim && ropeDims % 2 == 0, "rope.dimension_count",
+                  "an even number ≤ head size \(headDim)", ropeDims)
+        try check(context > 0, "context_length", "a positive length", context)
+    }
+}
+
+/// One block's weights. Matrices stay quantized in the memory map.
+struct LlamaBlock: Sendable {
+    var attnNorm: [Float]       // (width)
+    var wq: QuantizedMatrix     // (qWidth, width)
+    var wk: QuantizedMatrix     // (kvWidth, width)
+    var wv: QuantizedMatrix     // (kvWidth, width)
+    var wo: QuantizedMatrix     // (width, qWidth)
+    var bq: [Float]?, bk: [Float]?, bv: [Float]?
+    var ffnNorm: [Float]        // (width)
+    var gate: QuantizedMatrix   // (ffnWidth, width)
+    var up: QuantizedMatrix     // (ffnWidth, width)
+    var down: QuantizedMatrix   // (width, ffnWidth)
+}
+
+/// A Llama-architecture model loaded from GGUF.
+public final class LlamaModel: LanguageModel {
+    public let info: ModelInfo
+    let config: LlamaConfig
+    let embedding: QuantizedMatrix   // (vocab, width)
+    let blocks: [LlamaBlock]
+    let outputNorm: [Float]          // (width)
+    let output: QuantizedMatrix      // (vocab, width); the embedding when tied
+    let pool: ThreadPool
+    /// Inverse RoPE frequencies base^(-2j/ropeDims), j < ropeDims/2, in float64.
+    let ropeInverseFrequencies: [Double]
+    // Keeps the memory map (and so every matrix's data) alive.
+    private let file: GGUFFile
+
+    public init(gguf: GGUFFile, pool: ThreadPool) throws {
+        let meta = MetadataReader(gguf)
+        let arch = try meta.string(GGUFKey.architecture)
+        let tensors = TensorReader(gguf)
+        guard let embd = gguf.tensor(named: GGUFTensorName.tokenEmbedding) else {
+            throw ModelError.missingTensor(GGUFTensorName.tokenEmbedding, path: gguf.path)
+        }
+        let vocab = embd.shape.count == 2 ? embd.shape[1] : 0
+        let c = try LlamaConfig(meta, arch: arch, vocab: vocab)
+        config = c
+        file = gguf
+        self.pool = pool
+        embedding = try tensors.matrix(GGUFTensorName.tokenEmbedding, rows: c.vocab, cols: c.width)
+        var blocks: [LlamaBlock] = []
+        blocks.reserveCapacity(c.blocks)
+        for l in 0..<c.blocks {
+            typealias N = GGUFTensorName
+            blocks.append(LlamaBlock(
+                attnNorm: try tensors.vector(N.attnNorm(block: l), count: c.width),
+                wq: try tensors.matrix(N.attnQ(block: l), rows: c.qWidth, cols: c.width),
+                wk: try tensors.matrix(N.attnK(block: l), rows: c.kvWidth, cols: c.width),
+                wv: try tensors.matrix(N.attnV(block: l), rows: c.kvWidth, cols: c.width),
+                wo: try tensors.matrix(N.attnOutput(block: l), rows: c.width, cols: c.qWidth),
+                bq: try tensors.optionalVector(N.attnQBias(block: l), count: c.qWidth),
+                bk: try tensors.optionalVector(N.attnKBias(block: l), count: c.kvWidth),
+                bv: try tensors.optionalVector(N.attnVBias(block: l), count: c.kvWidth),
+                ffnNorm: try tensors.vector(N.ffnNorm(block: l), count: c.width),
+                gate: try tensors.matrix(N.ffnGate(block: l), rows: c.ffnWidth, cols: c.width),
+                up: try tensors.matrix(N.ffnUp(block: l), rows: c.ffnWidth, cols: c.width),
+                down: try tensors.matrix(N.ffnDown(block: l), rows: c.width, cols: c.ffnWidth)))
+        }
+        self.blocks = blocks
+        outputNorm = try tensors.vector(GGUFTensorName.outputNorm, count: c.width)
+        if gguf.tensor(named: GGUFTensorName.output) != nil {
+            output = try tensors.matrix(GGUFTensorName.output, rows: c.vocab, cols: c.width)
+        } else {
+            output = embedding
+        }
+        ropeInverseFrequencies = (0..<(c.ropeDims / 2)).map { j in
+            pow(c.ropeBase, -2.0 * Double(j) / Double(c.ropeDims))
+        }
+        info = ModelInfo(architecture: arch, blockCount: c.blocks, width: c.width,
+                         vocabularySize: c.vocab, contextLength: c.context)
+    }
+
+    public func makeSession(capacity: Int? = nil) throws -> InferenceSession {
+        let cap = capacity ?? config.context
+        guard cap > 0, cap <= config.context else {
+            throw ModelError.contextOverflow(needed: cap, capacity: config.context)
+        }
+        return LlamaSession(model: self, capacity: cap)
+    }
+}
+
+/// The state of one sequence: KV cache and scratch buffers, reused across steps.
+final class LlamaSession: InferenceSession {
+    let model: LlamaModel
+    let capacity: Int
+    private(set) var length = 0
+    private(set) var tokens: [Int] = []
+    var info: ModelInfo { model.info }
+
+    /// Positions processed per pass of the layer loop; a longer prompt runs in chunks.
+    static let maxChunk = 512
+
+    private let keys: [UnsafeMutablePointer<Float>]     // per block: (capacity, kvWidth)
+    private let values: [UnsafeMutablePointer<Float>]   // per block: (capacity, kvWidth)
+    private let s: Scratch
+
+    /// Activations of one chunk; every buffer has room for `maxChunk` rows.
+    private struct Scratch {
+        let rows: Int
+        let x: UnsafeMutablePointer<Float>       // (rows, width) residual stream
+        let xn: UnsafeMutablePointer<Float>      // (rows, width) normalized
+        let q: UnsafeMutablePointer<Float>       // (rows, qWidth)
+        let k: UnsafeMutablePointer<Float>       // (rows, kvWidth)
+        let v: UnsafeMutablePointer<Float>       // (rows, kvWidth)
+        let att: UnsafeMutablePointer<Float>     // (rows, qWidth) attention output before wo
+        let proj: UnsafeMutablePointer<Float>    // (rows, width) attention or MLP output
+        let gate: UnsafeMutablePointer<Float>    // (rows, ffnWidth)
+        let up: UnsafeMutablePointer<Float>      // (rows, ffnWidth)
+        let cos: UnsafeMutablePointer<Float>     // (rows, ropeDims / 2)
+        let sin: UnsafeMutablePointer<Float>     // (rows, ropeDims / 2)
+
+        init(rows: Int, _ c: LlamaConfig) {
+            func buf(_ n: Int) -> UnsafeMutablePointer<Float> {
+                let p = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
+                p.initialize(repeating: 0, count: max(n, 1))
+                return p
+            }
+            self.rows = rows
+            x = buf(rows * c.width); xn = buf(rows * c.width)
+            q = buf(rows * c.qWidth); k = buf(rows * c.kvWidth); v = buf(rows * c.kvWidth)
+            att = buf(rows * c.qWidth); proj = buf(rows * c.width)
+            gate = buf(rows * c.ffnWidth); up = buf(rows * c.ffnWidth)
+            cos = buf(rows * c.ropeDims / 2); sin = buf(rows * c.ropeDims / 2)
+        }
+
+        func free() {
+            for p in [x, xn, q, k, v, att, proj, gate, up, cos, sin] { p.deallocate() }
+        }
+    }
+
+    init(model: LlamaModel, capacity: Int) {
+        self.model = model
+        self.capacity = capacity
+        let c = model.config
+        keys = (0..<c.blocks).map { _ in .allocate(capacity: capacity * c.kvWidth) }
+        values = (0..<c.blocks).map { _ in .allocate(capacity: capacity * c.kvWidth) }
+        s = Scratch(rows: min(Self.maxChunk, capacity), c)
+    }
+
+    deinit {
+        for p in keys { p.deallocate() }
+        for p in values { p.deallocate() }
+        s.free()
+    }
+
+    func truncate(to newLength: Int) {
+        precondition(newLength >= 0, "negative length")
+        if newLength < length {
+            length = newLength
+            tokens.removeSubrange(newLength...)
+        }
+    }
+
+    func forward(_ input: [Int], origins: [TokenOrigin]?, hooks: HookSet?, logits: LogitsRequest) throws -> [Float] {
+        let c = model.config
+        guard length + input.count <= capacity else {
+            throw ModelError.contextOverflow(needed: length + input.count, capacity: capacity)
+        }
+        for t in input where t < 0 || t >= c.vocab {
+            throw ModelError.tokenOutOfRange(t, vocabularySize: c.vocab)
+        }
+        let origins = origins ?? Array(repeating: .prompt, count: input.count)
+        guard origins.count == input.count else {
+            throw ModelError.originsCount(expected: input.count, found: origins.count)
+        }
+        let table = try hooks.map { try $0.slots(blocks: c.blocks) }
+        var out: [Float] = []
+        if logits == .all { out.reserveCapacity(input.count * c.vocab) }
+        var start = 0
+        while start < input.count {
+            let n = min(s.rows, input.count - start)
+            let isLast = start + n == input.count
+            let rowsForLogits: Range<Int>? = switch logits {
+            case .none: nil
+            case .last: isLast ? (n - 1)..<n : nil
+            case .all: 0..<n
+            }
+            run(chunk: input[start..<(start + n)], origins: origins[start..<(start + n)],
+                hooks: table, logitsRows: rowsForLogits, into: &out)
+            start += n
+        }
+        return out
+    }
+
+    /// One pass of the layer loop over `chunk` (at most `s.rows` tokens) at positions
+    /// `length ..< length + chunk.count`; appends the requested logits rows to `out`.
+    private func run(chunk: ArraySlice<Int>, origins: ArraySlice<TokenOrigin>, hooks: [[Hook]?]?,
+                     logitsRows: Range<Int>?, into out: inout [Float]) {
+        let m = model, c = m.config, pool = m.pool
+        let n = chunk.count
+        let p0 = length
+        let positions = p0..<(p0 + n)
+
+        func hook(_ slot: Int, _ point: HookPoint, _ buffer: UnsafeMutablePointer<Float>) {
+            guard let list = hooks?[slot] else { return }
+            let acts = HookActivations(point: point, width: c.width, count: n, values: buffer,
+                                       positions: positions, tokens: chunk, origins: origins)
+            for h in list { h(acts) }
+        }
+
+        // Embedding lookup: x[i] = E[token_i].
+        for (i, t) in chunk.enumerated() { m.embedding.dequantizeRow(t, into: s.x + i * c.width) }
+        hook(0, .embed, s.x)
+
+        // RoPE angles for these positions: θ = p · base^(-2j/d), computed in float64.
+        let half = c.ropeDims / 2
+        for i in 0..<n {
+            let p = Double(p0 + i)
+            for j in 0..<half {
+                let angle = p * m.ropeInverseFrequencies[j]
+                s.cos[i * half + j] = Float(Foundation.cos(angle))
+                s.sin[i * half + j] = Float(Foundation.sin(angle))
+            }
+        }
+
+        for (l, w) in m.blocks.enumerated() {
+            let slot = 1 + 5 * l
+            hook(slot, .residPre(l), s.x)
+
+            // Attention: xn = RMSNorm(x); q, k, v projections; RoPE; append k, v to the cache.
+            rmsNorm(rows: n, weight: w.attnNorm)
+            w.wq.multiply(s.xn, batch: n, into: s.q, pool: pool)
+            w.wk.multiply(s.xn, batch: n, into: s.k, pool: pool)
+            w.wv.multiply(s.xn, batch: n, into: s.v, pool: pool)
+            if let b = w.bq { addBias(b, to: s.q, rows: n) }
+            if let b = w.bk { addBias(b, to: s.k, rows: n) }
+            if let b = w.bv { addBias(b, to: s.v, rows: n) }
+            rope(s.q, rows: n, heads: c.heads)
+            rope(s.k, rows: n, heads: c.kvHeads)
+            (keys[l] + p0 * c.kvWidth).update(from: s.k, count: n * c.kvWidth)
+            (values[l] + p0 * c.kvWidth).update(from: s.v, count: n * c.kvWidth)
+            attention(block: l, rows: n, start: p0)
+            w.wo.multiply(s.att, batch: n, into: s.proj, pool: pool)
+            hook(slot + 1, .attnOut(l), s.proj)
+            Vec.add(s.x, s.proj, n * c.width)
+            hook(slot + 2, .residMid(l), s.x)
+
+            // MLP: down(silu(gate(xn)) * up(xn)).
+            rmsNorm(rows: n, weight: w.ffnNorm)
+            w.gate.multiply(s.xn, batch: n, into: s.gate, pool: pool)
+            w.up.multiply(s.xn, batch: n, into: s.up, pool: pool)
+            Vec.siluMul(s.gate, s.up, n * c.ffnWidth)
+            w.down.multiply(s.gate, batch: n, into: s.proj, pool: pool)
+            hook(slot + 3, .mlpOut(l), s.proj)
+            Vec.add(s.x, s.proj, n * c.width)
+            hook(slot + 4, .residPost(l), s.x)
+        }
+
+        rmsNorm(rows: n, weight: m.outputNorm)
+        hook(1 + 5 * c.blocks, .finalNormalized, s.xn)
+
+        if let rows = logitsRows, !rows.isEmpty {
+            let base = out.count
+            out.append(contentsOf: repeatElement(0, count: rows.count * c.vocab))
+            out.withUnsafeMutableBufferPointer { buf in
+                guard let dst = buf.baseAddress else { return }
+                m.output.multiply(s.xn + rows.lowerBound * c.width, batch: rows.count,
+                                  into: dst + base, pool: pool)
+            }
+        }
+        length += n
+        tokens.append(contentsOf: chunk)
+    }
+
+    /// xn[i] = RMSNorm(x[i]) · weight for each row.
+    private func rmsNorm(rows n: Int, weight: [Float]) {
+        let c = model.config
+        weight.withUnsafeBufferPointer { w in
+            guard let wp = w.baseAddress else { return }
+            for i in 0..<n {
+                Vec.rmsNorm(s.x + i * c.width, weight: wp, eps: c.rmsEps, c.width, into: s.xn + i * c.width)
+            }
+        }
+    }
+
+    private func addBias(_ bias: [Float], to x: UnsafeMutablePointer<Float>, rows n: Int) {
+        bias.withUnsafeBufferPointer { b in
+            guard let bp = b.baseAddress else { return }
+            for i in 0..<n { Vec.add(x + i * bias.count, bp, bias.count) }
+        }
+    }
+
+    /// Rotates adjacent pairs (2j, 2j+1) of the first ropeDims dimensions of every head.
+    private func rope(_ x: UnsafeMutablePointer<Float>, rows n: Int, heads: Int) {
+        let c = model.config
+        let half = c.ropeDims / 2
+        for i in 0..<n {
+            let cs = s.cos + i * half, sn = s.sin + i * half
+            for h in 0..<heads {
+                let v = x + i * heads * c.headDim + h * c.headDim
+                for j in 0..<half {
+                    let a = v[2 * j], b = v[2 * j + 1]
+                    v[2 * j] = a * cs[j] - b * sn[j]
+                    v[2 * j + 1] = a * sn[j] + b * cs[j]
+                }
+            }
+        }
+    }
+
+    /// Causal softmax attention of each query row over cached positions 0 ... its own, with
+    /// query head h reading KV head h / (heads / kvHeads). Exact two-pass softmax.
+    private func attention(block l: Int, rows n: Int, start p0: Int) {
+        let c = model.config
+        let group = c.heads / c.kvHeads
+        let scale = 1 / Float(c.headDim).squareRoot()
+        let kc = keys[l], vc = values[l], q = s.q, att = s.att
+        let heads = c.heads, headDim = c.headDim, kvWidth = c.kvWidth, qWidth = c.qWidth
+        model.pool.parallelFor(n * heads) { task in
+            let i = task / heads, h = task % heads
+            let span = p0 + i + 1
+            let qv = q + i * qWidth + h * headDim
+            let kvOffset = (h / group) * headDim
+            let o = att + i * qWidth + h * headDim
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: span) { scores in
+                guard let sc = scores.baseAddress else { return }
+                for t in 0..<span {
+                    sc[t] = Vec.dot(qv, kc + t * kvWidth + kvOffset, headDim) * scale
+                }
+                Vec.softmax(sc, span)
+                o.initialize(repeating: 0, count: headDim)
+                for t in 0..<span {
+                    Vec.axpy(sc[t], vc + t * kvWidth + kvOffset, o, headDim)
+                }
+            }
+        }
+    }
+}
+
+extension GGUFTensorName {
+    // Optional projection biases (Qwen2-style files).
+    static func attnQBias(block: Int) -> String { "blk.\(block).attn_q.bias" }
+    static func attnKBias(block: Int) -> String { "blk.\(block).attn_k.bias" }
+    static func attnVBias(block: Int) -> String { "blk.\(block).attn_v.bias" }
+}

@@ -1,0 +1,37 @@
+// A model file opened for use: the memory-mapped GGUF, the architecture built from it, and its
+// tokenizer. What the CLI and higher layers hold while they work.
+
+import ProbityFormats
+import ProbityTensor
+
+/// A GGUF model with its tokenizer, ready to run.
+public struct LoadedModel: Sendable {
+    public let path: String
+    public let file: GGUFFile
+    public let model: any LanguageModel
+    public let tokenizer: Tokenizer
+    public let pool: ThreadPool
+
+    /// Opens `name` (`nil` or `"default"`: the default model; else a path) with `threads`
+    /// worker threads (default: all cores).
+    public static func load(_ name: String?, threads: Int? = nil) throws -> LoadedModel {
+        let path = try ModelLocator.resolve(name)
+        let file = try GGUFFile(path: path)
+        let threadCount = threads ?? ThreadPool.defaultThreadCount
+        guard threadCount >= 1 && threadCount <= 1024 else { throw LoadError.badThreadCount(threadCount) }
+        let pool = ThreadPool(threads: threadCount)
+        let model = try ModelRegistry.load(file, pool: pool)
+        let tokenizer = try Tokenizer(gguf: file)
+        return LoadedModel(path: path, file: file, model: model, tokenizer: tokenizer, pool: pool)
+    }
+}
+
+public enum LoadError: InputError, Equatable {
+    case badThreadCount(Int)
+
+    public var description: String {
+        switch self {
+        case let .badThreadCount(n): return "--threads: expected 1 to 1024, found \(n)"
+        }
+    }
+}

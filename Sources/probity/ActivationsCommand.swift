@@ -1,0 +1,71 @@
+// `probity activations`: the activations at one hook point for every position of a text.
+
+import ArgumentParser
+import Foundation
+import ProbityFormats
+import ProbityLM
+import ProbityTensor
+
+struct Activations: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Record the activations at one hook point (shape [positions, d_model]).")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Hook point, e.g. blocks.15.hook_resid_post (TransformerLens names).")
+    var hook: String
+
+    @Option(help: "The text to run.")
+    var text: String
+
+    @Flag(help: "Parse special tokens such as <|im_start|> in the text.")
+    var parseSpecial = false
+
+    @Option(help: "Write float32 activations to this .npy file.")
+    var npy: String?
+
+    @Flag(help: "Print JSON with the tokens, pieces and activations.")
+    var json = false
+
+    func run() throws {
+        guard let point = HookPoint(name: hook) else { throw HookNameError.notAHookName(hook) }
+        let loaded = try modelOptions.load()
+        try loaded.model.info.validate(point)
+        let tokens = loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: parseSpecial)
+        guard !tokens.isEmpty else { throw GenerationError.emptyPrompt }
+        let width = loaded.model.info.width
+        var recorded: [Float] = []
+        recorded.reserveCapacity(tokens.count * width)
+        let hooks = HookSet()
+        hooks.attach(at: point) { acts in
+            recorded.append(contentsOf: UnsafeBufferPointer(start: acts.values, count: acts.count * acts.width))
+        }
+        let session = try loaded.model.makeSession(capacity: tokens.count)
+        _ = try session.forward(tokens, hooks: hooks, logits: .none)
+        if let npy { try NPY.write(recorded, shape: [tokens.count, width], to: npy) }
+        if json {
+            let rows = (0..<tokens.count).map { i in recorded[(i * width)..<((i + 1) * width)].map(Double.init) }
+            let pieces = try tokens.map { try loaded.tokenizer.piece($0) }
+            print(try jsonString(["hook": point.name, "shape": [tokens.count, width],
+                                  "tokens": tokens, "pieces": pieces, "values": rows]))
+        } else if npy == nil {
+            for (i, t) in tokens.enumerated() {
+                let row = recorded[(i * width)..<((i + 1) * width)]
+                let norm = row.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+                let piece = try loaded.tokenizer.piece(t)
+                print(String(format: "%4d %6d  norm %9.4f  ", i, t, norm) + piece.debugDescription)
+            }
+        }
+    }
+}
+
+enum HookNameError: InputError {
+    case notAHookName(String)
+
+    var description: String {
+        switch self {
+        case let .notAHookName(name):
+            return "--hook: '\(name)' is not a hook name (expected hook_embed, blocks.L.hook_resid_pre|attn_out|resid_mid|mlp_out|resid_post, or ln_final.hook_normalized)"
+        }
+    }
+}

@@ -1,0 +1,98 @@
+// Option groups shared by the commands that run a model, and small output helpers.
+
+import ArgumentParser
+import Foundation
+import ProbityLM
+
+struct ModelOptions: ParsableArguments {
+    @Argument(help: "The model: 'default' (fetched by scripts/setup) or a path to a GGUF file.")
+    var model: String = "default"
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    func load() throws -> LoadedModel { try LoadedModel.load(model, threads: threads) }
+}
+
+/// Where a prompt comes from: raw text, or chat messages rendered with the model's template.
+struct PromptOptions: ParsableArguments {
+    @Option(help: "Raw prompt text (special tokens such as <|im_start|> are parsed).")
+    var prompt: String?
+
+    @Option(help: "A JSON file of chat messages: [{\"role\": \"user\", \"content\": \"...\"}].")
+    var chat: String?
+
+    @Option(help: "A user message, rendered with the model's chat template.")
+    var user: String?
+
+    @Option(help: "A system message to go with --user.")
+    var system: String?
+
+    @Option(help: "Override the chat format instead of detecting it from the model's template.")
+    var chatFormat: String?
+
+    func validate() throws {
+        let sources = [prompt, chat, user].compactMap { $0 }.count
+        if sources != 1 { throw ValidationError("give exactly one of --prompt, --chat or --user") }
+        if system != nil && user == nil { throw ValidationError("--system goes with --user") }
+    }
+
+    /// The prompt's token ids.
+    func tokens(for loaded: LoadedModel) throws -> [Int] {
+        if let prompt { return loaded.tokenizer.encode(prompt, addSpecial: true, parseSpecial: true) }
+        let messages: [ChatMessage]
+        if let chat {
+            messages = try ChatMessage.load(messagesFile: chat)
+        } else {
+            messages = (system.map { [ChatMessage(role: .system, content: $0)] } ?? [])
+                + [ChatMessage(role: .user, content: user ?? "")]
+        }
+        let format = try ChatTemplate.format(for: loaded.file, override: chatFormat)
+        let text = try format.render(messages, addGenerationPrompt: true)
+        return loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: true)
+    }
+}
+
+struct SamplingArguments: ParsableArguments {
+    @Option(help: "Most tokens to generate.")
+    var maxTokens: Int = 256
+
+    @Option(help: "Sampling temperature; 0 is greedy.")
+    var temperature: Float = 0
+
+    @Option(help: "Keep only the K most likely tokens (0: off).")
+    var topK: Int = 0
+
+    @Option(help: "Nucleus sampling: keep the smallest set with this much probability (1: off).")
+    var topP: Float = 1
+
+    @Option(help: "Drop tokens less likely than this fraction of the most likely one (0: off).")
+    var minP: Float = 0
+
+    @Option(help: "Random seed: the same seed gives the same tokens.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Stop when this text is generated (repeatable).")
+    var stop: [String] = []
+
+    @Flag(help: "Keep generating past the end-of-sequence token.")
+    var ignoreEOS = false
+
+    var options: GenerationOptions {
+        GenerationOptions(
+            maxTokens: maxTokens,
+            sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP, minP: minP, seed: seed),
+            stopStrings: stop, stopAtEOS: !ignoreEOS)
+    }
+}
+
+/// Writes `text` to standard output immediately (for streaming).
+func writeOut(_ text: String) {
+    FileHandle.standardOutput.write(Data(text.utf8))
+}
+
+/// Encodes a JSON object with sorted keys (stable output that diffs cleanly).
+func jsonString(_ object: Any) throws -> String {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+    return String(decoding: data, as: UTF8.self)
+}

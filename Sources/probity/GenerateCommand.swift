@@ -1,0 +1,39 @@
+// `probity generate`: stream a generation from a raw prompt or chat messages.
+
+import ArgumentParser
+import Foundation
+import ProbityLM
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate text, streaming it to standard output.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var promptOptions: PromptOptions
+    @OptionGroup var sampling: SamplingArguments
+
+    @Flag(help: "Print one JSON object with the text, tokens, finish reason and timings instead of streaming.")
+    var json = false
+
+    func run() throws {
+        let loaded = try modelOptions.load()
+        let prompt = try promptOptions.tokens(for: loaded)
+        let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
+        let result = try generator.generate(prompt: prompt, options: sampling.options) { text in
+            if !json { writeOut(text) }
+        }
+        if json {
+            let object: [String: Any] = [
+                "text": result.text,
+                "tokens": result.tokens,
+                "prompt_tokens": result.promptTokens.count,
+                "finish_reason": result.finishReason.rawValue,
+                "prefill_seconds": result.prefillSeconds,
+                "decode_seconds": result.decodeSeconds,
+            ]
+            print(try jsonString(object))
+        } else {
+            writeOut("\n")
+        }
+    }
+}

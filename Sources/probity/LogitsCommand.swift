@@ -1,0 +1,81 @@
+// `probity logits`: next-token logits for a text, as top-K JSON or a numpy .npy file.
+
+import ArgumentParser
+import Foundation
+import ProbityFormats
+import ProbityLM
+
+struct Logits: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compute next-token logits for a text.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "The text to evaluate.")
+    var text: String
+
+    @Flag(help: "Parse special tokens such as <|im_start|> in the text.")
+    var parseSpecial = false
+
+    @Flag(help: "Put the BOS token first.")
+    var addBOS = false
+
+    @Option(help: "How many of the most likely tokens to print.")
+    var top: Int = 10
+
+    @Option(help: "Write float32 logits to this .npy file: shape [vocab], or [positions, vocab] with --all-positions.")
+    var npy: String?
+
+    @Flag(help: "Compute the logits of every position, not just the last.")
+    var allPositions = false
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        if top < 0 { throw ValidationError("--top must be 0 or more, found \(top)") }
+    }
+
+    func run() throws {
+        let loaded = try modelOptions.load()
+        var tokens = loaded.tokenizer.encode(text, addSpecial: false, parseSpecial: parseSpecial)
+        if addBOS, let bos = loaded.tokenizer.bosID { tokens.insert(bos, at: 0) }
+        guard !tokens.isEmpty else { throw GenerationError.emptyPrompt }
+        let session = try loaded.model.makeSession(capacity: tokens.count)
+        let logits = try session.forward(tokens, logits: allPositions ? .all : .last)
+        let vocab = loaded.model.info.vocabularySize
+        if let npy {
+            let shape = allPositions ? [tokens.count, vocab] : [vocab]
+            try NPY.write(logits, shape: shape, to: npy)
+        }
+        let last = Array(logits[(logits.count - vocab)...])
+        let best = topIndices(last, k: min(top, vocab))
+        if json {
+            let entries: [[String: Any]] = try best.map {
+                ["id": $0, "piece": try loaded.tokenizer.piece($0), "logit": Double(last[$0])]
+            }
+            print(try jsonString(["tokens": tokens, "top": entries]))
+        } else {
+            print("tokens: \(tokens.count)")
+            for id in best {
+                let piece = try loaded.tokenizer.piece(id)
+                print(String(format: "%6d  %10.4f  ", id, last[id]) + piece.debugDescription)
+            }
+        }
+    }
+}
+
+/// Indices of the `k` largest values, largest first (ties: lower index first).
+func topIndices(_ values: [Float], k: Int) -> [Int] {
+    guard k > 0 else { return [] }
+    var best: [Int] = []
+    best.reserveCapacity(k + 1)
+    for i in values.indices {
+        if best.count == k, let last = best.last, values[i] <= values[last] { continue }
+        var j = best.count
+        while j > 0 && values[best[j - 1]] < values[i] { j -= 1 }
+        best.insert(i, at: j)
+        if best.count > k { best.removeLast() }
+    }
+    return best
+}
