@@ -207,6 +207,21 @@ struct ReferencePrompt: Decodable {
         #expect(split("gpt-2", "a 12345") == [1, 6])                    // ` ?\p{N}+`
     }
 
+    /// llama.cpp's tables are Unicode 15.1: later letters (U+1C89, Unicode 16) are unassigned.
+    @Test func codepointClassesFollowLlamaCppsUnicodeVersion() {
+        #expect(CodepointClass.category(of: 0x41) == .letter)
+        #expect(CodepointClass.category(of: 0x4E00) == .letter)
+        #expect(CodepointClass.category(of: 0x1F680) == .symbol)
+        #expect(CodepointClass.category(of: 0x0301) == .mark)
+        #expect(CodepointClass.category(of: 0xD800) == .control)
+        #expect(CodepointClass.category(of: 0x1C89) == .undefined)
+        #expect(CodepointClass.isWhitespace(0x85) && CodepointClass.isWhitespace(0x3000))
+        #expect(!CodepointClass.isWhitespace(0x1C) && !CodepointClass.isWhitespace(0x200B))
+        // So "aᲉb" is not one letter run for the GPT-2 pattern.
+        let text = ClassifiedText(utf8: Array("a\u{1C89}b".utf8)[...])
+        #expect(PreTokenizer(name: "gpt-2")?.split(text) == [1, 1, 1])
+    }
+
     @Test func sentencePieceMergesByScore() throws {
         let tokens = ["<unk>", "<s>", "</s>", "▁", "a", "b", "ab", "▁ab", "<0x21>", "▁a"]
         let types: [TokenType] = [.unknown, .control, .control, .normal, .normal, .normal, .normal, .normal, .byte, .normal]
