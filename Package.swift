@@ -20,8 +20,11 @@ let package = Package(
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1",
                        providers: [.apt(["libyaml-dev"])]),
 
+        // Hot kernels with run-time CPU dispatch (AVX2/FMA/F16C or portable C) and the pool core.
+        .target(name: "CKernels"),
+
         // Layers, bottom up.
-        .target(name: "ProbityTensor", dependencies: ["COpenBLAS"]),
+        .target(name: "ProbityTensor", dependencies: ["COpenBLAS", "CKernels"]),
         .target(name: "ProbityFormats", dependencies: ["ProbityTensor"]),
         .target(name: "ProbityLM", dependencies: ["ProbityFormats", "ProbityTensor"]),
         .executableTarget(

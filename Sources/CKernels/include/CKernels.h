@@ -1,0 +1,67 @@
+// Hot numeric kernels and the thread pool core for ProbityTensor, in C so that AVX2/FMA/F16C code
+// can be chosen at run time (cpuid) while the package itself requires no CPU feature.
+// Block layouts and dequantization formulas follow ggml (ggml-quants.c, gguf-py quants.py).
+#ifndef PROBITY_CKERNELS_H
+#define PROBITY_CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Instruction set levels a kernel can be run at. `PK_ISA_GENERIC` is portable C.
+enum { PK_ISA_GENERIC = 0, PK_ISA_AVX2 = 1 };
+
+/// The best level this CPU and OS support (AVX2 needs AVX2, FMA, F16C and OS-saved YMM state).
+int pk_best_isa(void);
+
+/// Whether `type` (a ggml type id) has dequantization and dot kernels.
+int pk_supported(uint32_t type);
+
+/// Dequantizes `count` elements (a whole number of blocks) of `type` at `src` into `dst`.
+/// Returns 0, or -1 when the type is unsupported. Results are bit-identical at every ISA level.
+int pk_dequantize(int isa, uint32_t type, const void *src, long count, float *dst);
+
+/// out[r - r0] = dot(row r, x) for r in [r0, r1); row r starts at w + r * rowBytes and holds
+/// `cols` elements of `type`. Accumulates in float on exactly dequantized weights.
+void pk_gemv(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, long r1, long cols,
+             const float *x, float *out);
+
+/// For rows [r0, r1) and `batch` vectors x (row stride `cols`): out[b * ldo + r] = dot(row r, x_b).
+/// Each row is dequantized once into this thread's scratch and reused across the batch.
+void pk_gemv_batch(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, long r1,
+                   long cols, const float *x, long batch, float *out, long ldo);
+
+/// A float buffer of at least `count` elements owned by the calling thread; it grows (the only
+/// allocation) when a larger one is asked for and is freed when the thread exits. NULL if out of memory.
+float *pk_thread_scratch(size_t count);
+
+/// IEEE binary16 -> binary32, exact for every value; NaN payloads are kept bit for bit.
+float pk_half_to_float(uint16_t h);
+
+/// Dot product of two float vectors (the fastest available ISA).
+float pk_dot_f32(const float *a, const float *b, long n);
+
+/// Processors online.
+int pk_cpu_count(void);
+
+/// A persistent pool of worker threads.
+typedef struct pk_pool pk_pool;
+typedef void (*pk_task)(void *ctx, long index);
+
+/// Creates a pool with `threads` threads in all (the caller of pk_pool_run counts as one).
+/// Returns NULL if threads cannot be created.
+pk_pool *pk_pool_create(int threads);
+void pk_pool_destroy(pk_pool *pool);
+/// Calls task(ctx, i) once for each i in [0, count) across the pool, the caller included, and
+/// returns when all calls are done. A call made while the pool is busy (nested or from another
+/// thread) runs serially on the calling thread.
+void pk_pool_run(pk_pool *pool, long count, pk_task task, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

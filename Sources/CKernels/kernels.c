@@ -1,0 +1,435 @@
+// Dequantization and dot-product kernels over ggml blocks: a portable C version of each and, on
+// x86-64, an AVX2/FMA/F16C version chosen at run time. Layouts follow ggml's ggml-quants.c:
+// Q4_0 {f16 d; u8 qs[16]}, Q4_1 {f16 d, m; u8 qs[16]}, Q5_0 {f16 d; u8 qh[4]; u8 qs[16]},
+// Q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]}, Q8_0 {f16 d; i8 qs[32]}; element j < 16 of a 4-bit block is
+// the low nibble of qs[j], element j + 16 its high nibble.
+#include "CKernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define PK_X86 1
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
+enum {
+    T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q5_0 = 6, T_Q5_1 = 7, T_Q8_0 = 8, T_BF16 = 30,
+};
+
+// MARK: - scalars
+
+static inline float bits_to_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static inline uint32_t float_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline uint16_t load_u16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static inline uint32_t load_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+float pk_half_to_float(uint16_t h) {
+    // Move exponent and mantissa into place and rebias; subnormals are renormalised by one exact
+    // float subtraction; inf and NaN keep their payload because only integer operations touch them.
+    uint32_t o = (uint32_t)(h & 0x7fff) << 13;
+    uint32_t exp = o & (0x7c00u << 13);
+    o += (127 - 15) << 23;
+    if (exp == (0x7c00u << 13)) {
+        o += (128 - 16) << 23;
+    } else if (exp == 0) {
+        o += 1 << 23;
+        o = float_to_bits(bits_to_float(o) - bits_to_float(113u << 23));
+    }
+    return bits_to_float(o | ((uint32_t)(h & 0x8000) << 16));
+}
+
+static inline float bf16_to_float(uint16_t h) { return bits_to_float((uint32_t)h << 16); }
+
+// MARK: - portable kernels
+
+static long block_size(uint32_t type) {
+    switch (type) {
+    case T_F32: case T_F16: case T_BF16: return 1;
+    default: return 32;
+    }
+}
+
+static long block_bytes(uint32_t type) {
+    switch (type) {
+    case T_F32: return 4;
+    case T_F16: case T_BF16: return 2;
+    case T_Q4_0: return 18;
+    case T_Q4_1: return 20;
+    case T_Q5_0: return 22;
+    case T_Q5_1: return 24;
+    case T_Q8_0: return 34;
+    default: return 0;
+    }
+}
+
+int pk_supported(uint32_t type) { return block_bytes(type) != 0; }
+
+// Dequantizes `nb` blocks of a 32-element type.
+static void dequant_blocks_generic(uint32_t type, const uint8_t *b, long nb, float *y) {
+    for (long i = 0; i < nb; i++, y += 32) {
+        switch (type) {
+        case T_Q4_0: {
+            const float d = pk_half_to_float(load_u16(b));
+            const uint8_t *qs = b + 2;
+            for (int j = 0; j < 16; j++) {
+                y[j] = (float)((qs[j] & 0x0f) - 8) * d;
+                y[j + 16] = (float)((qs[j] >> 4) - 8) * d;
+            }
+            b += 18;
+            break;
+        }
+        case T_Q4_1: {
+            const float d = pk_half_to_float(load_u16(b)), m = pk_half_to_float(load_u16(b + 2));
+            const uint8_t *qs = b + 4;
+            for (int j = 0; j < 16; j++) {
+                y[j] = (float)(qs[j] & 0x0f) * d + m;
+                y[j + 16] = (float)(qs[j] >> 4) * d + m;
+            }
+            b += 20;
+            break;
+        }
+        case T_Q5_0: {
+            const float d = pk_half_to_float(load_u16(b));
+            const uint32_t qh = load_u32(b + 2);
+            const uint8_t *qs = b + 6;
+            for (int j = 0; j < 16; j++) {
+                const int h0 = (int)((qh >> j) << 4) & 0x10, h1 = (int)(qh >> (j + 12)) & 0x10;
+                y[j] = (float)(((qs[j] & 0x0f) | h0) - 16) * d;
+                y[j + 16] = (float)(((qs[j] >> 4) | h1) - 16) * d;
+            }
+            b += 22;
+            break;
+        }
+        case T_Q5_1: {
+            const float d = pk_half_to_float(load_u16(b)), m = pk_half_to_float(load_u16(b + 2));
+            const uint32_t qh = load_u32(b + 4);
+            const uint8_t *qs = b + 8;
+            for (int j = 0; j < 16; j++) {
+                const int h0 = (int)((qh >> j) << 4) & 0x10, h1 = (int)(qh >> (j + 12)) & 0x10;
+                y[j] = (float)((qs[j] & 0x0f) | h0) * d + m;
+                y[j + 16] = (float)((qs[j] >> 4) | h1) * d + m;
+            }
+            b += 24;
+            break;
+        }
+        case T_Q8_0: {
+            const float d = pk_half_to_float(load_u16(b));
+            const int8_t *qs = (const int8_t *)(b + 2);
+            for (int j = 0; j < 32; j++) y[j] = (float)qs[j] * d;
+            b += 34;
+            break;
+        }
+        }
+    }
+}
+
+static void dequant_generic(uint32_t type, const uint8_t *src, long count, float *dst) {
+    switch (type) {
+    case T_F32: memcpy(dst, src, (size_t)count * 4); return;
+    case T_F16: for (long i = 0; i < count; i++) dst[i] = pk_half_to_float(load_u16(src + 2 * i)); return;
+    case T_BF16: for (long i = 0; i < count; i++) dst[i] = bf16_to_float(load_u16(src + 2 * i)); return;
+    default: dequant_blocks_generic(type, src, count / 32, dst); return;
+    }
+}
+
+static float dot_generic(const float *a, const float *b, long n) {
+    // Eight running sums so the compiler can keep them in vector lanes.
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) s[k] += a[i + k] * b[i + k];
+    float t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    for (; i < n; i++) t += a[i] * b[i];
+    return t;
+}
+
+// One row: dequantize a chunk of blocks into a small buffer, then dot it with x.
+static float row_dot_generic(uint32_t type, const uint8_t *row, long cols, const float *x) {
+    if (type == T_F32) return dot_generic((const float *)(const void *)row, x, cols);
+    enum { CHUNK = 256 };
+    float buf[CHUNK];
+    const long bs = block_size(type), bb = block_bytes(type);
+    float sum = 0;
+    for (long c = 0; c < cols; c += CHUNK) {
+        const long n = cols - c < CHUNK ? cols - c : CHUNK;
+        dequant_generic(type, row + (c / bs) * bb, n, buf);
+        sum += dot_generic(buf, x + c, n);
+    }
+    return sum;
+}
+
+// MARK: - AVX2 / FMA / F16C kernels
+
+#ifdef PK_X86
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+
+AVX2_INLINE float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+AVX2_INLINE float half_avx2(const uint8_t *p) { return _cvtsh_ss(load_u16(p)); }
+
+AVX2_INLINE __m256 u8x8_to_ps(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)); }
+AVX2_INLINE __m256 i8x8_to_ps(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)); }
+
+// The 32 weights of one block as four vectors of eight, each exactly as ggml computes it.
+AVX2_INLINE void block_avx2(uint32_t type, const uint8_t *b, __m256 w[4]) {
+    const __m128i low4 = _mm_set1_epi8(0x0f);
+    switch (type) {
+    case T_Q4_0: {
+        const __m256 d = _mm256_set1_ps(half_avx2(b));
+        const __m128i q = _mm_loadu_si128((const __m128i *)(b + 2));
+        const __m128i eight = _mm_set1_epi8(8);
+        const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, low4), eight);
+        const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), low4), eight);
+        w[0] = _mm256_mul_ps(i8x8_to_ps(lo), d);
+        w[1] = _mm256_mul_ps(i8x8_to_ps(_mm_srli_si128(lo, 8)), d);
+        w[2] = _mm256_mul_ps(i8x8_to_ps(hi), d);
+        w[3] = _mm256_mul_ps(i8x8_to_ps(_mm_srli_si128(hi, 8)), d);
+        break;
+    }
+    case T_Q4_1: {
+        // q * d is exact in float (4-bit times 11-bit significand), so the fused
+        // multiply-add rounds once, exactly like ggml's x * d + m.
+        const __m256 d = _mm256_set1_ps(half_avx2(b)), m = _mm256_set1_ps(half_avx2(b + 2));
+        const __m128i q = _mm_loadu_si128((const __m128i *)(b + 4));
+        const __m128i lo = _mm_and_si128(q, low4);
+        const __m128i hi = _mm_and_si128(_mm_srli_epi16(q, 4), low4);
+        w[0] = _mm256_fmadd_ps(u8x8_to_ps(lo), d, m);
+        w[1] = _mm256_fmadd_ps(u8x8_to_ps(_mm_srli_si128(lo, 8)), d, m);
+        w[2] = _mm256_fmadd_ps(u8x8_to_ps(hi), d, m);
+        w[3] = _mm256_fmadd_ps(u8x8_to_ps(_mm_srli_si128(hi, 8)), d, m);
+        break;
+    }
+    case T_Q5_0: case T_Q5_1: {
+        const int one = type == T_Q5_1;
+        const __m256 d = _mm256_set1_ps(half_avx2(b));
+        const __m256 m = one ? _mm256_set1_ps(half_avx2(b + 2)) : _mm256_setzero_ps();
+        const uint32_t qh = load_u32(b + 2 + 2 * one);
+        const __m128i q = _mm_loadu_si128((const __m128i *)(b + 6 + 2 * one));
+        // Spread bit j of qh to byte j as 0x10: select each byte's bit with a per-byte mask.
+        const __m128i bitsel = _mm_set1_epi64x((long long)0x8040201008040201ULL);
+        const __m128i h_lo = _mm_shuffle_epi8(_mm_cvtsi32_si128((int)qh),
+                                              _mm_set_epi8(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0));
+        const __m128i h_hi = _mm_shuffle_epi8(_mm_cvtsi32_si128((int)qh),
+                                              _mm_set_epi8(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2));
+        const __m128i x10 = _mm_set1_epi8(0x10);
+        const __m128i hb_lo = _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(h_lo, bitsel), bitsel), x10);
+        const __m128i hb_hi = _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(h_hi, bitsel), bitsel), x10);
+        __m128i lo = _mm_or_si128(_mm_and_si128(q, low4), hb_lo);
+        __m128i hi = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(q, 4), low4), hb_hi);
+        if (!one) {
+            const __m128i sixteen = _mm_set1_epi8(16);
+            lo = _mm_sub_epi8(lo, sixteen);
+            hi = _mm_sub_epi8(hi, sixteen);
+            w[0] = _mm256_mul_ps(i8x8_to_ps(lo), d);
+            w[1] = _mm256_mul_ps(i8x8_to_ps(_mm_srli_si128(lo, 8)), d);
+            w[2] = _mm256_mul_ps(i8x8_to_ps(hi), d);
+            w[3] = _mm256_mul_ps(i8x8_to_ps(_mm_srli_si128(hi, 8)), d);
+        } else {
+            w[0] = _mm256_fmadd_ps(u8x8_to_ps(lo), d, m);
+            w[1] = _mm256_fmadd_ps(u8x8_to_ps(_mm_srli_si128(lo, 8)), d, m);
+            w[2] = _mm256_fmadd_ps(u8x8_to_ps(hi), d, m);
+            w[3] = _mm256_fmadd_ps(u8x8_to_ps(_mm_srli_si128(hi, 8)), d, m);
+        }
+        break;
+    }
+    case T_Q8_0: {
+        const __m256 d = _mm256_set1_ps(half_avx2(b));
+        const __m128i q0 = _mm_loadu_si128((const __m128i *)(b + 2));
+        const __m128i q1 = _mm_loadu_si128((const __m128i *)(b + 18));
+        w[0] = _mm256_mul_ps(i8x8_to_ps(q0), d);
+        w[1] = _mm256_mul_ps(i8x8_to_ps(_mm_srli_si128(q0, 8)), d);
+        w[2] = _mm256_mul_ps(i8x8_to_ps(q1), d);
+        w[3] = _mm256_mul_ps(i8x8_to_ps(_mm_srli_si128(q1, 8)), d);
+        break;
+    }
+    }
+}
+
+AVX2 static void dequant_avx2(uint32_t type, const uint8_t *src, long count, float *dst) {
+    switch (type) {
+    case T_F32: case T_F16: case T_BF16:
+        // Bit-exact conversions (F16C would quiet signalling NaNs); not a hot path.
+        dequant_generic(type, src, count, dst);
+        return;
+    default: {
+        const long bb = block_bytes(type);
+        for (long i = 0; i < count / 32; i++, src += bb, dst += 32) {
+            __m256 w[4];
+            block_avx2(type, src, w);
+            _mm256_storeu_ps(dst, w[0]);
+            _mm256_storeu_ps(dst + 8, w[1]);
+            _mm256_storeu_ps(dst + 16, w[2]);
+            _mm256_storeu_ps(dst + 24, w[3]);
+        }
+    }
+    }
+}
+
+AVX2 static float dot_f32_avx2(const float *a, const float *b, long n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    long i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float t = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) t += a[i] * b[i];
+    return t;
+}
+
+AVX2 static float dot_f16_avx2(const uint8_t *row, const float *x, long n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * i)));
+        const __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * i + 16)));
+        s0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), s0);
+        s1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), s1);
+    }
+    float t = hsum8(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) t += pk_half_to_float(load_u16(row + 2 * i)) * x[i];
+    return t;
+}
+
+AVX2 static float row_dot_avx2(uint32_t type, const uint8_t *row, long cols, const float *x) {
+    switch (type) {
+    case T_F32: return dot_f32_avx2((const float *)(const void *)row, x, cols);
+    case T_F16: return dot_f16_avx2(row, x, cols);
+    case T_BF16: return row_dot_generic(type, row, cols, x);
+    default: break;
+    }
+    // Four accumulators: one per vector of the block, so no FMA waits on the previous one.
+    const long bb = block_bytes(type), nb = cols / 32;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    for (long i = 0; i < nb; i++, row += bb, x += 32) {
+        __m256 w[4];
+        block_avx2(type, row, w);
+        s0 = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(x), s0);
+        s1 = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(x + 8), s1);
+        s2 = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(x + 16), s2);
+        s3 = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(x + 24), s3);
+    }
+    return hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+static int detect_avx2(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    const int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
+    if (!(fma && osxsave && avx && f16c)) return 0;
+    unsigned xlo, xhi;
+    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    if ((xlo & 6) != 6) return 0;  // the OS saves XMM and YMM state
+    if (__get_cpuid_max(0, 0) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b >> 5) & 1;
+}
+#endif
+
+// MARK: - dispatch
+
+static int best_isa = -1;
+static pthread_once_t best_once = PTHREAD_ONCE_INIT;
+static void find_best(void) {
+#ifdef PK_X86
+    best_isa = detect_avx2() ? PK_ISA_AVX2 : PK_ISA_GENERIC;
+#else
+    best_isa = PK_ISA_GENERIC;
+#endif
+}
+
+int pk_best_isa(void) {
+    pthread_once(&best_once, find_best);
+    return best_isa;
+}
+
+static inline int usable(int isa) { return isa <= pk_best_isa() ? isa : pk_best_isa(); }
+
+int pk_dequantize(int isa, uint32_t type, const void *src, long count, float *dst) {
+    if (!pk_supported(type)) return -1;
+#ifdef PK_X86
+    if (usable(isa) == PK_ISA_AVX2) { dequant_avx2(type, src, count, dst); return 0; }
+#endif
+    (void)isa;
+    dequant_generic(type, src, count, dst);
+    return 0;
+}
+
+float pk_dot_f32(const float *a, const float *b, long n) {
+#ifdef PK_X86
+    if (pk_best_isa() == PK_ISA_AVX2) return dot_f32_avx2(a, b, n);
+#endif
+    return dot_generic(a, b, n);
+}
+
+void pk_gemv(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, long r1, long cols,
+             const float *x, float *out) {
+    const uint8_t *base = w;
+#ifdef PK_X86
+    if (usable(isa) == PK_ISA_AVX2) {
+        for (long r = r0; r < r1; r++) out[r - r0] = row_dot_avx2(type, base + (size_t)r * rowBytes, cols, x);
+        return;
+    }
+#endif
+    (void)isa;
+    for (long r = r0; r < r1; r++) out[r - r0] = row_dot_generic(type, base + (size_t)r * rowBytes, cols, x);
+}
+
+void pk_gemv_batch(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, long r1,
+                   long cols, const float *x, long batch, float *out, long ldo) {
+    const uint8_t *base = w;
+    float *row = pk_thread_scratch((size_t)cols);
+    if (row == NULL) abort();
+    const int level = usable(isa);
+    for (long r = r0; r < r1; r++) {
+        pk_dequantize(level, type, base + (size_t)r * rowBytes, cols, row);
+        for (long b = 0; b < batch; b++) {
+#ifdef PK_X86
+            if (level == PK_ISA_AVX2) { out[b * ldo + r] = dot_f32_avx2(row, x + b * cols, cols); continue; }
+#endif
+            out[b * ldo + r] = dot_generic(row, x + b * cols, cols);
+        }
+    }
+}
+
+// MARK: - per-thread scratch
+
+typedef struct { float *data; size_t count; } scratch_t;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static void scratch_free(void *p) {
+    scratch_t *s = p;
+    free(s->data);
+    free(s);
+}
+static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
+
+float *pk_thread_scratch(size_t count) {
+    pthread_once(&scratch_once, scratch_init);
+    scratch_t *s = pthread_getspecific(scratch_key);
+    if (s == NULL) {
+        s = calloc(1, sizeof *s);
+        if (s == NULL) return NULL;
+        pthread_setspecific(scratch_key, s);
+    }
+    if (s->count < count) {
+        free(s->data);
+        // 64-byte alignment for vector loads; rounded up so the size is a multiple of it.
+        const size_t bytes = (count * sizeof(float) + 63) & ~(size_t)63;
+        s->data = aligned_alloc(64, bytes);
+        s->count = s->data ? count : 0;
+    }
+    return s->data;
+}

@@ -1,0 +1,143 @@
+// The thread pool core: workers created once, woken per job by a generation counter. They spin a
+// short while before sleeping on a condition variable, because decode issues thousands of small
+// jobs per second and a futex wake per job would cost more than the job.
+#include "CKernels.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+// Spins before a worker sleeps (about a millisecond) and before a waiting caller yields its core.
+enum { WORKER_SPINS = 1 << 15, CALLER_SPINS = 1 << 10 };
+
+struct pk_pool {
+    int threads;
+    pthread_t *workers;
+    atomic_long generation;  // bumped once per job; workers run a job when it changes
+    atomic_long next;        // next index to claim
+    atomic_int pending;      // workers yet to finish the current job
+    atomic_int sleepers;     // workers blocked on `wake`
+    atomic_int busy;         // a job is running; nested or concurrent calls run serially
+    atomic_int shutdown;
+    long count;
+    pk_task task;
+    void *ctx;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+};
+
+static void run_items(pk_pool *p) {
+    const long count = p->count;
+    const pk_task task = p->task;
+    void *const ctx = p->ctx;
+    for (;;) {
+        const long i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+        if (i >= count) return;
+        task(ctx, i);
+    }
+}
+
+static void *worker_main(void *arg) {
+    pk_pool *p = arg;
+    long seen = 0;
+    for (;;) {
+        long g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        for (int spins = 0; g == seen && spins < WORKER_SPINS; spins++) {
+            cpu_relax();
+            g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&p->lock);
+            atomic_fetch_add(&p->sleepers, 1);
+            while ((g = atomic_load(&p->generation)) == seen) pthread_cond_wait(&p->wake, &p->lock);
+            atomic_fetch_sub(&p->sleepers, 1);
+            pthread_mutex_unlock(&p->lock);
+        }
+        seen = g;
+        if (atomic_load_explicit(&p->shutdown, memory_order_acquire)) return NULL;
+        run_items(p);
+        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+    }
+}
+
+static void publish(pk_pool *p) {
+    // Sequentially consistent with the worker's sleepers increment: either the worker sees the
+    // new generation before it waits, or we see it sleeping and wake it.
+    atomic_fetch_add(&p->generation, 1);
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->lock);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->lock);
+    }
+}
+
+pk_pool *pk_pool_create(int threads) {
+    if (threads < 1) threads = 1;
+    pk_pool *p = calloc(1, sizeof *p);
+    if (p == NULL) return NULL;
+    p->threads = threads;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    if (threads > 1) {
+        p->workers = calloc((size_t)threads - 1, sizeof(pthread_t));
+        if (p->workers == NULL) { free(p); return NULL; }
+        for (int t = 0; t < threads - 1; t++) {
+            if (pthread_create(&p->workers[t], NULL, worker_main, p) != 0) {
+                p->threads = t + 1;
+                pk_pool_destroy(p);
+                return NULL;
+            }
+        }
+    }
+    return p;
+}
+
+void pk_pool_destroy(pk_pool *p) {
+    if (p == NULL) return;
+    if (p->threads > 1) {
+        atomic_store(&p->shutdown, 1);
+        publish(p);
+        for (int t = 0; t < p->threads - 1; t++) pthread_join(p->workers[t], NULL);
+    }
+    free(p->workers);
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+void pk_pool_run(pk_pool *p, long count, pk_task task, void *ctx) {
+    if (count <= 0) return;
+    int expected = 0;
+    if (p->threads == 1 || count == 1 ||
+        !atomic_compare_exchange_strong(&p->busy, &expected, 1)) {
+        for (long i = 0; i < count; i++) task(ctx, i);
+        return;
+    }
+    p->count = count;
+    p->task = task;
+    p->ctx = ctx;
+    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->pending, p->threads - 1, memory_order_relaxed);
+    publish(p);
+    run_items(p);
+    for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
+        if (spins < CALLER_SPINS) cpu_relax(); else sched_yield();
+    }
+    atomic_store_explicit(&p->busy, 0, memory_order_release);
+}
+
+int pk_cpu_count(void) {
+    const long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}

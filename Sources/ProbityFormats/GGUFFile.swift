@@ -1,0 +1,321 @@
+// A GGUF model file (ggml docs/gguf.md, versions 2 and 3, little-endian), memory-mapped and fully
+// validated at open: metadata, tensor infos, alignment, and every tensor's bytes inside the data section.
+
+import ProbityTensor
+
+/// Caps on what a GGUF file may declare. Each is far above any real model and keeps a hostile
+/// file from making us allocate or recurse without bound.
+public enum GGUFLimits {
+    /// Bytes in one metadata string (chat templates are the longest real ones, tens of KiB).
+    public static let maxStringLength = 16 << 20
+    /// Bytes in a metadata key or tensor name.
+    public static let maxNameLength = 64 << 10
+    /// Elements in one metadata array (vocabularies reach a few hundred thousand).
+    public static let maxArrayLength = 1 << 24
+    /// Arrays inside arrays: 1 means an array of scalars.
+    public static let maxArrayDepth = 8
+    /// Metadata key-value pairs.
+    public static let maxMetadataCount = 1 << 20
+    /// Tensors.
+    public static let maxTensorCount = 1 << 20
+    /// Dimensions of one tensor (ggml's GGML_MAX_DIMS).
+    public static let maxDimensions = 4
+    /// Alignment of the data section when `general.alignment` is absent.
+    public static let defaultAlignment = 32
+}
+
+/// Where one tensor lives in a GGUF file and what it holds.
+public struct GGUFTensorInfo: Sendable, Equatable {
+    public let name: String
+    public let type: GGMLType
+    /// ggml order: `shape[0]` is the contiguous (innermost) dimension.
+    public let shape: [Int]
+    /// Relative to the start of the data section.
+    public let offset: Int
+    public let byteCount: Int
+
+    public init(name: String, type: GGMLType, shape: [Int], offset: Int, byteCount: Int) {
+        self.name = name
+        self.type = type
+        self.shape = shape
+        self.offset = offset
+        self.byteCount = byteCount
+    }
+
+    public var elementCount: Int { shape.reduce(1, *) }
+}
+
+/// An open, validated GGUF file. Tensor data are views into the map, never copies.
+public final class GGUFFile: @unchecked Sendable {
+    // Immutable after init; `bytes` points into `owner` (a read-only map or a private copy).
+    public let path: String
+    public let version: UInt32
+    public let alignment: Int
+    /// Keys in file order.
+    public let metadataKeys: [String]
+    public let metadata: [String: GGUFValue]
+    /// Tensors in file order.
+    public let tensors: [GGUFTensorInfo]
+    /// Byte offset of the data section from the start of the file.
+    public let dataOffset: Int
+    /// Size of the whole file in bytes.
+    public var fileSize: Int { bytes.count }
+
+    private let owner: AnyObject
+    private let bytes: UnsafeRawBufferPointer
+    private let tensorIndex: [String: Int]
+
+    /// Maps the file at `path` and validates it.
+    /// - Complexity: proportional to the metadata and tensor infos; tensor data are not read.
+    public convenience init(path: String) throws {
+        let map = try MappedFile(path: path)
+        try self.init(owner: map, bytes: map.bytes, path: path)
+    }
+
+    /// Parses GGUF bytes held in memory (a private copy is kept); `name` appears in errors.
+    public convenience init(bytes: [UInt8], name: String) throws {
+        let copy = OwnedBytes(bytes)
+        try self.init(owner: copy, bytes: copy.bytes, path: name)
+    }
+
+    private init(owner: AnyObject, bytes: UnsafeRawBufferPointer, path: String) throws {
+        self.owner = owner
+        self.bytes = bytes
+        self.path = path
+        var parser = GGUFParser(cursor: ByteCursor(bytes: bytes, path: path))
+        let parsed = try parser.parse()
+        version = parsed.version
+        alignment = parsed.alignment
+        metadataKeys = parsed.keys
+        metadata = parsed.metadata
+        tensors = parsed.tensors
+        dataOffset = parsed.dataOffset
+        var index: [String: Int] = [:]
+        for (i, t) in parsed.tensors.enumerated() { index[t.name] = i }
+        tensorIndex = index
+    }
+
+    public func tensor(named name: String) -> GGUFTensorInfo? {
+        tensorIndex[name].map { tensors[$0] }
+    }
+
+    /// The tensor's bytes: a view into the map, valid while this `GGUFFile` lives.
+    public func data(for tensor: GGUFTensorInfo) -> UnsafeRawBufferPointer {
+        let start = dataOffset + tensor.offset
+        precondition(tensor.offset >= 0 && tensor.byteCount >= 0 && start + tensor.byteCount <= bytes.count,
+                     "tensor info from another file")
+        return UnsafeRawBufferPointer(rebasing: bytes[start..<(start + tensor.byteCount)])
+    }
+
+    public func value(_ key: String) -> GGUFValue? { metadata[key] }
+}
+
+/// A private heap copy of bytes, freed with its owner.
+final class OwnedBytes {
+    let bytes: UnsafeRawBufferPointer
+
+    init(_ source: [UInt8]) {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(source.count, 1), alignment: 64)
+        source.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<source.count])
+    }
+
+    deinit { bytes.baseAddress.map { UnsafeMutableRawPointer(mutating: $0).deallocate() } }
+}
+
+/// One pass over the header, metadata and tensor infos, then the checks that need all of them.
+private struct GGUFParser {
+    var cursor: ByteCursor
+    var path: String { cursor.path }
+
+    struct Parsed {
+        var version: UInt32
+        var alignment: Int
+        var keys: [String]
+        var metadata: [String: GGUFValue]
+        var tensors: [GGUFTensorInfo]
+        var dataOffset: Int
+    }
+
+    /// Smallest encoding of one metadata pair (empty key, type id, one byte) and one tensor info
+    /// (empty name, dimension count, one dimension, type, offset): counts are checked against these.
+    static let minPairSize = 8 + 4 + 1
+    static let minTensorInfoSize = 8 + 4 + 8 + 4 + 8
+
+    mutating func parse() throws -> Parsed {
+        let magic = try cursor.readBytes(4, "magic")
+        guard Array(magic) == Array("GGUF".utf8) else { throw FormatError.badMagic(path: path, found: Array(magic)) }
+        let version = try cursor.readUInt32("version")
+        // A big-endian writer puts the small version number in the high bytes.
+        if version & 0xFFFF == 0, (1...3).contains(version.byteSwapped) { throw FormatError.bigEndian(path: path) }
+        guard version == 2 || version == 3 else { throw FormatError.unsupportedVersion(path: path, version: version) }
+
+        let tensorCountAt = cursor.offset
+        let tensorCount = try cursor.readUInt64("tensor count")
+        try checkCount(tensorCount, at: tensorCountAt, limit: GGUFLimits.maxTensorCount,
+                       unitSize: Self.minTensorInfoSize, "tensor count")
+        let pairCountAt = cursor.offset
+        let pairCount = try cursor.readUInt64("metadata count")
+        try checkCount(pairCount, at: pairCountAt, limit: GGUFLimits.maxMetadataCount,
+                       unitSize: Self.minPairSize, "metadata count")
+
+        var keys: [String] = []
+        var metadata: [String: GGUFValue] = [:]
+        keys.reserveCapacity(Int(pairCount))
+        metadata.reserveCapacity(Int(pairCount))
+        for _ in 0..<Int(pairCount) {
+            let keyAt = cursor.offset
+            let key = try cursor.readGGUFString("metadata key", limit: GGUFLimits.maxNameLength)
+            guard metadata[key] == nil else { throw FormatError.duplicateKey(path: path, offset: keyAt, key: key) }
+            let typeAt = cursor.offset
+            let typeID = try cursor.readUInt32("value type of '\(key)'")
+            let value = try readValue(typeID: typeID, typeAt: typeAt, key: key, depth: 0)
+            keys.append(key)
+            metadata[key] = value
+        }
+
+        var alignment = GGUFLimits.defaultAlignment
+        if let value = metadata[GGUFKey.alignment] {
+            guard let a = value.intValue, a > 0, a & (a - 1) == 0 else {
+                throw FormatError.badAlignment(path: path, found: "\(value.summary()) (\(value.typeName))")
+            }
+            alignment = a
+        }
+
+        var tensors: [GGUFTensorInfo] = []
+        var rawOffsets: [(at: Int, offset: UInt64)] = []
+        var seen = Set<String>()
+        tensors.reserveCapacity(Int(tensorCount))
+        for _ in 0..<Int(tensorCount) {
+            let infoAt = cursor.offset
+            let name = try cursor.readGGUFString("tensor name", limit: GGUFLimits.maxNameLength)
+            guard seen.insert(name).inserted else {
+                throw FormatError.duplicateTensor(path: path, offset: infoAt, name: name)
+            }
+            let dimsAt = cursor.offset
+            let dimCount = try cursor.readUInt32("dimension count of '\(name)'")
+            guard dimCount >= 1, dimCount <= GGUFLimits.maxDimensions else {
+                throw FormatError.badDimensionCount(path: path, offset: dimsAt, tensor: name, count: dimCount)
+            }
+            var shape: [Int] = []
+            var elements = 1
+            for i in 0..<Int(dimCount) {
+                let dimAt = cursor.offset
+                let d = try cursor.readUInt64("dimension \(i) of '\(name)'")
+                guard d >= 1, let n = Int(exactly: d) else {
+                    throw FormatError.badDimension(path: path, offset: dimAt, tensor: name, index: i, value: d)
+                }
+                shape.append(n)
+                let (product, overflow) = elements.multipliedReportingOverflow(by: n)
+                guard !overflow else { throw FormatError.elementCountOverflow(path: path, tensor: name, shape: shape) }
+                elements = product
+            }
+            let typeAt = cursor.offset
+            let typeID = try cursor.readUInt32("type of '\(name)'")
+            guard let type = GGMLType(rawValue: typeID) else {
+                throw FormatError.unknownTensorType(path: path, offset: typeAt, tensor: name, typeID: typeID)
+            }
+            // ggml quantizes along rows, so each row (the innermost dimension) holds whole blocks.
+            guard shape[0] % type.blockSize == 0, let byteCount = type.byteCount(elements: elements) else {
+                throw FormatError.partialBlock(path: path, tensor: name, type: type.name, shape: shape,
+                                               blockSize: type.blockSize)
+            }
+            let offsetAt = cursor.offset
+            let offset = try cursor.readUInt64("data offset of '\(name)'")
+            rawOffsets.append((offsetAt, offset))
+            tensors.append(GGUFTensorInfo(name: name, type: type, shape: shape,
+                                          offset: Int(truncatingIfNeeded: offset), byteCount: byteCount))
+        }
+
+        // The data section starts at the next multiple of the alignment; a file without
+        // tensors may end right after its infos.
+        var dataOffset = cursor.offset
+        if !tensors.isEmpty {
+            try cursor.align(to: alignment, "padding before the tensor data")
+            dataOffset = cursor.offset
+        }
+        let available = cursor.bytes.count - dataOffset
+        for (i, t) in tensors.enumerated() {
+            let raw = rawOffsets[i].offset
+            guard raw % UInt64(alignment) == 0 else {
+                throw FormatError.misalignedOffset(path: path, tensor: t.name, offset: raw, alignment: alignment)
+            }
+            guard raw <= UInt64(available), t.byteCount <= available - Int(raw) else {
+                throw FormatError.tensorOutOfBounds(path: path, tensor: t.name, start: raw, count: t.byteCount,
+                                                    available: available)
+            }
+        }
+        let byStart = tensors.sorted { ($0.offset, $0.byteCount) < ($1.offset, $1.byteCount) }
+        for (a, b) in zip(byStart, byStart.dropFirst()) where b.offset < a.offset + a.byteCount {
+            throw FormatError.overlappingTensors(path: path, first: a.name, second: b.name,
+                                                 firstEnd: a.offset + a.byteCount, secondStart: b.offset)
+        }
+        return Parsed(version: version, alignment: alignment, keys: keys, metadata: metadata,
+                      tensors: tensors, dataOffset: dataOffset)
+    }
+
+    func checkCount(_ count: UInt64, at: Int, limit: Int, unitSize: Int, _ what: String) throws {
+        try cursor.requireLength(count, unitSize: unitSize, at: at, what)
+        guard count <= UInt64(limit) else {
+            throw FormatError.limitExceeded(path: path, offset: at, what: what, value: count, limit: limit)
+        }
+    }
+
+    /// Reads one value of type `typeID`; `depth` counts the arrays around it.
+    mutating func readValue(typeID: UInt32, typeAt: Int, key: String, depth: Int) throws -> GGUFValue {
+        let what = "value of '\(key)'"
+        switch typeID {
+        case 0: return .uint8(try cursor.readUInt8(what))
+        case 1: return .int8(try cursor.readInt8(what))
+        case 2: return .uint16(try cursor.readUInt16(what))
+        case 3: return .int16(try cursor.readInt16(what))
+        case 4: return .uint32(try cursor.readUInt32(what))
+        case 5: return .int32(try cursor.readInt32(what))
+        case 6: return .float32(try cursor.readFloat32(what))
+        case 7:
+            let at = cursor.offset
+            let b = try cursor.readUInt8(what)
+            guard b <= 1 else { throw FormatError.invalidBool(path: path, offset: at, key: key, byte: b) }
+            return .bool(b == 1)
+        case 8: return .string(try cursor.readGGUFString("'\(key)' string", limit: GGUFLimits.maxStringLength))
+        case 9:
+            guard depth < GGUFLimits.maxArrayDepth else {
+                throw FormatError.limitExceeded(path: path, offset: typeAt, what: "array nesting depth of '\(key)'",
+                                                value: UInt64(depth + 1), limit: GGUFLimits.maxArrayDepth)
+            }
+            let elementTypeAt = cursor.offset
+            let elementType = try cursor.readUInt32("array element type of '\(key)'")
+            guard let unit = Self.minEncodedSize(typeID: elementType) else {
+                throw FormatError.unknownValueType(path: path, offset: elementTypeAt, key: key, typeID: elementType)
+            }
+            let countAt = cursor.offset
+            let count = try cursor.readUInt64("array length of '\(key)'")
+            try checkCount(count, at: countAt, limit: GGUFLimits.maxArrayLength, unitSize: unit,
+                           "array length of '\(key)'")
+            var elements: [GGUFValue] = []
+            elements.reserveCapacity(Int(count))
+            for _ in 0..<Int(count) {
+                elements.append(try readValue(typeID: elementType, typeAt: elementTypeAt, key: key, depth: depth + 1))
+            }
+            return .array(elements)
+        case 10: return .uint64(try cursor.readUInt64(what))
+        case 11: return .int64(try cursor.readInt64(what))
+        case 12: return .float64(try cursor.readFloat64(what))
+        default:
+            throw FormatError.unknownValueType(path: path, offset: typeAt, key: key, typeID: typeID)
+        }
+    }
+
+    /// The fewest bytes one value of this type can occupy; nil for an unknown type id.
+    static func minEncodedSize(typeID: UInt32) -> Int? {
+        switch typeID {
+        case 0, 1, 7: return 1
+        case 2, 3: return 2
+        case 4, 5, 6: return 4
+        case 10, 11, 12: return 8
+        case 8: return 8          // the length, for an empty string
+        case 9: return 4 + 8      // element type and length, for an empty array
+        default: return nil
+        }
+    }
+}

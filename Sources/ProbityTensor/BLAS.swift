@@ -1,0 +1,30 @@
+// A thin wrapper over OpenBLAS's row-major CBLAS sgemm and its thread count.
+import COpenBLAS
+
+/// Row-major single-precision matrix products through OpenBLAS.
+public enum BLAS {
+    /// C(m×n) = alpha · op(A)(m×k) · op(B)(k×n) + beta · C, all row-major. `op(B)` is B (k×n,
+    /// leading dimension ≥ n) or, with `transposeB`, the transpose of B stored n×k (ldb ≥ k);
+    /// likewise for A with `transposeA`.
+    public static func sgemm(
+        m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, transposeA: Bool = false,
+        b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "negative sgemm dimension")
+        precondition(max(m, n, k, lda, ldb, ldc) <= Int(Int32.max), "sgemm dimension exceeds 32 bits")
+        cblas_sgemm(
+            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+            blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
+            beta, c, blasint(ldc))
+    }
+
+    /// Sets the number of threads OpenBLAS itself uses (process-wide).
+    public static func setThreads(_ n: Int) {
+        openblas_set_num_threads(Int32(clamping: max(1, n)))
+    }
+
+    /// The number of threads OpenBLAS currently uses.
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+}

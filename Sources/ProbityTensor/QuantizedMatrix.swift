@@ -1,0 +1,125 @@
+// A weight matrix kept as raw ggml blocks and multiplied without a float copy: decode reads the
+// blocks directly (dequantizing in registers); prefill dequantizes row tiles into per-thread
+// scratch and hands them to OpenBLAS sgemm, reusing each tile across the whole batch.
+import CKernels
+import COpenBLAS
+
+/// A weight matrix of `rows` × `cols` stored as raw ggml blocks, row-major: row r holds `cols`
+/// elements starting at `data + r * rowBytes`. A GGUF tensor of shape [cols, rows] (ggml order).
+/// The memory at `data` must outlive the matrix (it is usually a mapped file).
+public struct QuantizedMatrix: @unchecked Sendable {
+    public let type: GGMLType
+    public let rows: Int
+    public let cols: Int
+    /// Bytes per row: `cols / type.blockSize * type.bytesPerBlock`.
+    public let rowBytes: Int
+    public let data: UnsafeRawPointer
+
+    /// Batches at least this large go through dequantized tiles and sgemm.
+    static let gemmMinBatch = 16
+
+    /// - Throws: `TensorError.unsupportedType` for types without kernels, `.partialBlock` when
+    ///   `cols` is not a whole number of blocks, `.invalidShape` for negative or huge shapes.
+    public init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer) throws {
+        let context = "matrix \(rows)×\(cols) \(type.name)"
+        guard Dequantize.isSupported(type) else { throw TensorError.unsupportedType(type, context: context) }
+        guard rows >= 0, cols >= 0, rows <= Int(Int32.max), cols <= Int(Int32.max) else {
+            throw TensorError.invalidShape(rows: rows, cols: cols, context: context)
+        }
+        guard let rowBytes = type.byteCount(elements: cols) else {
+            throw TensorError.partialBlock(type, elements: cols, context: context)
+        }
+        guard !rowBytes.multipliedReportingOverflow(by: rows).overflow else {
+            throw TensorError.invalidShape(rows: rows, cols: cols, context: context)
+        }
+        self.type = type
+        self.rows = rows
+        self.cols = cols
+        self.rowBytes = rowBytes
+        self.data = data
+    }
+
+    /// Bytes the matrix occupies.
+    public var byteCount: Int { rows * rowBytes }
+
+    /// Writes row `r` as `cols` floats.
+    public func dequantizeRow(_ r: Int, into dst: UnsafeMutablePointer<Float>) {
+        precondition(r >= 0 && r < rows, "row \(r) out of 0..<\(rows)")
+        _ = pk_dequantize(pk_best_isa(), type.rawValue, data + r * rowBytes, cols, dst)
+    }
+
+    /// out[b * rows + r] = Σ_c W[r, c] · x[b * cols + c] for b in 0..<batch, r in 0..<rows.
+    public func multiply(
+        _ x: UnsafePointer<Float>, batch: Int, into out: UnsafeMutablePointer<Float>, pool: ThreadPool
+    ) {
+        multiply(x, batch: batch, rows: 0..<rows, into: out, pool: pool)
+    }
+
+    /// The same restricted to rows in `rowRange` (out still indexed b * rows + r), so a caller can
+    /// compute part of a large output head.
+    public func multiply(
+        _ x: UnsafePointer<Float>, batch: Int, rows rowRange: Range<Int>,
+        into out: UnsafeMutablePointer<Float>, pool: ThreadPool
+    ) {
+        multiply(x, batch: batch, rows: rowRange, into: out, pool: pool, isa: pk_best_isa())
+    }
+
+    /// `multiply` at a chosen instruction set level (tests hold every level to the reference).
+    func multiply(
+        _ x: UnsafePointer<Float>, batch: Int, rows rowRange: Range<Int>,
+        into out: UnsafeMutablePointer<Float>, pool: ThreadPool, isa: Int32
+    ) {
+        precondition(batch >= 0 && rowRange.lowerBound >= 0 && rowRange.upperBound <= rows, "bad multiply range")
+        guard batch > 0, !rowRange.isEmpty else { return }
+        if batch >= Self.gemmMinBatch {
+            multiplyTiles(x, batch: batch, rows: rowRange, into: out, pool: pool, isa: isa)
+        } else {
+            multiplyRows(x, batch: batch, rows: rowRange, into: out, pool: pool, isa: isa)
+        }
+    }
+
+    /// Row chunks across the pool; each row is read once for the whole (small) batch.
+    private func multiplyRows(
+        _ x: UnsafePointer<Float>, batch: Int, rows rowRange: Range<Int>,
+        into out: UnsafeMutablePointer<Float>, pool: ThreadPool, isa: Int32
+    ) {
+        let count = rowRange.count
+        // Enough chunks to balance threads that run at uneven speeds, few enough to stay cheap.
+        let chunk = max(8, (count + pool.threadCount * 8 - 1) / (pool.threadCount * 8))
+        let chunks = (count + chunk - 1) / chunk
+        let (type, rowBytes, cols, data, rows) = (self.type.rawValue, self.rowBytes, self.cols, self.data, self.rows)
+        pool.parallelFor(chunks) { c in
+            let r0 = rowRange.lowerBound + c * chunk
+            let r1 = min(r0 + chunk, rowRange.upperBound)
+            if batch == 1 {
+                pk_gemv(isa, type, data, rowBytes, r0, r1, cols, x, out + r0)
+            } else {
+                pk_gemv_batch(isa, type, data, rowBytes, r0, r1, cols, x, batch, out, rows)
+            }
+        }
+    }
+
+    /// Tiles of rows dequantized into per-thread scratch, each multiplied by the whole batch with
+    /// single-threaded sgemm: out[:, tile] = X · tileᵀ.
+    private func multiplyTiles(
+        _ x: UnsafePointer<Float>, batch: Int, rows rowRange: Range<Int>,
+        into out: UnsafeMutablePointer<Float>, pool: ThreadPool, isa: Int32
+    ) {
+        let count = rowRange.count
+        // A tile of about 64K floats (256 KB) stays in L2 while sgemm streams the batch past it.
+        let tile = min(count, max(16, (65536 / max(cols, 1)) & ~15))
+        let tiles = (count + tile - 1) / tile
+        let (type, rowBytes, cols, data, rows) = (self.type.rawValue, self.rowBytes, self.cols, self.data, self.rows)
+        pool.parallelFor(tiles) { t in
+            let r0 = rowRange.lowerBound + t * tile
+            let n = min(tile, rowRange.upperBound - r0)
+            guard let scratch = pk_thread_scratch(n * cols) else {
+                preconditionFailure("out of memory for a \(n)×\(cols) weight tile")
+            }
+            _ = pk_dequantize(isa, type, data + r0 * rowBytes, n * cols, scratch)
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasTrans, blasint(batch), blasint(n), blasint(cols),
+                1, x, blasint(cols), scratch, blasint(cols), 0, out + r0, blasint(rows))
+        }
+    }
+}

@@ -1,0 +1,242 @@
+// Malformed GGUF files built byte by byte: each must fail with its own specific FormatError,
+// never a trap and never an allocation sized by an unchecked count.
+
+import Testing
+import ProbityFormats
+
+@Suite struct GGUFMalformedTests {
+    let p = "bad.gguf"
+
+    @Test func badMagic() {
+        var r = RawBytes()
+        r.raw(Array("GGML".utf8)); r.u32(3); r.u64(0); r.u64(0)
+        #expect(ggufError(r) == .badMagic(path: p, found: Array("GGML".utf8)))
+        #expect(ggufError(RawBytes()) == .truncated(path: p, offset: 0, what: "magic", needed: 4, left: 0))
+    }
+
+    @Test func versions() {
+        #expect(ggufError(.gguf(version: 0, tensors: 0, pairs: 0)) == .unsupportedVersion(path: p, version: 0))
+        #expect(ggufError(.gguf(version: 1, tensors: 0, pairs: 0)) == .unsupportedVersion(path: p, version: 1))
+        #expect(ggufError(.gguf(version: 0xFFFF_FFF0, tensors: 0, pairs: 0))
+                == .unsupportedVersion(path: p, version: 0xFFFF_FFF0))
+        #expect(ggufError(.gguf(version: 0x0300_0000, tensors: 0, pairs: 0)) == .bigEndian(path: p))
+        #expect(ggufError(.gguf(version: 2, tensors: 0, pairs: 0)) == nil)
+    }
+
+    @Test func truncatedInHeader() {
+        var r = RawBytes()
+        r.raw(Array("GGUF".utf8)); r.u32(3); r.zeros(4)
+        #expect(ggufError(r) == .truncated(path: p, offset: 8, what: "tensor count", needed: 8, left: 4))
+    }
+
+    @Test func truncatedInMetadata() {
+        var r = RawBytes.gguf(tensors: 0, pairs: 1)
+        r.str("k"); r.u32(4); r.raw([1, 2])
+        #expect(ggufError(r) == .truncated(path: p, offset: 37, what: "value of 'k'", needed: 4, left: 2))
+    }
+
+    @Test func truncatedInTensorInfos() {
+        // Long enough to pass the count check (a tensor info takes at least 32 bytes).
+        let name = "blk.0.attn_q.weight"
+        var r = RawBytes.gguf(tensors: 1, pairs: 0)
+        r.str(name); r.u32(1); r.raw([32, 0, 0])
+        #expect(ggufError(r) == .truncated(path: p, offset: 55, what: "dimension 0 of '\(name)'", needed: 8, left: 3))
+        var short = RawBytes.gguf(tensors: 1, pairs: 0)
+        short.str("t"); short.u32(1); short.raw([32, 0, 0])
+        #expect(ggufError(short) == .lengthPastEnd(path: p, offset: 8, what: "tensor count", length: 1, left: 24))
+    }
+
+    @Test func truncatedInPaddingAndData() {
+        var r = RawBytes.gguf(tensors: 1, pairs: 0)
+        r.tensorInfo("t", dims: [8], type: 0, offset: 0)  // ends at 57
+        #expect(ggufError(r) == .truncated(path: p, offset: 57, what: "padding before the tensor data",
+                                           needed: 7, left: 0))
+        r.padTo(32)
+        r.zeros(16)  // an F32 [8] needs 32
+        #expect(ggufError(r) == .tensorOutOfBounds(path: p, tensor: "t", start: 0, count: 32, available: 16))
+        r.zeros(16)
+        #expect(ggufError(r) == nil)
+    }
+
+    @Test func stringLengthPastEnd() {
+        var r = RawBytes.gguf(tensors: 0, pairs: 1)
+        r.u64(UInt64(Int64.max)); r.zeros(8)
+        let e = ggufError(r)
+        #expect(e == .lengthPastEnd(path: p, offset: 24, what: "metadata key length", length: UInt64(Int64.max), left: 8))
+        #expect(e?.description == "bad.gguf: offset 24: metadata key length 9223372036854775807 exceeds the 8 bytes left in the file")
+
+        var v = RawBytes.gguf(tensors: 0, pairs: 1)
+        v.str("k"); v.u32(8); v.u64(1000); v.raw(Array("abc".utf8))
+        #expect(ggufError(v) == .lengthPastEnd(path: p, offset: 37, what: "'k' string length", length: 1000, left: 3))
+    }
+
+    @Test func keyLongerThanCap() {
+        var r = RawBytes.gguf(tensors: 0, pairs: 1)
+        r.str(String(repeating: "k", count: 70_000)); r.u32(0); r.u8(0)
+        #expect(ggufError(r) == .limitExceeded(path: p, offset: 24, what: "metadata key length", value: 70_000,
+                                               limit: GGUFLimits.maxNameLength))
+    }
+
+    @Test func hugeArrayCounts() {
+        var r = RawBytes.gguf(tensors: 0, pairs: 1)
+        r.str("a"); r.u32(9); r.u32(0); r.u64(1 << 62)
+        #expect(ggufError(r) == .lengthPastEnd(path: p, offset: 41, what: "array length of 'a'", length: 1 << 62, left: 0))
+        // Strings take at least 8 bytes each, so 2^62 of them overflow 64 bits: still a clean error.
+        var s = RawBytes.gguf(tensors: 0, pairs: 1)
+        s.str("a"); s.u32(9); s.u32(8); s.u64(1 << 62); s.zeros(100)
+        #expect(ggufError(s) == .lengthPastEnd(path: p, offset: 41, what: "array length of 'a'", length: 1 << 62, left: 100))
+        // 200 empty strings need 1600 bytes of lengths: counted before allocating.
+        var t = RawBytes.gguf(tensors: 0, pairs: 1)
+        t.str("a"); t.u32(9); t.u32(8); t.u64(200); t.zeros(1000)
+        #expect(ggufError(t) == .lengthPastEnd(path: p, offset: 41, what: "array length of 'a'", length: 200, left: 1000))
+    }
+
+    @Test func hugeTensorAndMetadataCounts() {
+        var r = RawBytes.gguf(tensors: 1 << 62, pairs: 0)
+        #expect(ggufError(r) == .lengthPastEnd(path: p, offset: 8, what: "tensor count", length: 1 << 62, left: 8))
+        r = RawBytes.gguf(tensors: 0, pairs: UInt64.max)
+        #expect(ggufError(r) == .lengthPastEnd(path: p, offset: 16, what: "metadata count", length: UInt64.max, left: 0))
+    }
+
+    /// Builds `depth` arrays nested inside each other around one uint8.
+    func nested(_ depth: Int) -> RawBytes {
+        var r = RawBytes.gguf(tensors: 0, pairs: 1)
+        r.str("n"); r.u32(9)
+        for level in 0..<depth {
+            r.u32(level < depth - 1 ? 9 : 0); r.u64(1)
+        }
+        r.u8(7)
+        return r
+    }
+
+    @Test func nestingDepth() throws {
+        let ok = try GGUFFile(bytes: nested(GGUFLimits.maxArrayDepth).bytes, name: p)
+        var v = try #require(ok.value("n"))
+        for _ in 0..<GGUFLimits.maxArrayDepth { v = try #require(v.arrayValue?.first) }
+        #expect(v == .uint8(7))
+        guard case let .limitExceeded(_, _, what, value, limit) = ggufError(nested(GGUFLimits.maxArrayDepth + 1)) else {
+            Issue.record("expected limitExceeded"); return
+        }
+        #expect(what == "array nesting depth of 'n'" && value == 9 && limit == 8)
+    }
+
+    @Test func duplicateKey() {
+        var r = RawBytes.gguf(tensors: 0, pairs: 2)
+        r.kvU32("a", 1); r.kvU32("a", 2)
+        #expect(ggufError(r) == .duplicateKey(path: p, offset: 41, key: "a"))
+    }
+
+    @Test func duplicateTensorName() {
+        var r = RawBytes.gguf(tensors: 2, pairs: 0)
+        r.tensorInfo("t", dims: [8], type: 0, offset: 0)
+        r.tensorInfo("t", dims: [8], type: 0, offset: 32)
+        r.padTo(32); r.zeros(64)
+        #expect(ggufError(r) == .duplicateTensor(path: p, offset: 57, name: "t"))
+    }
+
+    @Test func tensorOffsetPastEnd() {
+        var r = RawBytes.gguf(tensors: 1, pairs: 0)
+        r.tensorInfo("t", dims: [8], type: 0, offset: 64)
+        r.padTo(32); r.zeros(32)
+        #expect(ggufError(r) == .tensorOutOfBounds(path: p, tensor: "t", start: 64, count: 32, available: 32))
+        var far = RawBytes.gguf(tensors: 1, pairs: 0)
+        far.tensorInfo("t", dims: [8], type: 0, offset: UInt64.max - 31)
+        far.padTo(32); far.zeros(32)
+        #expect(ggufError(far) == .tensorOutOfBounds(path: p, tensor: "t", start: UInt64.max - 31, count: 32, available: 32))
+    }
+
+    @Test func misalignedOffset() {
+        var r = RawBytes.gguf(tensors: 1, pairs: 0)
+        r.tensorInfo("t", dims: [8], type: 0, offset: 4)
+        r.padTo(32); r.zeros(64)
+        #expect(ggufError(r) == .misalignedOffset(path: p, tensor: "t", offset: 4, alignment: 32))
+    }
+
+    @Test func overlappingTensors() {
+        var r = RawBytes.gguf(tensors: 2, pairs: 0)
+        r.tensorInfo("big", dims: [16], type: 0, offset: 0)     // bytes [0, 64)
+        r.tensorInfo("small", dims: [8], type: 0, offset: 32)   // bytes [32, 64)
+        r.padTo(32); r.zeros(96)
+        #expect(ggufError(r) == .overlappingTensors(path: p, first: "big", second: "small", firstEnd: 64, secondStart: 32))
+    }
+
+    @Test func shapeDoesNotMatchBytes() {
+        // Q4_1 stores blocks of 32: a row of 33 cannot be stored.
+        var r = RawBytes.gguf(tensors: 1, pairs: 0)
+        r.tensorInfo("q", dims: [33, 2], type: 3, offset: 0)
+        r.padTo(32); r.zeros(256)
+        #expect(ggufError(r) == .partialBlock(path: p, tensor: "q", type: "Q4_1", shape: [33, 2], blockSize: 32))
+        // A shape that needs more bytes than the file holds.
+        var big = RawBytes.gguf(tensors: 1, pairs: 0)
+        big.tensorInfo("w", dims: [1000], type: 0, offset: 0)
+        big.padTo(32); big.zeros(32)
+        #expect(ggufError(big) == .tensorOutOfBounds(path: p, tensor: "w", start: 0, count: 4000, available: 32))
+    }
+
+    @Test func badDimensions() {
+        var zero = RawBytes.gguf(tensors: 1, pairs: 0)
+        zero.tensorInfo("t", dims: [0], type: 0, offset: 0)
+        #expect(ggufError(zero) == .badDimension(path: p, offset: 37, tensor: "t", index: 0, value: 0))
+        var negative = RawBytes.gguf(tensors: 1, pairs: 0)
+        negative.tensorInfo("t", dims: [4, UInt64(bitPattern: -1)], type: 0, offset: 0)
+        #expect(ggufError(negative) == .badDimension(path: p, offset: 45, tensor: "t", index: 1, value: UInt64.max))
+        var five = RawBytes.gguf(tensors: 1, pairs: 0)
+        five.tensorInfo("t", dims: [1, 1, 1, 1, 1], type: 0, offset: 0)
+        #expect(ggufError(five) == .badDimensionCount(path: p, offset: 33, tensor: "t", count: 5))
+        var none = RawBytes.gguf(tensors: 1, pairs: 0)
+        none.tensorInfo("t", dims: [], type: 0, offset: 0)
+        none.zeros(64)
+        #expect(ggufError(none) == .badDimensionCount(path: p, offset: 33, tensor: "t", count: 0))
+        var overflow = RawBytes.gguf(tensors: 1, pairs: 0)
+        overflow.tensorInfo("t", dims: [1 << 32, 1 << 32], type: 0, offset: 0)
+        #expect(ggufError(overflow) == .elementCountOverflow(path: p, tensor: "t", shape: [1 << 32, 1 << 32]))
+    }
+
+    @Test func unknownValueType() {
+        var r = RawBytes.gguf(tensors: 0, pairs: 1)
+        r.str("k"); r.u32(13); r.zeros(8)
+        #expect(ggufError(r) == .unknownValueType(path: p, offset: 33, key: "k", typeID: 13))
+        var a = RawBytes.gguf(tensors: 0, pairs: 1)
+        a.str("k"); a.u32(9); a.u32(99); a.u64(0)
+        #expect(ggufError(a) == .unknownValueType(path: p, offset: 37, key: "k", typeID: 99))
+    }
+
+    @Test func unknownGGMLType() {
+        var r = RawBytes.gguf(tensors: 1, pairs: 0)
+        r.tensorInfo("blk.0.attn_q.weight", dims: [32], type: 4, offset: 0)
+        r.padTo(32); r.zeros(32)
+        let e = ggufError(r)
+        #expect(e == .unknownTensorType(path: p, offset: 63, tensor: "blk.0.attn_q.weight", typeID: 4))
+        #expect(e?.description.contains("'blk.0.attn_q.weight': unknown ggml type id 4") == true)
+    }
+
+    @Test func alignmentNotPowerOfTwo() {
+        for bad: UInt32 in [48, 0] {
+            var r = RawBytes.gguf(tensors: 0, pairs: 1)
+            r.kvU32("general.alignment", bad)
+            #expect(ggufError(r) == .badAlignment(path: p, found: "\(bad) (uint32)"))
+        }
+        var s = RawBytes.gguf(tensors: 0, pairs: 1)
+        s.str("general.alignment"); s.u32(8); s.str("32")
+        #expect(ggufError(s) == .badAlignment(path: p, found: "\"32\" (string)"))
+    }
+
+    @Test func invalidBoolAndUTF8() {
+        var b = RawBytes.gguf(tensors: 0, pairs: 1)
+        b.str("flag"); b.u32(7); b.u8(2)
+        #expect(ggufError(b) == .invalidBool(path: p, offset: 40, key: "flag", byte: 2))
+        var u = RawBytes.gguf(tensors: 0, pairs: 1)
+        u.u64(2); u.raw([0xC3, 0x28]); u.u32(0); u.u8(0)
+        #expect(ggufError(u) == .invalidUTF8(path: p, offset: 32, what: "metadata key"))
+    }
+
+    @Test func typedLookupsNameKeyAndTypes() throws {
+        var r = RawBytes.gguf(tensors: 0, pairs: 1)
+        r.str("llama.block_count"); r.u32(8); r.str("thirty")
+        let f = try GGUFFile(bytes: r.bytes, name: p)
+        #expect(formatError { _ = try f.requiredInt("llama.block_count") }
+                == .wrongValueType(path: p, key: "llama.block_count", expected: "an integer", found: "string \"thirty\""))
+        #expect(formatError { _ = try f.architecture() } == .missingKey(path: p, key: "general.architecture"))
+        #expect(try f.optionalInt("llama.context_length") == nil)
+    }
+}

@@ -1,0 +1,145 @@
+// Dequantization: hand-built blocks with values worked out by hand, exhaustive half and bfloat16
+// conversion, and every instruction set level bit-identical to the element-by-element reference.
+import Testing
+@testable import ProbityTensor
+
+@Suite struct DequantizeTests {
+    func run(_ type: GGMLType, _ bytes: [UInt8], isa: Int32? = nil) throws -> [Float] {
+        let count = bytes.count / type.bytesPerBlock * type.blockSize
+        var out = [Float](repeating: .nan, count: count)
+        try bytes.withUnsafeBytes { src in
+            try out.withUnsafeMutableBufferPointer { dst in
+                if let isa {
+                    try Dequantize.run(type, from: src.baseAddress!, count: count, into: dst.baseAddress!, isa: isa)
+                } else {
+                    try Dequantize.run(type, from: src.baseAddress!, count: count, into: dst.baseAddress!)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Nibble bytes whose low nibble is j and high nibble 15 - j.
+    let ramp: [UInt8] = (0..<16).map { UInt8($0 | (15 - $0) << 4) }
+
+    @Test func q4_0ByHand() throws {
+        // d = 0.25 (f16 0x3400): element j = (j - 8) / 4, element j + 16 = (7 - j) / 4.
+        let block: [UInt8] = [0x00, 0x34] + ramp
+        let low: [Float] = (0..<16).map { (j: Int) -> Float in Float(j - 8) * 0.25 }
+        let high: [Float] = (0..<16).map { (j: Int) -> Float in Float(7 - j) * 0.25 }
+        let expected = low + high
+        for isa in Dequantize.isaLevels { #expect(try run(.q4_0, block, isa: isa) == expected) }
+    }
+
+    @Test func q4_1ByHand() throws {
+        // d = 0.5 (0x3800), m = -1 (0xBC00): element j = j/2 - 1, element j + 16 = (15 - j)/2 - 1.
+        let block: [UInt8] = [0x00, 0x38, 0x00, 0xBC] + ramp
+        let low: [Float] = (0..<16).map { (j: Int) -> Float in Float(j) * 0.5 - 1 }
+        let high: [Float] = (0..<16).map { (j: Int) -> Float in Float(15 - j) * 0.5 - 1 }
+        let expected = low + high
+        #expect(expected.prefix(4) == [-1, -0.5, 0, 0.5])
+        for isa in Dequantize.isaLevels { #expect(try run(.q4_1, block, isa: isa) == expected) }
+    }
+
+    @Test func q5_0ByHand() throws {
+        // d = 1 (0x3C00), qh = 0x0000FFFF sets the fifth bit of elements 0..15 only; both nibbles
+        // of byte j are j. So element j = (16 + j) - 16 = j and element j + 16 = j - 16.
+        let block: [UInt8] = [0x00, 0x3C, 0xFF, 0xFF, 0x00, 0x00] + (0..<16).map { UInt8($0 | $0 << 4) }
+        let low: [Float] = (0..<16).map { (j: Int) -> Float in Float(j) }
+        let high: [Float] = (0..<16).map { (j: Int) -> Float in Float(j - 16) }
+        let expected = low + high
+        for isa in Dequantize.isaLevels { #expect(try run(.q5_0, block, isa: isa) == expected) }
+    }
+
+    @Test func q5_1ByHand() throws {
+        // d = 0.5, m = 2 (0x4000), qh = 0xFFFF0000 sets the fifth bit of elements 16..31:
+        // element j = j/2 + 2, element j + 16 = (16 + j)/2 + 2.
+        let block: [UInt8] = [0x00, 0x38, 0x00, 0x40, 0x00, 0x00, 0xFF, 0xFF] + (0..<16).map { UInt8($0 | $0 << 4) }
+        let low: [Float] = (0..<16).map { (j: Int) -> Float in Float(j) * 0.5 + 2 }
+        let high: [Float] = (0..<16).map { (j: Int) -> Float in Float(16 + j) * 0.5 + 2 }
+        let expected = low + high
+        for isa in Dequantize.isaLevels { #expect(try run(.q5_1, block, isa: isa) == expected) }
+    }
+
+    @Test func q5_0SingleHighBits() throws {
+        // One fifth bit at a time, so a bit landing on the wrong element shows.
+        for bit in 0..<32 {
+            let qh = UInt32(1) << UInt32(bit)
+            let block: [UInt8] = [0x00, 0x3C] + (0..<4).map { UInt8((qh >> (8 * UInt32($0))) & 0xff) }
+                + [UInt8](repeating: 0, count: 16)
+            let expected = (0..<32).map { Float($0 == bit ? 0 : -16) }
+            for isa in Dequantize.isaLevels { #expect(try run(.q5_0, block, isa: isa) == expected, "bit \(bit)") }
+        }
+    }
+
+    @Test func q8_0ByHand() throws {
+        // d = 0.125 (0x3000), q_j = 8j - 128: element j = j - 16.
+        let block: [UInt8] = [0x00, 0x30] + (0..<32).map { UInt8(bitPattern: Int8($0 * 8 - 128)) }
+        let expected = (0..<32).map { Float($0 - 16) }
+        for isa in Dequantize.isaLevels { #expect(try run(.q8_0, block, isa: isa) == expected) }
+    }
+
+    @Test func scalarTypesByHand() throws {
+        #expect(try run(.f32, [0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x20, 0xC1]) == [1, -10])
+        // 1, -2, 0.5, 65504 (largest half), 2^-24 (smallest subnormal half).
+        let halves: [UInt8] = [0x00, 0x3C, 0x00, 0xC0, 0x00, 0x38, 0xFF, 0x7B, 0x01, 0x00]
+        #expect(try run(.f16, halves) == [1, -2, 0.5, 65504, 0x1p-24])
+        #expect(try run(.bf16, [0x80, 0x3F, 0x40, 0xC0]) == [1, -3])
+    }
+
+    @Test func halfIsExactForAll65536Values() throws {
+        let all = (0...0xFFFF).map { UInt16($0) }
+        let bytes = all.flatMap { [UInt8($0 & 0xff), UInt8($0 >> 8)] }
+        for isa in Dequantize.isaLevels {
+            let out = try run(.f16, bytes, isa: isa)
+            var mismatches: [String] = []
+            for h in all where out[Int(h)].bitPattern != Reference.half(h).bitPattern {
+                mismatches.append("0x\(String(h, radix: 16)): \(out[Int(h)].bitPattern) vs \(Reference.half(h).bitPattern)")
+            }
+            #expect(mismatches.isEmpty, "isa \(isa): \(mismatches.count) mismatches, first \(mismatches.prefix(5))")
+        }
+        for h in all { #expect(Dequantize.halfToFloat(h).bitPattern == Reference.half(h).bitPattern) }
+    }
+
+    @Test func bfloat16IsExactForAll65536Values() throws {
+        let bytes = (0...0xFFFF).flatMap { [UInt8($0 & 0xff), UInt8($0 >> 8)] }
+        let out = try run(.bf16, bytes)
+        let bad = (0...0xFFFF).filter { out[$0].bitPattern != UInt32($0) << 16 }
+        #expect(bad.isEmpty, "first mismatches: \(bad.prefix(5))")
+    }
+
+    @Test(arguments: [GGMLType.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0])
+    func randomBlocksMatchReferenceBitForBit(_ type: GGMLType) throws {
+        var rng = SplitMix(seed: UInt64(type.rawValue) + 1)
+        let bytes = Reference.randomBlocks(type, elements: 32 * 37, rng: &rng)
+        let expected = Reference.dequantize(type, bytes)
+        for isa in Dequantize.isaLevels {
+            let out = try run(type, bytes, isa: isa)
+            let bad = (0..<out.count).filter { out[$0].bitPattern != expected[$0].bitPattern }
+            #expect(bad.isEmpty, "isa \(isa): \(bad.count) mismatches, first \(bad.prefix(5).map { (out[$0], expected[$0]) })")
+        }
+    }
+
+    @Test func unsupportedTypeIsTheSpecificError() {
+        var out = [Float](repeating: 0, count: 256)
+        let bytes = [UInt8](repeating: 0, count: 512)
+        #expect(throws: TensorError.unsupportedType(.iq2_XXS, context: "dequantize")) {
+            try bytes.withUnsafeBytes { src in
+                try Dequantize.run(.iq2_XXS, from: src.baseAddress!, count: 256, into: &out)
+            }
+        }
+        #expect(!Dequantize.isSupported(.q8_1))
+        let message = TensorError.unsupportedType(.iq2_XXS, context: "blk.0.ffn_up.weight").description
+        #expect(message.contains("blk.0.ffn_up.weight") && message.contains("IQ2_XXS") && message.contains("Q4_1"))
+    }
+
+    @Test func partialBlockIsTheSpecificError() {
+        var out = [Float](repeating: 0, count: 48)
+        let bytes = [UInt8](repeating: 0, count: 40)
+        #expect(throws: TensorError.partialBlock(.q4_1, elements: 48, context: "dequantize")) {
+            try bytes.withUnsafeBytes { src in
+                try Dequantize.run(.q4_1, from: src.baseAddress!, count: 48, into: &out)
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+// Quantized matrix products against float64 products of the reference dequantization, over every
+// supported type, odd and model shapes, batch sizes on both sides of the sgemm switch, and every
+// instruction set level.
+import Testing
+@testable import ProbityTensor
+
+@Suite struct QuantizedMatrixTests {
+    static let pool = ThreadPool(threads: 3)  // odd, so chunks never split evenly
+
+    /// Relative L2 error of `got` against `want`, and per element the error in units of
+    /// Σ|w·x| (the scale float32 rounding error is proportional to); prints the first mismatches.
+    static func check(
+        _ got: [Float], _ want: [Double], scale: [Double], tolerance: Double = 1e-5, _ label: String
+    ) {
+        var errorSquares = 0.0, normSquares = 0.0
+        var mismatches: [String] = []
+        for i in 0..<want.count {
+            let e = Double(got[i]) - want[i]
+            errorSquares += e * e
+            normSquares += want[i] * want[i]
+            if !(abs(e) <= tolerance * scale[i]) && mismatches.count < 5 {
+                mismatches.append("[\(i)] \(got[i]) vs \(want[i])")
+            }
+        }
+        let relative = (errorSquares / max(normSquares, .leastNormalMagnitude)).squareRoot()
+        #expect(relative <= tolerance, "\(label): relative L2 \(relative)")
+        #expect(mismatches.isEmpty, "\(label): first mismatches \(mismatches)")
+    }
+
+    static func run(
+        _ type: GGMLType, rows: Int, cols: Int, batch: Int, rowRange: Range<Int>? = nil, seed: UInt64
+    ) throws {
+        var rng = SplitMix(seed: seed)
+        let bytes = Reference.randomBlocks(type, elements: rows * cols, rng: &rng)
+        let w = Reference.dequantize(type, bytes)
+        let x = (0..<(batch * cols)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let range = rowRange ?? 0..<rows
+        var want = Reference.multiply(w, rows: rows, cols: cols, x, batch: batch)
+        var scale = [Double](repeating: 0, count: batch * rows)
+        for b in 0..<batch {
+            for r in 0..<rows {
+                var s = 0.0
+                for c in 0..<cols { s += abs(Double(w[r * cols + c]) * Double(x[b * cols + c])) }
+                scale[b * rows + r] = s
+                if !range.contains(r) { want[b * rows + r] = -7 }  // rows outside the range stay untouched
+            }
+        }
+        try bytes.withUnsafeBytes { raw in
+            let m = try QuantizedMatrix(type: type, rows: rows, cols: cols, data: raw.baseAddress!)
+            #expect(m.rowBytes == cols / type.blockSize * type.bytesPerBlock)
+            for isa in Dequantize.isaLevels {
+                var out = [Float](repeating: -7, count: batch * rows)
+                m.multiply(x, batch: batch, rows: range, into: &out, pool: pool, isa: isa)
+                check(out, want, scale: scale, "\(type) \(rows)×\(cols) batch \(batch) rows \(range) isa \(isa)")
+            }
+            if rowRange == nil {
+                var out = [Float](repeating: -7, count: batch * rows)
+                m.multiply(x, batch: batch, into: &out, pool: pool)
+                check(out, want, scale: scale, "\(type) \(rows)×\(cols) batch \(batch) public")
+            }
+        }
+    }
+
+    static let types: [GGMLType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0]
+
+    @Test(arguments: types)
+    func smallShapesAllBatches(_ type: GGMLType) throws {
+        for (rows, cols) in [(1, 32), (7, 64), (13, 96), (50, 160)] {
+            for batch in [1, 2, 7, 16, 64] {
+                try Self.run(type, rows: rows, cols: cols, batch: batch, seed: UInt64(rows * 1000 + batch))
+            }
+        }
+    }
+
+    @Test(arguments: [GGMLType.q4_1, .q8_0, .q5_0, .f32])
+    func modelShapes(_ type: GGMLType) throws {
+        try Self.run(type, rows: 192, cols: 576, batch: 1, seed: 1)
+        try Self.run(type, rows: 577, cols: 1536, batch: 1, seed: 2)
+        try Self.run(type, rows: 65, cols: 576, batch: 512, seed: 3)
+        try Self.run(type, rows: 200, cols: 64, batch: 512, seed: 4)
+    }
+
+    @Test func rowRangeComputesOnlyThoseRows() throws {
+        try Self.run(.q8_0, rows: 300, cols: 128, batch: 1, rowRange: 37..<251, seed: 5)
+        try Self.run(.q8_0, rows: 300, cols: 128, batch: 3, rowRange: 0..<1, seed: 6)
+        try Self.run(.q4_1, rows: 300, cols: 128, batch: 40, rowRange: 100..<300, seed: 7)
+    }
+
+    @Test func dequantizeRowMatchesReference() throws {
+        var rng = SplitMix(seed: 9)
+        let bytes = Reference.randomBlocks(.q4_1, elements: 5 * 64, rng: &rng)
+        let w = Reference.dequantize(.q4_1, bytes)
+        try bytes.withUnsafeBytes { raw in
+            let m = try QuantizedMatrix(type: .q4_1, rows: 5, cols: 64, data: raw.baseAddress!)
+            var row = [Float](repeating: 0, count: 64)
+            m.dequantizeRow(3, into: &row)
+            #expect(row == Array(w[192..<256]))
+        }
+    }
+
+    @Test func badMatricesAreSpecificErrors() {
+        let bytes = [UInt8](repeating: 0, count: 1024)
+        bytes.withUnsafeBytes { raw in
+            #expect(throws: TensorError.unsupportedType(.q6_K, context: "matrix 2×256 Q6_K")) {
+                try QuantizedMatrix(type: .q6_K, rows: 2, cols: 256, data: raw.baseAddress!)
+            }
+            #expect(throws: TensorError.partialBlock(.q4_1, elements: 48, context: "matrix 2×48 Q4_1")) {
+                try QuantizedMatrix(type: .q4_1, rows: 2, cols: 48, data: raw.baseAddress!)
+            }
+            #expect(throws: TensorError.invalidShape(rows: -1, cols: 32, context: "matrix -1×32 Q8_0")) {
+                try QuantizedMatrix(type: .q8_0, rows: -1, cols: 32, data: raw.baseAddress!)
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+// Plain, slow reference implementations the kernels are tested against: ggml's dequantization
+// formulas written out element by element in Swift, and float64 matrix products.
+@testable import ProbityTensor
+
+/// A deterministic generator (SplitMix64) so failures reproduce.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+enum Reference {
+    /// binary16 -> binary32 from the definition: (-1)^s · 2^(e-15) · 1.m, subnormals 2^-14 · 0.m.
+    static func half(_ h: UInt16) -> Float {
+        let sign: Float = h & 0x8000 != 0 ? -1 : 1
+        let e = Int((h >> 10) & 0x1f), m = Int(h & 0x3ff)
+        if e == 0x1f {
+            let bits = UInt32(h & 0x8000) << 16 | 0x7f80_0000 | UInt32(m) << 13
+            return Float(bitPattern: bits)
+        }
+        if e == 0 { return sign * Float(Double(m) * 0x1p-24) }
+        return sign * Float(Double(1024 + m) * Double(sign: .plus, exponent: e - 25, significand: 1))
+    }
+
+    static func u16(_ b: [UInt8], _ o: Int) -> UInt16 { UInt16(b[o]) | UInt16(b[o + 1]) << 8 }
+    static func u32(_ b: [UInt8], _ o: Int) -> UInt32 {
+        UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24
+    }
+
+    /// Dequantizes `bytes` (whole blocks of `type`) element by element.
+    static func dequantize(_ type: GGMLType, _ bytes: [UInt8]) -> [Float] {
+        var out: [Float] = []
+        let bpb = type.bytesPerBlock
+        for start in stride(from: 0, to: bytes.count, by: bpb) {
+            let b = Array(bytes[start..<start + bpb])
+            switch type {
+            case .f32: out.append(Float(bitPattern: u32(b, 0)))
+            case .f16: out.append(half(u16(b, 0)))
+            case .bf16: out.append(Float(bitPattern: UInt32(u16(b, 0)) << 16))
+            case .q4_0:
+                let d = half(u16(b, 0))
+                for j in 0..<32 {
+                    let byte = b[2 + j % 16]
+                    let q = j < 16 ? Int(byte & 0xf) : Int(byte >> 4)
+                    out.append(Float(q - 8) * d)
+                }
+            case .q4_1:
+                let d = half(u16(b, 0)), m = half(u16(b, 2))
+                for j in 0..<32 {
+                    let byte = b[4 + j % 16]
+                    let q = j < 16 ? Int(byte & 0xf) : Int(byte >> 4)
+                    out.append(Float(q) * d + m)
+                }
+            case .q5_0, .q5_1:
+                let d = half(u16(b, 0))
+                let m: Float = type == .q5_1 ? half(u16(b, 2)) : 0
+                let o = type == .q5_1 ? 4 : 2
+                let qh = u32(b, o)
+                for j in 0..<32 {
+                    let byte = b[o + 4 + j % 16]
+                    let low = j < 16 ? Int(byte & 0xf) : Int(byte >> 4)
+                    let q = low | Int((qh >> UInt32(j)) & 1) << 4  // bit j of qh is element j's fifth bit
+                    out.append(type == .q5_1 ? Float(q) * d + m : Float(q - 16) * d)
+                }
+            case .q8_0:
+                let d = half(u16(b, 0))
+                for j in 0..<32 { out.append(Float(Int8(bitPattern: b[2 + j])) * d) }
+            default:
+                fatalError("no reference for \(type)")
+            }
+        }
+        return out
+    }
+
+    /// Random whole blocks of `type` for `elements` elements, with finite scales of moderate size.
+    static func randomBlocks(_ type: GGMLType, elements: Int, rng: inout SplitMix) -> [UInt8] {
+        var bytes = (0..<(type.byteCount(elements: elements) ?? 0)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        func putHalf(_ v: Float, at o: Int) {
+            let h = Float16(v).bitPattern
+            bytes[o] = UInt8(h & 0xff)
+            bytes[o + 1] = UInt8(h >> 8)
+        }
+        let bpb = type.bytesPerBlock
+        for start in stride(from: 0, to: bytes.count, by: bpb) {
+            switch type {
+            case .f32:
+                let bits = Float.random(in: -2...2, using: &rng).bitPattern
+                for k in 0..<4 { bytes[start + k] = UInt8((bits >> (8 * UInt32(k))) & 0xff) }
+            case .f16: putHalf(Float.random(in: -2...2, using: &rng), at: start)
+            case .bf16:
+                let bits = Float.random(in: -2...2, using: &rng).bitPattern >> 16
+                bytes[start] = UInt8(bits & 0xff)
+                bytes[start + 1] = UInt8(bits >> 8)
+            case .q4_0, .q5_0, .q8_0:
+                putHalf(Float.random(in: 0.001...0.05, using: &rng), at: start)
+            case .q4_1, .q5_1:
+                putHalf(Float.random(in: 0.001...0.05, using: &rng), at: start)
+                putHalf(Float.random(in: -0.4...0, using: &rng), at: start + 2)
+            default: break
+            }
+        }
+        return bytes
+    }
+
+    /// out[b][r] = Σ_c W[r][c] · x[b][c] in float64.
+    static func multiply(_ w: [Float], rows: Int, cols: Int, _ x: [Float], batch: Int) -> [Double] {
+        var out = [Double](repeating: 0, count: batch * rows)
+        for b in 0..<batch {
+            for r in 0..<rows {
+                var s = 0.0
+                for c in 0..<cols { s += Double(w[r * cols + c]) * Double(x[b * cols + c]) }
+                out[b * rows + r] = s
+            }
+        }
+        return out
+    }
+}
