@@ -20,6 +20,8 @@ struct Probity: ParsableCommand {
         abstract: "Run a language model on the CPU and watch and steer its features from the inside.",
         subcommands: [
             Version.self,
+            Features.self,
+            Steer.self,
         ])
 
     /// Runs a command and maps every error to one message and a contract exit code.
