@@ -303,15 +303,11 @@ AVX2 static float dot_f16_avx2(const uint8_t *row, const float *x, long n) {
     return t;
 }
 
-AVX2 static float row_dot_avx2(uint32_t type, const uint8_t *row, long cols, const float *x) {
-    switch (type) {
-    case T_F32: return dot_f32_avx2((const float *)(const void *)row, x, cols);
-    case T_F16: return dot_f16_avx2(row, x, cols);
-    case T_BF16: return row_dot_generic(type, row, cols, x);
-    default: break;
-    }
+// Dot of one row of 32-element blocks with x; inlined once per type so the type switch in
+// block_avx2 folds away.
+AVX2_INLINE float blocks_dot_avx2(const uint32_t type, const uint8_t *row, long nb, const float *x) {
     // Four accumulators: one per vector of the block, so no FMA waits on the previous one.
-    const long bb = block_bytes(type), nb = cols / 32;
+    const long bb = block_bytes(type);
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     for (long i = 0; i < nb; i++, row += bb, x += 32) {
         __m256 w[4];
@@ -322,6 +318,23 @@ AVX2 static float row_dot_avx2(uint32_t type, const uint8_t *row, long cols, con
         s3 = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(x + 24), s3);
     }
     return hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+#define GEMV_ROWS(expr) for (long r = r0; r < r1; r++) { const uint8_t *row = base + (size_t)r * rowBytes; out[r - r0] = (expr); }
+
+AVX2 static void gemv_avx2(uint32_t type, const uint8_t *base, size_t rowBytes, long r0, long r1, long cols,
+                           const float *x, float *out) {
+    const long nb = cols / 32;
+    switch (type) {
+    case T_F32: GEMV_ROWS(dot_f32_avx2((const float *)(const void *)row, x, cols)); break;
+    case T_F16: GEMV_ROWS(dot_f16_avx2(row, x, cols)); break;
+    case T_BF16: GEMV_ROWS(row_dot_generic(type, row, cols, x)); break;
+    case T_Q4_0: GEMV_ROWS(blocks_dot_avx2(T_Q4_0, row, nb, x)); break;
+    case T_Q4_1: GEMV_ROWS(blocks_dot_avx2(T_Q4_1, row, nb, x)); break;
+    case T_Q5_0: GEMV_ROWS(blocks_dot_avx2(T_Q5_0, row, nb, x)); break;
+    case T_Q5_1: GEMV_ROWS(blocks_dot_avx2(T_Q5_1, row, nb, x)); break;
+    case T_Q8_0: GEMV_ROWS(blocks_dot_avx2(T_Q8_0, row, nb, x)); break;
+    }
 }
 
 static int detect_avx2(void) {
@@ -336,6 +349,173 @@ static int detect_avx2(void) {
     __cpuid_count(7, 0, a, b, c, d);
     return (b >> 5) & 1;
 }
+// MARK: - AVX-512 kernels (F, BW, VL): 16 floats per vector, and the fifth bits of Q5 blocks
+// applied with a byte mask register.
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+#define AVX512_INLINE static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+AVX512_INLINE __m512 u8x16_to_ps(__m128i v) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v)); }
+AVX512_INLINE __m512 i8x16_to_ps(__m128i v) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v)); }
+
+// The 32 weights of one block as two vectors of sixteen, each exactly as ggml computes it.
+AVX512_INLINE void block_avx512(const uint32_t type, const uint8_t *b, __m512 w[2]) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    switch (type) {
+    case T_Q4_0: case T_Q4_1: case T_Q5_0: case T_Q5_1: {
+        const int has_min = type == T_Q4_1 || type == T_Q5_1, five = type == T_Q5_0 || type == T_Q5_1;
+        const __m512 d = _mm512_set1_ps(_cvtsh_ss(load_u16(b)));
+        const uint8_t *qs = b + 2 + 2 * has_min + 4 * five;
+        const __m128i q = _mm_loadu_si128((const __m128i *)qs);
+        // Bytes 0..15: low nibbles (elements 0..15); bytes 16..31: high nibbles (16..31).
+        __m256i v = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1), low4);
+        if (five) {
+            // Bit j of qh is the fifth bit of element j, which sits in byte j.
+            const __mmask32 high = (__mmask32)load_u32(b + 2 + 2 * has_min);
+            v = _mm256_mask_blend_epi8(high, v, _mm256_or_si256(v, _mm256_set1_epi8(0x10)));
+        }
+        if (has_min) {
+            const __m512 m = _mm512_set1_ps(_cvtsh_ss(load_u16(b + 2)));
+            w[0] = _mm512_fmadd_ps(u8x16_to_ps(_mm256_castsi256_si128(v)), d, m);
+            w[1] = _mm512_fmadd_ps(u8x16_to_ps(_mm256_extracti128_si256(v, 1)), d, m);
+        } else {
+            v = _mm256_sub_epi8(v, _mm256_set1_epi8(five ? 16 : 8));
+            w[0] = _mm512_mul_ps(i8x16_to_ps(_mm256_castsi256_si128(v)), d);
+            w[1] = _mm512_mul_ps(i8x16_to_ps(_mm256_extracti128_si256(v, 1)), d);
+        }
+        break;
+    }
+    case T_Q8_0: {
+        const __m512 d = _mm512_set1_ps(_cvtsh_ss(load_u16(b)));
+        w[0] = _mm512_mul_ps(i8x16_to_ps(_mm_loadu_si128((const __m128i *)(b + 2))), d);
+        w[1] = _mm512_mul_ps(i8x16_to_ps(_mm_loadu_si128((const __m128i *)(b + 18))), d);
+        break;
+    }
+    }
+}
+
+AVX512_INLINE float blocks_dot_avx512(const uint32_t type, const uint8_t *row, long nb, const float *x) {
+    // Two blocks per step into four accumulators, so no FMA waits on the previous one.
+    const long bb = block_bytes(type);
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    long i = 0;
+    for (; i + 2 <= nb; i += 2, row += 2 * bb, x += 64) {
+        __m512 w[2], u[2];
+        block_avx512(type, row, w);
+        block_avx512(type, row + bb, u);
+        s0 = _mm512_fmadd_ps(w[0], _mm512_loadu_ps(x), s0);
+        s1 = _mm512_fmadd_ps(w[1], _mm512_loadu_ps(x + 16), s1);
+        s2 = _mm512_fmadd_ps(u[0], _mm512_loadu_ps(x + 32), s2);
+        s3 = _mm512_fmadd_ps(u[1], _mm512_loadu_ps(x + 48), s3);
+    }
+    if (i < nb) {
+        __m512 w[2];
+        block_avx512(type, row, w);
+        s0 = _mm512_fmadd_ps(w[0], _mm512_loadu_ps(x), s0);
+        s1 = _mm512_fmadd_ps(w[1], _mm512_loadu_ps(x + 16), s1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+AVX512 static void gemv_avx512(uint32_t type, const uint8_t *base, size_t rowBytes, long r0, long r1, long cols,
+                               const float *x, float *out) {
+    const long nb = cols / 32;
+    switch (type) {
+    case T_Q4_0: GEMV_ROWS(blocks_dot_avx512(T_Q4_0, row, nb, x)); break;
+    case T_Q4_1: GEMV_ROWS(blocks_dot_avx512(T_Q4_1, row, nb, x)); break;
+    case T_Q5_0: GEMV_ROWS(blocks_dot_avx512(T_Q5_0, row, nb, x)); break;
+    case T_Q5_1: GEMV_ROWS(blocks_dot_avx512(T_Q5_1, row, nb, x)); break;
+    case T_Q8_0: GEMV_ROWS(blocks_dot_avx512(T_Q8_0, row, nb, x)); break;
+    default: gemv_avx2(type, base, rowBytes, r0, r1, cols, x, out); break;
+    }
+}
+
+AVX512_INLINE void blocks_dequant_avx512(const uint32_t type, const uint8_t *src, long nb, float *dst) {
+    const long bb = block_bytes(type);
+    for (long i = 0; i < nb; i++, src += bb, dst += 32) {
+        __m512 w[2];
+        block_avx512(type, src, w);
+        _mm512_storeu_ps(dst, w[0]);
+        _mm512_storeu_ps(dst + 16, w[1]);
+    }
+}
+
+AVX512 static void dequant_avx512(uint32_t type, const uint8_t *src, long count, float *dst) {
+    const long nb = count / 32;
+    switch (type) {
+    case T_Q4_0: blocks_dequant_avx512(T_Q4_0, src, nb, dst); break;
+    case T_Q4_1: blocks_dequant_avx512(T_Q4_1, src, nb, dst); break;
+    case T_Q5_0: blocks_dequant_avx512(T_Q5_0, src, nb, dst); break;
+    case T_Q5_1: blocks_dequant_avx512(T_Q5_1, src, nb, dst); break;
+    case T_Q8_0: blocks_dequant_avx512(T_Q8_0, src, nb, dst); break;
+    default: dequant_avx2(type, src, count, dst); break;
+    }
+}
+
+// Batched products (prefill): a panel of 64 weight rows is dequantized once, stored transposed
+// (panel[c * 64 + j] = W[r0 + j, c]), and swept by a 6 × 64 register tile: per column c, four
+// vectors of weights and six broadcast inputs feed 24 FMAs into 24 accumulators.
+enum { PANEL = 64, TILE_B = 6 };
+
+AVX512_INLINE void panel_kernel_avx512(const int nb, const float *x, long ldx, const float *panel, long K,
+                                       float *out, long ldo, const __mmask16 mask[4]) {
+    __m512 acc[TILE_B][4];
+    for (int i = 0; i < nb; i++)
+        for (int j = 0; j < 4; j++) acc[i][j] = _mm512_setzero_ps();
+    for (long c = 0; c < K; c++) {
+        const float *p = panel + c * PANEL;
+        const __m512 w0 = _mm512_load_ps(p), w1 = _mm512_load_ps(p + 16);
+        const __m512 w2 = _mm512_load_ps(p + 32), w3 = _mm512_load_ps(p + 48);
+        for (int i = 0; i < nb; i++) {
+            const __m512 xv = _mm512_set1_ps(x[i * ldx + c]);
+            acc[i][0] = _mm512_fmadd_ps(w0, xv, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(w1, xv, acc[i][1]);
+            acc[i][2] = _mm512_fmadd_ps(w2, xv, acc[i][2]);
+            acc[i][3] = _mm512_fmadd_ps(w3, xv, acc[i][3]);
+        }
+    }
+    for (int i = 0; i < nb; i++)
+        for (int j = 0; j < 4; j++) _mm512_mask_storeu_ps(out + i * ldo + 16 * j, mask[j], acc[i][j]);
+}
+
+AVX512 static void gemm_panel_avx512(uint32_t type, const uint8_t *base, size_t rowBytes, long r0, long r1,
+                                     long cols, const float *x, long b0, long b1, float *out, long ldo) {
+    const long n = r1 - r0;
+    float *scratch = pk_thread_scratch((size_t)(PANEL + 1) * (size_t)cols);
+    if (scratch == NULL) abort();
+    float *panel = scratch, *row = scratch + (size_t)PANEL * (size_t)cols;
+    // Rows past r1 are zero so the kernel can run full width; their results are masked off.
+    for (long j = 0; j < PANEL; j++) {
+        if (j < n) dequant_avx512(type, base + (size_t)(r0 + j) * rowBytes, cols, row);
+        for (long c = 0; c < cols; c++) panel[c * PANEL + j] = j < n ? row[c] : 0;
+    }
+    __mmask16 mask[4];
+    for (int j = 0; j < 4; j++) {
+        const long valid = n - 16 * j;
+        mask[j] = valid >= 16 ? 0xffff : valid <= 0 ? 0 : (__mmask16)((1u << valid) - 1);
+    }
+    long b = b0;
+    for (; b + TILE_B <= b1; b += TILE_B)
+        panel_kernel_avx512(TILE_B, x + b * cols, cols, panel, cols, out + b * ldo + r0, ldo, mask);
+    switch (b1 - b) {
+    case 5: panel_kernel_avx512(5, x + b * cols, cols, panel, cols, out + b * ldo + r0, ldo, mask); break;
+    case 4: panel_kernel_avx512(4, x + b * cols, cols, panel, cols, out + b * ldo + r0, ldo, mask); break;
+    case 3: panel_kernel_avx512(3, x + b * cols, cols, panel, cols, out + b * ldo + r0, ldo, mask); break;
+    case 2: panel_kernel_avx512(2, x + b * cols, cols, panel, cols, out + b * ldo + r0, ldo, mask); break;
+    case 1: panel_kernel_avx512(1, x + b * cols, cols, panel, cols, out + b * ldo + r0, ldo, mask); break;
+    }
+}
+
+static int detect_avx512(void) {
+    unsigned a, b, c, d;
+    if (!detect_avx2() || __get_cpuid_max(0, 0) < 7) return 0;
+    unsigned xlo, xhi;
+    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    if ((xlo & 0xe6) != 0xe6) return 0;  // the OS saves opmask and ZMM state too
+    __cpuid_count(7, 0, a, b, c, d);
+    const int f = (b >> 16) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1;
+    return f && bw && vl;
+}
 #endif
 
 // MARK: - dispatch
@@ -344,7 +524,7 @@ static int best_isa = -1;
 static pthread_once_t best_once = PTHREAD_ONCE_INIT;
 static void find_best(void) {
 #ifdef PK_X86
-    best_isa = detect_avx2() ? PK_ISA_AVX2 : PK_ISA_GENERIC;
+    best_isa = detect_avx512() ? PK_ISA_AVX512 : detect_avx2() ? PK_ISA_AVX2 : PK_ISA_GENERIC;
 #else
     best_isa = PK_ISA_GENERIC;
 #endif
@@ -360,7 +540,10 @@ static inline int usable(int isa) { return isa <= pk_best_isa() ? isa : pk_best_
 int pk_dequantize(int isa, uint32_t type, const void *src, long count, float *dst) {
     if (!pk_supported(type)) return -1;
 #ifdef PK_X86
-    if (usable(isa) == PK_ISA_AVX2) { dequant_avx2(type, src, count, dst); return 0; }
+    switch (usable(isa)) {
+    case PK_ISA_AVX512: dequant_avx512(type, src, count, dst); return 0;
+    case PK_ISA_AVX2: dequant_avx2(type, src, count, dst); return 0;
+    }
 #endif
     (void)isa;
     dequant_generic(type, src, count, dst);
@@ -369,7 +552,7 @@ int pk_dequantize(int isa, uint32_t type, const void *src, long count, float *ds
 
 float pk_dot_f32(const float *a, const float *b, long n) {
 #ifdef PK_X86
-    if (pk_best_isa() == PK_ISA_AVX2) return dot_f32_avx2(a, b, n);
+    if (pk_best_isa() >= PK_ISA_AVX2) return dot_f32_avx2(a, b, n);
 #endif
     return dot_generic(a, b, n);
 }
@@ -378,9 +561,9 @@ void pk_gemv(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, lo
              const float *x, float *out) {
     const uint8_t *base = w;
 #ifdef PK_X86
-    if (usable(isa) == PK_ISA_AVX2) {
-        for (long r = r0; r < r1; r++) out[r - r0] = row_dot_avx2(type, base + (size_t)r * rowBytes, cols, x);
-        return;
+    switch (usable(isa)) {
+    case PK_ISA_AVX512: gemv_avx512(type, base, rowBytes, r0, r1, cols, x, out); return;
+    case PK_ISA_AVX2: gemv_avx2(type, base, rowBytes, r0, r1, cols, x, out); return;
     }
 #endif
     (void)isa;
@@ -397,7 +580,7 @@ void pk_gemv_batch(int isa, uint32_t type, const void *w, size_t rowBytes, long 
         pk_dequantize(level, type, base + (size_t)r * rowBytes, cols, row);
         for (long b = 0; b < batch; b++) {
 #ifdef PK_X86
-            if (level == PK_ISA_AVX2) { out[b * ldo + r] = dot_f32_avx2(row, x + b * cols, cols); continue; }
+            if (level >= PK_ISA_AVX2) { out[b * ldo + r] = dot_f32_avx2(row, x + b * cols, cols); continue; }
 #endif
             out[b * ldo + r] = dot_generic(row, x + b * cols, cols);
         }
@@ -432,4 +615,17 @@ float *pk_thread_scratch(size_t count) {
         s->count = s->data ? count : 0;
     }
     return s->data;
+}
+
+int pk_gemm_panel(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, long r1, long cols,
+                  const float *x, long b0, long b1, float *out, long ldo) {
+#ifdef PK_X86
+    if (usable(isa) == PK_ISA_AVX512 && pk_supported(type) && r1 - r0 <= 64) {
+        gemm_panel_avx512(type, w, rowBytes, r0, r1, cols, x, b0, b1, out, ldo);
+        return 0;
+    }
+#endif
+    (void)isa; (void)type; (void)w; (void)rowBytes; (void)r0; (void)r1; (void)cols; (void)x; (void)b0; (void)b1;
+    (void)out; (void)ldo;
+    return -1;
 }

@@ -24,27 +24,35 @@ enum { WORKER_SPINS = 1 << 15, CALLER_SPINS = 1 << 10 };
 struct pk_pool {
     int threads;
     pthread_t *workers;
-    atomic_long generation;  // bumped once per job; workers run a job when it changes
-    atomic_long next;        // next index to claim
-    atomic_int pending;      // workers yet to finish the current job
+    // The job id in the high 32 bits and the next unclaimed index in the low 32: a worker that
+    // woke late for a finished job cannot claim an index of the next one.
+    atomic_ullong claim;
+    atomic_long done;        // items finished in the current job
+    atomic_long generation;  // bumped once per job; workers look for work when it changes
     atomic_int sleepers;     // workers blocked on `wake`
     atomic_int busy;         // a job is running; nested or concurrent calls run serially
     atomic_int shutdown;
-    long count;
-    pk_task task;
-    void *ctx;
+    // Job parameters, double-buffered by job parity: job g + 1's are written while a worker that
+    // woke late for job g may still read g's. Sequentially consistent with `claim`, so a worker
+    // that saw a newer job's parameters also sees that job's id in `claim` and claims nothing.
+    struct { atomic_long count; atomic_uintptr_t task, ctx; } slot[2];
     pthread_mutex_t lock;
     pthread_cond_t wake;
 };
 
-static void run_items(pk_pool *p) {
-    const long count = p->count;
-    const pk_task task = p->task;
-    void *const ctx = p->ctx;
+// Claims and runs items of job `job` until none are left or a newer job replaced it. The caller
+// waits for items, not for workers, so a worker that the OS has not scheduled never delays a job.
+static void run_items(pk_pool *p, unsigned long long job) {
+    const long count = atomic_load(&p->slot[job & 1].count);
+    const pk_task task = (pk_task)atomic_load(&p->slot[job & 1].task);
+    void *const ctx = (void *)atomic_load(&p->slot[job & 1].ctx);
+    unsigned long long c = atomic_load(&p->claim);
     for (;;) {
-        const long i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
-        if (i >= count) return;
-        task(ctx, i);
+        if ((c >> 32) != job || (long)(c & 0xffffffffu) >= count) return;
+        if (!atomic_compare_exchange_weak(&p->claim, &c, c + 1)) continue;
+        task(ctx, (long)(c & 0xffffffffu));
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+        c = atomic_load(&p->claim);
     }
 }
 
@@ -66,8 +74,7 @@ static void *worker_main(void *arg) {
         }
         seen = g;
         if (atomic_load_explicit(&p->shutdown, memory_order_acquire)) return NULL;
-        run_items(p);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+        run_items(p, (unsigned long long)g & 0xffffffffu);
     }
 }
 
@@ -119,19 +126,20 @@ void pk_pool_destroy(pk_pool *p) {
 void pk_pool_run(pk_pool *p, long count, pk_task task, void *ctx) {
     if (count <= 0) return;
     int expected = 0;
-    if (p->threads == 1 || count == 1 ||
+    if (p->threads == 1 || count == 1 || count > 0xffffffffL ||
         !atomic_compare_exchange_strong(&p->busy, &expected, 1)) {
         for (long i = 0; i < count; i++) task(ctx, i);
         return;
     }
-    p->count = count;
-    p->task = task;
-    p->ctx = ctx;
-    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-    atomic_store_explicit(&p->pending, p->threads - 1, memory_order_relaxed);
+    const unsigned long long job = (unsigned long long)atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
+    atomic_store(&p->slot[job & 1].count, count);
+    atomic_store(&p->slot[job & 1].task, (uintptr_t)task);
+    atomic_store(&p->slot[job & 1].ctx, (uintptr_t)ctx);
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    atomic_store(&p->claim, (job & 0xffffffffu) << 32);
     publish(p);
-    run_items(p);
-    for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
+    run_items(p, job & 0xffffffffu);
+    for (int spins = 0; atomic_load_explicit(&p->done, memory_order_acquire) < count; spins++) {
         if (spins < CALLER_SPINS) cpu_relax(); else sched_yield();
     }
     atomic_store_explicit(&p->busy, 0, memory_order_release);

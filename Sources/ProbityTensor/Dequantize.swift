@@ -35,7 +35,13 @@ public enum Dequantize {
     static var isaLevels: [Int32] { Array(0...pk_best_isa()) }
 
     /// The level the kernels run at on this CPU, e.g. "avx2".
-    public static var isaName: String { pk_best_isa() == 1 ? "avx2+fma+f16c" : "portable" }
+    public static var isaName: String {
+        switch pk_best_isa() {
+        case 2: return "avx512"
+        case 1: return "avx2"
+        default: return "portable"
+        }
+    }
 
     /// IEEE half to float, exact for all 65536 inputs (NaN payloads kept bit for bit).
     public static func halfToFloat(_ bits: UInt16) -> Float { pk_half_to_float(bits) }

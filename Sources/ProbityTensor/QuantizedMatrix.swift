@@ -99,17 +99,34 @@ public struct QuantizedMatrix: @unchecked Sendable {
         }
     }
 
-    /// Tiles of rows dequantized into per-thread scratch, each multiplied by the whole batch with
-    /// single-threaded sgemm: out[:, tile] = X · tileᵀ.
+    /// Batched products. With AVX-512, panels of 64 rows dequantized once per work item and swept
+    /// by our register-tiled kernel; otherwise tiles of rows dequantized into per-thread scratch
+    /// and multiplied by the whole batch with single-threaded OpenBLAS sgemm: out[:, tile] = X · tileᵀ.
     private func multiplyTiles(
         _ x: UnsafePointer<Float>, batch: Int, rows rowRange: Range<Int>,
         into out: UnsafeMutablePointer<Float>, pool: ThreadPool, isa: Int32
     ) {
         let count = rowRange.count
+        let (type, rowBytes, cols, data, rows) = (self.type.rawValue, self.rowBytes, self.cols, self.data, self.rows)
+        if pk_has_gemm_panel(isa) != 0 {
+            // Work items are (panel, batch slice) pairs. Each item dequantizes its panel again, so
+            // the batch is sliced only as far as needed to give every thread several items.
+            let panels = (count + 63) / 64
+            let wanted = max(1, (8 * pool.threadCount + panels - 1) / panels)
+            let slice = min(batch, max(48, ((batch + wanted - 1) / wanted + 5) / 6 * 6))
+            let slices = (batch + slice - 1) / slice
+            pool.parallelFor(panels * slices) { item in
+                let r0 = rowRange.lowerBound + (item / slices) * 64
+                let b0 = (item % slices) * slice
+                _ = pk_gemm_panel(
+                    isa, type, data, rowBytes, r0, min(r0 + 64, rowRange.upperBound), cols, x,
+                    b0, min(b0 + slice, batch), out, rows)
+            }
+            return
+        }
         // A tile of about 64K floats (256 KB) stays in L2 while sgemm streams the batch past it.
         let tile = min(count, max(16, (65536 / max(cols, 1)) & ~15))
         let tiles = (count + tile - 1) / tile
-        let (type, rowBytes, cols, data, rows) = (self.type.rawValue, self.rowBytes, self.cols, self.data, self.rows)
         pool.parallelFor(tiles) { t in
             let r0 = rowRange.lowerBound + t * tile
             let n = min(tile, rowRange.upperBound - r0)

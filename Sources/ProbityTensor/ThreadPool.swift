@@ -3,6 +3,10 @@
 import CKernels
 
 /// A persistent pool of worker threads. The thread that calls `parallelFor` works too.
+///
+/// The pool owns the parallelism: kernels call OpenBLAS from each pool thread, so creating a pool
+/// sets OpenBLAS to one thread of its own (`BLAS.setThreads(1)`); two layers of threads on the
+/// same cores only contend.
 public final class ThreadPool: @unchecked Sendable {
     /// Threads in all, the caller's included.
     public let threadCount: Int
@@ -16,6 +20,7 @@ public final class ThreadPool: @unchecked Sendable {
         }
         self.pool = pool
         self.threadCount = threads
+        BLAS.setThreads(1)
     }
 
     deinit { pk_pool_destroy(pool) }

@@ -20,6 +20,9 @@ struct Probity: ParsableCommand {
         abstract: "Run a language model on the CPU and watch and steer its features from the inside.",
         subcommands: [
             Version.self,
+            Tokenize.self,
+            Detokenize.self,
+            ChatTemplateCommand.self,
             Features.self,
             Steer.self,
         ])
@@ -47,6 +50,8 @@ struct Probity: ParsableCommand {
             FileHandle.standardError.write(Data("probity: error: \(error.message)\n".utf8))
             Foundation.exit(Exit.badInput)
         } catch {
+            // `--help` on a subcommand and `probity help X` arrive here, as a help command's error.
+            if exitCode(for: error) == .success { exit(withError: error) }
             FileHandle.standardError.write(Data("probity: internal error: \(error)\n".utf8))
             Foundation.exit(Exit.internalError)
         }

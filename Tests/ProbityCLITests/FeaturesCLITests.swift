@@ -74,7 +74,7 @@ import Testing
         try w.set("general.architecture", .string("controlvector"))
         try w.addTensor(name: "direction.0", shape: [576], floats: [Float](repeating: 0, count: 576))
         try w.write(to: path)
-        let r = try CLI.run(["generate", "--prompt", "Hi", "--max-tokens", "1", "--control-vector", path])
+        let r = try CLI.run(["steer", "--prompt", "Hi", "--max-tokens", "1", "--control-vector", path])
         #expect(r.status == 2)
         #expect(r.stderr.contains("direction.0"), "\(r.stderr)")
     }
@@ -109,13 +109,13 @@ import Testing
         let gguf = dir.appendingPathComponent("joy.gguf").path
         let e = try CLI.run(["features", "export-control-vector", pack, "--out", gguf])
         #expect(e.status == 0, "\(e.stderr)")
-        let viaCV = try CLI.run(["generate", "--user", "Describe your day.", "--max-tokens", "12", "--control-vector", gguf + ":3", "--json"])
+        let viaCV = try CLI.run(["steer", "--user", "Describe your day.", "--max-tokens", "12", "--control-vector", gguf + ":3", "--json"])
         let viaSteer = try CLI.run(["steer", "--pack", pack, "--add", "joy=3", "--user", "Describe your day.", "--max-tokens", "12",
                                     "--compare", "--json"])
         #expect(viaCV.status == 0 && viaSteer.status == 0, "\(viaCV.stderr) \(viaSteer.stderr)")
         let a = try JSONSerialization.jsonObject(with: Data(viaCV.stdout.utf8)) as? [String: Any]
         let b = try JSONSerialization.jsonObject(with: Data(viaSteer.stdout.utf8)) as? [String: Any]
-        #expect(a?["tokens"] as? [Int] == b?["steered_tokens"] as? [Int])
+        #expect(a?["steered_tokens"] as? [Int] == b?["steered_tokens"] as? [Int])
         #expect(b?["unsteered_tokens"] as? [Int] != b?["steered_tokens"] as? [Int])
     }
 }

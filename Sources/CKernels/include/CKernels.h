@@ -1,4 +1,4 @@
-// Hot numeric kernels and the thread pool core for ProbityTensor, in C so that AVX2/FMA/F16C code
+// Hot numeric kernels and the thread pool core for ProbityTensor, in C so that AVX2 and AVX-512 code
 // can be chosen at run time (cpuid) while the package itself requires no CPU feature.
 // Block layouts and dequantization formulas follow ggml (ggml-quants.c, gguf-py quants.py).
 #ifndef PROBITY_CKERNELS_H
@@ -12,9 +12,10 @@ extern "C" {
 #endif
 
 /// Instruction set levels a kernel can be run at. `PK_ISA_GENERIC` is portable C.
-enum { PK_ISA_GENERIC = 0, PK_ISA_AVX2 = 1 };
+enum { PK_ISA_GENERIC = 0, PK_ISA_AVX2 = 1, PK_ISA_AVX512 = 2 };
 
-/// The best level this CPU and OS support (AVX2 needs AVX2, FMA, F16C and OS-saved YMM state).
+/// The best level this CPU and OS support (AVX2 needs AVX2, FMA, F16C and OS-saved YMM state;
+/// AVX512 needs AVX-512 F, BW and VL and OS-saved ZMM state besides).
 int pk_best_isa(void);
 
 /// Whether `type` (a ggml type id) has dequantization and dot kernels.
@@ -33,6 +34,15 @@ void pk_gemv(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, lo
 /// Each row is dequantized once into this thread's scratch and reused across the batch.
 void pk_gemv_batch(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, long r1,
                    long cols, const float *x, long batch, float *out, long ldo);
+
+/// Whether pk_gemm_panel has a kernel at this level (AVX-512 only; others use OpenBLAS).
+static inline int pk_has_gemm_panel(int isa) { return isa >= PK_ISA_AVX512 && pk_best_isa() >= PK_ISA_AVX512; }
+
+/// out[b * ldo + r] = dot(row r, x_b) for rows [r0, r1) with r1 - r0 ≤ 64 and batch rows [b0, b1)
+/// of x (row stride `cols`). The rows are dequantized once into a transposed panel in this
+/// thread's scratch. Returns 0, or -1 when there is no kernel at this level (see pk_has_gemm_panel).
+int pk_gemm_panel(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, long r1, long cols,
+                  const float *x, long b0, long b1, float *out, long ldo);
 
 /// A float buffer of at least `count` elements owned by the calling thread; it grows (the only
 /// allocation) when a larger one is asked for and is freed when the thread exits. NULL if out of memory.

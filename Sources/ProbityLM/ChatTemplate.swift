@@ -1,0 +1,119 @@
+// Chat formats rendered natively: each case reproduces, byte for byte, what one public Jinja chat
+// template renders under HF transformers (`apply_chat_template`), without a Jinja engine.
+// Detection follows the idea of llama.cpp's src/llama-chat.cpp: recognise a template by markers.
+
+/// A chat prompt format Probity renders natively. Each case is the exact output of one public
+/// Jinja chat template (`tokenizer.chat_template`), including its `bos_token` where it writes one.
+///
+/// - `chatml-smollm`: SmolLM2-Instruct's ChatML. When the conversation does not start with a system
+///   message, the template inserts `You are a helpful AI assistant named SmolLM, trained by Hugging Face`.
+/// - `chatml`: plain ChatML (`<|im_start|>role\ncontent<|im_end|>\n`), no default system message.
+/// - `llama3`: Meta Llama 3 Instruct: `<|begin_of_text|>`, headers, trimmed contents, `<|eot_id|>`.
+/// - `gemma`: Gemma 2/3 instruct: `<bos>`, `<start_of_turn>user|model`, trimmed contents; a leading
+///   system message is prepended to the first turn as Gemma 3's template does (Gemma 2's template
+///   rejects system messages instead; with no system message the two render the same).
+/// - `mistral-instruct`: Mistral-7B-Instruct v0.1/v0.2: `<s>[INST] user [/INST]assistant</s>`.
+///   No system role; the template has no generation prompt, so the prompt always ends after `[/INST]`.
+public enum ChatFormat: String, Sendable, CaseIterable {
+    case chatmlSmolLM = "chatml-smollm"
+    case chatml = "chatml"
+    case llama3 = "llama3"
+    case gemma = "gemma"
+    case mistralInstruct = "mistral-instruct"
+
+    /// The default system message SmolLM2-Instruct's template inserts.
+    public static let smolLMDefaultSystem = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+
+    /// The text that closes an assistant turn in this format: where generation should stop
+    /// (as a stop string, or as the special token it names).
+    public var endOfTurn: String {
+        switch self {
+        case .chatmlSmolLM, .chatml: return "<|im_end|>"
+        case .llama3: return "<|eot_id|>"
+        case .gemma: return "<end_of_turn>"
+        case .mistralInstruct: return "</s>"
+        }
+    }
+
+    /// The known format names, for messages: `chatml-smollm, chatml, llama3, gemma, mistral-instruct`.
+    public static var knownNames: String { allCases.map(\.rawValue).joined(separator: ", ") }
+
+    /// The format named `name` (as on the command line), or `GenerationError.unknownChatFormat`.
+    public static func named(_ name: String) throws -> ChatFormat {
+        guard let format = ChatFormat(rawValue: name) else { throw GenerationError.unknownChatFormat(name: name) }
+        return format
+    }
+
+    /// Recognises a Jinja chat template by markers that pin down how it renders. A template that
+    /// matches no format exactly is an error (`GenerationError.unrecognisedTemplate`), never a guess.
+    public static func detect(template: String) throws -> ChatFormat {
+        let normalized = TemplateText.normalize(template)
+        if let format = allCases.first(where: { $0.signature.matches(normalized) }) { return format }
+        throw GenerationError.unrecognisedTemplate(excerpt: TemplateText.excerpt(template),
+                                                   family: TemplateText.family(of: normalized))
+    }
+
+    /// Renders a conversation as the template would with `add_generation_prompt`.
+    /// Throws where the template raises (roles that must alternate, unsupported roles), and for an
+    /// empty conversation.
+    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws -> String {
+        guard !messages.isEmpty else { throw GenerationError.emptyConversation(format: rawValue) }
+        var out = ""
+        switch self {
+        case .chatmlSmolLM, .chatml:
+            if self == .chatmlSmolLM, messages[0].role != .system {
+                out += "<|im_start|>system\n" + Self.smolLMDefaultSystem + "<|im_end|>\n"
+            }
+            for message in messages {
+                out += "<|im_start|>" + message.role.rawValue + "\n" + message.content + "<|im_end|>\n"
+            }
+            if addGenerationPrompt { out += "<|im_start|>assistant\n" }
+
+        case .llama3:
+            out += "<|begin_of_text|>"
+            for message in messages {
+                out += "<|start_header_id|>" + message.role.rawValue + "<|end_header_id|>\n\n"
+                    + TemplateText.trim(message.content) + "<|eot_id|>"
+            }
+            if addGenerationPrompt { out += "<|start_header_id|>assistant<|end_header_id|>\n\n" }
+
+        case .gemma:
+            out += "<bos>"
+            // The template takes the system message out of the loop and prefixes the first turn
+            // with it untrimmed, then counts turns from there.
+            let hasSystem = messages[0].role == .system
+            let prefix = hasSystem ? messages[0].content + "\n\n" : ""
+            let start = hasSystem ? 1 : 0
+            for index in start..<messages.count {
+                let message = messages[index]
+                let turn = index - start
+                try checkAlternation(message, index: index, turn: turn)
+                let role = message.role == .assistant ? "model" : message.role.rawValue
+                out += "<start_of_turn>" + role + "\n" + (turn == 0 ? prefix : "")
+                    + TemplateText.trim(message.content) + "<end_of_turn>\n"
+            }
+            if addGenerationPrompt { out += "<start_of_turn>model\n" }
+
+        case .mistralInstruct:
+            out += "<s>"
+            for (index, message) in messages.enumerated() {
+                // The template would first complain about alternation; naming the role helps more.
+                if message.role == .system {
+                    throw GenerationError.roleNotSupported(format: rawValue, index: index, role: message.role.rawValue)
+                }
+                try checkAlternation(message, index: index, turn: index)
+                out += message.role == .user ? "[INST] " + message.content + " [/INST]" : message.content + "</s>"
+            }
+        }
+        return out
+    }
+
+    /// The templates' `(role == 'user') != (turn % 2 == 0)` check: user on even turns, not on odd ones.
+    private func checkAlternation(_ message: ChatMessage, index: Int, turn: Int) throws {
+        let userTurn = turn % 2 == 0
+        if (message.role == .user) != userTurn {
+            throw GenerationError.rolesMustAlternate(format: rawValue, index: index, role: message.role.rawValue,
+                                                     expected: userTurn ? "user" : "assistant")
+        }
+    }
+}
