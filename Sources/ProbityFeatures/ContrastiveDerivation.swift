@@ -47,7 +47,7 @@ public enum ContrastiveDerivation {
         let width = model.info.width
         var out: [[Float]] = []
         for tokens in prompts {
-            guard !tokens.isEmpty else { throw GenerationError.emptyPrompt }
+            guard !tokens.isEmpty else { throw FeatureError.emptyPrompt }
             var sum = [Double](repeating: 0, count: width)
             var last = [Float](repeating: 0, count: width)
             var seen = 0

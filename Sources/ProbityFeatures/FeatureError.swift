@@ -49,6 +49,7 @@ public enum FeatureError: InputError, Equatable {
     // Contrastive derivation.
     case badPairs(path: String, line: Int, reason: String)
     case pairCount(positive: Int, negative: Int)
+    case emptyPrompt
 
     public var description: String {
         switch self {
@@ -118,6 +119,8 @@ public enum FeatureError: InputError, Equatable {
             return "\(path):\(line): \(reason)"
         case let .pairCount(positive, negative):
             return "contrast pairs: \(positive) positive prompts but \(negative) negative ones (they pair up line by line)"
+        case .emptyPrompt:
+            return "a prompt encodes to no tokens: nothing to run"
         }
     }
 }

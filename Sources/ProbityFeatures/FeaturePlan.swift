@@ -148,17 +148,17 @@ public final class FeaturePlan {
             let e = encoding(sae)
             var xHat = [Float](repeating: 0, count: d)
             for r in 0..<acts.count {
-                let f = Array(e.latents[(r * e.dSAE)..<((r + 1) * e.dSAE)])
-                f.withUnsafeBufferPointer { fp in
-                    xHat.withUnsafeMutableBufferPointer { sae.decode(fp.baseAddress!, scale: e.scales[r], into: $0.baseAddress!) }
+                e.latents.withUnsafeBufferPointer { fp in
+                    xHat.withUnsafeMutableBufferPointer {
+                        sae.decode(fp.baseAddress! + r * e.dSAE, scale: e.scales[r], into: $0.baseAddress!)
+                    }
                 }
                 let fvu = xHat.withUnsafeBufferPointer { fractionOfVarianceUnexplained(acts.values + r * d, $0.baseAddress!, count: d) }
-                let active = e.active(r)
+                let shown = e.active(r, limit: m.top).filter { $0.activation > m.threshold }
                 m.append(FeatureMonitor.Record(
                     pack: m.binding.name, point: point, position: acts.positions.lowerBound + r,
                     token: r < tokens.count ? tokens[r] : -1, origin: r < origins.count ? origins[r] : .prompt,
-                    latents: Array(active.filter { $0.activation > m.threshold }.prefix(m.top)),
-                    l0: active.count, fvu: fvu))
+                    latents: shown, l0: e.l0(r), fvu: fvu))
             }
         }
 

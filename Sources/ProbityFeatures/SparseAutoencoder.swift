@@ -118,15 +118,18 @@ public final class SparseAutoencoder: Sendable {
     }
 
     /// Decodes one position's latents: x̂ = (f·W_dec + b_dec) / scale, into `out` (d_in floats).
-    /// - Complexity: O(d_in · number of nonzero latents).
+    /// - Complexity: O(d_in · nonzero latents): row by row when few are active, one gemv when many.
     public func decode(_ f: UnsafePointer<Float>, scale: Float, into out: UnsafeMutablePointer<Float>) {
-        let d = dIn
+        let d = dIn, n = dSAE
+        var active = 0
+        for i in 0..<n where f[i] != 0 { active += 1 }
         for j in 0..<d { out[j] = bDec[j] }
         wDec.withUnsafeBufferPointer { w in
-            for i in 0..<dSAE where f[i] != 0 {
-                let a = f[i]
-                let row = w.baseAddress! + i * d
-                for j in 0..<d { out[j] += a * row[j] }
+            guard let base = w.baseAddress else { return }
+            if active * 8 > n {
+                BLAS.sgemm(m: 1, n: d, k: n, a: f, lda: n, b: base, ldb: d, beta: 1, c: out, ldc: d)
+            } else {
+                for i in 0..<n where f[i] != 0 { Vec.axpy(f[i], base + i * d, out, d) }
             }
         }
         let inv = 1 / scale
@@ -137,10 +140,9 @@ public final class SparseAutoencoder: Sendable {
     /// moves by `delta`, which is how an edit is written back without touching the error term.
     public func addDecoderRow(_ i: Int, times delta: Float, scale: Float, to x: UnsafeMutablePointer<Float>) {
         precondition(i >= 0 && i < dSAE, "latent \(i) outside 0..<\(dSAE)")
-        let a = delta / scale
         wDec.withUnsafeBufferPointer { w in
-            let row = w.baseAddress! + i * dIn
-            for j in 0..<dIn { x[j] += a * row[j] }
+            guard let base = w.baseAddress else { return }
+            Vec.axpy(delta / scale, base + i * dIn, x, dIn)
         }
     }
 
@@ -163,12 +165,18 @@ public struct SAEEncoding: Sendable {
     /// Position `r`'s nonzero latents, largest first (ties: lower index first), at most `limit`.
     public func active(_ r: Int, limit: Int = .max) -> [ActiveLatent] {
         let n = dSAE
-        var out: [ActiveLatent] = []
-        for i in 0..<n where latents[r * n + i] != 0 {
-            out.append(ActiveLatent(index: i, activation: latents[r * n + i]))
+        return latents.withUnsafeBufferPointer { all in
+            let row = UnsafeBufferPointer(rebasing: all[(r * n)..<((r + 1) * n)])
+            let nonzero = l0(r)
+            return topIndices(row, k: min(limit, nonzero)).map { ActiveLatent(index: $0, activation: row[$0]) }
         }
-        out.sort { $0.activation > $1.activation || ($0.activation == $1.activation && $0.index < $1.index) }
-        return limit < out.count ? Array(out.prefix(limit)) : out
+    }
+
+    /// Position `r`'s number of nonzero latents.
+    public func l0(_ r: Int) -> Int {
+        var count = 0
+        for i in (r * dSAE)..<((r + 1) * dSAE) where latents[i] != 0 { count += 1 }
+        return count
     }
 }
 

@@ -34,7 +34,7 @@ struct FeaturesActivations: ParsableCommand {
         let (pack, mismatch) = try packOptions.load(for: loaded)
         guard let binding = pack.binding else { throw FeatureError.needsSAE(pack: pack.name, action: "features activations") }
         let tokens = loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: parseSpecial)
-        guard !tokens.isEmpty else { throw GenerationError.emptyPrompt }
+        guard !tokens.isEmpty else { throw FeatureError.emptyPrompt }
         let plan = FeaturePlan()
         let monitor = plan.monitor(binding, top: top)
         let hooks = HookSet()

@@ -90,8 +90,8 @@ import Testing
         #expect(rows.allSatisfy { ($0["features"] as? [Any])?.count ?? 99 <= 3 && $0["fvu"] is Double })
     }
 
-    /// derive → export-control-vector → generate --control-vector, and steer with the pack gives
-    /// the same text as generate with the exported vector.
+    /// derive → export-control-vector, then steering with the exported vector (--control-vector) and
+    /// with the pack (--add) give the same tokens, and differ from the unsteered ones.
     @Test func deriveExportAndSteer() throws {
         let dir = try CLI.scratch()
         let pos = dir.appendingPathComponent("pos.jsonl"), neg = dir.appendingPathComponent("neg.jsonl")

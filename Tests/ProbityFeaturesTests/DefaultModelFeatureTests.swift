@@ -3,20 +3,25 @@
 // and SAE edits that should change nothing leave the logits alone.
 
 import Foundation
+import ProbityFormats
+import ProbityTensor
 import Testing
 @testable import ProbityFeatures
 import ProbityLM
 
 @Suite(.serialized) struct DefaultModelFeatureTests {
-    let loaded: LoadedModel
+    let model: any LanguageModel
+    let tokenizer: Tokenizer
 
     init() throws {
-        loaded = try LoadedModel.load(nil, threads: 2)
+        let gguf = try GGUFFile(path: try ModelLocator.resolve("default"))
+        model = try ModelRegistry.load(gguf, pool: ThreadPool(threads: 2))
+        tokenizer = try Tokenizer(gguf: gguf)
     }
 
-    var info: ModelInfo { loaded.model.info }
+    var info: ModelInfo { model.info }
 
-    func tokens(_ text: String) -> [Int] { loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: true) }
+    func tokens(_ text: String) -> [Int] { tokenizer.encode(text, addSpecial: true, parseSpecial: true) }
 
     func lastLogits(_ text: String, _ interventions: [Intervention] = [], extra: ((HookSet) -> Void)? = nil) throws -> [Float] {
         let t = tokens(text)
@@ -25,7 +30,7 @@ import ProbityLM
         let hooks = HookSet()
         try plan.attach(to: hooks, model: info)
         extra?(hooks)
-        return try loaded.model.makeSession(capacity: t.count).forward(t, hooks: hooks, logits: .last)
+        return try model.makeSession(capacity: t.count).forward(t, hooks: hooks, logits: .last)
     }
 
     func randomVector(seed: UInt64, norm: Float) -> [Float] {
@@ -60,17 +65,17 @@ import ProbityLM
     }
 
     /// A CAA direction from a few sentiment pairs, added with a large scale, moves the next token
-    /// toward the positive words and away from the negative ones.
+    /// toward the positive words: their mean logit gains on the negative words' by more than 1.
     @Test func caaDirectionShiftsTheNextToken() throws {
         let positive = ["I love this movie, it is wonderful", "What a great day, I feel happy",
                         "The food was delicious and the staff were lovely", "This is the best gift ever, thank you"]
         let negative = ["I hate this movie, it is terrible", "What an awful day, I feel miserable",
                         "The food was disgusting and the staff were rude", "This is the worst gift ever, how dare you"]
         let point = HookPoint.residPost(12)
-        let v = try ContrastiveDerivation.derive(model: loaded.model, positive: positive.map(tokens),
+        let v = try ContrastiveDerivation.derive(model: model, positive: positive.map(tokens),
                                                  negative: negative.map(tokens), point: point, at: .mean)
         #expect(v.count == info.width)
-        func firstToken(_ s: String) -> Int { loaded.tokenizer.encode(s, addSpecial: false, parseSpecial: false)[0] }
+        func firstToken(_ s: String) -> Int { tokenizer.encode(s, addSpecial: false, parseSpecial: false)[0] }
         let good = [" great", " good", " wonderful", " amazing"].map(firstToken)
         let bad = [" terrible", " bad", " awful", " horrible"].map(firstToken)
         func margin(_ logits: [Float]) -> Float {
@@ -80,9 +85,7 @@ import ProbityLM
         let base = margin(try lastLogits(prompt))
         let dir = Direction(name: "sentiment", point: point, vector: v)
         let up = margin(try lastLogits(prompt, [Intervention(.direction(dir), .add(4))]))
-        let down = margin(try lastLogits(prompt, [Intervention(.direction(dir), .add(-4))]))
         #expect(up > base + 1, "margin \(base) → \(up) with +4·v")
-        #expect(down < base - 1, "margin \(base) → \(down) with −4·v")
     }
 
     /// On the real model, with a random SAE at blocks.15.hook_resid_post: clamping each position's top
@@ -99,7 +102,7 @@ import ProbityLM
             let r = acts.count - 1
             last = Array(UnsafeBufferPointer(start: acts.values + r * acts.width, count: acts.width))
         }
-        let plain = try loaded.model.makeSession(capacity: t.count).forward(t, hooks: hooks, logits: .last)
+        let plain = try model.makeSession(capacity: t.count).forward(t, hooks: hooks, logits: .last)
         let top = last.withUnsafeBufferPointer { sae.encode($0.baseAddress!, count: 1) }.active(0)[0]
         let at = PositionFilter.range((t.count - 1)..<t.count)
         let clamped = try lastLogits(text, [Intervention(.latent(b, top.index), .clamp(top.activation), positions: at)])
@@ -128,12 +131,12 @@ import ProbityLM
         let prompt = tokens("The quick brown fox")
         let steps = 32
         func decodeTime(_ hooks: HookSet?) throws -> Double {
-            let session = try loaded.model.makeSession(capacity: prompt.count + steps + 1)
+            let session = try model.makeSession(capacity: prompt.count + steps + 1)
             _ = try session.forward(prompt, hooks: hooks, logits: .last)
             let clock = ContinuousClock()
             let t0 = clock.now
             for _ in 0..<steps { _ = try session.forward([prompt[1]], origins: [.generated], hooks: hooks, logits: .last) }
-            return (clock.now - t0).seconds / Double(steps)
+            return seconds(clock.now - t0) / Double(steps)
         }
         var x = [Float](repeating: 0.5, count: info.width)
         x[3] = -1
@@ -141,7 +144,7 @@ import ProbityLM
         let reps = 200
         let t0 = clock.now
         for _ in 0..<reps { _ = x.withUnsafeBufferPointer { sae.encode($0.baseAddress!, count: 1) } }
-        let encode = (clock.now - t0).seconds / Double(reps)
+        let encode = seconds(clock.now - t0) / Double(reps)
         let plan = FeaturePlan()
         plan.monitor(b, top: 10)
         let hooks = HookSet()
@@ -152,4 +155,9 @@ import ProbityLM
                      encode * 1e3, base * 1e3, monitored * 1e3, (monitored / base - 1) * 100))
         #expect(encode > 0 && base > 0)
     }
+}
+
+func seconds(_ d: Duration) -> Double {
+    let c = d.components
+    return Double(c.seconds) + Double(c.attoseconds) * 1e-18
 }
