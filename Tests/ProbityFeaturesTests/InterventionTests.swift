@@ -109,6 +109,19 @@ import Testing
         return out
     }
 
+    /// `add α` on a latent adds α·W_dec[i] as is; `project_out` on a latent removes the component
+    /// along its decoder row.
+    @Test func denseActionsOnLatents() throws {
+        let (b, _) = try binding(normalization: "constant_norm_rescale")
+        let x = activations(rows: 1)
+        let row = b.sae.decoderRow(5)
+        let added = try steer(x, [Intervention(.latent(b, 5), .add(2.5))])
+        #expect(relativeError(added, (0..<8).map { Double(x[$0]) + 2.5 * Double(row[$0]) }) <= 1e-7)
+        let out = try steer(x, [Intervention(.latent(b, 5), .projectOut)])
+        let dot = (0..<8).map { Double(out[$0]) * Double(row[$0]) }.reduce(0, +)
+        #expect(abs(dot) <= 1e-5)
+    }
+
     @Test func directionActions() throws {
         var rng = SeededRandom(3)
         let v = rng.floats(8)

@@ -141,9 +141,11 @@ import Testing
         var fx = SAEFixture()
         var cfg = fx.config
         cfg["architecture"] = "gated"
-        #expect(throws: FeatureError.self) { _ = try load(&fx, config: cfg) }
-        do { _ = try load(&fx, config: cfg) } catch let FeatureError.unknownArchitecture(_, found) {
-            #expect(found == "gated")
+        #expect {
+            _ = try load(&fx, config: cfg)
+        } throws: { error in
+            guard case let FeatureError.unknownArchitecture(_, found) = error else { return false }
+            return found == "gated"
         }
     }
 
