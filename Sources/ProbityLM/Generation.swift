@@ -62,7 +62,7 @@ public struct Generator {
         let session = try model.makeSession(capacity: min(needed, model.info.contextLength))
         var sampler = try Sampler(options.sampling)
         var detok = StreamingDetokenizer(tokenizer: tokenizer)
-        var stops = StopStringMatcher(options.stopStrings)
+        var stops = try StopStringMatcher(options.stopStrings)
         var generated: [Int] = []
         var text = ""
         var reason = FinishReason.length
@@ -96,18 +96,6 @@ public struct Generator {
         let t2 = clock.now
         return GenerationResult(promptTokens: prompt, tokens: generated, text: text, finishReason: reason,
                                 prefillSeconds: (t1 - t0).seconds, decodeSeconds: (t2 - t1).seconds)
-    }
-}
-
-public enum GenerationError: InputError, Equatable {
-    case emptyPrompt
-    case badMaxTokens(Int)
-
-    public var description: String {
-        switch self {
-        case .emptyPrompt: return "the prompt is empty: nothing to generate from"
-        case let .badMaxTokens(n): return "max tokens must be 0 or more, found \(n)"
-        }
     }
 }
 

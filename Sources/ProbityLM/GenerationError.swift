@@ -28,6 +28,10 @@ public enum GenerationError: InputError, Equatable {
     case invalidSamplingOption(name: String, value: String, expected: String)
     case emptyStopString(index: Int)
 
+    // Generation itself.
+    case emptyPrompt
+    case badMaxTokens(Int)
+
     public var description: String {
         switch self {
         case let .messagesFileUnreadable(path, reason):
@@ -70,6 +74,10 @@ public enum GenerationError: InputError, Equatable {
             return "sampling option \(name) = \(value): expected \(expected)"
         case let .emptyStopString(index):
             return "stop string \(index) is empty (a stop string needs at least one character)"
+        case .emptyPrompt:
+            return "the prompt is empty: nothing to run the model on"
+        case let .badMaxTokens(n):
+            return "max tokens must be 0 or more, found \(n)"
         }
     }
 }

@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import ProbityFormats
 import ProbityLM
+import ProbityTensor
 
 struct Activations: ParsableCommand {
     static let configuration = CommandConfiguration(

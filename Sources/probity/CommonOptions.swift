@@ -42,7 +42,7 @@ struct PromptOptions: ParsableArguments {
         if let prompt { return loaded.tokenizer.encode(prompt, addSpecial: true, parseSpecial: true) }
         let messages: [ChatMessage]
         if let chat {
-            messages = try ChatMessage.load(path: chat)
+            messages = try ChatMessage.load(messagesFile: chat)
         } else {
             messages = (system.map { [ChatMessage(role: .system, content: $0)] } ?? [])
                 + [ChatMessage(role: .user, content: user ?? "")]

@@ -23,6 +23,10 @@ struct Probity: ParsableCommand {
             Tokenize.self,
             Detokenize.self,
             ChatTemplateCommand.self,
+            Generate.self,
+            Logits.self,
+            Activations.self,
+            Bench.self,
             Features.self,
             Steer.self,
         ])

@@ -7,11 +7,11 @@ import Testing
 
 @Suite(.serialized) struct LlamaReferenceTests {
     let model: LlamaModel
-    let variants: [Fixtures.Variant]
+    let variants: [Reference.Variant]
 
     init() throws {
-        model = try Fixtures.defaultModel()
-        variants = try Fixtures.variants()
+        model = try Reference.defaultModel()
+        variants = try Reference.variants()
     }
 
     @Test func loadsTheDefaultModel() {
@@ -25,7 +25,7 @@ import Testing
         for v in variants {
             let session = try model.makeSession(capacity: v.tokens.count)
             let logits = try session.forward(v.tokens, logits: .last)
-            let ref = try Fixtures.vector(v.f64File)
+            let ref = try Reference.vector(v.f64File)
             let rel = relativeL2(logits, ref)
             #expect(rel <= 2e-3, "\(v.prompt)/\(v.variant): rel L2 \(rel) vs float64")
             #expect(argmax(logits) == argmax(ref), "\(v.prompt)/\(v.variant): top-1 differs")
@@ -39,7 +39,7 @@ import Testing
         for v in variants {
             let session = try model.makeSession(capacity: v.tokens.count)
             let logits = try session.forward(v.tokens, logits: .last)
-            let ref = try Fixtures.vector(v.logitsFile)
+            let ref = try Reference.vector(v.logitsFile)
             let rel = relativeL2(logits, ref)
             let overlap = Set(topK(logits, 10)).intersection(v.top10).count
             #expect(argmax(logits) == v.top10[0], "\(v.prompt)/\(v.variant): top-1")

@@ -9,8 +9,8 @@ import Testing
     let tokens: [Int]
 
     init() throws {
-        model = try Fixtures.defaultModel()
-        guard let chat = try Fixtures.variants().first(where: { $0.prompt == "chat" && $0.variant == "default" }) else {
+        model = try Reference.defaultModel()
+        guard let chat = try Reference.variants().first(where: { $0.prompt == "chat" && $0.variant == "default" }) else {
             throw FixtureError("no chat/default variant")
         }
         tokens = chat.tokens

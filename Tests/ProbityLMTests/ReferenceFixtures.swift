@@ -6,7 +6,7 @@ import ProbityFormats
 import ProbityLM
 import ProbityTensor
 
-enum Fixtures {
+enum Reference {
     static let referenceDirectory = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/reference")
@@ -49,7 +49,7 @@ enum Fixtures {
     /// A reference .npy vector as Float64.
     static func vector(_ file: String) throws -> [Double] {
         let array = try NPY.read(path: referenceDirectory.appendingPathComponent(file).path)
-        return array.doubles
+        return array.values
     }
 
     /// The default model (scripts/setup fetches it), with its own thread pool.

@@ -1,0 +1,98 @@
+// Throughput measurement for `probity bench`: prefill and decode tokens/s over repeats, with
+// optional hooks attached, the way llama.cpp's llama-bench measures (random prompt tokens,
+// greedy decode, wall-clock time).
+
+import Foundation
+import ProbityTensor
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What to measure.
+public struct BenchmarkOptions: Sendable {
+    public var promptTokens = 512
+    public var generatedTokens = 128
+    public var repeats = 3
+    public var seed: UInt64 = 42
+
+    public init(promptTokens: Int = 512, generatedTokens: Int = 128, repeats: Int = 3, seed: UInt64 = 42) {
+        self.promptTokens = promptTokens
+        self.generatedTokens = generatedTokens
+        self.repeats = repeats
+        self.seed = seed
+    }
+}
+
+/// Tokens per second of each repeat, with summary statistics.
+public struct Throughput: Sendable {
+    public var samples: [Double]
+    public var min: Double { samples.min() ?? 0 }
+    public var max: Double { samples.max() ?? 0 }
+    public var median: Double {
+        let s = samples.sorted()
+        guard !s.isEmpty else { return 0 }
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+}
+
+public struct BenchmarkResult: Sendable {
+    public var prefill: Throughput
+    public var decode: Throughput
+}
+
+public enum Benchmark {
+    /// Runs `repeats` times: prefill `promptTokens` random tokens in one step, then decode
+    /// `generatedTokens` greedily one at a time, with `hooks` attached throughout.
+    public static func run(_ model: any LanguageModel, options: BenchmarkOptions, hooks: HookSet? = nil) throws -> BenchmarkResult {
+        guard options.promptTokens >= 1, options.generatedTokens >= 1, options.repeats >= 1 else {
+            throw BenchmarkError.badOption("prompt tokens, generated tokens and repeats must each be at least 1")
+        }
+        let needed = options.promptTokens + options.generatedTokens
+        guard needed <= model.info.contextLength else {
+            throw ModelError.contextOverflow(needed: needed, capacity: model.info.contextLength)
+        }
+        var rng = Xoshiro256StarStar(seed: options.seed)
+        // Ordinary tokens only: skip the first few hundred ids, where special tokens live.
+        let low = min(1000, model.info.vocabularySize - 1)
+        let prompt = (0..<options.promptTokens).map { _ in
+            low + Int(rng.next() % UInt64(model.info.vocabularySize - low))
+        }
+        let session = try model.makeSession(capacity: needed)
+        let clock = ContinuousClock()
+        var prefill: [Double] = [], decode: [Double] = []
+        for _ in 0..<options.repeats {
+            session.reset()
+            let t0 = clock.now
+            var logits = try session.forward(prompt, origins: nil, hooks: hooks, logits: .last)
+            let t1 = clock.now
+            for _ in 0..<options.generatedTokens {
+                let next = argmaxIndex(logits)
+                logits = try session.forward([next], origins: [.generated], hooks: hooks, logits: .last)
+            }
+            let t2 = clock.now
+            prefill.append(Double(options.promptTokens) / (t1 - t0).seconds)
+            decode.append(Double(options.generatedTokens) / (t2 - t1).seconds)
+        }
+        return BenchmarkResult(prefill: Throughput(samples: prefill), decode: Throughput(samples: decode))
+    }
+
+    /// The process's peak resident set size in bytes.
+    public static var peakResidentBytes: Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Int(usage.ru_maxrss) * 1024  // kilobytes on Linux
+    }
+
+    private static func argmaxIndex(_ v: [Float]) -> Int {
+        var best = 0
+        for i in v.indices where v[i] > v[best] { best = i }
+        return best
+    }
+}
+
+public enum BenchmarkError: InputError, Equatable {
+    case badOption(String)
+    public var description: String {
+        switch self { case let .badOption(m): return m }
+    }
+}
