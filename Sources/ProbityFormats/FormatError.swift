@@ -8,8 +8,9 @@ public enum FormatError: InputError, Equatable {
     // Reading past what the file holds.
     /// A fixed-size read of `needed` bytes at `offset` found only `left`.
     case truncated(path: String, offset: Int, what: String, needed: Int, left: Int)
-    /// A length or count read from the file promises more than the bytes left after it.
-    case lengthPastEnd(path: String, offset: Int, what: String, length: UInt64, left: Int)
+    /// A length or count read from the file promises more than the bytes left after it; each of
+    /// the `length` items takes at least `unitSize` bytes.
+    case lengthPastEnd(path: String, offset: Int, what: String, length: UInt64, left: Int, unitSize: Int = 1)
     /// A length, count or depth above one of the documented caps (see `GGUFLimits`).
     case limitExceeded(path: String, offset: Int, what: String, value: UInt64, limit: Int)
 
@@ -39,6 +40,12 @@ public enum FormatError: InputError, Equatable {
     /// Tensor bytes `[start, start+count)` (relative to the data section) run past its `available` bytes.
     case tensorOutOfBounds(path: String, tensor: String, start: UInt64, count: Int, available: Int)
     case overlappingTensors(path: String, first: String, second: String, firstEnd: Int, secondStart: Int)
+    /// A tensor the caller needs is absent.
+    case missingTensor(path: String, name: String)
+    /// A tensor's shape differs from what the architecture needs (both in the file's order).
+    case tensorShapeMismatch(path: String, name: String, expected: [Int], found: [Int])
+    /// A tensor's element type is not one the caller supports.
+    case tensorTypeMismatch(path: String, name: String, expected: [String], found: String)
 
     // safetensors and npy.
     case headerTooLarge(path: String, length: UInt64, limit: Int)
@@ -56,8 +63,13 @@ public enum FormatError: InputError, Equatable {
         switch self {
         case let .truncated(path, offset, what, needed, left):
             return "\(path): offset \(offset): \(what) needs \(needed) bytes but only \(left) are left in the file (truncated?)"
-        case let .lengthPastEnd(path, offset, what, length, left):
-            return "\(path): offset \(offset): \(what) \(length) exceeds the \(left) bytes left in the file"
+        case let .lengthPastEnd(path, offset, what, length, left, unitSize):
+            guard unitSize > 1 else {
+                return "\(path): offset \(offset): \(what) \(length) exceeds the \(left) bytes left in the file"
+            }
+            let (bytes, overflow) = length.multipliedReportingOverflow(by: UInt64(unitSize))
+            let needed = overflow ? "\(length) × \(unitSize)" : "\(bytes)"
+            return "\(path): offset \(offset): \(what) \(length) needs at least \(needed) bytes (\(unitSize) each), but only \(left) are left in the file"
         case let .limitExceeded(path, offset, what, value, limit):
             return "\(path): offset \(offset): \(what) \(value) exceeds the limit of \(limit)"
         case let .badMagic(path, found):
@@ -100,6 +112,12 @@ public enum FormatError: InputError, Equatable {
             return "\(path): tensor '\(tensor)': its \(count) bytes at data offset \(start) run past the \(available) bytes of the data section"
         case let .overlappingTensors(path, first, second, firstEnd, secondStart):
             return "\(path): tensor '\(second)' starts at data offset \(secondStart), inside tensor '\(first)' (which ends at \(firstEnd))"
+        case let .missingTensor(path, name):
+            return "\(path): missing tensor '\(name)'"
+        case let .tensorShapeMismatch(path, name, expected, found):
+            return "\(path): tensor \(name): expected shape \(expected), found \(found)"
+        case let .tensorTypeMismatch(path, name, expected, found):
+            return "\(path): tensor \(name): type \(found) is not supported here (expected \(expected.joined(separator: " or ")))"
         case let .headerTooLarge(path, length, limit):
             return "\(path): offset 0: header length \(length) exceeds the limit of \(limit) bytes"
         case let .badJSON(path, reason):

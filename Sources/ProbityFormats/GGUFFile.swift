@@ -113,14 +113,17 @@ public final class GGUFFile: @unchecked Sendable {
 /// A private heap copy of bytes, freed with its owner.
 final class OwnedBytes {
     let bytes: UnsafeRawBufferPointer
+    private let storage: UnsafeMutableRawBufferPointer
 
     init(_ source: [UInt8]) {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(source.count, 1), alignment: 64)
-        source.withUnsafeBytes { buffer.copyMemory(from: $0) }
-        bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<source.count])
+        // 64-byte alignment, like a page-aligned map, so tensor views are aligned the same way.
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(source.count, 1), alignment: 64)
+        source.withUnsafeBytes { storage.copyMemory(from: $0) }
+        self.storage = storage
+        bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(storage)[0..<source.count])
     }
 
-    deinit { bytes.baseAddress.map { UnsafeMutableRawPointer(mutating: $0).deallocate() } }
+    deinit { storage.deallocate() }
 }
 
 /// One pass over the header, metadata and tensor infos, then the checks that need all of them.
@@ -183,7 +186,7 @@ private struct GGUFParser {
         }
 
         var tensors: [GGUFTensorInfo] = []
-        var rawOffsets: [(at: Int, offset: UInt64)] = []
+        var rawOffsets: [UInt64] = []
         var seen = Set<String>()
         tensors.reserveCapacity(Int(tensorCount))
         for _ in 0..<Int(tensorCount) {
@@ -216,13 +219,15 @@ private struct GGUFParser {
                 throw FormatError.unknownTensorType(path: path, offset: typeAt, tensor: name, typeID: typeID)
             }
             // ggml quantizes along rows, so each row (the innermost dimension) holds whole blocks.
-            guard shape[0] % type.blockSize == 0, let byteCount = type.byteCount(elements: elements) else {
+            guard shape[0] % type.blockSize == 0 else {
                 throw FormatError.partialBlock(path: path, tensor: name, type: type.name, shape: shape,
                                                blockSize: type.blockSize)
             }
-            let offsetAt = cursor.offset
+            guard let byteCount = type.byteCount(elements: elements) else {
+                throw FormatError.elementCountOverflow(path: path, tensor: name, shape: shape)
+            }
             let offset = try cursor.readUInt64("data offset of '\(name)'")
-            rawOffsets.append((offsetAt, offset))
+            rawOffsets.append(offset)
             tensors.append(GGUFTensorInfo(name: name, type: type, shape: shape,
                                           offset: Int(truncatingIfNeeded: offset), byteCount: byteCount))
         }
@@ -236,7 +241,7 @@ private struct GGUFParser {
         }
         let available = cursor.bytes.count - dataOffset
         for (i, t) in tensors.enumerated() {
-            let raw = rawOffsets[i].offset
+            let raw = rawOffsets[i]
             guard raw % UInt64(alignment) == 0 else {
                 throw FormatError.misalignedOffset(path: path, tensor: t.name, offset: raw, alignment: alignment)
             }
@@ -263,18 +268,17 @@ private struct GGUFParser {
 
     /// Reads one value of type `typeID`; `depth` counts the arrays around it.
     mutating func readValue(typeID: UInt32, typeAt: Int, key: String, depth: Int) throws -> GGUFValue {
-        let what = "value of '\(key)'"
         switch typeID {
-        case 0: return .uint8(try cursor.readUInt8(what))
-        case 1: return .int8(try cursor.readInt8(what))
-        case 2: return .uint16(try cursor.readUInt16(what))
-        case 3: return .int16(try cursor.readInt16(what))
-        case 4: return .uint32(try cursor.readUInt32(what))
-        case 5: return .int32(try cursor.readInt32(what))
-        case 6: return .float32(try cursor.readFloat32(what))
+        case 0: return .uint8(try cursor.readUInt8("value of '\(key)'"))
+        case 1: return .int8(try cursor.readInt8("value of '\(key)'"))
+        case 2: return .uint16(try cursor.readUInt16("value of '\(key)'"))
+        case 3: return .int16(try cursor.readInt16("value of '\(key)'"))
+        case 4: return .uint32(try cursor.readUInt32("value of '\(key)'"))
+        case 5: return .int32(try cursor.readInt32("value of '\(key)'"))
+        case 6: return .float32(try cursor.readFloat32("value of '\(key)'"))
         case 7:
             let at = cursor.offset
-            let b = try cursor.readUInt8(what)
+            let b = try cursor.readUInt8("value of '\(key)'")
             guard b <= 1 else { throw FormatError.invalidBool(path: path, offset: at, key: key, byte: b) }
             return .bool(b == 1)
         case 8: return .string(try cursor.readGGUFString("'\(key)' string", limit: GGUFLimits.maxStringLength))
@@ -298,9 +302,9 @@ private struct GGUFParser {
                 elements.append(try readValue(typeID: elementType, typeAt: elementTypeAt, key: key, depth: depth + 1))
             }
             return .array(elements)
-        case 10: return .uint64(try cursor.readUInt64(what))
-        case 11: return .int64(try cursor.readInt64(what))
-        case 12: return .float64(try cursor.readFloat64(what))
+        case 10: return .uint64(try cursor.readUInt64("value of '\(key)'"))
+        case 11: return .int64(try cursor.readInt64("value of '\(key)'"))
+        case 12: return .float64(try cursor.readFloat64("value of '\(key)'"))
         default:
             throw FormatError.unknownValueType(path: path, offset: typeAt, key: key, typeID: typeID)
         }

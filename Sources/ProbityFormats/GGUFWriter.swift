@@ -60,9 +60,12 @@ public struct GGUFWriter {
             guard !overflow else { throw FormatError.elementCountOverflow(path: name, tensor: tensorName, shape: shape) }
             elements = p
         }
-        guard shape[0] % type.blockSize == 0, let byteCount = type.byteCount(elements: elements) else {
+        guard shape[0] % type.blockSize == 0 else {
             throw FormatError.partialBlock(path: name, tensor: tensorName, type: type.name, shape: shape,
                                            blockSize: type.blockSize)
+        }
+        guard let byteCount = type.byteCount(elements: elements) else {
+            throw FormatError.elementCountOverflow(path: name, tensor: tensorName, shape: shape)
         }
         guard data.count == byteCount else {
             throw FormatError.sizeMismatch(path: name, tensor: tensorName, expected: byteCount, found: data.count)

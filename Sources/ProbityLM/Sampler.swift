@@ -52,7 +52,7 @@ public struct SamplingOptions: Sendable, Equatable {
 ///
 /// Filters see the untempered distribution, as in llama.cpp. Ties rank the lower id first.
 /// Buffers are kept between calls, so sampling allocates only when the vocabulary size changes.
-public struct Sampler {
+public struct Sampler: Sendable {
     public let options: SamplingOptions
     private var random: Xoshiro256StarStar
     // Candidates: token ids and their logits, kept in parallel. (vocabulary size)

@@ -20,6 +20,7 @@ struct Probity: ParsableCommand {
         abstract: "Run a language model on the CPU and watch and steer its features from the inside.",
         subcommands: [
             Version.self,
+            Inspect.self,
             Tokenize.self,
             Detokenize.self,
             ChatTemplateCommand.self,

@@ -43,7 +43,7 @@ import ProbityFormats
         #expect(ggufError(r) == .truncated(path: p, offset: 55, what: "dimension 0 of '\(name)'", needed: 8, left: 3))
         var short = RawBytes.gguf(tensors: 1, pairs: 0)
         short.str("t"); short.u32(1); short.raw([32, 0, 0])
-        #expect(ggufError(short) == .lengthPastEnd(path: p, offset: 8, what: "tensor count", length: 1, left: 24))
+        #expect(ggufError(short) == .lengthPastEnd(path: p, offset: 8, what: "tensor count", length: 1, left: 24, unitSize: 32))
     }
 
     @Test func truncatedInPaddingAndData() {
@@ -84,18 +84,20 @@ import ProbityFormats
         // Strings take at least 8 bytes each, so 2^62 of them overflow 64 bits: still a clean error.
         var s = RawBytes.gguf(tensors: 0, pairs: 1)
         s.str("a"); s.u32(9); s.u32(8); s.u64(1 << 62); s.zeros(100)
-        #expect(ggufError(s) == .lengthPastEnd(path: p, offset: 41, what: "array length of 'a'", length: 1 << 62, left: 100))
+        #expect(ggufError(s) == .lengthPastEnd(path: p, offset: 41, what: "array length of 'a'", length: 1 << 62, left: 100, unitSize: 8))
         // 200 empty strings need 1600 bytes of lengths: counted before allocating.
         var t = RawBytes.gguf(tensors: 0, pairs: 1)
         t.str("a"); t.u32(9); t.u32(8); t.u64(200); t.zeros(1000)
-        #expect(ggufError(t) == .lengthPastEnd(path: p, offset: 41, what: "array length of 'a'", length: 200, left: 1000))
+        let e = ggufError(t)
+        #expect(e == .lengthPastEnd(path: p, offset: 41, what: "array length of 'a'", length: 200, left: 1000, unitSize: 8))
+        #expect(e?.description == "bad.gguf: offset 41: array length of 'a' 200 needs at least 1600 bytes (8 each), but only 1000 are left in the file")
     }
 
     @Test func hugeTensorAndMetadataCounts() {
         var r = RawBytes.gguf(tensors: 1 << 62, pairs: 0)
-        #expect(ggufError(r) == .lengthPastEnd(path: p, offset: 8, what: "tensor count", length: 1 << 62, left: 8))
+        #expect(ggufError(r) == .lengthPastEnd(path: p, offset: 8, what: "tensor count", length: 1 << 62, left: 8, unitSize: 32))
         r = RawBytes.gguf(tensors: 0, pairs: UInt64.max)
-        #expect(ggufError(r) == .lengthPastEnd(path: p, offset: 16, what: "metadata count", length: UInt64.max, left: 0))
+        #expect(ggufError(r) == .lengthPastEnd(path: p, offset: 16, what: "metadata count", length: UInt64.max, left: 0, unitSize: 13))
     }
 
     /// Builds `depth` arrays nested inside each other around one uint8.
@@ -190,6 +192,10 @@ import ProbityFormats
         var overflow = RawBytes.gguf(tensors: 1, pairs: 0)
         overflow.tensorInfo("t", dims: [1 << 32, 1 << 32], type: 0, offset: 0)
         #expect(ggufError(overflow) == .elementCountOverflow(path: p, tensor: "t", shape: [1 << 32, 1 << 32]))
+        // The element count fits, but its size in bytes as F64 does not.
+        var bytes = RawBytes.gguf(tensors: 1, pairs: 0)
+        bytes.tensorInfo("t", dims: [1 << 61], type: 28, offset: 0)
+        #expect(ggufError(bytes) == .elementCountOverflow(path: p, tensor: "t", shape: [1 << 61]))
     }
 
     @Test func unknownValueType() {

@@ -92,3 +92,22 @@ import ProbityTensor
         #expect(rewritten.elementsEqual(original.bytes))
     }
 }
+
+@Suite struct GGUFTensorLookupTests {
+    @Test func requiredAndOptionalTensors() throws {
+        var w = GGUFWriter()
+        try w.addTensor(name: "blk.3.attn_q.weight", type: .q4_1, shape: [576, 192],
+                        data: [UInt8](repeating: 0, count: 576 * 192 / 32 * 20))
+        let f = try GGUFFile(bytes: w.bytes(), name: "m.gguf")
+        let q = GGUFTensorName.attnQ(block: 3)
+        #expect(try f.requiredTensor(q, shape: [576, 192], types: [.q4_1, .q8_0]).byteCount == 69_120)
+        let wrongShape = formatError { _ = try f.requiredTensor(q, shape: [576, 576]) }
+        #expect(wrongShape == .tensorShapeMismatch(path: "m.gguf", name: q, expected: [576, 576], found: [576, 192]))
+        #expect(wrongShape?.description == "m.gguf: tensor blk.3.attn_q.weight: expected shape [576, 576], found [576, 192]")
+        #expect(formatError { _ = try f.requiredTensor(q, shape: [576, 192], types: [.f32]) }
+                == .tensorTypeMismatch(path: "m.gguf", name: q, expected: ["F32"], found: "Q4_1"))
+        #expect(formatError { _ = try f.requiredTensor("output.weight", shape: [576, 49152]) }
+                == .missingTensor(path: "m.gguf", name: "output.weight"))
+        #expect(try f.optionalTensor("output.weight", shape: [576, 49152]) == nil)
+    }
+}

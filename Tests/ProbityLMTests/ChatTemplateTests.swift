@@ -6,7 +6,7 @@ import Testing
 import ProbityLM
 
 /// Test fixtures next to the test sources.
-enum Fixtures {
+enum ChatFixtures {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fixtures")
 
@@ -36,7 +36,7 @@ private let padded: [ChatMessage] = [.user("  Hello \n"), .assistant("\tHi there
 
 @Suite struct ChatTemplateRenderTests {
     @Test func referenceChatPromptIsByteIdentical() throws {
-        let prompt = try Fixtures.referenceChatPrompt()
+        let prompt = try ChatFixtures.referenceChatPrompt()
         let user = try #require(prompt["user"] as? String)
         let text = try #require(prompt["text"] as? String)
         let builtin = try #require(prompt["llama_builtin_chat_template_render"] as? String)
@@ -156,7 +156,7 @@ private let padded: [ChatMessage] = [.user("  Hello \n"), .assistant("\tHi there
             ("gemma2", .gemma), ("gemma3", .gemma), ("mistral-instruct", .mistralInstruct),
         ]
         for (file, format) in expected {
-            #expect(try ChatFormat.detect(template: Fixtures.template(file)) == format, "\(file)")
+            #expect(try ChatFormat.detect(template: ChatFixtures.template(file)) == format, "\(file)")
         }
     }
 
@@ -175,7 +175,7 @@ private let padded: [ChatMessage] = [.user("  Hello \n"), .assistant("\tHi there
 
     @Test func variantsThatRenderDifferentlyAreRejected() throws {
         // Llama 3.1 writes a dated system header: same markers as Llama 3, different output.
-        let llama31 = try Fixtures.template("llama3")
+        let llama31 = try ChatFixtures.template("llama3")
             .replacingOccurrences(of: "{% set loop_messages = messages %}",
                                   with: "{% set date_string = \"26 Jul 2024\" %}{{ 'Cutting Knowledge Date: December 2023' }}{% set loop_messages = messages %}")
         do {
@@ -187,11 +187,11 @@ private let padded: [ChatMessage] = [.user("  Hello \n"), .assistant("\tHi there
             #expect(excerpt.hasSuffix("..."))
         }
         // A ChatML template with another default system message is not SmolLM's and not plain ChatML.
-        let qwenLike = try Fixtures.template("chatml-smollm")
+        let qwenLike = try ChatFixtures.template("chatml-smollm")
             .replacingOccurrences(of: ChatFormat.smolLMDefaultSystem, with: "You are a helpful assistant.")
         #expect(throws: GenerationError.self) { try ChatFormat.detect(template: qwenLike) }
         // Mistral v0.1 put a space after each answer.
-        let mistralV01 = try Fixtures.template("mistral-instruct")
+        let mistralV01 = try ChatFixtures.template("mistral-instruct")
             .replacingOccurrences(of: "message['content'] + eos_token}}", with: "message['content'] + eos_token + ' ' }}")
         #expect(throws: GenerationError.self) { try ChatFormat.detect(template: mistralV01) }
     }
