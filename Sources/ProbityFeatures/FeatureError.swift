@@ -34,7 +34,7 @@ public enum FeatureError: InputError, Equatable {
     case badManifest(path: String, key: String, expected: String, found: String)
     case widthMismatch(pack: String, dIn: Int, modelWidth: Int)
     case unknownHook(pack: String, hook: String, reason: String)
-    case modelMismatch(pack: String, expected: String, found: String)
+    case modelMismatch(pack: String, detail: String)
     case badLabels(path: String, reason: String)
 
     // Feature references and actions.
@@ -97,8 +97,8 @@ public enum FeatureError: InputError, Equatable {
             return "\(pack): d_in is \(dIn) but the model's width is \(modelWidth)"
         case let .unknownHook(pack, hook, reason):
             return "\(pack): hook '\(hook)': \(reason)"
-        case let .modelMismatch(pack, expected, found):
-            return "\(pack): made for model \(expected), but the model given is \(found) (pass --allow-model-mismatch to use it anyway; the result records it)"
+        case let .modelMismatch(pack, detail):
+            return "\(pack): the pack belongs to another model: \(detail) (pass --allow-model-mismatch to use it anyway; the result records it)"
         case let .badLabels(path, reason):
             return "\(path): \(reason)"
         case let .latentOutOfRange(pack, index, dSAE):

@@ -239,12 +239,12 @@ public final class FeaturePack: Sendable {
         var mismatch: String?
         if let expected = manifest.modelSHA256 {
             let found = try SHA256.hex(file: modelPath)
-            if found != expected { mismatch = "GGUF sha256 \(found), pack expects \(expected)" }
+            if found != expected { mismatch = "the model's GGUF sha256 is \(found), the pack expects \(expected)" }
         } else if let expected = manifest.modelName, let modelName, expected != modelName {
-            mismatch = "model '\(modelName)', pack expects '\(expected)'"
+            mismatch = "the model is '\(modelName)', the pack expects '\(expected)'"
         }
         if let mismatch, !allowModelMismatch {
-            throw FeatureError.modelMismatch(pack: name, expected: manifest.modelName ?? manifest.modelSHA256 ?? "?", found: mismatch)
+            throw FeatureError.modelMismatch(pack: name, detail: mismatch)
         }
         return mismatch
     }

@@ -78,7 +78,7 @@ import Testing
         }
         #expect(throws: FeatureError.self) { try pack.checkCompatibility(model: info, modelPath: "", modelName: "Other") }
         let note = try pack.checkCompatibility(model: info, modelPath: "", modelName: "Other", allowModelMismatch: true)
-        #expect(note == "model 'Other', pack expects 'Tiny'")
+        #expect(note == "the model is 'Other', the pack expects 'Tiny'")
     }
 
     @Test func modelMatchedBySHA256() throws {
