@@ -16,6 +16,7 @@ public struct ControlVector: Sendable, Equatable {
     /// Block N → direction added at `blocks.N.hook_resid_post`. N ≥ 1.
     public var directions: [Int: [Float]]
 
+    /// Vectors by block; each must have `width` floats.
     public init(modelHint: String?, width: Int, directions: [Int: [Float]]) {
         self.modelHint = modelHint
         self.width = width

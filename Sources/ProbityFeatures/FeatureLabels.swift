@@ -13,6 +13,7 @@ public struct FeatureLabel: Sendable, Equatable, Codable {
     public var maxActivation: Float?
     public var topExamples: [String]?
 
+    /// A label; only `id` is required.
     public init(id: String, name: String? = nil, description: String? = nil, maxActivation: Float? = nil,
                 topExamples: [String]? = nil) {
         self.id = id
@@ -33,11 +34,14 @@ public struct FeatureLabel: Sendable, Equatable, Codable {
 public struct FeatureLabels: Sendable, Equatable {
     public private(set) var byID: [String: FeatureLabel] = [:]
 
+    /// Labels by id; a later duplicate id replaces an earlier one.
     public init(_ labels: [FeatureLabel] = []) {
         for l in labels { byID[l.id] = l }
     }
 
+    /// The label of a feature by id (a direction's name).
     public subscript(id: String) -> FeatureLabel? { byID[id] }
+    /// The label of SAE latent `i`.
     public subscript(latent i: Int) -> FeatureLabel? { byID[String(i)] }
 
     /// The id of the feature labelled `name` (exact match), if exactly one has it.

@@ -32,6 +32,7 @@ public struct PackManifest: Sendable, Equatable {
     /// Where the pack came from (inputs and their digests, counts); JSON text, kept as written.
     public var provenanceJSON: String?
 
+    /// A manifest; `labels` and `directions` are file names inside the pack.
     public init(name: String, kind: PackKind, modelName: String?, modelSHA256: String?, hook: String,
                 labels: String? = "labels.json", directions: String? = nil, provenanceJSON: String? = nil) {
         self.name = name

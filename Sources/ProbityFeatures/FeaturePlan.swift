@@ -46,6 +46,7 @@ public final class FeaturePlan {
     /// How many positions each intervention (in the order added) has edited.
     public private(set) var applications: [Int] = []
 
+    /// An empty plan.
     public init() {}
 
     /// Adds an intervention after checking the feature exists and the action makes sense on it.

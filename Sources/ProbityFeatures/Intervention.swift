@@ -11,6 +11,7 @@ public struct SAEBinding: Sendable {
     /// Feature labels, for `Nx` values (N × max activation) and for reports.
     public let labels: FeatureLabels
 
+    /// Places `sae` at `point` under `name`.
     public init(name: String, sae: SparseAutoencoder, point: HookPoint, labels: FeatureLabels = FeatureLabels()) {
         self.name = name
         self.sae = sae
@@ -25,6 +26,7 @@ public struct Direction: Sendable, Equatable {
     public var point: HookPoint
     public var vector: [Float]
 
+    /// A direction named `name` at `point`.
     public init(name: String, point: HookPoint, vector: [Float]) {
         self.name = name
         self.point = point
@@ -122,6 +124,7 @@ public struct FeatureCondition: Sendable {
     public var target: FeatureTarget
     public var threshold: Float
 
+    /// Holds where the target's activation is strictly above `threshold`.
     public init(_ target: FeatureTarget, above threshold: Float) {
         self.target = target
         self.threshold = threshold
@@ -144,6 +147,7 @@ public struct Intervention: Sendable {
     public var positions: PositionFilter
     public var trigger: Trigger
 
+    /// Edits `target` with `action` at the positions `positions` admits, once `trigger` allows.
     public init(_ target: FeatureTarget, _ action: FeatureAction, positions: PositionFilter = .all, trigger: Trigger = .always) {
         self.target = target
         self.action = action

@@ -56,6 +56,7 @@ public struct SAEConfig: Sendable, Equatable {
     /// Whether cfg.json used the pre-v6 flat layout (and was upgraded).
     public var legacyLayout: Bool
 
+    /// A configuration with SAELens's defaults: b_dec applied to the input, no normalisation.
     public init(dIn: Int, dSAE: Int, architecture: SAEArchitecture, applyBDecToInput: Bool = true,
                 normalization: ActivationNormalization = .none, hookName: String? = nil,
                 modelName: String? = nil, legacyLayout: Bool = false) {
