@@ -2,7 +2,8 @@
 // x86-64, an AVX2/FMA/F16C version chosen at run time. Layouts follow ggml's ggml-quants.c:
 // Q4_0 {f16 d; u8 qs[16]}, Q4_1 {f16 d, m; u8 qs[16]}, Q5_0 {f16 d; u8 qh[4]; u8 qs[16]},
 // Q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]}, Q8_0 {f16 d; i8 qs[32]}; element j < 16 of a 4-bit block is
-// the low nibble of qs[j], element j + 16 its high nibble.
+// the low nibble of qs[j], element j + 16 its high nibble. The 256-element K-quants follow
+// dequantize_row_q4_K / q5_K / q6_K there; below AVX-512 they run through the portable dequantizer.
 #include "CKernels.h"
 
 #include <stdlib.h>
@@ -16,7 +17,8 @@
 #endif
 
 enum {
-    T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q5_0 = 6, T_Q5_1 = 7, T_Q8_0 = 8, T_BF16 = 30,
+    T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q5_0 = 6, T_Q5_1 = 7, T_Q8_0 = 8,
+    T_Q4_K = 12, T_Q5_K = 13, T_Q6_K = 14, T_BF16 = 30,
 };
 
 // MARK: - scalars
@@ -48,6 +50,7 @@ static inline float bf16_to_float(uint16_t h) { return bits_to_float((uint32_t)h
 static long block_size(uint32_t type) {
     switch (type) {
     case T_F32: case T_F16: case T_BF16: return 1;
+    case T_Q4_K: case T_Q5_K: case T_Q6_K: return 256;
     default: return 32;
     }
 }
@@ -61,6 +64,9 @@ static long block_bytes(uint32_t type) {
     case T_Q5_0: return 22;
     case T_Q5_1: return 24;
     case T_Q8_0: return 34;
+    case T_Q4_K: return 144;  // f16 d, dmin; 12 bytes of 6-bit scales and mins; 128 bytes of nibbles
+    case T_Q5_K: return 176;  // as Q4_K plus 32 bytes of fifth bits before the nibbles
+    case T_Q6_K: return 210;  // 128 bytes low nibbles, 64 bytes high pairs, 16 int8 scales, f16 d
     default: return 0;
     }
 }
@@ -126,11 +132,73 @@ static void dequant_blocks_generic(uint32_t type, const uint8_t *b, long nb, flo
     }
 }
 
+// Scale and min of sub-block j (of 8) from the 12 packed bytes of Q4_K and Q5_K: 6 bits each,
+// the top two bits of sub-blocks 4..7 stored in the top bits of bytes 0..7.
+static inline void k_scale_min(int j, const uint8_t *q, float *sc, float *m) {
+    if (j < 4) {
+        *sc = (float)(q[j] & 63);
+        *m = (float)(q[j + 4] & 63);
+    } else {
+        *sc = (float)((q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4));
+        *m = (float)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+// Dequantizes `nb` 256-element K-quant blocks. Each product d·sc·q below is formed in the
+// order ggml forms it, so every weight is the float ggml computes.
+static void dequant_k_generic(uint32_t type, const uint8_t *b, long nb, float *y) {
+    for (long i = 0; i < nb; i++, y += 256) {
+        switch (type) {
+        case T_Q4_K: case T_Q5_K: {
+            const int five = type == T_Q5_K;
+            const float d = pk_half_to_float(load_u16(b)), dmin = pk_half_to_float(load_u16(b + 2));
+            const uint8_t *scales = b + 4, *qh = b + 16, *ql = b + 16 + 32 * five;
+            for (int j = 0; j < 4; j++, ql += 32) {
+                float sc1, m1, sc2, m2;
+                k_scale_min(2 * j, scales, &sc1, &m1);
+                k_scale_min(2 * j + 1, scales, &sc2, &m2);
+                const float d1 = d * sc1, mm1 = dmin * m1, d2 = d * sc2, mm2 = dmin * m2;
+                for (int l = 0; l < 32; l++) {
+                    const int h1 = five && (qh[l] >> (2 * j)) & 1 ? 16 : 0;
+                    const int h2 = five && (qh[l] >> (2 * j + 1)) & 1 ? 16 : 0;
+                    y[64 * j + l] = d1 * (float)((ql[l] & 0x0f) + h1) - mm1;
+                    y[64 * j + 32 + l] = d2 * (float)((ql[l] >> 4) + h2) - mm2;
+                }
+            }
+            b += five ? 176 : 144;
+            break;
+        }
+        case T_Q6_K: {
+            const uint8_t *ql = b, *qh = b + 128;
+            const int8_t *sc = (const int8_t *)(b + 192);
+            const float d = pk_half_to_float(load_u16(b + 208));
+            for (int n = 0; n < 2; n++, ql += 64, qh += 32, sc += 8) {
+                float *yy = y + 128 * n;
+                for (int l = 0; l < 32; l++) {
+                    const int is = l / 16;
+                    const int q1 = ((ql[l] & 0x0f) | ((qh[l] & 3) << 4)) - 32;
+                    const int q2 = ((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                    const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                    const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                    yy[l] = d * (float)sc[is] * (float)q1;
+                    yy[l + 32] = d * (float)sc[is + 2] * (float)q2;
+                    yy[l + 64] = d * (float)sc[is + 4] * (float)q3;
+                    yy[l + 96] = d * (float)sc[is + 6] * (float)q4;
+                }
+            }
+            b += 210;
+            break;
+        }
+        }
+    }
+}
+
 static void dequant_generic(uint32_t type, const uint8_t *src, long count, float *dst) {
     switch (type) {
     case T_F32: memcpy(dst, src, (size_t)count * 4); return;
     case T_F16: for (long i = 0; i < count; i++) dst[i] = pk_half_to_float(load_u16(src + 2 * i)); return;
     case T_BF16: for (long i = 0; i < count; i++) dst[i] = bf16_to_float(load_u16(src + 2 * i)); return;
+    case T_Q4_K: case T_Q5_K: case T_Q6_K: dequant_k_generic(type, src, count / 256, dst); return;
     default: dequant_blocks_generic(type, src, count / 32, dst); return;
     }
 }
@@ -257,7 +325,8 @@ AVX2_INLINE void block_avx2(uint32_t type, const uint8_t *b, __m256 w[4]) {
 AVX2 static void dequant_avx2(uint32_t type, const uint8_t *src, long count, float *dst) {
     switch (type) {
     case T_F32: case T_F16: case T_BF16:
-        // Bit-exact conversions (F16C would quiet signalling NaNs); not a hot path.
+    case T_Q4_K: case T_Q5_K: case T_Q6_K:
+        // Bit-exact conversions (F16C would quiet signalling NaNs) and K-quants: portable code.
         dequant_generic(type, src, count, dst);
         return;
     default: {
@@ -303,6 +372,18 @@ AVX2 static float dot_f16_avx2(const uint8_t *row, const float *x, long n) {
     return t;
 }
 
+// One row of K-quants: dequantize one 256-element block at a time and dot it with x.
+AVX2 static float chunked_dot_avx2(uint32_t type, const uint8_t *row, long cols, const float *x) {
+    float buf[256];
+    const long bb = block_bytes(type);
+    float sum = 0;
+    for (long c = 0; c < cols; c += 256, row += bb) {
+        dequant_k_generic(type, row, 1, buf);
+        sum += dot_f32_avx2(buf, x + c, 256);
+    }
+    return sum;
+}
+
 // Dot of one row of 32-element blocks with x; inlined once per type so the type switch in
 // block_avx2 folds away.
 AVX2_INLINE float blocks_dot_avx2(const uint32_t type, const uint8_t *row, long nb, const float *x) {
@@ -334,6 +415,7 @@ AVX2 static void gemv_avx2(uint32_t type, const uint8_t *base, size_t rowBytes, 
     case T_Q5_0: GEMV_ROWS(blocks_dot_avx2(T_Q5_0, row, nb, x)); break;
     case T_Q5_1: GEMV_ROWS(blocks_dot_avx2(T_Q5_1, row, nb, x)); break;
     case T_Q8_0: GEMV_ROWS(blocks_dot_avx2(T_Q8_0, row, nb, x)); break;
+    case T_Q4_K: case T_Q5_K: case T_Q6_K: GEMV_ROWS(chunked_dot_avx2(type, row, cols, x)); break;
     }
 }
 
@@ -394,6 +476,88 @@ AVX512_INLINE void block_avx512(const uint32_t type, const uint8_t *b, __m512 w[
     }
 }
 
+// All eight d·scale and dmin·min of a Q4_K / Q5_K block at once (see k_scale_min): bytes 0..3
+// hold the low 6 bits of scales 0..3, bytes 4..7 those of mins 0..3, and bytes 8..11 the low
+// nibbles (scales 4..7) and high nibbles (mins 4..7) whose top two bits are the top bits of bytes
+// 0..3 (scales) and 4..7 (mins). Both products are exact in float.
+AVX512_INLINE void k_scales_mins(float d, float dmin, const uint8_t *q, float ds[8], float dm[8]) {
+    uint64_t lo;
+    memcpy(&lo, q, 8);
+    const uint32_t hi = load_u32(q + 8);
+    const uint32_t sc_lo = (uint32_t)lo & 0x3f3f3f3fu, m_lo = (uint32_t)(lo >> 32) & 0x3f3f3f3fu;
+    const uint32_t sc_hi = (hi & 0x0f0f0f0fu) | (((uint32_t)lo >> 2) & 0x30303030u);
+    const uint32_t m_hi = ((hi >> 4) & 0x0f0f0f0fu) | ((uint32_t)(lo >> 34) & 0x30303030u);
+    const __m128i sc = _mm_set_epi32(0, 0, (int)sc_hi, (int)sc_lo), m = _mm_set_epi32(0, 0, (int)m_hi, (int)m_lo);
+    _mm256_storeu_ps(ds, _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc))));
+    _mm256_storeu_ps(dm, _mm256_mul_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(m))));
+}
+
+// K-quant blocks (256 elements) for AVX-512: `emit(k, w)` receives the weights of elements
+// 16k..16k+15 of the block, each exactly the float ggml computes (see dequant_k_generic).
+#define K_BLOCK_AVX512(type, b, emit)                                                                   \
+    do {                                                                                                \
+        const __m256i low4_ = _mm256_set1_epi8(0x0f);                                                   \
+        if ((type) == T_Q4_K || (type) == T_Q5_K) {                                                     \
+            const int five_ = (type) == T_Q5_K;                                                         \
+            const float d_ = _cvtsh_ss(load_u16(b)), dmin_ = _cvtsh_ss(load_u16((b) + 2));             \
+            const uint8_t *ql_ = (b) + 16 + 32 * five_;                                                 \
+            const __m256i qh_ = five_ ? _mm256_loadu_si256((const __m256i *)((b) + 16)) : _mm256_setzero_si256(); \
+            float ds_[8], dm_[8];                                                                       \
+            k_scales_mins(d_, dmin_, (b) + 4, ds_, dm_);                                                \
+            for (int j_ = 0; j_ < 4; j_++) {                                                            \
+                const __m256i q_ = _mm256_loadu_si256((const __m256i *)(ql_ + 32 * j_));                \
+                __m256i lo_ = _mm256_and_si256(q_, low4_);                                              \
+                __m256i hi_ = _mm256_and_si256(_mm256_srli_epi16(q_, 4), low4_);                        \
+                if (five_) {                                                                            \
+                    const __m256i sixteen_ = _mm256_set1_epi8(0x10);                                    \
+                    lo_ = _mm256_mask_blend_epi8(_mm256_test_epi8_mask(qh_, _mm256_set1_epi8((char)(1 << (2 * j_)))), lo_, _mm256_or_si256(lo_, sixteen_)); \
+                    hi_ = _mm256_mask_blend_epi8(_mm256_test_epi8_mask(qh_, _mm256_set1_epi8((char)(2 << (2 * j_)))), hi_, _mm256_or_si256(hi_, sixteen_)); \
+                }                                                                                       \
+                const __m512 d1_ = _mm512_set1_ps(ds_[2 * j_]), m1v_ = _mm512_set1_ps(-dm_[2 * j_]);    \
+                const __m512 d2_ = _mm512_set1_ps(ds_[2 * j_ + 1]), m2v_ = _mm512_set1_ps(-dm_[2 * j_ + 1]); \
+                emit(4 * j_ + 0, _mm512_fmadd_ps(u8x16_to_ps(_mm256_castsi256_si128(lo_)), d1_, m1v_)); \
+                emit(4 * j_ + 1, _mm512_fmadd_ps(u8x16_to_ps(_mm256_extracti128_si256(lo_, 1)), d1_, m1v_)); \
+                emit(4 * j_ + 2, _mm512_fmadd_ps(u8x16_to_ps(_mm256_castsi256_si128(hi_)), d2_, m2v_)); \
+                emit(4 * j_ + 3, _mm512_fmadd_ps(u8x16_to_ps(_mm256_extracti128_si256(hi_, 1)), d2_, m2v_)); \
+            }                                                                                           \
+        } else {                                                                                        \
+            const float d_ = _cvtsh_ss(load_u16((b) + 208));                                            \
+            const int8_t *sc_ = (const int8_t *)((b) + 192);                                            \
+            for (int n_ = 0; n_ < 2; n_++) {                                                            \
+                const __m256i qh_ = _mm256_loadu_si256((const __m256i *)((b) + 128 + 32 * n_));         \
+                for (int k_ = 0; k_ < 4; k_++) {                                                        \
+                    const __m256i l_ = _mm256_loadu_si256((const __m256i *)((b) + 64 * n_ + 32 * (k_ & 1))); \
+                    const __m256i low_ = k_ < 2 ? _mm256_and_si256(l_, low4_) : _mm256_and_si256(_mm256_srli_epi16(l_, 4), low4_); \
+                    const __m256i high_ = _mm256_and_si256(_mm256_srli_epi16(qh_, 2 * k_), _mm256_set1_epi8(3)); \
+                    const __m256i q_ = _mm256_sub_epi8(_mm256_or_si256(low_, _mm256_slli_epi16(high_, 4)), _mm256_set1_epi8(32)); \
+                    const int g_ = 8 * n_ + 2 * k_;                                                     \
+                    emit(g_, _mm512_mul_ps(_mm512_set1_ps(d_ * (float)sc_[g_]), i8x16_to_ps(_mm256_castsi256_si128(q_)))); \
+                    emit(g_ + 1, _mm512_mul_ps(_mm512_set1_ps(d_ * (float)sc_[g_ + 1]), i8x16_to_ps(_mm256_extracti128_si256(q_, 1)))); \
+                }                                                                                       \
+            }                                                                                           \
+        }                                                                                               \
+    } while (0)
+
+AVX512_INLINE float k_dot_avx512(const uint32_t type, const uint8_t *row, long nb, const float *x) {
+    const long bb = block_bytes(type);
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (long i = 0; i < nb; i++, row += bb, x += 256) {
+#define K_DOT_EMIT(k, w) acc[(k) & 3] = _mm512_fmadd_ps((w), _mm512_loadu_ps(x + 16 * (k)), acc[(k) & 3])
+        K_BLOCK_AVX512(type, row, K_DOT_EMIT);
+#undef K_DOT_EMIT
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+}
+
+AVX512_INLINE void k_dequant_avx512(const uint32_t type, const uint8_t *src, long nb, float *dst) {
+    const long bb = block_bytes(type);
+    for (long i = 0; i < nb; i++, src += bb, dst += 256) {
+#define K_STORE_EMIT(k, w) _mm512_storeu_ps(dst + 16 * (k), (w))
+        K_BLOCK_AVX512(type, src, K_STORE_EMIT);
+#undef K_STORE_EMIT
+    }
+}
+
 AVX512_INLINE float blocks_dot_avx512(const uint32_t type, const uint8_t *row, long nb, const float *x) {
     // Two blocks per step into four accumulators, so no FMA waits on the previous one.
     const long bb = block_bytes(type);
@@ -426,6 +590,9 @@ AVX512 static void gemv_avx512(uint32_t type, const uint8_t *base, size_t rowByt
     case T_Q5_0: GEMV_ROWS(blocks_dot_avx512(T_Q5_0, row, nb, x)); break;
     case T_Q5_1: GEMV_ROWS(blocks_dot_avx512(T_Q5_1, row, nb, x)); break;
     case T_Q8_0: GEMV_ROWS(blocks_dot_avx512(T_Q8_0, row, nb, x)); break;
+    case T_Q4_K: GEMV_ROWS(k_dot_avx512(T_Q4_K, row, cols / 256, x)); break;
+    case T_Q5_K: GEMV_ROWS(k_dot_avx512(T_Q5_K, row, cols / 256, x)); break;
+    case T_Q6_K: GEMV_ROWS(k_dot_avx512(T_Q6_K, row, cols / 256, x)); break;
     default: gemv_avx2(type, base, rowBytes, r0, r1, cols, x, out); break;
     }
 }
@@ -448,6 +615,9 @@ AVX512 static void dequant_avx512(uint32_t type, const uint8_t *src, long count,
     case T_Q5_0: blocks_dequant_avx512(T_Q5_0, src, nb, dst); break;
     case T_Q5_1: blocks_dequant_avx512(T_Q5_1, src, nb, dst); break;
     case T_Q8_0: blocks_dequant_avx512(T_Q8_0, src, nb, dst); break;
+    case T_Q4_K: k_dequant_avx512(T_Q4_K, src, count / 256, dst); break;
+    case T_Q5_K: k_dequant_avx512(T_Q5_K, src, count / 256, dst); break;
+    case T_Q6_K: k_dequant_avx512(T_Q6_K, src, count / 256, dst); break;
     default: dequant_avx2(type, src, count, dst); break;
     }
 }
@@ -600,6 +770,7 @@ static void scratch_free(void *p) {
 static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
 
 float *pk_thread_scratch(size_t count) {
+    if (count == 0) count = 1;  // a valid pointer even for empty rows
     pthread_once(&scratch_once, scratch_init);
     scratch_t *s = pthread_getspecific(scratch_key);
     if (s == NULL) {

@@ -79,15 +79,11 @@ final class BPEModel: Sendable {
         var cp = 0
         for length in words {
             var byteEnd = byteStart
-            for c in text.codepoints[cp..<(cp + length)] { byteEnd += utf8Length(c) }
+            for n in text.byteLengths[cp..<(cp + length)] { byteEnd += Int(n) }
             cp += length
             encodeWord(bytes[byteStart..<byteEnd], into: &out)
             byteStart = byteEnd
         }
-    }
-
-    @inline(__always) private func utf8Length(_ c: UInt32) -> Int {
-        c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4
     }
 
     private func encodeWord(_ word: ArraySlice<UInt8>, into out: inout [Int]) {
@@ -184,22 +180,48 @@ final class BPEModel: Sendable {
     }
 }
 
+/// A byte string as a dictionary key, hashed once with FNV-1a and compared with memcmp: the
+/// generic hashing and element-wise equality of `ArraySlice` dominated encoding time.
+struct ByteKey: Hashable, @unchecked Sendable {
+    let bytes: ArraySlice<UInt8>
+    let hash: UInt64
+
+    init(_ bytes: ArraySlice<UInt8>) {
+        self.bytes = bytes
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        hash = h
+    }
+
+    func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+
+    static func == (a: ByteKey, b: ByteKey) -> Bool {
+        guard a.hash == b.hash, a.bytes.count == b.bytes.count else { return false }
+        return a.bytes.withUnsafeBufferPointer { x in
+            b.bytes.withUnsafeBufferPointer { y in
+                guard let p = x.baseAddress, let q = y.baseAddress else { return x.isEmpty }
+                return memcmp(p, q, x.count) == 0
+            }
+        }
+    }
+}
+
 /// Tokens of words seen before. Natural text repeats its words, so most words skip merging.
 final class WordCache: @unchecked Sendable {
-    private var entries: [ArraySlice<UInt8>: [Int32]] = [:]
+    private var entries: [ByteKey: [Int32]] = [:]
     private let lock = NSLock()
     private let capacity = 1 << 18
 
     func lookup(_ word: ArraySlice<UInt8>) -> [Int32]? {
         lock.lock()
         defer { lock.unlock() }
-        return entries[word]
+        return entries[ByteKey(word)]
     }
 
     func store(_ word: ArraySlice<UInt8>, _ tokens: [Int32]) {
         lock.lock()
         defer { lock.unlock() }
         if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-        entries[ArraySlice(Array(word))] = tokens
+        entries[ByteKey(ArraySlice(Array(word)))] = tokens
     }
 }

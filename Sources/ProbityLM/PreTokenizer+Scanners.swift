@@ -12,8 +12,9 @@ extension SplitRule {
                     let scan = Scan(cps: cps, cls: cls, ws: ws, end: end)
                     switch self {
                     case .gpt2: scan.gpt2(start, &out)
-                    case let .llama3(maxDigits): scan.llama3(start, maxDigits: maxDigits, &out)
+                    case let .llama3(maxDigits, marks): scan.llama3(start, maxDigits: maxDigits, marksAreLetters: marks, &out)
                     case let .run(prefix, body, min, max): scan.run(start, prefix, body, min, max, &out)
+                    case .trailingWhitespace: scan.trailingWhitespace(start, &out)
                     }
                 }
             }
@@ -36,6 +37,14 @@ private struct Scan {
     /// `[^\s\p{L}\p{N}]` for a code point inside the segment.
     @inline(__always) func isOther(_ i: Int) -> Bool {
         i < end && !ws[i] && cls[i].isDisjoint(with: [.letter, .number])
+    }
+    /// `[\p{L}]`, or `[\p{L}\p{M}]` when marks count as letters (Qwen3.5).
+    @inline(__always) func isLetter(_ i: Int, _ letters: CodepointClass) -> Bool {
+        i < end && !cls[i].isDisjoint(with: letters)
+    }
+    /// `[^\s\p{L}\p{N}]`, or `[^\s\p{L}\p{M}\p{N}]` when marks count as letters.
+    @inline(__always) func isOther(_ i: Int, _ letters: CodepointClass) -> Bool {
+        i < end && !ws[i] && cls[i].isDisjoint(with: letters.union(.number))
     }
     @inline(__always) func isLineBreak(_ i: Int) -> Bool { i < end && (cps[i] == cr || cps[i] == lf) }
 
@@ -97,7 +106,8 @@ private struct Scan {
         }
     }
 
-    func llama3(_ start: Int, maxDigits: Int, _ out: inout [Int]) {
+    func llama3(_ start: Int, maxDigits: Int, marksAreLetters: Bool, _ out: inout [Int]) {
+        let letters: CodepointClass = marksAreLetters ? [.letter, .mark] : .letter
         var pos = start
         while pos < end {
             let c = cps[pos]
@@ -107,11 +117,11 @@ private struct Scan {
                 pos += k
                 continue
             }
-            // [^\r\n\p{L}\p{N}]?\p{L}+
-            if !(c == cr || c == lf || cls[pos].contains(.number)) && (isLetter(pos) || isLetter(pos + 1)) {
+            // [^\r\n\p{L}\p{N}]?\p{L}+ (Qwen3.5: [\p{L}\p{M}]+)
+            if !(c == cr || c == lf || cls[pos].contains(.number)) && (isLetter(pos, letters) || isLetter(pos + 1, letters)) {
                 let begin = pos
                 pos += 1
-                while isLetter(pos) { pos += 1 }
+                while isLetter(pos, letters) { pos += 1 }
                 out.append(pos - begin)
                 continue
             }
@@ -131,9 +141,9 @@ private struct Scan {
             // ` ?[^\s\p{L}\p{N}]+[\r\n]*`; llama.cpp enters this branch for a final lone space too.
             let begin = pos
             let probe = c == space ? pos + 1 : pos
-            if probe >= end || isOther(probe) {
+            if probe >= end || isOther(probe, letters) {
                 pos = probe
-                while isOther(pos) { pos += 1 }
+                while isOther(pos, letters) { pos += 1 }
                 while isLineBreak(pos) { pos += 1 }
                 out.append(pos - begin)
                 continue
@@ -150,6 +160,13 @@ private struct Scan {
             }
             out.append(pos - begin)
         }
+    }
+
+    func trailingWhitespace(_ start: Int, _ out: inout [Int]) {
+        var cut = end
+        while cut > start && ws[cut - 1] { cut -= 1 }
+        if cut > start { out.append(cut - start) }
+        if end > cut { out.append(end - cut) }
     }
 
     /// `P?B{min,max}` found leftmost-first; text between matches becomes its own segment.

@@ -25,6 +25,8 @@ public final class Tokenizer: Sendable {
         let bytes: [UInt8]
         /// Control and unknown tokens are only matched when parsing specials; user-defined ones always.
         let needsParseSpecial: Bool
+        /// Whitespace right after the token is dropped (RSTRIP).
+        let stripsRight: Bool
     }
 
     /// The tokenizer of a GGUF model or vocabulary file.
@@ -46,9 +48,8 @@ public final class Tokenizer: Sendable {
         pieces = v.tokens.indices.map { Self.renderPiece(v, $0) }
         var specials: [Special] = []
         for (id, type) in v.types.enumerated() where type == .control || type == .userDefined || type == .unknown {
-            // llama.cpp stores an empty token text as "[EMPTY_<id>]".
-            let text = v.tokens[id].isEmpty ? "[EMPTY_\(id)]" : v.tokens[id]
-            specials.append(Special(id: id, bytes: Array(text.utf8), needsParseSpecial: type != .userDefined))
+            specials.append(Special(id: id, bytes: Array(v.tokens[id].utf8), needsParseSpecial: type != .userDefined,
+                                    stripsRight: v.rightStripIDs.contains(id)))
         }
         // Stable, so equal lengths keep id order (llama.cpp's std::sort leaves ties unspecified).
         self.specials = specials.enumerated()
@@ -171,6 +172,9 @@ public final class Tokenizer: Sendable {
                         if hit > from { next.append(.text(from..<hit)) }
                         next.append(.token(special.id))
                         from = hit + special.bytes.count
+                        if special.stripsRight {
+                            while from < range.upperBound, Self.isCSpace(buf[from]) { from += 1 }
+                        }
                     }
                     if from < range.upperBound { next.append(.text(from..<range.upperBound)) }
                 }
@@ -192,6 +196,9 @@ public final class Tokenizer: Sendable {
         }
         return present
     }
+
+    /// C's isspace in the "C" locale, which llama.cpp uses for stripping.
+    private static func isCSpace(_ b: UInt8) -> Bool { b == 0x20 || (0x09...0x0D).contains(b) }
 
     @inline(__always)
     private static func matches(_ needle: [UInt8], in buf: UnsafeBufferPointer<UInt8>, at i: Int) -> Bool {

@@ -69,24 +69,38 @@ struct ClassifiedText {
     var codepoints: [UInt32] = []
     var classes: [CodepointClass] = []
     var whitespace: [Bool] = []
+    /// How many bytes of the source each code point took (1 for a malformed byte).
+    var byteLengths: [UInt8] = []
 
-    /// Decodes valid UTF-8 (it comes from a Swift `String`).
+    /// Decodes UTF-8 that came from a Swift `String`, so it is valid; a malformed byte would
+    /// become U+FFFD, as in llama.cpp's unicode_cpts_from_utf8.
     init(utf8 bytes: ArraySlice<UInt8>) {
-        codepoints.reserveCapacity(bytes.count)
-        var iterator = bytes.makeIterator()
-        var decoder = UTF8()
-        loop: while true {
-            switch decoder.decode(&iterator) {
-            case let .scalarValue(s): codepoints.append(s.value)
-            case .emptyInput: break loop
-            case .error: codepoints.append(0xFFFD)
+        let n = bytes.count
+        codepoints.reserveCapacity(n)
+        classes.reserveCapacity(n)
+        whitespace.reserveCapacity(n)
+        byteLengths.reserveCapacity(n)
+        bytes.withUnsafeBufferPointer { b in
+            var i = 0
+            while i < n {
+                let c: UInt32
+                var len = 1
+                if b[i] < 0x80 {
+                    c = UInt32(b[i])
+                } else if case let .valid(n) = UTF8Scan.sequence(b, at: i) {
+                    len = n
+                    var v = UInt32(b[i]) & (n == 2 ? 0x1F : n == 3 ? 0x0F : 0x07)
+                    for k in 1..<n { v = v << 6 | (UInt32(b[i + k]) & 0x3F) }
+                    c = v
+                } else {
+                    c = 0xFFFD
+                }
+                i += len
+                byteLengths.append(UInt8(len))
+                codepoints.append(c)
+                classes.append(CodepointTable.category(c))
+                whitespace.append(CodepointClass.isWhitespace(c))
             }
-        }
-        classes.reserveCapacity(codepoints.count)
-        whitespace.reserveCapacity(codepoints.count)
-        for c in codepoints {
-            classes.append(CodepointTable.category(c))
-            whitespace.append(CodepointClass.isWhitespace(c))
         }
     }
 

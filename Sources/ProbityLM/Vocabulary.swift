@@ -21,23 +21,27 @@ public struct Vocabulary: Sendable {
         case sentencePiece = "llama"
     }
 
-    public var model: Model
+    public let model: Model
     /// Token texts as stored: byte-level encoded for BPE, with `▁` for spaces for SentencePiece.
-    public var tokens: [String]
-    public var types: [TokenType]
+    /// An empty text is replaced by `[EMPTY_<id>]`, as llama.cpp does when loading.
+    public let tokens: [String]
+    public let types: [TokenType]
     /// SentencePiece merge scores, one per token (all zero when the file has none).
-    public var scores: [Float]
+    public let scores: [Float]
     /// BPE merges, `"left right"`, in rank order.
-    public var merges: [String]
-    public var bosID: Int?
-    public var eosID: Int?
-    public var unknownID: Int?
-    public var paddingID: Int?
-    public var addBOS: Bool
-    public var addEOS: Bool
-    public var addSpacePrefix: Bool
+    public let merges: [String]
+    public let bosID: Int?
+    public let eosID: Int?
+    public let unknownID: Int?
+    public let paddingID: Int?
+    public let addBOS: Bool
+    public let addEOS: Bool
+    public let addSpacePrefix: Bool
     /// The pre-tokenizer (`tokenizer.ggml.pre`); BPE only.
-    public var preTokenizer: PreTokenizer?
+    public let preTokenizer: PreTokenizer?
+    /// Special tokens that swallow the whitespace after them when parsed from text (llama.cpp's
+    /// RSTRIP attribute, which it sets by model name: Phi-3).
+    public let rightStripIDs: Set<Int>
 
     /// A vocabulary from plain values. Checks what `init(metadata:source:)` checks, except that
     /// the defaults are the caller's.
@@ -45,7 +49,7 @@ public struct Vocabulary: Sendable {
                 merges: [String] = [], bosID: Int? = nil, eosID: Int? = nil, unknownID: Int? = nil,
                 paddingID: Int? = nil, addBOS: Bool = false, addEOS: Bool = false,
                 addSpacePrefix: Bool = false, preTokenizer: PreTokenizer? = nil,
-                source: String = "vocabulary") throws {
+                rightStripIDs: Set<Int> = [], source: String = "vocabulary") throws {
         guard !tokens.isEmpty else { throw TokenizerError.emptyVocabulary(source: source) }
         let n = tokens.count
         let types = types ?? Array(repeating: .normal, count: n)
@@ -72,7 +76,7 @@ public struct Vocabulary: Sendable {
             if preTokenizer == nil { throw TokenizerError.missingKey(source: source, key: Key.pre) }
         }
         self.model = model
-        self.tokens = tokens
+        self.tokens = tokens.enumerated().map { $1.isEmpty ? "[EMPTY_\($0)]" : $1 }
         self.types = types
         self.scores = scores
         self.merges = merges
@@ -84,6 +88,7 @@ public struct Vocabulary: Sendable {
         self.addEOS = addEOS
         self.addSpacePrefix = addSpacePrefix
         self.preTokenizer = preTokenizer
+        self.rightStripIDs = rightStripIDs.filter { (0..<n).contains($0) }
     }
 
     public var count: Int { tokens.count }
@@ -197,9 +202,26 @@ extension Vocabulary {
         let addEOS = try bool(Key.addEOS) ?? false
         addSpacePrefix = try bool(Key.addSpacePrefix) ?? addSpacePrefix
 
-        try self.init(model: model, tokens: tokens, types: typeCodes.map { $0.map(TokenType.init(code:)) },
+        let types = typeCodes.map { $0.map(TokenType.init(code:)) }
+
+        // llama.cpp sets per-token attributes the file does not carry from the model's name; of
+        // the tokenizers we support, only Phi-3 has any: its special tokens strip whitespace to
+        // their right, except <unk>, <s> and <|endoftext|>, and </s> does too.
+        var rightStrip = Set<Int>()
+        let generalName = (metadata["general.name"]?.stringValue ?? "").lowercased()
+        if generalName.contains("phi-3") || generalName.contains("phi3") {
+            for (id, t) in (types ?? []).enumerated() where t == .control || t == .userDefined || t == .unknown {
+                rightStrip.insert(id)
+            }
+            if let id = tokens.lastIndex(of: "</s>") { rightStrip.insert(id) }
+            for text in ["<unk>", "<s>", "<|endoftext|>"] {
+                if let id = tokens.lastIndex(of: text) { rightStrip.remove(id) }
+            }
+        }
+
+        try self.init(model: model, tokens: tokens, types: types,
                       scores: scores, merges: merges ?? [], bosID: bos, eosID: eos, unknownID: unknown,
                       paddingID: padding, addBOS: addBOS, addEOS: addEOS, addSpacePrefix: addSpacePrefix,
-                      preTokenizer: pre, source: source)
+                      preTokenizer: pre, rightStripIDs: rightStrip, source: source)
     }
 }

@@ -1,6 +1,6 @@
 // A weight matrix kept as raw ggml blocks and multiplied without a float copy: decode reads the
-// blocks directly (dequantizing in registers); prefill dequantizes row tiles into per-thread
-// scratch and hands them to OpenBLAS sgemm, reusing each tile across the whole batch.
+// blocks directly (dequantizing in registers); prefill dequantizes rows once into per-thread
+// scratch and reuses them across the whole batch (our AVX-512 panel kernel, else OpenBLAS sgemm).
 import CKernels
 import COpenBLAS
 
@@ -15,7 +15,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
     public let rowBytes: Int
     public let data: UnsafeRawPointer
 
-    /// Batches at least this large go through dequantized tiles and sgemm.
+    /// Batches at least this large go through dequantized panels or tiles (multiplyTiles).
     static let gemmMinBatch = 16
 
     /// - Throws: `TensorError.unsupportedType` for types without kernels, `.partialBlock` when

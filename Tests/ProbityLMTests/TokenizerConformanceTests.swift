@@ -49,8 +49,8 @@ enum VocabFixtures {
 }
 
 @Suite struct TokenizerConformance {
-    static let vocabularies = ["gpt-2", "llama-bpe", "llama-spm", "qwen2", "starcoder", "refact",
-                               "deepseek-coder", "mpt", "command-r", "falcon"]
+    static let vocabularies = ["gpt-2", "llama-bpe", "llama-spm", "qwen2", "qwen35", "starcoder", "refact",
+                               "deepseek-coder", "deepseek-llm", "mpt", "command-r", "falcon", "phi-3"]
 
     @Test(arguments: vocabularies)
     func llamaCppVectors(_ name: String) throws {

@@ -105,7 +105,7 @@ struct ReferencePrompt: Decodable {
     }
 
     /// Every llama.cpp test case survives encode/decode for vocabularies without space clean-up.
-    @Test(arguments: ["llama-spm", "qwen2", "deepseek-coder", "command-r"])
+    @Test(arguments: ["llama-spm", "qwen2", "qwen35", "deepseek-coder", "deepseek-llm", "command-r"])
     func vectorInputs(_ name: String) throws {
         guard let tok = try VocabFixtures.tokenizer(name) else { return }
         for (text, _) in try VocabFixtures.cases(name) {
@@ -317,5 +317,88 @@ struct ReferencePrompt: Decodable {
         #expect(throws: TokenizerError.tokenOutOfRange(-1, vocabularySize: 3)) { try tok.decode([-1]) }
         #expect(throws: TokenizerError.tokenOutOfRange(7, vocabularySize: 3)) { try tok.piece(7) }
         #expect(TokenizerError.tokenOutOfRange(7, vocabularySize: 3).description.contains("3 tokens"))
+    }
+}
+
+/// The same checks through real GGUF bytes, as a model file would bring them.
+@Suite struct TokenizerFromGGUF {
+    func file(_ metadata: [(String, GGUFValue)]) throws -> GGUFFile {
+        var w = GGUFWriter(name: "tiny.gguf")
+        try w.set("general.architecture", .string("llama"))
+        for (k, v) in metadata { try w.set(k, v) }
+        return try GGUFFile(bytes: w.bytes(), name: "tiny.gguf")
+    }
+
+    let base: [(String, GGUFValue)] = [
+        ("tokenizer.ggml.model", .string("gpt2")),
+        ("tokenizer.ggml.pre", .string("smollm")),
+        ("tokenizer.ggml.tokens", .array(["a", "b", "ab", "Ġ", "<|x|>"].map { .string($0) })),
+        ("tokenizer.ggml.token_type", .array([1, 1, 1, 1, 3].map { .int32($0) })),
+        ("tokenizer.ggml.merges", .array([.string("a b")])),
+        ("tokenizer.ggml.bos_token_id", .uint32(4)),
+        ("tokenizer.ggml.add_bos_token", .bool(true)),
+    ]
+
+    @Test func tinyVocabulary() throws {
+        let tok = try Tokenizer(gguf: file(base))
+        #expect(tok.encode("ab b") == [4, 2, 3, 1])
+        #expect(tok.encode("ab<|x|>a", addSpecial: false) == [2, 4, 0])
+        #expect(try tok.decode([4, 2, 3, 1]) == "<|x|>ab b")
+    }
+
+    @Test func missingMerges() throws {
+        let f = try file(base.filter { $0.0 != "tokenizer.ggml.merges" })
+        #expect(throws: TokenizerError.missingKey(source: "tiny.gguf", key: "tokenizer.ggml.merges")) { try Tokenizer(gguf: f) }
+    }
+
+    @Test func shortTokenTypes() throws {
+        let f = try file(base.filter { $0.0 != "tokenizer.ggml.token_type" }
+                         + [("tokenizer.ggml.token_type", .array([1, 1, 1].map { .int32($0) }))])
+        #expect(throws: TokenizerError.lengthMismatch(source: "tiny.gguf", key: "tokenizer.ggml.token_type", expected: 5, found: 3)) {
+            try Tokenizer(gguf: f)
+        }
+    }
+
+    @Test func unknownPreTokenizer() throws {
+        let f = try file(base.filter { $0.0 != "tokenizer.ggml.pre" } + [("tokenizer.ggml.pre", .string("tekken"))])
+        #expect(throws: TokenizerError.unsupportedPreTokenizer(source: "tiny.gguf", name: "tekken", supported: PreTokenizer.supportedNames)) {
+            try Tokenizer(gguf: f)
+        }
+    }
+}
+
+@Suite struct TokenizerConcurrency {
+    /// One tokenizer shared by several threads (its word cache is shared) gives each the same ids
+    /// as encoding alone.
+    @Test func sharedAcrossThreads() async throws {
+        guard let tok = try DefaultModel.tokenizer() else { return }
+        let texts = (0..<8).map { i in
+            (0..<200).map { j in "word\(i * 1000 + j) " + TokenizerRoundTrip.texts[(i + j) % TokenizerRoundTrip.texts.count] }
+                .joined(separator: "\n")
+        }
+        let alone = try Tokenizer(vocabulary: tok.vocabulary)  // its own, empty word cache
+        let expected = texts.map { alone.encode($0) }
+        let results = await withTaskGroup(of: (Int, [Int]).self) { group in
+            for (i, t) in texts.enumerated() { group.addTask { (i, tok.encode(t)) } }
+            var out = [[Int]](repeating: [], count: texts.count)
+            for await (i, ids) in group { out[i] = ids }
+            return out
+        }
+        #expect(results == expected)
+    }
+}
+
+@Suite struct TokenizerPhi3 {
+    /// llama.cpp gives Phi-3's special tokens (by model name) the RSTRIP attribute: whitespace
+    /// after them in the text is dropped; <s> keeps it.
+    @Test func specialTokensStripWhitespaceToTheirRight() throws {
+        guard let tok = try VocabFixtures.tokenizer("phi-3") else { return }
+        let user = try #require(tok.vocabulary.tokens.firstIndex(of: "<|user|>"))
+        #expect(tok.vocabulary.rightStripIDs.contains(user))
+        #expect(!tok.vocabulary.rightStripIDs.contains(1))
+        let stripped = tok.encode("<|user|> \n\t Hi", addSpecial: false)
+        #expect(stripped.first == user)
+        #expect(stripped == tok.encode("<|user|>Hi", addSpecial: false))
+        #expect(tok.encode("<s> Hi", addSpecial: false) != tok.encode("<s>Hi", addSpecial: false))
     }
 }

@@ -79,6 +79,42 @@ import Testing
         for isa in Dequantize.isaLevels { #expect(try run(.q8_0, block, isa: isa) == expected) }
     }
 
+    @Test func q4_KByHand() throws {
+        // d = 1, dmin = 0.5; every nibble byte 0x21 (low 1, high 2). Scales and mins of the 8
+        // sub-blocks, unpacked by hand: sc = 1, 2, 3, 4, 5, 6, 7, 8 and m = 1, 0, 0, 0, 17, 2, 3, 4.
+        // Sub-block s uses low nibbles when s is even, high when odd: w = sc·q - 0.5·m.
+        let scales: [UInt8] = [1, 2, 3, 4, 0x41, 0, 0, 0, 0x15, 0x26, 0x37, 0x48]
+        let block: [UInt8] = [0x00, 0x3C, 0x00, 0x38] + scales + [UInt8](repeating: 0x21, count: 128)
+        let perSubBlock: [Float] = [0.5, 4, 3, 8, -3.5, 11, 5.5, 14]
+        let expected = perSubBlock.flatMap { [Float](repeating: $0, count: 32) }
+        for isa in Dequantize.isaLevels { #expect(try run(.q4_K, block, isa: isa) == expected) }
+    }
+
+    @Test func q5_KByHand() throws {
+        // d = 1, dmin = 1; sc = 1 for all sub-blocks, m = 1, 2, 3, 4 for sub-blocks 0..3 and 0 after.
+        // Nibbles 0x53 (low 3, high 5); fifth bits 0xAA set bits 1, 3, 5, 7: the odd sub-blocks.
+        let scales: [UInt8] = [1, 1, 1, 1, 1, 2, 3, 4, 1, 1, 1, 1]
+        let block: [UInt8] = [0x00, 0x3C, 0x00, 0x3C] + scales + [UInt8](repeating: 0xAA, count: 32)
+            + [UInt8](repeating: 0x53, count: 128)
+        let perSubBlock: [Float] = [2, 19, 0, 17, 3, 21, 3, 21]
+        let expected = perSubBlock.flatMap { [Float](repeating: $0, count: 32) }
+        for isa in Dequantize.isaLevels { #expect(try run(.q5_K, block, isa: isa) == expected) }
+    }
+
+    @Test func q6_KByHand() throws {
+        // d = 0.5; scale of 16-element group g is g + 1; low nibbles 1 (quadrants 0, 1) and 2
+        // (quadrants 2, 3); high pairs 0xE4 give quadrant k the high bits k: q - 32 = -31, -15, 2, 18.
+        let block: [UInt8] = [UInt8](repeating: 0x21, count: 128) + [UInt8](repeating: 0xE4, count: 64)
+            + (1...16).map { UInt8($0) } + [0x00, 0x38]
+        let perQuadrant: [Float] = [-31, -15, 2, 18]
+        var expected: [Float] = []
+        for g in 0..<16 {
+            let q = perQuadrant[(g % 8) / 2]
+            expected += [Float](repeating: 0.5 * Float(g + 1) * q, count: 16)
+        }
+        for isa in Dequantize.isaLevels { #expect(try run(.q6_K, block, isa: isa) == expected) }
+    }
+
     @Test func scalarTypesByHand() throws {
         #expect(try run(.f32, [0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x20, 0xC1]) == [1, -10])
         // 1, -2, 0.5, 65504 (largest half), 2^-24 (smallest subnormal half).
@@ -108,10 +144,10 @@ import Testing
         #expect(bad.isEmpty, "first mismatches: \(bad.prefix(5))")
     }
 
-    @Test(arguments: [GGMLType.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0])
+    @Test(arguments: [GGMLType.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K])
     func randomBlocksMatchReferenceBitForBit(_ type: GGMLType) throws {
         var rng = SplitMix(seed: UInt64(type.rawValue) + 1)
-        let bytes = Reference.randomBlocks(type, elements: 32 * 37, rng: &rng)
+        let bytes = Reference.randomBlocks(type, elements: 256 * 5, rng: &rng)
         let expected = Reference.dequantize(type, bytes)
         for isa in Dequantize.isaLevels {
             let out = try run(type, bytes, isa: isa)

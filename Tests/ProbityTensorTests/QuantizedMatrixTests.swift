@@ -61,29 +61,75 @@ import Testing
         }
     }
 
-    static let types: [GGMLType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0]
+    static let types: [GGMLType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K]
 
     @Test(arguments: types)
     func smallShapesAllBatches(_ type: GGMLType) throws {
-        for (rows, cols) in [(1, 32), (7, 64), (13, 96), (50, 160)] {
+        let shapes = type.blockSize == 256 ? [(1, 256), (7, 512), (50, 768)] : [(1, 32), (7, 64), (13, 96), (50, 160)]
+        for (rows, cols) in shapes {
             for batch in [1, 2, 7, 16, 17, 19, 21, 64] {  // 17, 19, 21: every remainder of the 6-row tile
                 try Self.run(type, rows: rows, cols: cols, batch: batch, seed: UInt64(rows * 1000 + batch))
             }
         }
     }
 
-    @Test(arguments: [GGMLType.q4_1, .q8_0, .q5_0, .f32])
+    @Test(arguments: [GGMLType.q4_1, .q8_0, .q5_0, .f32, .q4_K, .q6_K])
     func modelShapes(_ type: GGMLType) throws {
-        try Self.run(type, rows: 192, cols: 576, batch: 1, seed: 1)
+        let d = type.blockSize == 256 ? 768 : 576  // K-quant rows must hold whole 256-element blocks
+        try Self.run(type, rows: 192, cols: d, batch: 1, seed: 1)
         try Self.run(type, rows: 577, cols: 1536, batch: 1, seed: 2)
-        try Self.run(type, rows: 65, cols: 576, batch: 512, seed: 3)
-        try Self.run(type, rows: 200, cols: 64, batch: 512, seed: 4)
+        try Self.run(type, rows: 65, cols: d, batch: 512, seed: 3)
+        if type.blockSize == 32 { try Self.run(type, rows: 200, cols: 64, batch: 512, seed: 4) }
     }
 
     @Test func rowRangeComputesOnlyThoseRows() throws {
         try Self.run(.q8_0, rows: 300, cols: 128, batch: 1, rowRange: 37..<251, seed: 5)
         try Self.run(.q8_0, rows: 300, cols: 128, batch: 3, rowRange: 0..<1, seed: 6)
         try Self.run(.q4_1, rows: 300, cols: 128, batch: 40, rowRange: 100..<300, seed: 7)
+    }
+
+    @Test func f16ProductsSeeEveryFiniteHalfExactly() throws {
+        // All 65536 halves as a 2048 × 32 matrix (inf and NaN replaced by 0): a one-hot x picks
+        // column j, so out[r] must be exactly W[r, j] at every level, subnormals included.
+        let halves: [UInt16] = (0...0xFFFF).map { h in h & 0x7C00 == 0x7C00 ? 0 : UInt16(h) }
+        let bytes = halves.flatMap { [UInt8($0 & 0xff), UInt8($0 >> 8)] }
+        try bytes.withUnsafeBytes { raw in
+            let m = try QuantizedMatrix(type: .f16, rows: 2048, cols: 32, data: raw.baseAddress!)
+            for isa in Dequantize.isaLevels {
+                var bad: [String] = []
+                for j in 0..<32 {
+                    var x = [Float](repeating: 0, count: 32)
+                    x[j] = 1
+                    var out = [Float](repeating: .nan, count: 2048)
+                    m.multiply(x, batch: 1, rows: 0..<2048, into: &out, pool: Self.pool, isa: isa)
+                    for r in 0..<2048 where out[r] != Reference.half(halves[r * 32 + j]) && bad.count < 5 {
+                        bad.append("0x\(String(halves[r * 32 + j], radix: 16)) -> \(out[r])")
+                    }
+                }
+                #expect(bad.isEmpty, "isa \(isa): first mismatches \(bad)")
+            }
+        }
+    }
+
+    @Test func resultsDoNotDependOnTheThreadCount() throws {
+        // Audits must not depend on a speed setting: every output element is summed in the same
+        // order whichever thread computes it.
+        var rng = SplitMix(seed: 11)
+        let (rows, cols) = (300, 576)
+        let bytes = Reference.randomBlocks(.q4_1, elements: rows * cols, rng: &rng)
+        let x = (0..<(512 * cols)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let pools = [ThreadPool(threads: 1), ThreadPool(threads: 2), ThreadPool(threads: 5)]
+        try bytes.withUnsafeBytes { raw in
+            let m = try QuantizedMatrix(type: .q4_1, rows: rows, cols: cols, data: raw.baseAddress!)
+            for batch in [1, 5, 512] {
+                let outs = pools.map { pool in
+                    var out = [Float](repeating: 0, count: batch * rows)
+                    m.multiply(x, batch: batch, into: &out, pool: pool)
+                    return out
+                }
+                #expect(outs.allSatisfy { $0 == outs[0] }, "batch \(batch)")
+            }
+        }
     }
 
     @Test func dequantizeRowMatchesReference() throws {
@@ -98,11 +144,25 @@ import Testing
         }
     }
 
+    @Test func emptyRowsGiveZeros() throws {
+        let none: [UInt8] = [0]
+        try none.withUnsafeBytes { raw in
+            let m = try QuantizedMatrix(type: .q4_1, rows: 3, cols: 0, data: raw.baseAddress!)
+            for isa in Dequantize.isaLevels {
+                for batch in [1, 2, 20] {
+                    var out = [Float](repeating: .nan, count: 3 * batch)
+                    m.multiply([], batch: batch, rows: 0..<3, into: &out, pool: Self.pool, isa: isa)
+                    #expect(out.allSatisfy { $0 == 0 }, "batch \(batch) isa \(isa)")
+                }
+            }
+        }
+    }
+
     @Test func badMatricesAreSpecificErrors() {
         let bytes = [UInt8](repeating: 0, count: 1024)
         bytes.withUnsafeBytes { raw in
-            #expect(throws: TensorError.unsupportedType(.q6_K, context: "matrix 2×256 Q6_K")) {
-                try QuantizedMatrix(type: .q6_K, rows: 2, cols: 256, data: raw.baseAddress!)
+            #expect(throws: TensorError.unsupportedType(.q2_K, context: "matrix 2×256 Q2_K")) {
+                try QuantizedMatrix(type: .q2_K, rows: 2, cols: 256, data: raw.baseAddress!)
             }
             #expect(throws: TensorError.partialBlock(.q4_1, elements: 48, context: "matrix 2×48 Q4_1")) {
                 try QuantizedMatrix(type: .q4_1, rows: 2, cols: 48, data: raw.baseAddress!)

@@ -71,11 +71,43 @@ enum Reference {
             case .q8_0:
                 let d = half(u16(b, 0))
                 for j in 0..<32 { out.append(Float(Int8(bitPattern: b[2 + j])) * d) }
+            case .q4_K, .q5_K:
+                // 8 sub-blocks of 32: weight = (d·scale)·q - dmin·min, q with a fifth bit for Q5_K.
+                let d = half(u16(b, 0)), dmin = half(u16(b, 2))
+                let scales = Array(b[4..<16])
+                let five = type == .q5_K
+                let qs = five ? Array(b[48..<176]) : Array(b[16..<144])
+                for sub in 0..<8 {
+                    let (sc, m) = kScaleMin(sub, scales)
+                    for l in 0..<32 {
+                        let byte = qs[32 * (sub / 2) + l]
+                        var q = sub % 2 == 0 ? Int(byte & 0xf) : Int(byte >> 4)
+                        if five && (b[16 + l] >> UInt8(sub)) & 1 == 1 { q += 16 }
+                        out.append((d * Float(sc)) * Float(q) - dmin * Float(m))
+                    }
+                }
+            case .q6_K:
+                // 16 groups of 16: weight = (d·scale[g])·(q - 32), q = 4 low bits | 2 high bits.
+                let d = half(u16(b, 208))
+                for e in 0..<256 {
+                    let half128 = e / 128, p = e % 128, quadrant = p / 32, l = p % 32
+                    let low = b[64 * half128 + l + (quadrant % 2 == 1 ? 32 : 0)]
+                    let lowBits = quadrant < 2 ? Int(low & 0xf) : Int(low >> 4)
+                    let highBits = Int(b[128 + 32 * half128 + l] >> UInt8(2 * quadrant)) & 3
+                    let scale = Int8(bitPattern: b[192 + e / 16])
+                    out.append(d * Float(scale) * Float((lowBits | highBits << 4) - 32))
+                }
             default:
                 fatalError("no reference for \(type)")
             }
         }
         return out
+    }
+
+    /// Scale and min of K-quant sub-block `j` from the 12 packed bytes (6 bits each).
+    static func kScaleMin(_ j: Int, _ q: [UInt8]) -> (Int, Int) {
+        if j < 4 { return (Int(q[j] & 63), Int(q[j + 4] & 63)) }
+        return (Int(q[j + 4] & 0xf) | Int(q[j - 4] >> 6) << 4, Int(q[j + 4] >> 4) | Int(q[j] >> 6) << 4)
     }
 
     /// Random whole blocks of `type` for `elements` elements, with finite scales of moderate size.
@@ -102,6 +134,11 @@ enum Reference {
             case .q4_1, .q5_1:
                 putHalf(Float.random(in: 0.001...0.05, using: &rng), at: start)
                 putHalf(Float.random(in: -0.4...0, using: &rng), at: start + 2)
+            case .q4_K, .q5_K:
+                putHalf(Float.random(in: 0.0001...0.002, using: &rng), at: start)
+                putHalf(Float.random(in: 0.0001...0.002, using: &rng), at: start + 2)
+            case .q6_K:
+                putHalf(Float.random(in: 0.0001...0.001, using: &rng), at: start + 208)
             default: break
             }
         }

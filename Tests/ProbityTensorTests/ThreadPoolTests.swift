@@ -43,6 +43,20 @@ import Testing
         #expect(counts.all.allSatisfy { $0 == 1 })
     }
 
+    @Test func concurrentCallersEachRunEveryIndexOnce() async {
+        // Two tasks share one pool; whichever finds it busy runs its job serially.
+        let pool = ThreadPool(threads: 2)
+        let a = Counts(500), b = Counts(500)
+        await withTaskGroup(of: Void.self) { group in
+            for counts in [a, b] {
+                group.addTask {
+                    for _ in 0..<200 { pool.parallelFor(500) { i in counts.slots[i] += 1 } }
+                }
+            }
+        }
+        #expect(a.all.allSatisfy { $0 == 200 } && b.all.allSatisfy { $0 == 200 })
+    }
+
     @Test func workIsSharedAcrossThreads() {
         // Slow items let a second thread join; with two threads both must have run some.
         let pool = ThreadPool(threads: 2)
