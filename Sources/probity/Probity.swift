@@ -28,6 +28,8 @@ struct Probity: ParsableCommand {
             Logits.self,
             Activations.self,
             Bench.self,
+            Features.self,
+            Steer.self,
         ])
 
     /// Runs a command and maps every error to one message and a contract exit code.
