@@ -1,9 +1,10 @@
 // What lint needs to know about a feature pack without loading its weights: kind, width (d_sae),
 // hook point, labels with max activations, direction names. Reads the pack layout of
-// docs/features.md: `pack.json` + `labels.json` + SAELens `cfg.json` or a directions safetensors
-// file (names from its header), or a bare SAELens directory (hook from `metadata.hook_name`).
+// docs/features.md: `pack.json` + `labels.json` (through ProbityFeatures' own reader) + SAELens
+// `cfg.json` or a directions file (names from its header), or a bare SAELens directory.
 
 import Foundation
+import ProbityFeatures
 import ProbityFormats
 
 /// The facts about a pack that rule checks use.
@@ -77,20 +78,14 @@ public struct PackSummary: Sendable, Equatable {
         return summary
     }
 
-    /// `{"features": [{"id": "12" | 12, "name": ..., "max_activation": ...}]}`
+    /// The labels file, read as the feature engine reads it.
     private mutating func readLabels(_ path: String) throws {
-        let top = try Self.object(path)
-        guard let list = top["features"] as? [[String: Any]] else {
-            throw PackProblem("\(path): expected {\"features\": [...]}")
+        guard FileManager.default.fileExists(atPath: path) else { throw PackProblem("cannot read \(path)") }
+        for label in try FeatureLabels.load(path: path).byID.values {
+            if let name = label.name { labels[name, default: []].append(label.id) }
+            if let max = label.maxActivation { maxActivation[label.id] = Double(max) }
         }
-        for entry in list {
-            let id: String
-            if let s = entry["id"] as? String { id = s } else if let i = entry["id"] as? Int { id = String(i) } else {
-                throw PackProblem("\(path): every feature needs an 'id' (string or integer)")
-            }
-            if let name = entry["name"] as? String { labels[name, default: []].append(id) }
-            if let max = entry["max_activation"] as? Double, max.isFinite { maxActivation[id] = max }
-        }
+        for name in labels.keys { labels[name]?.sort { (Int($0) ?? Int.max, $0) < (Int($1) ?? Int.max, $1) } }
     }
 
     /// Names (and per-direction hooks, metadata `hook.<name>`) from a safetensors header, or the
@@ -105,7 +100,7 @@ public struct PackSummary: Sendable, Equatable {
             }
         } else {
             let file = try SafeTensorsFile(path: path)
-            for t in file.tensors { directions[t.name] = file.metadata["hook.\(t.name)"] }
+            for t in file.tensors { directions[t.name] = file.metadata[FeaturePack.hookMetadataKey(t.name)] }
         }
     }
 

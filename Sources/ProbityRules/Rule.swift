@@ -51,7 +51,7 @@ public struct Rule: Sendable {
     public var watch: Watch
     public var detector: any Detector
     /// Actions to run on the forward pass; empty when the rule only observes.
-    public var interventions: [Intervention]
+    public var interventions: [RuleIntervention]
     /// End generation when the rule fires.
     public var stop: Bool
     public var tests: [RuleTest]
@@ -140,7 +140,7 @@ public enum Scope: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// When an action runs.
-public enum Trigger: Sendable, Equatable {
+public enum RuleTrigger: Sendable, Equatable {
     /// On every position, from the first token.
     case always
     /// From the first position where the rule's detection holds, on.
@@ -150,11 +150,11 @@ public enum Trigger: Sendable, Equatable {
 }
 
 /// An action from the registry applied to features, with its trigger.
-public struct Intervention: Sendable {
+public struct RuleIntervention: Sendable {
     public var action: any Action
     /// The features it acts on: its own `feature`, else the rule's watched features.
     public var target: FeatureReference?
-    public var trigger: Trigger
+    public var trigger: RuleTrigger
     /// Which positions it may edit.
     public var positions: Scope
     public var location: FileLocation

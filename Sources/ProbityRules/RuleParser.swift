@@ -122,7 +122,7 @@ public struct RuleParser: Sendable {
         let tags = fields.read("tags", into: &diagnostics) { n throws(RulesError) in try n.sequence().map { i throws(RulesError) in try i.string() } } ?? []
         let watch = fields.required("watch", into: &diagnostics).flatMap { parseWatch($0, context: context, packs: packs, into: &diagnostics) }
         let detector = fields.required("detect", into: &diagnostics).flatMap { parseDetector($0, context: context, into: &diagnostics) }
-        var interventions: [Intervention] = []
+        var interventions: [RuleIntervention] = []
         if let node = fields.optional("intervene") {
             do {
                 let items = try node.sequence()
@@ -267,7 +267,7 @@ public struct RuleParser: Sendable {
     }
 
     private func parseIntervention(_ node: YAMLNode, context: String, packs: [PackDeclaration],
-                                   into diagnostics: inout Diagnostics) -> Intervention? {
+                                   into diagnostics: inout Diagnostics) -> RuleIntervention? {
         let name = (try? node["action"]?.string()) ?? nil
         let here = "\(context): \(name ?? "action")"
         guard var fields = Fields(node, context: here, into: &diagnostics) else { return nil }
@@ -288,12 +288,12 @@ public struct RuleParser: Sendable {
         let action = type.init(fields: &fields, diagnostics: &diagnostics)
         fields.finish(into: &diagnostics)
         guard diagnostics.errorCount == before, let action, let trigger else { return nil }
-        return Intervention(action: action, target: target, trigger: trigger, positions: positions ?? .all, location: node.location)
+        return RuleIntervention(action: action, target: target, trigger: trigger, positions: positions ?? .all, location: node.location)
     }
 
     /// `always`, `after_fire`, or `{while: {feature: REF, threshold: T}}`.
     private func parseTrigger(_ node: YAMLNode, context: String, packs: [PackDeclaration],
-                              into diagnostics: inout Diagnostics) -> Trigger? {
+                              into diagnostics: inout Diagnostics) -> RuleTrigger? {
         let names = ["always", "after_fire", "while"]
         if let text = try? node.string() {
             switch text {

@@ -246,7 +246,7 @@ public struct ResolvedRule: Sendable {
 
 /// An intervention with the features it edits and, for `while` triggers, the feature it watches.
 public struct ResolvedIntervention: Sendable {
-    public var intervention: Intervention
+    public var intervention: RuleIntervention
     public var targets: [ResolvedFeature]
     public var whileFeature: ResolvedFeature?
 }

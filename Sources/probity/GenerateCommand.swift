@@ -11,6 +11,7 @@ struct Generate: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var promptOptions: PromptOptions
     @OptionGroup var sampling: SamplingArguments
+    @OptionGroup var controlVectorOptions: ControlVectorOptions
 
     @Flag(help: "Print one JSON object with the text, tokens, finish reason and timings instead of streaming.")
     var json = false
@@ -19,7 +20,8 @@ struct Generate: ParsableCommand {
         let loaded = try modelOptions.load()
         let prompt = try promptOptions.tokens(for: loaded)
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
-        let result = try generator.generate(prompt: prompt, options: sampling.options) { text in
+        let steering = try attachedHooks(try controlVectorOptions.interventions(for: loaded.model.info), model: loaded.model.info)
+        let result = try generator.generate(prompt: prompt, options: sampling.options, hooks: steering?.0) { text in
             if !json { writeOut(text) }
         }
         if json {

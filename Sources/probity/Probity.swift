@@ -28,6 +28,8 @@ struct Probity: ParsableCommand {
             Logits.self,
             Activations.self,
             Bench.self,
+            Features.self,
+            Steer.self,
             Rules.self,
         ])
 

@@ -1,0 +1,276 @@
+// Interventions and monitors compiled to hooks on a `HookSet`: at each hook point, one encode per
+// SAE for all positions of the step, then the latent edits written back through the decoder, then
+// the direction edits. They run at every forward step, prefill and decode alike.
+
+import ProbityLM
+
+/// Records which SAE latents fired at which positions, with the reconstruction's FVU. Read-only:
+/// it never edits activations, and it sees them before any intervention at its point.
+public final class FeatureMonitor {
+    /// One position's view through the SAE.
+    public struct Record: Sendable {
+        public var pack: String
+        public var point: HookPoint
+        public var position: Int
+        public var token: Int
+        public var origin: TokenOrigin
+        /// Active latents above the monitor's threshold, largest first, at most `top`.
+        public var latents: [ActiveLatent]
+        /// Number of nonzero latents (the position's L0).
+        public var l0: Int
+        /// ‖x − x̂‖² / Σ(x_j − mean x)².
+        public var fvu: Double
+    }
+
+    public let binding: SAEBinding
+    public let top: Int
+    public let threshold: Float
+    public private(set) var records: [Record] = []
+
+    init(binding: SAEBinding, top: Int, threshold: Float) {
+        self.binding = binding
+        self.top = top
+        self.threshold = threshold
+    }
+
+    func append(_ r: Record) { records.append(r) }
+    func reset() { records.removeAll() }
+}
+
+/// A set of interventions and monitors, validated and ready to attach to a `HookSet`.
+public final class FeaturePlan {
+    private var interventions: [Intervention] = []
+    private var monitors: [FeatureMonitor] = []
+    // Per intervention with a `.from` trigger: the first position where its condition held.
+    private var firstFired: [Int?] = []
+    /// How many positions each intervention (in the order added) has edited.
+    public private(set) var applications: [Int] = []
+
+    /// An empty plan.
+    public init() {}
+
+    /// Adds an intervention after checking the feature exists and the action makes sense on it.
+    public func add(_ intervention: Intervention) throws {
+        try Self.validate(intervention.target)
+        if case .from(let c) = intervention.trigger { try Self.validate(c.target) }
+        if case .direction(let d) = intervention.target {
+            switch intervention.action {
+            case .add: break
+            default:
+                if d.vector.allSatisfy({ $0 == 0 }) { throw FeatureError.zeroDirection(name: d.name) }
+            }
+        }
+        if let v = intervention.action.value, !v.isFinite {
+            throw FeatureError.badAction(argument: "\(intervention.action)", reason: "the value is not finite")
+        }
+        interventions.append(intervention)
+        firstFired.append(nil)
+        applications.append(0)
+    }
+
+    /// Adds a monitor of `binding`'s latents (top `top` per position above `threshold`).
+    @discardableResult
+    public func monitor(_ binding: SAEBinding, top: Int = 10, threshold: Float = 0) -> FeatureMonitor {
+        let m = FeatureMonitor(binding: binding, top: max(top, 0), threshold: threshold)
+        monitors.append(m)
+        return m
+    }
+
+    /// Forgets trigger state, monitor records and counts: call between sequences.
+    public func reset() {
+        for i in firstFired.indices { firstFired[i] = nil }
+        for i in applications.indices { applications[i] = 0 }
+        for m in monitors { m.reset() }
+    }
+
+    private static func validate(_ target: FeatureTarget) throws {
+        switch target {
+        case let .latent(b, i):
+            guard i >= 0 && i < b.sae.dSAE else {
+                throw FeatureError.latentOutOfRange(pack: b.name, index: i, dSAE: b.sae.dSAE)
+            }
+        case .direction(let d):
+            if let bad = d.vector.firstIndex(where: { !$0.isFinite }) {
+                throw FeatureError.nonFinite(path: d.name, name: d.name, index: bad)
+            }
+        }
+    }
+
+    /// Attaches one hook per hook point used. Checks every point exists in the model and every
+    /// SAE and direction has the model's width, before any token runs.
+    public func attach(to hooks: HookSet, model: ModelInfo) throws {
+        var points: [HookPoint] = []
+        func use(_ p: HookPoint) { if !points.contains(p) { points.append(p) } }
+        for iv in interventions {
+            use(iv.point)
+            if case .from(let c) = iv.trigger { use(c.target.point) }
+        }
+        for m in monitors { use(m.binding.point) }
+        for p in points { try model.validate(p) }
+        func checkWidth(_ t: FeatureTarget) throws {
+            switch t {
+            case .latent(let b, _):
+                guard b.sae.dIn == model.width else {
+                    throw FeatureError.widthMismatch(pack: b.name, dIn: b.sae.dIn, modelWidth: model.width)
+                }
+            case .direction(let d):
+                guard d.vector.count == model.width else {
+                    throw FeatureError.directionWidth(name: d.name, expected: model.width, found: d.vector.count)
+                }
+            }
+        }
+        for iv in interventions {
+            try checkWidth(iv.target)
+            if case .from(let c) = iv.trigger { try checkWidth(c.target) }
+        }
+        for m in monitors { try checkWidth(.latent(m.binding, 0)) }
+        for p in points {
+            hooks.attach(at: p) { [self] acts in self.run(acts) }
+        }
+    }
+
+    private func run(_ acts: HookActivations) {
+        let point = acts.point
+        let d = acts.width
+        // One encoding per SAE used at this point, of the activations as they arrived.
+        var encodings: [ObjectIdentifier: SAEEncoding] = [:]
+        func encoding(_ sae: SparseAutoencoder) -> SAEEncoding {
+            let key = ObjectIdentifier(sae)
+            if let e = encodings[key] { return e }
+            let e = sae.encode(acts.values, count: acts.count)
+            encodings[key] = e
+            return e
+        }
+        let tokens = Array(acts.tokens)
+        let origins = Array(acts.origins)
+
+        for m in monitors where m.binding.point == point {
+            let sae = m.binding.sae
+            let e = encoding(sae)
+            var xHat = [Float](repeating: 0, count: d)
+            for r in 0..<acts.count {
+                e.latents.withUnsafeBufferPointer { fp in
+                    xHat.withUnsafeMutableBufferPointer {
+                        sae.decode(fp.baseAddress! + r * e.dSAE, scale: e.scales[r], into: $0.baseAddress!)
+                    }
+                }
+                let fvu = xHat.withUnsafeBufferPointer { fractionOfVarianceUnexplained(acts.values + r * d, $0.baseAddress!, count: d) }
+                let shown = e.active(r, limit: m.top).filter { $0.activation > m.threshold }
+                m.append(FeatureMonitor.Record(
+                    pack: m.binding.name, point: point, position: acts.positions.lowerBound + r,
+                    token: r < tokens.count ? tokens[r] : -1, origin: r < origins.count ? origins[r] : .prompt,
+                    latents: shown, l0: e.l0(r), fvu: fvu))
+            }
+        }
+
+        // Conditions read the activations before this point's edits.
+        for (k, iv) in interventions.enumerated() {
+            guard case .from(let c) = iv.trigger, c.target.point == point else { continue }
+            for r in 0..<acts.count {
+                let value = activation(of: c.target, row: r, acts: acts, encoding: encoding)
+                if value > c.threshold {
+                    let pos = acts.positions.lowerBound + r
+                    if firstFired[k].map({ pos < $0 }) ?? true { firstFired[k] = pos }
+                    break
+                }
+            }
+        }
+
+        func active(_ k: Int, row r: Int) -> Bool {
+            let iv = interventions[k]
+            let pos = acts.positions.lowerBound + r
+            guard iv.positions.admits(position: pos, origin: r < origins.count ? origins[r] : .prompt) else { return false }
+            if case .from = iv.trigger {
+                guard let first = firstFired[k], pos >= first else { return false }
+            }
+            return true
+        }
+
+        // SAE latent edits: f → f' per SAE, written back as x += W_dec·(f' − f)/scale.
+        for (k, iv) in interventions.enumerated() where iv.point == point {
+            guard case let .latent(b, i) = iv.target, iv.action.edited(0) != nil else { continue }
+            let key = ObjectIdentifier(b.sae)
+            var e = encoding(b.sae)
+            for r in 0..<acts.count where active(k, row: r) {
+                let slot = r * e.dSAE + i
+                let f = e.latents[slot]
+                guard let f2 = iv.action.edited(f) else { continue }
+                e.latents[slot] = f2
+                b.sae.addDecoderRow(i, times: f2 - f, scale: e.scales[r], to: acts.values + r * d)
+                applications[k] += 1
+            }
+            encodings[key] = e
+        }
+
+        // Dense edits: add and project_out on latents' decoder rows, and every action on directions.
+        for (k, iv) in interventions.enumerated() where iv.point == point {
+            let vector: [Float]
+            switch iv.target {
+            case let .latent(b, i):
+                if iv.action.edited(0) != nil { continue }
+                vector = b.sae.decoderRow(i)
+            case .direction(let dir):
+                vector = dir.vector
+            }
+            for r in 0..<acts.count where active(k, row: r) {
+                applyDense(iv.action, vector: vector, to: acts.values + r * d, width: d)
+                applications[k] += 1
+            }
+        }
+    }
+
+    private func activation(of target: FeatureTarget, row r: Int, acts: HookActivations,
+                            encoding: (SparseAutoencoder) -> SAEEncoding) -> Float {
+        switch target {
+        case let .latent(b, i):
+            let e = encoding(b.sae)
+            return e.latents[r * e.dSAE + i]
+        case .direction(let dir):
+            return projection(acts.values + r * acts.width, dir.vector)
+        }
+    }
+}
+
+extension FeatureAction {
+    /// The number the action carries, if any.
+    var value: Float? {
+        switch self {
+        case .clamp(let v), .scale(let v), .cap(let v), .add(let v): return v
+        case .ablate, .projectOut: return nil
+        }
+    }
+}
+
+/// x·u with u = v/‖v‖ (0 for a zero v).
+func projection(_ x: UnsafePointer<Float>, _ v: [Float]) -> Float {
+    var dot = 0.0, norm = 0.0
+    for j in v.indices {
+        dot += Double(x[j]) * Double(v[j])
+        norm += Double(v[j]) * Double(v[j])
+    }
+    return norm > 0 ? Float(dot / norm.squareRoot()) : 0
+}
+
+/// Applies an action to one position along a dense vector `v`: `add` adds α·v; the others edit the
+/// projection p = x·u (u = v/‖v‖) and move x by (p' − p)·u; `project_out` sets p' = 0.
+func applyDense(_ action: FeatureAction, vector v: [Float], to x: UnsafeMutablePointer<Float>, width d: Int) {
+    if case .add(let alpha) = action {
+        for j in 0..<d { x[j] += alpha * v[j] }
+        return
+    }
+    var dot = 0.0, norm2 = 0.0
+    for j in 0..<d {
+        dot += Double(x[j]) * Double(v[j])
+        norm2 += Double(v[j]) * Double(v[j])
+    }
+    guard norm2 > 0 else { return }
+    let norm = norm2.squareRoot()
+    let p = dot / norm
+    let target: Double
+    switch action {
+    case .projectOut: target = 0
+    default: target = Double(action.edited(Float(p)) ?? Float(p))
+    }
+    let step = Float((target - p) / norm)
+    for j in 0..<d { x[j] += step * v[j] }
+}

@@ -1,0 +1,159 @@
+// What the rules engine compiles to: a feature (an SAE latent or a named direction), an action with
+// exact semantics (docs/DESIGN.md "Steering math"), the positions it applies to, and its trigger.
+
+import ProbityLM
+
+/// An SAE placed at a hook point under a name (the pack's), so features can refer to it.
+public struct SAEBinding: Sendable {
+    public let name: String
+    public let sae: SparseAutoencoder
+    public let point: HookPoint
+    /// Feature labels, for `Nx` values (N × max activation) and for reports.
+    public let labels: FeatureLabels
+
+    /// Places `sae` at `point` under `name`.
+    public init(name: String, sae: SparseAutoencoder, point: HookPoint, labels: FeatureLabels = FeatureLabels()) {
+        self.name = name
+        self.sae = sae
+        self.point = point
+        self.labels = labels
+    }
+}
+
+/// A dense direction in the activations at one hook point (a steering vector).
+public struct Direction: Sendable, Equatable {
+    public var name: String
+    public var point: HookPoint
+    public var vector: [Float]
+
+    /// A direction named `name` at `point`.
+    public init(name: String, point: HookPoint, vector: [Float]) {
+        self.name = name
+        self.point = point
+        self.vector = vector
+    }
+}
+
+/// The thing an action edits or a condition reads.
+public enum FeatureTarget: Sendable {
+    /// Latent `index` of an SAE.
+    case latent(SAEBinding, Int)
+    /// A named direction.
+    case direction(Direction)
+
+    /// The hook point the feature lives at.
+    public var point: HookPoint {
+        switch self {
+        case .latent(let b, _): return b.point
+        case .direction(let d): return d.point
+        }
+    }
+
+    /// A short name for reports: `pack[123]` or the direction's name.
+    public var label: String {
+        switch self {
+        case .latent(let b, let i): return "\(b.name)[\(i)]"
+        case .direction(let d): return d.name
+        }
+    }
+}
+
+/// An edit. On an SAE latent with activation f (the rest of the latents untouched), the edited
+/// f' is written back as x' = x + W_dec[i]·(f' − f) / scale, which leaves the SAE's error term
+/// x − x̂ exactly as it was. On a direction d (unit vector u = d/‖d‖, projection p = x·u), the
+/// same actions act on p: x' = x + (p' − p)·u.
+public enum FeatureAction: Sendable, Equatable, CustomStringConvertible {
+    /// f' = v.
+    case clamp(Float)
+    /// f' = a·f.
+    case scale(Float)
+    /// f' = 0.
+    case ablate
+    /// f' = min(f, v).
+    case cap(Float)
+    /// x' = x + α·d (a direction as given, or a latent's decoder row W_dec[i]).
+    case add(Float)
+    /// x' = x − (x·u)·u: remove the component along the direction (or decoder row).
+    case projectOut
+
+    public var description: String {
+        switch self {
+        case .clamp(let v): return "clamp \(v)"
+        case .scale(let a): return "scale \(a)"
+        case .ablate: return "ablate"
+        case .cap(let v): return "cap \(v)"
+        case .add(let a): return "add \(a)"
+        case .projectOut: return "project_out"
+        }
+    }
+
+    /// The edited value of an activation (latent or projection) `f`, for the actions that act on it.
+    func edited(_ f: Float) -> Float? {
+        switch self {
+        case .clamp(let v): return v
+        case .scale(let a): return a * f
+        case .ablate: return 0
+        case .cap(let v): return min(f, v)
+        case .add, .projectOut: return nil
+        }
+    }
+}
+
+/// Which positions an intervention edits.
+public enum PositionFilter: Sendable, Equatable {
+    case all
+    /// Positions whose token came from the prompt.
+    case prompt
+    /// Positions whose token was generated.
+    case generated
+    /// Absolute positions in this range.
+    case range(Range<Int>)
+
+    func admits(position: Int, origin: TokenOrigin) -> Bool {
+        switch self {
+        case .all: return true
+        case .prompt: return origin == .prompt
+        case .generated: return origin == .generated
+        case .range(let r): return r.contains(position)
+        }
+    }
+}
+
+/// A feature whose activation (latent value, or projection x·u on a direction) exceeds `threshold`.
+public struct FeatureCondition: Sendable {
+    public var target: FeatureTarget
+    public var threshold: Float
+
+    /// Holds where the target's activation is strictly above `threshold`.
+    public init(_ target: FeatureTarget, above threshold: Float) {
+        self.target = target
+        self.threshold = threshold
+    }
+}
+
+/// When an intervention starts applying.
+public enum Trigger: Sendable {
+    case always
+    /// From the first position where the condition holds, through every later position of the
+    /// sequence. A condition at an earlier (or the same) hook point takes effect in the same step;
+    /// one at a later point, from the next step on.
+    case from(FeatureCondition)
+}
+
+/// One intervention: what to edit, how, where and when.
+public struct Intervention: Sendable {
+    public var target: FeatureTarget
+    public var action: FeatureAction
+    public var positions: PositionFilter
+    public var trigger: Trigger
+
+    /// Edits `target` with `action` at the positions `positions` admits, once `trigger` allows.
+    public init(_ target: FeatureTarget, _ action: FeatureAction, positions: PositionFilter = .all, trigger: Trigger = .always) {
+        self.target = target
+        self.action = action
+        self.positions = positions
+        self.trigger = trigger
+    }
+
+    public var point: HookPoint { target.point }
+}

@@ -1,0 +1,57 @@
+// Option groups shared by the feature commands: loading a pack checked against the model, and
+// llama.cpp-style `--control-vector FILE[:SCALE]`.
+
+import ArgumentParser
+import Foundation
+import ProbityFeatures
+import ProbityLM
+
+struct PackOptions: ParsableArguments {
+    @Option(help: "A feature pack: a directory with pack.json, or a SAELens directory (cfg.json + sae_weights.safetensors).")
+    var pack: String
+
+    @Flag(help: "Use a pack made for another model; the output records the mismatch.")
+    var allowModelMismatch = false
+
+    func load(for loaded: LoadedModel) throws -> (FeaturePack, String?) {
+        try loadPack(pack, for: loaded, allowModelMismatch: allowModelMismatch)
+    }
+}
+
+/// Loads a pack and checks it against `loaded` before any token runs. Returns the pack and the
+/// mismatch note, if the user allowed one.
+func loadPack(_ path: String, for loaded: LoadedModel, allowModelMismatch: Bool) throws -> (FeaturePack, String?) {
+    let pack = try FeaturePack.load(path: path)
+    let note = try pack.checkCompatibility(model: loaded.model.info, modelPath: loaded.path,
+                                           modelName: loaded.file.value("general.name")?.stringValue,
+                                           allowModelMismatch: allowModelMismatch)
+    return (pack, note)
+}
+
+struct ControlVectorOptions: ParsableArguments {
+    @Option(name: .customLong("control-vector"),
+            help: "Add a llama.cpp control vector, FILE.gguf or FILE.gguf:SCALE (repeatable; vectors add up).")
+    var controlVectors: [String] = []
+
+    /// The interventions the control vectors stand for, checked against the model.
+    func interventions(for info: ModelInfo) throws -> [Intervention] {
+        var out: [Intervention] = []
+        for arg in controlVectors {
+            let (path, strength) = try ControlVector.parseArgument(arg)
+            let cv = try ControlVector.load(path: path)
+            try cv.validate(for: info, path: path)
+            out += cv.interventions(strength: strength, name: URL(fileURLWithPath: path).lastPathComponent)
+        }
+        return out
+    }
+}
+
+/// A plan holding `interventions`, attached to a fresh hook set (nil when there is nothing to do).
+func attachedHooks(_ interventions: [Intervention], model: ModelInfo) throws -> (HookSet, FeaturePlan)? {
+    guard !interventions.isEmpty else { return nil }
+    let plan = FeaturePlan()
+    for iv in interventions { try plan.add(iv) }
+    let hooks = HookSet()
+    try plan.attach(to: hooks, model: model)
+    return (hooks, plan)
+}

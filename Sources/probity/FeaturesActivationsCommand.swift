@@ -1,0 +1,76 @@
+// `probity features activations`: for each token of a text, its top SAE features with their
+// activations and labels, and the fraction of variance the SAE leaves unexplained.
+
+import ArgumentParser
+import Foundation
+import ProbityFeatures
+import ProbityLM
+
+struct FeaturesActivations: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "activations",
+                                                    abstract: "Show the active features of each token of a text.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var packOptions: PackOptions
+
+    @Option(help: "The text to run.")
+    var text: String
+
+    @Option(help: "Features to show per token.")
+    var top: Int = 5
+
+    @Flag(help: "Parse special tokens such as <|im_start|> in the text.")
+    var parseSpecial = false
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        if top < 0 { throw ValidationError("--top must be 0 or more, found \(top)") }
+    }
+
+    func run() throws {
+        let loaded = try modelOptions.load()
+        let (pack, mismatch) = try packOptions.load(for: loaded)
+        guard let binding = pack.binding else { throw FeatureError.needsSAE(pack: pack.name, action: "features activations") }
+        let tokens = loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: parseSpecial)
+        guard !tokens.isEmpty else { throw FeatureError.emptyPrompt }
+        let plan = FeaturePlan()
+        let monitor = plan.monitor(binding, top: top)
+        let hooks = HookSet()
+        try plan.attach(to: hooks, model: loaded.model.info)
+        let session = try loaded.model.makeSession(capacity: tokens.count)
+        _ = try session.forward(tokens, hooks: hooks, logits: .none)
+
+        if json {
+            let rows: [[String: Any]] = try monitor.records.map { r in
+                ["position": r.position, "token": r.token, "piece": try loaded.tokenizer.piece(r.token),
+                 "fvu": r.fvu, "l0": r.l0,
+                 "features": r.latents.map { l -> [String: Any] in
+                     var o: [String: Any] = ["id": l.index, "activation": Double(l.activation)]
+                     if let label = pack.labels[latent: l.index] {
+                         if let n = label.name { o["name"] = n }
+                         if let m = label.maxActivation { o["max_activation"] = Double(m) }
+                     }
+                     return o
+                 }]
+            }
+            var o: [String: Any] = ["pack": pack.name, "hook": binding.point.name, "tokens": rows]
+            if let mismatch { o["model_mismatch"] = mismatch }
+            print(try jsonString(o))
+            return
+        }
+        if let mismatch { print("note: model mismatch allowed: \(mismatch)") }
+        for r in monitor.records {
+            let piece = try loaded.tokenizer.piece(r.token)
+            let feats = r.latents.map { l -> String in
+                let name = pack.labels[latent: l.index]?.name.map { " \"\($0)\"" } ?? ""
+                return String(format: "%d=%.3f", l.index, l.activation) + name
+            }
+            let shown = piece.debugDescription
+            let padded = shown + String(repeating: " ", count: max(0, 14 - shown.count))
+            print(String(format: "%4d ", r.position) + padded + String(format: " fvu %.3f  l0 %4d  ", r.fvu, r.l0)
+                  + feats.joined(separator: ", "))
+        }
+    }
+}

@@ -1,0 +1,56 @@
+// `probity features derive`: a steering direction by contrastive activation addition (mean
+// difference over paired prompts), written as a directions pack with its provenance.
+
+import ArgumentParser
+import Foundation
+import ProbityFeatures
+import ProbityLM
+
+struct FeaturesDerive: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "derive",
+        abstract: "Derive a steering direction from contrast pairs (CAA: mean activation difference).")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "JSONL of positive prompts (one per line: a string, or {\"text\": ...}).")
+    var positive: String
+
+    @Option(help: "JSONL of negative prompts, paired line by line with --positive.")
+    var negative: String
+
+    @Option(help: "Hook point, e.g. blocks.15.hook_resid_post.")
+    var hook: String
+
+    @Option(help: "Which positions stand for a prompt: last or mean.")
+    var at: String = "last"
+
+    @Option(help: "Name of the direction (default: the output directory's name).")
+    var name: String?
+
+    @Option(help: "Output pack directory.")
+    var out: String
+
+    func run() throws {
+        guard let point = HookPoint(name: hook) else { throw HookNameError.notAHookName(hook) }
+        guard let reduction = ContrastiveDerivation.Reduction(rawValue: at) else {
+            throw ValidationError("--at: expected last or mean, found '\(at)'")
+        }
+        let pos = try ContrastiveDerivation.readPrompts(path: positive)
+        let neg = try ContrastiveDerivation.readPrompts(path: negative)
+        guard pos.count == neg.count, !pos.isEmpty else { throw FeatureError.pairCount(positive: pos.count, negative: neg.count) }
+        let loaded = try modelOptions.load()
+        try loaded.model.info.validate(point)
+        let encode = { (s: String) in loaded.tokenizer.encode(s, addSpecial: true, parseSpecial: true) }
+        let vector = try ContrastiveDerivation.derive(model: loaded.model, positive: pos.map(encode), negative: neg.map(encode),
+                                                      point: point, at: reduction)
+        let dirName = name ?? URL(fileURLWithPath: out).standardizedFileURL.lastPathComponent
+        let direction = Direction(name: dirName, point: point, vector: vector)
+        try ContrastiveDerivation.writePack(direction: direction, to: out,
+                                            modelName: loaded.file.value("general.name")?.stringValue,
+                                            modelPath: loaded.path, positivePath: positive, negativePath: negative,
+                                            pairs: pos.count, reduction: reduction)
+        let norm = vector.map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
+        print("wrote \(out): direction '\(dirName)' at \(point.name) from \(pos.count) pairs (norm \(String(format: "%.4f", norm)))")
+    }
+}

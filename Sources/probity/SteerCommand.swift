@@ -1,0 +1,101 @@
+// `probity steer`: generate with feature edits (SAE latents or directions from a pack) and control
+// vectors attached at every step; `--compare` also prints the unsteered generation.
+
+import ArgumentParser
+import Foundation
+import ProbityFeatures
+import ProbityLM
+
+struct Steer: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Generate with features clamped, scaled, ablated or added.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var promptOptions: PromptOptions
+    @OptionGroup var sampling: SamplingArguments
+    @OptionGroup var controlVectorOptions: ControlVectorOptions
+
+    @Option(help: "A feature pack (needed for --clamp, --scale, --ablate, --cap, --add, --project-out).")
+    var pack: String?
+
+    @Flag(help: "Use a pack made for another model; the output records the mismatch.")
+    var allowModelMismatch = false
+
+    @Option(help: "Set a feature to a value: F=V (V may be Nx: N times its max activation). Repeatable.")
+    var clamp: [String] = []
+
+    @Option(help: "Multiply a feature: F=X. Repeatable.")
+    var scale: [String] = []
+
+    @Option(help: "Set a feature to 0: F. Repeatable.")
+    var ablate: [String] = []
+
+    @Option(help: "Cap a feature: F=V (min(f, V)). Repeatable.")
+    var cap: [String] = []
+
+    @Option(help: "Add a direction or a latent's decoder row: NAME=A (A times it). Repeatable.")
+    var add: [String] = []
+
+    @Option(name: .customLong("project-out"), help: "Remove the component along a direction or decoder row: F. Repeatable.")
+    var projectOut: [String] = []
+
+    @Flag(help: "Also generate without steering and print both.")
+    var compare = false
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    var edits: [(String, String)] {
+        clamp.map { ("clamp", $0) } + scale.map { ("scale", $0) } + ablate.map { ("ablate", $0) }
+            + cap.map { ("cap", $0) } + add.map { ("add", $0) } + projectOut.map { ("project_out", $0) }
+    }
+
+    func validate() throws {
+        if !edits.isEmpty && pack == nil { throw ValidationError("feature edits need --pack") }
+        if edits.isEmpty && controlVectorOptions.controlVectors.isEmpty {
+            throw ValidationError("nothing to steer with: give an edit (--clamp, --scale, --ablate, --cap, --add, --project-out) or --control-vector")
+        }
+    }
+
+    func run() throws {
+        let loaded = try modelOptions.load()
+        let info = loaded.model.info
+        var interventions: [Intervention] = []
+        var mismatch: String?
+        if let pack {
+            let p = try loadPack(pack, for: loaded, allowModelMismatch: allowModelMismatch)
+            mismatch = p.1
+            for (action, arg) in edits { interventions.append(try p.0.intervention(action, arg)) }
+        }
+        interventions += try controlVectorOptions.interventions(for: info)
+        guard let attached = try attachedHooks(interventions, model: info) else { return }
+        let (hooks, plan) = attached
+        let prompt = try promptOptions.tokens(for: loaded)
+        let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
+        let stream = !json && !compare
+        let steered = try generator.generate(prompt: prompt, options: sampling.options, hooks: hooks) { text in
+            if stream { writeOut(text) }
+        }
+        let edited = plan.applications.reduce(0, +)
+        let plain = compare ? try generator.generate(prompt: prompt, options: sampling.options) : nil
+        if json {
+            var o: [String: Any] = ["steered": steered.text, "steered_tokens": steered.tokens,
+                                    "finish_reason": steered.finishReason.rawValue, "edited_positions": edited,
+                                    "interventions": interventions.map { "\($0.action) \($0.target.label) at \($0.point.name)" }]
+            if let plain { o["unsteered"] = plain.text; o["unsteered_tokens"] = plain.tokens }
+            if let mismatch { o["model_mismatch"] = mismatch }
+            print(try jsonString(o))
+            return
+        }
+        if stream {
+            writeOut("\n")
+        } else {
+            print("--- steered (\(interventions.count) intervention(s), \(edited) position edits)")
+            print(steered.text)
+            if let plain {
+                print("--- unsteered")
+                print(plain.text)
+            }
+        }
+        if let mismatch { FileHandle.standardError.write(Data("note: model mismatch allowed: \(mismatch)\n".utf8)) }
+    }
+}

@@ -1,0 +1,125 @@
+// Feature packs: manifest + labels + SAE or directions, bare SAELens directories, the compatibility
+// checks run before any token, feature references and `Nx` values; and the SHA-256 they rely on.
+
+import Foundation
+import Testing
+@testable import ProbityFeatures
+@testable import ProbityLM
+
+@Suite struct FeaturePackTests {
+    let info = ModelInfo(architecture: "llama", blockCount: 2, width: 8, vocabularySize: 10, contextLength: 64)
+
+    func writePack(sha: String? = nil, modelName: String? = "Tiny", hook: String = "blocks.1.hook_resid_post") throws -> URL {
+        var fx = SAEFixture()
+        let dir = try fx.write(to: try scratchDirectory())
+        let manifest = PackManifest(name: "tiny-l1", kind: .sae, modelName: modelName, modelSHA256: sha, hook: hook)
+        try manifest.jsonData().write(to: dir.appendingPathComponent("pack.json"))
+        try FeatureLabels([FeatureLabel(id: "3", name: "golden gate", description: "the bridge", maxActivation: 2.5),
+                           FeatureLabel(id: "5", name: "no max")]).write(to: dir.appendingPathComponent("labels.json").path)
+        return dir
+    }
+
+    @Test func sha256KnownAnswers() throws {
+        #expect(SHA256.hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        // Fed in uneven pieces, the same digest.
+        let data = (0..<1000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        var s = SHA256()
+        s.update(Array(data[0..<3])); s.update(Array(data[3..<200])); s.update(Array(data[200...]))
+        #expect(s.finalize() == SHA256.hex(data))
+        let file = try scratchDirectory().appendingPathComponent("f.bin")
+        try Data(data).write(to: file)
+        #expect(try SHA256.hex(file: file.path) == SHA256.hex(data))
+    }
+
+    @Test func saePackLoads() throws {
+        let dir = try writePack()
+        let pack = try FeaturePack.load(path: dir.path)
+        #expect(pack.name == "tiny-l1" && pack.kind == .sae && pack.hook == .residPost(1))
+        #expect(pack.labels[latent: 3]?.name == "golden gate")
+        #expect(try pack.checkCompatibility(model: info, modelPath: "", modelName: "Tiny") == nil)
+        guard case .latent(_, 3) = try pack.feature("golden gate") else { Issue.record("label lookup"); return }
+        guard case .latent(_, 7) = try pack.feature("7") else { Issue.record("index lookup"); return }
+        #expect(throws: FeatureError.latentOutOfRange(pack: "tiny-l1", index: 24, dSAE: 24)) { try pack.feature("24") }
+        #expect(throws: FeatureError.unknownFeature(pack: "tiny-l1", name: "nope")) { try pack.feature("nope") }
+    }
+
+    @Test func actionsParseWithMaxActivationUnits() throws {
+        let pack = try FeaturePack.load(path: try writePack().path)
+        let iv = try pack.intervention("clamp", "3=10x")
+        #expect(iv.action == .clamp(25))
+        #expect(try pack.intervention("scale", "golden gate=0.5").action == .scale(0.5))
+        #expect(try pack.intervention("ablate", "3").action == .ablate)
+        #expect(throws: FeatureError.noMaxActivation(pack: "tiny-l1", index: 5)) { try pack.intervention("clamp", "5=2x") }
+        #expect(throws: FeatureError.self) { try pack.intervention("clamp", "3") }
+        #expect(throws: FeatureError.self) { try pack.intervention("clamp", "3=abc") }
+    }
+
+    @Test func bareSAELensDirectoryIsAPack() throws {
+        var fx = SAEFixture(hook: "blocks.0.hook_mlp_out")
+        let dir = try fx.write(to: try scratchDirectory().appendingPathComponent("my-sae"))
+        let pack = try FeaturePack.load(path: dir.path)
+        #expect(pack.manifest == nil && pack.name == "my-sae" && pack.hook == .mlpOut(0))
+        #expect(try pack.checkCompatibility(model: info, modelPath: "", modelName: "anything") == nil)
+    }
+
+    @Test func compatibilityIsCheckedBeforeRunning() throws {
+        let wide = ModelInfo(architecture: "llama", blockCount: 2, width: 16, vocabularySize: 10, contextLength: 64)
+        let pack = try FeaturePack.load(path: try writePack().path)
+        #expect(throws: FeatureError.widthMismatch(pack: "tiny-l1", dIn: 8, modelWidth: 16)) {
+            try pack.checkCompatibility(model: wide, modelPath: "", modelName: "Tiny")
+        }
+        let deep = try FeaturePack.load(path: try writePack(hook: "blocks.9.hook_resid_post").path)
+        #expect { try deep.checkCompatibility(model: info, modelPath: "", modelName: "Tiny") } throws: { error in
+            guard case let FeatureError.unknownHook(_, hook, _) = error else { return false }
+            return hook == "blocks.9.hook_resid_post"
+        }
+        #expect(throws: FeatureError.self) { try pack.checkCompatibility(model: info, modelPath: "", modelName: "Other") }
+        let note = try pack.checkCompatibility(model: info, modelPath: "", modelName: "Other", allowModelMismatch: true)
+        #expect(note == "the model is 'Other', the pack expects 'Tiny'")
+    }
+
+    @Test func modelMatchedBySHA256() throws {
+        let model = try scratchDirectory().appendingPathComponent("m.gguf")
+        try Data("not really a model".utf8).write(to: model)
+        let digest = SHA256.hex(Array("not really a model".utf8))
+        let good = try FeaturePack.load(path: try writePack(sha: digest, modelName: nil).path)
+        #expect(try good.checkCompatibility(model: info, modelPath: model.path, modelName: "x") == nil)
+        let bad = try FeaturePack.load(path: try writePack(sha: String(repeating: "0", count: 64), modelName: nil).path)
+        #expect { try bad.checkCompatibility(model: info, modelPath: model.path, modelName: "x") } throws: { error in
+            guard case FeatureError.modelMismatch = error else { return false }
+            return true
+        }
+    }
+
+    @Test func directionsPackRoundTrip() throws {
+        let dir = try scratchDirectory()
+        var rng = SeededRandom(4)
+        let dirs = [Direction(name: "happy", point: .residPost(1), vector: rng.floats(8)),
+                    Direction(name: "sad", point: .residPre(0), vector: rng.floats(8))]
+        try FeaturePack.writeDirections(dirs, to: dir.appendingPathComponent("directions.safetensors").path)
+        let manifest = PackManifest(name: "moods", kind: .directions, modelName: nil, modelSHA256: nil,
+                                    hook: "blocks.1.hook_resid_post", labels: nil)
+        try manifest.jsonData().write(to: dir.appendingPathComponent("pack.json"))
+        let pack = try FeaturePack.load(path: dir.path)
+        #expect(pack.directions == dirs)
+        #expect(try pack.checkCompatibility(model: info, modelPath: "", modelName: nil) == nil)
+        guard case .direction(let d) = try pack.feature("sad") else { Issue.record("direction lookup"); return }
+        #expect(d.point == .residPre(0))
+        #expect(try pack.intervention("add", "happy=3").action == .add(3))
+    }
+
+    @Test func badManifests() throws {
+        let dir = try scratchDirectory()
+        #expect(throws: FeatureError.notAPack(path: dir.path)) { try FeaturePack.load(path: dir.path) }
+        try Data(#"{"name": "x", "kind": "bananas", "hook": "hook_embed"}"#.utf8).write(to: dir.appendingPathComponent("pack.json"))
+        #expect(throws: FeatureError.badManifest(path: dir.path + "/pack.json", key: "kind", expected: "sae or directions", found: "bananas")) {
+            try FeaturePack.load(path: dir.path)
+        }
+        try Data(#"{"name": "x", "kind": "directions", "hook": "hook_embed", "labels": "labels.json"}"#.utf8)
+            .write(to: dir.appendingPathComponent("pack.json"))
+        #expect(throws: FeatureError.self) { try FeaturePack.load(path: dir.path) }
+    }
+}
