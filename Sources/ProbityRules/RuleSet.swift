@@ -73,6 +73,17 @@ public struct RuleSet: Sendable {
         return set
     }
 
+    /// Loads and checks every rules file under `paths` for a caller that must not go on with
+    /// errors (compiling for a run): throws `RulesError.invalid` with every diagnostic when any is
+    /// an error, else returns the set and its warnings.
+    public static func loadChecked(_ paths: [String], parser: RuleParser = RuleParser(), blocks: Int? = nil,
+                                   limits: YAMLLimits = .standard) throws(RulesError) -> (RuleSet, warnings: [Diagnostic]) {
+        var diagnostics = Diagnostics()
+        let set = load(paths, parser: parser, blocks: blocks, limits: limits, into: &diagnostics)
+        guard !diagnostics.hasErrors else { throw .invalid(diagnostics.sorted) }
+        return (set, diagnostics.sorted)
+    }
+
     /// Rule ids are unique across all loaded files; later duplicates are reported and dropped.
     mutating func checkUniqueIDs(into diagnostics: inout Diagnostics) {
         var seen: [String: FileLocation] = [:]

@@ -41,6 +41,29 @@ import Testing
         #expect(set.rules.map(\.id) == ["flattery-watch", "sycophancy-steer", "deception-stop"])
     }
 
+    @Test func loadCheckedThrowsEveryErrorAtOnce() throws {
+        let range = RulesFixtures.path("broken/out-of-range.yaml"), label = RulesFixtures.path("broken/unknown-label.yaml")
+        do {
+            _ = try RuleSet.loadChecked([range, label])
+            Issue.record("loaded broken rules")
+        } catch {
+            guard case .invalid(let all) = error else {
+                Issue.record("expected .invalid, got \(error)")
+                return
+            }
+            #expect(all.map(\.location) == [FileLocation(file: range, line: 13, column: 15), FileLocation(file: label, line: 11, column: 39)])
+            #expect(error.description == """
+                \(range):13:15: error: feature 9000 is out of range for pack 'smollm2-l15' (d_sae 8192)
+                \(label):11:39: error: pack 'smollm2-l15' has no latent labelled 'flatery'
+                    hint: did you mean 'flattery'?
+                """)
+        }
+        let (set, warnings) = try RuleSet.loadChecked([RulesFixtures.path("broken/never-fires.yaml")])
+        #expect(set.rules.map(\.id) == ["never"])
+        #expect(warnings.count == 2)
+        #expect(warnings.allSatisfy { $0.severity == .warning })
+    }
+
     @Test func hookBeyondTheModelIsOnlyCheckedWithAModel() {
         let (_, diagnostics) = RulesFixtures.lint([RulesFixtures.path("broken/hook-not-in-model.yaml")], blocks: nil)
         #expect(diagnostics.items.isEmpty)
