@@ -720,10 +720,11 @@ int pk_dequantize(int isa, uint32_t type, const void *src, long count, float *ds
     return 0;
 }
 
-float pk_dot_f32(const float *a, const float *b, long n) {
+float pk_dot_f32(int isa, const float *a, const float *b, long n) {
 #ifdef PK_X86
-    if (pk_best_isa() >= PK_ISA_AVX2) return dot_f32_avx2(a, b, n);
+    if (usable(isa) >= PK_ISA_AVX2) return dot_f32_avx2(a, b, n);
 #endif
+    (void)isa;
     return dot_generic(a, b, n);
 }
 
