@@ -107,6 +107,34 @@ AVX2 static float max_avx2(const float *x, long n) {
 }
 #endif
 
+static void weighted_sum_generic(const float *w, const float *rows, long stride, long count, long n, float *out) {
+    for (long i = 0; i < n; i++) out[i] = 0;
+    for (long t = 0; t < count; t++)
+        for (long i = 0; i < n; i++) out[i] += w[t] * rows[t * stride + i];
+}
+
+#ifdef PK_X86
+// Up to 64 outputs stay in eight registers while the rows stream past; each step is the same
+// fused multiply-add an axpy would do, so the result equals a loop of axpy calls.
+AVX2 static void weighted_sum_avx2(const float *w, const float *rows, long stride, long count, long n, float *out) {
+    long c = 0;
+    for (; c + 64 <= n; c += 64) {
+        __m256 acc[8];
+        for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
+        for (long t = 0; t < count; t++) {
+            const __m256 wt = _mm256_set1_ps(w[t]);
+            const float *r = rows + t * stride + c;
+            for (int k = 0; k < 8; k++) acc[k] = _mm256_fmadd_ps(wt, _mm256_loadu_ps(r + 8 * k), acc[k]);
+        }
+        for (int k = 0; k < 8; k++) _mm256_storeu_ps(out + c + 8 * k, acc[k]);
+    }
+    if (c < n) {
+        for (long i = c; i < n; i++) out[i] = 0;
+        for (long t = 0; t < count; t++) axpy_avx2(w[t], rows + t * stride + c, out + c, n - c);
+    }
+}
+#endif
+
 // MARK: - dispatch
 
 #ifdef PK_X86
@@ -146,4 +174,12 @@ void pk_silu_mul(int isa, float *gate, const float *up, long n) {
         const float g = gate[i];
         gate[i] = g / (1.0f + expf(-g)) * up[i];
     }
+}
+
+void pk_dots(int isa, const float *q, const float *rows, long stride, long count, long n, float *out) {
+    for (long t = 0; t < count; t++) out[t] = pk_dot_f32(isa, q, rows + t * stride, n);
+}
+
+void pk_weighted_sum(int isa, const float *w, const float *rows, long stride, long count, long n, float *out) {
+    DISPATCH(weighted_sum_avx2(w, rows, stride, count, n, out), weighted_sum_generic(w, rows, stride, count, n, out));
 }

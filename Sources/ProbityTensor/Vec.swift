@@ -47,6 +47,25 @@ public enum Vec {
         pk_axpy(level, a, x, y, n)
     }
 
+    /// out[t] = dot(q, rows[t·stride ..< t·stride + n]) for t in 0..<count: one query against
+    /// `count` cached keys. Each equals `dot(q, row, n)`.
+    public static func dots(
+        _ q: UnsafePointer<Float>, rows: UnsafePointer<Float>, stride: Int, count: Int, _ n: Int,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        pk_dots(level, q, rows, stride, count, n, out)
+    }
+
+    /// out = Σ_t w[t] · rows[t·stride ..< t·stride + n] over t in 0..<count (out is overwritten):
+    /// attention's weighted sum of cached values. Equals zeroing out and calling
+    /// `axpy(w[t], row t, out, n)` for each t in order, with the output kept in registers.
+    public static func weightedSum(
+        _ w: UnsafePointer<Float>, rows: UnsafePointer<Float>, stride: Int, count: Int, _ n: Int,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        pk_weighted_sum(level, w, rows, stride, count, n, out)
+    }
+
     /// x *= a.
     public static func scale(_ x: UnsafeMutablePointer<Float>, _ a: Float, _ n: Int) {
         pk_scale(level, x, a, n)

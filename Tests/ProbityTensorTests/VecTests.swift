@@ -111,6 +111,37 @@ import Testing
         }
     }
 
+    @Test func attentionHelpersEqualTheirOneRowForms() {
+        // dots is dot per row; weightedSum is a zeroed output plus axpy per row, bit for bit.
+        var rng = SplitMix(seed: 7)
+        for n in [1, 7, 64, 100, 128] {
+            for count in [1, 3, 257] {
+                let stride = n + 5
+                let rows = random(count * stride, &rng), q = random(n, &rng), w = random(count, &rng)
+                var scores = [Float](repeating: .nan, count: count)
+                Vec.dots(q, rows: rows, stride: stride, count: count, n, into: &scores)
+                var sum = [Float](repeating: .nan, count: n)
+                Vec.weightedSum(w, rows: rows, stride: stride, count: count, n, into: &sum)
+                var expectedSum = [Float](repeating: 0, count: n)
+                rows.withUnsafeBufferPointer { r in
+                    for t in 0..<count {
+                        #expect(scores[t] == Vec.dot(q, r.baseAddress! + t * stride, n), "n \(n) count \(count) t \(t)")
+                        Vec.axpy(w[t], r.baseAddress! + t * stride, &expectedSum, n)
+                    }
+                }
+                #expect(sum == expectedSum, "n \(n) count \(count)")
+                let want = (0..<n).map { i in (0..<count).reduce(0.0) { $0 + Double(w[$1]) * Double(rows[$1 * stride + i]) } }
+                let scale = (0..<n).map { i in (0..<count).reduce(0.0) { $0 + abs(Double(w[$1]) * Double(rows[$1 * stride + i])) } }
+                for i in 0..<n { #expect(abs(Double(sum[i]) - want[i]) <= 1e-5 * scale[i]) }
+                for isa in Dequantize.isaLevels {
+                    var s2 = [Float](repeating: .nan, count: n)
+                    pk_weighted_sum(isa, w, rows, stride, count, n, &s2)
+                    for i in 0..<n { #expect(abs(Double(s2[i]) - want[i]) <= 1e-5 * scale[i], "isa \(isa)") }
+                }
+            }
+        }
+    }
+
     @Test func blasSgemmRowMajor() {
         // [[1, 2, 3], [4, 5, 6]] · [[1, 0], [0, 1], [1, 1]] = [[4, 5], [10, 11]]; then with Bᵀ stored.
         let a: [Float] = [1, 2, 3, 4, 5, 6]

@@ -65,6 +65,11 @@ void pk_softmax(int isa, float *x, long n);
 /// gate = gate / (1 + expf(-gate)) · up.
 void pk_silu_mul(int isa, float *gate, const float *up, long n);
 
+/// out[t] = dot(q, rows + t·stride) over n floats, for t in [0, count).
+void pk_dots(int isa, const float *q, const float *rows, long stride, long count, long n, float *out);
+/// out[i] = Σ_t w[t] · rows[t·stride + i] for i in [0, n), accumulated in t order.
+void pk_weighted_sum(int isa, const float *w, const float *rows, long stride, long count, long n, float *out);
+
 /// Processors online.
 int pk_cpu_count(void);
 
