@@ -1,5 +1,5 @@
 // Dequantization and dot-product kernels over ggml blocks: a portable C version of each and, on
-// x86-64, an AVX2/FMA/F16C version chosen at run time. Layouts follow ggml's ggml-quants.c:
+// x86-64, AVX2/FMA/F16C and AVX-512 versions chosen at run time. Layouts follow ggml-quants.c:
 // Q4_0 {f16 d; u8 qs[16]}, Q4_1 {f16 d, m; u8 qs[16]}, Q5_0 {f16 d; u8 qh[4]; u8 qs[16]},
 // Q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]}, Q8_0 {f16 d; i8 qs[32]}; element j < 16 of a 4-bit block is
 // the low nibble of qs[j], element j + 16 its high nibble. The 256-element K-quants follow
