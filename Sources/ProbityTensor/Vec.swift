@@ -75,18 +75,21 @@ public enum Vec {
 extension Vec {
     /// Plain float64 twins of the kernels: obviously correct and slow, for tests and references.
     public enum Reference {
+        /// Σ a[i]·b[i] in double.
         public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Double {
             var s = 0.0
             for i in 0..<n { s += Double(a[i]) * Double(b[i]) }
             return s
         }
 
+        /// x / sqrt(mean(x²) + eps) · weight in double.
         public static func rmsNorm(_ x: [Float], weight: [Float], eps: Float) -> [Double] {
             let meanSquare = x.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(x.count)
             let scale = 1 / (meanSquare + Double(eps)).squareRoot()
             return zip(x, weight).map { Double($0) * scale * Double($1) }
         }
 
+        /// exp(x - max) / Σ exp(x - max) in double.
         public static func softmax(_ x: [Float]) -> [Double] {
             let m = Double(x.max() ?? 0)
             let e = x.map { exp(Double($0) - m) }
@@ -94,6 +97,7 @@ extension Vec {
             return e.map { $0 / s }
         }
 
+        /// gate / (1 + exp(-gate)) · up in double.
         public static func siluMul(_ gate: [Float], _ up: [Float]) -> [Double] {
             zip(gate, up).map { g, u in Double(g) / (1 + exp(-Double(g))) * Double(u) }
         }
