@@ -30,10 +30,12 @@ let package = Package(
         .target(name: "ProbityFeatures", dependencies: ["ProbityLM", "ProbityFormats", "ProbityTensor"]),
         .target(name: "ProbityRules",
                 dependencies: ["CYAML", "ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
+        .target(name: "ProbityAudit",
+                dependencies: ["ProbityRules", "ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
         .executableTarget(
             name: "probity",
             dependencies: [
-                "ProbityLM", "ProbityFeatures", "ProbityFormats", "ProbityTensor", "ProbityRules",
+                "ProbityLM", "ProbityFeatures", "ProbityFormats", "ProbityTensor", "ProbityRules", "ProbityAudit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -42,6 +44,7 @@ let package = Package(
         .testTarget(name: "ProbityLMTests", dependencies: ["ProbityLM"]),
         .testTarget(name: "ProbityFeaturesTests", dependencies: ["ProbityFeatures", "ProbityLM", "ProbityFormats"]),
         .testTarget(name: "ProbityRulesTests", dependencies: ["ProbityRules", "ProbityLM"]),
+        .testTarget(name: "ProbityAuditTests", dependencies: ["ProbityAudit", "ProbityRules"]),
         .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats"]),
     ]
 )

@@ -4,7 +4,7 @@
 import Foundation
 
 /// An incremental SHA-256.
-struct SHA256 {
+public struct SHA256 {
     private var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
     private var buffer: [UInt8] = []
     private var length: UInt64 = 0
@@ -77,14 +77,15 @@ struct SHA256 {
         return h.map { String(format: "%08x", $0) }.joined()
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
+    /// The hex digest of `bytes`.
+    public static func hex(_ bytes: [UInt8]) -> String {
         var s = SHA256()
         s.update(bytes)
         return s.finalize()
     }
 
     /// The digest of a whole file, read in 4 MiB chunks.
-    static func hex(file path: String) throws -> String {
+    public static func hex(file path: String) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw FeatureError.missingFile(path: path, what: "file to hash")
         }

@@ -31,6 +31,8 @@ struct Probity: ParsableCommand {
             Features.self,
             Steer.self,
             Rules.self,
+            AuditCommand.self,
+            ReportCommand.self,
         ])
 
     /// Runs a command and maps every error to one message and a contract exit code.

@@ -1,0 +1,77 @@
+// Running a whole suite: load it, the model and the rules, run the cases of one shard, and build
+// the report. The CLI (`probity audit`) only adds files, progress and exit codes around this.
+
+import Foundation
+import ProbityFeatures
+import ProbityFormats
+import ProbityLM
+import ProbityRules
+
+/// A suite run from start to report.
+public enum Audit {
+    /// Parses `I/N` (1 ≤ I ≤ N).
+    public static func shard(_ text: String) throws -> (index: Int, count: Int) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, i >= 1, i <= n else {
+            throw AuditError.badShard(text)
+        }
+        return (i, n)
+    }
+
+    /// The case indices of shard `i` of `n`: every n-th case, starting with case i − 1.
+    public static func indices(cases: Int, shard: (index: Int, count: Int)) -> [Int] {
+        Array(stride(from: shard.index - 1, to: cases, by: shard.count))
+    }
+
+    /// Runs the suite at `path` and returns its report. `progress(done, total, caseID)` is called
+    /// before each case and once at the end; `interrupted` is polled between tokens.
+    public static func run(suitePath: String, version: String, failOn: RuleSeverity, shard: (index: Int, count: Int),
+                           threads: Int? = nil, interrupted: @escaping () -> Bool,
+                           progress: (Int, Int, String?) -> Void) throws -> [String: Any] {
+        let started = Date()
+        let suite = try AuditSuite.load(path: suitePath)
+        let loaded = try LoadedModel.load(suite.model, threads: threads)
+        let rules = try CompiledRules(files: suite.ruleFiles, model: loaded.model.info, modelPath: loaded.path)
+        let known = Set(rules.infos.map(\.id))
+        for c in suite.cases {
+            for e in c.expectations where !known.contains(e.rule) {
+                throw AuditError.unknownRule(e.location, id: e.rule, known: known.sorted())
+            }
+        }
+        let runner = AuditRunner(loaded: loaded, rules: rules, settings: suite.settings)
+        let mine = indices(cases: suite.cases.count, shard: shard)
+        var results: [CaseResult] = []
+        var complete = true
+        for (k, i) in mine.enumerated() {
+            if interrupted() { complete = false; break }
+            progress(k, mine.count, suite.cases[i].id)
+            guard let r = try runner.run(suite.cases[i], index: i, interrupted: interrupted) else { complete = false; break }
+            results.append(r)
+        }
+        progress(results.count, mine.count, nil)
+        let header = AuditReport.Header(
+            probityVersion: version, suite: suite, suiteSHA256: try SHA256.hex(file: suitePath),
+            modelName: loaded.file.value("general.name")?.stringValue ?? URL(fileURLWithPath: loaded.path).lastPathComponent,
+            modelPath: loaded.path, modelSHA256: try modelDigest(loaded.path),
+            packs: rules.packDigests, ruleFiles: try suite.ruleFiles.map { ($0, try SHA256.hex(file: $0)) },
+            failOn: failOn, shard: shard)
+        let tokenizer = loaded.tokenizer
+        return AuditReport.make(header: header, rules: rules.infos, results: results, complete: complete,
+                                startedAt: started, finishedAt: Date(),
+                                tokenizer: { (try? tokenizer.piece($0)) ?? "" })
+    }
+
+    /// The model file's SHA-256, cached next to it as `FILE.sha256` (scripts/setup writes that file
+    /// too) when the cache is at least as new as the model.
+    static func modelDigest(_ path: String) throws -> String {
+        let cache = path + ".sha256"
+        let fm = FileManager.default
+        if let text = fm.contents(atPath: cache).map({ String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }),
+           text.count == 64,
+           let m = (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+           let c = (try? fm.attributesOfItem(atPath: cache))?[.modificationDate] as? Date, c >= m {
+            return text
+        }
+        return try SHA256.hex(file: path)
+    }
+}

