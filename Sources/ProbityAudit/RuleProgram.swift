@@ -54,7 +54,7 @@ public protocol RuleRecorder: AnyObject {
 }
 
 /// The compiler from a checked RuleSet to monitors, a FeaturePlan and detections.
-public final class CompiledRules: AuditRules {
+public final class AuditRuleCompiler: AuditRules {
     struct Feature {
         var label: String
         var target: FeatureTarget
@@ -86,7 +86,7 @@ public final class CompiledRules: AuditRules {
             let p = try FeaturePack.load(path: f.packPath)
             _ = try p.checkCompatibility(model: model, modelPath: modelPath, modelName: nil, allowModelMismatch: false)
             packs[f.packPath] = p
-            digests.append((f.pack, f.packPath, try Self.digest(directory: f.packPath)))
+            digests.append((f.pack, AuditSuite.normalize(f.packPath), try Self.digest(directory: f.packPath)))
             return p
         }
         func feature(_ f: ResolvedFeature) throws -> Feature {
@@ -181,7 +181,7 @@ public final class CompiledRules: AuditRules {
     }
 
     final class Recorder: RuleRecorder {
-        let rules: CompiledRules
+        let rules: AuditRuleCompiler
         let hooks: HookSet
         let model: ModelInfo
         let steer: Bool
@@ -192,7 +192,7 @@ public final class CompiledRules: AuditRules {
         var steerPlans: [String: [FeaturePlan]] = [:]
         var fired: Set<String> = []
 
-        init(rules: CompiledRules, hooks: HookSet, model: ModelInfo, steer: Bool) throws {
+        init(rules: AuditRuleCompiler, hooks: HookSet, model: ModelInfo, steer: Bool) throws {
             self.rules = rules
             self.hooks = hooks
             self.model = model

@@ -63,7 +63,9 @@ public struct AuditSuite: Sendable {
     public static func load(path: String) throws -> AuditSuite {
         let root: YAMLNode
         do { root = try YAML.load(file: path) } catch { throw AuditError.invalid(error.location ?? .file(path), message: error.message) }
-        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        // Kept relative when the suite's path is, so reports do not name this machine's directories.
+        let parent = (path as NSString).deletingLastPathComponent
+        let dir = parent.isEmpty ? "." : parent
         try checkKeys(root, allowed: topKeys, what: "suite")
         let version = try need(root, "schema_version", in: "suite")
         guard try value(version, version.int()) == 1 else {
@@ -81,7 +83,7 @@ public struct AuditSuite: Sendable {
         var ruleFiles: [String] = []
         for p in patterns {
             let pattern = try value(p, p.string())
-            let full = pattern.hasPrefix("/") ? pattern : dir + "/" + pattern
+            let full = normalize(pattern.hasPrefix("/") ? pattern : dir + "/" + pattern)
             let matches = expand(full)
             guard !matches.isEmpty else { throw AuditError.missingRules(p.location, pattern: pattern) }
             for m in matches where !ruleFiles.contains(m) { ruleFiles.append(m) }
@@ -239,6 +241,18 @@ public struct AuditSuite: Sendable {
             cases.append(AuditCase(id: id, input: input, expectations: expectations, location: node.location))
         }
         return cases
+    }
+
+    /// `a/./b/../c` → `a/c`, lexically (`..` at the start of a relative path stays).
+    public static func normalize(_ path: String) -> String {
+        var parts: [Substring] = []
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            if part == "." { continue }
+            if part == "..", let last = parts.last, last != ".." { parts.removeLast(); continue }
+            parts.append(part)
+        }
+        let joined = parts.joined(separator: "/")
+        return path.hasPrefix("/") ? "/" + joined : (joined.isEmpty ? "." : joined)
     }
 
     /// A path, or every match of a glob pattern in name order.

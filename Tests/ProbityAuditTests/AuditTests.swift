@@ -27,7 +27,7 @@ import ProbityAudit
             _ = try AuditSuite.load(path: typo)
         }
         let bad = try AuditFixtures.suite(in: dir, cases: "  - id: a\n    text: hi\n    expect: {always.fires: maybe}\n")
-        #expect(throws: AuditError.invalid(FileLocation(file: bad, line: 9, column: 28),
+        #expect(throws: AuditError.invalid(FileLocation(file: bad, line: 8, column: 28),
                                            message: "expect: rule 'always.fires': expected fires or silent, found 'maybe'")) {
             _ = try AuditSuite.load(path: bad)
         }
