@@ -8,6 +8,7 @@ public struct StreamingDetokenizer: Sendable {
     private var pending: [UInt8] = []
     private var atStart = true
 
+    /// A detokenizer at the start of a text.
     public init(tokenizer: Tokenizer) {
         self.tokenizer = tokenizer
     }

@@ -6,6 +6,7 @@ import ProbityFormats
 
 /// A model's tokenizer, built from its GGUF vocabulary. Safe to share between threads.
 public final class Tokenizer: Sendable {
+    /// The vocabulary this tokenizer was built from.
     public let vocabulary: Vocabulary
     private let engine: Engine
     /// Each token's text as llama.cpp's token_to_piece renders it with special = true.
@@ -34,6 +35,7 @@ public final class Tokenizer: Sendable {
         try self.init(vocabulary: Vocabulary(gguf: gguf))
     }
 
+    /// The tokenizer of a vocabulary. Throws only for a BPE vocabulary without a pre-tokenizer.
     public init(vocabulary v: Vocabulary) throws {
         vocabulary = v
         switch v.model {
@@ -62,7 +64,9 @@ public final class Tokenizer: Sendable {
 
     /// Number of tokens in the vocabulary.
     public var vocabularySize: Int { vocabulary.count }
+    /// The beginning-of-sequence token, if the vocabulary has one.
     public var bosID: Int? { vocabulary.bosID }
+    /// The end-of-sequence token, if the vocabulary has one.
     public var eosID: Int? { vocabulary.eosID }
     /// Whether `encode(_:addSpecial: true)` starts with BOS (`tokenizer.ggml.add_bos_token`).
     public var addsBOS: Bool { vocabulary.addBOS }

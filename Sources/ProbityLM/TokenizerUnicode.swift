@@ -26,9 +26,14 @@ struct CodepointClass: OptionSet, Sendable {
         }
     }
 
+    /// The Unicode version of llama.cpp's tables (src/unicode-data.cpp). Code points assigned
+    /// later are unassigned there; with this cut-off our classes equal its for all code points.
+    static let unicodeVersion = (major: 15, minor: 1)
+
     /// The category class of one code point. Surrogates count as control, as in llama.cpp.
     static func category(of c: UInt32) -> CodepointClass {
         guard let scalar = Unicode.Scalar(c) else { return .control }
+        if let age = scalar.properties.age, (age.major, age.minor) > unicodeVersion { return .undefined }
         switch scalar.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:
             return .letter

@@ -21,21 +21,26 @@ public struct Vocabulary: Sendable {
         case sentencePiece = "llama"
     }
 
+    /// The tokenizer family (`tokenizer.ggml.model`).
     public let model: Model
     /// Token texts as stored: byte-level encoded for BPE, with `▁` for spaces for SentencePiece.
     /// An empty text is replaced by `[EMPTY_<id>]`, as llama.cpp does when loading.
     public let tokens: [String]
+    /// One type per token (`tokenizer.ggml.token_type`; all normal when the file has none).
     public let types: [TokenType]
     /// SentencePiece merge scores, one per token (all zero when the file has none).
     public let scores: [Float]
     /// BPE merges, `"left right"`, in rank order.
     public let merges: [String]
+    /// Special token ids (`tokenizer.ggml.*_token_id`), each inside the vocabulary.
     public let bosID: Int?
     public let eosID: Int?
     public let unknownID: Int?
     public let paddingID: Int?
+    /// Whether encoding with special tokens adds BOS first / EOS last.
     public let addBOS: Bool
     public let addEOS: Bool
+    /// Whether SentencePiece text gets a leading space (`tokenizer.ggml.add_space_prefix`).
     public let addSpacePrefix: Bool
     /// The pre-tokenizer (`tokenizer.ggml.pre`); BPE only.
     public let preTokenizer: PreTokenizer?
@@ -91,6 +96,7 @@ public struct Vocabulary: Sendable {
         self.rightStripIDs = rightStripIDs.filter { (0..<n).contains($0) }
     }
 
+    /// Number of tokens.
     public var count: Int { tokens.count }
 
     /// GGUF metadata keys of the tokenizer.

@@ -16,7 +16,7 @@ struct Tokenize: ParsableCommand {
             plain characters instead; --add-bos puts BOS first even when the model does not ask for it.
             Output: one line per token, "id<TAB>piece" (tab, CR, LF and bytes that are not UTF-8 escaped); with --json one \
             object {"pieces": [...], "tokens": [...]}. A .jsonl --file holds one {"text": ...} per \
-            line and gives one result per line.
+            line and gives one result per line (with --json) or a blank line between cases.
             """)
 
     @Argument(help: "A .gguf model path, or 'default' for the default model.")
@@ -62,12 +62,15 @@ struct Tokenize: ParsableCommand {
             try emit(tokenizer, content)
             return
         }
+        var first = true
         for (index, line) in content.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             if line.allSatisfy(\.isWhitespace) { continue }
             let object = try? JSONSerialization.jsonObject(with: Data(line.utf8))
             guard let dict = object as? [String: Any], let text = dict["text"] as? String else {
                 throw ValidationError("\(file):\(index + 1): expected a JSON object with a string \"text\"")
             }
+            if !json && !first { print("") }  // a blank line between cases in the text output
+            first = false
             try emit(tokenizer, text)
         }
     }

@@ -41,6 +41,8 @@ private struct TokenizeOutput: Decodable, Equatable {
         #expect(out == TokenizeOutput(pieces: p.token_pieces, tokens: p.tokens_add_special_true))
     }
 
+    /// No llama.cpp reference holds this text (the prompts above do); 19556 and 905 are the
+    /// vocabulary's whole-word tokens "Hello" and "Ġworld", which the merges reach.
     @Test func helloWorld() throws {
         let r = try CLI.run(["tokenize", "--text", "Hello world", "--json"])
         #expect(r.status == 0)
@@ -69,6 +71,8 @@ private struct TokenizeOutput: Decodable, Equatable {
         #expect(j.status == 0)
         let lines = j.stdout.split(separator: "\n").map { try? JSONDecoder().decode(TokenizeOutput.self, from: Data($0.utf8)) }
         #expect(lines.map { $0?.tokens } == [[504, 3575], [1604, 3987, 46477, 24, 94, 727]])
+        let jt = try CLI.run(["tokenize", "--file", jsonl.path])
+        #expect(jt.stdout == "504\tThe\n3575\t capital\n\n1604\tdef\n3987\t fib\n46477\tonacci\n24\t(\n94\tn\n727\t):\n")
 
         try "{\"text\": 3}\n".write(to: jsonl, atomically: true, encoding: .utf8)
         let bad = try CLI.run(["tokenize", "--file", jsonl.path])

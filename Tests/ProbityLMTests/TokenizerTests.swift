@@ -94,6 +94,16 @@ struct ReferencePrompt: Decodable {
         }
     }
 
+    /// The default model's vocabulary has no token for the bytes 0x04, 0x06, 0x13, 0x14, 0x16,
+    /// 0x1D (nor for bytes that never occur in UTF-8). llama.cpp drops such bytes: a symbol that
+    /// is not a token falls back to one-byte tokens of its byte-level text, which do not exist.
+    @Test func bytesWithoutTokenAreDropped() throws {
+        guard let tok = try DefaultModel.tokenizer() else { return }
+        #expect(tok.encode("a\u{1D}b") == [81, 82])  // "a", "b": the split stays, the byte goes
+        #expect(try tok.decode(tok.encode("a\u{06}\u{14}b")) == "ab")
+        #expect(try tok.decode(tok.encode("a\u{1C}b")) == "a\u{1C}b")
+    }
+
     /// SentencePiece falls back to <0xNN> byte tokens for characters it lacks (emoji, rare CJK).
     @Test func sentencePieceWithByteFallback() throws {
         guard let tok = try VocabFixtures.tokenizer("llama-spm") else { return }
@@ -205,6 +215,21 @@ struct ReferencePrompt: Decodable {
         #expect(split("llama-bpe", "a 12345") == [1, 1, 3, 2])          // \p{N}{1,3}
         #expect(split("qwen2", "a 12345") == [1, 1, 1, 1, 1, 1, 1])     // \p{N}
         #expect(split("gpt-2", "a 12345") == [1, 6])                    // ` ?\p{N}+`
+    }
+
+    /// llama.cpp's tables are Unicode 15.1: later letters (U+1C89, Unicode 16) are unassigned.
+    @Test func codepointClassesFollowLlamaCppsUnicodeVersion() {
+        #expect(CodepointClass.category(of: 0x41) == .letter)
+        #expect(CodepointClass.category(of: 0x4E00) == .letter)
+        #expect(CodepointClass.category(of: 0x1F680) == .symbol)
+        #expect(CodepointClass.category(of: 0x0301) == .mark)
+        #expect(CodepointClass.category(of: 0xD800) == .control)
+        #expect(CodepointClass.category(of: 0x1C89) == .undefined)
+        #expect(CodepointClass.isWhitespace(0x85) && CodepointClass.isWhitespace(0x3000))
+        #expect(!CodepointClass.isWhitespace(0x1C) && !CodepointClass.isWhitespace(0x200B))
+        // So "aᲉb" is not one letter run for the GPT-2 pattern.
+        let text = ClassifiedText(utf8: Array("a\u{1C89}b".utf8)[...])
+        #expect(PreTokenizer(name: "gpt-2")?.split(text) == [1, 1, 1])
     }
 
     @Test func sentencePieceMergesByScore() throws {
@@ -400,5 +425,52 @@ struct ReferencePrompt: Decodable {
         #expect(stripped.first == user)
         #expect(stripped == tok.encode("<|user|>Hi", addSpecial: false))
         #expect(tok.encode("<s> Hi", addSpecial: false) != tok.encode("<s>Hi", addSpecial: false))
+    }
+}
+
+@Suite struct TokenizerRandomText {
+    /// Seeded SplitMix64, so a failure can be reproduced.
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// Text drawn from ranges that exercise every branch of the scanners: ASCII, whitespace and
+    /// controls, Latin, combining marks, CJK, Hangul, emoji, private use, unassigned code points.
+    /// It leaves out the control characters the default model has no byte token for (see
+    /// `TokenizerRoundTrip.bytesWithoutTokenAreDropped`).
+    static func randomText(_ g: inout Generator) -> String {
+        let ranges: [ClosedRange<UInt32>] = [0x20...0x7E, 0x20...0x7E, 0x07...0x12, 0x17...0x1C, 0x7F...0xFF, 0x300...0x36F,
+                                             0x4E00...0x4E80, 0xAC00...0xAC40, 0x1F300...0x1F6FF, 0x2000...0x206F,
+                                             0xE000...0xE010, 0x0870...0x089F, 0x30000...0x30010]
+        var scalars = String.UnicodeScalarView()
+        for _ in 0..<Int.random(in: 0...40, using: &g) {
+            let r = ranges[Int.random(in: 0..<ranges.count, using: &g)]
+            if let s = Unicode.Scalar(UInt32.random(in: r, using: &g)) { scalars.append(s) }
+        }
+        return String(scalars)
+    }
+
+    @Test(arguments: ["default-model", "llama-spm", "qwen2", "deepseek-llm", "llama-bpe", "gpt-2"])
+    func roundTripsOrAtLeastDecodes(_ name: String) throws {
+        let tok: Tokenizer? = name == "default-model" ? try DefaultModel.tokenizer() : try VocabFixtures.tokenizer(name)
+        guard let tok else { return }
+        let exact = tok.vocabulary.preTokenizer?.cleansSpaces != true
+        var g = Generator(state: 42)
+        for _ in 0..<500 {
+            let text = Self.randomText(&g)
+            for parseSpecial in [false, true] {
+                let ids = tok.encode(text, addSpecial: false, parseSpecial: parseSpecial)
+                #expect(ids.allSatisfy { (0..<tok.vocabularySize).contains($0) })
+                let back = try tok.decode(ids)
+                if exact { #expect(back == text, "\(name): \(text.unicodeScalars.map { String($0.value, radix: 16) })") }
+            }
+        }
     }
 }
