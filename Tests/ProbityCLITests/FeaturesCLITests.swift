@@ -123,5 +123,7 @@ import Testing
         let b = try JSONSerialization.jsonObject(with: Data(viaSteer.stdout.utf8)) as? [String: Any]
         #expect(a?["steered_tokens"] as? [Int] == b?["steered_tokens"] as? [Int])
         #expect(b?["unsteered_tokens"] as? [Int] != b?["steered_tokens"] as? [Int])
+        let text = try CLI.run(["steer", "--pack", pack, "--add", "joy=3", "--user", "Describe your day.", "--max-tokens", "8", "--compare"])
+        #expect(text.status == 0 && text.stdout.contains("| unsteered"), "\(text.stdout)")
     }
 }
