@@ -28,10 +28,12 @@ let package = Package(
         .target(name: "ProbityFormats", dependencies: ["ProbityTensor"]),
         .target(name: "ProbityLM", dependencies: ["ProbityFormats", "ProbityTensor"]),
         .target(name: "ProbityFeatures", dependencies: ["ProbityLM", "ProbityFormats", "ProbityTensor"]),
+        .target(name: "ProbityRules",
+                dependencies: ["CYAML", "ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
         .executableTarget(
             name: "probity",
             dependencies: [
-                "ProbityLM", "ProbityFeatures", "ProbityFormats", "ProbityTensor",
+                "ProbityLM", "ProbityFeatures", "ProbityFormats", "ProbityTensor", "ProbityRules",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -39,6 +41,7 @@ let package = Package(
         .testTarget(name: "ProbityFormatsTests", dependencies: ["ProbityFormats"]),
         .testTarget(name: "ProbityLMTests", dependencies: ["ProbityLM"]),
         .testTarget(name: "ProbityFeaturesTests", dependencies: ["ProbityFeatures", "ProbityLM", "ProbityFormats"]),
+        .testTarget(name: "ProbityRulesTests", dependencies: ["ProbityRules", "ProbityLM"]),
         .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats"]),
     ]
 )

@@ -30,6 +30,7 @@ struct Probity: ParsableCommand {
             Bench.self,
             Features.self,
             Steer.self,
+            Rules.self,
         ])
 
     /// Runs a command and maps every error to one message and a contract exit code.
