@@ -109,8 +109,10 @@ public final class CompiledRules: Sendable {
                         diagnostics.warning("pack '\(declaration.name)': \(mismatch) (allowed by --allow-model-mismatch)", at: where_)
                     }
                 } catch let e as FeatureError {
-                    diagnostics.error("pack '\(declaration.name)': \(e.description)", at: where_,
-                                      hint: e.isModelMismatch ? "pass --allow-model-mismatch to run it anyway" : nil)
+                    // Errors of a loaded pack start with its name, which the message already gives.
+                    var text = e.description
+                    if text.hasPrefix(declaration.name + ": ") { text.removeFirst(declaration.name.count + 2) }
+                    diagnostics.error("pack '\(declaration.name)': \(text)", at: where_)
                 } catch {
                     diagnostics.error("pack '\(declaration.name)': \(error)", at: where_)
                 }
@@ -248,12 +250,5 @@ extension CompiledIntervention {
         case .whileActive(let c): trigger = .whileActive(c)
         }
         return Intervention(target, action, positions: positions, trigger: trigger)
-    }
-}
-
-extension FeatureError {
-    var isModelMismatch: Bool {
-        if case .modelMismatch = self { return true }
-        return false
     }
 }
