@@ -95,13 +95,15 @@ public final class CompiledRules: Sendable {
         // Each pack once, by resolved path, reported at the first declaration that names it.
         var loaded: [String: FeaturePack] = [:]
         var packs: [CompiledPack] = []
+        var modelDigest: String?   // hashed once, for the first pack that records one
         for file in set.files {
             for declaration in file.packs where loaded[declaration.resolvedPath] == nil {
                 let where_ = declaration.pathLocation
                 do {
                     let pack = try FeaturePack.load(path: declaration.resolvedPath)
+                    if pack.manifest?.modelSHA256 != nil, modelDigest == nil { modelDigest = try SHA256.hex(file: modelPath) }
                     let mismatch = try pack.checkCompatibility(model: info, modelPath: modelPath, modelName: modelName,
-                                                               allowModelMismatch: allowModelMismatch)
+                                                               modelSHA256: modelDigest, allowModelMismatch: allowModelMismatch)
                     loaded[declaration.resolvedPath] = pack
                     packs.append(CompiledPack(name: declaration.name, path: declaration.resolvedPath, kind: pack.kind,
                                               files: try digests(declaration.resolvedPath), modelMismatch: mismatch))
