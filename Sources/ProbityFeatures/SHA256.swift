@@ -4,7 +4,7 @@
 import Foundation
 
 /// An incremental SHA-256.
-struct SHA256 {
+public struct SHA256 {
     private var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
     private var buffer: [UInt8] = []
     private var length: UInt64 = 0
@@ -83,8 +83,8 @@ struct SHA256 {
         return s.finalize()
     }
 
-    /// The digest of a whole file, read in 4 MiB chunks.
-    static func hex(file path: String) throws -> String {
+    /// The digest of a whole file (lowercase hex), read in 4 MiB chunks.
+    public static func hex(file path: String) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw FeatureError.missingFile(path: path, what: "file to hash")
         }
