@@ -28,10 +28,11 @@ let package = Package(
         .target(name: "ProbityFormats", dependencies: ["ProbityTensor"]),
         .target(name: "ProbityLM", dependencies: ["ProbityFormats", "ProbityTensor"]),
         .target(name: "ProbityFeatures", dependencies: ["ProbityLM", "ProbityFormats", "ProbityTensor"]),
+        .target(name: "ProbityTraining", dependencies: ["ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
         .executableTarget(
             name: "probity",
             dependencies: [
-                "ProbityLM", "ProbityFeatures", "ProbityFormats", "ProbityTensor",
+                "ProbityLM", "ProbityFeatures", "ProbityTraining", "ProbityFormats", "ProbityTensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -39,6 +40,7 @@ let package = Package(
         .testTarget(name: "ProbityFormatsTests", dependencies: ["ProbityFormats"]),
         .testTarget(name: "ProbityLMTests", dependencies: ["ProbityLM"]),
         .testTarget(name: "ProbityFeaturesTests", dependencies: ["ProbityFeatures", "ProbityLM", "ProbityFormats"]),
+        .testTarget(name: "ProbityTrainingTests", dependencies: ["ProbityTraining", "ProbityFeatures", "ProbityLM", "ProbityFormats"]),
         .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats"]),
     ]
 )
