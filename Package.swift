@@ -29,10 +29,12 @@ let package = Package(
         .target(name: "ProbityLM", dependencies: ["ProbityFormats", "ProbityTensor"]),
         .target(name: "ProbityFeatures", dependencies: ["ProbityLM", "ProbityFormats", "ProbityTensor"]),
         .target(name: "ProbityTraining", dependencies: ["ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
+        .target(name: "ProbityRules",
+                dependencies: ["CYAML", "ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
         .executableTarget(
             name: "probity",
             dependencies: [
-                "ProbityLM", "ProbityFeatures", "ProbityTraining", "ProbityFormats", "ProbityTensor",
+                "ProbityLM", "ProbityFeatures", "ProbityFormats", "ProbityTensor", "ProbityRules", "ProbityTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -40,6 +42,7 @@ let package = Package(
         .testTarget(name: "ProbityFormatsTests", dependencies: ["ProbityFormats"]),
         .testTarget(name: "ProbityLMTests", dependencies: ["ProbityLM"]),
         .testTarget(name: "ProbityFeaturesTests", dependencies: ["ProbityFeatures", "ProbityLM", "ProbityFormats"]),
+        .testTarget(name: "ProbityRulesTests", dependencies: ["ProbityRules", "ProbityLM"]),
         .testTarget(name: "ProbityTrainingTests", dependencies: ["ProbityTraining", "ProbityFeatures", "ProbityLM", "ProbityFormats"]),
         .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats"]),
     ]

@@ -1,9 +1,9 @@
 // Dequantization and dot-product kernels over ggml blocks: a portable C version of each and, on
-// x86-64, an AVX2/FMA/F16C version chosen at run time. Layouts follow ggml's ggml-quants.c:
+// x86-64, AVX2/FMA/F16C and AVX-512 versions chosen at run time. Layouts follow ggml-quants.c:
 // Q4_0 {f16 d; u8 qs[16]}, Q4_1 {f16 d, m; u8 qs[16]}, Q5_0 {f16 d; u8 qh[4]; u8 qs[16]},
 // Q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]}, Q8_0 {f16 d; i8 qs[32]}; element j < 16 of a 4-bit block is
 // the low nibble of qs[j], element j + 16 its high nibble. The 256-element K-quants follow
-// dequantize_row_q4_K / q5_K / q6_K there; below AVX-512 they run through the portable dequantizer.
+// dequantize_row_q4_K / q5_K / q6_K there.
 #include "CKernels.h"
 
 #include <stdlib.h>
@@ -322,13 +322,108 @@ AVX2_INLINE void block_avx2(uint32_t type, const uint8_t *b, __m256 w[4]) {
     }
 }
 
+// All eight d·scale and dmin·min of a Q4_K / Q5_K block at once (see k_scale_min): bytes 0..3
+// hold the low 6 bits of scales 0..3, bytes 4..7 those of mins 0..3, and bytes 8..11 the low
+// nibbles (scales 4..7) and high nibbles (mins 4..7) whose top two bits are the top bits of bytes
+// 0..3 (scales) and 4..7 (mins). Both products are exact in float.
+AVX2_INLINE void k_scales_mins(float d, float dmin, const uint8_t *q, float ds[8], float dm[8]) {
+    uint64_t lo;
+    memcpy(&lo, q, 8);
+    const uint32_t hi = load_u32(q + 8);
+    const uint32_t sc_lo = (uint32_t)lo & 0x3f3f3f3fu, m_lo = (uint32_t)(lo >> 32) & 0x3f3f3f3fu;
+    const uint32_t sc_hi = (hi & 0x0f0f0f0fu) | (((uint32_t)lo >> 2) & 0x30303030u);
+    const uint32_t m_hi = ((hi >> 4) & 0x0f0f0f0fu) | ((uint32_t)(lo >> 34) & 0x30303030u);
+    const __m128i sc = _mm_set_epi32(0, 0, (int)sc_hi, (int)sc_lo), m = _mm_set_epi32(0, 0, (int)m_hi, (int)m_lo);
+    _mm256_storeu_ps(ds, _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc))));
+    _mm256_storeu_ps(dm, _mm256_mul_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(m))));
+}
+
+// K-quant blocks for AVX2: `emit(k, w)` receives the weights of elements 8k..8k+7 of the block,
+// each exactly the float ggml computes (see dequant_k_generic).
+#define K_BLOCK_AVX2(type, b, emit)                                                                     \
+    do {                                                                                                \
+        const __m256i low4_ = _mm256_set1_epi8(0x0f);                                                   \
+        if ((type) == T_Q4_K || (type) == T_Q5_K) {                                                     \
+            const int five_ = (type) == T_Q5_K;                                                         \
+            const uint8_t *ql_ = (b) + 16 + 32 * five_;                                                 \
+            const __m256i qh_ = five_ ? _mm256_loadu_si256((const __m256i *)((b) + 16)) : _mm256_setzero_si256(); \
+            float ds_[8], dm_[8];                                                                       \
+            k_scales_mins(_cvtsh_ss(load_u16(b)), _cvtsh_ss(load_u16((b) + 2)), (b) + 4, ds_, dm_);     \
+            for (int j_ = 0; j_ < 4; j_++) {                                                            \
+                const __m256i q_ = _mm256_loadu_si256((const __m256i *)(ql_ + 32 * j_));                \
+                __m256i lo_ = _mm256_and_si256(q_, low4_);                                              \
+                __m256i hi_ = _mm256_and_si256(_mm256_srli_epi16(q_, 4), low4_);                        \
+                if (five_) {                                                                            \
+                    const __m256i b1_ = _mm256_set1_epi8((char)(1 << (2 * j_)));                        \
+                    const __m256i b2_ = _mm256_set1_epi8((char)(2 << (2 * j_)));                        \
+                    const __m256i x10_ = _mm256_set1_epi8(0x10);                                        \
+                    lo_ = _mm256_or_si256(lo_, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh_, b1_), b1_), x10_)); \
+                    hi_ = _mm256_or_si256(hi_, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh_, b2_), b2_), x10_)); \
+                }                                                                                       \
+                const __m256 d1_ = _mm256_set1_ps(ds_[2 * j_]), m1_ = _mm256_set1_ps(-dm_[2 * j_]);     \
+                const __m256 d2_ = _mm256_set1_ps(ds_[2 * j_ + 1]), m2_ = _mm256_set1_ps(-dm_[2 * j_ + 1]); \
+                const __m128i l0_ = _mm256_castsi256_si128(lo_), l1_ = _mm256_extracti128_si256(lo_, 1); \
+                const __m128i h0_ = _mm256_castsi256_si128(hi_), h1_ = _mm256_extracti128_si256(hi_, 1); \
+                emit(8 * j_ + 0, _mm256_fmadd_ps(u8x8_to_ps(l0_), d1_, m1_));                           \
+                emit(8 * j_ + 1, _mm256_fmadd_ps(u8x8_to_ps(_mm_srli_si128(l0_, 8)), d1_, m1_));        \
+                emit(8 * j_ + 2, _mm256_fmadd_ps(u8x8_to_ps(l1_), d1_, m1_));                           \
+                emit(8 * j_ + 3, _mm256_fmadd_ps(u8x8_to_ps(_mm_srli_si128(l1_, 8)), d1_, m1_));        \
+                emit(8 * j_ + 4, _mm256_fmadd_ps(u8x8_to_ps(h0_), d2_, m2_));                           \
+                emit(8 * j_ + 5, _mm256_fmadd_ps(u8x8_to_ps(_mm_srli_si128(h0_, 8)), d2_, m2_));        \
+                emit(8 * j_ + 6, _mm256_fmadd_ps(u8x8_to_ps(h1_), d2_, m2_));                           \
+                emit(8 * j_ + 7, _mm256_fmadd_ps(u8x8_to_ps(_mm_srli_si128(h1_, 8)), d2_, m2_));        \
+            }                                                                                           \
+        } else {                                                                                        \
+            const float d_ = _cvtsh_ss(load_u16((b) + 208));                                            \
+            const int8_t *sc_ = (const int8_t *)((b) + 192);                                            \
+            for (int n_ = 0; n_ < 2; n_++) {                                                            \
+                const __m256i qh_ = _mm256_loadu_si256((const __m256i *)((b) + 128 + 32 * n_));         \
+                for (int k_ = 0; k_ < 4; k_++) {                                                        \
+                    const __m256i l_ = _mm256_loadu_si256((const __m256i *)((b) + 64 * n_ + 32 * (k_ & 1))); \
+                    const __m256i low_ = k_ < 2 ? _mm256_and_si256(l_, low4_) : _mm256_and_si256(_mm256_srli_epi16(l_, 4), low4_); \
+                    const __m256i high_ = _mm256_and_si256(_mm256_srli_epi16(qh_, 2 * k_), _mm256_set1_epi8(3)); \
+                    const __m256i q_ = _mm256_sub_epi8(_mm256_or_si256(low_, _mm256_slli_epi16(high_, 4)), _mm256_set1_epi8(32)); \
+                    const int g_ = 8 * n_ + 2 * k_;                                                     \
+                    const __m256 s0_ = _mm256_set1_ps(d_ * (float)sc_[g_]), s1_ = _mm256_set1_ps(d_ * (float)sc_[g_ + 1]); \
+                    const __m128i q0_ = _mm256_castsi256_si128(q_), q1_ = _mm256_extracti128_si256(q_, 1); \
+                    emit(16 * n_ + 4 * k_ + 0, _mm256_mul_ps(s0_, i8x8_to_ps(q0_)));                   \
+                    emit(16 * n_ + 4 * k_ + 1, _mm256_mul_ps(s0_, i8x8_to_ps(_mm_srli_si128(q0_, 8))));\
+                    emit(16 * n_ + 4 * k_ + 2, _mm256_mul_ps(s1_, i8x8_to_ps(q1_)));                   \
+                    emit(16 * n_ + 4 * k_ + 3, _mm256_mul_ps(s1_, i8x8_to_ps(_mm_srli_si128(q1_, 8))));\
+                }                                                                                       \
+            }                                                                                           \
+        }                                                                                               \
+    } while (0)
+
+AVX2_INLINE float k_dot_avx2(const uint32_t type, const uint8_t *row, long nb, const float *x) {
+    const long bb = block_bytes(type);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (long i = 0; i < nb; i++, row += bb, x += 256) {
+#define K_DOT2_EMIT(k, w) acc[(k) & 3] = _mm256_fmadd_ps((w), _mm256_loadu_ps(x + 8 * (k)), acc[(k) & 3])
+        K_BLOCK_AVX2(type, row, K_DOT2_EMIT);
+#undef K_DOT2_EMIT
+    }
+    return hsum8(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+}
+
+AVX2_INLINE void k_dequant_avx2(const uint32_t type, const uint8_t *src, long nb, float *dst) {
+    const long bb = block_bytes(type);
+    for (long i = 0; i < nb; i++, src += bb, dst += 256) {
+#define K_STORE2_EMIT(k, w) _mm256_storeu_ps(dst + 8 * (k), (w))
+        K_BLOCK_AVX2(type, src, K_STORE2_EMIT);
+#undef K_STORE2_EMIT
+    }
+}
+
 AVX2 static void dequant_avx2(uint32_t type, const uint8_t *src, long count, float *dst) {
     switch (type) {
     case T_F32: case T_F16: case T_BF16:
-    case T_Q4_K: case T_Q5_K: case T_Q6_K:
-        // Bit-exact conversions (F16C would quiet signalling NaNs) and K-quants: portable code.
+        // Bit-exact conversions (F16C would quiet signalling NaNs); not a hot path.
         dequant_generic(type, src, count, dst);
         return;
+    case T_Q4_K: k_dequant_avx2(T_Q4_K, src, count / 256, dst); return;
+    case T_Q5_K: k_dequant_avx2(T_Q5_K, src, count / 256, dst); return;
+    case T_Q6_K: k_dequant_avx2(T_Q6_K, src, count / 256, dst); return;
     default: {
         const long bb = block_bytes(type);
         for (long i = 0; i < count / 32; i++, src += bb, dst += 32) {
@@ -372,18 +467,6 @@ AVX2 static float dot_f16_avx2(const uint8_t *row, const float *x, long n) {
     return t;
 }
 
-// One row of K-quants: dequantize one 256-element block at a time and dot it with x.
-AVX2 static float chunked_dot_avx2(uint32_t type, const uint8_t *row, long cols, const float *x) {
-    float buf[256];
-    const long bb = block_bytes(type);
-    float sum = 0;
-    for (long c = 0; c < cols; c += 256, row += bb) {
-        dequant_k_generic(type, row, 1, buf);
-        sum += dot_f32_avx2(buf, x + c, 256);
-    }
-    return sum;
-}
-
 // Dot of one row of 32-element blocks with x; inlined once per type so the type switch in
 // block_avx2 folds away.
 AVX2_INLINE float blocks_dot_avx2(const uint32_t type, const uint8_t *row, long nb, const float *x) {
@@ -415,7 +498,9 @@ AVX2 static void gemv_avx2(uint32_t type, const uint8_t *base, size_t rowBytes, 
     case T_Q5_0: GEMV_ROWS(blocks_dot_avx2(T_Q5_0, row, nb, x)); break;
     case T_Q5_1: GEMV_ROWS(blocks_dot_avx2(T_Q5_1, row, nb, x)); break;
     case T_Q8_0: GEMV_ROWS(blocks_dot_avx2(T_Q8_0, row, nb, x)); break;
-    case T_Q4_K: case T_Q5_K: case T_Q6_K: GEMV_ROWS(chunked_dot_avx2(type, row, cols, x)); break;
+    case T_Q4_K: GEMV_ROWS(k_dot_avx2(T_Q4_K, row, cols / 256, x)); break;
+    case T_Q5_K: GEMV_ROWS(k_dot_avx2(T_Q5_K, row, cols / 256, x)); break;
+    case T_Q6_K: GEMV_ROWS(k_dot_avx2(T_Q6_K, row, cols / 256, x)); break;
     }
 }
 
@@ -474,22 +559,6 @@ AVX512_INLINE void block_avx512(const uint32_t type, const uint8_t *b, __m512 w[
         break;
     }
     }
-}
-
-// All eight d·scale and dmin·min of a Q4_K / Q5_K block at once (see k_scale_min): bytes 0..3
-// hold the low 6 bits of scales 0..3, bytes 4..7 those of mins 0..3, and bytes 8..11 the low
-// nibbles (scales 4..7) and high nibbles (mins 4..7) whose top two bits are the top bits of bytes
-// 0..3 (scales) and 4..7 (mins). Both products are exact in float.
-AVX512_INLINE void k_scales_mins(float d, float dmin, const uint8_t *q, float ds[8], float dm[8]) {
-    uint64_t lo;
-    memcpy(&lo, q, 8);
-    const uint32_t hi = load_u32(q + 8);
-    const uint32_t sc_lo = (uint32_t)lo & 0x3f3f3f3fu, m_lo = (uint32_t)(lo >> 32) & 0x3f3f3f3fu;
-    const uint32_t sc_hi = (hi & 0x0f0f0f0fu) | (((uint32_t)lo >> 2) & 0x30303030u);
-    const uint32_t m_hi = ((hi >> 4) & 0x0f0f0f0fu) | ((uint32_t)(lo >> 34) & 0x30303030u);
-    const __m128i sc = _mm_set_epi32(0, 0, (int)sc_hi, (int)sc_lo), m = _mm_set_epi32(0, 0, (int)m_hi, (int)m_lo);
-    _mm256_storeu_ps(ds, _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc))));
-    _mm256_storeu_ps(dm, _mm256_mul_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(m))));
 }
 
 // K-quant blocks (256 elements) for AVX-512: `emit(k, w)` receives the weights of elements
@@ -720,10 +789,11 @@ int pk_dequantize(int isa, uint32_t type, const void *src, long count, float *ds
     return 0;
 }
 
-float pk_dot_f32(const float *a, const float *b, long n) {
+float pk_dot_f32(int isa, const float *a, const float *b, long n) {
 #ifdef PK_X86
-    if (pk_best_isa() >= PK_ISA_AVX2) return dot_f32_avx2(a, b, n);
+    if (usable(isa) >= PK_ISA_AVX2) return dot_f32_avx2(a, b, n);
 #endif
+    (void)isa;
     return dot_generic(a, b, n);
 }
 

@@ -9,17 +9,17 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define cpu_relax() _mm_pause()
-#elif defined(__aarch64__)
-#define cpu_relax() __asm__ __volatile__("yield")
+// A spin iteration is a compiler barrier and a load, without x86 PAUSE: on the virtual machines
+// we measured, PAUSE cost 23 ns and made workers so slow to notice a job that they took 1% of
+// 2 µs items instead of 21%.
+#if defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
 #else
-#define cpu_relax() ((void)0)
+#define cpu_relax() __asm__ __volatile__("" ::: "memory")
 #endif
 
-// Spins before a worker sleeps (about a millisecond) and before a waiting caller yields its core.
-enum { WORKER_SPINS = 1 << 15, CALLER_SPINS = 1 << 10 };
+// Spins before a worker sleeps (a fraction of a millisecond) and before a waiting caller yields.
+enum { WORKER_SPINS = 1 << 18, CALLER_SPINS = 1 << 14 };
 
 struct pk_pool {
     int threads;

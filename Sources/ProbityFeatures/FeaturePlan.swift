@@ -37,10 +37,33 @@ public final class FeatureMonitor {
     func reset() { records.removeAll() }
 }
 
+/// Records a direction's projection x·u (u = d/‖d‖) at every position. Read-only, like
+/// `FeatureMonitor`, and it sees the activations before any intervention at its point.
+public final class DirectionMonitor {
+    /// One position's projection.
+    public struct Record: Sendable {
+        public var direction: String
+        public var point: HookPoint
+        public var position: Int
+        public var token: Int
+        public var origin: TokenOrigin
+        public var projection: Float
+    }
+
+    public let direction: Direction
+    public private(set) var records: [Record] = []
+
+    init(direction: Direction) { self.direction = direction }
+
+    func append(_ r: Record) { records.append(r) }
+    func reset() { records.removeAll() }
+}
+
 /// A set of interventions and monitors, validated and ready to attach to a `HookSet`.
 public final class FeaturePlan {
     private var interventions: [Intervention] = []
     private var monitors: [FeatureMonitor] = []
+    private var directionMonitors: [DirectionMonitor] = []
     // Per intervention with a `.from` trigger: the first position where its condition held.
     private var firstFired: [Int?] = []
     /// How many positions each intervention (in the order added) has edited.
@@ -50,7 +73,9 @@ public final class FeaturePlan {
     public init() {}
 
     /// Adds an intervention after checking the feature exists and the action makes sense on it.
-    public func add(_ intervention: Intervention) throws {
+    /// Returns its index, for `applications` and `firstFiring(of:)`.
+    @discardableResult
+    public func add(_ intervention: Intervention) throws -> Int {
         try Self.validate(intervention.target)
         if case .from(let c) = intervention.trigger { try Self.validate(c.target) }
         if case .direction(let d) = intervention.target {
@@ -66,6 +91,22 @@ public final class FeaturePlan {
         interventions.append(intervention)
         firstFired.append(nil)
         applications.append(0)
+        return interventions.count - 1
+    }
+
+    /// The first position where intervention `index`'s `.from` condition held, if it has.
+    public func firstFiring(of index: Int) -> Int? {
+        firstFired.indices.contains(index) ? firstFired[index] : nil
+    }
+
+    /// Adds a monitor of a direction's projection at every position.
+    @discardableResult
+    public func monitor(_ direction: Direction) throws -> DirectionMonitor {
+        try Self.validate(.direction(direction))
+        if direction.vector.allSatisfy({ $0 == 0 }) { throw FeatureError.zeroDirection(name: direction.name) }
+        let m = DirectionMonitor(direction: direction)
+        directionMonitors.append(m)
+        return m
     }
 
     /// Adds a monitor of `binding`'s latents (top `top` per position above `threshold`).
@@ -81,6 +122,7 @@ public final class FeaturePlan {
         for i in firstFired.indices { firstFired[i] = nil }
         for i in applications.indices { applications[i] = 0 }
         for m in monitors { m.reset() }
+        for m in directionMonitors { m.reset() }
     }
 
     private static func validate(_ target: FeatureTarget) throws {
@@ -106,6 +148,7 @@ public final class FeaturePlan {
             if case .from(let c) = iv.trigger { use(c.target.point) }
         }
         for m in monitors { use(m.binding.point) }
+        for m in directionMonitors { use(m.direction.point) }
         for p in points { try model.validate(p) }
         func checkWidth(_ t: FeatureTarget) throws {
             switch t {
@@ -124,6 +167,7 @@ public final class FeaturePlan {
             if case .from(let c) = iv.trigger { try checkWidth(c.target) }
         }
         for m in monitors { try checkWidth(.latent(m.binding, 0)) }
+        for m in directionMonitors { try checkWidth(.direction(m.direction)) }
         for p in points {
             hooks.attach(at: p) { [self] acts in self.run(acts) }
         }
@@ -160,6 +204,15 @@ public final class FeaturePlan {
                     pack: m.binding.name, point: point, position: acts.positions.lowerBound + r,
                     token: r < tokens.count ? tokens[r] : -1, origin: r < origins.count ? origins[r] : .prompt,
                     latents: shown, l0: e.l0(r), fvu: fvu))
+            }
+        }
+
+        for m in directionMonitors where m.direction.point == point {
+            for r in 0..<acts.count {
+                m.append(DirectionMonitor.Record(
+                    direction: m.direction.name, point: point, position: acts.positions.lowerBound + r,
+                    token: r < tokens.count ? tokens[r] : -1, origin: r < origins.count ? origins[r] : .prompt,
+                    projection: projection(acts.values + r * d, m.direction.vector)))
             }
         }
 

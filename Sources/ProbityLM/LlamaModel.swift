@@ -368,14 +368,10 @@ final class LlamaSession: InferenceSession {
             let o = att + i * qWidth + h * headDim
             withUnsafeTemporaryAllocation(of: Float.self, capacity: span) { scores in
                 guard let sc = scores.baseAddress else { return }
-                for t in 0..<span {
-                    sc[t] = Vec.dot(qv, kc + t * kvWidth + kvOffset, headDim) * scale
-                }
+                Vec.dots(qv, rows: kc + kvOffset, stride: kvWidth, count: span, headDim, into: sc)
+                Vec.scale(sc, scale, span)
                 Vec.softmax(sc, span)
-                o.initialize(repeating: 0, count: headDim)
-                for t in 0..<span {
-                    Vec.axpy(sc[t], vc + t * kvWidth + kvOffset, o, headDim)
-                }
+                Vec.weightedSum(sc, rows: vc + kvOffset, stride: kvWidth, count: span, headDim, into: o)
             }
         }
     }

@@ -107,7 +107,8 @@ public enum SAETrainingRun {
         var tokensAtStart = -1
         var stoppedEarly = false
         let threads = loaded.pool.threadCount
-        try batches.run { rows in
+        let finished = trainer.map { $0.step >= steps } ?? false
+        if !finished { try batches.run { rows in
             if trainer == nil {
                 // Scale and b_dec from the first buffer (already shuffled), at most 16k rows.
                 let sampleRows = min(rows.count / info.width, 16384)
@@ -143,7 +144,7 @@ public enum SAETrainingRun {
             }
             if stopNow { stoppedEarly = true }
             return !done && !stopNow
-        }
+        } }
         guard let t = trainer else { throw TrainingError.emptyCorpus(split: "training", paths: request.corpora) }
         if stoppedEarly {
             return ["stopped_at_step": t.step]

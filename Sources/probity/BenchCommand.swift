@@ -1,12 +1,20 @@
-// `probity bench`: prefill and decode tokens/s, load time and peak memory on a model.
+// `probity bench`: prefill and decode tokens/s, load time and peak memory on a model, optionally
+// with an SAE monitor attached at one hook (a pack's, or a random TopK SAE of a given size).
 
 import ArgumentParser
 import Foundation
+import ProbityFeatures
 import ProbityLM
+import ProbityTensor
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure prefill and decode speed, load time and peak memory.")
+        abstract: "Measure prefill and decode speed, load time and peak memory.",
+        discussion: """
+            With --sae-latents N (or --pack PACK) the run is repeated with an SAE monitor attached \
+            at --hook: every position of every step is encoded, its top latents and reconstruction \
+            error recorded, as an audit does. A random SAE is TopK with k 32, like a trained one.
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -19,8 +27,22 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("repeat"), help: "Repeats; min, median and max are reported.")
     var repeats: Int = 3
 
+    @Option(help: "Also measure with a random TopK SAE of this many latents attached.")
+    var saeLatents: Int?
+
+    @Option(help: "Also measure with this pack's SAE attached (at its hook unless --hook is given).")
+    var pack: String?
+
+    @Option(help: "Hook point for the SAE.")
+    var hook: String?
+
     @Flag(help: "Print one JSON object.")
     var json = false
+
+    func validate() throws {
+        if let n = saeLatents, n < 1 { throw ValidationError("--sae-latents must be at least 1, found \(n)") }
+        if saeLatents != nil && pack != nil { throw ValidationError("give --sae-latents or --pack, not both") }
+    }
 
     func run() throws {
         let clock = ContinuousClock()
@@ -28,32 +50,106 @@ struct Bench: ParsableCommand {
         let loaded = try modelOptions.load()
         let loadSeconds = (clock.now - t0).seconds
         let options = BenchmarkOptions(promptTokens: promptTokens, generatedTokens: genTokens, repeats: repeats)
-        let result = try Benchmark.run(loaded.model, options: options)
+        // Check the SAE and its hook before measuring anything.
+        var monitored: (hooks: HookSet, binding: SAEBinding)?
+        if let binding = try saeBinding(model: loaded.model.info) {
+            let plan = FeaturePlan()
+            _ = plan.monitor(binding, top: 10)
+            let hooks = HookSet()
+            try plan.attach(to: hooks, model: loaded.model.info)
+            monitored = (hooks, binding)
+        }
+        let plain = try Benchmark.run(loaded.model, options: options)
+        var withSAE: (result: BenchmarkResult, binding: SAEBinding)?
+        if let (hooks, binding) = monitored {
+            withSAE = (try Benchmark.run(loaded.model, options: options, hooks: hooks), binding)
+        }
         let rss = Benchmark.peakResidentBytes
         if json {
             func stats(_ t: Throughput) -> [String: Any] {
                 ["min": t.min, "median": t.median, "max": t.max, "samples": t.samples]
             }
-            print(try jsonString([
+            var object: [String: Any] = [
                 "model": loaded.path,
                 "threads": loaded.pool.threadCount,
                 "prompt_tokens": promptTokens,
                 "gen_tokens": genTokens,
                 "repeats": repeats,
                 "load_seconds": loadSeconds,
-                "prefill_tokens_per_second": stats(result.prefill),
-                "decode_tokens_per_second": stats(result.decode),
+                "prefill_tokens_per_second": stats(plain.prefill),
+                "decode_tokens_per_second": stats(plain.decode),
                 "peak_rss_bytes": rss,
-            ]))
+            ]
+            if let (r, b) = withSAE {
+                object["sae"] = [
+                    "name": b.name, "hook": b.point.name, "latents": b.sae.dSAE,
+                    "prefill_tokens_per_second": stats(r.prefill),
+                    "decode_tokens_per_second": stats(r.decode),
+                    "prefill_slowdown": 1 - r.prefill.median / plain.prefill.median,
+                    "decode_slowdown": 1 - r.decode.median / plain.decode.median,
+                ] as [String: Any]
+            }
+            print(try jsonString(object))
         } else {
             print("model      \(loaded.path)")
             print("threads    \(loaded.pool.threadCount)")
             print(String(format: "load       %.3f s", loadSeconds))
-            print(String(format: "prefill    %.1f tok/s median (min %.1f, max %.1f) over %d × %d tokens",
-                         result.prefill.median, result.prefill.min, result.prefill.max, repeats, promptTokens))
-            print(String(format: "decode     %.1f tok/s median (min %.1f, max %.1f) over %d × %d tokens",
-                         result.decode.median, result.decode.min, result.decode.max, repeats, genTokens))
+            printRates("", plain)
+            if let (r, b) = withSAE {
+                print("with SAE   \(b.name): \(b.sae.dSAE) latents at \(b.point.name)")
+                printRates("  ", r)
+                print(String(format: "  slowdown prefill %.1f%%, decode %.1f%%",
+                             100 * (1 - r.prefill.median / plain.prefill.median),
+                             100 * (1 - r.decode.median / plain.decode.median)))
+            }
             print(String(format: "peak RSS   %.1f MiB", Double(rss) / 1_048_576))
+        }
+    }
+
+    private func printRates(_ indent: String, _ r: BenchmarkResult) {
+        print(indent + String(format: "prefill    %.1f tok/s median (min %.1f, max %.1f) over %d × %d tokens",
+                              r.prefill.median, r.prefill.min, r.prefill.max, repeats, promptTokens))
+        print(indent + String(format: "decode     %.1f tok/s median (min %.1f, max %.1f) over %d × %d tokens",
+                              r.decode.median, r.decode.min, r.decode.max, repeats, genTokens))
+    }
+
+    /// The SAE to attach, if any: a pack's, or a seeded random TopK SAE.
+    private func saeBinding(model: ModelInfo) throws -> SAEBinding? {
+        let pointName = hook
+        if let pack {
+            let p = try FeaturePack.load(path: pack)
+            guard let sae = p.sae else { throw BenchInputError.notAnSAEPack(pack) }
+            let point = try pointName.map(parseHook) ?? p.hook
+            return SAEBinding(name: p.name, sae: sae, point: point, labels: p.labels)
+        }
+        guard let latents = saeLatents else { return nil }
+        let point = try parseHook(pointName ?? "blocks.15.hook_resid_post")
+        return SAEBinding(name: "random-\(latents)", sae: try randomSAE(dIn: model.width, latents: latents),
+                          point: point)
+    }
+
+    private func parseHook(_ name: String) throws -> HookPoint {
+        guard let p = HookPoint(name: name) else { throw HookNameError.notAHookName(name) }
+        return p
+    }
+
+    /// A TopK (k = 32) SAE with uniform random weights of unit-scale rows, seeded.
+    private func randomSAE(dIn: Int, latents: Int) throws -> SparseAutoencoder {
+        var rng = Xoshiro256StarStar(seed: 1)
+        let a = Float(1 / Double(dIn).squareRoot())
+        func uniform(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.nextUnitDouble() * 2 - 1) * a } }
+        let config = SAEConfig(dIn: dIn, dSAE: latents, architecture: .topK(min(32, latents)))
+        return try SparseAutoencoder(config: config, wEnc: uniform(dIn * latents), bEnc: [Float](repeating: 0, count: latents),
+                                     wDec: uniform(latents * dIn), bDec: [Float](repeating: 0, count: dIn), threshold: nil)
+    }
+}
+
+enum BenchInputError: InputError {
+    case notAnSAEPack(String)
+
+    var description: String {
+        switch self {
+        case let .notAnSAEPack(path): return "\(path): not an SAE pack (bench attaches an SAE; this pack holds directions)"
         }
     }
 }

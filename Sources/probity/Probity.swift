@@ -31,6 +31,7 @@ struct Probity: ParsableCommand {
             Features.self,
             SAE.self,
             Steer.self,
+            Rules.self,
         ])
 
     /// Runs a command and maps every error to one message and a contract exit code.

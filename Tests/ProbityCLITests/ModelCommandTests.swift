@@ -95,11 +95,22 @@ import ProbityFormats
     }
 
     @Test func benchReportsJSON() throws {
-        let r = try CLI.run(["bench", "--prompt-tokens", "16", "--gen-tokens", "4", "--repeat", "1", "--json"])
+        let r = try CLI.run(["bench", "--prompt-tokens", "16", "--gen-tokens", "4", "--repeat", "1",
+                             "--sae-latents", "256", "--hook", "blocks.3.hook_resid_post", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         let decode = try #require(object["decode_tokens_per_second"] as? [String: Any])
         #expect((decode["median"] as? Double ?? 0) > 0)
         #expect((object["peak_rss_bytes"] as? Int ?? 0) > 0)
+        let sae = try #require(object["sae"] as? [String: Any])
+        #expect(sae["latents"] as? Int == 256 && sae["hook"] as? String == "blocks.3.hook_resid_post")
+        #expect(sae["decode_slowdown"] is Double)
+    }
+
+    @Test func benchRejectsAMissingHook() throws {
+        let r = try CLI.run(["bench", "--prompt-tokens", "4", "--gen-tokens", "1", "--repeat", "1",
+                             "--sae-latents", "16", "--hook", "blocks.40.hook_resid_post"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("blocks.40.hook_resid_post"))
     }
 }

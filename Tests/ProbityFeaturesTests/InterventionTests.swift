@@ -210,6 +210,23 @@ import Testing
         #expect(monitor.records[0].l0 == ref.filter { $0 > 0 }.count)
     }
 
+    @Test func directionMonitorAndFiringPosition() throws {
+        let probe = Direction(name: "probe", point: point, vector: [2, 0, 0, 0, 0, 0, 0, 0])
+        let plan = FeaturePlan()
+        let watch = try plan.monitor(probe)
+        let k = try plan.add(Intervention(.direction(probe), .ablate, trigger: .from(FeatureCondition(.direction(probe), above: 1))))
+        let hooks = HookSet()
+        try plan.attach(to: hooks, model: info)
+        var x = [Float](repeating: 0, count: 3 * 8)
+        x[8] = 3
+        x[16] = -1
+        try runHooks(hooks, at: point, blocks: 2, values: &x, width: 8, start: 5)
+        #expect(watch.records.map(\.projection) == [0, 3, -1])
+        #expect(watch.records.map(\.position) == [5, 6, 7])
+        #expect(plan.firstFiring(of: k) == 6)
+        #expect([x[8], x[16]] == [0, 0])
+    }
+
     @Test func badTargetsAreRejected() throws {
         let (b, _) = try binding()
         let plan = FeaturePlan()

@@ -51,8 +51,24 @@ float *pk_thread_scratch(size_t count);
 /// IEEE binary16 -> binary32, exact for every value; NaN payloads are kept bit for bit.
 float pk_half_to_float(uint16_t h);
 
-/// Dot product of two float vectors (the fastest available ISA).
-float pk_dot_f32(const float *a, const float *b, long n);
+/// Dot product of two float vectors at up to level `isa`.
+float pk_dot_f32(int isa, const float *a, const float *b, long n);
+
+/// Vector kernels (vec.c) at up to level `isa`. y += a·x; x += y; x *= a.
+void pk_axpy(int isa, float a, const float *x, float *y, long n);
+void pk_add(int isa, float *x, const float *y, long n);
+void pk_scale(int isa, float *x, float a, long n);
+/// out = x / sqrt(mean(x²) + eps) · w, the sum of squares in double. `out` may be `x`.
+void pk_rms_norm(int isa, const float *x, const float *w, float eps, long n, float *out);
+/// In place: x = exp(x - max) / Σ exp(x - max), with libm's expf and the sum in double.
+void pk_softmax(int isa, float *x, long n);
+/// gate = gate / (1 + expf(-gate)) · up.
+void pk_silu_mul(int isa, float *gate, const float *up, long n);
+
+/// out[t] = dot(q, rows + t·stride) over n floats, for t in [0, count).
+void pk_dots(int isa, const float *q, const float *rows, long stride, long count, long n, float *out);
+/// out[i] = Σ_t w[t] · rows[t·stride + i] for i in [0, n), accumulated in t order.
+void pk_weighted_sum(int isa, const float *w, const float *rows, long stride, long count, long n, float *out);
 
 /// Processors online.
 int pk_cpu_count(void);

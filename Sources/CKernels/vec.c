@@ -1,0 +1,185 @@
+// Vector kernels of the forward pass (ProbityTensor's Vec): portable C and AVX2/FMA versions
+// chosen at run time. Sums of squares and softmax denominators are kept in double, as ggml
+// keeps rms_norm's sum; exponentials are libm's expf, never an approximation.
+#include "CKernels.h"
+
+#include <math.h>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define PK_X86 1
+#include <immintrin.h>
+#define AVX2 __attribute__((target("avx2,fma")))
+#endif
+
+// MARK: - portable
+
+static void axpy_generic(float a, const float *x, float *y, long n) {
+    for (long i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static void add_generic(float *x, const float *y, long n) {
+    for (long i = 0; i < n; i++) x[i] += y[i];
+}
+
+static void scale_generic(float *x, float a, long n) {
+    for (long i = 0; i < n; i++) x[i] *= a;
+}
+
+static double sumsq_generic(const float *x, long n) {
+    double s[4] = {0, 0, 0, 0};
+    long i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; k++) s[k] += (double)x[i + k] * (double)x[i + k];
+    double t = (s[0] + s[1]) + (s[2] + s[3]);
+    for (; i < n; i++) t += (double)x[i] * (double)x[i];
+    return t;
+}
+
+static void mul3_generic(const float *x, float a, const float *w, float *out, long n) {
+    for (long i = 0; i < n; i++) out[i] = x[i] * a * w[i];
+}
+
+static float max_generic(const float *x, long n) {
+    float m = x[0];
+    for (long i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+// MARK: - AVX2 / FMA
+
+#ifdef PK_X86
+AVX2 static void axpy_avx2(float a, const float *x, float *y, long n) {
+    const __m256 av = _mm256_set1_ps(a);
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] = fmaf(a, x[i], y[i]);
+}
+
+AVX2 static void add_avx2(float *x, const float *y, long n) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) x[i] += y[i];
+}
+
+AVX2 static void scale_avx2(float *x, float a, long n) {
+    const __m256 av = _mm256_set1_ps(a);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), av));
+    for (; i < n; i++) x[i] *= a;
+}
+
+AVX2 static double sumsq_avx2(const float *x, long n) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256d lo = _mm256_cvtps_pd(_mm_loadu_ps(x + i)), hi = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4));
+        s0 = _mm256_fmadd_pd(lo, lo, s0);
+        s1 = _mm256_fmadd_pd(hi, hi, s1);
+    }
+    __m256d s = _mm256_add_pd(s0, s1);
+    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+    double t = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+    for (; i < n; i++) t += (double)x[i] * (double)x[i];
+    return t;
+}
+
+AVX2 static void mul3_avx2(const float *x, float a, const float *w, float *out, long n) {
+    const __m256 av = _mm256_set1_ps(a);
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), av), _mm256_loadu_ps(w + i)));
+    for (; i < n; i++) out[i] = x[i] * a * w[i];
+}
+
+AVX2 static float max_avx2(const float *x, long n) {
+    long i = 0;
+    float m = x[0];
+    if (n >= 8) {
+        __m256 mv = _mm256_loadu_ps(x);
+        for (i = 8; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
+        float lanes[8];
+        _mm256_storeu_ps(lanes, mv);
+        for (int k = 0; k < 8; k++) m = lanes[k] > m ? lanes[k] : m;
+    }
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+#endif
+
+static void weighted_sum_generic(const float *w, const float *rows, long stride, long count, long n, float *out) {
+    for (long i = 0; i < n; i++) out[i] = 0;
+    for (long t = 0; t < count; t++)
+        for (long i = 0; i < n; i++) out[i] += w[t] * rows[t * stride + i];
+}
+
+#ifdef PK_X86
+// Up to 64 outputs stay in eight registers while the rows stream past; each step is the same
+// fused multiply-add an axpy would do, so the result equals a loop of axpy calls.
+AVX2 static void weighted_sum_avx2(const float *w, const float *rows, long stride, long count, long n, float *out) {
+    long c = 0;
+    for (; c + 64 <= n; c += 64) {
+        __m256 acc[8];
+        for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
+        for (long t = 0; t < count; t++) {
+            const __m256 wt = _mm256_set1_ps(w[t]);
+            const float *r = rows + t * stride + c;
+            for (int k = 0; k < 8; k++) acc[k] = _mm256_fmadd_ps(wt, _mm256_loadu_ps(r + 8 * k), acc[k]);
+        }
+        for (int k = 0; k < 8; k++) _mm256_storeu_ps(out + c + 8 * k, acc[k]);
+    }
+    if (c < n) {
+        for (long i = c; i < n; i++) out[i] = 0;
+        for (long t = 0; t < count; t++) axpy_avx2(w[t], rows + t * stride + c, out + c, n - c);
+    }
+}
+#endif
+
+// MARK: - dispatch
+
+#ifdef PK_X86
+#define DISPATCH(avx2_call, generic_call) \
+    do { if (isa >= PK_ISA_AVX2 && pk_best_isa() >= PK_ISA_AVX2) { avx2_call; } else { generic_call; } } while (0)
+#else
+#define DISPATCH(avx2_call, generic_call) do { (void)isa; generic_call; } while (0)
+#endif
+
+void pk_axpy(int isa, float a, const float *x, float *y, long n) { DISPATCH(axpy_avx2(a, x, y, n), axpy_generic(a, x, y, n)); }
+void pk_add(int isa, float *x, const float *y, long n) { DISPATCH(add_avx2(x, y, n), add_generic(x, y, n)); }
+void pk_scale(int isa, float *x, float a, long n) { DISPATCH(scale_avx2(x, a, n), scale_generic(x, a, n)); }
+
+void pk_rms_norm(int isa, const float *x, const float *w, float eps, long n, float *out) {
+    double sum;
+    DISPATCH(sum = sumsq_avx2(x, n), sum = sumsq_generic(x, n));
+    const float scale = (float)(1.0 / sqrt(sum / (double)(n > 0 ? n : 1) + (double)eps));
+    DISPATCH(mul3_avx2(x, scale, w, out, n), mul3_generic(x, scale, w, out, n));
+}
+
+void pk_softmax(int isa, float *x, long n) {
+    if (n <= 0) return;
+    float m;
+    DISPATCH(m = max_avx2(x, n), m = max_generic(x, n));
+    double sum = 0;
+    for (long i = 0; i < n; i++) {
+        const float e = expf(x[i] - m);
+        x[i] = e;
+        sum += e;
+    }
+    pk_scale(isa, x, (float)(1.0 / sum), n);
+}
+
+void pk_silu_mul(int isa, float *gate, const float *up, long n) {
+    (void)isa;  // one portable loop: the cost is expf
+    for (long i = 0; i < n; i++) {
+        const float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+void pk_dots(int isa, const float *q, const float *rows, long stride, long count, long n, float *out) {
+    for (long t = 0; t < count; t++) out[t] = pk_dot_f32(isa, q, rows + t * stride, n);
+}
+
+void pk_weighted_sum(int isa, const float *w, const float *rows, long stride, long count, long n, float *out) {
+    DISPATCH(weighted_sum_avx2(w, rows, stride, count, n, out), weighted_sum_generic(w, rows, stride, count, n, out));
+}

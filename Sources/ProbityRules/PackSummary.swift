@@ -1,0 +1,138 @@
+// What lint needs to know about a feature pack without loading its weights: kind, width (d_sae),
+// hook point, labels with max activations, direction names. Reads the pack layout of
+// docs/features.md: `pack.json` + `labels.json` (through ProbityFeatures' own reader) + SAELens
+// `cfg.json` or a directions file (names from its header), or a bare SAELens directory.
+
+import Foundation
+import ProbityFeatures
+import ProbityFormats
+
+/// The facts about a pack that rule checks use.
+public struct PackSummary: Sendable, Equatable {
+    public enum Kind: String, Sendable { case sae, directions }
+
+    public var kind: Kind
+    /// Number of latents (SAE packs).
+    public var dSAE: Int?
+    /// The pack's hook point, used when a rule names none.
+    public var hook: String?
+    /// Feature ids (decimal latent indices, or direction names) by label name; a name given to
+    /// more than one feature maps to all of them.
+    public var labels: [String: [String]]
+    /// Direction name → its own hook point, when it differs from the pack's (direction packs).
+    public var directions: [String: String?]
+    /// Max activation over the reference corpus, by feature id.
+    public var maxActivation: [String: Double]
+
+    public init(kind: Kind, dSAE: Int? = nil, hook: String? = nil, labels: [String: [String]] = [:],
+                directions: [String: String?] = [:], maxActivation: [String: Double] = [:]) {
+        self.kind = kind
+        self.dSAE = dSAE
+        self.hook = hook
+        self.labels = labels
+        self.directions = directions
+        self.maxActivation = maxActivation
+    }
+
+    /// Reads the pack in `directory`; a problem is one message for the caller to locate.
+    public static func read(directory: String) -> Result<PackSummary, PackProblem> {
+        do {
+            return .success(try load(directory))
+        } catch let problem as PackProblem {
+            return .failure(problem)
+        } catch {
+            return .failure(PackProblem("\(error)"))
+        }
+    }
+
+    private static func load(_ directory: String) throws -> PackSummary {
+        let manifestPath = directory + "/pack.json", cfgPath = directory + "/cfg.json"
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: manifestPath) else {
+            guard fm.fileExists(atPath: cfgPath) else {
+                throw PackProblem("\(directory) holds neither pack.json nor a SAELens cfg.json")
+            }
+            let cfg = try SAELensConfig(cfgPath)
+            guard let hook = cfg.hook else {
+                throw PackProblem("\(cfgPath) names no hook (metadata.hook_name), and there is no pack.json to say it")
+            }
+            return PackSummary(kind: .sae, dSAE: cfg.dSAE, hook: hook)
+        }
+        let manifest = try object(manifestPath)
+        guard let kindName = manifest["kind"] as? String, let kind = Kind(rawValue: kindName) else {
+            throw PackProblem("\(manifestPath): 'kind' must be \"sae\" or \"directions\"")
+        }
+        guard let hook = manifest["hook"] as? String else { throw PackProblem("\(manifestPath): missing string 'hook'") }
+        var summary = PackSummary(kind: kind, hook: hook)
+        if let file = manifest["labels"] as? String {
+            try summary.readLabels(directory + "/" + file)
+        }
+        switch kind {
+        case .sae:
+            guard fm.fileExists(atPath: cfgPath) else { throw PackProblem("\(directory): an SAE pack needs cfg.json") }
+            summary.dSAE = try SAELensConfig(cfgPath).dSAE
+        case .directions:
+            let file = (manifest["directions"] as? String) ?? "directions.safetensors"
+            try summary.readDirections(directory + "/" + file)
+        }
+        return summary
+    }
+
+    /// The labels file, read as the feature engine reads it.
+    private mutating func readLabels(_ path: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else { throw PackProblem("cannot read \(path)") }
+        for label in try FeatureLabels.load(path: path).byID.values {
+            if let name = label.name { labels[name, default: []].append(label.id) }
+            if let max = label.maxActivation { maxActivation[label.id] = Double(max) }
+        }
+        for name in labels.keys { labels[name]?.sort { (Int($0) ?? Int.max, $0) < (Int($1) ?? Int.max, $1) } }
+    }
+
+    /// Names (and per-direction hooks, metadata `hook.<name>`) from a safetensors header, or the
+    /// `direction.N` tensors of a llama.cpp control vector.
+    private mutating func readDirections(_ path: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else { throw PackProblem("no directions file \(path)") }
+        if path.hasSuffix(".gguf") {
+            let file = try GGUFFile(path: path)
+            for t in file.tensors {
+                guard t.name.hasPrefix("direction."), let block = Int(t.name.dropFirst("direction.".count)) else { continue }
+                directions[t.name] = "blocks.\(block).hook_resid_post"
+            }
+        } else {
+            let file = try SafeTensorsFile(path: path)
+            for t in file.tensors { directions[t.name] = file.metadata[FeaturePack.hookMetadataKey(t.name)] }
+        }
+    }
+
+    private static func object(_ path: String) throws -> [String: Any] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw PackProblem("cannot read \(path)") }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw PackProblem("\(path) is not a JSON object")
+        }
+        return object
+    }
+}
+
+/// The two `cfg.json` facts lint needs, in SAELens v6 layout or the older flat one.
+private struct SAELensConfig {
+    var dSAE: Int
+    var hook: String?
+
+    init(_ path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path),
+              let cfg = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw PackProblem("\(path) is not a JSON object")
+        }
+        guard let d = cfg["d_sae"] as? Int, d > 0 else { throw PackProblem("\(path): expected a positive integer 'd_sae'") }
+        dSAE = d
+        let metadata = cfg["metadata"] as? [String: Any]
+        hook = (metadata?["hook_name"] as? String) ?? (cfg["hook_name"] as? String) ?? (cfg["hook_point"] as? String)
+    }
+}
+
+/// Why a pack could not be summarized; the caller puts it at the pack's declaration.
+public struct PackProblem: Error, Sendable, Equatable, CustomStringConvertible {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}

@@ -1,0 +1,93 @@
+// The broken-rules corpus: each file under Tests/Fixtures/rules/broken must produce exactly the
+// diagnostics its `# expect:` lines give, at those lines and columns. Valid files lint clean.
+
+import Foundation
+import Testing
+@testable import ProbityRules
+
+@Suite struct RulesCorpusTests {
+    @Test func corpusCoversEveryKindOfMistake() {
+        let expected = ["billion-laughs.yaml", "deep-nesting.yaml", "duplicate-key.yaml", "hook-not-in-model.yaml",
+                        "hook-syntax.yaml", "missing-pack.yaml", "never-fires.yaml", "out-of-range.yaml",
+                        "references.yaml", "schema-version.yaml", "syntax.yaml", "tests-block.yaml",
+                        "thresholds.yaml", "triggers.yaml", "unknown-action.yaml", "unknown-key.yaml",
+                        "unknown-label.yaml", "wrong-types.yaml"]
+        #expect(RulesFixtures.brokenFiles() == expected)
+    }
+
+    @Test(arguments: RulesFixtures.brokenFiles())
+    func brokenFileGivesItsExpectedDiagnostics(_ name: String) throws {
+        let path = RulesFixtures.path("broken/" + name)
+        let expected = try RulesFixtures.expectedLines(in: path)
+        #expect(!expected.isEmpty, "\(name) has no # expect: lines")
+        let (_, diagnostics) = RulesFixtures.lint([path])
+        #expect(RulesFixtures.expectationLines(diagnostics) == expected)
+        #expect(diagnostics.items.allSatisfy { $0.location.file == path })
+    }
+
+    @Test func duplicateIDsAcrossFilesPointAtTheSecond() {
+        let a = RulesFixtures.path("dup-ids/a.yaml"), b = RulesFixtures.path("dup-ids/b.yaml")
+        let (set, diagnostics) = RulesFixtures.lint([RulesFixtures.path("dup-ids")])
+        #expect(diagnostics.items == [
+            Diagnostic(.error, "duplicate rule id 'shared-id' (first at \(a):5:9)",
+                       at: FileLocation(file: b, line: 10, column: 9)),
+        ])
+        #expect(set.rules.map(\.id) == ["shared-id", "other"])
+    }
+
+    @Test func validFilesLintClean() {
+        let (set, diagnostics) = RulesFixtures.lint([RulesFixtures.path("valid")])
+        #expect(diagnostics.items.isEmpty, "\(diagnostics.rendered())")
+        #expect(set.rules.map(\.id) == ["flattery-watch", "sycophancy-steer", "deception-stop"])
+    }
+
+    @Test func loadCheckedThrowsEveryErrorAtOnce() throws {
+        let range = RulesFixtures.path("broken/out-of-range.yaml"), label = RulesFixtures.path("broken/unknown-label.yaml")
+        do {
+            _ = try RuleSet.loadChecked([range, label])
+            Issue.record("loaded broken rules")
+        } catch {
+            guard case .invalid(let all) = error else {
+                Issue.record("expected .invalid, got \(error)")
+                return
+            }
+            #expect(all.map(\.location) == [FileLocation(file: range, line: 13, column: 15), FileLocation(file: label, line: 11, column: 39)])
+            #expect(error.description == """
+                \(range):13:15: error: feature 9000 is out of range for pack 'smollm2-l15' (d_sae 8192)
+                \(label):11:39: error: pack 'smollm2-l15' has no latent labelled 'flatery'
+                    hint: did you mean 'flattery'?
+                """)
+        }
+        let (set, warnings) = try RuleSet.loadChecked([RulesFixtures.path("broken/never-fires.yaml")])
+        #expect(set.rules.map(\.id) == ["never"])
+        #expect(warnings.count == 2)
+        #expect(warnings.allSatisfy { $0.severity == .warning })
+    }
+
+    @Test func hookBeyondTheModelIsOnlyCheckedWithAModel() {
+        let (_, diagnostics) = RulesFixtures.lint([RulesFixtures.path("broken/hook-not-in-model.yaml")], blocks: nil)
+        #expect(diagnostics.items.isEmpty)
+    }
+
+    @Test func missingPathIsReported() {
+        let (set, diagnostics) = RulesFixtures.lint(["/no/such/rules"])
+        #expect(diagnostics.items == [Diagnostic(.error, "no such file or directory", at: .file("/no/such/rules"))])
+        #expect(set.files.isEmpty)
+    }
+
+    /// The example rules in rules/ need packs made by `probity features derive`; until those exist
+    /// the only diagnostics allowed are the missing packs themselves.
+    @Test func exampleRulesLintCleanExceptForPacksNotYetDerived() throws {
+        let repository = URL(fileURLWithPath: RulesFixtures.directory).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().path
+        let (set, diagnostics) = RulesFixtures.lint([repository + "/rules"])
+        #expect(set.files.map { ($0.path as NSString).lastPathComponent } == ["deception.yaml", "secret-keeping.yaml", "sycophancy.yaml"])
+        #expect(set.rules.count == 6)
+        for d in diagnostics.items {
+            let declared = set.files.first { $0.path == d.location.file }?.packs.first { $0.pathLocation == d.location }
+            let isMissingPack = declared.map { !FileManager.default.fileExists(atPath: $0.resolvedPath) } ?? false
+            #expect(isMissingPack && d.message.hasSuffix("no such directory \(declared?.path ?? "") (relative to the rules file's directory)"),
+                    "\(d)")
+        }
+    }
+}
