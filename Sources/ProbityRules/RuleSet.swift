@@ -238,6 +238,11 @@ public struct RuleSet: Sendable {
                           at: ref.selectorLocation, hint: "give an absolute value, or add max_activation to the pack's manifest")
     }
 
+    /// The id closest to `id` among the loaded rules, for a `did you mean` hint.
+    public func closestID(to id: String) -> String? {
+        closest(to: id, in: rules.map(\.id))
+    }
+
     /// The rule with this id and the file it is in.
     public func find(_ id: String) -> (Rule, RuleFile)? {
         for file in files {

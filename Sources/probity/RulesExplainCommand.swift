@@ -27,6 +27,7 @@ struct RulesExplain: ParsableCommand {
             let ids = set.rules.map(\.id)
             var message = "probity: error: no rule '\(ruleID)' in \(options.resolvedPaths.joined(separator: ", "))"
             message += ids.isEmpty ? " (no rules found)" : " (rules: \(ids.joined(separator: ", ")))"
+            if let near = set.closestID(to: ruleID) { message += "; did you mean '\(near)'?" }
             FileHandle.standardError.write(Data((message + "\n").utf8))
             throw ExitCode(Exit.badInput)
         }

@@ -106,6 +106,12 @@ import Testing
         #expect(r.stderr == "probity: error: no rule 'nope' in \(fixture("valid")) (rules: flattery-watch, sycophancy-steer, deception-stop)\n")
     }
 
+    @Test func explainSuggestsANearID() throws {
+        let r = try CLI.run(["rules", "explain", "flatery-watch", fixture("valid")])
+        #expect(r.status == 2)
+        #expect(r.stderr.hasSuffix("; did you mean 'flattery-watch'?\n"))
+    }
+
     @Test func explainRefusesBrokenRules() throws {
         let r = try CLI.run(["rules", "explain", "range", fixture("broken/out-of-range.yaml")])
         #expect(r.status == 2)
