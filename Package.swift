@@ -28,12 +28,13 @@ let package = Package(
         .target(name: "ProbityFormats", dependencies: ["ProbityTensor"]),
         .target(name: "ProbityLM", dependencies: ["ProbityFormats", "ProbityTensor"]),
         .target(name: "ProbityFeatures", dependencies: ["ProbityLM", "ProbityFormats", "ProbityTensor"]),
+        .target(name: "ProbityTraining", dependencies: ["ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
         .target(name: "ProbityRules",
                 dependencies: ["CYAML", "ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
         .executableTarget(
             name: "probity",
             dependencies: [
-                "ProbityLM", "ProbityFeatures", "ProbityFormats", "ProbityTensor", "ProbityRules",
+                "ProbityLM", "ProbityFeatures", "ProbityFormats", "ProbityTensor", "ProbityRules", "ProbityTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -42,6 +43,7 @@ let package = Package(
         .testTarget(name: "ProbityLMTests", dependencies: ["ProbityLM"]),
         .testTarget(name: "ProbityFeaturesTests", dependencies: ["ProbityFeatures", "ProbityLM", "ProbityFormats"]),
         .testTarget(name: "ProbityRulesTests", dependencies: ["ProbityRules", "ProbityLM"]),
+        .testTarget(name: "ProbityTrainingTests", dependencies: ["ProbityTraining", "ProbityFeatures", "ProbityLM", "ProbityFormats"]),
         .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats"]),
     ]
 )
