@@ -28,6 +28,7 @@ let package = Package(
         .target(name: "ProbityFormats", dependencies: ["ProbityTensor"]),
         .target(name: "ProbityLM", dependencies: ["ProbityFormats", "ProbityTensor"]),
         .target(name: "ProbityFeatures", dependencies: ["ProbityLM", "ProbityFormats", "ProbityTensor"]),
+        .target(name: "ProbityTraining", dependencies: ["ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
         .target(name: "ProbityRules",
                 dependencies: ["CYAML", "ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
         .target(name: "ProbityAudit",
@@ -35,7 +36,7 @@ let package = Package(
         .executableTarget(
             name: "probity",
             dependencies: [
-                "ProbityLM", "ProbityFeatures", "ProbityFormats", "ProbityTensor", "ProbityRules", "ProbityAudit",
+                "ProbityLM", "ProbityFeatures", "ProbityFormats", "ProbityTensor", "ProbityRules", "ProbityAudit", "ProbityTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -45,6 +46,7 @@ let package = Package(
         .testTarget(name: "ProbityFeaturesTests", dependencies: ["ProbityFeatures", "ProbityLM", "ProbityFormats"]),
         .testTarget(name: "ProbityRulesTests", dependencies: ["ProbityRules", "ProbityLM"]),
         .testTarget(name: "ProbityAuditTests", dependencies: ["ProbityAudit", "ProbityRules"]),
+        .testTarget(name: "ProbityTrainingTests", dependencies: ["ProbityTraining", "ProbityFeatures", "ProbityLM", "ProbityFormats"]),
         .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats"]),
     ]
 )

@@ -227,8 +227,9 @@ public final class FeaturePack: Sendable {
     /// Checks the pack against a model before any token runs: d_in equals the model's width, the
     /// hook exists in the model, and the model is the one the manifest names (by GGUF SHA-256 when
     /// recorded, else by `general.name`). A model mismatch throws unless `allowModelMismatch`;
-    /// then the returned text says what differed, for the result to record.
-    public func checkCompatibility(model: ModelInfo, modelPath: String, modelName: String?,
+    /// then the returned text says what differed, for the result to record. `modelSHA256`, when
+    /// given, is the model file's digest already computed (checking several packs hashes it once).
+    public func checkCompatibility(model: ModelInfo, modelPath: String, modelName: String?, modelSHA256: String? = nil,
                                    allowModelMismatch: Bool = false) throws -> String? {
         guard width == model.width else { throw FeatureError.widthMismatch(pack: name, dIn: width, modelWidth: model.width) }
         for point in [hook] + directions.map(\.point) {
@@ -239,7 +240,7 @@ public final class FeaturePack: Sendable {
         guard let manifest else { return nil }
         var mismatch: String?
         if let expected = manifest.modelSHA256 {
-            let found = try SHA256.hex(file: modelPath)
+            let found = try modelSHA256 ?? SHA256.hex(file: modelPath)
             if found != expected { mismatch = "the model's GGUF sha256 is \(found), the pack expects \(expected)" }
         } else if let expected = manifest.modelName, let modelName, expected != modelName {
             mismatch = "the model is '\(modelName)', the pack expects '\(expected)'"

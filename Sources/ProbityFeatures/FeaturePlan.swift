@@ -66,8 +66,12 @@ public final class FeaturePlan {
     private var directionMonitors: [DirectionMonitor] = []
     // Per intervention with a `.from` trigger: the first position where its condition held.
     private var firstFired: [Int?] = []
+    // Per intervention with a `.whileActive` trigger: where its condition held in the current step.
+    private var holding: [(positions: Range<Int>, rows: [Bool])?] = []
     /// How many positions each intervention (in the order added) has edited.
     public private(set) var applications: [Int] = []
+    /// The positions each intervention has edited, in the order edited.
+    public private(set) var appliedPositions: [[Int]] = []
 
     /// An empty plan.
     public init() {}
@@ -77,7 +81,7 @@ public final class FeaturePlan {
     @discardableResult
     public func add(_ intervention: Intervention) throws -> Int {
         try Self.validate(intervention.target)
-        if case .from(let c) = intervention.trigger { try Self.validate(c.target) }
+        if let c = intervention.trigger.condition { try Self.validate(c.target) }
         if case .direction(let d) = intervention.target {
             switch intervention.action {
             case .add: break
@@ -90,7 +94,9 @@ public final class FeaturePlan {
         }
         interventions.append(intervention)
         firstFired.append(nil)
+        holding.append(nil)
         applications.append(0)
+        appliedPositions.append([])
         return interventions.count - 1
     }
 
@@ -120,7 +126,9 @@ public final class FeaturePlan {
     /// Forgets trigger state, monitor records and counts: call between sequences.
     public func reset() {
         for i in firstFired.indices { firstFired[i] = nil }
+        for i in holding.indices { holding[i] = nil }
         for i in applications.indices { applications[i] = 0 }
+        for i in appliedPositions.indices { appliedPositions[i].removeAll() }
         for m in monitors { m.reset() }
         for m in directionMonitors { m.reset() }
     }
@@ -145,11 +153,18 @@ public final class FeaturePlan {
         func use(_ p: HookPoint) { if !points.contains(p) { points.append(p) } }
         for iv in interventions {
             use(iv.point)
-            if case .from(let c) = iv.trigger { use(c.target.point) }
+            if let c = iv.trigger.condition { use(c.target.point) }
         }
         for m in monitors { use(m.binding.point) }
         for m in directionMonitors { use(m.direction.point) }
         for p in points { try model.validate(p) }
+        let order = model.hookPoints
+        for iv in interventions {
+            guard case .whileActive(let c) = iv.trigger,
+                  let cp = order.firstIndex(of: c.target.point), let ep = order.firstIndex(of: iv.point), cp > ep else { continue }
+            throw FeatureError.badAction(argument: "\(iv.action) \(iv.target.label)",
+                                         reason: "its while condition on \(c.target.label) is read at \(c.target.point), after the edit at \(iv.point)")
+        }
         func checkWidth(_ t: FeatureTarget) throws {
             switch t {
             case .latent(let b, _):
@@ -164,7 +179,7 @@ public final class FeaturePlan {
         }
         for iv in interventions {
             try checkWidth(iv.target)
-            if case .from(let c) = iv.trigger { try checkWidth(c.target) }
+            if let c = iv.trigger.condition { try checkWidth(c.target) }
         }
         for m in monitors { try checkWidth(.latent(m.binding, 0)) }
         for m in directionMonitors { try checkWidth(.direction(m.direction)) }
@@ -218,25 +233,35 @@ public final class FeaturePlan {
 
         // Conditions read the activations before this point's edits.
         for (k, iv) in interventions.enumerated() {
-            guard case .from(let c) = iv.trigger, c.target.point == point else { continue }
-            for r in 0..<acts.count {
-                let value = activation(of: c.target, row: r, acts: acts, encoding: encoding)
-                if value > c.threshold {
+            switch iv.trigger {
+            case .from(let c) where c.target.point == point:
+                for r in 0..<acts.count where c.holds(activation(of: c.target, row: r, acts: acts, encoding: encoding)) {
                     let pos = acts.positions.lowerBound + r
                     if firstFired[k].map({ pos < $0 }) ?? true { firstFired[k] = pos }
                     break
                 }
+            case .whileActive(let c) where c.target.point == point:
+                holding[k] = (acts.positions, (0..<acts.count).map { c.holds(activation(of: c.target, row: $0, acts: acts, encoding: encoding)) })
+            default: break
             }
         }
 
         func active(_ k: Int, row r: Int) -> Bool {
             let iv = interventions[k]
             let pos = acts.positions.lowerBound + r
-            guard iv.positions.admits(position: pos, origin: r < origins.count ? origins[r] : .prompt) else { return false }
-            if case .from = iv.trigger {
+            guard iv.positions.admits(position: pos, origin: r < origins.count ? origins[r] : .prompt,
+                                      end: acts.positions.upperBound) else { return false }
+            switch iv.trigger {
+            case .always: return true
+            case .from:
                 guard let first = firstFired[k], pos >= first else { return false }
+                return true
+            case .whileActive:
+                guard let h = holding[k], h.positions == acts.positions, r < h.rows.count else { return false }
+                return h.rows[r]
+            case .gate(let g):
+                return g.isOpen(at: pos)
             }
-            return true
         }
 
         // SAE latent edits: f → f' per SAE, written back as x += W_dec·(f' − f)/scale.
@@ -251,6 +276,7 @@ public final class FeaturePlan {
                 e.latents[slot] = f2
                 b.sae.addDecoderRow(i, times: f2 - f, scale: e.scales[r], to: acts.values + r * d)
                 applications[k] += 1
+                appliedPositions[k].append(acts.positions.lowerBound + r)
             }
             encodings[key] = e
         }
@@ -268,6 +294,7 @@ public final class FeaturePlan {
             for r in 0..<acts.count where active(k, row: r) {
                 applyDense(iv.action, vector: vector, to: acts.values + r * d, width: d)
                 applications[k] += 1
+                appliedPositions[k].append(acts.positions.lowerBound + r)
             }
         }
     }

@@ -108,27 +108,51 @@ public enum PositionFilter: Sendable, Equatable {
     case generated
     /// Absolute positions in this range.
     case range(Range<Int>)
+    /// The last N positions of the sequence so far: of a step covering positions a..<b, those at
+    /// b − N or later (every decode step's single position, the prompt's last N in prefill).
+    case last(Int)
 
-    func admits(position: Int, origin: TokenOrigin) -> Bool {
+    func admits(position: Int, origin: TokenOrigin, end: Int) -> Bool {
         switch self {
         case .all: return true
         case .prompt: return origin == .prompt
         case .generated: return origin == .generated
         case .range(let r): return r.contains(position)
+        case .last(let n): return position >= end - n
         }
     }
 }
 
-/// A feature whose activation (latent value, or projection x·u on a direction) exceeds `threshold`.
+/// A feature whose activation (latent value, or projection x·u on a direction) exceeds
+/// `threshold`, or reaches it when `inclusive`.
 public struct FeatureCondition: Sendable {
     public var target: FeatureTarget
     public var threshold: Float
+    /// Whether an activation equal to the threshold holds (the rules' "at or above").
+    public var inclusive: Bool
 
     /// Holds where the target's activation is strictly above `threshold`.
     public init(_ target: FeatureTarget, above threshold: Float) {
         self.target = target
         self.threshold = threshold
+        self.inclusive = false
     }
+
+    /// Holds where the target's activation is at or above `threshold`.
+    public init(_ target: FeatureTarget, atLeast threshold: Float) {
+        self.target = target
+        self.threshold = threshold
+        self.inclusive = true
+    }
+
+    func holds(_ value: Float) -> Bool { inclusive ? value >= threshold : value > threshold }
+}
+
+/// Decides from outside the plan whether an intervention may edit a position: the rules runtime
+/// opens it at the first position where a rule's detection holds. Asked at the intervention's
+/// hook point, after any hooks attached earlier at that point have run.
+public protocol InterventionGate: AnyObject, Sendable {
+    func isOpen(at position: Int) -> Bool
 }
 
 /// When an intervention starts applying.
@@ -138,6 +162,19 @@ public enum Trigger: Sendable {
     /// sequence. A condition at an earlier (or the same) hook point takes effect in the same step;
     /// one at a later point, from the next step on.
     case from(FeatureCondition)
+    /// At exactly the positions where the condition holds, read at the condition's hook point
+    /// before that point's edits. The condition's point must not come after the edit's.
+    case whileActive(FeatureCondition)
+    /// At the positions the gate admits.
+    case gate(any InterventionGate)
+
+    /// The condition the trigger reads, if any.
+    var condition: FeatureCondition? {
+        switch self {
+        case .from(let c), .whileActive(let c): return c
+        case .always, .gate: return nil
+        }
+    }
 }
 
 /// One intervention: what to edit, how, where and when.

@@ -84,7 +84,7 @@ public struct SHA256 {
         return s.finalize()
     }
 
-    /// The digest of a whole file, read in 4 MiB chunks.
+    /// The digest of a whole file (lowercase hex), read in 4 MiB chunks.
     public static func hex(file path: String) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw FeatureError.missingFile(path: path, what: "file to hash")

@@ -109,7 +109,7 @@ public final class SparseAutoencoder: Sendable {
             let t = threshold ?? []
             for i in 0..<n { f[i] = f[i] > t[i] && f[i] > 0 ? f[i] : 0 }
         case .topK(let k):
-            let keep = topIndices(UnsafeBufferPointer(start: f, count: n), k: k)
+            let keep = Vec.topIndices(UnsafeBufferPointer(start: f, count: n), k: k)
             var kept = [Float](repeating: 0, count: keep.count)
             for (slot, i) in keep.enumerated() { kept[slot] = max(f[i], 0) }
             for i in 0..<n { f[i] = 0 }
@@ -168,7 +168,7 @@ public struct SAEEncoding: Sendable {
         return latents.withUnsafeBufferPointer { all in
             let row = UnsafeBufferPointer(rebasing: all[(r * n)..<((r + 1) * n)])
             let nonzero = l0(r)
-            return topIndices(row, k: min(limit, nonzero)).map { ActiveLatent(index: $0, activation: row[$0]) }
+            return Vec.topIndices(row, k: min(limit, nonzero)).map { ActiveLatent(index: $0, activation: row[$0]) }
         }
     }
 
@@ -184,21 +184,6 @@ public struct SAEEncoding: Sendable {
 public struct ActiveLatent: Sendable, Equatable, Codable {
     public var index: Int
     public var activation: Float
-}
-
-/// Indices of the `k` largest values, largest first (ties: lower index first).
-func topIndices(_ values: UnsafeBufferPointer<Float>, k: Int) -> [Int] {
-    guard k > 0 else { return [] }
-    var best: [Int] = []
-    best.reserveCapacity(k + 1)
-    for i in values.indices {
-        if best.count == k, let last = best.last, values[i] <= values[last] { continue }
-        var j = best.count
-        while j > 0 && values[best[j - 1]] < values[i] { j -= 1 }
-        best.insert(i, at: j)
-        if best.count > k { best.removeLast() }
-    }
-    return best
 }
 
 /// The fraction of a position's variance the reconstruction leaves unexplained:

@@ -24,7 +24,14 @@ public struct GenerationOptions: Sendable, Equatable {
 
 /// Why generation ended.
 public enum FinishReason: String, Sendable, Codable {
-    case eos, stop, length
+    /// The end-of-sequence token.
+    case eos
+    /// A stop string.
+    case stop
+    /// max_tokens or the context's end.
+    case length
+    /// The caller's `shouldStop` said so.
+    case halted
 }
 
 /// What a generation produced, with its timings.
@@ -51,8 +58,11 @@ public struct Generator {
 
     /// Generates from `prompt` (token ids). `onText` receives text as it completes.
     /// - Parameter hooks: attached for the prompt and every decode step.
+    /// - Parameter shouldStop: asked after each step (prefill and every decode step); returning
+    ///   true ends generation with `FinishReason.halted` (a rule with `stop: true`, say).
     public func generate(prompt: [Int], options: GenerationOptions, hooks: HookSet? = nil,
-                         onText: (String) -> Void = { _ in }) throws -> GenerationResult {
+                         onText: (String) -> Void = { _ in },
+                         shouldStop: () -> Bool = { false }) throws -> GenerationResult {
         guard !prompt.isEmpty else { throw GenerationError.emptyPrompt }
         guard options.maxTokens >= 0 else { throw GenerationError.badMaxTokens(options.maxTokens) }
         let needed = prompt.count + options.maxTokens
@@ -73,6 +83,7 @@ public struct Generator {
         let t1 = clock.now
 
         decode: while generated.count < options.maxTokens {
+            if shouldStop() { reason = .halted; break }
             let token = logits.withUnsafeBufferPointer { sampler.sample($0) }
             if options.stopAtEOS, token == tokenizer.eosID {
                 reason = .eos

@@ -2,6 +2,8 @@
 // `action:` and `detect.kind` keys resolve through it. Adding an action is one file in Actions/
 // and one `register` line in `PluginRegistry.standard` (docs/rules.md, "Adding an action").
 
+import ProbityFeatures
+
 /// An intervention on features, named in YAML by `action:`.
 public protocol Action: Sendable, CustomStringConvertible {
     /// The YAML name (`clamp`).
@@ -16,11 +18,16 @@ public protocol Action: Sendable, CustomStringConvertible {
     var noOpReason: String? { get }
     /// Levels given relative to the feature's max activation, which the pack must record.
     var relativeLevels: [Threshold] { get }
+    /// The edit a run performs, with `level` turning a value (absolute or `Nx`) into the target
+    /// feature's activation level; nil when the action has no feature edit (compiling it is then an
+    /// error naming the action).
+    func featureAction(level: (Threshold) -> Float) -> FeatureAction?
 }
 
 extension Action {
     public var noOpReason: String? { nil }
     public var relativeLevels: [Threshold] { [] }
+    public func featureAction(level: (Threshold) -> Float) -> FeatureAction? { nil }
 }
 
 /// A detection condition, named in YAML by `detect.kind` (default `threshold`).

@@ -1,5 +1,6 @@
 // `probity features activations`: for each token of a text, its top SAE features with their
-// activations and labels, and the fraction of variance the SAE leaves unexplained.
+// activations and labels, and the fraction of variance the SAE leaves unexplained; for a directions
+// pack, each token's projection on each direction.
 
 import ArgumentParser
 import Foundation
@@ -32,9 +33,11 @@ struct FeaturesActivations: ParsableCommand {
     func run() throws {
         let loaded = try modelOptions.load()
         let (pack, mismatch) = try packOptions.load(for: loaded)
-        guard let binding = pack.binding else { throw FeatureError.needsSAE(pack: pack.name, action: "features activations") }
         let tokens = loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: parseSpecial)
         guard !tokens.isEmpty else { throw FeatureError.emptyPrompt }
+        guard let binding = pack.binding else {
+            return try showProjections(pack, loaded: loaded, tokens: tokens, mismatch: mismatch)
+        }
         let plan = FeaturePlan()
         let monitor = plan.monitor(binding, top: top)
         let hooks = HookSet()
@@ -71,6 +74,33 @@ struct FeaturesActivations: ParsableCommand {
             let padded = shown + String(repeating: " ", count: max(0, 14 - shown.count))
             print(String(format: "%4d ", r.position) + padded + String(format: " fvu %.3f  l0 %4d  ", r.fvu, r.l0)
                   + feats.joined(separator: ", "))
+        }
+    }
+
+    /// For a directions pack: each token's projection on each direction.
+    func showProjections(_ pack: FeaturePack, loaded: LoadedModel, tokens: [Int], mismatch: String?) throws {
+        let plan = FeaturePlan()
+        let watches = try pack.directions.map { try plan.monitor($0) }
+        let hooks = HookSet()
+        try plan.attach(to: hooks, model: loaded.model.info)
+        let session = try loaded.model.makeSession(capacity: tokens.count)
+        _ = try session.forward(tokens, hooks: hooks, logits: .none)
+        if json {
+            let rows: [[String: Any]] = try tokens.indices.map { i in
+                ["position": i, "token": tokens[i], "piece": try loaded.tokenizer.piece(tokens[i]),
+                 "projections": Dictionary(uniqueKeysWithValues: watches.map { ($0.direction.name, Double($0.records[i].projection)) })]
+            }
+            var o: [String: Any] = ["pack": pack.name, "tokens": rows]
+            if let mismatch { o["model_mismatch"] = mismatch }
+            print(try jsonString(o))
+            return
+        }
+        if let mismatch { print("note: model mismatch allowed: \(mismatch)") }
+        for i in tokens.indices {
+            let shown = try loaded.tokenizer.piece(tokens[i]).debugDescription
+            let padded = shown + String(repeating: " ", count: max(0, 14 - shown.count))
+            let values = watches.map { "\($0.direction.name)=" + String(format: "%.3f", $0.records[i].projection) }
+            print(String(format: "%4d ", i) + padded + " " + values.joined(separator: ", "))
         }
     }
 }

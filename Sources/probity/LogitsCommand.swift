@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import ProbityFormats
 import ProbityLM
+import ProbityTensor
 
 struct Logits: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -49,7 +50,7 @@ struct Logits: ParsableCommand {
             try NPY.write(logits, shape: shape, to: npy)
         }
         let last = Array(logits[(logits.count - vocab)...])
-        let best = topIndices(last, k: min(top, vocab))
+        let best = last.withUnsafeBufferPointer { Vec.topIndices($0, k: min(top, vocab)) }
         if json {
             let entries: [[String: Any]] = try best.map {
                 ["id": $0, "piece": try loaded.tokenizer.piece($0), "logit": Double(last[$0])]
@@ -63,19 +64,4 @@ struct Logits: ParsableCommand {
             }
         }
     }
-}
-
-/// Indices of the `k` largest values, largest first (ties: lower index first).
-func topIndices(_ values: [Float], k: Int) -> [Int] {
-    guard k > 0 else { return [] }
-    var best: [Int] = []
-    best.reserveCapacity(k + 1)
-    for i in values.indices {
-        if best.count == k, let last = best.last, values[i] <= values[last] { continue }
-        var j = best.count
-        while j > 0 && values[best[j - 1]] < values[i] { j -= 1 }
-        best.insert(i, at: j)
-        if best.count > k { best.removeLast() }
-    }
-    return best
 }

@@ -29,6 +29,7 @@ struct Probity: ParsableCommand {
             Activations.self,
             Bench.self,
             Features.self,
+            SAE.self,
             Steer.self,
             Rules.self,
             AuditCommand.self,

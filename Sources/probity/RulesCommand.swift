@@ -1,4 +1,4 @@
-// `probity rules`: the command group for rule authors (lint, explain).
+// `probity rules`: the command group for rule authors (lint, explain, test).
 
 import ArgumentParser
 import Foundation
@@ -8,8 +8,8 @@ import ProbityRules
 
 struct Rules: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check and explain rule files (docs/rules.md).",
-        subcommands: [RulesLint.self, RulesExplain.self])
+        abstract: "Check, explain and test rule files (docs/rules.md).",
+        subcommands: [RulesLint.self, RulesExplain.self, RulesTest.self])
 }
 
 /// Options shared by the rules subcommands.

@@ -89,13 +89,44 @@ struct Steer: ParsableCommand {
         if stream {
             writeOut("\n")
         } else {
-            print("--- steered (\(interventions.count) intervention(s), \(edited) position edits)")
-            print(steered.text)
+            let header = "steered (\(interventions.count) intervention(s), \(edited) position edits)"
             if let plain {
-                print("--- unsteered")
-                print(plain.text)
+                print(sideBySide(header, steered.text, "unsteered", plain.text, width: 50))
+            } else {
+                print("--- " + header)
+                print(steered.text)
             }
         }
         if let mismatch { FileHandle.standardError.write(Data("note: model mismatch allowed: \(mismatch)\n".utf8)) }
     }
+}
+
+/// Two texts in two columns of `width` characters, wrapped at spaces where possible.
+func sideBySide(_ leftTitle: String, _ left: String, _ rightTitle: String, _ right: String, width: Int) -> String {
+    func wrap(_ text: String) -> [String] {
+        var lines: [String] = []
+        for paragraph in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            var line = ""
+            for word in paragraph.split(separator: " ", omittingEmptySubsequences: false) {
+                var w = String(word)
+                while w.count > width {
+                    if !line.isEmpty { lines.append(line); line = "" }
+                    lines.append(String(w.prefix(width)))
+                    w = String(w.dropFirst(width))
+                }
+                if line.isEmpty { line = w } else if line.count + 1 + w.count <= width { line += " " + w } else {
+                    lines.append(line)
+                    line = w
+                }
+            }
+            lines.append(line)
+        }
+        return lines
+    }
+    func pad(_ s: String) -> String { s + String(repeating: " ", count: max(0, width - s.count)) }
+    let a = [leftTitle, String(repeating: "-", count: min(width, leftTitle.count))] + wrap(left)
+    let b = [rightTitle, String(repeating: "-", count: min(width, rightTitle.count))] + wrap(right)
+    return (0..<max(a.count, b.count)).map { i in
+        pad(i < a.count ? a[i] : "") + " | " + (i < b.count ? b[i] : "")
+    }.joined(separator: "\n")
 }

@@ -106,6 +106,12 @@ import Testing
         #expect(prov?["pairs"] as? Int == 2)
         #expect(((prov?["positive"] as? [String: Any])?["sha256"] as? String)?.count == 64)
 
+        let acts = try CLI.run(["features", "activations", "--pack", pack, "--text", "I love it but I hate it", "--json"])
+        #expect(acts.status == 0, "\(acts.stderr)")
+        let rows = (try JSONSerialization.jsonObject(with: Data(acts.stdout.utf8)) as? [String: Any])?["tokens"] as? [[String: Any]] ?? []
+        let projections = rows.compactMap { ($0["projections"] as? [String: Double])?["joy"] }
+        #expect(projections.count == rows.count && !rows.isEmpty)
+
         let gguf = dir.appendingPathComponent("joy.gguf").path
         let e = try CLI.run(["features", "export-control-vector", pack, "--out", gguf])
         #expect(e.status == 0, "\(e.stderr)")
@@ -117,5 +123,7 @@ import Testing
         let b = try JSONSerialization.jsonObject(with: Data(viaSteer.stdout.utf8)) as? [String: Any]
         #expect(a?["steered_tokens"] as? [Int] == b?["steered_tokens"] as? [Int])
         #expect(b?["unsteered_tokens"] as? [Int] != b?["steered_tokens"] as? [Int])
+        let text = try CLI.run(["steer", "--pack", pack, "--add", "joy=3", "--user", "Describe your day.", "--max-tokens", "8", "--compare"])
+        #expect(text.status == 0 && text.stdout.contains("| unsteered"), "\(text.stdout)")
     }
 }

@@ -155,6 +155,48 @@ import Testing
         #expect([z[0] - x[0], z[8] - x[8], z[16] - x[16]] == [0, 10, 0])
     }
 
+    @Test func lastPositionsOfTheSequenceSoFar() throws {
+        let dir = Direction(name: "d", point: point, vector: [1, 0, 0, 0, 0, 0, 0, 0])
+        let x = activations(rows: 4)
+        // Prefill of positions 0..<4: the last 2 are edited.
+        let y = try steer(x, [Intervention(.direction(dir), .add(10), positions: .last(2))])
+        #expect([y[0] - x[0], y[8] - x[8], y[16] - x[16], y[24] - x[24]] == [0, 0, 10, 10])
+    }
+
+    /// `.whileActive` edits exactly where its condition holds (an activation equal to an `atLeast`
+    /// level holds, one equal to an `above` level does not); `.gate` where the gate says.
+    @Test func whileAndGateTriggers() throws {
+        let probe = Direction(name: "probe", point: point, vector: [1, 0, 0, 0, 0, 0, 0, 0])
+        let push = Direction(name: "push", point: point, vector: [0, 1, 0, 0, 0, 0, 0, 0])
+        var x = [Float](repeating: 0, count: 4 * 8)
+        for (r, v) in [Float(1), 0.5, 2, 1].enumerated() { x[r * 8] = v }
+        let inclusive = try steer(x, [Intervention(.direction(push), .add(1), trigger: .whileActive(FeatureCondition(.direction(probe), atLeast: 1)))])
+        #expect([inclusive[1], inclusive[9], inclusive[17], inclusive[25]] == [1, 0, 1, 1])
+        let strict = try steer(x, [Intervention(.direction(push), .add(1), trigger: .whileActive(FeatureCondition(.direction(probe), above: 1)))])
+        #expect([strict[1], strict[9], strict[17], strict[25]] == [0, 0, 1, 0])
+
+        final class Odd: InterventionGate { func isOpen(at position: Int) -> Bool { position % 2 == 1 } }
+        let plan = FeaturePlan()
+        try plan.add(Intervention(.direction(push), .add(1), trigger: .gate(Odd())))
+        let hooks = HookSet()
+        try plan.attach(to: hooks, model: info)
+        var y = x
+        try runHooks(hooks, at: point, blocks: 2, values: &y, width: 8, start: 10)
+        #expect([y[1], y[9], y[17], y[25]] == [0, 1, 0, 1])
+        #expect(plan.appliedPositions == [[11, 13]])
+    }
+
+    @Test func whileConditionAfterTheEditIsRejected() throws {
+        let probe = Direction(name: "probe", point: point, vector: [1, 0, 0, 0, 0, 0, 0, 0])
+        let push = Direction(name: "push", point: .residPost(0), vector: [0, 1, 0, 0, 0, 0, 0, 0])
+        let plan = FeaturePlan()
+        try plan.add(Intervention(.direction(push), .add(1), trigger: .whileActive(FeatureCondition(.direction(probe), atLeast: 1))))
+        #expect(throws: FeatureError.badAction(argument: "add 1.0 push",
+                                               reason: "its while condition on probe is read at blocks.1.hook_resid_post, after the edit at blocks.0.hook_resid_post")) {
+            try plan.attach(to: HookSet(), model: info)
+        }
+    }
+
     /// A `.from` trigger applies from the first position where its condition holds, and on every
     /// later step, but not before.
     @Test func triggerFromFirstFiring() throws {

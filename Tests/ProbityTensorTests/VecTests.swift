@@ -154,3 +154,14 @@ import Testing
         #expect(c == [8, 10, 20, 22])
     }
 }
+
+@Suite struct TopIndicesTests {
+    @Test func picksTheLargestInOrderWithLowerIndexOnTies() {
+        let v: [Float] = [1, 5, 3, 5, -2, 4, 0]
+        v.withUnsafeBufferPointer { b in
+            #expect(Vec.topIndices(b, k: 3) == [1, 3, 5])
+            #expect(Vec.topIndices(b, k: 0) == [])
+            #expect(Vec.topIndices(b, k: 10) == [1, 3, 5, 2, 0, 6, 4])
+        }
+    }
+}

@@ -1,5 +1,7 @@
 // `cap`: limit the feature's activation from above, min(f, value).
 
+import ProbityFeatures
+
 /// Replaces the activation f with min(f, value).
 public struct CapAction: Action {
     public static let name = "cap"
@@ -14,4 +16,5 @@ public struct CapAction: Action {
 
     public var relativeLevels: [Threshold] { [value] }
     public var description: String { "cap at \(value.explained)" }
+    public func featureAction(level: (Threshold) -> Float) -> FeatureAction? { .cap(level(value)) }
 }

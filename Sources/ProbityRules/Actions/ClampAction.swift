@@ -1,6 +1,8 @@
 // `clamp`: set the feature to a value, as Anthropic did to the Golden Gate feature (e.g. `10x`,
 // ten times its max activation). Steering math in docs/DESIGN.md.
 
+import ProbityFeatures
+
 /// Sets the feature's activation to `value` at every position the trigger allows.
 public struct ClampAction: Action {
     public static let name = "clamp"
@@ -15,4 +17,5 @@ public struct ClampAction: Action {
 
     public var relativeLevels: [Threshold] { [value] }
     public var description: String { "clamp to \(value.explained)" }
+    public func featureAction(level: (Threshold) -> Float) -> FeatureAction? { .clamp(level(value)) }
 }

@@ -1,5 +1,7 @@
 // `scale`: multiply the feature's activation; > 1 amplifies, < 1 attenuates, 0 ablates.
 
+import ProbityFeatures
+
 /// Multiplies the feature's activation by `factor`.
 public struct ScaleAction: Action {
     public static let name = "scale"
@@ -14,4 +16,5 @@ public struct ScaleAction: Action {
 
     public var noOpReason: String? { factor == 1 ? "scaling by 1 changes nothing" : nil }
     public var description: String { "scale by \(formatNumber(factor))" }
+    public func featureAction(level: (Threshold) -> Float) -> FeatureAction? { .scale(Float(factor)) }
 }

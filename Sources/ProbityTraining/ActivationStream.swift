@@ -1,0 +1,193 @@
+// Activations for SAE training, streamed from corpora through the model: documents rendered with
+// the chat template, tokenized, cut into context windows, run with a hook that copies the rows at
+// one hook point (special-token positions skipped), gathered into a buffer and shuffled.
+
+import Foundation
+import ProbityLM
+import ProbityTensor
+
+/// Turns corpus documents into token windows: chat documents rendered with `chatFormat`, each
+/// document tokenized once (BOS as the tokenizer adds it) and cut into windows of `context` tokens.
+public struct WindowSource {
+    public let corpora: [Corpus]
+    public let split: CorpusSplit
+    public let tokenizer: Tokenizer
+    public let chatFormat: ChatFormat?
+    public let context: Int
+
+    public init(corpora: [Corpus], split: CorpusSplit, tokenizer: Tokenizer, chatFormat: ChatFormat?, context: Int) {
+        self.corpora = corpora
+        self.split = split
+        self.tokenizer = tokenizer
+        self.chatFormat = chatFormat
+        self.context = context
+    }
+
+    /// The document's tokens.
+    public func tokens(_ doc: CorpusDocument) throws -> [Int] {
+        switch doc.content {
+        case .text(let s):
+            return tokenizer.encode(s, addSpecial: true, parseSpecial: false)
+        case .chat(let messages):
+            guard let chatFormat else { return tokenizer.encode(messages.map(\.content).joined(separator: "\n"), addSpecial: true, parseSpecial: false) }
+            let text = try chatFormat.render(messages, addGenerationPrompt: false)
+            return tokenizer.encode(text, addSpecial: true, parseSpecial: true)
+        }
+    }
+
+    /// The document's windows of at most `context` tokens. When the tokenizer starts a text with
+    /// BOS, every window starts with BOS: a window's first position would otherwise take the
+    /// attention-sink role with an outsized activation norm. Windows of fewer than two tokens are dropped.
+    public func windows(_ doc: CorpusDocument) throws -> [[Int]] {
+        var toks = try tokens(doc)
+        var prefix: [Int] = []
+        if let bos = tokenizer.bosID, toks.first == bos {
+            prefix = [bos]
+            toks.removeFirst()
+        }
+        let step = max(context - prefix.count, 1)
+        return stride(from: 0, to: toks.count, by: step).compactMap { start in
+            let w = prefix + toks[start..<min(start + step, toks.count)]
+            return w.count < 2 ? nil : w
+        }
+    }
+
+    /// Calls `body` with each document's windows in order, after skipping the first `skip`
+    /// documents of the split (skipped ones are parsed, not tokenized), until `body` returns false.
+    public func forEachDocument(skip: Int = 0, _ body: ([[Int]]) throws -> Bool) throws {
+        var index = 0
+        for corpus in corpora {
+            var stop = false
+            try corpus.forEachDocument(split: split) { doc in
+                index += 1
+                if index <= skip { return true }
+                if !(try body(try windows(doc))) { stop = true; return false }
+                return true
+            }
+            if stop { return }
+        }
+    }
+}
+
+/// Runs windows through the model and returns the rows at `point` for non-special tokens.
+public final class ActivationCollector {
+    public let model: any LanguageModel
+    public let tokenizer: Tokenizer
+    public let point: HookPoint
+    let session: InferenceSession
+    public var width: Int { model.info.width }
+
+    public init(model: any LanguageModel, tokenizer: Tokenizer, point: HookPoint, context: Int) throws {
+        try model.info.validate(point)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.point = point
+        self.session = try model.makeSession(capacity: context)
+    }
+
+    /// Appends the window's activations at non-special positions to `rows`; returns how many.
+    @discardableResult
+    public func collect(_ window: [Int], into rows: inout [Float]) throws -> Int {
+        let hooks = HookSet()
+        var captured: [Float] = []
+        let width = self.width
+        let tokenizer = self.tokenizer
+        var count = 0
+        hooks.attach(at: point) { acts in
+            for r in 0..<acts.count {
+                let tok = acts.tokens[acts.tokens.startIndex + r]
+                if tokenizer.isSpecial(tok) { continue }
+                captured.append(contentsOf: UnsafeBufferPointer(start: acts.values + r * width, count: width))
+                count += 1
+            }
+        }
+        session.reset()
+        _ = try session.forward(window, hooks: hooks, logits: .none)
+        rows.append(contentsOf: captured)
+        return count
+    }
+}
+
+/// Training batches: whole documents gathered into a buffer of at least `bufferRows` rows,
+/// shuffled with a generator seeded by (seed, buffer number), served as whole batches; the few rows
+/// left over are dropped. A run can stop and resume at any buffer boundary knowing only how many
+/// documents and buffers came before.
+public final class ShuffledBatches {
+    public let source: WindowSource
+    public let collector: ActivationCollector
+    public let batchSize: Int
+    public let bufferRows: Int
+    public let seed: UInt64
+    /// Documents consumed by completed buffers.
+    public private(set) var documentsConsumed: Int
+    /// Buffers filled so far.
+    public private(set) var buffersFilled: Int
+    /// Seconds spent running the model and rows collected, for throughput.
+    public private(set) var collectSeconds = 0.0
+    public private(set) var collectedRows = 0
+
+    public init(source: WindowSource, collector: ActivationCollector, batchSize: Int, bufferRows: Int, seed: UInt64,
+                documentsConsumed: Int = 0, buffersFilled: Int = 0) {
+        self.source = source
+        self.collector = collector
+        self.batchSize = batchSize
+        self.bufferRows = max(bufferRows, batchSize)
+        self.seed = seed
+        self.documentsConsumed = documentsConsumed
+        self.buffersFilled = buffersFilled
+    }
+
+    /// Streams buffers to `body` (rows: a multiple of batchSize rows × width, shuffled) until it
+    /// returns false or the corpora run out. When `body` runs, `documentsConsumed` and
+    /// `buffersFilled` already count its buffer. The last, partial buffer is served if it holds
+    /// at least one batch.
+    public func run(_ body: ([Float]) throws -> Bool) throws {
+        let width = collector.width
+        var rows: [Float] = []
+        var count = 0, docs = 0
+        var lap = Date()
+        var stopped = false
+        func flush() throws -> Bool {
+            collectSeconds += Date().timeIntervalSince(lap)
+            collectedRows += count
+            let batches = count / batchSize
+            guard batches > 0 else { return true }
+            documentsConsumed += docs
+            var rng = SplitMix64(seed: seed ^ (0x5851_F42D_4C95_7F2D &* UInt64(buffersFilled + 1)))
+            buffersFilled += 1
+            shuffleRows(&rows, count: count, width: width, rng: &rng)
+            rows.removeLast((count - batches * batchSize) * width)
+            let more = try body(rows)
+            rows.removeAll(keepingCapacity: true)
+            count = 0
+            docs = 0
+            lap = Date()
+            return more
+        }
+        try source.forEachDocument(skip: documentsConsumed) { windows in
+            for w in windows { count += try collector.collect(w, into: &rows) }
+            docs += 1
+            if count >= bufferRows {
+                if !(try flush()) { stopped = true; return false }
+            }
+            return true
+        }
+        if !stopped { _ = try flush() }
+    }
+}
+
+/// Fisher-Yates over `count` rows of `width` floats.
+func shuffleRows(_ rows: inout [Float], count: Int, width: Int, rng: inout SplitMix64) {
+    var tmp = [Float](repeating: 0, count: width)
+    rows.withUnsafeMutableBufferPointer { p in
+        guard let base = p.baseAddress else { return }
+        for i in stride(from: count - 1, to: 0, by: -1) {
+            let j = rng.next(below: i + 1)
+            if i == j { continue }
+            let a = base + i * width, b = base + j * width
+            for t in 0..<width { tmp[t] = a[t] }
+            for t in 0..<width { a[t] = b[t] }
+            for t in 0..<width { b[t] = tmp[t] }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+// The one error enum of ProbityTraining: bad training or evaluation input (arguments, corpora,
+// checkpoints), each case carrying what was wrong, where, and what was expected.
+
+import ProbityTensor
+
+/// Bad SAE training or evaluation input. `description` is the one message a user sees.
+public enum TrainingError: InputError, Equatable {
+    case badArgument(name: String, expected: String, found: String)
+    case missingCorpus(path: String)
+    case unreadableCorpus(path: String, reason: String)
+    case badCorpusRecord(path: String, record: String, reason: String)
+    case emptyCorpus(split: String, paths: [String])
+    case badCheckpoint(path: String, reason: String)
+    case checkpointMismatch(path: String, key: String, checkpoint: String, requested: String)
+
+    public var description: String {
+        switch self {
+        case let .badArgument(name, expected, found):
+            return "\(name): expected \(expected), found \(found)"
+        case let .missingCorpus(path):
+            return "\(path): no such corpus file"
+        case let .unreadableCorpus(path, reason):
+            return "\(path): cannot read the corpus: \(reason)"
+        case let .badCorpusRecord(path, record, reason):
+            return "\(path): \(record): \(reason)"
+        case let .emptyCorpus(split, paths):
+            return "\(paths.joined(separator: ", ")): no \(split) tokens in the corpus"
+        case let .badCheckpoint(path, reason):
+            return "\(path): not a usable checkpoint: \(reason)"
+        case let .checkpointMismatch(path, key, checkpoint, requested):
+            return "\(path): the checkpoint was made with \(key) \(checkpoint), but this run asks for \(requested)"
+        }
+    }
+}

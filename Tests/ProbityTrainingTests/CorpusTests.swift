@@ -1,0 +1,97 @@
+// Corpus readers: ShareGPT cut off mid-record, chitchat, text, JSONL; held-out split; errors.
+
+import Foundation
+import Testing
+@testable import ProbityTraining
+import ProbityLM
+
+func scratchFile(_ name: String, _ contents: String) throws -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("probity-corpus-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let path = dir.appendingPathComponent(name).path
+    try contents.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
+
+func documents(_ path: String, split: CorpusSplit = .all) throws -> [CorpusDocument] {
+    var docs: [CorpusDocument] = []
+    try Corpus(path: path).forEachDocument(split: split) { docs.append($0); return true }
+    return docs
+}
+
+@Suite struct CorpusTests {
+    @Test func shareGPTStopsAtTheFirstIncompleteRecord() throws {
+        // Braces and brackets inside strings, escaped quotes, a record split across the reader's
+        // chunks would all confuse a naive scanner; the file ends mid-record as the published one does.
+        let text = """
+        [{"id": "a1", "conversations": [{"from": "human", "value": "Hi {there} [x] \\"quoted\\""}, {"from": "gpt", "value": "Hello!"}]},
+         {"id": "b2", "conversations": [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "2+2?"}, {"from": "gpt", "value": "4"}]},
+         {"id": "c3", "conversations": [{"from": "human", "value": "this record is cut o
+        """
+        let docs = try documents(try scratchFile("sharegpt.json", text))
+        #expect(docs.count == 2)
+        #expect(docs.first == CorpusDocument(id: "a1", content: .chat([.user("Hi {there} [x] \"quoted\""), .assistant("Hello!")])))
+        #expect(docs.last == CorpusDocument(id: "b2", content: .chat([.system("Be brief."), .user("2+2?"), .assistant("4")])))
+    }
+
+    @Test func shareGPTRecordsAcrossChunks() throws {
+        let records = (0..<3000).map { i in
+            #"{"id": "r\#(i)", "conversations": [{"from": "human", "value": "\#(String(repeating: "w\(i) ", count: 80))"}]}"#
+        }
+        let docs = try documents(try scratchFile("big.json", "[" + records.joined(separator: ",\n") + "]"))
+        #expect(docs.count == 3000)   // ~1.3 MB: records straddle the 1 MiB read boundary
+        #expect(docs[2999].id == "r2999")
+    }
+
+    @Test func shareGPTBadRecord() throws {
+        let path = try scratchFile("bad.json", #"[{"id": "x", "conversations": [{"from": "robot", "value": "hi"}]}]"#)
+        #expect(throws: TrainingError.badCorpusRecord(path: path, record: "x", reason: "unknown speaker \"robot\" (expected human, gpt or system)")) {
+            _ = try documents(path)
+        }
+    }
+
+    @Test func chitchat() throws {
+        let text = """
+        {"u2": {"messages": [[{"text": "hey", "sender": "A", "timestamp": "t"}, {"text": "you there?", "sender": "A", "timestamp": "t"}],
+                             [{"text": "yes", "sender": "B", "timestamp": "t"}], [{"text": "cool", "sender": "A", "timestamp": "t"}]]},
+         "u1": {"messages": [[{"text": "first", "sender": "C", "timestamp": "t"}]]}}
+        """
+        let docs = try documents(try scratchFile("chitchat.json", text))
+        #expect(docs == [
+            CorpusDocument(id: "u1", content: .chat([.user("first")])),
+            CorpusDocument(id: "u2", content: .chat([.user("hey\nyou there?"), .assistant("yes"), .user("cool")])),
+        ])
+    }
+
+    @Test func textAndJSONL() throws {
+        let t = try documents(try scratchFile("a.txt", "One paragraph\nstill one.\n\n\n  Two.  \n"))
+        #expect(t == [CorpusDocument(id: "paragraph 1", content: .text("One paragraph\nstill one.")),
+                      CorpusDocument(id: "paragraph 2", content: .text("Two."))])
+        let j = try documents(try scratchFile("a.jsonl", "{\"text\": \"x\"}\n\n\"y\"\n"))
+        #expect(j == [CorpusDocument(id: "line 1", content: .text("x")), CorpusDocument(id: "line 3", content: .text("y"))])
+        let bad = try scratchFile("b.jsonl", "{\"text\": \"x\"}\n{\"body\": 1}\n")
+        #expect(throws: TrainingError.badCorpusRecord(path: bad, record: "line 2", reason: "expected a string or an object with a string \"text\"")) {
+            _ = try documents(bad)
+        }
+    }
+
+    @Test func heldOutSplitIsDeterministicAndDisjoint() throws {
+        let lines = (0..<500).map { "{\"text\": \"doc \($0)\"}" }.joined(separator: "\n")
+        let path = try scratchFile("many.jsonl", lines)
+        let train = try documents(path, split: .train).map(\.id)
+        let held = try documents(path, split: .heldOut).map(\.id)
+        #expect(train.count + held.count == 500)
+        #expect(Set(train).isDisjoint(with: held))
+        #expect(held.count > 0 && held.count < 30)
+        #expect(held == (try documents(path, split: .heldOut).map(\.id)))
+        #expect(fnv1a64("a") == 0xaf63dc4c8601ec8c)   // the published FNV-1a 64 test vector
+    }
+
+    @Test func missingAndUnreadableCorpora() throws {
+        #expect(throws: TrainingError.missingCorpus(path: "/nonexistent/x.json")) { _ = try Corpus(path: "/nonexistent/x.json") }
+        let garbage = try scratchFile("corpus.bin", "hello")
+        #expect(throws: TrainingError.unreadableCorpus(path: garbage, reason: "expected .txt, .jsonl, a ShareGPT JSON array or a chitchat JSON object")) {
+            _ = try Corpus(path: garbage)
+        }
+    }
+}
