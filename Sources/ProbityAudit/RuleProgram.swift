@@ -119,7 +119,8 @@ public final class AuditRuleCompiler: AuditRules {
                     switch ri.intervention.positions {
                     case .prompt: positions = .prompt
                     case .response: positions = .generated
-                    case .all, .last: positions = .all
+                    case .all: positions = .all
+                    case .last(let n): positions = .last(n)
                     }
                     for t in ri.targets {
                         let f = try feature(t)
@@ -130,8 +131,8 @@ public final class AuditRuleCompiler: AuditRules {
                         case .whileActive(_, let level):
                             guard let w = ri.whileFeature else { continue }
                             let wf = try feature(w)
-                            let condition = FeatureCondition(wf.target, above: Float(Self.level(level, wf)))
-                            ivs.append((Intervention(f.target, action, positions: positions, trigger: .from(condition)), false))
+                            let condition = FeatureCondition(wf.target, atLeast: Float(Self.level(level, wf)))
+                            ivs.append((Intervention(f.target, action, positions: positions, trigger: .whileActive(condition)), false))
                         }
                     }
                 }
@@ -199,7 +200,7 @@ public final class AuditRuleCompiler: AuditRules {
             self.steer = steer
             for c in rules.compiled {
                 for f in c.watched { try watch(f.target) }
-                for (iv, _) in c.interventions { if case .from(let cond) = iv.trigger { try watch(cond.target) } }
+                for (iv, _) in c.interventions { if case .whileActive(let cond) = iv.trigger { try watch(cond.target) } }
             }
             // Monitors first: they read the activations as they arrive, before any edit at that point.
             try monitorPlan.attach(to: hooks, model: model)
