@@ -274,9 +274,13 @@ final class LlamaSession: InferenceSession {
 
             // Attention: xn = RMSNorm(x); q, k, v projections; RoPE; append k, v to the cache.
             rmsNorm(rows: n, weight: w.attnNorm)
-            w.wq.multiply(s.xn, batch: n, into: s.q, pool: pool)
-            w.wk.multiply(s.xn, batch: n, into: s.k, pool: pool)
-            w.wv.multiply(s.xn, batch: n, into: s.v, pool: pool)
+            if n == 1 {
+                QuantizedMatrix.multiplyEach([w.wq, w.wk, w.wv], s.xn, into: [s.q, s.k, s.v], pool: pool)
+            } else {
+                w.wq.multiply(s.xn, batch: n, into: s.q, pool: pool)
+                w.wk.multiply(s.xn, batch: n, into: s.k, pool: pool)
+                w.wv.multiply(s.xn, batch: n, into: s.v, pool: pool)
+            }
             if let b = w.bq { addBias(b, to: s.q, rows: n) }
             if let b = w.bk { addBias(b, to: s.k, rows: n) }
             if let b = w.bv { addBias(b, to: s.v, rows: n) }
@@ -292,8 +296,12 @@ final class LlamaSession: InferenceSession {
 
             // MLP: down(silu(gate(xn)) * up(xn)).
             rmsNorm(rows: n, weight: w.ffnNorm)
-            w.gate.multiply(s.xn, batch: n, into: s.gate, pool: pool)
-            w.up.multiply(s.xn, batch: n, into: s.up, pool: pool)
+            if n == 1 {
+                QuantizedMatrix.multiplyEach([w.gate, w.up], s.xn, into: [s.gate, s.up], pool: pool)
+            } else {
+                w.gate.multiply(s.xn, batch: n, into: s.gate, pool: pool)
+                w.up.multiply(s.xn, batch: n, into: s.up, pool: pool)
+            }
             Vec.siluMul(s.gate, s.up, n * c.ffnWidth)
             w.down.multiply(s.gate, batch: n, into: s.proj, pool: pool)
             hook(slot + 3, .mlpOut(l), s.proj)

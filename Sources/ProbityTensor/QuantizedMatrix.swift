@@ -140,3 +140,34 @@ public struct QuantizedMatrix: @unchecked Sendable {
         }
     }
 }
+
+extension QuantizedMatrix {
+    /// Several single-vector products of one input as one job for the pool:
+    /// outs[i][r] = Σ_c matrices[i][r, c] · x[c]. Each result equals `multiply(x, batch: 1, …)`
+    /// bit for bit; decode uses it to pay one pool dispatch for q, k and v (or gate and up).
+    public static func multiplyEach(
+        _ matrices: [QuantizedMatrix], _ x: UnsafePointer<Float>,
+        into outs: [UnsafeMutablePointer<Float>], pool: ThreadPool
+    ) {
+        precondition(matrices.count == outs.count, "one output per matrix")
+        precondition(matrices.allSatisfy { $0.cols == matrices.first?.cols }, "matrices share the input width")
+        let isa = pk_best_isa()
+        let total = matrices.reduce(0) { $0 + $1.rows }
+        let chunk = max(8, (total + pool.threadCount * 8 - 1) / (pool.threadCount * 8))
+        // Work items: (matrix, first row) pairs, chunked per matrix so an item never spans two.
+        var items: [(Int, Int)] = []
+        items.reserveCapacity(total / chunk + matrices.count)
+        for (m, w) in matrices.enumerated() {
+            var r = 0
+            while r < w.rows { items.append((m, r)); r += chunk }
+        }
+        items.withUnsafeBufferPointer { work in
+            pool.parallelFor(work.count) { i in
+                let (m, r0) = work[i]
+                let w = matrices[m]
+                let r1 = min(r0 + chunk, w.rows)
+                pk_gemv(isa, w.type.rawValue, w.data, w.rowBytes, r0, r1, w.cols, x, outs[m] + r0)
+            }
+        }
+    }
+}

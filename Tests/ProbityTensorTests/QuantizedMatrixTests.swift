@@ -132,6 +132,34 @@ import Testing
         }
     }
 
+    @Test func multiplyEachEqualsSeparateProducts() throws {
+        // Decode's fused q/k/v and gate/up dispatch must give the same bits as one call each.
+        var rng = SplitMix(seed: 12)
+        let cols = 576
+        let shapes: [(GGMLType, Int)] = [(.q4_1, 576), (.q4_1, 192), (.q8_0, 37), (.f32, 1)]
+        let blobs = shapes.map { Reference.randomBlocks($0.0, elements: $0.1 * cols, rng: &rng) }
+        let x = (0..<cols).map { _ in Float.random(in: -1...1, using: &rng) }
+        let pool = ThreadPool(threads: 2)
+        // Weights in buffers we own, so the matrices' pointers stay valid for the whole test.
+        let storage = blobs.map { blob -> UnsafeMutableRawBufferPointer in
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blob.count, alignment: 64)
+            buffer.copyBytes(from: blob)
+            return buffer
+        }
+        defer { storage.forEach { $0.deallocate() } }
+        let matrices = try shapes.enumerated().map { i, shape in
+            try QuantizedMatrix(type: shape.0, rows: shape.1, cols: cols, data: UnsafeRawPointer(storage[i].baseAddress!))
+        }
+        let outs = shapes.map { UnsafeMutablePointer<Float>.allocate(capacity: $0.1) }
+        defer { outs.forEach { $0.deallocate() } }
+        QuantizedMatrix.multiplyEach(matrices, x, into: outs, pool: pool)
+        for (i, m) in matrices.enumerated() {
+            var single = [Float](repeating: 0, count: m.rows)
+            m.multiply(x, batch: 1, into: &single, pool: pool)
+            #expect(Array(UnsafeBufferPointer(start: outs[i], count: m.rows)) == single, "matrix \(i)")
+        }
+    }
+
     @Test func dequantizeRowMatchesReference() throws {
         var rng = SplitMix(seed: 9)
         let bytes = Reference.randomBlocks(.q4_1, elements: 5 * 64, rng: &rng)
