@@ -3,6 +3,7 @@
 // temperature, then dist), drawn with a seeded xoshiro256** generator so runs repeat exactly.
 
 import Foundation
+import ProbityTensor
 
 /// How the next token is chosen from the logits. The defaults are greedy decoding.
 public struct SamplingOptions: Sendable, Equatable {
@@ -267,44 +268,5 @@ private struct CandidateHeap {
             swap(parent, child)
             parent = child
         }
-    }
-}
-
-/// xoshiro256** (Blackman and Vigna), seeded through SplitMix64 as its authors recommend.
-/// Pure integer arithmetic, so a seed gives the same stream on every platform.
-public struct Xoshiro256StarStar: RandomNumberGenerator, Sendable {
-    private var s: (UInt64, UInt64, UInt64, UInt64)
-
-    public init(seed: UInt64) {
-        var x = seed
-        func splitMix() -> UInt64 {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        s = (splitMix(), splitMix(), splitMix(), splitMix())
-    }
-
-    public mutating func next() -> UInt64 {
-        let result = rotl(s.1 &* 5, 7) &* 9
-        let t = s.1 << 17
-        s.2 ^= s.0
-        s.3 ^= s.1
-        s.1 ^= s.2
-        s.0 ^= s.3
-        s.2 ^= t
-        s.3 = rotl(s.3, 45)
-        return result
-    }
-
-    /// A uniform double in [0, 1) from the top 53 bits.
-    public mutating func nextUnitDouble() -> Double {
-        Double(next() >> 11) * 0x1.0p-53
-    }
-
-    @inline(__always) private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 {
-        (x << k) | (x >> (64 - k))
     }
 }

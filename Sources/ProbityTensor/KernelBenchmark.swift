@@ -10,7 +10,7 @@ public enum KernelBenchmark {
     /// through memory rather than cache: `model.decode.t<N>.ms` and `model.prefill512.t<N>.tokps` (the blocks at batch 512, the head for the last position only).
     public static func run(threads: [Int] = [1, 2], seconds: Double = 0.5) -> [String: Double] {
         var results: [String: Double] = [:]
-        var rng = Generator(seed: 42)
+        var rng = SplitMix64(seed: 42)
         let gate = Weights(.q4_1, rows: 1536, cols: 576, rng: &rng)
         let head = Weights(.q8_0, rows: 49152, cols: 576, rng: &rng)
         let model = ModelWeights(rng: &rng)
@@ -64,7 +64,7 @@ public enum KernelBenchmark {
         let bytes: UnsafeMutableRawPointer
         let matrix: QuantizedMatrix
 
-        init(_ type: GGMLType, rows: Int, cols: Int, rng: inout Generator) {
+        init(_ type: GGMLType, rows: Int, cols: Int, rng: inout SplitMix64) {
             let count = type.byteCount(elements: rows * cols) ?? 0
             bytes = .allocate(byteCount: count, alignment: 64)
             for i in stride(from: 0, to: count - 7, by: 8) { bytes.storeBytes(of: rng.next(), toByteOffset: i, as: UInt64.self) }
@@ -90,7 +90,7 @@ public enum KernelBenchmark {
         var blocks: [[Weights]] = []
         let head: Weights
 
-        init(rng: inout Generator) {
+        init(rng: inout SplitMix64) {
             for _ in 0..<30 {
                 blocks.append([
                     Weights(.q4_1, rows: 576, cols: 576, rng: &rng), Weights(.q4_1, rows: 192, cols: 576, rng: &rng),
@@ -109,18 +109,6 @@ public enum KernelBenchmark {
         func forEachMatrix(_ body: (QuantizedMatrix) -> Void) {
             forEachBlockMatrix(body)
             body(head.matrix)
-        }
-    }
-
-    private struct Generator {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
         }
     }
 }

@@ -424,29 +424,3 @@ func geometricMedian(_ rows: [Float], count: Int, width d: Int, iterations: Int 
     }
     return y.map { Float($0) }
 }
-
-/// SplitMix64: a small seeded generator, the same sequence on every platform.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-
-    /// A standard normal (Box-Muller).
-    mutating func nextGaussian() -> Float {
-        let u1 = max(nextUnit(), 1e-300), u2 = nextUnit()
-        return Float((-2 * Foundation.log(u1)).squareRoot() * cos(2 * Double.pi * u2))
-    }
-
-    /// Uniform in 0..<n.
-    mutating func next(below n: Int) -> Int { Int(next() % UInt64(n)) }
-}

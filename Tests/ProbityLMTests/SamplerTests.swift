@@ -2,6 +2,7 @@
 // min-p keep, checked against sorting the whole vocabulary.
 
 import Foundation
+import ProbityTensor
 import Testing
 import ProbityLM
 

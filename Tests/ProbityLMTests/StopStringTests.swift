@@ -1,5 +1,6 @@
 // Stop strings over streamed chunks: cuts, held-back tails, multibyte text, any chunking.
 
+import ProbityTensor
 import Testing
 import ProbityLM
 

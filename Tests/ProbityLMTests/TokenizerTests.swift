@@ -3,6 +3,7 @@
 
 import Foundation
 import ProbityFormats
+import ProbityTensor
 import Testing
 @testable import ProbityLM
 

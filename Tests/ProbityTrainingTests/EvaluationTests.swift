@@ -1,6 +1,7 @@
 // Evaluation metrics against a plain reference computation.
 
 import Foundation
+import ProbityTensor
 import Testing
 @testable import ProbityTraining
 

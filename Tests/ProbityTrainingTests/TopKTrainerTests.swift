@@ -2,6 +2,7 @@
 // pass with the features module's SAE, pack round trip, and checkpoint/resume giving the same run.
 
 import Foundation
+import ProbityTensor
 import Testing
 @testable import ProbityTraining
 import ProbityFeatures
