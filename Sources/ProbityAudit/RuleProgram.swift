@@ -93,8 +93,8 @@ public final class AuditRuleSet: AuditRules {
 
         init(rules: CompiledRules, model: ModelInfo, steer: Bool) throws {
             self.rules = rules
-            run = try rules.makeRun(steered: steer)
-            // The SAE packs' top features per position, for the report (each SAE at its point once).
+            // The SAE packs' top features per position, for the report (each SAE at its point once),
+            // read before the edits.
             let plan = FeaturePlan()
             var seen: Set<String> = []
             for r in rules.rules {
@@ -105,7 +105,7 @@ public final class AuditRuleSet: AuditRules {
                 }
             }
             saeMonitors.sort { $0.key < $1.key }
-            if !saeMonitors.isEmpty { try plan.attach(to: run.hooks, model: model) }
+            run = try rules.makeRun(steered: steer, observers: saeMonitors.isEmpty ? nil : plan)
         }
 
         var hooks: HookSet { run.hooks }
