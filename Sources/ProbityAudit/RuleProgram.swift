@@ -44,7 +44,7 @@ public protocol AuditRules {
 public protocol RuleRecorder: AnyObject {
     /// The hooks to pass to the forward pass.
     var hooks: HookSet { get }
-    /// Whether a `stop` rule has fired.
+    /// Whether a `stop` rule has fired (steered runs only).
     var shouldStop: Bool { get }
     /// Every rule's verdict over the first `length` positions.
     func evaluate(length: Int) -> [RuleOutcome]
@@ -109,7 +109,8 @@ public final class AuditRuleSet: AuditRules {
         }
 
         var hooks: HookSet { run.hooks }
-        var shouldStop: Bool { run.shouldStop }
+        // The baseline is the model as it is: a `stop` rule ends only the steered run.
+        var shouldStop: Bool { run.steered && run.shouldStop }
 
         func evaluate(length: Int) -> [RuleOutcome] {
             zip(rules.rules, run.results()).map { rule, r in

@@ -150,4 +150,30 @@ import ProbityAudit
         #expect(edits["positions_edited"] as? Int == ran)
         #expect(ran > promptTokens)
     }
+
+    /// A `stop` rule ends the steered run only; the baseline is the model as it is.
+    @Test func stopEndsOnlyTheSteeredRun() throws {
+        let dir = try AuditFixtures.scratch()
+        try """
+        schema_version: 1
+        packs:
+          - {name: caa-sycophancy, path: \(AuditFixtures.repo)/packs/caa-sycophancy}
+        rules:
+          - id: stops
+            description: Holds from the first token and stops.
+            severity: low
+            watch: {direction: sycophancy}
+            detect: {threshold: -100000, scope: all, aggregate: max}
+            stop: true
+
+        """.write(toFile: dir + "/stop.yaml", atomically: true, encoding: .utf8)
+        let path = try AuditFixtures.suite(in: dir, cases: "  - id: one\n    text: \"The capital of France is\"\n",
+                                           rules: "stop.yaml")
+        let c = try #require((try Self.run(path)["cases"] as? [[String: Any]])?.first)
+        let baseline = try #require(c["baseline"] as? [String: Any]), steered = try #require(c["steered"] as? [String: Any])
+        #expect(baseline["finish_reason"] as? String != "rule")
+        #expect((baseline["tokens"] as? Int ?? 0) > 0)
+        #expect(steered["finish_reason"] as? String == "rule")
+        #expect(steered["tokens"] as? Int == 0)
+    }
 }
