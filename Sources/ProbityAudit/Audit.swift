@@ -31,7 +31,7 @@ public enum Audit {
         let started = Date()
         let suite = try AuditSuite.load(path: suitePath)
         let loaded = try LoadedModel.load(suite.model, threads: threads)
-        let rules = try AuditRuleCompiler(files: suite.ruleFiles, model: loaded.model.info, modelPath: loaded.path)
+        let rules = try AuditRuleSet(files: suite.ruleFiles, model: loaded)
         let known = Set(rules.infos.map(\.id))
         for c in suite.cases {
             for e in c.expectations where !known.contains(e.rule) {

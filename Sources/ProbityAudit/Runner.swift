@@ -92,8 +92,8 @@ public struct AuditRunner {
         guard prompt.count < model.info.contextLength else {
             throw ModelError.contextOverflow(needed: prompt.count + 1, capacity: model.info.contextLength)
         }
-        let hooks = HookSet()
-        let recorder = try rules.instrument(hooks, model: model.info, steer: steer)
+        let recorder = try rules.instrument(model: model.info, steer: steer)
+        let hooks = recorder.hooks
         let session = try model.makeSession(capacity: min(prompt.count + settings.maxTokens, model.info.contextLength))
         var sampler = try Sampler(SamplingOptions(temperature: Float(settings.temperature), topP: Float(settings.topP), seed: settings.seed))
         var detok = StreamingDetokenizer(tokenizer: loaded.tokenizer)
@@ -103,7 +103,7 @@ public struct AuditRunner {
         var text = ""
         var reason = "length"
         var logits = try session.forward(prompt, origins: nil, hooks: hooks, logits: .last)
-        var stopped = try recorder.step(length: prompt.count, promptLength: prompt.count)
+        var stopped = recorder.shouldStop
         if stopped { reason = "rule" }
         while !stopped && generated.count < settings.maxTokens {
             if interrupted() { return nil }
@@ -116,7 +116,7 @@ public struct AuditRunner {
             if hitStop { reason = "stop"; break }
             if generated.count == settings.maxTokens || session.length >= session.capacity { break }
             logits = try session.forward([token], origins: [.generated], hooks: hooks, logits: .last)
-            if try recorder.step(length: prompt.count + generated.count, promptLength: prompt.count) { stopped = true; reason = "rule" }
+            if recorder.shouldStop { stopped = true; reason = "rule" }
         }
         if reason != "stop" {
             let (emit, _) = matcher.feed(detok.flush())
@@ -128,7 +128,7 @@ public struct AuditRunner {
             rows.map { (pack: $0.pack, fvu: $0.fvu, top: $0.top.map { ActiveLatentSummary(index: $0.index, activation: Double($0.activation)) }) }
         }
         return RunResult(tokens: generated, text: text, finishReason: reason,
-                         outcomes: recorder.evaluate(length: length, promptLength: prompt.count),
+                         outcomes: recorder.evaluate(length: length),
                          applications: recorder.applications, logits: kept, features: features)
     }
 

@@ -236,9 +236,11 @@ public final class CompiledRules: Sendable {
     }
 
     /// Hooks for one sequence. `steered` false: detection only (a baseline); true: detection and
-    /// interventions. `only`, when given, keeps just the rules with these ids.
-    public func makeRun(steered: Bool, only: Set<String>? = nil) throws -> RuleRun {
-        try RuleRun(rules: rules.filter { only?.contains($0.id) ?? true }, steered: steered, model: model)
+    /// interventions. `only`, when given, keeps just the rules with these ids. `observers`, a plan
+    /// of monitors only, is attached after detection and before the edits, so it reads the
+    /// activations as they arrive; the caller keeps (and resets) it.
+    public func makeRun(steered: Bool, only: Set<String>? = nil, observers: FeaturePlan? = nil) throws -> RuleRun {
+        try RuleRun(rules: rules.filter { only?.contains($0.id) ?? true }, steered: steered, model: model, observers: observers)
     }
 }
 

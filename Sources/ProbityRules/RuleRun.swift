@@ -68,7 +68,7 @@ public final class RuleRun {
     // Per plan intervention (in the order added): its rule's index and a name for reports.
     private var planned: [(rule: Int, feature: String, action: String)] = []
 
-    init(rules: [CompiledRule], steered: Bool, model: ModelInfo) throws {
+    init(rules: [CompiledRule], steered: Bool, model: ModelInfo, observers: FeaturePlan? = nil) throws {
         self.steered = steered
         states = rules.map(RuleState.init)
         // Detection first at every point, so it reads the activations before that point's edits.
@@ -78,6 +78,8 @@ public final class RuleRun {
             let watching = states.filter { $0.rule.features.contains { $0.target.point == p } }
             hooks.attach(at: p) { acts in RuleRun.detect(acts, states: watching) }
         }
+        // Then the caller's monitors, also ahead of the edits.
+        try observers?.attach(to: hooks, model: model)
         guard steered else { plan = nil; return }
         let plan = FeaturePlan()
         for (k, s) in states.enumerated() {

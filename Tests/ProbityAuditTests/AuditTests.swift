@@ -114,4 +114,66 @@ import ProbityAudit
         #expect(problems.contains("$: missing required 'summary'"))
         #expect(problems.contains("$.schema_version: expected integer, found string"))
     }
+
+    /// `after_fire` edits from the position where the detection first holds (docs/rules.md): a
+    /// rule that holds at the first prompt token edits every position that went through the model,
+    /// the prompt's included.
+    @Test func afterFireEditsFromTheFiringPositionOn() throws {
+        let dir = try AuditFixtures.scratch()
+        try """
+        schema_version: 1
+        packs:
+          - {name: caa-sycophancy, path: \(AuditFixtures.repo)/packs/caa-sycophancy}
+        rules:
+          - id: after.fire
+            description: Holds from the first token.
+            severity: low
+            watch: {direction: sycophancy}
+            detect: {threshold: -100000, scope: all, aggregate: max}
+            intervene:
+              - {action: add, alpha: -8, trigger: after_fire}
+
+        """.write(toFile: dir + "/after.yaml", atomically: true, encoding: .utf8)
+        let path = try AuditFixtures.suite(in: dir, cases: "  - id: one\n    text: \"The capital of France is\"\n",
+                                           rules: "after.yaml")
+        let report = try Self.run(path)
+        let c = try #require((report["cases"] as? [[String: Any]])?.first)
+        let promptTokens = try #require(c["prompt_tokens"] as? Int)
+        let steered = try #require(c["steered"] as? [String: Any])
+        let generated = try #require(steered["tokens"] as? Int)
+        // Every position that went through the model: the last sampled token does not, except that
+        // an end-of-sequence token is never counted among the generated ones.
+        let ran = promptTokens + generated - (steered["finish_reason"] as? String == "eos" ? 0 : 1)
+        let effects = try #require(c["effects"] as? [String: Any])
+        let edits = try #require((effects["interventions"] as? [[String: Any]])?.first)
+        #expect(edits["rule"] as? String == "after.fire")
+        #expect(edits["positions_edited"] as? Int == ran)
+        #expect(ran > promptTokens)
+    }
+
+    /// A `stop` rule ends the steered run only; the baseline is the model as it is.
+    @Test func stopEndsOnlyTheSteeredRun() throws {
+        let dir = try AuditFixtures.scratch()
+        try """
+        schema_version: 1
+        packs:
+          - {name: caa-sycophancy, path: \(AuditFixtures.repo)/packs/caa-sycophancy}
+        rules:
+          - id: stops
+            description: Holds from the first token and stops.
+            severity: low
+            watch: {direction: sycophancy}
+            detect: {threshold: -100000, scope: all, aggregate: max}
+            stop: true
+
+        """.write(toFile: dir + "/stop.yaml", atomically: true, encoding: .utf8)
+        let path = try AuditFixtures.suite(in: dir, cases: "  - id: one\n    text: \"The capital of France is\"\n",
+                                           rules: "stop.yaml")
+        let c = try #require((try Self.run(path)["cases"] as? [[String: Any]])?.first)
+        let baseline = try #require(c["baseline"] as? [String: Any]), steered = try #require(c["steered"] as? [String: Any])
+        #expect(baseline["finish_reason"] as? String != "rule")
+        #expect((baseline["tokens"] as? Int ?? 0) > 0)
+        #expect(steered["finish_reason"] as? String == "rule")
+        #expect(steered["tokens"] as? Int == 0)
+    }
 }

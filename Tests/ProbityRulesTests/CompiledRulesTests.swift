@@ -226,6 +226,23 @@ private func d1(_ v: [Float]) -> [[Float]] { v.map { [$0, 0.5, 0, 0] } }
         #expect(!run.shouldStop && run.results().first?.fired == false)
     }
 
+    @Test func observersReadBeforeTheEdits() throws {
+        let compiled = try compile("""
+              - id: r
+                description: d
+                severity: low
+                watch: {pack: dirs, direction: d1}
+                detect: {threshold: 100}
+                intervene:
+                  - {action: ablate, trigger: always}
+            """)
+        let observers = FeaturePlan()
+        let monitor = try observers.monitor(Direction(name: "d1", point: block1, vector: [1, 0, 0, 0]))
+        let run = try compiled.makeRun(steered: true, observers: observers)
+        #expect(try step(run, d1([0.5, 2]), start: 0, origin: .prompt) == d1([0, 0]))
+        #expect(monitor.records.map(\.projection) == [0.5, 2])
+    }
+
     @Test func whileEditsWhereTheOtherFeatureIsAtOrAbove() throws {
         let compiled = try compile("""
               - id: r
