@@ -72,6 +72,9 @@ public final class LlamaModel: LanguageModel {
     let config: LlamaConfig
     let embedding: QuantizedMatrix   // (vocab, width)
     let blocks: [LlamaBlock]
+    /// Per block, `[wq, wk, wv]` and `[gate, up]`, built once for decode's fused dispatch.
+    let qkvGroups: [[QuantizedMatrix]]
+    let gateUpGroups: [[QuantizedMatrix]]
     let outputNorm: [Float]          // (width)
     let output: QuantizedMatrix      // (vocab, width); the embedding when tied
     let pool: ThreadPool
@@ -112,6 +115,8 @@ public final class LlamaModel: LanguageModel {
                 down: try tensors.matrix(N.ffnDown(block: l), rows: c.width, cols: c.ffnWidth)))
         }
         self.blocks = blocks
+        qkvGroups = blocks.map { [$0.wq, $0.wk, $0.wv] }
+        gateUpGroups = blocks.map { [$0.gate, $0.up] }
         outputNorm = try tensors.vector(GGUFTensorName.outputNorm, count: c.width)
         if gguf.tensor(named: GGUFTensorName.output) != nil {
             output = try tensors.matrix(GGUFTensorName.output, rows: c.vocab, cols: c.width)
@@ -161,6 +166,8 @@ final class LlamaSession: InferenceSession {
         let proj: UnsafeMutablePointer<Float>    // (rows, width) attention or MLP output
         let gate: UnsafeMutablePointer<Float>    // (rows, ffnWidth)
         let up: UnsafeMutablePointer<Float>      // (rows, ffnWidth)
+        let qkvOut: [UnsafeMutablePointer<Float>]     // [q, k, v], for decode's fused dispatch
+        let gateUpOut: [UnsafeMutablePointer<Float>]  // [gate, up]
         let cos: UnsafeMutablePointer<Float>     // (rows, ropeDims / 2)
         let sin: UnsafeMutablePointer<Float>     // (rows, ropeDims / 2)
 
@@ -175,6 +182,8 @@ final class LlamaSession: InferenceSession {
             q = buf(rows * c.qWidth); k = buf(rows * c.kvWidth); v = buf(rows * c.kvWidth)
             att = buf(rows * c.qWidth); proj = buf(rows * c.width)
             gate = buf(rows * c.ffnWidth); up = buf(rows * c.ffnWidth)
+            qkvOut = [q, k, v]
+            gateUpOut = [gate, up]
             cos = buf(rows * c.ropeDims / 2); sin = buf(rows * c.ropeDims / 2)
         }
 
@@ -275,7 +284,7 @@ final class LlamaSession: InferenceSession {
             // Attention: xn = RMSNorm(x); q, k, v projections; RoPE; append k, v to the cache.
             rmsNorm(rows: n, weight: w.attnNorm)
             if n == 1 {
-                QuantizedMatrix.multiplyEach([w.wq, w.wk, w.wv], s.xn, into: [s.q, s.k, s.v], pool: pool)
+                QuantizedMatrix.multiplyEach(m.qkvGroups[l], s.xn, into: s.qkvOut, pool: pool)
             } else {
                 w.wq.multiply(s.xn, batch: n, into: s.q, pool: pool)
                 w.wk.multiply(s.xn, batch: n, into: s.k, pool: pool)
@@ -297,7 +306,7 @@ final class LlamaSession: InferenceSession {
             // MLP: down(silu(gate(xn)) * up(xn)).
             rmsNorm(rows: n, weight: w.ffnNorm)
             if n == 1 {
-                QuantizedMatrix.multiplyEach([w.gate, w.up], s.xn, into: [s.gate, s.up], pool: pool)
+                QuantizedMatrix.multiplyEach(m.gateUpGroups[l], s.xn, into: s.gateUpOut, pool: pool)
             } else {
                 w.gate.multiply(s.xn, batch: n, into: s.gate, pool: pool)
                 w.up.multiply(s.xn, batch: n, into: s.up, pool: pool)
