@@ -63,7 +63,7 @@ public enum ContrastiveDerivation {
                 seen += acts.count
             }
             let session = try model.makeSession(capacity: tokens.count)
-            _ = try session.forward(tokens, hooks: hooks, logits: .none)
+            try session.forward(tokens, origins: nil, hooks: hooks, through: point)
             switch reduction {
             case .last: out.append(last)
             case .mean: out.append(sum.map { Float($0 / Double(max(seen, 1))) })

@@ -54,6 +54,12 @@ public protocol InferenceSession: AnyObject {
     /// one row for `.last`, one per token for `.all`, none for `.none`.
     func forward(_ tokens: [Int], origins: [TokenOrigin]?, hooks: HookSet?, logits: LogitsRequest) throws -> [Float]
 
+    /// Runs `tokens` only as far as `point`, calling `hooks` at every hook point up to and
+    /// including it, and computes nothing after it (no later blocks, no logits). For readers of
+    /// one layer's activations, such as SAE training. The positions are not kept: afterwards the
+    /// session holds what it held before the call.
+    func forward(_ tokens: [Int], origins: [TokenOrigin]?, hooks: HookSet?, through point: HookPoint) throws
+
     /// Forgets every position from `length` on (to reuse a shared prefix).
     func truncate(to length: Int)
 }

@@ -216,6 +216,20 @@ final class LlamaSession: InferenceSession {
     }
 
     func forward(_ input: [Int], origins: [TokenOrigin]?, hooks: HookSet?, logits: LogitsRequest) throws -> [Float] {
+        try forward(input, origins: origins, hooks: hooks, logits: logits, throughSlot: nil)
+    }
+
+    func forward(_ input: [Int], origins: [TokenOrigin]?, hooks: HookSet?, through point: HookPoint) throws {
+        let c = model.config
+        guard let slot = point.slot(blocks: c.blocks) else { throw ModelError.unknownHookPoint(point.name, blocks: c.blocks) }
+        let before = length
+        defer { truncate(to: before) }
+        _ = try forward(input, origins: origins, hooks: hooks, logits: .none, throughSlot: slot)
+    }
+
+    /// `throughSlot`: stop after the hook point with this slot (nil: the whole model).
+    private func forward(_ input: [Int], origins: [TokenOrigin]?, hooks: HookSet?, logits: LogitsRequest,
+                         throughSlot: Int?) throws -> [Float] {
         let c = model.config
         guard length + input.count <= capacity else {
             throw ModelError.contextOverflow(needed: length + input.count, capacity: capacity)
@@ -240,7 +254,7 @@ final class LlamaSession: InferenceSession {
             case .all: 0..<n
             }
             run(chunk: input[start..<(start + n)], origins: origins[start..<(start + n)],
-                hooks: table, logitsRows: rowsForLogits, into: &out)
+                hooks: table, logitsRows: rowsForLogits, throughSlot: throughSlot, into: &out)
             start += n
         }
         return out
@@ -249,13 +263,14 @@ final class LlamaSession: InferenceSession {
     /// One pass of the layer loop over `chunk` (at most `s.rows` tokens) at positions
     /// `length ..< length + chunk.count`; appends the requested logits rows to `out`.
     private func run(chunk: ArraySlice<Int>, origins: ArraySlice<TokenOrigin>, hooks: [[Hook]?]?,
-                     logitsRows: Range<Int>?, into out: inout [Float]) {
+                     logitsRows: Range<Int>?, throughSlot: Int? = nil, into out: inout [Float]) {
         let m = model, c = m.config, pool = m.pool
         let n = chunk.count
         let p0 = length
         let positions = p0..<(p0 + n)
 
         func hook(_ slot: Int, _ point: HookPoint, _ buffer: UnsafeMutablePointer<Float>) {
+            if let last = throughSlot, slot > last { return }
             guard let list = hooks?[slot] else { return }
             let acts = HookActivations(point: point, width: c.width, count: n, values: buffer,
                                        positions: positions, tokens: chunk, origins: origins)
@@ -277,7 +292,9 @@ final class LlamaSession: InferenceSession {
             }
         }
 
-        for (l, w) in m.blocks.enumerated() {
+        // A partial pass (`throughSlot`) runs the blocks up to the one holding that slot.
+        let lastBlock = throughSlot.map { $0 == 0 ? -1 : min(($0 - 1) / 5, c.blocks - 1) } ?? (c.blocks - 1)
+        for (l, w) in m.blocks.enumerated() where l <= lastBlock {
             let slot = 1 + 5 * l
             hook(slot, .residPre(l), s.x)
 
@@ -318,6 +335,11 @@ final class LlamaSession: InferenceSession {
             hook(slot + 4, .residPost(l), s.x)
         }
 
+        if let last = throughSlot, last < 1 + 5 * c.blocks {
+            length += n
+            tokens.append(contentsOf: chunk)
+            return
+        }
         rmsNorm(rows: n, weight: m.outputNorm)
         hook(1 + 5 * c.blocks, .finalNormalized, s.xn)
 

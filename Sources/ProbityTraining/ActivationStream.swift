@@ -102,7 +102,7 @@ public final class ActivationCollector {
             }
         }
         session.reset()
-        _ = try session.forward(window, hooks: hooks, logits: .none)
+        try session.forward(window, origins: nil, hooks: hooks, through: point)
         rows.append(contentsOf: captured)
         return count
     }

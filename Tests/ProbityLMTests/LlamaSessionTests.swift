@@ -47,6 +47,40 @@ import Testing
         #expect(relativeL2(again, first) <= 1e-4)
     }
 
+    /// A pass through one hook point sees bit-identical activations there, calls no later hook,
+    /// and leaves the session as it was (so it can go on with the whole sequence).
+    @Test func partialPassMatchesFullPassAtThePoint() throws {
+        for point in [HookPoint.embed, .residMid(3), .residPost(15), .residPost(model.info.blockCount - 1), .finalNormalized] {
+            func capture(_ into: @escaping ([Float], HookPoint) -> Void) -> HookSet {
+                let hooks = HookSet()
+                for p in model.info.hookPoints {
+                    hooks.attach(at: p) { acts in into(Array(UnsafeBufferPointer(start: acts.values, count: acts.count * acts.width)), acts.point) }
+                }
+                return hooks
+            }
+            var full: [Float] = [], partial: [Float] = []
+            var partialPoints: [HookPoint] = []
+            _ = try model.makeSession(capacity: tokens.count).forward(tokens, hooks: capture { v, p in if p == point { full += v } }, logits: .none)
+            let session = try model.makeSession(capacity: tokens.count)
+            _ = try session.forward(Array(tokens[..<5]), logits: .none)
+            session.truncate(to: 0)
+            try session.forward(tokens, origins: nil, hooks: capture { v, p in
+                partialPoints.append(p)
+                if p == point { partial += v }
+            }, through: point)
+            #expect(partial == full, "\(point.name)")
+            let order = model.info.hookPoints
+            #expect(partialPoints.last == point && partialPoints.count == (order.firstIndex(of: point) ?? -1) + 1, "\(point.name)")
+            #expect(session.length == 0 && session.tokens.isEmpty)
+            let logits = try session.forward(tokens)
+            let reference = try model.makeSession(capacity: tokens.count).forward(tokens)
+            #expect(logits == reference)
+        }
+        #expect(throws: ModelError.self) {
+            try model.makeSession(capacity: 4).forward([1, 2], origins: nil, hooks: nil, through: .residPost(99))
+        }
+    }
+
     /// Hooks that do nothing, at every point, leave the logits bit-identical; adding zero too.
     @Test func identityHooksChangeNothing() throws {
         let plain = try model.makeSession(capacity: tokens.count).forward(tokens)
