@@ -37,12 +37,34 @@ public struct SafeTensorsWriter {
         tensors.append((SafeTensorInfo(name: tensorName, dtype: dtype, shape: shape, dataRange: start..<(start + data.count)), data))
     }
 
-    /// Adds an F32 tensor.
-    public mutating func addTensor(name tensorName: String, shape: [Int], floats: [Float]) throws {
+    /// Adds a tensor of floats stored as `dtype` (F32, F16 or BF16; F16 and BF16 round to nearest,
+    /// ties to even). A finite value beyond F16's range is an error, not an infinity.
+    public mutating func addTensor(name tensorName: String, shape: [Int], floats: [Float], as dtype: SafeTensorDType = .f32) throws {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(floats.count * 4)
-        for f in floats { withUnsafeBytes(of: f.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
-        try addTensor(name: tensorName, dtype: .f32, shape: shape, data: bytes)
+        bytes.reserveCapacity(floats.count * dtype.byteSize)
+        func append<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+        switch dtype {
+        case .f32:
+            for f in floats { append(f.bitPattern) }
+        case .f16:
+            for (i, f) in floats.enumerated() {
+                let h = Float16(f)
+                if f.isFinite && !h.isFinite {
+                    throw FormatError.cannotWrite(path: name, reason: "tensor '\(tensorName)' element \(i) is \(f), beyond F16's range (±65504)")
+                }
+                append(h.bitPattern)
+            }
+        case .bf16:
+            for f in floats {
+                let bits = f.bitPattern
+                if f.isNaN { append(UInt16(0x7FC0)); continue }
+                let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
+                append(UInt16(truncatingIfNeeded: rounded >> 16))
+            }
+        default:
+            throw FormatError.cannotWrite(path: name, reason: "tensor '\(tensorName)': floats can be written as F32, F16 or BF16, not \(dtype.rawValue)")
+        }
+        try addTensor(name: tensorName, dtype: dtype, shape: shape, data: bytes)
     }
 
     /// The whole file.

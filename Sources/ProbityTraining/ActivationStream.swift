@@ -54,17 +54,30 @@ public struct WindowSource {
 
     /// Calls `body` with each document's windows in order, after skipping the first `skip`
     /// documents of the split (skipped ones are parsed, not tokenized), until `body` returns false.
+    /// Several corpora interleave one document each in turn (a corpus that runs out drops out), so
+    /// every run of any length sees all of them; the order is fixed, so `skip` resumes exactly.
     public func forEachDocument(skip: Int = 0, _ body: ([[Int]]) throws -> Bool) throws {
         var index = 0
+        func visit(_ doc: CorpusDocument) throws -> Bool {
+            index += 1
+            if index <= skip { return true }
+            return try body(try windows(doc))
+        }
+        if corpora.count == 1 {
+            try corpora[0].forEachDocument(split: split) { try visit($0) }
+            return
+        }
+        var lists: [[CorpusDocument]] = []
         for corpus in corpora {
-            var stop = false
-            try corpus.forEachDocument(split: split) { doc in
-                index += 1
-                if index <= skip { return true }
-                if !(try body(try windows(doc))) { stop = true; return false }
-                return true
+            var docs: [CorpusDocument] = []
+            try corpus.forEachDocument(split: split) { docs.append($0); return true }
+            lists.append(docs)
+        }
+        let longest = lists.map(\.count).max() ?? 0
+        for i in 0..<longest {
+            for list in lists where i < list.count {
+                if !(try visit(list[i])) { return }
             }
-            if stop { return }
         }
     }
 }

@@ -3,6 +3,7 @@
 
 import Foundation
 import ProbityFeatures
+import ProbityFormats
 import ProbityLM
 import ProbityTensor
 
@@ -28,6 +29,8 @@ public struct SAETrainingRequest: Sendable {
     /// Dead-latent window in tokens (0: 10M or a quarter of the run, whichever is smaller).
     public var deadAfter = 0
     public var chatFormat: String?
+    /// How the pack stores its weights (training is always in float32).
+    public var dtype: SafeTensorDType = .f32
     /// Stop (with a checkpoint) after this many buffers in this invocation; 0 means no limit.
     /// For testing that an interrupted run resumes to the same result.
     public var stopAfterBuffers = 0
@@ -53,6 +56,9 @@ public struct SAETrainingRequest: Sendable {
         }
         guard context >= 2 else { throw TrainingError.badArgument(name: "--context", expected: "at least 2 tokens", found: "\(context)") }
         guard !corpora.isEmpty else { throw TrainingError.badArgument(name: "--corpus", expected: "at least one file", found: "none") }
+        guard [.f32, .f16, .bf16].contains(dtype) else {
+            throw TrainingError.badArgument(name: "--dtype", expected: "f32, f16 or bf16", found: dtype.rawValue)
+        }
         guard checkpointEvery > 0 else {
             throw TrainingError.badArgument(name: "--checkpoint-every", expected: "a positive number of buffers", found: "\(checkpointEvery)")
         }
@@ -169,10 +175,12 @@ public enum SAETrainingRun {
             "corpora": request.corpora.map { URL(fileURLWithPath: $0).lastPathComponent },
             "split": "train (documents whose id hash is not 0 mod \(Corpus.heldOutModulus))",
             "context": request.context, "tokens": t.tokensSeen, "seed": Double(request.seed),
+            "stored_dtype": request.dtype.rawValue,
         ]
         let sae = try t.makeSAE(hookName: request.point.name, modelName: modelName)
         try SAEPackWriter.write(sae, to: request.out, hookName: request.point.name, modelName: modelName,
-                                contextSize: request.context, datasets: request.corpora.map { URL(fileURLWithPath: $0).lastPathComponent },
+                                modelSHA256: try SHA256.hex(file: loaded.path), contextSize: request.context,
+                                datasets: request.corpora.map { URL(fileURLWithPath: $0).lastPathComponent }, dtype: request.dtype,
                                 metrics: metrics, provenance: provenance)
         return metrics
     }

@@ -95,7 +95,7 @@ public enum SAEPackWriter {
     /// cfg.json in SAELens v6 form (TopK, `expected_average_only_in` with `norm_scaling_factor`),
     /// with the metadata SAELens's loader reads.
     public static func configJSON(_ sae: SparseAutoencoder, hookName: String, modelName: String,
-                                  contextSize: Int, datasets: [String]) throws -> Data {
+                                  contextSize: Int, datasets: [String], dtype: SafeTensorDType = .f32) throws -> Data {
         let c = sae.config
         guard case .topK(let k) = c.architecture, case .expectedAverageOnlyIn(let s?) = c.normalization else {
             preconditionFailure("the trainer makes TopK SAEs with a norm scaling factor")
@@ -105,7 +105,7 @@ public enum SAEPackWriter {
             "d_in": c.dIn,
             "d_sae": c.dSAE,
             "k": k,
-            "dtype": "float32",
+            "dtype": dtype == .f16 ? "float16" : dtype == .bf16 ? "bfloat16" : "float32",
             "device": "cpu",
             "apply_b_dec_to_input": c.applyBDecToInput,
             "normalize_activations": "expected_average_only_in",
@@ -124,24 +124,26 @@ public enum SAEPackWriter {
         return try JSONSerialization.data(withJSONObject: cfg, options: [.sortedKeys, .prettyPrinted])
     }
 
-    /// Writes cfg.json, sae_weights.safetensors (F32), metrics.json and pack.json into `directory`.
+    /// Writes cfg.json, sae_weights.safetensors (as `dtype`: F32, F16 or BF16), metrics.json and
+    /// pack.json into `directory`; the manifest records the model by name and, when given, GGUF SHA-256.
     public static func write(_ sae: SparseAutoencoder, to directory: String, hookName: String, modelName: String,
-                             contextSize: Int, datasets: [String], metrics: [String: Any], provenance: [String: Any]) throws {
+                             modelSHA256: String? = nil, contextSize: Int, datasets: [String], dtype: SafeTensorDType = .f32,
+                             metrics: [String: Any], provenance: [String: Any]) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var writer = SafeTensorsWriter(name: SparseAutoencoder.weightsFileName)
         let d = sae.dIn, n = sae.dSAE
-        try writer.addTensor(name: "W_enc", shape: [d, n], floats: sae.wEnc)
-        try writer.addTensor(name: "b_enc", shape: [n], floats: sae.bEnc)
-        try writer.addTensor(name: "W_dec", shape: [n, d], floats: sae.wDec)
-        try writer.addTensor(name: "b_dec", shape: [d], floats: sae.bDec)
+        try writer.addTensor(name: "W_enc", shape: [d, n], floats: sae.wEnc, as: dtype)
+        try writer.addTensor(name: "b_enc", shape: [n], floats: sae.bEnc, as: dtype)
+        try writer.addTensor(name: "W_dec", shape: [n, d], floats: sae.wDec, as: dtype)
+        try writer.addTensor(name: "b_dec", shape: [d], floats: sae.bDec, as: dtype)
         try writer.write(to: directory + "/" + SparseAutoencoder.weightsFileName)
-        try configJSON(sae, hookName: hookName, modelName: modelName, contextSize: contextSize, datasets: datasets)
+        try configJSON(sae, hookName: hookName, modelName: modelName, contextSize: contextSize, datasets: datasets, dtype: dtype)
             .write(to: URL(fileURLWithPath: directory + "/" + SparseAutoencoder.configFileName))
         try JSONSerialization.data(withJSONObject: metrics, options: [.sortedKeys, .prettyPrinted])
             .write(to: URL(fileURLWithPath: directory + "/metrics.json"))
         let provenanceJSON = String(decoding: try JSONSerialization.data(withJSONObject: provenance, options: [.sortedKeys]), as: UTF8.self)
         let name = URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent
-        let manifest = PackManifest(name: name, kind: .sae, modelName: modelName, modelSHA256: nil, hook: hookName,
+        let manifest = PackManifest(name: name, kind: .sae, modelName: modelName, modelSHA256: modelSHA256, hook: hookName,
                                     labels: nil, provenanceJSON: provenanceJSON)
         try manifest.jsonData().write(to: URL(fileURLWithPath: directory + "/" + PackManifest.fileName))
     }

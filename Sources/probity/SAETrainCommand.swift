@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Foundation
+import ProbityFormats
 import ProbityLM
 import ProbityTraining
 
@@ -46,6 +47,9 @@ struct SAETrain: ParsableCommand {
     @Option(help: "Adam learning rate.")
     var lr: Float = 2e-4
 
+    @Option(help: "How the pack stores its weights: f32, f16 or bf16 (training runs in f32).")
+    var dtype: String = "f32"
+
     @Option(help: "Random seed (initialisation and shuffling).")
     var seed: UInt64 = 0
 
@@ -77,6 +81,10 @@ struct SAETrain: ParsableCommand {
         request.checkpointEvery = checkpointEvery
         request.deadAfter = deadAfter
         request.chatFormat = chatFormat
+        guard let stored = ["f32": SafeTensorDType.f32, "f16": .f16, "bf16": .bf16][dtype.lowercased()] else {
+            throw ValidationError("--dtype: expected f32, f16 or bf16, found '\(dtype)'")
+        }
+        request.dtype = stored
         request.stopAfterBuffers = stopAfterBuffers
         try request.validate()
         for path in corpus { _ = try Corpus(path: path) }

@@ -56,6 +56,24 @@ import ProbityFormats
                 == .unsupported(path: "rt.safetensors", what: "tensor 'ids': cannot convert dtype I32 to floats (expected F32, F16, BF16 or F64)"))
     }
 
+    /// Floats written as F16/BF16 round to nearest, ties to even, and read back as those values;
+    /// a finite value beyond F16's range is an error naming the element.
+    @Test func halfPrecisionFloats() throws {
+        let values: [Float] = [1, -2, 65504, 0x1p-24, 1 + 0x1p-11, 1 + 0x1p-11 + 0x1p-20, 3.14159, -0.0, .infinity]
+        var w = SafeTensorsWriter()
+        try w.addTensor(name: "h", shape: [values.count], floats: values, as: .f16)
+        try w.addTensor(name: "b", shape: [4], floats: [1, 1 + 0x1p-8, 1 + 0x1p-8 + 0x1p-20, -3.14159], as: .bf16)
+        let f = try SafeTensorsFile(bytes: try w.bytes(), name: "h.safetensors")
+        #expect(try #require(f.tensor(named: "h")).dtype == .f16)
+        #expect(try f.floats(named: "h") == [1, -2, 65504, 0x1p-24, 1, 1 + 0x1p-10, 3.140625, -0.0, .infinity])
+        #expect(try f.floats(named: "b") == [1, 1, 1 + 0x1p-7, -3.140625])
+        var big = SafeTensorsWriter(name: "big.safetensors")
+        #expect(formatError { try big.addTensor(name: "x", shape: [2], floats: [1, 70000], as: .f16) }
+                == .cannotWrite(path: "big.safetensors", reason: "tensor 'x' element 1 is 70000.0, beyond F16's range (±65504)"))
+        #expect(formatError { try big.addTensor(name: "y", shape: [1], floats: [1], as: .i32) }
+                == .cannotWrite(path: "big.safetensors", reason: "tensor 'y': floats can be written as F32, F16 or BF16, not I32"))
+    }
+
     @Test func throughAFile() throws {
         var w = SafeTensorsWriter()
         try w.addTensor(name: "b_dec", shape: [4], floats: [0, 1, 2, 3])

@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 @testable import ProbityTraining
+import ProbityFormats
 import ProbityLM
 
 func scratchFile(_ name: String, _ contents: String) throws -> String {
@@ -94,4 +95,23 @@ func documents(_ path: String, split: CorpusSplit = .all) throws -> [CorpusDocum
             _ = try Corpus(path: garbage)
         }
     }
+}
+
+/// Several corpora take turns, one document each, so any run sees all of them; skipping resumes in
+/// the same order.
+@Test func windowSourceInterleavesCorpora() throws {
+    let tokenizer = try Tokenizer(gguf: try GGUFFile(path: try ModelLocator.resolve("default")))
+    let a = try Corpus(path: try scratchFile("a.jsonl", (1...3).map { "{\"text\": \"alpha \($0)\"}" }.joined(separator: "\n")))
+    let b = try Corpus(path: try scratchFile("b.jsonl", "{\"text\": \"beta 1\"}\n"))
+    let source = WindowSource(corpora: [a, b], split: .all, tokenizer: tokenizer, chatFormat: nil, context: 64)
+    func texts(skip: Int) throws -> [String] {
+        var out: [String] = []
+        try source.forEachDocument(skip: skip) { windows in
+            out.append(try tokenizer.decode(windows.flatMap { $0 }.filter { !tokenizer.isSpecial($0) }))
+            return true
+        }
+        return out
+    }
+    #expect(try texts(skip: 0) == ["alpha 1", "beta 1", "alpha 2", "alpha 3"])
+    #expect(try texts(skip: 2) == ["alpha 2", "alpha 3"])
 }
