@@ -84,8 +84,8 @@ struct FeaturesStats: ParsableCommand {
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
 
         if stats.positions < tokens { print("note: the corpora ran out after \(stats.positions) of \(tokens) tokens") }
-        print(String(format: "scanned %d %@ tokens in %.1f s (%.0f tokens/s)", stats.positions, which.rawValue, seconds,
-                     Double(stats.positions) / max(seconds, 1e-9)))
+        print("scanned \(stats.positions) \(which.rawValue) tokens in " + String(format: "%.1f s (%.0f tokens/s)", seconds,
+                                                                                          Double(stats.positions) / max(seconds, 1e-9)))
         print(String(format: "dead latents %d/%d (never active), dense latents %d (active on more than %.0f%% of tokens)",
                      stats.deadLatents, stats.dSAE, stats.denseLatents, stats.options.denseFrequency * 100))
         print("wrote \(path)" + (size.map { String(format: " (%.1f MB)", Double($0) / 1e6) } ?? ""))

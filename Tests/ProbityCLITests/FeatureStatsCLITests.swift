@@ -116,6 +116,84 @@ import Testing
     }
 }
 
+extension FeatureStatsCLITests {
+    @Test func showAndSearchAfterStats() throws {
+        let (dir, pack, corpus) = try Self.setUp()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Before any statistics: search --text has nothing to search.
+        let early = try CLI.run(["features", "search", pack, "--text", "Paris"])
+        #expect(early.status == 2 && early.stderr.contains("labels hold no top contexts"), "\(early.stderr)")
+        #expect(try Self.stats(pack, corpus).status == 0)
+
+        // show: plain text when piped, the planted latent's contexts with activations in brackets.
+        let s = try CLI.run(["features", "show", pack, "7"])
+        #expect(s.status == 0, "\(s.stderr)")
+        #expect(s.stdout.contains("latent 7 of planted at blocks.0.hook_resid_pre"), "\(s.stdout)")
+        #expect(s.stdout.contains("The capital of France") && s.stdout.contains(" is Paris[2], a city"), "\(s.stdout)")
+        #expect(s.stdout.contains("cities.txt #0") && s.stdout.contains("cities.txt #2"))
+        #expect(!s.stdout.contains("\u{1B}["))
+        let colored = try CLI.run(["features", "show", pack, "7", "--color", "always"])
+        #expect(colored.stdout.contains("\u{1B}[38;5;16;48;5;196;4m Paris\u{1B}[0m"), "\(colored.stdout)")
+        let j = try CLI.run(["features", "show", pack, "7", "--json"])
+        let o = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any]
+        #expect(o?["id"] as? Int == 7 && (o?["contexts"] as? [[String: Any]])?.first?["text"] as? String != nil)
+
+        // search --text ranks the planted latent first.
+        let t = try CLI.run(["features", "search", pack, "--text", "paris", "--json"])
+        #expect(t.status == 0, "\(t.stderr)")
+        let hits = (try JSONSerialization.jsonObject(with: Data(t.stdout.utf8)) as? [String: Any])?["results"] as? [[String: Any]]
+        #expect(hits?.first?["id"] as? Int == 7, "\(t.stdout)")
+
+        // Differential search: prompts with Paris against prompts without.
+        let pos = dir.appendingPathComponent("pos.jsonl").path, neg = dir.appendingPathComponent("neg.txt").path
+        try """
+            {"text": "I flew to Paris last week."}
+            {"prompt": "Paris is lovely in the spring."}
+            "We met in Paris."
+            {"messages": [{"role": "user", "content": "Is the Paris metro busy?"}]}
+            """.write(toFile: pos, atomically: true, encoding: .utf8)
+        try "I flew to Rome last week.\nBerlin is lovely in the spring.\nWe met in the park.\nIs the city bus busy?\n"
+            .write(toFile: neg, atomically: true, encoding: .utf8)
+        let d = try CLI.run(["features", "search", pack, "--positive", pos, "--negative", neg, "--top", "3"])
+        #expect(d.status == 0, "\(d.stderr)")
+        let lines = d.stdout.split(separator: "\n")
+        #expect(lines.count == 5, "\(d.stdout)")
+        let first = lines.count > 2 ? lines[2].split(separator: " ") : []
+        #expect(first.count > 2 && first[1] == "7" && (Double(first[2]) ?? 0) > 5, "\(d.stdout)")
+    }
+
+    @Test func showAndSearchBadInputIsExit2() throws {
+        let (dir, pack, corpus) = try Self.setUp()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(try Self.stats(pack, corpus).status == 0)
+        let one = dir.appendingPathComponent("one.txt").path
+        try "only one prompt\n".write(toFile: one, atomically: true, encoding: .utf8)
+        let broken = dir.appendingPathComponent("broken.jsonl").path
+        try "{\"text\": \"fine\"}\n{\"text\": \"also fine\"}\n{\"txt\": \"typo\"}\n".write(toFile: broken, atomically: true, encoding: .utf8)
+        let empty = dir.appendingPathComponent("empty.jsonl").path
+        try "\n".write(toFile: empty, atomically: true, encoding: .utf8)
+        let cases: [([String], String)] = [
+            (["show", pack, "16"], "feature 16 out of range for pack 'planted' (d_sae 16)"),
+            (["show", pack, "99999"], "feature 99999 out of range"),
+            (["show", pack, "golden gate"], "pack 'planted' has no feature or direction named 'golden gate'"),
+            (["show", pack, "7", "--color", "blue"], "--color: expected auto, always or never, found 'blue'"),
+            (["show", dir.appendingPathComponent("none").path, "7"], "not a feature pack"),
+            (["search", pack], "give either --text WORDS or both --positive and --negative"),
+            (["search", pack, "--text", "a", "--positive", one, "--negative", one], "give either --text WORDS or both"),
+            (["search", pack, "--positive", one], "--positive and --negative go together"),
+            (["search", pack, "--positive", broken, "--negative", one], "broken.jsonl:3: expected a JSON string or an object"),
+            (["search", pack, "--positive", one, "--negative", broken], "one.txt: 1 prompt: a prompt set needs at least 2"),
+            (["search", pack, "--positive", empty, "--negative", broken], "empty.jsonl: no prompts"),
+            (["search", pack, "--positive", broken, "--negative", broken, "--aggregate", "median"], "--aggregate: expected max or mean"),
+        ]
+        for (arguments, message) in cases {
+            let r = try CLI.run(["features"] + arguments)
+            #expect(r.status == 2, "\(arguments): \(r.stderr)")
+            #expect(r.stderr.contains(message), "\(arguments): \(r.stderr)")
+        }
+    }
+}
+
 struct CLIFixtureError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }

@@ -182,4 +182,111 @@ final class PlantedFixture: @unchecked Sendable {
         #expect(reloaded.labels.encoded() == again)
         #expect(!FileManager.default.fileExists(atPath: path + ".tmp"))
     }
+
+    @Test func textSearchFindsPlantedLatent() throws {
+        let stats = try f.scan()
+        let labels = stats.labels(updating: FeatureLabels(), scan: FeatureScanRecord(
+            corpora: [], split: "all", tokens: stats.positions, window: 64, hook: f.point.name, modelName: nil,
+            modelSHA256: nil, before: 8, after: 4, contextsPerLatent: 5))
+        let hits = try FeatureSearch.text("paris", in: labels, path: "labels.json")
+        let first = try #require(hits.first)
+        #expect(first.latent == planted, "\(hits.prefix(3))")
+        #expect(first.matchingContexts == 2)
+        #expect(try FeatureSearch.text("zeppelin", in: labels, path: "labels.json").isEmpty)
+        #expect(throws: FeatureError.noContexts(path: "labels.json")) {
+            try FeatureSearch.text("paris", in: FeatureLabels([FeatureLabel(id: "1", name: "x")]), path: "labels.json")
+        }
+    }
+
+    @Test func differentialSearchFindsPlantedLatent() throws {
+        let positive = ["I flew to Paris last week.", "Paris is lovely in the spring.", "We met in Paris.", "The Paris metro is busy."]
+        let negative = ["I flew to Rome last week.", "Berlin is lovely in the spring.", "We met in the park.", "The city bus is busy."]
+        let encode = { (s: String) in self.f.tokenizer.encode(s, addSpecial: true, parseSpecial: false) }
+        for aggregate in [FeatureSearch.Aggregate.max, .mean] {
+            let results = try FeatureSearch.differential(sae: f.sae, model: f.model, tokenizer: f.tokenizer, point: f.point,
+                                                         positive: positive.map(encode), negative: negative.map(encode),
+                                                         aggregate: aggregate)
+            let first = try #require(results.first)
+            #expect(first.latent == planted, "\(aggregate): \(results.prefix(3))")
+            #expect(first.t > 5, "\(first)")
+            #expect(first.cohensD > 2)
+            #expect(first.difference > 0)
+            #expect(results.count == f.sae.dSAE)
+            #expect(zip(results, results.dropFirst()).allSatisfy { $0.t >= $1.t || $0.t.isNaN })
+        }
+    }
+}
+
+@Suite struct FeatureStatisticsUnitTests {
+    /// Welch's t and Cohen's d against values worked by hand.
+    @Test func welchAndCohen() {
+        let s = FeatureSearch.compare([1, 2, 3, 4], [0, 0, 1, 1])
+        // means 2.5 and 0.5; variances 5/3 and 1/3; se = sqrt(5/12 + 1/12) = sqrt(0.5).
+        #expect(abs(s.difference - 2) < 1e-12)
+        #expect(abs(s.t - 2 / 0.5.squareRoot()) < 1e-12)
+        // pooled sd = sqrt((3·5/3 + 3·1/3) / 6) = 1.
+        #expect(abs(s.cohensD - 2) < 1e-12)
+        let same = FeatureSearch.compare([1, 1], [1, 1])
+        #expect(same.t == 0 && same.cohensD == 0)
+        let apart = FeatureSearch.compare([2, 2], [0, 0])
+        #expect(apart.t == .infinity)
+    }
+}
+
+@Suite struct PromptSetTests {
+    let tokenizer: Tokenizer
+    init() throws { tokenizer = try Tokenizer(gguf: try GGUFFile(path: try ModelLocator.resolve("default"))) }
+
+    func file(_ name: String, _ text: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("probity-prompts-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent(name).path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func readsEveryLineForm() throws {
+        let path = try file("p.jsonl", """
+            {"text": "Paris"}
+            "Rome"
+
+            {"prompt": "Berlin"}
+            {"messages": [{"role": "user", "content": "Hi"}]}
+            """)
+        let prompts = try PromptSet.load(path: path, tokenizer: tokenizer, chatFormat: .chatmlSmolLM)
+        #expect(prompts.count == 4)
+        #expect(prompts[0] == tokenizer.encode("Paris", addSpecial: true, parseSpecial: true))
+        let chat = try ChatFormat.chatmlSmolLM.render([.user("Hi")], addGenerationPrompt: false)
+        #expect(prompts[3] == tokenizer.encode(chat, addSpecial: true, parseSpecial: true))
+        let txt = try PromptSet.load(path: try file("p.txt", "one line\n{\"text\": \"kept as text\"}\n"), tokenizer: tokenizer, chatFormat: nil)
+        #expect(txt == [tokenizer.encode("one line", addSpecial: true, parseSpecial: true),
+                        tokenizer.encode("{\"text\": \"kept as text\"}", addSpecial: true, parseSpecial: true)])
+    }
+
+    @Test func badPromptSetsAreSpecificErrors() throws {
+        let broken = try file("b.jsonl", "{\"text\": \"a\"}\n{\"text\": 3}\n")
+        #expect(throws: FeatureError.badPairs(path: broken, line: 2, reason: "expected a JSON string or an object with \"text\", \"prompt\" or \"messages\"")) {
+            try PromptSet.load(path: broken, tokenizer: tokenizer, chatFormat: nil)
+        }
+        let notJSON = try file("c.jsonl", "{\"text\": \"a\"}\n\n{oops\n")
+        #expect(throws: FeatureError.badPairs(path: notJSON, line: 3, reason: "not valid JSON")) {
+            try PromptSet.load(path: notJSON, tokenizer: tokenizer, chatFormat: nil)
+        }
+        let chat = try file("d.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}]}\n")
+        #expect(throws: FeatureError.badPairs(path: chat, line: 1, reason: "chat messages need the model's chat template, and it has none (pass --chat-format)")) {
+            try PromptSet.load(path: chat, tokenizer: tokenizer, chatFormat: nil)
+        }
+        let special = try file("e.jsonl", "\"<|im_start|>\"\n\"a\"\n")
+        #expect(throws: FeatureError.badPairs(path: special, line: 1, reason: "the prompt has no tokens other than special ones")) {
+            try PromptSet.load(path: special, tokenizer: tokenizer, chatFormat: nil)
+        }
+        let empty = try file("f.jsonl", "\n\n")
+        #expect(throws: FeatureError.promptSetSize(path: empty, count: 0, minimum: 2)) {
+            try PromptSet.load(path: empty, tokenizer: tokenizer, chatFormat: nil)
+        }
+        let one = try file("g.txt", "just one\n")
+        #expect(throws: FeatureError.promptSetSize(path: one, count: 1, minimum: 2)) {
+            try PromptSet.load(path: one, tokenizer: tokenizer, chatFormat: nil)
+        }
+    }
 }
