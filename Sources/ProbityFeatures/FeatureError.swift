@@ -51,6 +51,10 @@ public enum FeatureError: InputError, Equatable {
     case pairCount(positive: Int, negative: Int)
     case emptyPrompt
 
+    // Statistics and search.
+    case noContexts(path: String)
+    case promptSetSize(path: String, count: Int, minimum: Int)
+
     public var description: String {
         switch self {
         case let .missingFile(path, what):
@@ -121,6 +125,10 @@ public enum FeatureError: InputError, Equatable {
             return "contrast pairs: \(positive) positive prompts but \(negative) negative ones (they pair up line by line)"
         case .emptyPrompt:
             return "a prompt encodes to no tokens: nothing to run"
+        case let .noContexts(path):
+            return "\(path): the labels hold no top contexts to search (run `probity features stats PACK --corpus FILE --tokens N` first)"
+        case let .promptSetSize(path, count, minimum):
+            return "\(path): \(count == 0 ? "no prompts" : "\(count) prompt\(count == 1 ? "" : "s")"): a prompt set needs at least \(minimum) (one per line) for a variance"
         }
     }
 }

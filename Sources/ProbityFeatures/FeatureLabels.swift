@@ -1,48 +1,117 @@
 // A pack's labels file: feature id → name, description, max activation over a reference corpus,
-// and optional top examples. Latent ids are their indices written as decimal strings; direction
-// ids are their names.
+// firing frequency and top activating contexts, plus a record of what was scanned. Latent ids are
+// their indices written as decimal strings; direction ids are their names. Layout: docs/features.md.
 
 import Foundation
 
+/// One top activating context of a latent: a window of tokens around the position where it fired
+/// most strongly within one corpus window, with the latent's activation at each token.
+public struct FeatureContext: Sendable, Equatable {
+    /// The corpus file's name (no directory).
+    public var source: String
+    /// The document's index in its file, counting every document of every split from 0.
+    public var document: Int
+    /// The tokens' text pieces, in order.
+    public var tokens: [String]
+    /// The latent's activation at each token (0 where it is off or the token is special).
+    public var activations: [Float]
+    /// Index in `tokens` of the peak.
+    public var peakIndex: Int
+    /// The activation at the peak.
+    public var peakActivation: Float
+
+    public init(source: String, document: Int, tokens: [String], activations: [Float], peakIndex: Int, peakActivation: Float) {
+        self.source = source
+        self.document = document
+        self.tokens = tokens
+        self.activations = activations
+        self.peakIndex = peakIndex
+        self.peakActivation = peakActivation
+    }
+
+    /// The context's text: its pieces joined.
+    public var text: String { tokens.joined() }
+}
+
 /// One feature's label.
-public struct FeatureLabel: Sendable, Equatable, Codable {
+public struct FeatureLabel: Sendable, Equatable {
     public var id: String
     public var name: String?
     public var description: String?
     /// The largest activation seen over the pack's reference corpus: the unit of `Nx` values.
     public var maxActivation: Float?
+    /// The fraction of scanned (non-special) positions where the latent is active.
+    public var frequency: Double?
+    /// Top activating contexts, strongest first.
+    public var contexts: [FeatureContext]?
     public var topExamples: [String]?
 
     /// A label; only `id` is required.
     public init(id: String, name: String? = nil, description: String? = nil, maxActivation: Float? = nil,
-                topExamples: [String]? = nil) {
+                frequency: Double? = nil, contexts: [FeatureContext]? = nil, topExamples: [String]? = nil) {
         self.id = id
         self.name = name
         self.description = description
         self.maxActivation = maxActivation
+        self.frequency = frequency
+        self.contexts = contexts
         self.topExamples = topExamples
     }
+}
 
-    enum CodingKeys: String, CodingKey {
-        case id, name, description
-        case maxActivation = "max_activation"
-        case topExamples = "top_examples"
+/// What a statistics scan read: enough to say where a labels file's numbers came from, and nothing
+/// that changes between identical runs (no dates, no timings), so reruns diff cleanly.
+public struct FeatureScanRecord: Sendable, Equatable {
+    /// Corpus file names, in scan order.
+    public var corpora: [String]
+    /// `train`, `held-out` or `all`.
+    public var split: String
+    /// Positions scanned (non-special tokens).
+    public var tokens: Int
+    /// Tokens per model window.
+    public var window: Int
+    public var hook: String
+    public var modelName: String?
+    public var modelSHA256: String?
+    /// Tokens kept before and after each context's peak, and contexts kept per latent.
+    public var before: Int
+    public var after: Int
+    public var contextsPerLatent: Int
+
+    public init(corpora: [String], split: String, tokens: Int, window: Int, hook: String, modelName: String?,
+                modelSHA256: String?, before: Int, after: Int, contextsPerLatent: Int) {
+        self.corpora = corpora
+        self.split = split
+        self.tokens = tokens
+        self.window = window
+        self.hook = hook
+        self.modelName = modelName
+        self.modelSHA256 = modelSHA256
+        self.before = before
+        self.after = after
+        self.contextsPerLatent = contextsPerLatent
     }
 }
 
 /// All labels of a pack, by feature id.
 public struct FeatureLabels: Sendable, Equatable {
     public private(set) var byID: [String: FeatureLabel] = [:]
+    /// What the statistics were computed from, when `probity features stats` wrote them.
+    public var scan: FeatureScanRecord?
 
     /// Labels by id; a later duplicate id replaces an earlier one.
-    public init(_ labels: [FeatureLabel] = []) {
+    public init(_ labels: [FeatureLabel] = [], scan: FeatureScanRecord? = nil) {
         for l in labels { byID[l.id] = l }
+        self.scan = scan
     }
 
     /// The label of a feature by id (a direction's name).
     public subscript(id: String) -> FeatureLabel? { byID[id] }
     /// The label of SAE latent `i`.
     public subscript(latent i: Int) -> FeatureLabel? { byID[String(i)] }
+
+    /// Adds or replaces the label with `label.id`.
+    public mutating func set(_ label: FeatureLabel) { byID[label.id] = label }
 
     /// The id of the feature labelled `name` (exact match), if exactly one has it.
     public func id(named name: String) -> String? {
@@ -52,7 +121,20 @@ public struct FeatureLabels: Sendable, Equatable {
 
     public var isEmpty: Bool { byID.isEmpty }
 
-    /// Reads a labels file: `{"features": [{"id": "12", "name": ..., "max_activation": ...}, ...]}`.
+    /// Whether any label holds top contexts (written by a statistics scan).
+    public var hasContexts: Bool { byID.values.contains { $0.contexts != nil } }
+
+    /// The labels sorted by id (numerically when both are numbers).
+    public var sorted: [FeatureLabel] {
+        byID.values.sorted { a, b in
+            if let x = Int(a.id), let y = Int(b.id) { return x < y }
+            if (Int(a.id) == nil) != (Int(b.id) == nil) { return Int(a.id) != nil }
+            return a.id < b.id
+        }
+    }
+
+    /// Reads a labels file: `{"features": [{"id": "12", "name": ..., "max_activation": ...}, ...]}`,
+    /// with the optional statistics (`frequency`, `contexts`) and top-level `scan`.
     /// Integer ids are accepted for latents.
     public static func load(path: String) throws -> FeatureLabels {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -66,6 +148,7 @@ public struct FeatureLabels: Sendable, Equatable {
             throw FeatureError.badLabels(path: path, reason: "expected {\"features\": [...]} with one object per feature")
         }
         var labels: [FeatureLabel] = []
+        labels.reserveCapacity(list.count)
         for (n, entry) in list.enumerated() {
             let keys = JSONKeys(entry, path: path)
             let id: String
@@ -76,27 +159,197 @@ public struct FeatureLabels: Sendable, Equatable {
             if let max, !max.isFinite {
                 throw FeatureError.badLabels(path: path, reason: "features[\(n)]: max_activation is not finite")
             }
+            let frequency = try keys.double("frequency")
+            if let f = frequency, !(f >= 0 && f <= 1) {
+                throw FeatureError.badLabels(path: path, reason: "features[\(n)] (id \(id)): frequency must be between 0 and 1, found \(f)")
+            }
+            var contexts: [FeatureContext]?
+            if let raw = entry["contexts"], !(raw is NSNull) {
+                guard let list = raw as? [Any] else {
+                    throw FeatureError.badLabels(path: path, reason: "features[\(n)] (id \(id)): 'contexts' must be a list")
+                }
+                contexts = try list.enumerated().map { m, c in
+                    try parseContext(c, path: path, at: "features[\(n)] (id \(id)).contexts[\(m)]")
+                }
+            }
             labels.append(FeatureLabel(id: id, name: try keys.string("name"), description: try keys.string("description"),
-                                       maxActivation: max, topExamples: entry["top_examples"] as? [String]))
+                                       maxActivation: max, frequency: frequency, contexts: contexts,
+                                       topExamples: entry["top_examples"] as? [String]))
         }
-        return FeatureLabels(labels)
+        var scan: FeatureScanRecord?
+        if let raw = top["scan"], !(raw is NSNull) {
+            scan = try parseScan(raw, path: path)
+        }
+        return FeatureLabels(labels, scan: scan)
     }
 
-    /// Writes the labels file, ids sorted (numerically when all are numbers) so files diff cleanly.
+    private static func parseContext(_ value: Any, path: String, at place: String) throws -> FeatureContext {
+        func bad(_ reason: String) -> FeatureError { .badLabels(path: path, reason: "\(place): \(reason)") }
+        guard let o = value as? [String: Any] else { throw bad("expected an object") }
+        let keys = JSONKeys(o, path: path)
+        guard let source = o["source"] as? String else { throw bad("'source' must be a string") }
+        guard let document = keys.rawInt("document"), document >= 0 else { throw bad("'document' must be a whole number ≥ 0") }
+        guard let tokens = o["tokens"] as? [String] else { throw bad("'tokens' must be a list of strings") }
+        guard let rawActs = o["activations"] as? [Any] else { throw bad("'activations' must be a list of numbers") }
+        var activations: [Float] = []
+        activations.reserveCapacity(rawActs.count)
+        for a in rawActs {
+            guard let n = a as? NSNumber, !isJSONBool(n), n.doubleValue.isFinite else {
+                throw bad("'activations' must be a list of finite numbers, found \(a)")
+            }
+            activations.append(n.floatValue)
+        }
+        guard activations.count == tokens.count else {
+            throw bad("\(tokens.count) tokens but \(activations.count) activations")
+        }
+        guard let peak = keys.rawInt("peak_index"), peak >= 0, peak < tokens.count else {
+            throw bad("'peak_index' must index the tokens (0..<\(tokens.count)), found \(o["peak_index"] ?? "nothing")")
+        }
+        guard let peakActivation = try keys.double("peak_activation"), peakActivation.isFinite else {
+            throw bad("'peak_activation' must be a finite number")
+        }
+        return FeatureContext(source: source, document: document, tokens: tokens, activations: activations,
+                              peakIndex: peak, peakActivation: Float(peakActivation))
+    }
+
+    private static func parseScan(_ value: Any, path: String) throws -> FeatureScanRecord {
+        func bad(_ reason: String) -> FeatureError { .badLabels(path: path, reason: "scan: \(reason)") }
+        guard let o = value as? [String: Any] else { throw bad("expected an object") }
+        let keys = JSONKeys(o, path: path)
+        func int(_ key: String) throws -> Int {
+            guard let v = keys.rawInt(key), v >= 0 else { throw bad("'\(key)' must be a whole number ≥ 0") }
+            return v
+        }
+        guard let corpora = o["corpora"] as? [String] else { throw bad("'corpora' must be a list of file names") }
+        guard let split = try keys.string("split") else { throw bad("'split' must be a string") }
+        guard let hook = try keys.string("hook") else { throw bad("'hook' must be a string") }
+        let model = o["model"] as? [String: Any]
+        let modelKeys = model.map { JSONKeys($0, path: path) }
+        return FeatureScanRecord(corpora: corpora, split: split, tokens: try int("tokens"), window: try int("window"),
+                                 hook: hook, modelName: try modelKeys?.string("name"),
+                                 modelSHA256: try modelKeys?.string("gguf_sha256"), before: try int("before"),
+                                 after: try int("after"), contextsPerLatent: try int("contexts_per_latent"))
+    }
+
+    /// The file's bytes: one feature per line (`id` first, then keys sorted, no spaces), activations
+    /// in contexts to 3 significant digits, so files stay compact and diff cleanly.
+    public func encoded() -> Data {
+        var out = "{\"features\": [\n"
+        let all = sorted
+        for (n, l) in all.enumerated() {
+            var o: [(String, JSONText)] = [("id", .string(l.id))]
+            if let v = l.contexts { o.append(("contexts", .array(v.map(Self.contextJSON)))) }
+            if let v = l.description { o.append(("description", .string(v))) }
+            if let v = l.frequency { o.append(("frequency", .number(v, digits: 4))) }
+            if let v = l.maxActivation { o.append(("max_activation", .number(Double(v), digits: 9))) }
+            if let v = l.name { o.append(("name", .string(v))) }
+            if let v = l.topExamples { o.append(("top_examples", .array(v.map { .string($0) }))) }
+            JSONText.object(o).write(to: &out)
+            out += n + 1 < all.count ? ",\n" : "\n"
+        }
+        out += "]"
+        if let s = scan {
+            var model: [(String, JSONText)] = []
+            if let v = s.modelSHA256 { model.append(("gguf_sha256", .string(v))) }
+            if let v = s.modelName { model.append(("name", .string(v))) }
+            let o: [(String, JSONText)] = [
+                ("after", .int(s.after)), ("before", .int(s.before)), ("contexts_per_latent", .int(s.contextsPerLatent)),
+                ("corpora", .array(s.corpora.map { .string($0) })), ("hook", .string(s.hook)), ("model", .object(model)),
+                ("split", .string(s.split)), ("tokens", .int(s.tokens)), ("window", .int(s.window)),
+            ]
+            out += ",\n\"scan\": "
+            JSONText.object(o).write(to: &out)
+        }
+        out += "}\n"
+        return Data(out.utf8)
+    }
+
+    private static func contextJSON(_ c: FeatureContext) -> JSONText {
+        .object([
+            ("activations", .array(c.activations.map { .number(Double($0), digits: 3) })),
+            ("document", .int(c.document)),
+            ("peak_activation", .number(Double(c.peakActivation), digits: 3)),
+            ("peak_index", .int(c.peakIndex)),
+            ("source", .string(c.source)),
+            ("tokens", .array(c.tokens.map { .string($0) })),
+        ])
+    }
+
+    /// Writes the labels file atomically (a temporary file renamed over the old one).
     public func write(to path: String) throws {
-        let sorted = byID.values.sorted { a, b in
-            if let x = Int(a.id), let y = Int(b.id) { return x < y }
-            return a.id < b.id
+        try encoded().write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+}
+
+/// `value` rounded to `digits` significant digits, as the labels file stores it.
+public func roundedToSignificantDigits(_ value: Float, _ digits: Int = 3) -> Float {
+    guard value != 0, value.isFinite else { return value }
+    return Float(JSONText.format(Double(value), digits: digits)) ?? value
+}
+
+/// `value` rounded to `digits` significant digits, as the labels file stores it.
+public func roundedToSignificantDigits(_ value: Double, _ digits: Int) -> Double {
+    guard value != 0, value.isFinite else { return value }
+    return Double(JSONText.format(value, digits: digits)) ?? value
+}
+
+/// Just enough JSON writing for the labels file: keys in the order given, numbers to a chosen
+/// number of significant digits (JSONSerialization can do neither).
+enum JSONText {
+    case string(String)
+    case int(Int)
+    case number(Double, digits: Int)
+    case array([JSONText])
+    case object([(String, JSONText)])
+
+    func write(to out: inout String) {
+        switch self {
+        case .string(let s): Self.writeString(s, to: &out)
+        case .int(let i): out += String(i)
+        case .number(let v, let digits): out += Self.format(v, digits: digits)
+        case .array(let items):
+            out += "["
+            for (n, item) in items.enumerated() {
+                if n > 0 { out += "," }
+                item.write(to: &out)
+            }
+            out += "]"
+        case .object(let pairs):
+            out += "{"
+            for (n, (key, value)) in pairs.enumerated() {
+                if n > 0 { out += "," }
+                Self.writeString(key, to: &out)
+                out += ":"
+                value.write(to: &out)
+            }
+            out += "}"
         }
-        let features: [[String: Any]] = sorted.map { l in
-            var o: [String: Any] = ["id": l.id]
-            if let v = l.name { o["name"] = v }
-            if let v = l.description { o["description"] = v }
-            if let v = l.maxActivation { o["max_activation"] = Double(v) }
-            if let v = l.topExamples { o["top_examples"] = v }
-            return o
+    }
+
+    /// `%.Ng`, which is valid JSON for every finite number; non-finite values (never stored) as 0.
+    static func format(_ v: Double, digits: Int) -> String {
+        guard v.isFinite else { return "0" }
+        if v == 0 { return "0" }
+        return String(format: "%.\(digits)g", v)
+    }
+
+    static func writeString(_ s: String, to out: inout String) {
+        out += "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    out += String(format: "\\u%04x", u.value)
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
         }
-        let data = try JSONSerialization.data(withJSONObject: ["features": features], options: [.sortedKeys, .prettyPrinted])
-        try data.write(to: URL(fileURLWithPath: path))
+        out += "\""
     }
 }

@@ -4,6 +4,7 @@ import ArgumentParser
 
 struct Features: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Inspect feature packs, read feature activations, derive and export steering directions.",
-        subcommands: [FeaturesInfo.self, FeaturesActivations.self, FeaturesDerive.self, FeaturesExportControlVector.self])
+        abstract: "Inspect feature packs, read feature activations, label and search latents, derive and export steering directions.",
+        subcommands: [FeaturesInfo.self, FeaturesActivations.self, FeaturesStats.self, FeaturesShow.self, FeaturesSearch.self,
+                      FeaturesDerive.self, FeaturesExportControlVector.self])
 }

@@ -1,0 +1,88 @@
+// The labels file with statistics: old files still load, the extended file round-trips, malformed
+// statistics are specific errors, and the top-context heap keeps the strongest (earliest on ties).
+
+import Foundation
+import Testing
+@testable import ProbityFeatures
+
+@Suite struct FeatureLabelsTests {
+    func write(_ text: String) throws -> String {
+        let path = try scratchDirectory().appendingPathComponent("labels.json").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func oldLabelsFilesStillLoad() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        let fixture = try FeatureLabels.load(path: root.appendingPathComponent("Fixtures/rules/packs/smollm2-l15/labels.json").path)
+        #expect(fixture[latent: 1234]?.name == "flattery" && fixture[latent: 1234]?.maxActivation == 6.5)
+        #expect(fixture[latent: 1234]?.frequency == nil && fixture[latent: 1234]?.contexts == nil)
+        #expect(fixture.scan == nil && !fixture.hasContexts)
+        let old = try FeatureLabels.load(path: try write(#"{"features": [{"id": 3, "name": "a", "top_examples": ["x y"]}]}"#))
+        #expect(old[latent: 3] == FeatureLabel(id: "3", name: "a", topExamples: ["x y"]))
+    }
+
+    @Test func extendedLabelsRoundTrip() throws {
+        let context = FeatureContext(source: "c \"q\".txt", document: 12, tokens: ["<|im_start|>", "\n", " Paris", "\t", "é"],
+                                     activations: [0, 0, 4.21, 0.000123, 1.5], peakIndex: 2, peakActivation: 4.21)
+        let scan = FeatureScanRecord(corpora: ["a.json", "b.txt"], split: "train", tokens: 1000, window: 256,
+                                     hook: "blocks.15.hook_resid_post", modelName: "SmolLM2", modelSHA256: nil,
+                                     before: 8, after: 4, contextsPerLatent: 5)
+        let labels = FeatureLabels([
+            FeatureLabel(id: "2", name: "paris", description: "the city", maxActivation: 4.2123456, frequency: 0.0123,
+                         contexts: [context]),
+            FeatureLabel(id: "10", frequency: 0, contexts: []),
+            FeatureLabel(id: "dir", name: "sycophancy", maxActivation: 2),
+        ], scan: scan)
+        let path = try write("")
+        try labels.write(to: path)
+        let back = try FeatureLabels.load(path: path)
+        #expect(back == labels)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        // One feature per line, numerically ordered ids, then names.
+        let lines = text.split(separator: "\n")
+        #expect(lines.count == 6)
+        #expect(lines[1].hasPrefix(#"{"id":"2","#) && lines[2].hasPrefix(#"{"id":"10","#) && lines[3].hasPrefix(#"{"id":"dir","#))
+        #expect(text.contains(#""activations":[0,0,4.21,0.000123,1.5]"#))
+        #expect(text.contains(#""max_activation":4.2123456"#))
+    }
+
+    @Test func roundingToThreeDigits() {
+        #expect(roundedToSignificantDigits(4.2149) == 4.21)
+        #expect(roundedToSignificantDigits(0.00123456) == 0.00123)
+        #expect(roundedToSignificantDigits(12345.6) == 12300)
+        #expect(roundedToSignificantDigits(0) == 0)
+    }
+
+    @Test func malformedStatisticsAreSpecificErrors() throws {
+        let good = #"{"source":"s","document":1,"tokens":["a","b"],"activations":[0,1],"peak_index":1,"peak_activation":1}"#
+        _ = try FeatureLabels.load(path: try write(#"{"features":[{"id":"1","contexts":[\#(good)]}]}"#))
+        let cases: [(String, String)] = [
+            (#"{"features":[{"id":"1","contexts":[{"source":"s","document":1,"tokens":["a","b"],"activations":[0],"peak_index":1,"peak_activation":1}]}]}"#,
+             "features[0] (id 1).contexts[0]: 2 tokens but 1 activations"),
+            (#"{"features":[{"id":"1","contexts":[{"source":"s","document":1,"tokens":["a","b"],"activations":[0,1],"peak_index":2,"peak_activation":1}]}]}"#,
+             "features[0] (id 1).contexts[0]: 'peak_index' must index the tokens (0..<2), found 2"),
+            (#"{"features":[{"id":"1","contexts":[{"source":"s","document":-1,"tokens":[],"activations":[],"peak_index":0,"peak_activation":1}]}]}"#,
+             "features[0] (id 1).contexts[0]: 'document' must be a whole number ≥ 0"),
+            (#"{"features":[{"id":"1","contexts":{}}]}"#, "features[0] (id 1): 'contexts' must be a list"),
+            (#"{"features":[{"id":"1","frequency":1.5}]}"#, "features[0] (id 1): frequency must be between 0 and 1, found 1.5"),
+            (#"{"features":[],"scan":{"corpora":["a"],"split":"train","hook":"h","tokens":-3,"window":1,"before":1,"after":1,"contexts_per_latent":1}}"#,
+             "scan: 'tokens' must be a whole number ≥ 0"),
+        ]
+        for (text, message) in cases {
+            let path = try write(text)
+            #expect(throws: FeatureError.badLabels(path: path, reason: message)) { try FeatureLabels.load(path: path) }
+        }
+    }
+
+    @Test func heapKeepsStrongestEarliestFirst() {
+        var heap = ContextHeap()
+        let values: [Float] = [1, 5, 3, 5, 2, 9, 5, 0.5, 4]
+        for (n, v) in values.enumerated() {
+            let c = FeatureContext(source: "s", document: n, tokens: ["t"], activations: [v], peakIndex: 0, peakActivation: v)
+            if heap.admits(v, capacity: 4) { heap.insert(.init(value: v, sequence: n, context: c), capacity: 4) }
+        }
+        // 9, then the three 5s in arrival order (documents 1, 3, 6); 4 loses to them.
+        #expect(heap.sortedDescending.map(\.context.document) == [5, 1, 3, 6])
+    }
+}
