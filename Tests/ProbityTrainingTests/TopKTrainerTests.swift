@@ -61,6 +61,8 @@ func cosine(_ a: [Float], _ b: [Float]) -> Float {
     }
 
     @Test func recoversPlantedDirections() throws {
+        // One OpenBLAS thread, whatever ran before: the trajectory depends on summation order.
+        BLAS.setThreads(1)
         var problem = PlantedProblem(d: 32, m: 64, active: 3, seed: 1)
         let steps = 1500
         let o = Self.options(steps: steps)
@@ -72,12 +74,8 @@ func cosine(_ a: [Float], _ b: [Float]) -> Float {
             last = x.withUnsafeBufferPointer { trainer.train($0.baseAddress!, count: o.batchSize) }
         }
         let rows = (0..<o.latents).map { trainer.decoderRow($0) }
-        // Which few directions end up shared depends on summation order (OpenBLAS's thread
-        // count), so ask for nearly all of them, each at least roughly.
         let best = problem.directions.map { dir in rows.map { cosine($0, dir) }.max() ?? 0 }
-        let recovered = best.filter { $0 >= 0.9 }.count
-        #expect(recovered >= problem.directions.count - 3 && (best.min() ?? 0) >= 0.75,
-                "\(recovered) of \(best.count) directions at cosine ≥ 0.9, worst \(best.min() ?? 0), final FVU \(last.fvu)")
+        #expect((best.min() ?? 0) >= 0.9, "worst best-match cosine \(best.min() ?? 0), final FVU \(last.fvu)")
         #expect(last.fvu < 0.1)
         for row in rows { #expect(abs(row.map { $0 * $0 }.reduce(0, +) - 1) < 1e-4) }
     }
