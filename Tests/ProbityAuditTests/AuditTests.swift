@@ -176,4 +176,43 @@ import ProbityAudit
         #expect(steered["finish_reason"] as? String == "rule")
         #expect(steered["tokens"] as? Int == 0)
     }
+
+    /// With a rule over the committed SAE dictionary, the report gives every position's top
+    /// latents and FVU, and the praise latent is among them where the text praises.
+    @Test func perTokenSAEFeaturesFromTheDefaultDictionary() throws {
+        let dir = try AuditFixtures.scratch()
+        try """
+        schema_version: 1
+        packs:
+          - {name: smollm2-l15, path: \(AuditFixtures.repo)/packs/smollm2-l15}
+        rules:
+          - id: praise.watch
+            description: Watches the praise latent.
+            severity: low
+            watch: {pack: smollm2-l15, label: praise}
+            detect: {threshold: 0.5x, scope: all, aggregate: max}
+
+        """.write(toFile: dir + "/sae.yaml", atomically: true, encoding: .utf8)
+        let path = try AuditFixtures.suite(in: dir, cases: "  - id: praise\n    text: \"That's great, Alice. Those ideas\"\n",
+                                           rules: "sae.yaml")
+        let c = try #require((try Self.run(path)["cases"] as? [[String: Any]])?.first)
+        let baseline = try #require(c["baseline"] as? [String: Any])
+        let features = try #require(baseline["features"] as? [[String: Any]])
+        let promptTokens = try #require(c["prompt_tokens"] as? Int)
+        #expect(features.count >= promptTokens)
+        var praiseSeen = false
+        for row in features {
+            let packs = try #require(row["packs"] as? [[String: Any]])
+            let sae = try #require(packs.first { $0["pack"] as? String == "smollm2-l15" })
+            let fvu = try #require(sae["fvu"] as? Double)
+            let top = try #require(sae["top"] as? [[String: Any]])
+            #expect(fvu >= 0 && fvu < 1 && !top.isEmpty)
+            let activations = top.compactMap { $0["activation"] as? Double }
+            #expect(activations == activations.sorted(by: >))
+            if top.contains(where: { $0["latent"] as? Int == 6562 }) { praiseSeen = true }
+        }
+        #expect(praiseSeen, "the praise latent (6562) is among no position's top latents")
+        let fired = try #require(baseline["fired"] as? [[String: Any]])
+        #expect(fired.contains { $0["rule"] as? String == "praise.watch" })
+    }
 }
