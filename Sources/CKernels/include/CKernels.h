@@ -70,6 +70,10 @@ void pk_dots(int isa, const float *q, const float *rows, long stride, long count
 /// out[i] = Σ_t w[t] · rows[t·stride + i] for i in [0, n), accumulated in t order.
 void pk_weighted_sum(int isa, const float *w, const float *rows, long stride, long count, long n, float *out);
 
+/// A new number on each call, process-wide and thread-safe (1, 2, 3, ...): identifies a forward
+/// step's activations at a hook point.
+unsigned long long pk_next_serial(void);
+
 /// Processors online.
 int pk_cpu_count(void);
 
