@@ -911,3 +911,18 @@ int pk_gemm_panel(int isa, uint32_t type, const void *w, size_t rowBytes, long r
     (void)out; (void)ldo;
     return -1;
 }
+
+// MARK: - screening
+
+void pk_screen_q8_0(int isa, const void *w, size_t rowBytes, long r0, long r1, long cols, const float *x,
+                    const float *xabs, float *approx, float *radius) {
+    pk_gemv(isa, T_Q8_0, w, rowBytes, r0, r1, cols, x, approx);
+    const uint8_t *base = w;
+    const long nb = cols / 32;
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *row = base + (size_t)r * rowBytes;
+        float s = 0;
+        for (long b = 0; b < nb; b++) s += pk_half_to_float(load_u16(row + 34 * b)) * xabs[b];
+        radius[r - r0] = s;
+    }
+}

@@ -18,6 +18,9 @@ public final class SparseAutoencoder: Sendable {
     public var decoderWeightType: GGMLType { decoder.matrix.type }
     private let encoder: OwnedMatrix  // (dSAE, dIn): W_encᵀ
     private let decoder: OwnedMatrix  // (dSAE, dIn): W_dec
+    // A Q8_0 copy of the encoder that bounds every pre-activation of one position, so decode
+    // computes exactly only the latents that can be active (nil when d_in is not a multiple of 32).
+    private let screen: ScreeningMatrix?
     public let bEnc: [Float]      // (dSAE)
     public let bDec: [Float]      // (dIn)
     public let threshold: [Float]? // (dSAE), JumpReLU only
@@ -98,6 +101,7 @@ public final class SparseAutoencoder: Sendable {
         self.config = config
         self.encoder = encoder
         self.decoder = decoder
+        screen = ScreeningMatrix(encoder.matrix)
         self.bEnc = bEnc
         self.bDec = bDec
         self.threshold = config.architecture == .jumpReLU ? threshold : nil
@@ -120,9 +124,15 @@ public final class SparseAutoencoder: Sendable {
     /// Encodes `count` positions (`x`: count × d_in, row-major) at once, on `pool`'s threads
     /// (nil: the calling thread only).
     /// - Complexity: one (count × d_in) · (d_in × d_sae) product, split by latents across the pool
-    ///   (a row dot per latent for one position, dequantized panels for many), plus O(count · d_sae)
-    ///   for the activation.
+    ///   (dequantized panels for many positions), plus O(count · d_sae) for the activation. One
+    ///   position is screened first: a pass over a Q8_0 copy of W_enc (half an F16 matrix's bytes)
+    ///   bounds every pre-activation, and only latents that can be active get their exact dot.
     public func encode(_ x: UnsafePointer<Float>, count: Int, pool: ThreadPool? = nil) -> SAEEncoding {
+        encode(x, count: count, pool: pool, screening: true)
+    }
+
+    /// `encode` with screening on or off (off: every latent's dot; tests compare the two).
+    func encode(_ x: UnsafePointer<Float>, count: Int, pool: ThreadPool?, screening: Bool) -> SAEEncoding {
         let d = dIn, n = dSAE
         var scales = [Float](repeating: 1, count: count)
         var input = [Float](repeating: 0, count: count * d)   // (count, dIn)
@@ -140,14 +150,18 @@ public final class SparseAutoencoder: Sendable {
         input.withUnsafeBufferPointer { a in
             pre.withUnsafeMutableBufferPointer { c in
                 guard let ap = a.baseAddress, let cp = c.baseAddress else { return }
-                encoder.matrix.multiply(ap, batch: count, into: cp, pool: pool)
+                if count == 1, screening, let screen, screenedPreActivations(ap, screen: screen, into: cp, pool: pool) {
+                    // Bias added, latents that cannot be active at −∞.
+                } else {
+                    encoder.matrix.multiply(ap, batch: count, into: cp, pool: pool)
+                    for r in 0..<count { Vec.add(cp + r * n, bEnc, n) }
+                }
                 ranked.withUnsafeMutableBufferPointer { rk in
                     guard let rp = rk.baseAddress else { return }
                     // Positions are independent: several per item so each item is worth a dispatch.
                     let per = 8
                     pool.parallelFor((count + per - 1) / per) { item in
                         for r in (item * per)..<min(count, (item + 1) * per) {
-                            Vec.add(cp + r * n, bEnc, n)
                             rp[r] = activate(cp + r * n)
                         }
                     }
@@ -155,6 +169,69 @@ public final class SparseAutoencoder: Sendable {
             }
         }
         return SAEEncoding(count: count, dSAE: n, latents: pre, scales: scales, ranked: ranked)
+    }
+
+    /// One position's pre-activations (bias included) for the latents that can be nonzero after
+    /// the activation, the same bits the full product gives them; −∞ for the rest, which the
+    /// activation turns into 0 exactly as it would their true values. A latent is left out only
+    /// when its bound proves it: below the k-th largest lower bound (TopK), at most 0 (ReLU), or
+    /// at most its threshold (JumpReLU). Returns false (nothing written) for non-finite input.
+    private func screenedPreActivations(_ x: UnsafePointer<Float>, screen: ScreeningMatrix,
+                                        into pre: UnsafeMutablePointer<Float>, pool: ThreadPool) -> Bool {
+        let n = dSAE
+        var approx = [Float](repeating: 0, count: n), bound = [Float](repeating: 0, count: n)
+        approx.withUnsafeMutableBufferPointer { a in
+            bound.withUnsafeMutableBufferPointer { b in
+                if let ap = a.baseAddress, let bp = b.baseAddress { screen.screen(x, approx: ap, bound: bp, pool: pool) }
+            }
+        }
+        // Bounds on pre = fl(product + b_enc), in double so that forming them rounds nothing away.
+        let u = 0x1p-24
+        var low = [Double](repeating: 0, count: n), high = [Double](repeating: 0, count: n)
+        for i in 0..<n {
+            let a = Double(approx[i]), b = Double(bEnc[i]), e0 = Double(bound[i])
+            guard a.isFinite, e0.isFinite else { return false }
+            let e = e0 * (1 + 1e-6) + 4 * u * (abs(a) + abs(b) + e0) + 0x1p-140
+            low[i] = a + b - e
+            high[i] = a + b + e
+        }
+        var candidates: [Int] = []
+        switch config.architecture {
+        case .topK(let k):
+            guard k < n else { return false }
+            let tau = Self.kthLargest(low, k)
+            for i in 0..<n where high[i] >= tau { candidates.append(i) }
+        case .standard:
+            for i in 0..<n where high[i] > 0 { candidates.append(i) }
+        case .jumpReLU:
+            let t = threshold ?? []
+            for i in 0..<n where high[i] > 0 && high[i] > Double(t[i]) { candidates.append(i) }
+        }
+        pre.update(repeating: -.infinity, count: n)
+        encoder.matrix.multiply(x, selected: candidates, into: pre, pool: pool)
+        for i in candidates { pre[i] += bEnc[i] }
+        return true
+    }
+
+    /// The k-th largest of `values` (k ≥ 1, k ≤ count).
+    /// - Complexity: O(count) expected (quickselect).
+    static func kthLargest(_ values: [Double], _ k: Int) -> Double {
+        var v = values
+        var lo = 0, hi = v.count - 1
+        let target = k - 1   // index in descending order
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        while lo < hi {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            let p = v[lo + Int((seed >> 33) % UInt64(hi - lo + 1))]
+            var i = lo, j = hi
+            while i <= j {
+                while v[i] > p { i += 1 }
+                while v[j] < p { j -= 1 }
+                if i <= j { v.swapAt(i, j); i += 1; j -= 1 }
+            }
+            if target <= j { hi = j } else if target >= i { lo = i } else { return v[target] }
+        }
+        return v[target]
     }
 
     /// A pool of the calling thread alone, for callers that pass none.

@@ -85,6 +85,8 @@ struct Bench: ParsableCommand {
                 "load_seconds": loadSeconds,
                 "prefill_tokens_per_second": stats(plain.prefill),
                 "decode_tokens_per_second": stats(plain.decode),
+                "prefill_tokens_per_cpu_second": stats(plain.prefillCPU),
+                "decode_tokens_per_cpu_second": stats(plain.decodeCPU),
                 "peak_rss_bytes": rss,
             ]
             if let (r, b) = withSAE {
@@ -95,6 +97,10 @@ struct Bench: ParsableCommand {
                     "decode_tokens_per_second": stats(r.decode),
                     "prefill_slowdown": 1 - r.prefill.median / plain.prefill.median,
                     "decode_slowdown": 1 - r.decode.median / plain.decode.median,
+                    "prefill_tokens_per_cpu_second": stats(r.prefillCPU),
+                    "decode_tokens_per_cpu_second": stats(r.decodeCPU),
+                    "prefill_cpu_slowdown": 1 - r.prefillCPU.median / plain.prefillCPU.median,
+                    "decode_cpu_slowdown": 1 - r.decodeCPU.median / plain.decodeCPU.median,
                 ] as [String: Any]
             }
             print(try jsonString(object))

@@ -100,4 +100,56 @@ import Testing
             _ = try SparseAutoencoder.load(directory: dir.path)
         }
     }
+
+    @Test(arguments: [GGMLType.f32, .f16, .bf16])
+    func screenedEncodeGivesTheFullProductsBits(type: GGMLType) throws {
+        // One position is screened through a Q8_0 copy; the latents must be the full path's, bit
+        // for bit, for every architecture, including exact ties (a coarse weight grid makes many).
+        var rng = SeededRandom(21)
+        for (dIn, dSAE, steps) in [(64, 500, 128), (96, 300, 4), (32, 1000, 2)] {
+            var fx = SAEFixture(dIn: dIn, dSAE: dSAE, type: .bf16)
+            fx.wEnc = rng.floats(dIn * dSAE, steps: steps)
+            fx.bEnc = rng.floats(dSAE, steps: steps).map { $0 * 0.25 }
+            fx.wDec = rng.floats(dSAE * dIn, steps: steps)
+            fx.bDec = rng.floats(dIn, steps: steps).map { $0 * 0.5 }
+            fx.threshold = rng.floats(dSAE, steps: steps).map { abs($0) * 2 }
+            for architecture in [SAEArchitecture.topK(1), .topK(16), .topK(dSAE - 1), .standard, .jumpReLU] {
+                let sae = try Self.sae(fx, type, architecture: architecture)
+                for trial in 0..<20 {
+                    let scale: Float = trial % 4 == 0 ? 0 : Float(trial % 5) * 2   // all-zero inputs too
+                    let x = rng.floats(dIn, steps: steps).map { $0 * scale }
+                    let full = x.withUnsafeBufferPointer { sae.encode($0.baseAddress!, count: 1, pool: Self.pool, screening: false) }
+                    let screened = x.withUnsafeBufferPointer { sae.encode($0.baseAddress!, count: 1, pool: Self.pool, screening: true) }
+                    #expect(screened.latents.map(\.bitPattern) == full.latents.map(\.bitPattern),
+                            "\(type) \(dIn)×\(dSAE) \(architecture) trial \(trial)")
+                    #expect(screened.active(0) == full.active(0))
+                }
+            }
+        }
+    }
+
+    @Test func screeningBoundsHoldOnRandomRows() throws {
+        // The bound itself, against the F16 kernel's products on rows of very different scales.
+        var rng = SeededRandom(8)
+        let rows = 400, cols = 128
+        let w = (0..<(rows * cols)).map { i in rng.grid(1024) * Float(1 << ((i / cols) % 12)) / 64 }
+        let m = try OwnedMatrix(type: .f16, rows: rows, cols: cols) { raw in
+            let p = raw.bindMemory(to: UInt16.self)
+            for i in 0..<w.count { p[i] = HalfPrecision.halfBits(w[i]) }
+        }
+        let screen = try #require(ScreeningMatrix(m.matrix))
+        for _ in 0..<10 {
+            let x = rng.floats(cols).map { $0 * 7 }
+            var exact = [Float](repeating: 0, count: rows), approx = exact, bound = exact
+            m.matrix.multiply(x, batch: 1, into: &exact, pool: Self.pool)
+            x.withUnsafeBufferPointer { xp in
+                screen.screen(xp.baseAddress!, approx: &approx, bound: &bound, pool: Self.pool)
+            }
+            let bad = (0..<rows).filter { abs(Double(exact[$0]) - Double(approx[$0])) > Double(bound[$0]) }
+            #expect(bad.isEmpty, "first rows outside their bound: \(bad.prefix(3).map { (exact[$0], approx[$0], bound[$0]) })")
+            // And the bound is tight enough to screen: well under the spread of the products.
+            let spread = exact.map { abs($0) }.reduce(0, +) / Float(rows)
+            #expect(bound.reduce(0, +) / Float(rows) < 0.2 * spread)
+        }
+    }
 }
