@@ -415,10 +415,39 @@ AVX2_INLINE void k_dequant_avx2(const uint32_t type, const uint8_t *src, long nb
     }
 }
 
+// Eight halves to floats, bit for bit: F16C's conversion is exact except that it quiets signalling
+// NaNs, so a group holding any NaN takes the scalar conversion instead.
+AVX2_INLINE void halves_to_floats_avx2(const uint8_t *src, float *dst) {
+    const __m128i h = _mm_loadu_si128((const __m128i *)src);
+    const __m128i magnitude = _mm_and_si128(h, _mm_set1_epi16(0x7fff));
+    if (_mm_movemask_epi8(_mm_cmpgt_epi16(magnitude, _mm_set1_epi16(0x7c00))) == 0) {
+        _mm256_storeu_ps(dst, _mm256_cvtph_ps(h));
+    } else {
+        for (int i = 0; i < 8; i++) dst[i] = pk_half_to_float(load_u16(src + 2 * i));
+    }
+}
+
+// Eight bfloat16s to floats (the upper half of each float; exact, NaNs kept).
+AVX2_INLINE __m256 bf16x8_to_ps_avx2(const uint8_t *src) {
+    const __m128i h = _mm_loadu_si128((const __m128i *)src);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
 AVX2 static void dequant_avx2(uint32_t type, const uint8_t *src, long count, float *dst) {
     switch (type) {
-    case T_F32: case T_F16: case T_BF16:
-        // Bit-exact conversions (F16C would quiet signalling NaNs); not a hot path.
+    case T_F16: {
+        long i = 0;
+        for (; i + 8 <= count; i += 8) halves_to_floats_avx2(src + 2 * i, dst + i);
+        dequant_generic(type, src + 2 * i, count - i, dst + i);
+        return;
+    }
+    case T_BF16: {
+        long i = 0;
+        for (; i + 8 <= count; i += 8) _mm256_storeu_ps(dst + i, bf16x8_to_ps_avx2(src + 2 * i));
+        dequant_generic(type, src + 2 * i, count - i, dst + i);
+        return;
+    }
+    case T_F32:
         dequant_generic(type, src, count, dst);
         return;
     case T_Q4_K: k_dequant_avx2(T_Q4_K, src, count / 256, dst); return;
@@ -467,6 +496,18 @@ AVX2 static float dot_f16_avx2(const uint8_t *row, const float *x, long n) {
     return t;
 }
 
+AVX2 static float dot_bf16_avx2(const uint8_t *row, const float *x, long n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(bf16x8_to_ps_avx2(row + 2 * i), _mm256_loadu_ps(x + i), s0);
+        s1 = _mm256_fmadd_ps(bf16x8_to_ps_avx2(row + 2 * i + 16), _mm256_loadu_ps(x + i + 8), s1);
+    }
+    float t = hsum8(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) t += bf16_to_float(load_u16(row + 2 * i)) * x[i];
+    return t;
+}
+
 // Dot of one row of 32-element blocks with x; inlined once per type so the type switch in
 // block_avx2 folds away.
 AVX2_INLINE float blocks_dot_avx2(const uint32_t type, const uint8_t *row, long nb, const float *x) {
@@ -492,7 +533,7 @@ AVX2 static void gemv_avx2(uint32_t type, const uint8_t *base, size_t rowBytes, 
     switch (type) {
     case T_F32: GEMV_ROWS(dot_f32_avx2((const float *)(const void *)row, x, cols)); break;
     case T_F16: GEMV_ROWS(dot_f16_avx2(row, x, cols)); break;
-    case T_BF16: GEMV_ROWS(row_dot_generic(type, row, cols, x)); break;
+    case T_BF16: GEMV_ROWS(dot_bf16_avx2(row, x, cols)); break;
     case T_Q4_0: GEMV_ROWS(blocks_dot_avx2(T_Q4_0, row, nb, x)); break;
     case T_Q4_1: GEMV_ROWS(blocks_dot_avx2(T_Q4_1, row, nb, x)); break;
     case T_Q5_0: GEMV_ROWS(blocks_dot_avx2(T_Q5_0, row, nb, x)); break;
@@ -869,4 +910,19 @@ int pk_gemm_panel(int isa, uint32_t type, const void *w, size_t rowBytes, long r
     (void)isa; (void)type; (void)w; (void)rowBytes; (void)r0; (void)r1; (void)cols; (void)x; (void)b0; (void)b1;
     (void)out; (void)ldo;
     return -1;
+}
+
+// MARK: - screening
+
+void pk_screen_q8_0(int isa, const void *w, size_t rowBytes, long r0, long r1, long cols, const float *x,
+                    const float *xabs, float *approx, float *radius) {
+    pk_gemv(isa, T_Q8_0, w, rowBytes, r0, r1, cols, x, approx);
+    const uint8_t *base = w;
+    const long nb = cols / 32;
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *row = base + (size_t)r * rowBytes;
+        float s = 0;
+        for (long b = 0; b < nb; b++) s += pk_half_to_float(load_u16(row + 34 * b)) * xabs[b];
+        radius[r - r0] = s;
+    }
 }

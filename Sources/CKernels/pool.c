@@ -149,3 +149,7 @@ int pk_cpu_count(void) {
     const long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
 }
+
+static atomic_ullong serial_counter;
+
+unsigned long long pk_next_serial(void) { return atomic_fetch_add(&serial_counter, 1) + 1; }

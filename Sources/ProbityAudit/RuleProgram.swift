@@ -140,7 +140,11 @@ public final class AuditRuleSet: AuditRules {
         var featureRecords: [Int: [(pack: String, fvu: Double, top: [ActiveLatent])]] {
             var out: [Int: [(pack: String, fvu: Double, top: [ActiveLatent])]] = [:]
             for (_, m) in saeMonitors {
-                for r in m.records { out[r.position, default: []].append((r.pack, r.fvu, Array(r.latents.prefix(5)))) }
+                // These monitors measure FVU (made with the default `fvu: true`), so every record has it.
+                for r in m.records {
+                    guard let fvu = r.fvu else { continue }
+                    out[r.position, default: []].append((r.pack, fvu, Array(r.latents.prefix(5))))
+                }
             }
             return out
         }

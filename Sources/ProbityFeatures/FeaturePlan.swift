@@ -1,6 +1,6 @@
 // Interventions and monitors compiled to hooks on a `HookSet`: at each hook point, one encode per
-// SAE for all positions of the step, then the latent edits written back through the decoder, then
-// the direction edits. They run at every forward step, prefill and decode alike.
+// SAE for all positions of the step (shared through an SAEEncodingCache), then the latent edits
+// written back through the decoder, then the direction edits. They run at every forward step.
 
 import ProbityLM
 
@@ -18,19 +18,22 @@ public final class FeatureMonitor {
         public var latents: [ActiveLatent]
         /// Number of nonzero latents (the position's L0).
         public var l0: Int
-        /// ‖x − x̂‖² / Σ(x_j − mean x)².
-        public var fvu: Double
+        /// ‖x − x̂‖² / Σ(x_j − mean x)²; nil when the monitor does not measure it.
+        public var fvu: Double?
     }
 
     public let binding: SAEBinding
     public let top: Int
     public let threshold: Float
+    /// Whether records carry the FVU (a reconstruction per position).
+    public let measuresFVU: Bool
     public private(set) var records: [Record] = []
 
-    init(binding: SAEBinding, top: Int, threshold: Float) {
+    init(binding: SAEBinding, top: Int, threshold: Float, measuresFVU: Bool) {
         self.binding = binding
         self.top = top
         self.threshold = threshold
+        self.measuresFVU = measuresFVU
     }
 
     func append(_ r: Record) { records.append(r) }
@@ -115,10 +118,11 @@ public final class FeaturePlan {
         return m
     }
 
-    /// Adds a monitor of `binding`'s latents (top `top` per position above `threshold`).
+    /// Adds a monitor of `binding`'s latents (top `top` per position above `threshold`), with each
+    /// position's FVU when `fvu` is true (it costs a reconstruction per position).
     @discardableResult
-    public func monitor(_ binding: SAEBinding, top: Int = 10, threshold: Float = 0) -> FeatureMonitor {
-        let m = FeatureMonitor(binding: binding, top: max(top, 0), threshold: threshold)
+    public func monitor(_ binding: SAEBinding, top: Int = 10, threshold: Float = 0, fvu: Bool = true) -> FeatureMonitor {
+        let m = FeatureMonitor(binding: binding, top: max(top, 0), threshold: threshold, measuresFVU: fvu)
         monitors.append(m)
         return m
     }
@@ -147,8 +151,9 @@ public final class FeaturePlan {
     }
 
     /// Attaches one hook per hook point used. Checks every point exists in the model and every
-    /// SAE and direction has the model's width, before any token runs.
-    public func attach(to hooks: HookSet, model: ModelInfo) throws {
+    /// SAE and direction has the model's width, before any token runs. `encodings` shares SAE
+    /// encodings with other readers of the same hooks (nil: the plan keeps its own).
+    public func attach(to hooks: HookSet, model: ModelInfo, encodings: SAEEncodingCache? = nil) throws {
         var points: [HookPoint] = []
         func use(_ p: HookPoint) { if !points.contains(p) { points.append(p) } }
         for iv in interventions {
@@ -183,23 +188,23 @@ public final class FeaturePlan {
         }
         for m in monitors { try checkWidth(.latent(m.binding, 0)) }
         for m in directionMonitors { try checkWidth(.direction(m.direction)) }
+        let cache = encodings ?? SAEEncodingCache()
         for p in points {
-            hooks.attach(at: p) { [self] acts in self.run(acts) }
+            hooks.attach(at: p) { [self] acts in self.run(acts, cache: cache) }
         }
     }
 
-    private func run(_ acts: HookActivations) {
+    private func run(_ acts: HookActivations, cache: SAEEncodingCache) {
         let point = acts.point
         let d = acts.width
-        // One encoding per SAE used at this point, of the activations as they arrived.
-        var encodings: [ObjectIdentifier: SAEEncoding] = [:]
+        // One encoding per SAE used at this point, of the activations as they arrived; the latent
+        // edits below change this plan's copy, which later edits at this point then see.
+        var edited: [ObjectIdentifier: SAEEncoding] = [:]
         func encoding(_ sae: SparseAutoencoder) -> SAEEncoding {
-            let key = ObjectIdentifier(sae)
-            if let e = encodings[key] { return e }
-            let e = sae.encode(acts.values, count: acts.count)
-            encodings[key] = e
-            return e
+            edited[ObjectIdentifier(sae)] ?? cache.encoding(sae, of: acts)
         }
+        var editedActivations = false
+        defer { if editedActivations { cache.activationsEdited(acts) } }
         let tokens = Array(acts.tokens)
         let origins = Array(acts.origins)
 
@@ -208,12 +213,14 @@ public final class FeaturePlan {
             let e = encoding(sae)
             var xHat = [Float](repeating: 0, count: d)
             for r in 0..<acts.count {
-                e.latents.withUnsafeBufferPointer { fp in
-                    xHat.withUnsafeMutableBufferPointer {
-                        sae.decode(fp.baseAddress! + r * e.dSAE, scale: e.scales[r], into: $0.baseAddress!)
+                var fvu: Double?
+                if m.measuresFVU {
+                    fvu = xHat.withUnsafeMutableBufferPointer { buf -> Double? in
+                        guard let p = buf.baseAddress else { return nil }
+                        sae.decode(e, row: r, into: p)
+                        return fractionOfVarianceUnexplained(acts.values + r * d, p, count: d)
                     }
                 }
-                let fvu = xHat.withUnsafeBufferPointer { fractionOfVarianceUnexplained(acts.values + r * d, $0.baseAddress!, count: d) }
                 let shown = e.active(r, limit: m.top).filter { $0.activation > m.threshold }
                 m.append(FeatureMonitor.Record(
                     pack: m.binding.name, point: point, position: acts.positions.lowerBound + r,
@@ -267,18 +274,17 @@ public final class FeaturePlan {
         // SAE latent edits: f → f' per SAE, written back as x += W_dec·(f' − f)/scale.
         for (k, iv) in interventions.enumerated() where iv.point == point {
             guard case let .latent(b, i) = iv.target, iv.action.edited(0) != nil else { continue }
-            let key = ObjectIdentifier(b.sae)
             var e = encoding(b.sae)
             for r in 0..<acts.count where active(k, row: r) {
-                let slot = r * e.dSAE + i
-                let f = e.latents[slot]
+                let f = e.latent(i, row: r)
                 guard let f2 = iv.action.edited(f) else { continue }
-                e.latents[slot] = f2
+                e.setLatent(i, row: r, to: f2)
                 b.sae.addDecoderRow(i, times: f2 - f, scale: e.scales[r], to: acts.values + r * d)
+                editedActivations = true
                 applications[k] += 1
                 appliedPositions[k].append(acts.positions.lowerBound + r)
             }
-            encodings[key] = e
+            edited[ObjectIdentifier(b.sae)] = e
         }
 
         // Dense edits: add and project_out on latents' decoder rows, and every action on directions.
@@ -293,6 +299,7 @@ public final class FeaturePlan {
             }
             for r in 0..<acts.count where active(k, row: r) {
                 applyDense(iv.action, vector: vector, to: acts.values + r * d, width: d)
+                editedActivations = true
                 applications[k] += 1
                 appliedPositions[k].append(acts.positions.lowerBound + r)
             }
@@ -303,8 +310,7 @@ public final class FeaturePlan {
                             encoding: (SparseAutoencoder) -> SAEEncoding) -> Float {
         switch target {
         case let .latent(b, i):
-            let e = encoding(b.sae)
-            return e.latents[r * e.dSAE + i]
+            return encoding(b.sae).latent(i, row: r)
         case .direction(let dir):
             return projection(acts.values + r * acts.width, dir.vector)
         }

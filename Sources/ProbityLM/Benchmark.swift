@@ -38,6 +38,10 @@ public struct Throughput: Sendable {
 public struct BenchmarkResult: Sendable {
     public var prefill: Throughput
     public var decode: Throughput
+    /// Tokens per second of the process's CPU time (all its threads): with one thread, a rate
+    /// that other processes competing for the cores disturb far less than wall-clock time.
+    public var prefillCPU: Throughput
+    public var decodeCPU: Throughput
 }
 
 public enum Benchmark {
@@ -59,21 +63,31 @@ public enum Benchmark {
         }
         let session = try model.makeSession(capacity: needed)
         let clock = ContinuousClock()
-        var prefill: [Double] = [], decode: [Double] = []
+        var prefill: [Double] = [], decode: [Double] = [], prefillCPU: [Double] = [], decodeCPU: [Double] = []
         for _ in 0..<options.repeats {
             session.reset()
-            let t0 = clock.now
+            let (t0, c0) = (clock.now, cpuSeconds)
             var logits = try session.forward(prompt, origins: nil, hooks: hooks, logits: .last)
-            let t1 = clock.now
+            let (t1, c1) = (clock.now, cpuSeconds)
             for _ in 0..<options.generatedTokens {
                 let next = argmaxIndex(logits)
                 logits = try session.forward([next], origins: [.generated], hooks: hooks, logits: .last)
             }
-            let t2 = clock.now
+            let (t2, c2) = (clock.now, cpuSeconds)
             prefill.append(Double(options.promptTokens) / (t1 - t0).seconds)
             decode.append(Double(options.generatedTokens) / (t2 - t1).seconds)
+            prefillCPU.append(Double(options.promptTokens) / max(c1 - c0, 1e-9))
+            decodeCPU.append(Double(options.generatedTokens) / max(c2 - c1, 1e-9))
         }
-        return BenchmarkResult(prefill: Throughput(samples: prefill), decode: Throughput(samples: decode))
+        return BenchmarkResult(prefill: Throughput(samples: prefill), decode: Throughput(samples: decode),
+                               prefillCPU: Throughput(samples: prefillCPU), decodeCPU: Throughput(samples: decodeCPU))
+    }
+
+    /// CPU time the process has used, all threads, in seconds.
+    static var cpuSeconds: Double {
+        var t = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
     }
 
     /// The process's peak resident set size in bytes.

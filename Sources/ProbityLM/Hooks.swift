@@ -2,6 +2,8 @@
 // Nothing happens at a point until something is attached (TransformerLens hook_points.py idea);
 // with nothing attached the forward pass pays one branch per point.
 
+import ProbityTensor
+
 /// Where a position's token came from.
 public enum TokenOrigin: Sendable, Equatable {
     case prompt
@@ -24,6 +26,28 @@ public struct HookActivations {
     public let tokens: ArraySlice<Int>
     /// Whether each row's token is from the prompt or generated.
     public let origins: ArraySlice<TokenOrigin>
+    /// Identifies these activations: every hook at this point in this step sees the same value,
+    /// and no other step or point does, so work derived from them (an SAE's encoding) can be shared.
+    public let step: UInt64
+    /// The forward pass's thread pool, idle while hooks run: a hook's own kernels may use it.
+    public let pool: ThreadPool?
+
+    /// `step` nil takes a new number (`HookActivations.nextStep()`).
+    public init(point: HookPoint, width: Int, count: Int, values: UnsafeMutablePointer<Float>, positions: Range<Int>,
+                tokens: ArraySlice<Int>, origins: ArraySlice<TokenOrigin>, step: UInt64? = nil, pool: ThreadPool? = nil) {
+        self.point = point
+        self.width = width
+        self.count = count
+        self.values = values
+        self.positions = positions
+        self.tokens = tokens
+        self.origins = origins
+        self.step = step ?? Self.nextStep()
+        self.pool = pool
+    }
+
+    /// A number no earlier call returned (process-wide).
+    public static func nextStep() -> UInt64 { SerialNumber.next() }
 
     /// Row `i` (0 ..< count) as a mutable buffer of `width` floats.
     public func row(_ i: Int) -> UnsafeMutableBufferPointer<Float> {

@@ -72,9 +72,10 @@ public final class LlamaModel: LanguageModel {
     let config: LlamaConfig
     let embedding: QuantizedMatrix   // (vocab, width)
     let blocks: [LlamaBlock]
-    /// Per block, `[wq, wk, wv]` and `[gate, up]`, built once for decode's fused dispatch.
-    let qkvGroups: [[QuantizedMatrix]]
-    let gateUpGroups: [[QuantizedMatrix]]
+    /// Per block, `[wq, wk, wv]` and `[gate, up]` with their work items, built once for decode's
+    /// fused dispatch.
+    let qkvGroups: [MatrixGroup]
+    let gateUpGroups: [MatrixGroup]
     let outputNorm: [Float]          // (width)
     let output: QuantizedMatrix      // (vocab, width); the embedding when tied
     let pool: ThreadPool
@@ -115,8 +116,8 @@ public final class LlamaModel: LanguageModel {
                 down: try tensors.matrix(N.ffnDown(block: l), rows: c.width, cols: c.ffnWidth)))
         }
         self.blocks = blocks
-        qkvGroups = blocks.map { [$0.wq, $0.wk, $0.wv] }
-        gateUpGroups = blocks.map { [$0.gate, $0.up] }
+        qkvGroups = blocks.map { MatrixGroup([$0.wq, $0.wk, $0.wv], threads: pool.threadCount) }
+        gateUpGroups = blocks.map { MatrixGroup([$0.gate, $0.up], threads: pool.threadCount) }
         outputNorm = try tensors.vector(GGUFTensorName.outputNorm, count: c.width)
         if gguf.tensor(named: GGUFTensorName.output) != nil {
             output = try tensors.matrix(GGUFTensorName.output, rows: c.vocab, cols: c.width)
@@ -273,7 +274,7 @@ final class LlamaSession: InferenceSession {
             if let last = throughSlot, slot > last { return }
             guard let list = hooks?[slot] else { return }
             let acts = HookActivations(point: point, width: c.width, count: n, values: buffer,
-                                       positions: positions, tokens: chunk, origins: origins)
+                                       positions: positions, tokens: chunk, origins: origins, pool: pool)
             for h in list { h(acts) }
         }
 
@@ -301,7 +302,7 @@ final class LlamaSession: InferenceSession {
             // Attention: xn = RMSNorm(x); q, k, v projections; RoPE; append k, v to the cache.
             rmsNorm(rows: n, weight: w.attnNorm)
             if n == 1 {
-                QuantizedMatrix.multiplyEach(m.qkvGroups[l], s.xn, into: s.qkvOut, pool: pool)
+                m.qkvGroups[l].multiply(s.xn, into: s.qkvOut, pool: pool)
             } else {
                 w.wq.multiply(s.xn, batch: n, into: s.q, pool: pool)
                 w.wk.multiply(s.xn, batch: n, into: s.k, pool: pool)
@@ -323,7 +324,7 @@ final class LlamaSession: InferenceSession {
             // MLP: down(silu(gate(xn)) * up(xn)).
             rmsNorm(rows: n, weight: w.ffnNorm)
             if n == 1 {
-                QuantizedMatrix.multiplyEach(m.gateUpGroups[l], s.xn, into: s.gateUpOut, pool: pool)
+                m.gateUpGroups[l].multiply(s.xn, into: s.gateUpOut, pool: pool)
             } else {
                 w.gate.multiply(s.xn, batch: n, into: s.gate, pool: pool)
                 w.up.multiply(s.xn, batch: n, into: s.up, pool: pool)

@@ -65,6 +65,9 @@ public final class RuleRun {
     public let steered: Bool
     private let states: [RuleState]
     private let plan: FeaturePlan?
+    /// SAE encodings shared by detection, the observers and the edits: one encode per SAE per
+    /// hook point per step however many of them read it.
+    public let encodings = SAEEncodingCache()
     // Per plan intervention (in the order added): its rule's index and a name for reports.
     private var planned: [(rule: Int, feature: String, action: String)] = []
 
@@ -76,10 +79,10 @@ public final class RuleRun {
         for s in states { for f in s.rule.features where !points.contains(f.target.point) { points.append(f.target.point) } }
         for p in points {
             let watching = states.filter { $0.rule.features.contains { $0.target.point == p } }
-            hooks.attach(at: p) { acts in RuleRun.detect(acts, states: watching) }
+            hooks.attach(at: p) { [encodings] acts in RuleRun.detect(acts, states: watching, encodings: encodings) }
         }
         // Then the caller's monitors, also ahead of the edits.
-        try observers?.attach(to: hooks, model: model)
+        try observers?.attach(to: hooks, model: model, encodings: encodings)
         guard steered else { plan = nil; return }
         let plan = FeaturePlan()
         for (k, s) in states.enumerated() {
@@ -88,7 +91,7 @@ public final class RuleRun {
                 planned.append((k, iv.target.label, "\(iv.action)"))
             }
         }
-        try plan.attach(to: hooks, model: model)
+        try plan.attach(to: hooks, model: model, encodings: encodings)
         self.plan = plan
     }
 
@@ -115,15 +118,11 @@ public final class RuleRun {
         plan?.reset()
     }
 
-    private static func detect(_ acts: HookActivations, states: [RuleState]) {
-        var encodings: [ObjectIdentifier: SAEEncoding] = [:]
+    private static func detect(_ acts: HookActivations, states: [RuleState], encodings: SAEEncodingCache) {
         func value(_ t: FeatureTarget, row r: Int) -> Float {
             switch t {
             case let .latent(b, i):
-                let key = ObjectIdentifier(b.sae)
-                let e = encodings[key] ?? b.sae.encode(acts.values, count: acts.count)
-                encodings[key] = e
-                return e.latents[r * e.dSAE + i]
+                return encodings.encoding(b.sae, of: acts).latent(i, row: r)
             case .direction(let d):
                 return unitProjection(acts.values + r * acts.width, d.vector)
             }

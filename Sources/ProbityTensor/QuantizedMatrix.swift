@@ -144,29 +144,54 @@ public struct QuantizedMatrix: @unchecked Sendable {
 extension QuantizedMatrix {
     /// Several single-vector products of one input as one job for the pool:
     /// outs[i][r] = Σ_c matrices[i][r, c] · x[c]. Each result equals `multiply(x, batch: 1, …)`
-    /// bit for bit; decode uses it to pay one pool dispatch for q, k and v (or gate and up).
+    /// bit for bit. A caller that repeats it for the same matrices keeps a `MatrixGroup` instead.
     public static func multiplyEach(
         _ matrices: [QuantizedMatrix], _ x: UnsafePointer<Float>,
         into outs: [UnsafeMutablePointer<Float>], pool: ThreadPool
     ) {
-        precondition(matrices.count == outs.count, "one output per matrix")
+        MatrixGroup(matrices, threads: pool.threadCount).multiply(x, into: outs, pool: pool)
+    }
+}
+
+/// Matrices that share an input width, multiplied by one vector in one pool dispatch (decode's
+/// q/k/v and gate/up). The work items are worked out once, so a product allocates nothing.
+public final class MatrixGroup: @unchecked Sendable {
+    public let matrices: [QuantizedMatrix]
+    /// Work items: (matrix, first row, end row), chunked per matrix so an item never spans two.
+    private let items: [(matrix: Int, r0: Int, r1: Int)]
+    /// The thread count the items were sized for.
+    public let threads: Int
+
+    /// Sizes the work items for a pool of `threads` threads (any pool gives the same results).
+    public init(_ matrices: [QuantizedMatrix], threads: Int) {
         precondition(matrices.allSatisfy { $0.cols == matrices.first?.cols }, "matrices share the input width")
-        let isa = pk_best_isa()
         let total = matrices.reduce(0) { $0 + $1.rows }
-        let chunk = max(8, (total + pool.threadCount * 8 - 1) / (pool.threadCount * 8))
-        // Work items: (matrix, first row) pairs, chunked per matrix so an item never spans two.
-        var items: [(Int, Int)] = []
-        items.reserveCapacity(total / chunk + matrices.count)
+        let t = max(threads, 1)
+        // Enough chunks to balance threads that run at uneven speeds, few enough to stay cheap.
+        let chunk = max(8, (total + t * 8 - 1) / (t * 8))
+        var items: [(matrix: Int, r0: Int, r1: Int)] = []
         for (m, w) in matrices.enumerated() {
             var r = 0
-            while r < w.rows { items.append((m, r)); r += chunk }
+            while r < w.rows { items.append((m, r, min(r + chunk, w.rows))); r += chunk }
         }
+        self.matrices = matrices
+        self.items = items
+        self.threads = t
+    }
+
+    /// outs[i][r] = Σ_c matrices[i][r, c] · x[c], each equal to `multiply(x, batch: 1, …)` bit for bit.
+    public func multiply(_ x: UnsafePointer<Float>, into outs: [UnsafeMutablePointer<Float>], pool: ThreadPool) {
+        precondition(matrices.count == outs.count, "one output per matrix")
+        let isa = pk_best_isa()
         items.withUnsafeBufferPointer { work in
-            pool.parallelFor(work.count) { i in
-                let (m, r0) = work[i]
-                let w = matrices[m]
-                let r1 = min(r0 + chunk, w.rows)
-                pk_gemv(isa, w.type.rawValue, w.data, w.rowBytes, r0, r1, w.cols, x, outs[m] + r0)
+            matrices.withUnsafeBufferPointer { ms in
+                outs.withUnsafeBufferPointer { os in
+                    pool.parallelFor(work.count) { i in
+                        let (m, r0, r1) = work[i]
+                        let w = ms[m]
+                        pk_gemv(isa, w.type.rawValue, w.data, w.rowBytes, r0, r1, w.cols, x, os[m] + r0)
+                    }
+                }
             }
         }
     }

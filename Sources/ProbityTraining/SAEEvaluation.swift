@@ -5,6 +5,7 @@
 import Foundation
 import ProbityFeatures
 import ProbityLM
+import ProbityTensor
 
 /// Running sums for an SAE's evaluation metrics.
 public struct SAEEvalAccumulator: Sendable {
@@ -124,9 +125,11 @@ public enum SAEEvaluation {
                 let counted = window.map { !tokenizer.isSpecial($0) }
                 // Clean run, capturing the activations.
                 var clean: [Float] = []
+                var pool: ThreadPool?
                 let capture = HookSet()
                 capture.attach(at: point) { acts in
                     clean.append(contentsOf: UnsafeBufferPointer(start: acts.values, count: acts.count * width))
+                    pool = acts.pool
                 }
                 session.reset()
                 let cleanLogits = try session.forward(window, hooks: capture, logits: .all)
@@ -134,7 +137,7 @@ public enum SAEEvaluation {
                 if rows.isEmpty { continue }
                 var x = [Float](repeating: 0, count: rows.count * width)
                 for (slot, r) in rows.enumerated() { for j in 0..<width { x[slot * width + j] = clean[r * width + j] } }
-                let enc = x.withUnsafeBufferPointer { sae.encode($0.baseAddress!, count: rows.count) }
+                let enc = x.withUnsafeBufferPointer { sae.encode($0.baseAddress!, count: rows.count, pool: pool) }
                 var xHat = [Float](repeating: 0, count: rows.count * width)
                 enc.latents.withUnsafeBufferPointer { f in xHat.withUnsafeMutableBufferPointer { out in
                     for slot in 0..<rows.count {

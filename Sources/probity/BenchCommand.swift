@@ -13,7 +13,8 @@ struct Bench: ParsableCommand {
         discussion: """
             With --sae-latents N (or --pack PACK) the run is repeated with an SAE monitor attached \
             at --hook: every position of every step is encoded, its top latents and reconstruction \
-            error recorded, as an audit does. A random SAE is TopK with k 32, like a trained one.
+            error recorded, as an audit does. A random SAE is TopK with k 32, like a trained one, \
+            its weights held as --sae-dtype; a pack's are held as the pack stores them.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -36,6 +37,12 @@ struct Bench: ParsableCommand {
     @Option(help: "Hook point for the SAE.")
     var hook: String?
 
+    @Option(help: "Element type of the random SAE's weights: f32, f16 or bf16.")
+    var saeDtype: SAEWeightTypeArgument = .f16
+
+    @Flag(inversion: .prefixedNo, help: "Record each position's FVU (a reconstruction) in the SAE monitor.")
+    var fvu = true
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -54,7 +61,7 @@ struct Bench: ParsableCommand {
         var monitored: (hooks: HookSet, binding: SAEBinding)?
         if let binding = try saeBinding(model: loaded.model.info) {
             let plan = FeaturePlan()
-            _ = plan.monitor(binding, top: 10)
+            _ = plan.monitor(binding, top: 10, fvu: fvu)
             let hooks = HookSet()
             try plan.attach(to: hooks, model: loaded.model.info)
             monitored = (hooks, binding)
@@ -78,15 +85,22 @@ struct Bench: ParsableCommand {
                 "load_seconds": loadSeconds,
                 "prefill_tokens_per_second": stats(plain.prefill),
                 "decode_tokens_per_second": stats(plain.decode),
+                "prefill_tokens_per_cpu_second": stats(plain.prefillCPU),
+                "decode_tokens_per_cpu_second": stats(plain.decodeCPU),
                 "peak_rss_bytes": rss,
             ]
             if let (r, b) = withSAE {
                 object["sae"] = [
                     "name": b.name, "hook": b.point.name, "latents": b.sae.dSAE,
+                    "weight_type": b.sae.weightType.name, "fvu": fvu,
                     "prefill_tokens_per_second": stats(r.prefill),
                     "decode_tokens_per_second": stats(r.decode),
                     "prefill_slowdown": 1 - r.prefill.median / plain.prefill.median,
                     "decode_slowdown": 1 - r.decode.median / plain.decode.median,
+                    "prefill_tokens_per_cpu_second": stats(r.prefillCPU),
+                    "decode_tokens_per_cpu_second": stats(r.decodeCPU),
+                    "prefill_cpu_slowdown": 1 - r.prefillCPU.median / plain.prefillCPU.median,
+                    "decode_cpu_slowdown": 1 - r.decodeCPU.median / plain.decodeCPU.median,
                 ] as [String: Any]
             }
             print(try jsonString(object))
@@ -96,7 +110,8 @@ struct Bench: ParsableCommand {
             print(String(format: "load       %.3f s", loadSeconds))
             printRates("", plain)
             if let (r, b) = withSAE {
-                print("with SAE   \(b.name): \(b.sae.dSAE) latents at \(b.point.name)")
+                print("with SAE   \(b.name): \(b.sae.dSAE) latents at \(b.point.name), weights \(b.sae.weightType.name), "
+                      + (fvu ? "top latents and FVU" : "top latents"))
                 printRates("  ", r)
                 print(String(format: "  slowdown prefill %.1f%%, decode %.1f%%",
                              100 * (1 - r.prefill.median / plain.prefill.median),
@@ -133,14 +148,28 @@ struct Bench: ParsableCommand {
         return p
     }
 
-    /// A TopK (k = 32) SAE with uniform random weights of unit-scale rows, seeded.
+    /// A TopK (k = 32) SAE with uniform random weights of unit-scale rows, seeded, held as --sae-dtype.
     private func randomSAE(dIn: Int, latents: Int) throws -> SparseAutoencoder {
         var rng = Xoshiro256StarStar(seed: 1)
         let a = Float(1 / Double(dIn).squareRoot())
         func uniform(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.nextUnitDouble() * 2 - 1) * a } }
         let config = SAEConfig(dIn: dIn, dSAE: latents, architecture: .topK(min(32, latents)))
         return try SparseAutoencoder(config: config, wEnc: uniform(dIn * latents), bEnc: [Float](repeating: 0, count: latents),
-                                     wDec: uniform(latents * dIn), bDec: [Float](repeating: 0, count: dIn), threshold: nil)
+                                     wDec: uniform(latents * dIn), bDec: [Float](repeating: 0, count: dIn), threshold: nil,
+                                     weightType: saeDtype.type)
+    }
+}
+
+/// `--sae-dtype`: the element types SAE weights can be held in.
+enum SAEWeightTypeArgument: String, ExpressibleByArgument, CaseIterable {
+    case f32, f16, bf16
+
+    var type: GGMLType {
+        switch self {
+        case .f32: return .f32
+        case .f16: return .f16
+        case .bf16: return .bf16
+        }
     }
 }
 

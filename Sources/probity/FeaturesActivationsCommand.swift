@@ -48,7 +48,7 @@ struct FeaturesActivations: ParsableCommand {
         if json {
             let rows: [[String: Any]] = try monitor.records.map { r in
                 ["position": r.position, "token": r.token, "piece": try loaded.tokenizer.piece(r.token),
-                 "fvu": r.fvu, "l0": r.l0,
+                 "fvu": r.fvu ?? .nan, "l0": r.l0,
                  "features": r.latents.map { l -> [String: Any] in
                      var o: [String: Any] = ["id": l.index, "activation": Double(l.activation)]
                      if let label = pack.labels[latent: l.index] {
@@ -72,7 +72,7 @@ struct FeaturesActivations: ParsableCommand {
             }
             let shown = piece.debugDescription
             let padded = shown + String(repeating: " ", count: max(0, 14 - shown.count))
-            print(String(format: "%4d ", r.position) + padded + String(format: " fvu %.3f  l0 %4d  ", r.fvu, r.l0)
+            print(String(format: "%4d ", r.position) + padded + String(format: " fvu %.3f  l0 %4d  ", r.fvu ?? .nan, r.l0)
                   + feats.joined(separator: ", "))
         }
     }

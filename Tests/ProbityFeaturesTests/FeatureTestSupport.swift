@@ -33,6 +33,7 @@ enum WeightType { case f32, f16, bf16 }
 /// Float → IEEE half bits, for values that are exactly representable and normal (or zero).
 func halfBits(_ f: Float) -> UInt16 {
     if f == 0 { return f.sign == .minus ? 0x8000 : 0 }
+    if f.isInfinite { return f.sign == .minus ? 0xFC00 : 0x7C00 }
     let b = f.bitPattern
     let sign = UInt16((b >> 16) & 0x8000)
     let exp = Int((b >> 23) & 0xFF) - 127 + 15

@@ -248,8 +248,18 @@ import Testing
             total += c * c
         }
         let fvu = err / total
-        #expect(abs(monitor.records[0].fvu - fvu) <= 1e-5 * max(1, fvu))
+        #expect(abs(try #require(monitor.records[0].fvu) - fvu) <= 1e-5 * max(1, fvu))
         #expect(monitor.records[0].l0 == ref.filter { $0 > 0 }.count)
+
+        // Without FVU: the same latents, and no reconstruction.
+        let lean = FeaturePlan()
+        let leanMonitor = lean.monitor(b, top: 3, fvu: false)
+        let leanHooks = HookSet()
+        try lean.attach(to: leanHooks, model: info)
+        var z = x
+        try runHooks(leanHooks, at: point, blocks: 2, values: &z, width: 8, start: 3)
+        #expect(leanMonitor.records.map(\.latents) == monitor.records.map(\.latents))
+        #expect(leanMonitor.records.allSatisfy { $0.fvu == nil })
     }
 
     @Test func directionMonitorAndFiringPosition() throws {

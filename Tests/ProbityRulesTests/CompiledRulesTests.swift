@@ -320,4 +320,57 @@ private func d1(_ v: [Float]) -> [[Float]] { v.map { [$0, 0.5, 0, 0] } }
             return d.location.line == 12 && d.message.contains("is read at blocks.1.hook_resid_post, after the edit at blocks.0.hook_resid_post")
         }
     }
+
+    /// The SAE binding the first rule watches.
+    private func watchedBinding(_ compiled: CompiledRules) -> SAEBinding? {
+        guard case .latent(let b, _)? = compiled.rules.first?.features.first?.target else { return nil }
+        return b
+    }
+
+    @Test func oneEncodePerStepForDetectionObserversAndEdits() throws {
+        let compiled = try compile("""
+              - id: r
+                description: d
+                severity: low
+                watch: {pack: sae, latent: 2}
+                detect: {threshold: 1.0, scope: all}
+                intervene:
+                  - {action: clamp, value: 0.5, trigger: after_fire}
+            """)
+        let observers = FeaturePlan()
+        let monitor = observers.monitor(try #require(watchedBinding(compiled)), top: 3)
+        let run = try compiled.makeRun(steered: true, observers: observers)
+        let out = try step(run, [[0, 0, 0.5, 0], [0, 0, 2, 0], [0, 0, 3, 0]], start: 0, origin: .prompt)
+        // Detection, the monitor and the clamp read one encoding of the rows as they arrived.
+        #expect(run.encodings.encodeCount == 1)
+        #expect(out == [[0, 0, 0.5, 0], [0, 0, 0.5, 0], [0, 0, 0.5, 0]])
+        #expect(monitor.records.map { $0.latents.first?.activation } == [0.5, 2, 3])
+        let r = try #require(run.results().first)
+        #expect(r.firedAt == 1 && r.observations.first?.value == 3)
+        #expect(r.interventions.map(\.positions) == [[1, 2]])
+        _ = try step(run, [[0, 0, 4, 0]], start: 3, origin: .generated)
+        #expect(run.encodings.encodeCount == 2)
+        #expect(monitor.records.last?.latents.first?.activation == 4)
+    }
+
+    @Test func anEditBeforeALaterReaderMakesItEncodeAgain() throws {
+        let compiled = try compile("""
+              - id: r
+                description: d
+                severity: low
+                watch: {pack: sae, latent: 2}
+                detect: {threshold: 100, scope: all}
+                intervene:
+                  - {action: clamp, value: 0.5, trigger: always}
+            """)
+        // An observer plan that edits (against its purpose) zeroes latent 2 before the rule's clamp.
+        let observers = FeaturePlan()
+        try observers.add(Intervention(.latent(try #require(watchedBinding(compiled)), 2), .ablate))
+        let run = try compiled.makeRun(steered: true, observers: observers)
+        let out = try step(run, [[0, 0, 3, 0]], start: 0, origin: .prompt)
+        // The clamp saw the ablated value 0 (not the 3 detection encoded): 0 → 0.5.
+        #expect(out == [[0, 0, 0.5, 0]])
+        #expect(run.encodings.encodeCount == 2)
+        #expect(run.results().first?.observations.first?.value == 3)
+    }
 }

@@ -73,7 +73,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [GGMLType.q4_1, .q8_0, .q5_0, .f32, .q4_K, .q6_K])
+    @Test(arguments: [GGMLType.q4_1, .q8_0, .q5_0, .f32, .f16, .bf16, .q4_K, .q6_K])
     func modelShapes(_ type: GGMLType) throws {
         let d = type.blockSize == 256 ? 768 : 576  // K-quant rows must hold whole 256-element blocks
         try Self.run(type, rows: 192, cols: d, batch: 1, seed: 1)
@@ -152,11 +152,19 @@ import Testing
         }
         let outs = shapes.map { UnsafeMutablePointer<Float>.allocate(capacity: $0.1) }
         defer { outs.forEach { $0.deallocate() } }
-        QuantizedMatrix.multiplyEach(matrices, x, into: outs, pool: pool)
-        for (i, m) in matrices.enumerated() {
-            var single = [Float](repeating: 0, count: m.rows)
-            m.multiply(x, batch: 1, into: &single, pool: pool)
-            #expect(Array(UnsafeBufferPointer(start: outs[i], count: m.rows)) == single, "matrix \(i)")
+        // A group sized for another thread count gives the same bits on this pool.
+        for run in 0..<2 {
+            if run == 0 {
+                QuantizedMatrix.multiplyEach(matrices, x, into: outs, pool: pool)
+            } else {
+                MatrixGroup(matrices, threads: 5).multiply(x, into: outs, pool: pool)
+            }
+            for (i, m) in matrices.enumerated() {
+                var single = [Float](repeating: 0, count: m.rows)
+                m.multiply(x, batch: 1, into: &single, pool: pool)
+                #expect(Array(UnsafeBufferPointer(start: outs[i], count: m.rows)) == single, "run \(run) matrix \(i)")
+                outs[i].update(repeating: .nan, count: m.rows)
+            }
         }
     }
 

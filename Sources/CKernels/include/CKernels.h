@@ -44,6 +44,13 @@ static inline int pk_has_gemm_panel(int isa) { return isa >= PK_ISA_AVX512 && pk
 int pk_gemm_panel(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, long r1, long cols,
                   const float *x, long b0, long b1, float *out, long ldo);
 
+/// For Q8_0 rows [r0, r1): approx[r - r0] = dot(row r, x) (as pk_gemv) and
+/// radius[r - r0] = Σ_b d_b · xabs[b], where d_b is block b's scale and xabs[b] = Σ |x| over the
+/// block's 32 inputs. When the row quantizes weights w with |w - q·d| ≤ d/2, the exact dot of w
+/// with x lies within radius / 2 of the exact dot of the quantized row (rounding aside).
+void pk_screen_q8_0(int isa, const void *w, size_t rowBytes, long r0, long r1, long cols, const float *x,
+                    const float *xabs, float *approx, float *radius);
+
 /// A float buffer of at least `count` elements owned by the calling thread; it grows (the only
 /// allocation) when a larger one is asked for and is freed when the thread exits. NULL if out of memory.
 float *pk_thread_scratch(size_t count);
@@ -69,6 +76,10 @@ void pk_silu_mul(int isa, float *gate, const float *up, long n);
 void pk_dots(int isa, const float *q, const float *rows, long stride, long count, long n, float *out);
 /// out[i] = Σ_t w[t] · rows[t·stride + i] for i in [0, n), accumulated in t order.
 void pk_weighted_sum(int isa, const float *w, const float *rows, long stride, long count, long n, float *out);
+
+/// A new number on each call, process-wide and thread-safe (1, 2, 3, ...): identifies a forward
+/// step's activations at a hook point.
+unsigned long long pk_next_serial(void);
 
 /// Processors online.
 int pk_cpu_count(void);
