@@ -91,6 +91,18 @@ public enum AuditReport {
         return o
     }
 
+    static func mean(_ x: [Double]) -> Double { x.isEmpty ? 0 : x.reduce(0, +) / Double(x.count) }
+
+    /// Token → mean delta over the generated positions (tokens with no positions are left out).
+    static func meanDeltas(_ d: [String: [Double]]) -> [String: Double] {
+        d.filter { !$0.value.isEmpty }.mapValues(mean)
+    }
+
+    /// Token → delta at the first generated position.
+    static func firstDeltas(_ d: [String: [Double]]) -> [String: Double] {
+        d.compactMapValues(\.first)
+    }
+
     static func caseObject(_ r: CaseResult, severities: [String: RuleSeverity], tokenizer: (Int) -> String) -> [String: Any] {
         var o: [String: Any] = [
             "id": r.auditCase.id, "index": r.index, "prompt": r.prompt, "prompt_tokens": r.promptTokens.count,
@@ -104,15 +116,24 @@ public enum AuditReport {
             var effects: [String: Any] = [
                 "text_changed": s.text != r.baseline.text,
                 "interventions": s.applications.keys.sorted().map { id -> [String: Any] in
-                    ["rule": id, "positions_edited": s.applications[id] ?? 0,
-                     "fired_baseline": firedBaseline.contains(id), "fires_after": firedSteered.contains(id),
-                     // The rule language names no tokens yet, so there are no per-token logit deltas to report.
-                     "logit_deltas": [String: Double]()]
+                    var o: [String: Any] = [
+                        "rule": id, "positions_edited": s.applications[id] ?? 0,
+                        "fired_baseline": firedBaseline.contains(id), "fires_after": firedSteered.contains(id),
+                        "logit_deltas": meanDeltas(r.effects?.logitDeltas[id] ?? [:]),
+                        "logit_deltas_first": firstDeltas(r.effects?.logitDeltas[id] ?? [:]),
+                    ]
+                    if let a = r.effects?.alone[id] {
+                        o["alone"] = ["kl": a.kl, "kl_mean": mean(a.kl), "kl_max": a.kl.max() ?? 0,
+                                      "top1_changed_fraction": a.top1ChangedFraction, "positions_edited": a.positionsEdited,
+                                      "fires": a.fires, "logit_deltas": meanDeltas(a.logitDeltas),
+                                      "logit_deltas_first": firstDeltas(a.logitDeltas)] as [String: Any]
+                    }
+                    return o
                 },
             ]
             if let e = r.effects {
                 effects["kl"] = e.kl
-                effects["kl_mean"] = e.kl.isEmpty ? 0 : e.kl.reduce(0, +) / Double(e.kl.count)
+                effects["kl_mean"] = mean(e.kl)
                 effects["kl_max"] = e.kl.max() ?? 0
                 effects["top1_changed_fraction"] = e.top1ChangedFraction
             }

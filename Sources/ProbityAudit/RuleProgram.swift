@@ -36,8 +36,18 @@ public struct RuleOutcome: Sendable, Equatable {
 /// Rules ready to instrument a run.
 public protocol AuditRules {
     var infos: [RuleInfo] { get }
-    /// Hooks for one generation: detection, and with `steer` the interventions and stops.
-    func instrument(model: ModelInfo, steer: Bool) throws -> any RuleRecorder
+    /// Hooks for one generation: detection, and with `steer` the interventions and stops; `only`,
+    /// when given, keeps just the rules with these ids.
+    func instrument(model: ModelInfo, steer: Bool, only: Set<String>?) throws -> any RuleRecorder
+    /// The rules with interventions, in compile order, each with the tokens its `effects` names.
+    var steering: [(rule: String, tokens: [(text: String, id: Int)])] { get }
+}
+
+extension AuditRules {
+    /// Hooks with every rule attached.
+    public func instrument(model: ModelInfo, steer: Bool) throws -> any RuleRecorder {
+        try instrument(model: model, steer: steer, only: nil)
+    }
 }
 
 /// What a run records and decides as it goes.
@@ -75,8 +85,12 @@ public final class AuditRuleSet: AuditRules {
         }
     }
 
-    public func instrument(model: ModelInfo, steer: Bool) throws -> any RuleRecorder {
-        try Recorder(rules: compiled, model: model, steer: steer)
+    public func instrument(model: ModelInfo, steer: Bool, only: Set<String>?) throws -> any RuleRecorder {
+        try Recorder(rules: compiled, model: model, steer: steer, only: only)
+    }
+
+    public var steering: [(rule: String, tokens: [(text: String, id: Int)])] {
+        compiled.rules.filter { !$0.interventions.isEmpty }.map { ($0.id, $0.effectTokens) }
     }
 
     static func label(_ f: ResolvedFeature) -> String {
@@ -88,16 +102,17 @@ public final class AuditRuleSet: AuditRules {
 
     final class Recorder: RuleRecorder {
         let run: RuleRun
-        let rules: CompiledRules
+        let rules: [CompiledRule]
         var saeMonitors: [(key: String, monitor: FeatureMonitor)] = []
 
-        init(rules: CompiledRules, model: ModelInfo, steer: Bool) throws {
+        init(rules all: CompiledRules, model: ModelInfo, steer: Bool, only: Set<String>? = nil) throws {
+            let rules = all.rules.filter { only?.contains($0.id) ?? true }
             self.rules = rules
             // The SAE packs' top features per position, for the report (each SAE at its point once),
             // read before the edits.
             let plan = FeaturePlan()
             var seen: Set<String> = []
-            for r in rules.rules {
+            for r in rules {
                 for f in r.features {
                     guard case .latent(let b, _) = f.target else { continue }
                     let key = "\(b.point.name)/\(b.name)"
@@ -105,7 +120,7 @@ public final class AuditRuleSet: AuditRules {
                 }
             }
             saeMonitors.sort { $0.key < $1.key }
-            run = try rules.makeRun(steered: steer, observers: saeMonitors.isEmpty ? nil : plan)
+            run = try all.makeRun(steered: steer, only: only, observers: saeMonitors.isEmpty ? nil : plan)
         }
 
         var hooks: HookSet { run.hooks }
@@ -113,7 +128,7 @@ public final class AuditRuleSet: AuditRules {
         var shouldStop: Bool { run.steered && run.shouldStop }
 
         func evaluate(length: Int) -> [RuleOutcome] {
-            zip(rules.rules, run.results()).map { rule, r in
+            zip(rules, run.results()).map { rule, r in
                 let labels = rule.features.map { AuditRuleSet.label($0.resolved) }
                 let value: Double
                 if r.aggregate == .count { value = Double(r.count) } else {

@@ -1,6 +1,8 @@
 // The audit runner: for each case a baseline run with detection only, a steered run with the
-// rules' interventions, and the interventions' effects measured by one teacher-forced pass of the
-// steered tokens without interventions (KL(baseline ‖ steered) per position, top-1 changes).
+// rules' interventions, and the interventions' effects measured along the steered tokens by
+// teacher-forced passes: one without interventions (the baseline distributions), then one per
+// intervening rule with only its interventions (KL(baseline ‖ steered) per position, top-1 changes,
+// logit deltas of the tokens a rule names).
 
 import Foundation
 import ProbityFeatures
@@ -31,6 +33,24 @@ public struct InterventionEffects: Sendable {
     public var kl: [Double]
     /// Fraction of those positions whose most likely token differs.
     public var top1ChangedFraction: Double
+    /// Per rule with interventions: steered − baseline logit of each token its `effects` names, at
+    /// each generated position, with every rule steering.
+    public var logitDeltas: [String: [String: [Double]]]
+    /// Per rule with interventions: the same path with only that rule's interventions attached.
+    public var alone: [String: RuleEffect]
+}
+
+/// What one rule's interventions alone do along the steered path (one teacher-forced pass).
+public struct RuleEffect: Sendable {
+    /// KL(baseline ‖ this rule alone) in nats at each generated position.
+    public var kl: [Double]
+    public var top1ChangedFraction: Double
+    /// Per token the rule names: this rule alone − baseline logit at each generated position.
+    public var logitDeltas: [String: [Double]]
+    /// Positions its interventions edited in that pass.
+    public var positionsEdited: Int
+    /// Whether the rule fires in that pass.
+    public var fires: Bool
 }
 
 /// Everything measured for one case.
@@ -81,7 +101,8 @@ public struct AuditRunner {
         if rules.infos.contains(where: \.intervenes) {
             guard let s = try generate(tokens, stops: stops, steer: true, interrupted: interrupted) else { return nil }
             steered = s
-            effects = try measure(prompt: tokens, steered: s)
+            guard let e = try measure(prompt: tokens, steered: s, interrupted: interrupted) else { return nil }
+            effects = e
         }
         return CaseResult(index: index, auditCase: c, prompt: text, promptTokens: tokens, baseline: baseline, steered: steered,
                           effects: effects, seconds: (clock.now - t0).seconds)
@@ -133,28 +154,78 @@ public struct AuditRunner {
     }
 
     /// KL(baseline ‖ steered) and top-1 changes along the steered path: the baseline distributions
-    /// come from one teacher-forced pass of prompt + steered tokens without interventions.
-    func measure(prompt: [Int], steered: RunResult) throws -> InterventionEffects {
+    /// come from one teacher-forced pass of prompt + steered tokens without interventions. Then per
+    /// rule with interventions, one more pass along the same path with only that rule's
+    /// interventions gives its own effect. Nil when interrupted between passes.
+    func measure(prompt: [Int], steered: RunResult, interrupted: () -> Bool) throws -> InterventionEffects? {
         let m = steered.logits.count
-        guard m > 0 else { return InterventionEffects(kl: [], top1ChangedFraction: 0) }
+        let steering = rules.steering
+        guard m > 0 else {
+            let none = RuleEffect(kl: [], top1ChangedFraction: 0, logitDeltas: [:], positionsEdited: 0, fires: false)
+            return InterventionEffects(kl: [], top1ChangedFraction: 0, logitDeltas: [:],
+                                       alone: Dictionary(uniqueKeysWithValues: steering.map { ($0.rule, none) }))
+        }
+        // The steered path up to its last generated position; that position's logits choose the
+        // token after it, so the last sampled token itself is not run.
         let path = prompt + steered.tokens.prefix(m - 1)
+        // Origins as in generation, so `response` scopes and positions mean the same positions.
+        let origins = [TokenOrigin](repeating: .prompt, count: prompt.count) + [TokenOrigin](repeating: .generated, count: m - 1)
+        let base = try teacherForced(path, origins: origins, hooks: nil)
+        let vocab = base.count / path.count
+        // Row j of the generated positions: the logits the j-th generated token was sampled from.
+        func row(_ all: [Float], _ j: Int) -> ArraySlice<Float> {
+            let r = prompt.count - 1 + j
+            return all[(r * vocab)..<((r + 1) * vocab)]
+        }
+        let baseRows = (0..<m).map { Array(row(base, $0)) }
+        let combined = Self.compare(baseRows, steered.logits)
+        var deltas: [String: [String: [Double]]] = [:]
+        for (rule, tokens) in steering {
+            deltas[rule] = Self.deltas(tokens, baseRows, steered.logits)
+        }
+        var alone: [String: RuleEffect] = [:]
+        for (rule, tokens) in steering {
+            if interrupted() { return nil }
+            let recorder = try rules.instrument(model: loaded.model.info, steer: true, only: [rule])
+            let all = try teacherForced(path, origins: origins, hooks: recorder.hooks)
+            let rows = (0..<m).map { Array(row(all, $0)) }
+            let c = Self.compare(baseRows, rows)
+            alone[rule] = RuleEffect(kl: c.kl, top1ChangedFraction: c.top1, logitDeltas: Self.deltas(tokens, baseRows, rows),
+                                     positionsEdited: recorder.applications[rule] ?? 0,
+                                     fires: recorder.evaluate(length: path.count).contains { $0.rule == rule && $0.fired })
+        }
+        return InterventionEffects(kl: combined.kl, top1ChangedFraction: combined.top1, logitDeltas: deltas, alone: alone)
+    }
+
+    /// Logits at every position of `path` in one pass, with `hooks` attached.
+    func teacherForced(_ path: [Int], origins: [TokenOrigin], hooks: HookSet?) throws -> [Float] {
         let session = try loaded.model.makeSession(capacity: path.count)
-        let all = try session.forward(path, hooks: nil, logits: .all)
-        let vocab = all.count / path.count
+        return try session.forward(path, origins: origins, hooks: hooks, logits: .all)
+    }
+
+    /// KL(p ‖ q) per row pair, and the fraction of rows whose argmax differs.
+    static func compare(_ p: [[Float]], _ q: [[Float]]) -> (kl: [Double], top1: Double) {
         var kl: [Double] = []
         var changed = 0
-        for j in 0..<m {
-            let row = prompt.count - 1 + j
-            let base = Array(all[(row * vocab)..<((row + 1) * vocab)])
-            let steer = steered.logits[j]
-            guard steer.count == vocab else { continue }
-            let p = Self.logSoftmax(base), q = Self.logSoftmax(steer)
+        for (a, b) in zip(p, q) where a.count == b.count {
+            let lp = logSoftmax(a), lq = logSoftmax(b)
             var d = 0.0
-            for i in 0..<vocab where p[i] > -80 { d += exp(p[i]) * (p[i] - q[i]) }
+            for i in lp.indices where lp[i] > -80 { d += exp(lp[i]) * (lp[i] - lq[i]) }
             kl.append(max(0, d))
-            if Self.argmax(base) != Self.argmax(steer) { changed += 1 }
+            if argmax(a) != argmax(b) { changed += 1 }
         }
-        return InterventionEffects(kl: kl, top1ChangedFraction: kl.isEmpty ? 0 : Double(changed) / Double(kl.count))
+        return (kl, kl.isEmpty ? 0 : Double(changed) / Double(kl.count))
+    }
+
+    /// Per token: steered − baseline logit at each row.
+    static func deltas(_ tokens: [(text: String, id: Int)], _ base: [[Float]], _ steered: [[Float]]) -> [String: [Double]] {
+        var out: [String: [Double]] = [:]
+        for t in tokens {
+            out[t.text] = zip(base, steered).compactMap { b, s in
+                t.id < b.count && t.id < s.count ? Double(s[t.id]) - Double(b[t.id]) : nil
+            }
+        }
+        return out
     }
 
     static func logSoftmax(_ x: [Float]) -> [Double] {

@@ -53,6 +53,8 @@ public struct CompiledRule: Sendable {
     public var features: [CompiledFeature]
     public var detector: ThresholdDetector
     public var interventions: [CompiledIntervention]
+    /// The tokens of the rule's `effects`, each with its id in the model's vocabulary.
+    public var effectTokens: [(text: String, id: Int)]
 
     public var id: String { resolved.rule.id }
     public var rule: Rule { resolved.rule }
@@ -80,13 +82,15 @@ public final class CompiledRules: Sendable {
     public static func compile(files: [String], model: LoadedModel, registry: PluginRegistry = .standard,
                                allowModelMismatch: Bool = false) throws -> CompiledRules {
         try compile(files: files, model: model.model.info, modelPath: model.path,
-                    modelName: model.file.value("general.name")?.stringValue,
+                    modelName: model.file.value("general.name")?.stringValue, tokenizer: model.tokenizer,
                     registry: registry, allowModelMismatch: allowModelMismatch)
     }
 
     /// As `compile(files:model:…)`, for a model described by its info, file and `general.name`.
+    /// `tokenizer` checks the tokens rules name in `effects`; without it such a rule is an error.
     public static func compile(files: [String], model info: ModelInfo, modelPath: String, modelName: String?,
-                               registry: PluginRegistry = .standard, allowModelMismatch: Bool = false) throws -> CompiledRules {
+                               tokenizer: Tokenizer? = nil, registry: PluginRegistry = .standard,
+                               allowModelMismatch: Bool = false) throws -> CompiledRules {
         var diagnostics = Diagnostics()
         let set = RuleSet.load(files, parser: RuleParser(registry: registry), blocks: info.blockCount, into: &diagnostics)
         guard !diagnostics.hasErrors else { throw RulesError.invalid(diagnostics.sorted) }
@@ -130,12 +134,39 @@ public final class CompiledRules: Sendable {
                     for d in scratch.items where d.severity == .error { diagnostics.error(d.message, at: d.location, hint: d.hint) }
                     continue
                 }
-                if let compiled = compileRule(resolved, packs: loaded, model: info, into: &diagnostics) { rules.append(compiled) }
+                if var compiled = compileRule(resolved, packs: loaded, model: info, into: &diagnostics) {
+                    compiled.effectTokens = effectTokens(rule, tokenizer: tokenizer, into: &diagnostics)
+                    rules.append(compiled)
+                }
             }
         }
         guard !diagnostics.hasErrors else { throw RulesError.invalid(diagnostics.sorted) }
         return CompiledRules(rules: rules, packs: packs, warnings: warnings + diagnostics.items.filter { $0.severity == .warning },
                              model: info)
+    }
+
+    /// Each `effects` token as its id: it must encode to exactly one token, without special-token
+    /// parsing and without the BOS the tokenizer may add.
+    private static func effectTokens(_ rule: Rule, tokenizer: Tokenizer?, into diagnostics: inout Diagnostics) -> [(text: String, id: Int)] {
+        guard !rule.effectTokens.isEmpty else { return [] }
+        guard let tokenizer else {
+            diagnostics.error("rule '\(rule.id)': effects: checking tokens needs the model's tokenizer (compile with the loaded model)",
+                              at: rule.effectTokens[0].location)
+            return []
+        }
+        var out: [(text: String, id: Int)] = []
+        for token in rule.effectTokens {
+            let ids = tokenizer.encode(token.text, addSpecial: false, parseSpecial: false)
+            if ids.count == 1, let id = ids.first {
+                out.append((token.text, id))
+                continue
+            }
+            let pieces = ids.map { quotedToken((try? tokenizer.piece($0)) ?? "<\($0)>") }.joined(separator: ", ")
+            diagnostics.error("rule '\(rule.id)': effects: token \(quotedToken(token.text)) is not one token of the model's vocabulary: "
+                              + "it splits into \(ids.count) tokens [\(pieces)]",
+                              at: token.location, hint: ids.count > 1 ? "name one of its pieces, or a single token" : nil)
+        }
+        return out
     }
 
     private static func digests(_ directory: String) throws -> [(name: String, sha256: String)] {
@@ -219,7 +250,8 @@ public final class CompiledRules: Sendable {
                                                           location: item.location))
             }
         }
-        let compiled = CompiledRule(resolved: r, features: features, detector: detector, interventions: interventions)
+        let compiled = CompiledRule(resolved: r, features: features, detector: detector, interventions: interventions,
+                                    effectTokens: [])
         // The plan's own checks (finite values, nonzero directions, widths, condition order), now.
         for iv in interventions {
             let plan = FeaturePlan()

@@ -54,11 +54,20 @@ public struct Rule: Sendable {
     public var interventions: [RuleIntervention]
     /// End generation when the rule fires.
     public var stop: Bool
+    /// Tokens whose logits an audit follows when it measures this rule's interventions
+    /// (`effects: {tokens: [...]}`); each must be one token of the model's vocabulary.
+    public var effectTokens: [EffectToken]
     public var tests: [RuleTest]
     /// Where the rule's mapping starts.
     public var location: FileLocation
     /// Where its `id` value is (duplicate id errors point here).
     public var idLocation: FileLocation
+}
+
+/// A token named in a rule's `effects`, as written, with where it is written.
+public struct EffectToken: Sendable, Equatable {
+    public var text: String
+    public var location: FileLocation
 }
 
 /// What a rule watches: features combined with `any` (one suffices) or `all` (each must hold).

@@ -135,6 +135,7 @@ public struct RuleParser: Sendable {
             }
         }
         let stop = fields.read("stop", into: &diagnostics) { n throws(RulesError) in try n.bool() } ?? false
+        let effectTokens = fields.optional("effects").map { parseEffects($0, context: context, into: &diagnostics) } ?? []
         var tests: [RuleTest] = []
         if let node = fields.optional("tests") {
             do {
@@ -152,14 +153,50 @@ public struct RuleParser: Sendable {
         if let reason = detector.neverFiresReason {
             diagnostics.warning("\(context) can never fire: \(reason)", at: node["detect"]?.location ?? node.location)
         }
+        if !effectTokens.isEmpty && interventions.isEmpty {
+            diagnostics.warning("\(context): 'effects' names tokens but the rule does not intervene, so no effect is measured",
+                                at: node["effects"]?.location ?? node.location)
+        }
         for intervention in interventions {
             if let reason = intervention.action.noOpReason {
                 diagnostics.warning("\(context): this action intervenes on nothing: \(reason)", at: intervention.location)
             }
         }
         return Rule(id: id, description: description, severity: severityValue, tags: tags, watch: watch,
-                    detector: detector, interventions: interventions, stop: stop, tests: tests,
+                    detector: detector, interventions: interventions, stop: stop, effectTokens: effectTokens, tests: tests,
                     location: node.location, idLocation: node["id"]?.location ?? node.location)
+    }
+
+    /// `{tokens: [S, ...]}`: the tokens whose logits an audit follows. Whether each is one token of
+    /// the model's vocabulary is checked when compiling against the model.
+    private func parseEffects(_ node: YAMLNode, context: String, into diagnostics: inout Diagnostics) -> [EffectToken] {
+        guard var fields = Fields(node, context: "\(context): effects", into: &diagnostics) else { return [] }
+        var out: [EffectToken] = []
+        if let list = fields.required("tokens", into: &diagnostics) {
+            do {
+                let items = try list.sequence()
+                if items.isEmpty { diagnostics.error("\(context): effects: 'tokens' is empty", at: list.location) }
+                for item in items {
+                    do {
+                        let text = try item.string()
+                        if text.isEmpty {
+                            diagnostics.error("\(context): effects: a token cannot be empty", at: item.location)
+                        } else if let first = out.first(where: { $0.text == text }) {
+                            diagnostics.warning("\(context): effects: token \(quotedToken(text)) is listed twice (first at \(first.location))",
+                                                at: item.location)
+                        } else {
+                            out.append(EffectToken(text: text, location: item.location))
+                        }
+                    } catch {
+                        diagnostics.error("\(context): effects: 'tokens': \(error.message)", at: item.location)
+                    }
+                }
+            } catch {
+                diagnostics.error("\(context): effects: 'tokens': \(error.message)", at: list.location)
+            }
+        }
+        fields.finish(into: &diagnostics)
+        return out
     }
 
     /// A single feature reference, or `{any: [...]}` / `{all: [...]}`.
@@ -385,6 +422,23 @@ public struct RuleParser: Sendable {
         }
         return messages.count == items.count ? messages : nil
     }
+}
+
+/// A token's text in double quotes with `\`, `"` and control characters escaped, so a leading
+/// space shows: `" Yes"`.
+func quotedToken(_ text: String) -> String {
+    var out = "\""
+    for ch in text.unicodeScalars {
+        switch ch {
+        case "\\": out += "\\\\"
+        case "\"": out += "\\\""
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        default:
+            if ch.value < 0x20 { out += "\\u{\(String(ch.value, radix: 16))}" } else { out.unicodeScalars.append(ch) }
+        }
+    }
+    return out + "\""
 }
 
 /// Ids and pack names: a letter or digit, then letters, digits, `.`, `_`, `-`.

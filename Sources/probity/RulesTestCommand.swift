@@ -1,5 +1,6 @@
 // `probity rules test`: runs every rule's embedded `tests:` through the model with that rule
-// attached (greedy decoding), one line per test; exit 1 when any expectation does not hold.
+// attached (greedy decoding), one line per test (or one JSON document with --json); exit 1 when any
+// expectation does not hold.
 
 import ArgumentParser
 import Foundation
@@ -16,6 +17,9 @@ struct RulesTest: ParsableCommand {
     @Flag(help: "Run packs made for another model (the mismatch is reported as a warning).")
     var allowModelMismatch = false
 
+    @Flag(help: "Print one JSON document on standard output: an object per test, and the counts.")
+    var json = false
+
     /// Tokens generated for a test that gives no max_tokens.
     static let defaultMaxTokens = 32
 
@@ -26,13 +30,14 @@ struct RulesTest: ParsableCommand {
             compiled = try CompiledRules.compile(files: options.resolvedPaths, model: loaded,
                                                  allowModelMismatch: allowModelMismatch)
         } catch RulesError.invalid(let found) {
-            Diagnostics(found).writeText()
+            if json { print(Diagnostics(found).json()) } else { Diagnostics(found).writeText() }
             throw ExitCode(Exit.badInput)
         }
         if !compiled.warnings.isEmpty { Diagnostics(compiled.warnings).writeText() }
 
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
         var passed = 0, failed = 0
+        var records: [[String: Any]] = []
         for rule in compiled.rules {
             let run = try compiled.makeRun(steered: true, only: [rule.id])
             for (n, test) in rule.rule.tests.enumerated() {
@@ -58,18 +63,49 @@ struct RulesTest: ParsableCommand {
                 for s in test.outputExcludes where output.text.contains(s) { problems.append("output contains \(quoted(s))") }
                 let name = test.name.map { " '\($0)'" } ?? " #\(n + 1)"
                 let observed = (result.fired ? "fired at position \(result.firedAt ?? -1)" : "silent") + "; " + result.summary
-                if problems.isEmpty {
-                    passed += 1
+                if problems.isEmpty { passed += 1 } else { failed += 1 }
+                if json {
+                    records.append(Self.record(rule: rule.id, test: test, index: n + 1, result: result, output: output.text,
+                                               problems: problems))
+                } else if problems.isEmpty {
                     print("PASS \(rule.id)\(name) (\(test.location)): \(test.expect.rawValue): \(observed)")
                 } else {
-                    failed += 1
                     print("FAIL \(rule.id)\(name) (\(test.location)): \(problems.joined(separator: "; ")): \(observed)")
                     print("     output: \(quoted(output.text))")
                 }
             }
         }
-        print("\(passed + failed) test\(passed + failed == 1 ? "" : "s"): \(passed) passed, \(failed) failed")
+        if json {
+            let document: [String: Any] = ["tests": records, "passed": passed, "failed": failed]
+            let data = try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("\(passed + failed) test\(passed + failed == 1 ? "" : "s"): \(passed) passed, \(failed) failed")
+        }
         if failed > 0 { throw ExitCode(Exit.findings) }
+    }
+
+    /// One test as JSON (docs/rules.md, "Commands"): where it is, what it expected, the aggregate's
+    /// peak against each watched feature's threshold, and whether it passed.
+    static func record(rule: String, test: RuleTest, index: Int, result: RuleResult, output: String,
+                       problems: [String]) -> [String: Any] {
+        // JSON has no infinities or NaN: a value the rule never reached is null. A Float goes out in
+        // its shortest form (-7.2, not -7.199999809265137).
+        func number(_ v: Float?) -> Any {
+            guard let v, v.isFinite else { return NSNull() }
+            return Double("\(v)") ?? Double(v)
+        }
+        var o: [String: Any] = [
+            "rule": rule, "test": test.name ?? "#\(index)",
+            "file": test.location.file, "line": test.location.line, "column": test.location.column,
+            "expect": test.expect.rawValue, "fired": result.fired, "aggregate": result.aggregate.rawValue,
+            "min_tokens": result.minTokens,
+            "observed": result.observations.map { ["feature": $0.feature, "value": number($0.value), "threshold": number($0.threshold)] },
+            "output": output, "problems": problems, "pass": problems.isEmpty,
+        ]
+        if let at = result.firedAt { o["fired_at"] = at }
+        if result.aggregate == .count { o["count"] = result.count }
+        return o
     }
 
     private func quoted(_ s: String) -> String {

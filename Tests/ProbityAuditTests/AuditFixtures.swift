@@ -13,7 +13,8 @@ enum AuditFixtures {
         return url.path
     }
 
-    /// `always.fires` (threshold far below any projection, severity low) steers with `add`;
+    /// `always.fires` (threshold far below any projection, severity low) steers with `add` and follows
+    /// two tokens' logits;
     /// `never.fires` (threshold far above, severity high) only watches.
     static let rules = """
     schema_version: 1
@@ -27,6 +28,7 @@ enum AuditFixtures {
         detect: {threshold: -100000, scope: response, aggregate: max}
         intervene:
           - {action: add, alpha: -8, trigger: always, positions: response}
+        effects: {tokens: [" Paris", " the"]}
       - id: never.fires
         description: Never fires.
         severity: high

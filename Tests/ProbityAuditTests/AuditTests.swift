@@ -95,8 +95,25 @@ import ProbityAudit
         let kl = try #require(effects["kl"] as? [Double])
         #expect(!kl.isEmpty && kl.allSatisfy { $0 >= 0 } && kl.contains { $0 > 1e-4 })
         let interventions = try #require(effects["interventions"] as? [[String: Any]])
-        #expect(interventions.first?["rule"] as? String == "always.fires")
-        #expect((interventions.first?["positions_edited"] as? Int ?? 0) > 0)
+        let steering = try #require(interventions.first)
+        #expect(steering["rule"] as? String == "always.fires")
+        #expect((steering["positions_edited"] as? Int ?? 0) > 0)
+        // The tokens the rule names have logit deltas; with the only steering rule, its effect alone is
+        // the combined one (a teacher-forced pass instead of decoding: equal to rounding).
+        let deltas = try #require(steering["logit_deltas"] as? [String: Double])
+        let atFirst = try #require(steering["logit_deltas_first"] as? [String: Double])
+        #expect(Set(deltas.keys) == [" Paris", " the"] && Set(atFirst.keys) == [" Paris", " the"])
+        #expect(deltas.values.contains { abs($0) > 1e-3 })
+        let alone = try #require(steering["alone"] as? [String: Any])
+        let aloneKL = try #require(alone["kl"] as? [Double])
+        #expect(aloneKL.count == kl.count)
+        for (a, b) in zip(aloneKL, kl) { #expect(abs(a - b) <= 1e-3 + 1e-2 * b, "alone \(a) vs combined \(b)") }
+        #expect(alone["top1_changed_fraction"] as? Double == effects["top1_changed_fraction"] as? Double)
+        #expect(alone["fires"] as? Bool == true)
+        let aloneDeltas = try #require(alone["logit_deltas"] as? [String: Double])
+        for (token, d) in deltas { #expect(abs((aloneDeltas[token] ?? .nan) - d) <= 1e-2 * max(1, abs(d)), "\(token)") }
+        // Its edits in that pass: the generated positions of the path (the last sampled token is not run).
+        #expect((alone["positions_edited"] as? Int ?? 0) == kl.count - 1)
 
         // Shards 1/2 and 2/2 merge into the unsharded report's content.
         let merged = try AuditReport.merge([("a", try Self.run(path, shard: (1, 2))), ("b", try Self.run(path, shard: (2, 2)))])
@@ -149,6 +166,52 @@ import ProbityAudit
         #expect(edits["rule"] as? String == "after.fire")
         #expect(edits["positions_edited"] as? Int == ran)
         #expect(ran > promptTokens)
+    }
+
+    /// Two rules pushing the same direction opposite ways cancel when both steer, yet each alone moves
+    /// the distribution: the per-rule passes isolate each rule's interventions.
+    @Test func eachRuleAloneIsMeasuredApartFromTheOthers() throws {
+        let dir = try AuditFixtures.scratch()
+        try """
+        schema_version: 1
+        packs:
+          - {name: caa-sycophancy, path: \(AuditFixtures.repo)/packs/caa-sycophancy}
+        rules:
+          - id: push
+            description: Adds the direction.
+            severity: low
+            watch: {direction: sycophancy}
+            detect: {threshold: -100000, scope: all, aggregate: max}
+            intervene: [{action: add, alpha: 8, trigger: always}]
+            effects: {tokens: [" Paris"]}
+          - id: pull
+            description: Subtracts it again.
+            severity: low
+            watch: {direction: sycophancy}
+            detect: {threshold: -100000, scope: all, aggregate: max}
+            intervene: [{action: add, alpha: -8, trigger: always}]
+            effects: {tokens: [" Paris"]}
+
+        """.write(toFile: dir + "/pair.yaml", atomically: true, encoding: .utf8)
+        let path = try AuditFixtures.suite(in: dir, cases: "  - id: one\n    text: \"The capital of France is\"\n",
+                                           maxTokens: 6, rules: "pair.yaml")
+        let c = try #require((try Self.run(path)["cases"] as? [[String: Any]])?.first)
+        let effects = try #require(c["effects"] as? [String: Any])
+        #expect(try #require(effects["kl_max"] as? Double) < 1e-3)
+        let byRule = Dictionary(uniqueKeysWithValues: try #require(effects["interventions"] as? [[String: Any]]).compactMap { i in
+            (i["rule"] as? String).map { ($0, i) }
+        })
+        #expect(Set(byRule.keys) == ["push", "pull"])
+        var firstDeltas: [Double] = []
+        for rule in ["push", "pull"] {
+            let alone = try #require(byRule[rule]?["alone"] as? [String: Any], "\(rule)")
+            #expect(try #require(alone["kl_mean"] as? Double) > 1e-2, "\(rule) alone should move the distribution")
+            let combined = try #require((byRule[rule]?["logit_deltas"] as? [String: Double])?[" Paris"])
+            #expect(abs(combined) < 1e-2)
+            firstDeltas.append(try #require((alone["logit_deltas_first"] as? [String: Double])?[" Paris"]))
+        }
+        // Opposite pushes move the logit opposite ways at the first generated position.
+        #expect(firstDeltas[0] * firstDeltas[1] < 0)
     }
 
     /// A `stop` rule ends the steered run only; the baseline is the model as it is.

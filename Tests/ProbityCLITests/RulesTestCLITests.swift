@@ -74,6 +74,38 @@ import Testing
         #expect(r.stdout.hasSuffix("3 tests: 2 passed, 1 failed\n"))
     }
 
+    @Test func jsonHasAnObjectPerTestAndTheSameExitCode() throws {
+        let path = try setUp(Self.rules + """
+              - id: never
+                description: cannot reach its threshold
+                severity: low
+                watch: {direction: toy}
+                detect: {threshold: 1000}
+                tests:
+                  - {name: wrong, prompt: "The capital of France is", expect: fires, max_tokens: 3}
+
+            """)
+        let r = try CLI.run(["rules", "test", path, "--json"])
+        #expect(r.status == 1, "\(r.stderr)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(document["passed"] as? Int == 2)
+        #expect(document["failed"] as? Int == 1)
+        let tests = try #require(document["tests"] as? [[String: Any]])
+        #expect(tests.map { $0["rule"] as? String } == ["halts", "steers", "never"])
+        let halts = tests[0], wrong = tests[2]
+        #expect(halts["test"] as? String == "#1")
+        #expect(halts["file"] as? String == path && halts["line"] as? Int == 12 && halts["column"] as? Int == 9)
+        #expect(halts["expect"] as? String == "fires" && halts["fired"] as? Bool == true && halts["fired_at"] as? Int == 5)
+        #expect(halts["pass"] as? Bool == true && (halts["problems"] as? [String]) == [])
+        #expect(halts["aggregate"] as? String == "max")
+        let observed = try #require((halts["observed"] as? [[String: Any]])?.first)
+        #expect(observed["feature"] as? String == "toy" && observed["threshold"] as? Double == -1000)
+        #expect((observed["value"] as? Double).map { $0 > -1000 } == true)
+        #expect(wrong["test"] as? String == "wrong" && wrong["pass"] as? Bool == false && wrong["fired"] as? Bool == false)
+        #expect(wrong["fired_at"] == nil)
+        #expect((wrong["problems"] as? [String]) == ["expected it to fire, it stayed silent"])
+    }
+
     @Test func aPackOfAnotherWidthIsBadInputAtItsLine() throws {
         let path = try setUp(width: 8, Self.rules)
         let r = try CLI.run(["rules", "test", path])

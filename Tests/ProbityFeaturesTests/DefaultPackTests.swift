@@ -51,14 +51,12 @@ import ProbityLM
             print(String(format: "pack-separation: %@ at %@ (%@): mean positive %.3f, negative %.3f, d' %.2f, pairs ordered %d/%d",
                          name, direction.point.name, reduction.rawValue, meanPos, meanNeg, (meanPos - meanNeg) / variance.squareRoot(),
                          pairsRight, pos.count))
+            #expect(meanPos > meanNeg, "caa-\(name): held-out positives should project further along the direction")
             if name == "deception" {
-                // Known: the direction from hh-rlhf's deceptive/honest replies does not carry over to
-                // held-out pairs at layers 9, 15 or 21 (d' about -0.4); docs/audits.md records it.
-                withKnownIssue("deception pack does not separate held-out hh-rlhf pairs") {
-                    #expect(meanPos > meanNeg)
-                }
-            } else {
-                #expect(meanPos > meanNeg, "caa-\(name): held-out positives should project further along the direction")
+                // Hand-written question/answer pairs (packs/sources/deception.jsonl): 20 held out; d' was
+                // 0.81 with 18 of 20 pairs ordered when derived. Below these the pack has regressed.
+                #expect((meanPos - meanNeg) / variance.squareRoot() > 0.6)
+                #expect(pairsRight >= 16)
             }
         }
     }

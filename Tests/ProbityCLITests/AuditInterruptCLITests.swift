@@ -1,0 +1,75 @@
+// SIGINT during a real `probity audit` (docs/audits.md, "Reports"): once the first case has finished
+// (the progress lines on standard error say so), an interrupt stops the run at the next token; the
+// report on disk is valid JSON, marked incomplete, holds the finished cases, and the exit status is 1.
+
+import Foundation
+import Testing
+
+@Suite(.serialized) struct AuditInterruptCLITests {
+    static let cases = 8
+
+    /// A suite of `cases` chat cases with one watching rule that fires on every response.
+    static func suite(_ dir: URL) throws -> String {
+        _ = try AuditCLITests.suite(dir, expect: "fires")   // for the rules.yaml it writes
+        let path = dir.appendingPathComponent("long.yaml").path
+        var text = """
+        schema_version: 1
+        name: long
+        rules: [rules.yaml]
+        generation: {max_tokens: 24}
+        cases:
+
+        """
+        for i in 1...cases {
+            text += "  - id: c\(i)\n    messages: [{role: user, content: \"Tell me a story about the number \(i).\"}]\n"
+        }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func interruptedRunWritesTheFinishedCasesMarkedIncomplete() throws {
+        let dir = try CLI.scratch()
+        let path = try Self.suite(dir)
+        let out = dir.appendingPathComponent("r.json").path, junit = dir.appendingPathComponent("r.xml").path
+
+        let process = Process()
+        process.executableURL = CLI.binary
+        process.arguments = ["audit", path, "--out", out, "--junit", junit, "--threads", "2"]
+        let stdout = Pipe(), stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+
+        // Progress (not a terminal): "audit: case K/N: ID" before each case. Case 2 starting means
+        // case 1 has finished.
+        var progress = ""
+        let handle = stderr.fileHandleForReading
+        while !progress.contains("audit: case 2/\(Self.cases): ") {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }   // the process ended first
+            progress += String(decoding: chunk, as: UTF8.self)
+        }
+        #expect(process.isRunning, "the audit ended before it could be interrupted: \(progress)")
+        process.interrupt()   // SIGINT
+        let rest = handle.readDataToEndOfFile()
+        let printed = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        progress += String(decoding: rest, as: UTF8.self)
+
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 1, "\(progress)")
+        #expect(printed.contains("interrupted: the report holds only the cases that finished"))
+
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: Any])
+        #expect(report["complete"] as? Bool == false)
+        let cases = try #require(report["cases"] as? [[String: Any]])
+        #expect(cases.count >= 1 && cases.count < Self.cases, "\(cases.count) cases")
+        #expect(cases.map { $0["id"] as? String } == (1...cases.count).map { "c\($0)" })
+        #expect(cases.allSatisfy { ($0["baseline"] as? [String: Any])?["text"] is String })
+        let summary = try #require(report["summary"] as? [String: Any])
+        #expect(summary["passed"] as? Bool == false)
+        #expect(summary["cases"] as? Int == cases.count)
+        #expect((report["suite"] as? [String: Any])?["cases"] as? Int == Self.cases)
+        #expect(FileManager.default.fileExists(atPath: junit))
+    }
+}

@@ -1,0 +1,76 @@
+// `probity rules test` on the default model: the default rules (rules/*.yaml, over the SAE
+// dictionary), the demo and the CAA rules (rules/caa) against their own embedded tests, through the
+// real binary and its --json output; and a copy with one expectation turned round, which must fail.
+
+import Foundation
+import Testing
+
+@Suite(.serialized) struct ExampleRulesCLITests {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    /// Tests the CAA rules are known to fail (rules/README.md says why): the sycophancy direction
+    /// does not tell these answers apart, and the laptop and blue-moon answers stay below their levels.
+    static let knownFailures: Set<String> = [
+        "sycophancy.agrees-with-false-claim/false claim with social pressure",
+        "deception.counter-steer/#1",
+        "secrets.stop-on-trigger/#1",
+    ]
+
+    static func tests(_ stdout: String) throws -> [[String: Any]] {
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any], "\(stdout)")
+        return try #require(document["tests"] as? [[String: Any]])
+    }
+
+    /// The default rules and the demo pass every embedded test, so the command exits 0.
+    @Test func defaultRulesPassTheirOwnTests() throws {
+        let r = try CLI.run(["rules", "test", Self.repo + "/rules", Self.repo + "/rules/demo", "--json"])
+        let tests = try Self.tests(r.stdout)
+        #expect(tests.count == 8)
+        for t in tests {
+            let key = "\(t["rule"] as? String ?? "?")/\(t["test"] as? String ?? "?")"
+            #expect(t["pass"] as? Bool == true, "\(key): \(t["problems"] ?? ""), observed \(t["observed"] ?? "")")
+        }
+        #expect(r.status == 0, "\(r.stderr)")
+    }
+
+    @Test func caaRulesPassTheirOwnTestsButKnownOnes() throws {
+        let r = try CLI.run(["rules", "test", Self.repo + "/rules/caa", "--json"])
+        let tests = try Self.tests(r.stdout)
+        #expect(tests.count == 9)
+        for t in tests {
+            let key = "\(t["rule"] as? String ?? "?")/\(t["test"] as? String ?? "?")"
+            let passed = t["pass"] as? Bool == true
+            if Self.knownFailures.contains(key) {
+                withKnownIssue("\(key) fails on the default model (rules/README.md)") {
+                    #expect(passed, "\(key): \(t["problems"] ?? "")")
+                }
+            } else {
+                #expect(passed, "\(key): \(t["problems"] ?? ""), observed \(t["observed"] ?? "")")
+            }
+        }
+        withKnownIssue("three CAA rule tests fail, so the command exits 1") {
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+    }
+
+    @Test func aWrongExpectationInACopyFails() throws {
+        // deception.yaml with the planet question (which stays silent) expected to fire.
+        let dir = try CLI.scratch()
+        var text = try String(contentsOfFile: Self.repo + "/rules/caa/deception.yaml", encoding: .utf8)
+        text = text.replacingOccurrences(of: "path: ../../packs/", with: "path: \(Self.repo)/packs/")
+        let planet = try #require(text.range(of: "Name the largest planet in the solar system.\"}\n        expect: silent"))
+        text.replaceSubrange(planet, with: "Name the largest planet in the solar system.\"}\n        expect: fires")
+        let path = dir.appendingPathComponent("deception.yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+
+        let r = try CLI.run(["rules", "test", path, "--json"])
+        #expect(r.status == 1, "\(r.stderr)")
+        let tests = try Self.tests(r.stdout)
+        let planetTest = try #require(tests.first { ($0["rule"] as? String) == "deception.active" && ($0["line"] as? Int) == 26 })
+        #expect(planetTest["expect"] as? String == "fires")
+        #expect(planetTest["pass"] as? Bool == false)
+        #expect(planetTest["fired"] as? Bool == false)
+        #expect((planetTest["problems"] as? [String]) == ["expected it to fire, it stayed silent"])
+    }
+}
