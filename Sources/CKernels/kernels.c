@@ -247,33 +247,46 @@ AVX2_INLINE float half_avx2(const uint8_t *p) { return _cvtsh_ss(load_u16(p)); }
 AVX2_INLINE __m256 u8x8_to_ps(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)); }
 AVX2_INLINE __m256 i8x8_to_ps(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)); }
 
+// Shuffle control putting bytes from..from+7 of a 16-byte row held in both 128-bit halves into
+// the eight 32-bit lanes (lanes 0-3 from the low half, 4-7 from the high half), zeros above.
+AVX2_INLINE __m256i spread_bytes_avx2(int from) {
+    const char z = (char)0x80;
+    return _mm256_setr_epi8((char)from, z, z, z, (char)(from + 1), z, z, z, (char)(from + 2), z, z, z, (char)(from + 3), z, z, z,
+                            (char)(from + 4), z, z, z, (char)(from + 5), z, z, z, (char)(from + 6), z, z, z, (char)(from + 7), z, z, z);
+}
+
 // The 32 weights of one block as four vectors of eight, each exactly as ggml computes it.
 AVX2_INLINE void block_avx2(uint32_t type, const uint8_t *b, __m256 w[4]) {
     const __m128i low4 = _mm_set1_epi8(0x0f);
     switch (type) {
     case T_Q4_0: {
         const __m256 d = _mm256_set1_ps(half_avx2(b));
-        const __m128i q = _mm_loadu_si128((const __m128i *)(b + 2));
-        const __m128i eight = _mm_set1_epi8(8);
-        const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, low4), eight);
-        const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), low4), eight);
-        w[0] = _mm256_mul_ps(i8x8_to_ps(lo), d);
-        w[1] = _mm256_mul_ps(i8x8_to_ps(_mm_srli_si128(lo, 8)), d);
-        w[2] = _mm256_mul_ps(i8x8_to_ps(hi), d);
-        w[3] = _mm256_mul_ps(i8x8_to_ps(_mm_srli_si128(hi, 8)), d);
+        // As Q4_1 below: spread the bytes to 32-bit lanes, then take the nibbles there.
+        const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b + 2)));
+        const __m256i b07 = _mm256_shuffle_epi8(q, spread_bytes_avx2(0));
+        const __m256i b8f = _mm256_shuffle_epi8(q, spread_bytes_avx2(8));
+        const __m256i low4x = _mm256_set1_epi32(0x0f), eight = _mm256_set1_epi32(8);
+        w[0] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b07, low4x), eight)), d);
+        w[1] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b8f, low4x), eight)), d);
+        w[2] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b07, 4), eight)), d);
+        w[3] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b8f, 4), eight)), d);
         break;
     }
     case T_Q4_1: {
         // q * d is exact in float (4-bit times 11-bit significand), so the fused
         // multiply-add rounds once, exactly like ggml's x * d + m.
         const __m256 d = _mm256_set1_ps(half_avx2(b)), m = _mm256_set1_ps(half_avx2(b + 2));
-        const __m128i q = _mm_loadu_si128((const __m128i *)(b + 4));
-        const __m128i lo = _mm_and_si128(q, low4);
-        const __m128i hi = _mm_and_si128(_mm_srli_epi16(q, 4), low4);
-        w[0] = _mm256_fmadd_ps(u8x8_to_ps(lo), d, m);
-        w[1] = _mm256_fmadd_ps(u8x8_to_ps(_mm_srli_si128(lo, 8)), d, m);
-        w[2] = _mm256_fmadd_ps(u8x8_to_ps(hi), d, m);
-        w[3] = _mm256_fmadd_ps(u8x8_to_ps(_mm_srli_si128(hi, 8)), d, m);
+        // The 16 bytes in both halves (a load, no shuffle), one byte per 32-bit lane by one
+        // in-lane shuffle each for bytes 0-7 and 8-15; then the low nibbles by a mask and the
+        // high ones by a shift, in the 32-bit lanes: two shuffles where widening took six.
+        const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b + 4)));
+        const __m256i b07 = _mm256_shuffle_epi8(q, spread_bytes_avx2(0));
+        const __m256i b8f = _mm256_shuffle_epi8(q, spread_bytes_avx2(8));
+        const __m256i low4x = _mm256_set1_epi32(0x0f);
+        w[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(b07, low4x)), d, m);
+        w[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(b8f, low4x)), d, m);
+        w[2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(b07, 4)), d, m);
+        w[3] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(b8f, 4)), d, m);
         break;
     }
     case T_Q5_0: case T_Q5_1: {
@@ -311,12 +324,9 @@ AVX2_INLINE void block_avx2(uint32_t type, const uint8_t *b, __m256 w[4]) {
     }
     case T_Q8_0: {
         const __m256 d = _mm256_set1_ps(half_avx2(b));
-        const __m128i q0 = _mm_loadu_si128((const __m128i *)(b + 2));
-        const __m128i q1 = _mm_loadu_si128((const __m128i *)(b + 18));
-        w[0] = _mm256_mul_ps(i8x8_to_ps(q0), d);
-        w[1] = _mm256_mul_ps(i8x8_to_ps(_mm_srli_si128(q0, 8)), d);
-        w[2] = _mm256_mul_ps(i8x8_to_ps(q1), d);
-        w[3] = _mm256_mul_ps(i8x8_to_ps(_mm_srli_si128(q1, 8)), d);
+        // Eight bytes at a time, so each widening reads memory directly instead of shifting a
+        // register first.
+        for (int k = 0; k < 4; k++) w[k] = _mm256_mul_ps(i8x8_to_ps(_mm_loadl_epi64((const __m128i *)(b + 2 + 8 * k))), d);
         break;
     }
     }
