@@ -176,10 +176,6 @@ void pk_silu_mul(int isa, float *gate, const float *up, long n) {
     }
 }
 
-void pk_dots(int isa, const float *q, const float *rows, long stride, long count, long n, float *out) {
-    for (long t = 0; t < count; t++) out[t] = pk_dot_f32(isa, q, rows + t * stride, n);
-}
-
 void pk_weighted_sum(int isa, const float *w, const float *rows, long stride, long count, long n, float *out) {
     DISPATCH(weighted_sum_avx2(w, rows, stride, count, n, out), weighted_sum_generic(w, rows, stride, count, n, out));
 }
