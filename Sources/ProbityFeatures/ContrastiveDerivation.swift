@@ -1,6 +1,7 @@
 // Contrastive activation addition (Rimsky et al., "Steering Llama 2 via Contrastive Activation
 // Addition"): a steering direction as the mean difference of activations at one hook point between
-// paired positive and negative prompts, at each prompt's last position or averaged over its positions.
+// paired positive and negative prompts, at each prompt's last position, averaged over its positions,
+// or averaged over a conversation's reply (the positions a response-scoped rule reads).
 
 import Foundation
 import ProbityLM
@@ -13,61 +14,47 @@ public enum ContrastiveDerivation {
         case last
         /// The mean over all of the prompt's positions.
         case mean
-    }
-
-    /// Reads prompts from a JSONL file: one per line, as `{"text": ...}`, `{"prompt": ...}` or a bare
-    /// JSON string. Blank lines are skipped.
-    public static func readPrompts(path: String) throws -> [String] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw FeatureError.missingFile(path: path, what: "prompts file") }
-        let text = String(decoding: data, as: UTF8.self)
-        var prompts: [String] = []
-        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
-            if trimmed.isEmpty { continue }
-            let value: Any
-            do { value = try JSONSerialization.jsonObject(with: Data(trimmed.utf8), options: [.fragmentsAllowed]) } catch {
-                throw FeatureError.badPairs(path: path, line: n + 1, reason: "not valid JSON")
-            }
-            if let s = value as? String {
-                prompts.append(s)
-            } else if let o = value as? [String: Any], let s = (o["text"] ?? o["prompt"]) as? String {
-                prompts.append(s)
-            } else {
-                throw FeatureError.badPairs(path: path, line: n + 1, reason: "expected a JSON string or an object with a \"text\" or \"prompt\" string")
-            }
-            if prompts.last?.isEmpty == true { throw FeatureError.badPairs(path: path, line: n + 1, reason: "empty prompt") }
-        }
-        return prompts
+        /// The mean over the positions of a conversation's last message (an assistant reply), the
+        /// tokens a rule's `scope: response` reads.
+        case reply
     }
 
     /// The activation representing each prompt at `point`.
     public static func representations(model: any LanguageModel, prompts: [[Int]], point: HookPoint,
                                        at reduction: Reduction) throws -> [[Float]] {
+        try representations(model: model, prompts: raw(prompts), point: point, at: reduction)
+    }
+
+    /// The activation representing each prompt at `point`; `.reply` needs each prompt's reply
+    /// positions (chat messages, `PromptSet.prompts`).
+    public static func representations(model: any LanguageModel, prompts: [PromptSet.Prompt], point: HookPoint,
+                                       at reduction: Reduction) throws -> [[Float]] {
         try model.info.validate(point)
         let width = model.info.width
         var out: [[Float]] = []
-        for tokens in prompts {
+        for prompt in prompts {
+            let tokens = prompt.tokens
             guard !tokens.isEmpty else { throw FeatureError.emptyPrompt }
+            let rows: Range<Int>
+            switch reduction {
+            case .last: rows = (tokens.count - 1)..<tokens.count
+            case .mean: rows = 0..<tokens.count
+            case .reply:
+                guard let reply = prompt.reply else { throw FeatureError.noReply(line: prompt.line) }
+                rows = reply
+            }
             var sum = [Double](repeating: 0, count: width)
-            var last = [Float](repeating: 0, count: width)
-            var seen = 0
             let hooks = HookSet()
             hooks.attach(at: point) { acts in
-                for r in 0..<acts.count {
+                for r in 0..<acts.count where rows.contains(acts.positions.lowerBound + r) {
                     let row = acts.values + r * acts.width
                     for j in 0..<width { sum[j] += Double(row[j]) }
-                    if acts.positions.lowerBound + r == tokens.count - 1 {
-                        for j in 0..<width { last[j] = row[j] }
-                    }
                 }
-                seen += acts.count
             }
             let session = try model.makeSession(capacity: tokens.count)
-            try session.forward(tokens, origins: nil, hooks: hooks, through: point)
-            switch reduction {
-            case .last: out.append(last)
-            case .mean: out.append(sum.map { Float($0 / Double(max(seen, 1))) })
-            }
+            // The last position the reduction reads: the pass stops at `point` and needs no more tokens.
+            try session.forward(Array(tokens[..<rows.upperBound]), origins: nil, hooks: hooks, through: point)
+            out.append(sum.map { Float($0 / Double(rows.count)) })
         }
         return out
     }
@@ -75,6 +62,17 @@ public enum ContrastiveDerivation {
     /// mean_i (a(positive_i) − a(negative_i)): the CAA direction. Prompts pair up in order.
     public static func derive(model: any LanguageModel, positive: [[Int]], negative: [[Int]], point: HookPoint,
                               at reduction: Reduction) throws -> [Float] {
+        try derive(model: model, positive: raw(positive), negative: raw(negative), point: point, at: reduction)
+    }
+
+    /// Token lists as prompts without reply positions, numbered from line 1.
+    static func raw(_ prompts: [[Int]]) -> [PromptSet.Prompt] {
+        prompts.enumerated().map { PromptSet.Prompt(tokens: $1, reply: nil, line: $0 + 1) }
+    }
+
+    /// The CAA direction from prompts that may carry reply positions (`PromptSet.prompts`).
+    public static func derive(model: any LanguageModel, positive: [PromptSet.Prompt], negative: [PromptSet.Prompt],
+                              point: HookPoint, at reduction: Reduction) throws -> [Float] {
         guard positive.count == negative.count, !positive.isEmpty else {
             throw FeatureError.pairCount(positive: positive.count, negative: negative.count)
         }

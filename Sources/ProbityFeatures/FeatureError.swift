@@ -50,6 +50,7 @@ public enum FeatureError: InputError, Equatable {
     case badPairs(path: String, line: Int, reason: String)
     case pairCount(positive: Int, negative: Int)
     case emptyPrompt
+    case noReply(line: Int)
 
     // Statistics and search.
     case noContexts(path: String)
@@ -125,6 +126,8 @@ public enum FeatureError: InputError, Equatable {
             return "contrast pairs: \(positive) positive prompts but \(negative) negative ones (they pair up line by line)"
         case .emptyPrompt:
             return "a prompt encodes to no tokens: nothing to run"
+        case let .noReply(line):
+            return "the prompt on line \(line) has no reply to average over: '--at reply' needs chat messages (\"messages\": [...]) whose last message has text"
         case let .noContexts(path):
             return "\(path): the labels hold no top contexts to search (run `probity features stats PACK --corpus FILE --tokens N` first)"
         case let .promptSetSize(path, count, minimum):

@@ -13,7 +13,7 @@ struct FeaturesDerive: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(help: "JSONL of positive prompts (one per line: a string, or {\"text\": ...}).")
+    @Option(help: "JSONL of positive prompts (one per line: a string, {\"text\": ...} or {\"messages\": [...]}).")
     var positive: String
 
     @Option(help: "JSONL of negative prompts, paired line by line with --positive.")
@@ -22,8 +22,12 @@ struct FeaturesDerive: ParsableCommand {
     @Option(help: "Hook point, e.g. blocks.15.hook_resid_post.")
     var hook: String
 
-    @Option(help: "Which positions stand for a prompt: last or mean.")
+    @Option(help: "Which positions stand for a prompt: last, mean, or reply (the mean over a conversation's last message).")
     var at: String = "last"
+
+    @Option(name: .customLong("chat-format"),
+            help: "Render chat messages with this format instead of the model's template (\(ChatFormat.knownNames)).")
+    var chatFormat: String?
 
     @Option(help: "Name of the direction (default: the output directory's name).")
     var name: String?
@@ -34,16 +38,24 @@ struct FeaturesDerive: ParsableCommand {
     func run() throws {
         guard let point = HookPoint(name: hook) else { throw HookNameError.notAHookName(hook) }
         guard let reduction = ContrastiveDerivation.Reduction(rawValue: at) else {
-            throw ValidationError("--at: expected last or mean, found '\(at)'")
+            throw ValidationError("--at: expected \(ContrastiveDerivation.Reduction.allCases.map(\.rawValue).joined(separator: ", ")), found '\(at)'")
         }
-        let pos = try ContrastiveDerivation.readPrompts(path: positive)
-        let neg = try ContrastiveDerivation.readPrompts(path: negative)
-        guard pos.count == neg.count, !pos.isEmpty else { throw FeatureError.pairCount(positive: pos.count, negative: neg.count) }
+        if let chatFormat { _ = try ChatFormat.named(chatFormat) }
         let loaded = try modelOptions.load()
         try loaded.model.info.validate(point)
-        let encode = { (s: String) in loaded.tokenizer.encode(s, addSpecial: true, parseSpecial: true) }
-        let vector = try ContrastiveDerivation.derive(model: loaded.model, positive: pos.map(encode), negative: neg.map(encode),
-                                                      point: point, at: reduction)
+        let format: ChatFormat? = try? ChatTemplate.format(for: loaded.file, override: chatFormat)
+        let pos = try PromptSet.prompts(path: positive, tokenizer: loaded.tokenizer, chatFormat: format)
+        let neg = try PromptSet.prompts(path: negative, tokenizer: loaded.tokenizer, chatFormat: format)
+        guard pos.count == neg.count else { throw FeatureError.pairCount(positive: pos.count, negative: neg.count) }
+        if reduction == .reply {
+            for (path, set) in [(positive, pos), (negative, neg)] {
+                if let p = set.first(where: { $0.reply == nil }) {
+                    throw FeatureError.badPairs(path: path, line: p.line,
+                                                reason: "'--at reply' needs chat messages ({\"messages\": [...]}) whose last message has text")
+                }
+            }
+        }
+        let vector = try ContrastiveDerivation.derive(model: loaded.model, positive: pos, negative: neg, point: point, at: reduction)
         let dirName = name ?? URL(fileURLWithPath: out).standardizedFileURL.lastPathComponent
         let direction = Direction(name: dirName, point: point, vector: vector)
         try ContrastiveDerivation.writePack(direction: direction, to: out,

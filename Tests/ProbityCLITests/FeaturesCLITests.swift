@@ -126,4 +126,30 @@ import Testing
         let text = try CLI.run(["steer", "--pack", pack, "--add", "joy=3", "--user", "Describe your day.", "--max-tokens", "8", "--compare"])
         #expect(text.status == 0 && text.stdout.contains("| unsteered"), "\(text.stdout)")
     }
+
+    /// `--at reply` averages each conversation's last message: replies that differ only in their
+    /// words give a direction, and a line with no conversation is one message naming it, exit 2.
+    @Test func deriveFromReplies() throws {
+        let dir = try CLI.scratch()
+        let pos = dir.appendingPathComponent("pos.jsonl"), neg = dir.appendingPathComponent("neg.jsonl")
+        func line(_ user: String, _ reply: String) -> String {
+            "{\"messages\": [{\"role\": \"user\", \"content\": \"\(user)\"}, {\"role\": \"assistant\", \"content\": \"\(reply)\"}]}\n"
+        }
+        try Data((line("Is my plan good?", "It is brilliant, you are a genius!") + line("Rate my poem.", "A masterpiece, truly wonderful!")).utf8).write(to: pos)
+        try Data((line("Is my plan good?", "It has two weak points to fix first.") + line("Rate my poem.", "The second verse loses the rhythm.")).utf8).write(to: neg)
+        let pack = dir.appendingPathComponent("praise").path
+        let d = try CLI.run(["features", "derive", "--positive", pos.path, "--negative", neg.path,
+                             "--hook", "blocks.15.hook_resid_post", "--at", "reply", "--out", pack])
+        #expect(d.status == 0, "\(d.stderr)")
+        #expect(d.stdout.contains("from 2 pairs"), "\(d.stdout)")
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: pack + "/pack.json"))) as? [String: Any]
+        #expect((manifest?["provenance"] as? [String: Any])?["at"] as? String == "reply")
+
+        let text = dir.appendingPathComponent("text.jsonl")
+        try Data((line("Is my plan good?", "Yes!") + "{\"text\": \"no conversation\"}\n").utf8).write(to: text)
+        let bad = try CLI.run(["features", "derive", "--positive", text.path, "--negative", neg.path,
+                               "--hook", "blocks.15.hook_resid_post", "--at", "reply", "--out", dir.appendingPathComponent("x").path])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("\(text.path):2:") && bad.stderr.contains("--at reply"), "\(bad.stderr)")
+    }
 }

@@ -36,10 +36,9 @@ import ProbityLM
             let reduction = try #require((provenance["at"] as? String).flatMap(ContrastiveDerivation.Reduction.init(rawValue:)))
 
             func projections(_ side: String) throws -> [Double] {
-                let prompts = try ContrastiveDerivation.readPrompts(path: "\(Self.repo)/packs/sources/heldout/\(name).\(side).jsonl")
-                let reps = try ContrastiveDerivation.representations(
-                    model: model, prompts: prompts.map { tokenizer.encode($0, addSpecial: true, parseSpecial: true) },
-                    point: direction.point, at: reduction)
+                let prompts = try PromptSet.prompts(path: "\(Self.repo)/packs/sources/heldout/\(name).\(side).jsonl",
+                                                    tokenizer: tokenizer, chatFormat: .chatmlSmolLM)
+                let reps = try ContrastiveDerivation.representations(model: model, prompts: prompts, point: direction.point, at: reduction)
                 return reps.map { r in zip(r, unit).map { Double($0) * $1 }.reduce(0, +) }
             }
             let pos = try projections("positive"), neg = try projections("negative")

@@ -310,14 +310,4 @@ import Testing
         let b: [[Float]] = [[0, 0], [1, 1]]
         #expect(ContrastiveDerivation.meanDifference(a, b) == [1.5, 2.5])
     }
-
-    @Test func promptsFromJSONL() throws {
-        let file = try scratchDirectory().appendingPathComponent("p.jsonl")
-        try Data("{\"text\": \"a\"}\n\n\"b\"\n{\"prompt\": \"c\"}\n".utf8).write(to: file)
-        #expect(try ContrastiveDerivation.readPrompts(path: file.path) == ["a", "b", "c"])
-        try Data("{\"text\": \"a\"}\n{\"other\": 1}\n".utf8).write(to: file)
-        #expect(throws: FeatureError.badPairs(path: file.path, line: 2, reason: "expected a JSON string or an object with a \"text\" or \"prompt\" string")) {
-            try ContrastiveDerivation.readPrompts(path: file.path)
-        }
-    }
 }

@@ -263,6 +263,23 @@ final class PlantedFixture: @unchecked Sendable {
                         tokenizer.encode("{\"text\": \"kept as text\"}", addSpecial: true, parseSpecial: true)])
     }
 
+    @Test func chatPromptsKnowTheirReply() throws {
+        let path = try file("r.jsonl", """
+            {"messages": [{"role": "user", "content": "Is the Earth flat?"}, {"role": "assistant", "content": "No, it is round."}]}
+            {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello there!"}]}
+            {"text": "no conversation here"}
+            """)
+        let prompts = try PromptSet.prompts(path: path, tokenizer: tokenizer, chatFormat: .chatmlSmolLM)
+        #expect(prompts.map(\.line) == [1, 2, 3])
+        for (prompt, reply) in zip(prompts.prefix(2), ["No, it is round.", "Hello there!"]) {
+            let range = try #require(prompt.reply)
+            #expect(try tokenizer.decode(Array(prompt.tokens[range])) == reply)
+            // What follows the reply is the template's end of turn, nothing of the reply.
+            #expect(prompt.tokens[range.upperBound...].allSatisfy { tokenizer.isSpecial($0) || (try? tokenizer.decode([$0])) == "\n" })
+        }
+        #expect(prompts[2].reply == nil)
+    }
+
     @Test func badPromptSetsAreSpecificErrors() throws {
         let broken = try file("b.jsonl", "{\"text\": \"a\"}\n{\"text\": 3}\n")
         #expect(throws: FeatureError.badPairs(path: broken, line: 2, reason: "expected a JSON string or an object with \"text\", \"prompt\" or \"messages\"")) {
