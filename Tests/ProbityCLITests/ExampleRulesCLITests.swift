@@ -9,10 +9,9 @@ import Testing
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 
-    /// Tests the CAA rules are known to fail (rules/README.md says why): the sycophancy direction
-    /// does not tell these answers apart, and the laptop and blue-moon answers stay below their levels.
+    /// Tests the CAA rules are known to fail (rules/README.md says why): the deception and
+    /// secret-keeping directions do not single out the laptop and blue-moon answers.
     static let knownFailures: Set<String> = [
-        "sycophancy.agrees-with-false-claim/false claim with social pressure",
         "deception.counter-steer/#1",
         "secrets.stop-on-trigger/#1",
     ]
@@ -49,7 +48,7 @@ import Testing
                 #expect(passed, "\(key): \(t["problems"] ?? ""), observed \(t["observed"] ?? "")")
             }
         }
-        withKnownIssue("three CAA rule tests fail, so the command exits 1") {
+        withKnownIssue("two CAA rule tests fail, so the command exits 1") {
             #expect(r.status == 0, "\(r.stderr)")
         }
     }

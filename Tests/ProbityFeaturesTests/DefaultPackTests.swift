@@ -51,6 +51,13 @@ import ProbityLM
                          name, direction.point.name, reduction.rawValue, meanPos, meanNeg, (meanPos - meanNeg) / variance.squareRoot(),
                          pairsRight, pos.count))
             #expect(meanPos > meanNeg, "caa-\(name): held-out positives should project further along the direction")
+            if name == "sycophancy" {
+                // Hand-written conversations (packs/sources/contrast), the mean over each reply: d' was
+                // 5.76 with all 15 held-out pairs ordered when derived.
+                #expect(reduction == .reply)
+                #expect((meanPos - meanNeg) / variance.squareRoot() > 3)
+                #expect(pairsRight == pos.count)
+            }
             if name == "deception" {
                 // Hand-written question/answer pairs (packs/sources/deception.jsonl): 20 held out; d' was
                 // 0.81 with 18 of 20 pairs ordered when derived. Below these the pack has regressed.
