@@ -182,14 +182,14 @@ import ProbityAudit
             severity: low
             watch: {direction: sycophancy}
             detect: {threshold: -100000, scope: all, aggregate: max}
-            intervene: [{action: add, alpha: 8, trigger: always}]
+            intervene: [{action: add, alpha: 0.7, trigger: always}]
             effects: {tokens: [" Paris"]}
           - id: pull
             description: Subtracts it again.
             severity: low
             watch: {direction: sycophancy}
             detect: {threshold: -100000, scope: all, aggregate: max}
-            intervene: [{action: add, alpha: -8, trigger: always}]
+            intervene: [{action: add, alpha: -0.7, trigger: always}]
             effects: {tokens: [" Paris"]}
 
         """.write(toFile: dir + "/pair.yaml", atomically: true, encoding: .utf8)
