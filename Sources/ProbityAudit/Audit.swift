@@ -7,6 +7,22 @@ import ProbityFormats
 import ProbityLM
 import ProbityRules
 
+/// Where a suite run stands, for a progress display.
+public struct AuditProgress: Sendable, Equatable {
+    /// Cases finished, and the cases of this shard.
+    public var done: Int, total: Int
+    /// The case about to run; nil once the run has ended.
+    public var caseID: String?
+    /// Tokens generated so far, baseline and steered runs together.
+    public var tokens: Int
+    /// Seconds since the first case began.
+    public var seconds: Double
+
+    public var tokensPerSecond: Double { seconds > 0 ? Double(tokens) / seconds : 0 }
+    /// The seconds the remaining cases will take at the pace so far; nil before a case has finished.
+    public var etaSeconds: Double? { done > 0 ? seconds / Double(done) * Double(total - done) : nil }
+}
+
 /// A suite run from start to report.
 public enum Audit {
     /// Parses `I/N` (1 ≤ I ≤ N).
@@ -23,11 +39,11 @@ public enum Audit {
         Array(stride(from: shard.index - 1, to: cases, by: shard.count))
     }
 
-    /// Runs the suite at `path` and returns its report. `progress(done, total, caseID)` is called
-    /// before each case and once at the end; `interrupted` is polled between tokens.
+    /// Runs the suite at `path` and returns its report. `progress` is called before each case and
+    /// once at the end; `interrupted` is polled between tokens.
     public static func run(suitePath: String, version: String, failOn: RuleSeverity, shard: (index: Int, count: Int),
                            threads: Int? = nil, interrupted: @escaping () -> Bool,
-                           progress: (Int, Int, String?) -> Void) throws -> [String: Any] {
+                           progress: (AuditProgress) -> Void) throws -> [String: Any] {
         let started = Date()
         let suite = try AuditSuite.load(path: suitePath)
         let loaded = try LoadedModel.load(suite.model, threads: threads)
@@ -42,13 +58,20 @@ public enum Audit {
         let mine = indices(cases: suite.cases.count, shard: shard)
         var results: [CaseResult] = []
         var complete = true
-        for (k, i) in mine.enumerated() {
+        let casesStarted = Date()
+        var tokens = 0
+        func report(_ id: String?) {
+            progress(AuditProgress(done: results.count, total: mine.count, caseID: id, tokens: tokens,
+                                   seconds: Date().timeIntervalSince(casesStarted)))
+        }
+        for i in mine {
             if interrupted() { complete = false; break }
-            progress(k, mine.count, suite.cases[i].id)
+            report(suite.cases[i].id)
             guard let r = try runner.run(suite.cases[i], index: i, interrupted: interrupted) else { complete = false; break }
             results.append(r)
+            tokens += r.baseline.tokens.count + (r.steered?.tokens.count ?? 0)
         }
-        progress(results.count, mine.count, nil)
+        report(nil)
         let header = AuditReport.Header(
             probityVersion: version, suite: suite, suiteSHA256: try SHA256.hex(file: suitePath),
             modelName: loaded.file.value("general.name")?.stringValue ?? URL(fileURLWithPath: loaded.path).lastPathComponent,

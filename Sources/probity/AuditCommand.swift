@@ -50,23 +50,31 @@ struct AuditCommand: ParsableCommand {
 
         let terminal = isatty(2) != 0
         let report = try Audit.run(suitePath: suite, version: Version.current, failOn: severity, shard: part, threads: threads,
-                                   interrupted: { flag.isSet }) { done, total, id in
-            let line: String
-            if terminal {
-                let width = 30, filled = total == 0 ? width : done * width / total
-                line = "\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-                    + "] \(done)/\(total) " + (id ?? "done").prefix(40).padding(toLength: 40, withPad: " ", startingAt: 0)
-                    + (id == nil ? "\n" : "")
-            } else {
-                line = id.map { "audit: case \(done + 1)/\(total): \($0)\n" } ?? "audit: \(done)/\(total) cases run\n"
-            }
-            FileHandle.standardError.write(Data(line.utf8))
+                                   interrupted: { flag.isSet }) { p in
+            FileHandle.standardError.write(Data(progressLine(p, terminal: terminal).utf8))
         }
         try AuditReport.writeAtomically(try AuditReport.json(report), to: jsonPath)
         try AuditReport.writeAtomically(Data(AuditReport.junit(report).utf8), to: junitPath)
         let passed = printSummary(report, json: jsonPath, junit: junitPath)
         if !passed { throw ExitCode(Exit.findings) }
     }
+}
+
+/// A progress bar redrawn in place on a terminal (cases, tokens/s, ETA), a plain line per case otherwise.
+func progressLine(_ p: AuditProgress, terminal: Bool) -> String {
+    let rate = String(format: "%.1f tok/s", p.tokensPerSecond)
+    let eta = p.etaSeconds.map { s in String(format: "ETA %d:%02d", Int(s.rounded()) / 60, Int(s.rounded()) % 60) } ?? "ETA --:--"
+    if terminal {
+        let width = 30, filled = p.total == 0 ? width : p.done * width / p.total
+        return "\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            + "] \(p.done)/\(p.total)  \(rate)  " + (p.caseID == nil ? String(format: "%.1f s", p.seconds) : eta) + "  "
+            + (p.caseID ?? "done").prefix(32).padding(toLength: 32, withPad: " ", startingAt: 0)
+            + (p.caseID == nil ? "\n" : "")
+    }
+    guard let id = p.caseID else {
+        return "audit: \(p.done)/\(p.total) cases run in " + String(format: "%.1f s", p.seconds) + ", \(rate)\n"
+    }
+    return "audit: case \(p.done + 1)/\(p.total): \(id)" + (p.done > 0 ? " (\(rate), \(eta))" : "") + "\n"
 }
 
 /// Prints a report's summary; returns whether it passed.

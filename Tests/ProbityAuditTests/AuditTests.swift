@@ -64,7 +64,7 @@ import ProbityAudit
 @Suite(.serialized) struct AuditRunTests {
     static func run(_ path: String, shard: (Int, Int) = (1, 1)) throws -> [String: Any] {
         try Audit.run(suitePath: path, version: "test", failOn: .high, shard: shard, threads: 2,
-                      interrupted: { false }, progress: { _, _, _ in })
+                      interrupted: { false }, progress: { _ in })
     }
 
     /// The report without what may differ between runs: timestamps and durations.
@@ -74,6 +74,30 @@ import ProbityAudit
         r["finished_at"] = nil
         r["timings"] = nil
         return String(decoding: try AuditReport.json(r), as: UTF8.self)
+    }
+
+    /// Progress comes before each case and once at the end, counting the cases done and every
+    /// generated token of the report, with a rate and an ETA from the pace so far.
+    @Test func progressCountsCasesAndTokens() throws {
+        let dir = try AuditFixtures.scratch()
+        let path = try AuditFixtures.suite(in: dir, cases: AuditFixtures.threeCases)
+        var seen: [AuditProgress] = []
+        let report = try Audit.run(suitePath: path, version: "test", failOn: .high, shard: (1, 1), threads: 2,
+                                   interrupted: { false }, progress: { seen.append($0) })
+        #expect(seen.map(\.done) == [0, 1, 2, 3])
+        #expect(seen.allSatisfy { $0.total == 3 })
+        #expect(seen.map { $0.caseID == nil } == [false, false, false, true])
+        #expect(seen.first?.etaSeconds == nil && seen.first?.tokens == 0)
+        let cases = try #require(report["cases"] as? [[String: Any]])
+        let generated = cases.map { c in
+            ["baseline", "steered"].map { (c[$0] as? [String: Any])?["tokens"] as? Int ?? 0 }.reduce(0, +)
+        }.reduce(0, +)
+        let last = try #require(seen.last)
+        #expect(last.tokens == generated && generated > 0, "progress \(last.tokens), report \(generated)")
+        #expect(last.seconds > 0 && abs(last.tokensPerSecond - Double(generated) / last.seconds) < 1e-9)
+        #expect(last.etaSeconds == 0)
+        let middle = seen[1]
+        #expect(middle.etaSeconds.map { abs($0 - middle.seconds * 2) < 1e-9 } == true)
     }
 
     @Test func reportsAreReproducibleMergeAndValidate() throws {
@@ -169,7 +193,8 @@ import ProbityAudit
     }
 
     /// Two rules pushing the same direction opposite ways cancel when both steer, yet each alone moves
-    /// the distribution: the per-rule passes isolate each rule's interventions.
+    /// the distribution: the per-rule passes isolate each rule's interventions. `add` scales the raw
+    /// CAA vector (norm 23.7 in caa-sycophancy), so ±0.7 moves the residual by about 17.
     @Test func eachRuleAloneIsMeasuredApartFromTheOthers() throws {
         let dir = try AuditFixtures.scratch()
         try """
