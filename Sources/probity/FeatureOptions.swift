@@ -1,5 +1,5 @@
-// Option groups shared by the feature commands: loading a pack checked against the model, and
-// llama.cpp-style `--control-vector FILE[:SCALE]`.
+// Option groups shared by the feature commands: loading a pack checked against the model,
+// llama.cpp-style `--control-vector FILE[:SCALE]`, and the chat format prompt sets render with.
 
 import ArgumentParser
 import Foundation
@@ -54,4 +54,12 @@ func attachedHooks(_ interventions: [Intervention], model: ModelInfo) throws -> 
     let hooks = HookSet()
     try plan.attach(to: hooks, model: model)
     return (hooks, plan)
+}
+
+/// The chat format prompt sets render `{"messages": [...]}` lines with: `--chat-format` (an unknown
+/// name is an error), else the model's template; nil when the model has none, so that only chat
+/// lines fail, each with its own message.
+func promptSetFormat(_ loaded: LoadedModel, override: String?) throws -> ChatFormat? {
+    if let override { return try ChatFormat.named(override) }
+    return try? ChatTemplate.format(for: loaded.file, override: nil)
 }

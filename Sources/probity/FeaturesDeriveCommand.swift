@@ -40,10 +40,9 @@ struct FeaturesDerive: ParsableCommand {
         guard let reduction = ContrastiveDerivation.Reduction(rawValue: at) else {
             throw ValidationError("--at: expected \(ContrastiveDerivation.Reduction.allCases.map(\.rawValue).joined(separator: ", ")), found '\(at)'")
         }
-        if let chatFormat { _ = try ChatFormat.named(chatFormat) }
         let loaded = try modelOptions.load()
         try loaded.model.info.validate(point)
-        let format: ChatFormat? = try? ChatTemplate.format(for: loaded.file, override: chatFormat)
+        let format = try promptSetFormat(loaded, override: chatFormat)
         let pos = try PromptSet.prompts(path: positive, tokenizer: loaded.tokenizer, chatFormat: format)
         let neg = try PromptSet.prompts(path: negative, tokenizer: loaded.tokenizer, chatFormat: format)
         guard pos.count == neg.count else { throw FeatureError.pairCount(positive: pos.count, negative: neg.count) }

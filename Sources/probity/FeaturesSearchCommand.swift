@@ -103,8 +103,7 @@ struct FeaturesSearch: ParsableCommand {
         let mismatch = try p.checkCompatibility(model: loaded.model.info, modelPath: loaded.path,
                                                 modelName: try loaded.file.optionalString("general.name"),
                                                 allowModelMismatch: allowModelMismatch)
-        if let chatFormat { _ = try ChatFormat.named(chatFormat) }
-        let format: ChatFormat? = try? ChatTemplate.format(for: loaded.file, override: chatFormat)
+        let format = try promptSetFormat(loaded, override: chatFormat)
         let pos = try PromptSet.load(path: positive, tokenizer: loaded.tokenizer, chatFormat: format)
         let neg = try PromptSet.load(path: negative, tokenizer: loaded.tokenizer, chatFormat: format)
         let hits = try FeatureSearch.differential(sae: sae, model: loaded.model, tokenizer: loaded.tokenizer, point: p.hook,
