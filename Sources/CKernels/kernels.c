@@ -848,21 +848,6 @@ float pk_dot_f32(int isa, const float *a, const float *b, long n) {
     return dot_generic(a, b, n);
 }
 
-#ifdef PK_X86
-// Attention's query against each cached key: dot_f32_avx2 inlined into one loop, the same bits as
-// a call per key without a call and an instruction-set check per key.
-AVX2 static void dots_avx2(const float *q, const float *rows, long stride, long count, long n, float *out) {
-    for (long t = 0; t < count; t++) out[t] = dot_f32_avx2(q, rows + t * stride, n);
-}
-#endif
-
-void pk_dots(int isa, const float *q, const float *rows, long stride, long count, long n, float *out) {
-#ifdef PK_X86
-    if (usable(isa) >= PK_ISA_AVX2) { dots_avx2(q, rows, stride, count, n, out); return; }
-#endif
-    for (long t = 0; t < count; t++) out[t] = dot_generic(q, rows + t * stride, n);
-}
-
 void pk_gemv(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, long r1, long cols,
              const float *x, float *out) {
     const uint8_t *base = w;

@@ -1,6 +1,6 @@
 // Vector kernels of the forward pass (ProbityTensor's Vec): portable C and AVX2/FMA versions
-// chosen at run time. Sums of squares and softmax denominators are kept in double, as ggml
-// keeps rms_norm's sum; exponentials are libm's expf, never an approximation.
+// chosen at run time. Sums of squares are kept in double, as ggml keeps rms_norm's sum;
+// exponentials are libm's expf, never an approximation.
 #include "CKernels.h"
 
 #include <math.h>
@@ -37,12 +37,6 @@ static double sumsq_generic(const float *x, long n) {
 
 static void mul3_generic(const float *x, float a, const float *w, float *out, long n) {
     for (long i = 0; i < n; i++) out[i] = x[i] * a * w[i];
-}
-
-static float max_generic(const float *x, long n) {
-    float m = x[0];
-    for (long i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
-    return m;
 }
 
 // MARK: - AVX2 / FMA
@@ -91,48 +85,6 @@ AVX2 static void mul3_avx2(const float *x, float a, const float *w, float *out, 
         _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), av), _mm256_loadu_ps(w + i)));
     for (; i < n; i++) out[i] = x[i] * a * w[i];
 }
-
-AVX2 static float max_avx2(const float *x, long n) {
-    long i = 0;
-    float m = x[0];
-    if (n >= 8) {
-        __m256 mv = _mm256_loadu_ps(x);
-        for (i = 8; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
-        float lanes[8];
-        _mm256_storeu_ps(lanes, mv);
-        for (int k = 0; k < 8; k++) m = lanes[k] > m ? lanes[k] : m;
-    }
-    for (; i < n; i++) m = x[i] > m ? x[i] : m;
-    return m;
-}
-#endif
-
-static void weighted_sum_generic(const float *w, const float *rows, long stride, long count, long n, float *out) {
-    for (long i = 0; i < n; i++) out[i] = 0;
-    for (long t = 0; t < count; t++)
-        for (long i = 0; i < n; i++) out[i] += w[t] * rows[t * stride + i];
-}
-
-#ifdef PK_X86
-// Up to 64 outputs stay in eight registers while the rows stream past; each step is the same
-// fused multiply-add an axpy would do, so the result equals a loop of axpy calls.
-AVX2 static void weighted_sum_avx2(const float *w, const float *rows, long stride, long count, long n, float *out) {
-    long c = 0;
-    for (; c + 64 <= n; c += 64) {
-        __m256 acc[8];
-        for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
-        for (long t = 0; t < count; t++) {
-            const __m256 wt = _mm256_set1_ps(w[t]);
-            const float *r = rows + t * stride + c;
-            for (int k = 0; k < 8; k++) acc[k] = _mm256_fmadd_ps(wt, _mm256_loadu_ps(r + 8 * k), acc[k]);
-        }
-        for (int k = 0; k < 8; k++) _mm256_storeu_ps(out + c + 8 * k, acc[k]);
-    }
-    if (c < n) {
-        for (long i = c; i < n; i++) out[i] = 0;
-        for (long t = 0; t < count; t++) axpy_avx2(w[t], rows + t * stride + c, out + c, n - c);
-    }
-}
 #endif
 
 // MARK: - dispatch
@@ -155,19 +107,6 @@ void pk_rms_norm(int isa, const float *x, const float *w, float eps, long n, flo
     DISPATCH(mul3_avx2(x, scale, w, out, n), mul3_generic(x, scale, w, out, n));
 }
 
-void pk_softmax(int isa, float *x, long n) {
-    if (n <= 0) return;
-    float m;
-    DISPATCH(m = max_avx2(x, n), m = max_generic(x, n));
-    double sum = 0;
-    for (long i = 0; i < n; i++) {
-        const float e = expf(x[i] - m);
-        x[i] = e;
-        sum += e;
-    }
-    pk_scale(isa, x, (float)(1.0 / sum), n);
-}
-
 void pk_silu_mul(int isa, float *gate, const float *up, long n) {
     (void)isa;  // one portable loop: the cost is expf
     for (long i = 0; i < n; i++) {
@@ -176,6 +115,3 @@ void pk_silu_mul(int isa, float *gate, const float *up, long n) {
     }
 }
 
-void pk_weighted_sum(int isa, const float *w, const float *rows, long stride, long count, long n, float *out) {
-    DISPATCH(weighted_sum_avx2(w, rows, stride, count, n, out), weighted_sum_generic(w, rows, stride, count, n, out));
-}

@@ -151,8 +151,7 @@ final class LlamaSession: InferenceSession {
     /// Positions processed per pass of the layer loop; a longer prompt runs in chunks.
     static let maxChunk = 512
 
-    private let keys: [UnsafeMutablePointer<Float>]     // per block: (capacity, kvWidth)
-    private let values: [UnsafeMutablePointer<Float>]   // per block: (capacity, kvWidth)
+    private let cache: KVCache
     private let s: Scratch
 
     /// Activations of one chunk; every buffer has room for `maxChunk` rows.
@@ -197,14 +196,11 @@ final class LlamaSession: InferenceSession {
         self.model = model
         self.capacity = capacity
         let c = model.config
-        keys = (0..<c.blocks).map { _ in .allocate(capacity: capacity * c.kvWidth) }
-        values = (0..<c.blocks).map { _ in .allocate(capacity: capacity * c.kvWidth) }
+        cache = KVCache(blocks: c.blocks, kvHeads: c.kvHeads, headDim: c.headDim, heads: c.heads, capacity: capacity)
         s = Scratch(rows: min(Self.maxChunk, capacity), c)
     }
 
     deinit {
-        for p in keys { p.deallocate() }
-        for p in values { p.deallocate() }
         s.free()
     }
 
@@ -313,9 +309,9 @@ final class LlamaSession: InferenceSession {
             if let b = w.bv { addBias(b, to: s.v, rows: n) }
             rope(s.q, rows: n, heads: c.heads)
             rope(s.k, rows: n, heads: c.kvHeads)
-            (keys[l] + p0 * c.kvWidth).update(from: s.k, count: n * c.kvWidth)
-            (values[l] + p0 * c.kvWidth).update(from: s.v, count: n * c.kvWidth)
-            attention(block: l, rows: n, start: p0)
+            cache.store(block: l, keys: s.k, values: s.v, rows: n, at: p0)
+            cache.attend(block: l, queries: s.q, heads: c.heads, rows: n, start: p0,
+                         scale: 1 / Float(c.headDim).squareRoot(), into: s.att, pool: pool)
             w.wo.multiply(s.att, batch: n, into: s.proj, pool: pool)
             hook(slot + 1, .attnOut(l), s.proj)
             Vec.add(s.x, s.proj, n * c.width)
@@ -388,30 +384,6 @@ final class LlamaSession: InferenceSession {
                     v[2 * j] = a * cs[j] - b * sn[j]
                     v[2 * j + 1] = a * sn[j] + b * cs[j]
                 }
-            }
-        }
-    }
-
-    /// Causal softmax attention of each query row over cached positions 0 ... its own, with
-    /// query head h reading KV head h / (heads / kvHeads). Exact two-pass softmax.
-    private func attention(block l: Int, rows n: Int, start p0: Int) {
-        let c = model.config
-        let group = c.heads / c.kvHeads
-        let scale = 1 / Float(c.headDim).squareRoot()
-        let kc = keys[l], vc = values[l], q = s.q, att = s.att
-        let heads = c.heads, headDim = c.headDim, kvWidth = c.kvWidth, qWidth = c.qWidth
-        model.pool.parallelFor(n * heads) { task in
-            let i = task / heads, h = task % heads
-            let span = p0 + i + 1
-            let qv = q + i * qWidth + h * headDim
-            let kvOffset = (h / group) * headDim
-            let o = att + i * qWidth + h * headDim
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: span) { scores in
-                guard let sc = scores.baseAddress else { return }
-                Vec.dots(qv, rows: kc + kvOffset, stride: kvWidth, count: span, headDim, into: sc)
-                Vec.scale(sc, scale, span)
-                Vec.softmax(sc, span)
-                Vec.weightedSum(sc, rows: vc + kvOffset, stride: kvWidth, count: span, headDim, into: o)
             }
         }
     }

@@ -27,11 +27,6 @@ public enum Vec {
         pk_rms_norm(level, x, weight, eps, n, out)
     }
 
-    /// In place: x = exp(x - max x) / Σ exp(x - max x), with libm's expf.
-    public static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
-        pk_softmax(level, x, n)
-    }
-
     /// gate = silu(gate) · up, where silu(g) = g / (1 + exp(-g)).
     public static func siluMul(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, _ n: Int) {
         pk_silu_mul(level, gate, up, n)
@@ -45,25 +40,6 @@ public enum Vec {
     /// y += a·x.
     public static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
         pk_axpy(level, a, x, y, n)
-    }
-
-    /// out[t] = dot(q, rows[t·stride ..< t·stride + n]) for t in 0..<count: one query against
-    /// `count` cached keys. Each equals `dot(q, row, n)`.
-    public static func dots(
-        _ q: UnsafePointer<Float>, rows: UnsafePointer<Float>, stride: Int, count: Int, _ n: Int,
-        into out: UnsafeMutablePointer<Float>
-    ) {
-        pk_dots(level, q, rows, stride, count, n, out)
-    }
-
-    /// out = Σ_t w[t] · rows[t·stride ..< t·stride + n] over t in 0..<count (out is overwritten):
-    /// attention's weighted sum of cached values. Equals zeroing out and calling
-    /// `axpy(w[t], row t, out, n)` for each t in order, with the output kept in registers.
-    public static func weightedSum(
-        _ w: UnsafePointer<Float>, rows: UnsafePointer<Float>, stride: Int, count: Int, _ n: Int,
-        into out: UnsafeMutablePointer<Float>
-    ) {
-        pk_weighted_sum(level, w, rows, stride, count, n, out)
     }
 
     /// x *= a.
@@ -87,14 +63,6 @@ extension Vec {
             let meanSquare = x.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(x.count)
             let scale = 1 / (meanSquare + Double(eps)).squareRoot()
             return zip(x, weight).map { Double($0) * scale * Double($1) }
-        }
-
-        /// exp(x - max) / Σ exp(x - max) in double.
-        public static func softmax(_ x: [Float]) -> [Double] {
-            let m = Double(x.max() ?? 0)
-            let e = x.map { exp(Double($0) - m) }
-            let s = e.reduce(0, +)
-            return e.map { $0 / s }
         }
 
         /// gate / (1 + exp(-gate)) · up in double.

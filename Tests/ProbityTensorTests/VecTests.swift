@@ -41,20 +41,6 @@ import Testing
         }
     }
 
-    @Test func softmax() {
-        var rng = SplitMix(seed: 3)
-        for n in Self.lengths {
-            let x = random(n, &rng, in: -30...30)
-            var got = x
-            Vec.softmax(&got, n)
-            expectClose(got, Vec.Reference.softmax(x), tolerance: 1e-6, "n \(n)")
-            #expect(abs(got.reduce(0, +) - 1) < 1e-5)
-        }
-        var large: [Float] = [1000, 1001, -1000]  // max subtraction keeps exp finite
-        Vec.softmax(&large, 3)
-        #expect(large.allSatisfy(\.isFinite) && large[1] > large[0] && large[2] == 0)
-    }
-
     @Test func siluMul() {
         var rng = SplitMix(seed: 4)
         for n in Self.lengths {
@@ -92,9 +78,6 @@ import Testing
                 var norm = [Float](repeating: 0, count: n)
                 pk_rms_norm(isa, a, b, 1e-5, n, &norm)
                 expectClose(norm, Vec.Reference.rmsNorm(a, weight: b, eps: 1e-5), tolerance: 1e-6, "rms isa \(isa) n \(n)")
-                var soft = a.map { $0 * 10 }
-                pk_softmax(isa, &soft, n)
-                expectClose(soft, Vec.Reference.softmax(a.map { $0 * 10 }), tolerance: 1e-6, "softmax isa \(isa) n \(n)")
                 var silu = a
                 pk_silu_mul(isa, &silu, b, n)
                 expectClose(silu, Vec.Reference.siluMul(a, b), tolerance: 1e-6, "silu isa \(isa) n \(n)")
@@ -107,37 +90,6 @@ import Testing
                 var scaled = a
                 pk_scale(isa, &scaled, 3, n)
                 #expect(scaled == a.map { $0 * 3 })
-            }
-        }
-    }
-
-    @Test func attentionHelpersEqualTheirOneRowForms() {
-        // dots is dot per row; weightedSum is a zeroed output plus axpy per row, bit for bit.
-        var rng = SplitMix(seed: 7)
-        for n in [1, 7, 64, 100, 128] {
-            for count in [1, 3, 257] {
-                let stride = n + 5
-                let rows = random(count * stride, &rng), q = random(n, &rng), w = random(count, &rng)
-                var scores = [Float](repeating: .nan, count: count)
-                Vec.dots(q, rows: rows, stride: stride, count: count, n, into: &scores)
-                var sum = [Float](repeating: .nan, count: n)
-                Vec.weightedSum(w, rows: rows, stride: stride, count: count, n, into: &sum)
-                var expectedSum = [Float](repeating: 0, count: n)
-                rows.withUnsafeBufferPointer { r in
-                    for t in 0..<count {
-                        #expect(scores[t] == Vec.dot(q, r.baseAddress! + t * stride, n), "n \(n) count \(count) t \(t)")
-                        Vec.axpy(w[t], r.baseAddress! + t * stride, &expectedSum, n)
-                    }
-                }
-                #expect(sum == expectedSum, "n \(n) count \(count)")
-                let want = (0..<n).map { i in (0..<count).reduce(0.0) { $0 + Double(w[$1]) * Double(rows[$1 * stride + i]) } }
-                let scale = (0..<n).map { i in (0..<count).reduce(0.0) { $0 + abs(Double(w[$1]) * Double(rows[$1 * stride + i])) } }
-                for i in 0..<n { #expect(abs(Double(sum[i]) - want[i]) <= 1e-5 * scale[i]) }
-                for isa in Dequantize.isaLevels {
-                    var s2 = [Float](repeating: .nan, count: n)
-                    pk_weighted_sum(isa, w, rows, stride, count, n, &s2)
-                    for i in 0..<n { #expect(abs(Double(s2[i]) - want[i]) <= 1e-5 * scale[i], "isa \(isa)") }
-                }
             }
         }
     }

@@ -67,15 +67,22 @@ void pk_add(int isa, float *x, const float *y, long n);
 void pk_scale(int isa, float *x, float a, long n);
 /// out = x / sqrt(mean(x²) + eps) · w, the sum of squares in double. `out` may be `x`.
 void pk_rms_norm(int isa, const float *x, const float *w, float eps, long n, float *out);
-/// In place: x = exp(x - max) / Σ exp(x - max), with libm's expf and the sum in double.
-void pk_softmax(int isa, float *x, long n);
 /// gate = gate / (1 + expf(-gate)) · up.
 void pk_silu_mul(int isa, float *gate, const float *up, long n);
 
-/// out[t] = dot(q, rows + t·stride) over n floats, for t in [0, count).
-void pk_dots(int isa, const float *q, const float *rows, long stride, long count, long n, float *out);
-/// out[i] = Σ_t w[t] · rows[t·stride + i] for i in [0, n), accumulated in t order.
-void pk_weighted_sum(int isa, const float *w, const float *rows, long stride, long count, long n, float *out);
+/// Positions per tile of the attention KV cache (attention.c).
+enum { PK_ATTENTION_TILE = 64 };
+
+/// One tile of attention for `nq` query heads (row stride `dim`) that share one KV head.
+/// `keys` is the tile's keys transposed, keys[d · PK_ATTENTION_TILE + t]; `values` its values,
+/// values[t · dim + i]; only positions t < count are attended. For each query j, writes the record
+/// records[j · (dim + 2) ...] = (o[0 ..< dim], m, l): s_t = scale · q_j·k_t, m = max s_t,
+/// e_t = expf(s_t − m), l = Σ e_t (summed in double), o = Σ e_t · v_t. Same bits at every level.
+void pk_attention_tile(int isa, const float *q, long nq, long dim, float scale, const float *keys,
+                       const float *values, long count, float *records);
+/// out = softmax-weighted sum over `tiles` records (record c at records + c · stride): with
+/// M = max m_c and w_c = expf(m_c − M), out = Σ w_c · o_c / Σ w_c · l_c (denominator in double).
+void pk_attention_merge(const float *records, long tiles, long stride, long dim, float *out);
 
 /// A new number on each call, process-wide and thread-safe (1, 2, 3, ...): identifies a forward
 /// step's activations at a hook point.

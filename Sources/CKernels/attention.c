@@ -1,0 +1,257 @@
+// Attention over a tiled KV cache: the query heads that share one KV head are scored together
+// against a tile of PK_ATTENTION_TILE cached positions, so each key and value is read once per
+// group instead of once per query head. A tile's result is a record (unnormalised weighted sum,
+// max score, sum of exponentials) and records merge exactly as softmax over the union would.
+//
+// Every instruction set level gives the same bits: each score is a fused multiply-add chain over
+// the head's dimensions in order, each output a chain over positions in order, exponentials are
+// libm's expf and the denominators are summed in double.
+#include "CKernels.h"
+
+#include <math.h>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define PK_X86 1
+#include <immintrin.h>
+#define AVX2 __attribute__((target("avx2,fma")))
+#define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
+#define AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma")))
+#define AVX512_INLINE static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma")))
+#endif
+
+enum { TILE = PK_ATTENTION_TILE, GROUP = 3 };
+
+// In place over the first `count` scores: s = expf(s - max); the record's max and sum follow o.
+static void exponentiate(float *s, long count, float *rec, long dim) {
+    float m = s[0];
+    for (long t = 1; t < count; t++) m = s[t] > m ? s[t] : m;
+    double sum = 0;
+    for (long t = 0; t < count; t++) {
+        s[t] = expf(s[t] - m);
+        sum += s[t];
+    }
+    rec[dim] = m;
+    rec[dim + 1] = (float)sum;
+}
+
+// MARK: - portable
+
+static void tile_generic(const float *q, long nq, long dim, float scale, const float *keys,
+                         const float *values, long count, float *rec) {
+    float s[TILE];
+    for (long j = 0; j < nq; j++) {
+        const float *qj = q + j * dim;
+        float *r = rec + j * (dim + 2);
+        for (long t = 0; t < TILE; t++) s[t] = 0;
+        for (long d = 0; d < dim; d++)
+            for (long t = 0; t < TILE; t++) s[t] = fmaf(qj[d], keys[d * TILE + t], s[t]);
+        for (long t = 0; t < count; t++) s[t] *= scale;
+        exponentiate(s, count, r, dim);
+        for (long i = 0; i < dim; i++) r[i] = 0;
+        for (long t = 0; t < count; t++)
+            for (long i = 0; i < dim; i++) r[i] = fmaf(s[t], values[t * dim + i], r[i]);
+    }
+}
+
+#ifdef PK_X86
+
+// MARK: - AVX2
+
+// Scores of G queries for 32 positions starting at `t0`: twelve accumulators and four key loads.
+AVX2_INLINE void scores32_avx2(const float *q, long dim, const float *keys, long t0, float s[][TILE], const int G) {
+    __m256 acc[GROUP][4];
+    for (int j = 0; j < G; j++)
+        for (int k = 0; k < 4; k++) acc[j][k] = _mm256_setzero_ps();
+    for (long d = 0; d < dim; d++) {
+        const float *row = keys + d * TILE + t0;
+        __m256 kv[4];
+        for (int k = 0; k < 4; k++) kv[k] = _mm256_loadu_ps(row + 8 * k);
+        for (int j = 0; j < G; j++) {
+            const __m256 qd = _mm256_broadcast_ss(q + j * dim + d);
+            for (int k = 0; k < 4; k++) acc[j][k] = _mm256_fmadd_ps(qd, kv[k], acc[j][k]);
+        }
+    }
+    for (int j = 0; j < G; j++)
+        for (int k = 0; k < 4; k++) _mm256_storeu_ps(s[j] + t0 + 8 * k, acc[j][k]);
+}
+
+// rec_j[i] = Σ_t s_j[t] · values[t][i] for G queries, 32 (then 8, then 1) dimensions at a time.
+AVX2_INLINE void weigh_avx2(float s[][TILE], const float *values, long dim, long count, float *rec, const int G) {
+    long i = 0;
+    for (; i + 32 <= dim; i += 32) {
+        __m256 acc[GROUP][4];
+        for (int j = 0; j < G; j++)
+            for (int k = 0; k < 4; k++) acc[j][k] = _mm256_setzero_ps();
+        for (long t = 0; t < count; t++) {
+            const float *v = values + t * dim + i;
+            __m256 vv[4];
+            for (int k = 0; k < 4; k++) vv[k] = _mm256_loadu_ps(v + 8 * k);
+            for (int j = 0; j < G; j++) {
+                const __m256 w = _mm256_broadcast_ss(s[j] + t);
+                for (int k = 0; k < 4; k++) acc[j][k] = _mm256_fmadd_ps(w, vv[k], acc[j][k]);
+            }
+        }
+        for (int j = 0; j < G; j++)
+            for (int k = 0; k < 4; k++) _mm256_storeu_ps(rec + j * (dim + 2) + i + 8 * k, acc[j][k]);
+    }
+    for (; i + 8 <= dim; i += 8) {
+        __m256 acc[GROUP];
+        for (int j = 0; j < G; j++) acc[j] = _mm256_setzero_ps();
+        for (long t = 0; t < count; t++) {
+            const __m256 vv = _mm256_loadu_ps(values + t * dim + i);
+            for (int j = 0; j < G; j++) acc[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(s[j] + t), vv, acc[j]);
+        }
+        for (int j = 0; j < G; j++) _mm256_storeu_ps(rec + j * (dim + 2) + i, acc[j]);
+    }
+    for (; i < dim; i++)
+        for (int j = 0; j < G; j++) {
+            float a = 0;
+            for (long t = 0; t < count; t++) a = fmaf(s[j][t], values[t * dim + i], a);
+            rec[j * (dim + 2) + i] = a;
+        }
+}
+
+AVX2_INLINE void group_avx2(const float *q, long dim, float scale, const float *keys, const float *values,
+                            long count, float *rec, const int G) {
+    float s[GROUP][TILE];
+    scores32_avx2(q, dim, keys, 0, s, G);
+    if (count > 32) scores32_avx2(q, dim, keys, 32, s, G);
+    for (int j = 0; j < G; j++) {
+        for (long t = 0; t < count; t++) s[j][t] *= scale;
+        exponentiate(s[j], count, rec + j * (dim + 2), dim);
+    }
+    weigh_avx2(s, values, dim, count, rec, G);
+}
+
+AVX2 static void tile_avx2(const float *q, long nq, long dim, float scale, const float *keys,
+                           const float *values, long count, float *rec) {
+    for (long j = 0; j < nq; j += GROUP) {
+        const float *qj = q + j * dim;
+        float *r = rec + j * (dim + 2);
+        switch (nq - j) {
+        case 1: group_avx2(qj, dim, scale, keys, values, count, r, 1); break;
+        case 2: group_avx2(qj, dim, scale, keys, values, count, r, 2); break;
+        default: group_avx2(qj, dim, scale, keys, values, count, r, 3); break;
+        }
+    }
+}
+
+// MARK: - AVX-512
+
+AVX512_INLINE void scores_avx512(const float *q, long dim, const float *keys, float s[][TILE], const int G) {
+    __m512 acc[GROUP][4];
+    for (int j = 0; j < G; j++)
+        for (int k = 0; k < 4; k++) acc[j][k] = _mm512_setzero_ps();
+    for (long d = 0; d < dim; d++) {
+        const float *row = keys + d * TILE;
+        __m512 kv[4];
+        for (int k = 0; k < 4; k++) kv[k] = _mm512_loadu_ps(row + 16 * k);
+        for (int j = 0; j < G; j++) {
+            const __m512 qd = _mm512_set1_ps(q[j * dim + d]);
+            for (int k = 0; k < 4; k++) acc[j][k] = _mm512_fmadd_ps(qd, kv[k], acc[j][k]);
+        }
+    }
+    for (int j = 0; j < G; j++)
+        for (int k = 0; k < 4; k++) _mm512_storeu_ps(s[j] + 16 * k, acc[j][k]);
+}
+
+AVX512_INLINE void weigh_avx512(float s[][TILE], const float *values, long dim, long count, float *rec, const int G) {
+    long i = 0;
+    for (; i + 64 <= dim; i += 64) {
+        __m512 acc[GROUP][4];
+        for (int j = 0; j < G; j++)
+            for (int k = 0; k < 4; k++) acc[j][k] = _mm512_setzero_ps();
+        for (long t = 0; t < count; t++) {
+            const float *v = values + t * dim + i;
+            __m512 vv[4];
+            for (int k = 0; k < 4; k++) vv[k] = _mm512_loadu_ps(v + 16 * k);
+            for (int j = 0; j < G; j++) {
+                const __m512 w = _mm512_set1_ps(s[j][t]);
+                for (int k = 0; k < 4; k++) acc[j][k] = _mm512_fmadd_ps(w, vv[k], acc[j][k]);
+            }
+        }
+        for (int j = 0; j < G; j++)
+            for (int k = 0; k < 4; k++) _mm512_storeu_ps(rec + j * (dim + 2) + i + 16 * k, acc[j][k]);
+    }
+    for (; i + 16 <= dim; i += 16) {
+        __m512 acc[GROUP];
+        for (int j = 0; j < G; j++) acc[j] = _mm512_setzero_ps();
+        for (long t = 0; t < count; t++) {
+            const __m512 vv = _mm512_loadu_ps(values + t * dim + i);
+            for (int j = 0; j < G; j++) acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(s[j][t]), vv, acc[j]);
+        }
+        for (int j = 0; j < G; j++) _mm512_storeu_ps(rec + j * (dim + 2) + i, acc[j]);
+    }
+    for (; i < dim; i++)
+        for (int j = 0; j < G; j++) {
+            float a = 0;
+            for (long t = 0; t < count; t++) a = fmaf(s[j][t], values[t * dim + i], a);
+            rec[j * (dim + 2) + i] = a;
+        }
+}
+
+AVX512_INLINE void group_avx512(const float *q, long dim, float scale, const float *keys, const float *values,
+                                long count, float *rec, const int G) {
+    float s[GROUP][TILE];
+    scores_avx512(q, dim, keys, s, G);
+    for (int j = 0; j < G; j++) {
+        for (long t = 0; t < count; t++) s[j][t] *= scale;
+        exponentiate(s[j], count, rec + j * (dim + 2), dim);
+    }
+    weigh_avx512(s, values, dim, count, rec, G);
+}
+
+AVX512 static void tile_avx512(const float *q, long nq, long dim, float scale, const float *keys,
+                               const float *values, long count, float *rec) {
+    for (long j = 0; j < nq; j += GROUP) {
+        const float *qj = q + j * dim;
+        float *r = rec + j * (dim + 2);
+        switch (nq - j) {
+        case 1: group_avx512(qj, dim, scale, keys, values, count, r, 1); break;
+        case 2: group_avx512(qj, dim, scale, keys, values, count, r, 2); break;
+        default: group_avx512(qj, dim, scale, keys, values, count, r, 3); break;
+        }
+    }
+}
+
+#endif
+
+// MARK: - entry points
+
+void pk_attention_tile(int isa, const float *q, long nq, long dim, float scale, const float *keys,
+                       const float *values, long count, float *records) {
+    if (nq <= 0 || count <= 0) return;
+    if (count > TILE) count = TILE;
+#ifdef PK_X86
+    const int best = pk_best_isa();
+    if (isa >= PK_ISA_AVX512 && best >= PK_ISA_AVX512) {
+        tile_avx512(q, nq, dim, scale, keys, values, count, records);
+        return;
+    }
+    if (isa >= PK_ISA_AVX2 && best >= PK_ISA_AVX2) {
+        tile_avx2(q, nq, dim, scale, keys, values, count, records);
+        return;
+    }
+#endif
+    (void)isa;
+    tile_generic(q, nq, dim, scale, keys, values, count, records);
+}
+
+void pk_attention_merge(const float *records, long tiles, long stride, long dim, float *out) {
+    if (tiles <= 0) return;
+    float m = records[dim];
+    for (long c = 1; c < tiles; c++) {
+        const float mc = records[c * stride + dim];
+        m = mc > m ? mc : m;
+    }
+    for (long i = 0; i < dim; i++) out[i] = 0;
+    double sum = 0;
+    for (long c = 0; c < tiles; c++) {
+        const float *r = records + c * stride;
+        const float w = expf(r[dim] - m);
+        sum += (double)w * (double)r[dim + 1];
+        for (long i = 0; i < dim; i++) out[i] = fmaf(w, r[i], out[i]);
+    }
+    const float inverse = (float)(1.0 / sum);
+    for (long i = 0; i < dim; i++) out[i] *= inverse;
+}

@@ -1,0 +1,112 @@
+// The keys and values of one sequence for every block, and causal attention over them. Positions
+// are stored in tiles of `KVCache.tile`: per tile and KV head, the keys transposed (dimension-major)
+// and the values position-major, so the kernel (CKernels/attention.c) scores a whole tile for all
+// the query heads of a group with one pass over its keys and one over its values.
+import CKernels
+
+/// Keys and values for `blocks` blocks of `kvHeads` heads of `headDim` floats, `capacity` positions.
+public final class KVCache {
+    /// Positions per tile.
+    public static let tile = Int(PK_ATTENTION_TILE)
+
+    public let blocks: Int
+    public let kvHeads: Int
+    public let headDim: Int
+    public let capacity: Int
+    private let tiles: Int
+    private let keys: [UnsafeMutablePointer<Float>]    // per block: (tiles, kvHeads, headDim, tile)
+    private let values: [UnsafeMutablePointer<Float>]  // per block: (tiles, kvHeads, tile, headDim)
+    /// Decode's tile records: (heads, tiles, headDim + 2).
+    private let records: UnsafeMutablePointer<Float>
+    private static let level = pk_best_isa()
+
+    /// `heads` query heads, a multiple of `kvHeads`, read the cache.
+    public init(blocks: Int, kvHeads: Int, headDim: Int, heads: Int, capacity: Int) {
+        precondition(blocks >= 0 && kvHeads >= 1 && headDim >= 1 && capacity >= 0, "bad KV cache shape")
+        precondition(heads >= kvHeads && heads % kvHeads == 0, "query heads must be a multiple of KV heads")
+        self.blocks = blocks
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        self.capacity = capacity
+        tiles = (capacity + Self.tile - 1) / Self.tile
+        let size = max(1, tiles * kvHeads * headDim * Self.tile)
+        // Not initialised: a position is read only after it is stored, and the pages of an unused
+        // context stay untouched.
+        keys = (0..<blocks).map { _ in .allocate(capacity: size) }
+        values = (0..<blocks).map { _ in .allocate(capacity: size) }
+        records = .allocate(capacity: max(1, heads * tiles * (headDim + 2)))
+    }
+
+    deinit {
+        for p in keys { p.deallocate() }
+        for p in values { p.deallocate() }
+        records.deallocate()
+    }
+
+    /// Stores `rows` positions from `start`: row i of `k` and `v` (kvHeads · headDim floats each)
+    /// is position start + i.
+    public func store(block l: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>,
+                      rows n: Int, at start: Int) {
+        precondition(start >= 0 && start + n <= capacity, "KV cache position out of range")
+        let kc = keys[l], vc = values[l], t = Self.tile, d = headDim, width = kvHeads * headDim
+        for i in 0..<n {
+            let p = start + i, base = (p / t) * kvHeads, offset = p % t
+            for g in 0..<kvHeads {
+                let src = i * width + g * d
+                let kt = kc + (base + g) * d * t + offset
+                for j in 0..<d { kt[j * t] = k[src + j] }
+                (vc + ((base + g) * t + offset) * d).update(from: v + src, count: d)
+            }
+        }
+    }
+
+    /// Causal attention for `rows` query rows at positions start ..< start + rows, each already
+    /// stored: row i (heads · headDim floats of `q`) attends to positions 0 ... start + i, query
+    /// head h to KV head h / (heads / kvHeads); out row i gets the heads' outputs side by side.
+    /// Softmax is exact (libm expf, denominators in double) and a position's result has the same
+    /// bits whether it ran in a prompt chunk or alone, at any thread count.
+    public func attend(block l: Int, queries q: UnsafePointer<Float>, heads: Int, rows n: Int, start: Int,
+                       scale: Float, into out: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        precondition(heads % kvHeads == 0 && start >= 0 && start + n <= capacity, "bad attention call")
+        let kc = keys[l], vc = values[l], t = Self.tile, d = headDim, kvHeads = kvHeads
+        let group = heads / kvHeads, width = heads * d, recordWidth = d + 2, level = Self.level
+        let tileSize = kvHeads * d * t
+
+        // The group's queries of row i against tile c of KV head g, written to `rec`.
+        func attendTile(_ i: Int, _ g: Int, _ c: Int, count: Int, _ rec: UnsafeMutablePointer<Float>) {
+            let offset = c * tileSize + g * d * t
+            pk_attention_tile(level, q + i * width + g * group * d, group, d, scale,
+                              kc + offset, vc + offset, count, rec)
+        }
+
+        if n == 1 {
+            // One row (decode): a task per KV head and tile, then each head's records merged.
+            let span = start + 1, used = (span + t - 1) / t, records = records
+            pool.parallelFor(kvHeads * used) { task in
+                let g = task / used, c = task % used
+                attendTile(0, g, c, count: min(t, span - c * t), records + (g * used + c) * group * recordWidth)
+            }
+            for h in 0..<heads {
+                let g = h / group, j = h % group
+                pk_attention_merge(records + (g * used * group + j) * recordWidth, used, group * recordWidth,
+                                   d, out + h * d)
+            }
+            return
+        }
+        // A prompt chunk: a task per row and KV head, its tiles in order, then merged.
+        pool.parallelFor(n * kvHeads) { task in
+            let i = task / kvHeads, g = task % kvHeads
+            let span = start + i + 1, used = (span + t - 1) / t
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: used * group * recordWidth) { buffer in
+                guard let rec = buffer.baseAddress else { return }
+                for c in 0..<used {
+                    attendTile(i, g, c, count: min(t, span - c * t), rec + c * group * recordWidth)
+                }
+                for j in 0..<group {
+                    pk_attention_merge(rec + j * recordWidth, used, group * recordWidth, d,
+                                       out + i * width + (g * group + j) * d)
+                }
+            }
+        }
+    }
+}
