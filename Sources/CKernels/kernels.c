@@ -578,29 +578,43 @@ AVX512_INLINE __m512 i8x16_to_ps(__m128i v) { return _mm512_cvtepi32_ps(_mm512_c
 
 // The 32 weights of one block as two vectors of sixteen, each exactly as ggml computes it.
 AVX512_INLINE void block_avx512(const uint32_t type, const uint8_t *b, __m512 w[2]) {
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
     switch (type) {
-    case T_Q4_0: case T_Q4_1: case T_Q5_0: case T_Q5_1: {
-        const int has_min = type == T_Q4_1 || type == T_Q5_1, five = type == T_Q5_0 || type == T_Q5_1;
+    case T_Q4_0: case T_Q4_1: {
+        // The block's sixteen possible weights, fma(k, d, m) or (k - 8) · d as below, in one vector;
+        // each byte widened to a 32-bit lane picks its low nibble's weight (vpermps reads the index's
+        // low four bits) and, shifted, its high nibble's. Same bits as converting each nibble.
         const __m512 d = _mm512_set1_ps(_cvtsh_ss(load_u16(b)));
-        const uint8_t *qs = b + 2 + 2 * has_min + 4 * five;
-        const __m128i q = _mm_loadu_si128((const __m128i *)qs);
-        // Bytes 0..15: low nibbles (elements 0..15); bytes 16..31: high nibbles (16..31).
-        __m256i v = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1), low4);
-        if (five) {
-            // Bit j of qh is the fifth bit of element j, which sits in byte j.
-            const __mmask32 high = (__mmask32)load_u32(b + 2 + 2 * has_min);
-            v = _mm256_mask_blend_epi8(high, v, _mm256_or_si256(v, _mm256_set1_epi8(0x10)));
-        }
-        if (has_min) {
+        const __m512 table = type == T_Q4_1
+            ? _mm512_fmadd_ps(_mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), d,
+                              _mm512_set1_ps(_cvtsh_ss(load_u16(b + 2))))
+            : _mm512_mul_ps(_mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7), d);
+        const __m512i z = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b + (type == T_Q4_1 ? 4 : 2))));
+        w[0] = _mm512_permutexvar_ps(z, table);
+        w[1] = _mm512_permutexvar_ps(_mm512_srli_epi32(z, 4), table);
+        break;
+    }
+    case T_Q5_0: case T_Q5_1: {
+        // As above over 32 weights in two vectors: vpermt2ps reads five index bits, the fifth
+        // choosing the upper vector, and bit j of qh is element j's fifth bit.
+        const __m512 d = _mm512_set1_ps(_cvtsh_ss(load_u16(b)));
+        const __m512 k0 = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        const __m512 k1 = _mm512_add_ps(k0, _mm512_set1_ps(16));
+        __m512 lo, hi;
+        if (type == T_Q5_1) {
             const __m512 m = _mm512_set1_ps(_cvtsh_ss(load_u16(b + 2)));
-            w[0] = _mm512_fmadd_ps(u8x16_to_ps(_mm256_castsi256_si128(v)), d, m);
-            w[1] = _mm512_fmadd_ps(u8x16_to_ps(_mm256_extracti128_si256(v, 1)), d, m);
+            lo = _mm512_fmadd_ps(k0, d, m);
+            hi = _mm512_fmadd_ps(k1, d, m);
         } else {
-            v = _mm256_sub_epi8(v, _mm256_set1_epi8(five ? 16 : 8));
-            w[0] = _mm512_mul_ps(i8x16_to_ps(_mm256_castsi256_si128(v)), d);
-            w[1] = _mm512_mul_ps(i8x16_to_ps(_mm256_extracti128_si256(v, 1)), d);
+            lo = _mm512_mul_ps(_mm512_sub_ps(k0, _mm512_set1_ps(16)), d);
+            hi = _mm512_mul_ps(k0, d);
         }
+        const int off = type == T_Q5_1 ? 4 : 2;
+        const uint32_t qh = load_u32(b + off);
+        const __m512i z = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b + off + 4)));
+        const __m512i fifth = _mm512_set1_epi32(16);
+        const __m512i i0 = _mm512_and_si512(z, _mm512_set1_epi32(15)), i1 = _mm512_srli_epi32(z, 4);
+        w[0] = _mm512_permutex2var_ps(lo, _mm512_mask_or_epi32(i0, (__mmask16)(qh & 0xffff), i0, fifth), hi);
+        w[1] = _mm512_permutex2var_ps(lo, _mm512_mask_or_epi32(i1, (__mmask16)(qh >> 16), i1, fifth), hi);
         break;
     }
     case T_Q8_0: {
