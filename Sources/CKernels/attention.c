@@ -237,7 +237,17 @@ void pk_attention_tile(int isa, const float *q, long nq, long dim, float scale, 
     tile_generic(q, nq, dim, scale, keys, values, count, records);
 }
 
-void pk_attention_merge(const float *records, long tiles, long stride, long dim, float *out) {
+#ifdef PK_X86
+// out += w · r, the same fused multiply-add per element as fmaf.
+AVX2 static void fma_row_avx2(float w, const float *r, float *out, long dim) {
+    const __m256 wv = _mm256_set1_ps(w);
+    long i = 0;
+    for (; i + 8 <= dim; i += 8) _mm256_storeu_ps(out + i, _mm256_fmadd_ps(wv, _mm256_loadu_ps(r + i), _mm256_loadu_ps(out + i)));
+    for (; i < dim; i++) out[i] = fmaf(w, r[i], out[i]);
+}
+#endif
+
+void pk_attention_merge(int isa, const float *records, long tiles, long stride, long dim, float *out) {
     if (tiles <= 0) return;
     float m = records[dim];
     for (long c = 1; c < tiles; c++) {
@@ -246,10 +256,19 @@ void pk_attention_merge(const float *records, long tiles, long stride, long dim,
     }
     for (long i = 0; i < dim; i++) out[i] = 0;
     double sum = 0;
+#ifdef PK_X86
+    const int vector = isa >= PK_ISA_AVX2 && pk_best_isa() >= PK_ISA_AVX2;
+#else
+    const int vector = 0;
+    (void)isa;
+#endif
     for (long c = 0; c < tiles; c++) {
         const float *r = records + c * stride;
         const float w = expf(r[dim] - m);
         sum += (double)w * (double)r[dim + 1];
+#ifdef PK_X86
+        if (vector) { fma_row_avx2(w, r, out, dim); continue; }
+#endif
         for (long i = 0; i < dim; i++) out[i] = fmaf(w, r[i], out[i]);
     }
     const float inverse = (float)(1.0 / sum);

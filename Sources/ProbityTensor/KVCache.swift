@@ -88,7 +88,7 @@ public final class KVCache {
             }
             for h in 0..<heads {
                 let g = h / group, j = h % group
-                pk_attention_merge(records + (g * used * group + j) * recordWidth, used, group * recordWidth,
+                pk_attention_merge(level, records + (g * used * group + j) * recordWidth, used, group * recordWidth,
                                    d, out + h * d)
             }
             return
@@ -103,7 +103,7 @@ public final class KVCache {
                     attendTile(i, g, c, count: min(t, span - c * t), rec + c * group * recordWidth)
                 }
                 for j in 0..<group {
-                    pk_attention_merge(rec + j * recordWidth, used, group * recordWidth, d,
+                    pk_attention_merge(level, rec + j * recordWidth, used, group * recordWidth, d,
                                        out + i * width + (g * group + j) * d)
                 }
             }

@@ -119,9 +119,19 @@ import Testing
     @Test func mergingTilesIsSoftmaxOverTheirUnion() {
         // Two records of one position each: weights e^(1 - 3) and 1 over the values 10 and 20.
         let records: [Float] = [10, 1, 1, 20, 3, 1]
-        var out: [Float] = [0]
-        pk_attention_merge(records, 2, 3, 1, &out)
         let w = Foundation.exp(-2.0)
-        #expect(abs(Double(out[0]) - (10 * w + 20) / (w + 1)) < 1e-5)
+        var rng = SplitMix(seed: 13)
+        let dim = 37, tiles = 5, stride = dim + 4
+        let many = random(tiles * stride, &rng, scale: 4).enumerated().map { $0.offset % stride == dim + 1 ? abs($0.element) + 1 : $0.element }
+        var merged: [[Float]] = []
+        for isa in Dequantize.isaLevels {
+            var out: [Float] = [0]
+            pk_attention_merge(isa, records, 2, 3, 1, &out)
+            #expect(abs(Double(out[0]) - (10 * w + 20) / (w + 1)) < 1e-5, "isa \(isa)")
+            var outMany = [Float](repeating: .nan, count: dim)
+            pk_attention_merge(isa, many, tiles, stride, dim, &outMany)
+            merged.append(outMany)
+        }
+        #expect(merged.allSatisfy { $0 == merged[0] })
     }
 }

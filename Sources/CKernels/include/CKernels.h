@@ -82,7 +82,7 @@ void pk_attention_tile(int isa, const float *q, long nq, long dim, float scale, 
                        const float *values, long count, float *records);
 /// out = softmax-weighted sum over `tiles` records (record c at records + c · stride): with
 /// M = max m_c and w_c = expf(m_c − M), out = Σ w_c · o_c / Σ w_c · l_c (denominator in double).
-void pk_attention_merge(const float *records, long tiles, long stride, long dim, float *out);
+void pk_attention_merge(int isa, const float *records, long tiles, long stride, long dim, float *out);
 
 /// A new number on each call, process-wide and thread-safe (1, 2, 3, ...): identifies a forward
 /// step's activations at a hook point.
