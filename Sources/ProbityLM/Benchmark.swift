@@ -48,6 +48,17 @@ public enum Benchmark {
     /// Runs `repeats` times: prefill `promptTokens` random tokens in one step, then decode
     /// `generatedTokens` greedily one at a time, with `hooks` attached throughout.
     public static func run(_ model: any LanguageModel, options: BenchmarkOptions, hooks: HookSet? = nil) throws -> BenchmarkResult {
+        guard let result = try run(model, options: options, configurations: [hooks]).first else {
+            throw BenchmarkError.badOption("no configuration to measure")
+        }
+        return result
+    }
+
+    /// As `run(_:options:hooks:)` for each hook configuration, interleaved: every repeat measures
+    /// each configuration in turn on the same prompt, so a machine whose speed drifts over minutes
+    /// disturbs them alike and sample i of one compares with sample i of another (`slowdown`).
+    public static func run(_ model: any LanguageModel, options: BenchmarkOptions,
+                           configurations: [HookSet?]) throws -> [BenchmarkResult] {
         guard options.promptTokens >= 1, options.generatedTokens >= 1, options.repeats >= 1 else {
             throw BenchmarkError.badOption("prompt tokens, generated tokens and repeats must each be at least 1")
         }
@@ -63,24 +74,36 @@ public enum Benchmark {
         }
         let session = try model.makeSession(capacity: needed)
         let clock = ContinuousClock()
-        var prefill: [Double] = [], decode: [Double] = [], prefillCPU: [Double] = [], decodeCPU: [Double] = []
+        var samples = Array(repeating: (prefill: [Double](), decode: [Double](), prefillCPU: [Double](), decodeCPU: [Double]()),
+                            count: configurations.count)
         for _ in 0..<options.repeats {
-            session.reset()
-            let (t0, c0) = (clock.now, cpuSeconds)
-            var logits = try session.forward(prompt, origins: nil, hooks: hooks, logits: .last)
-            let (t1, c1) = (clock.now, cpuSeconds)
-            for _ in 0..<options.generatedTokens {
-                let next = argmaxIndex(logits)
-                logits = try session.forward([next], origins: [.generated], hooks: hooks, logits: .last)
+            for (k, hooks) in configurations.enumerated() {
+                session.reset()
+                let (t0, c0) = (clock.now, cpuSeconds)
+                var logits = try session.forward(prompt, origins: nil, hooks: hooks, logits: .last)
+                let (t1, c1) = (clock.now, cpuSeconds)
+                for _ in 0..<options.generatedTokens {
+                    let next = argmaxIndex(logits)
+                    logits = try session.forward([next], origins: [.generated], hooks: hooks, logits: .last)
+                }
+                let (t2, c2) = (clock.now, cpuSeconds)
+                samples[k].prefill.append(Double(options.promptTokens) / (t1 - t0).seconds)
+                samples[k].decode.append(Double(options.generatedTokens) / (t2 - t1).seconds)
+                samples[k].prefillCPU.append(Double(options.promptTokens) / max(c1 - c0, 1e-9))
+                samples[k].decodeCPU.append(Double(options.generatedTokens) / max(c2 - c1, 1e-9))
             }
-            let (t2, c2) = (clock.now, cpuSeconds)
-            prefill.append(Double(options.promptTokens) / (t1 - t0).seconds)
-            decode.append(Double(options.generatedTokens) / (t2 - t1).seconds)
-            prefillCPU.append(Double(options.promptTokens) / max(c1 - c0, 1e-9))
-            decodeCPU.append(Double(options.generatedTokens) / max(c2 - c1, 1e-9))
         }
-        return BenchmarkResult(prefill: Throughput(samples: prefill), decode: Throughput(samples: decode),
-                               prefillCPU: Throughput(samples: prefillCPU), decodeCPU: Throughput(samples: decodeCPU))
+        return samples.map {
+            BenchmarkResult(prefill: Throughput(samples: $0.prefill), decode: Throughput(samples: $0.decode),
+                            prefillCPU: Throughput(samples: $0.prefillCPU), decodeCPU: Throughput(samples: $0.decodeCPU))
+        }
+    }
+
+    /// How much slower `with` ran than `without`: the median over repeats of 1 − with_i / without_i,
+    /// each pair measured back to back (see `run(_:options:configurations:)`).
+    public static func slowdown(_ with: Throughput, comparedWith without: Throughput) -> Double {
+        let ratios = zip(with.samples, without.samples).map { 1 - $0 / $1 }
+        return Throughput(samples: ratios).median
     }
 
     /// CPU time the process has used, all threads, in seconds.

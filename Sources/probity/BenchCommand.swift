@@ -14,7 +14,9 @@ struct Bench: ParsableCommand {
             With --sae-latents N (or --pack PACK) the run is repeated with an SAE monitor attached \
             at --hook: every position of every step is encoded, its top latents and reconstruction \
             error recorded, as an audit does. A random SAE is TopK with k 32, like a trained one, \
-            its weights held as --sae-dtype; a pack's are held as the pack stores them.
+            its weights held as --sae-dtype; a pack's are held as the pack stores them. Each \
+            repeat runs without and with the monitor back to back, and the slowdown is the median \
+            of those pairs, so a machine whose speed drifts disturbs both alike.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -66,10 +68,12 @@ struct Bench: ParsableCommand {
             try plan.attach(to: hooks, model: loaded.model.info)
             monitored = (hooks, binding)
         }
-        let plain = try Benchmark.run(loaded.model, options: options)
+        // With a monitor, each repeat runs plain and monitored back to back.
+        let results = try Benchmark.run(loaded.model, options: options, configurations: [nil] + (monitored.map { [$0.hooks] } ?? []))
+        guard let plain = results.first else { throw ValidationError("bench: nothing was measured") }
         var withSAE: (result: BenchmarkResult, binding: SAEBinding)?
-        if let (hooks, binding) = monitored {
-            withSAE = (try Benchmark.run(loaded.model, options: options, hooks: hooks), binding)
+        if let (_, binding) = monitored, results.count > 1 {
+            withSAE = (results[1], binding)
         }
         let rss = Benchmark.peakResidentBytes
         if json {
@@ -95,12 +99,12 @@ struct Bench: ParsableCommand {
                     "weight_type": b.sae.weightType.name, "fvu": fvu,
                     "prefill_tokens_per_second": stats(r.prefill),
                     "decode_tokens_per_second": stats(r.decode),
-                    "prefill_slowdown": 1 - r.prefill.median / plain.prefill.median,
-                    "decode_slowdown": 1 - r.decode.median / plain.decode.median,
+                    "prefill_slowdown": Benchmark.slowdown(r.prefill, comparedWith: plain.prefill),
+                    "decode_slowdown": Benchmark.slowdown(r.decode, comparedWith: plain.decode),
                     "prefill_tokens_per_cpu_second": stats(r.prefillCPU),
                     "decode_tokens_per_cpu_second": stats(r.decodeCPU),
-                    "prefill_cpu_slowdown": 1 - r.prefillCPU.median / plain.prefillCPU.median,
-                    "decode_cpu_slowdown": 1 - r.decodeCPU.median / plain.decodeCPU.median,
+                    "prefill_cpu_slowdown": Benchmark.slowdown(r.prefillCPU, comparedWith: plain.prefillCPU),
+                    "decode_cpu_slowdown": Benchmark.slowdown(r.decodeCPU, comparedWith: plain.decodeCPU),
                 ] as [String: Any]
             }
             print(try jsonString(object))
@@ -113,9 +117,9 @@ struct Bench: ParsableCommand {
                 print("with SAE   \(b.name): \(b.sae.dSAE) latents at \(b.point.name), weights \(b.sae.weightType.name), "
                       + (fvu ? "top latents and FVU" : "top latents"))
                 printRates("  ", r)
-                print(String(format: "  slowdown prefill %.1f%%, decode %.1f%%",
-                             100 * (1 - r.prefill.median / plain.prefill.median),
-                             100 * (1 - r.decode.median / plain.decode.median)))
+                print(String(format: "  slowdown prefill %.1f%%, decode %.1f%% (median of paired repeats)",
+                             100 * Benchmark.slowdown(r.prefill, comparedWith: plain.prefill),
+                             100 * Benchmark.slowdown(r.decode, comparedWith: plain.decode)))
             }
             print(String(format: "peak RSS   %.1f MiB", Double(rss) / 1_048_576))
         }
