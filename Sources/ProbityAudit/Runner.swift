@@ -170,13 +170,12 @@ public struct AuditRunner {
         let path = prompt + steered.tokens.prefix(m - 1)
         // Origins as in generation, so `response` scopes and positions mean the same positions.
         let origins = [TokenOrigin](repeating: .prompt, count: prompt.count) + [TokenOrigin](repeating: .generated, count: m - 1)
-        let base = try teacherForced(path, origins: origins, hooks: nil)
-        let vocab = base.count / path.count
-        // Row j of the generated positions: the logits the j-th generated token was sampled from.
-        func row(_ all: [Float], _ j: Int) -> ArraySlice<Float> {
-            let r = prompt.count - 1 + j
-            return all[(r * vocab)..<((r + 1) * vocab)]
-        }
+        // Logits from the prompt's last position on: row j is what the j-th generated token
+        // was sampled from.
+        let first = prompt.count - 1
+        let base = try teacherForced(path, origins: origins, hooks: nil, from: first)
+        let vocab = base.count / m
+        func row(_ all: [Float], _ j: Int) -> ArraySlice<Float> { all[(j * vocab)..<((j + 1) * vocab)] }
         let baseRows = (0..<m).map { Array(row(base, $0)) }
         let combined = Self.compare(baseRows, steered.logits)
         var deltas: [String: [String: [Double]]] = [:]
@@ -187,7 +186,7 @@ public struct AuditRunner {
         for (rule, tokens) in steering {
             if interrupted() { return nil }
             let recorder = try rules.instrument(model: loaded.model.info, steer: true, only: [rule])
-            let all = try teacherForced(path, origins: origins, hooks: recorder.hooks)
+            let all = try teacherForced(path, origins: origins, hooks: recorder.hooks, from: first)
             let rows = (0..<m).map { Array(row(all, $0)) }
             let c = Self.compare(baseRows, rows)
             alone[rule] = RuleEffect(kl: c.kl, top1ChangedFraction: c.top1, logitDeltas: Self.deltas(tokens, baseRows, rows),
@@ -197,10 +196,10 @@ public struct AuditRunner {
         return InterventionEffects(kl: combined.kl, top1ChangedFraction: combined.top1, logitDeltas: deltas, alone: alone)
     }
 
-    /// Logits at every position of `path` in one pass, with `hooks` attached.
-    func teacherForced(_ path: [Int], origins: [TokenOrigin], hooks: HookSet?) throws -> [Float] {
+    /// Logits at positions `first ..< path.count` of `path` in one pass, with `hooks` attached.
+    func teacherForced(_ path: [Int], origins: [TokenOrigin], hooks: HookSet?, from first: Int) throws -> [Float] {
         let session = try loaded.model.makeSession(capacity: path.count)
-        return try session.forward(path, origins: origins, hooks: hooks, logits: .all)
+        return try session.forward(path, origins: origins, hooks: hooks, logits: .from(first))
     }
 
     /// KL(p ‖ q) per row pair, and the fraction of rows whose argmax differs.

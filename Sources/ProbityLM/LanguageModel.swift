@@ -11,6 +11,9 @@ public enum LogitsRequest: Sendable, Equatable {
     case none
     case last
     case all
+    /// The positions of this call from index `k` (0-based within its tokens) to the end:
+    /// (count − k) rows, none when k ≥ count. `.from(0)` is `.all`.
+    case from(Int)
 }
 
 /// Facts about a loaded model that callers and hook compilers need.

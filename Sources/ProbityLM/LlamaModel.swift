@@ -240,16 +240,18 @@ final class LlamaSession: InferenceSession {
         }
         let table = try hooks.map { try $0.slots(blocks: c.blocks) }
         var out: [Float] = []
-        if logits == .all { out.reserveCapacity(input.count * c.vocab) }
+        let firstLogits: Int? = switch logits {
+        case .none: nil
+        case .last: input.count - 1
+        case .all: 0
+        case let .from(k): max(0, k)
+        }
+        if let k = firstLogits, k < input.count { out.reserveCapacity((input.count - k) * c.vocab) }
         var start = 0
         while start < input.count {
             let n = min(s.rows, input.count - start)
-            let isLast = start + n == input.count
-            let rowsForLogits: Range<Int>? = switch logits {
-            case .none: nil
-            case .last: isLast ? (n - 1)..<n : nil
-            case .all: 0..<n
-            }
+            // The chunk's rows at or after the first position whose logits were asked for.
+            let rowsForLogits = firstLogits.flatMap { k in k < start + n ? max(0, k - start)..<n : nil }
             run(chunk: input[start..<(start + n)], origins: origins[start..<(start + n)],
                 hooks: table, logitsRows: rowsForLogits, throughSlot: throughSlot, into: &out)
             start += n

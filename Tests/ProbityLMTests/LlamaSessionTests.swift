@@ -29,6 +29,24 @@ import Testing
         #expect(stepwise.length == tokens.count && stepwise.tokens == tokens)
     }
 
+    /// `.from(k)` gives the rows of `.all` from position k on (the head then runs on fewer rows,
+    /// which may take another product path, so within rel L2 1e-5); from the last position it is `.last`.
+    @Test func logitsFromAPositionAreTheTailOfAll() throws {
+        let vocab = model.info.vocabularySize, n = tokens.count
+        let all = try model.makeSession(capacity: n).forward(tokens, logits: .all)
+        for k in [0, 3, n - 20, n - 1] {
+            let tail = try model.makeSession(capacity: n).forward(tokens, logits: .from(k))
+            #expect(tail.count == (n - k) * vocab, "from \(k)")
+            for j in [0, n - k - 1] {
+                let rel = relativeL2(Array(tail[(j * vocab)..<((j + 1) * vocab)]), Array(all[((k + j) * vocab)..<((k + j + 1) * vocab)]))
+                #expect(rel <= 1e-5, "from \(k), row \(j): rel L2 \(rel)")
+            }
+        }
+        let last = try model.makeSession(capacity: n).forward(tokens, logits: .last)
+        #expect(try model.makeSession(capacity: n).forward(tokens, logits: .from(n - 1)) == last)
+        #expect(try model.makeSession(capacity: n).forward(tokens, logits: .from(n + 2)).isEmpty)
+    }
+
     /// Split prefill (prompt in two calls) equals one call.
     @Test func chunkedPrefillMatches() throws {
         let whole = try model.makeSession(capacity: tokens.count).forward(tokens)
