@@ -21,8 +21,10 @@
 
 enum { TILE = PK_ATTENTION_TILE, GROUP = 3 };
 
-// In place over the first `count` scores: s = expf(s - max); the record's max and sum follow o.
-static void exponentiate(float *s, long count, float *rec, long dim) {
+// In place over the first `count` raw dots: s = scale · s, then s = expf(s - max); the record's
+// max and sum follow o.
+static void exponentiate(float *s, long count, float scale, float *rec, long dim) {
+    for (long t = 0; t < count; t++) s[t] *= scale;
     float m = s[0];
     for (long t = 1; t < count; t++) m = s[t] > m ? s[t] : m;
     double sum = 0;
@@ -45,8 +47,7 @@ static void tile_generic(const float *q, long nq, long dim, float scale, const f
         for (long t = 0; t < TILE; t++) s[t] = 0;
         for (long d = 0; d < dim; d++)
             for (long t = 0; t < TILE; t++) s[t] = fmaf(qj[d], keys[d * TILE + t], s[t]);
-        for (long t = 0; t < count; t++) s[t] *= scale;
-        exponentiate(s, count, r, dim);
+        exponentiate(s, count, scale, r, dim);
         for (long i = 0; i < dim; i++) r[i] = 0;
         for (long t = 0; t < count; t++)
             for (long i = 0; i < dim; i++) r[i] = fmaf(s[t], values[t * dim + i], r[i]);
@@ -54,6 +55,16 @@ static void tile_generic(const float *q, long nq, long dim, float scale, const f
 }
 
 #ifdef PK_X86
+
+// Dimensions from..dim-1 of the weighted sums, past the last full vector, one chain per output.
+static inline void weigh_rest(float s[][TILE], const float *values, long dim, long count, long from, float *rec, int G) {
+    for (long i = from; i < dim; i++)
+        for (int j = 0; j < G; j++) {
+            float a = 0;
+            for (long t = 0; t < count; t++) a = fmaf(s[j][t], values[t * dim + i], a);
+            rec[j * (dim + 2) + i] = a;
+        }
+}
 
 // MARK: - AVX2
 
@@ -103,12 +114,7 @@ AVX2_INLINE void weigh_avx2(float s[][TILE], const float *values, long dim, long
         }
         for (int j = 0; j < G; j++) _mm256_storeu_ps(rec + j * (dim + 2) + i, acc[j]);
     }
-    for (; i < dim; i++)
-        for (int j = 0; j < G; j++) {
-            float a = 0;
-            for (long t = 0; t < count; t++) a = fmaf(s[j][t], values[t * dim + i], a);
-            rec[j * (dim + 2) + i] = a;
-        }
+    weigh_rest(s, values, dim, count, i, rec, G);
 }
 
 AVX2_INLINE void group_avx2(const float *q, long dim, float scale, const float *keys, const float *values,
@@ -116,10 +122,7 @@ AVX2_INLINE void group_avx2(const float *q, long dim, float scale, const float *
     float s[GROUP][TILE];
     scores32_avx2(q, dim, keys, 0, s, G);
     if (count > 32) scores32_avx2(q, dim, keys, 32, s, G);
-    for (int j = 0; j < G; j++) {
-        for (long t = 0; t < count; t++) s[j][t] *= scale;
-        exponentiate(s[j], count, rec + j * (dim + 2), dim);
-    }
+    for (int j = 0; j < G; j++) exponentiate(s[j], count, scale, rec + j * (dim + 2), dim);
     weigh_avx2(s, values, dim, count, rec, G);
 }
 
@@ -182,22 +185,14 @@ AVX512_INLINE void weigh_avx512(float s[][TILE], const float *values, long dim, 
         }
         for (int j = 0; j < G; j++) _mm512_storeu_ps(rec + j * (dim + 2) + i, acc[j]);
     }
-    for (; i < dim; i++)
-        for (int j = 0; j < G; j++) {
-            float a = 0;
-            for (long t = 0; t < count; t++) a = fmaf(s[j][t], values[t * dim + i], a);
-            rec[j * (dim + 2) + i] = a;
-        }
+    weigh_rest(s, values, dim, count, i, rec, G);
 }
 
 AVX512_INLINE void group_avx512(const float *q, long dim, float scale, const float *keys, const float *values,
                                 long count, float *rec, const int G) {
     float s[GROUP][TILE];
     scores_avx512(q, dim, keys, s, G);
-    for (int j = 0; j < G; j++) {
-        for (long t = 0; t < count; t++) s[j][t] *= scale;
-        exponentiate(s[j], count, rec + j * (dim + 2), dim);
-    }
+    for (int j = 0; j < G; j++) exponentiate(s[j], count, scale, rec + j * (dim + 2), dim);
     weigh_avx512(s, values, dim, count, rec, G);
 }
 
