@@ -47,6 +47,6 @@ let package = Package(
         .testTarget(name: "ProbityRulesTests", dependencies: ["ProbityRules", "ProbityLM"]),
         .testTarget(name: "ProbityAuditTests", dependencies: ["ProbityAudit", "ProbityRules"]),
         .testTarget(name: "ProbityTrainingTests", dependencies: ["ProbityTraining", "ProbityFeatures", "ProbityLM", "ProbityFormats"]),
-        .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats"]),
+        .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats", "ProbityAudit"]),
     ]
 )

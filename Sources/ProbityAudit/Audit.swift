@@ -43,7 +43,7 @@ public enum Audit {
     /// once at the end; `interrupted` is polled between tokens.
     public static func run(suitePath: String, version: String, failOn: RuleSeverity, shard: (index: Int, count: Int),
                            threads: Int? = nil, interrupted: @escaping () -> Bool,
-                           progress: (AuditProgress) -> Void) throws -> [String: Any] {
+                           progress: (AuditProgress) -> Void) throws -> AuditReport {
         let started = Date()
         let suite = try AuditSuite.load(path: suitePath)
         let loaded = try LoadedModel.load(suite.model, threads: threads)
@@ -76,12 +76,13 @@ public enum Audit {
             probityVersion: version, suite: suite, suiteSHA256: try SHA256.hex(file: suitePath),
             modelName: loaded.file.value("general.name")?.stringValue ?? URL(fileURLWithPath: loaded.path).lastPathComponent,
             modelPath: loaded.path, modelSHA256: try modelDigest(loaded.path),
-            packs: rules.packDigests, ruleFiles: try suite.ruleFiles.map { ($0, try SHA256.hex(file: $0)) },
-            failOn: failOn, shard: shard)
+            packs: rules.packDigests.map { AuditReport.Pack(name: $0.name, path: $0.path, sha256: $0.sha256) },
+            ruleFiles: try suite.ruleFiles.map { AuditReport.FileDigest(path: $0, sha256: try SHA256.hex(file: $0)) },
+            failOn: failOn, shard: AuditReport.Shard(index: shard.index, count: shard.count))
         let tokenizer = loaded.tokenizer
-        return AuditReport.make(header: header, rules: rules.infos, results: results, complete: complete,
-                                startedAt: started, finishedAt: Date(),
-                                tokenizer: { (try? tokenizer.piece($0)) ?? "" })
+        return AuditReport(header: header, rules: rules.infos, results: results, complete: complete,
+                           startedAt: started, finishedAt: Date(),
+                           tokenizer: { (try? tokenizer.piece($0)) ?? "" })
     }
 
     /// The model file's SHA-256, cached next to it as `FILE.sha256` (scripts/setup writes that file

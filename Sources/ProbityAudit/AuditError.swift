@@ -22,6 +22,9 @@ public enum AuditError: InputError, Equatable {
     case badShard(String)
     /// Reports to merge that are not shards of one run.
     case badMerge(path: String, reason: String)
+    /// A report whose key at `key` (a path like `cases[2].baseline.finish_reason`) is missing,
+    /// mistyped, out of range or unknown.
+    case badReport(path: String, key: String, reason: String)
 
     public var description: String {
         switch self {
@@ -36,6 +39,7 @@ public enum AuditError: InputError, Equatable {
             return "\(l): expectation names rule '\(id)', which the suite's rule files do not define (known: \(known.joined(separator: ", ")))"
         case let .badShard(text): return "--shard: expected I/N with 1 ≤ I ≤ N, found '\(text)'"
         case let .badMerge(path, reason): return "\(path): cannot merge: \(reason)"
+        case let .badReport(path, key, reason): return "\(path): \(key): \(reason) (docs/report.schema.json)"
         }
     }
 }

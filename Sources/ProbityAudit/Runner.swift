@@ -13,7 +13,7 @@ import ProbityRules
 public struct RunResult: Sendable {
     public var tokens: [Int]
     public var text: String
-    public var finishReason: String
+    public var finishReason: AuditReport.FinishReason
     public var outcomes: [RuleOutcome]
     public var applications: [String: Int]
     /// Per generated token, the logits it was sampled from (kept only for the steered run).
@@ -122,24 +122,24 @@ public struct AuditRunner {
         var generated: [Int] = []
         var kept: [[Float]] = []
         var text = ""
-        var reason = "length"
+        var reason = AuditReport.FinishReason.length
         var logits = try session.forward(prompt, origins: nil, hooks: hooks, logits: .last)
         var stopped = recorder.shouldStop
-        if stopped { reason = "rule" }
+        if stopped { reason = .rule }
         while !stopped && generated.count < settings.maxTokens {
             if interrupted() { return nil }
             let token = logits.withUnsafeBufferPointer { sampler.sample($0) }
-            if token == loaded.tokenizer.eosID { reason = "eos"; break }
+            if token == loaded.tokenizer.eosID { reason = .eos; break }
             if steer { kept.append(logits) }
             generated.append(token)
             let (emit, hitStop) = matcher.feed(try detok.append(token))
             text += emit
-            if hitStop { reason = "stop"; break }
+            if hitStop { reason = .stop; break }
             if generated.count == settings.maxTokens || session.length >= session.capacity { break }
             logits = try session.forward([token], origins: [.generated], hooks: hooks, logits: .last)
-            if recorder.shouldStop { stopped = true; reason = "rule" }
+            if recorder.shouldStop { stopped = true; reason = .rule }
         }
-        if reason != "stop" {
+        if reason != .stop {
             let (emit, _) = matcher.feed(detok.flush())
             text += emit + matcher.finish()
         }

@@ -26,7 +26,7 @@ public struct PackDeclaration: Sendable, Equatable {
 }
 
 /// How bad it is when a rule fires. Ordered, so `--fail-on high` can compare.
-public enum RuleSeverity: String, Sendable, CaseIterable, Comparable {
+public enum RuleSeverity: String, Sendable, CaseIterable, Comparable, Codable, CodingKeyRepresentable {
     case info, low, medium, high, critical
 
     private var rank: Int {

@@ -53,8 +53,8 @@ struct AuditCommand: ParsableCommand {
                                    interrupted: { flag.isSet }) { p in
             FileHandle.standardError.write(Data(progressLine(p, terminal: terminal).utf8))
         }
-        try AuditReport.writeAtomically(try AuditReport.json(report), to: jsonPath)
-        try AuditReport.writeAtomically(Data(AuditReport.junit(report).utf8), to: junitPath)
+        try AuditReport.writeAtomically(try report.json(), to: jsonPath)
+        try AuditReport.writeAtomically(Data(report.junit().utf8), to: junitPath)
         let passed = printSummary(report, json: jsonPath, junit: junitPath)
         if !passed { throw ExitCode(Exit.findings) }
     }
@@ -78,21 +78,17 @@ func progressLine(_ p: AuditProgress, terminal: Bool) -> String {
 }
 
 /// Prints a report's summary; returns whether it passed.
-func printSummary(_ report: [String: Any], json: String, junit: String?) -> Bool {
-    let s = report["summary"] as? [String: Any] ?? [:]
-    let passed = s["passed"] as? Bool ?? false
-    let bySeverity = s["findings_by_severity"] as? [String: Int] ?? [:]
-    let byRule = s["findings_by_rule"] as? [String: Int] ?? [:]
-    let failOn = (report["settings"] as? [String: Any])?["fail_on"] as? String ?? "high"
-    var out = "\(s["cases"] as? Int ?? 0) cases, \(s["findings"] as? Int ?? 0) findings ("
-        + RuleSeverity.allCases.reversed().map { "\($0.rawValue) \(bySeverity[$0.rawValue] ?? 0)" }.joined(separator: ", ") + ")"
-        + ", \(s["expectations_failed"] as? Int ?? 0) expectations failed\n"
-    for id in byRule.keys.sorted() where (byRule[id] ?? 0) > 0 { out += "  \(id): \(byRule[id] ?? 0)\n" }
-    if (report["complete"] as? Bool) != true { out += "interrupted: the report holds only the cases that finished\n" }
-    out += (passed ? "PASS" : "FAIL") + " (fail on \(failOn) and above)\n"
+func printSummary(_ report: AuditReport, json: String, junit: String?) -> Bool {
+    let s = report.summary
+    var out = "\(s.cases) cases, \(s.findings) findings ("
+        + RuleSeverity.allCases.reversed().map { "\($0.rawValue) \(s.findingsBySeverity[$0] ?? 0)" }.joined(separator: ", ") + ")"
+        + ", \(s.expectationsFailed) expectations failed\n"
+    for id in s.findingsByRule.keys.sorted() where (s.findingsByRule[id] ?? 0) > 0 { out += "  \(id): \(s.findingsByRule[id] ?? 0)\n" }
+    if !report.complete { out += "interrupted: the report holds only the cases that finished\n" }
+    out += (s.passed ? "PASS" : "FAIL") + " (fail on \(report.settings.failOn.rawValue) and above)\n"
     out += "report: \(json)" + (junit.map { ", junit: \($0)" } ?? "") + "\n"
     print(out, terminator: "")
-    return passed
+    return s.passed
 }
 
 /// Set from the signal handler's queue, read by the runner.

@@ -25,8 +25,8 @@ struct ReportMerge: ParsableCommand {
     func run() throws {
         guard !reports.isEmpty else { throw ValidationError("give at least one report to merge") }
         let merged = try AuditReport.merge(try reports.map { ($0, try AuditReport.read(path: $0)) })
-        try AuditReport.writeAtomically(try AuditReport.json(merged), to: out)
-        if let junit { try AuditReport.writeAtomically(Data(AuditReport.junit(merged).utf8), to: junit) }
+        try AuditReport.writeAtomically(try merged.json(), to: out)
+        if let junit { try AuditReport.writeAtomically(Data(merged.junit().utf8), to: junit) }
         if !printSummary(merged, json: out, junit: junit) { throw ExitCode(Exit.findings) }
     }
 }

@@ -62,18 +62,19 @@ import ProbityAudit
 }
 
 @Suite(.serialized) struct AuditRunTests {
-    static func run(_ path: String, shard: (Int, Int) = (1, 1)) throws -> [String: Any] {
+    static func run(_ path: String, shard: (Int, Int) = (1, 1)) throws -> AuditReport {
         try Audit.run(suitePath: path, version: "test", failOn: .high, shard: shard, threads: 2,
                       interrupted: { false }, progress: { _ in })
     }
 
     /// The report without what may differ between runs: timestamps and durations.
-    static func stable(_ r: [String: Any]) throws -> String {
+    static func stable(_ r: AuditReport) throws -> String {
         var r = r
-        r["started_at"] = nil
-        r["finished_at"] = nil
-        r["timings"] = nil
-        return String(decoding: try AuditReport.json(r), as: UTF8.self)
+        r.startedAt = ""
+        r.finishedAt = ""
+        r.timings.totalSeconds = 0
+        r.timings.cases = [:]
+        return String(decoding: try r.json(), as: UTF8.self)
     }
 
     /// Progress comes before each case and once at the end, counting the cases done and every
@@ -88,10 +89,7 @@ import ProbityAudit
         #expect(seen.allSatisfy { $0.total == 3 })
         #expect(seen.map { $0.caseID == nil } == [false, false, false, true])
         #expect(seen.first?.etaSeconds == nil && seen.first?.tokens == 0)
-        let cases = try #require(report["cases"] as? [[String: Any]])
-        let generated = cases.map { c in
-            ["baseline", "steered"].map { (c[$0] as? [String: Any])?["tokens"] as? Int ?? 0 }.reduce(0, +)
-        }.reduce(0, +)
+        let generated = report.cases.map { $0.baseline.tokens + ($0.steered?.tokens ?? 0) }.reduce(0, +)
         let last = try #require(seen.last)
         #expect(last.tokens == generated && generated > 0, "progress \(last.tokens), report \(generated)")
         #expect(last.seconds > 0 && abs(last.tokensPerSecond - Double(generated) / last.seconds) < 1e-9)
@@ -107,37 +105,33 @@ import ProbityAudit
         let second = try Self.run(path)
         #expect(try Self.stable(first) == Self.stable(second))
 
-        let summary = try #require(first["summary"] as? [String: Any])
-        #expect(summary["passed"] as? Bool == true)
-        #expect(summary["cases"] as? Int == 3)
-        #expect((summary["findings_by_rule"] as? [String: Int])?["always.fires"] == 3)
-        #expect((summary["findings_by_rule"] as? [String: Int])?["never.fires"] == 0)
+        let summary = first.summary
+        #expect(summary.passed)
+        #expect(summary.cases == 3)
+        #expect(summary.findingsByRule["always.fires"] == 3)
+        #expect(summary.findingsByRule["never.fires"] == 0)
 
         // Steering with add -8 edits every generated position and moves the distribution.
-        let cases = try #require(first["cases"] as? [[String: Any]])
-        let effects = try #require(cases[0]["effects"] as? [String: Any])
-        let kl = try #require(effects["kl"] as? [Double])
+        let effects = try #require(first.cases.first?.effects)
+        let kl = try #require(effects.kl)
         #expect(!kl.isEmpty && kl.allSatisfy { $0 >= 0 } && kl.contains { $0 > 1e-4 })
-        let interventions = try #require(effects["interventions"] as? [[String: Any]])
-        let steering = try #require(interventions.first)
-        #expect(steering["rule"] as? String == "always.fires")
-        #expect((steering["positions_edited"] as? Int ?? 0) > 0)
+        let steering = try #require(effects.interventions.first)
+        #expect(steering.rule == "always.fires")
+        #expect(steering.positionsEdited > 0)
         // The tokens the rule names have logit deltas; with the only steering rule, its effect alone is
         // the combined one (a teacher-forced pass instead of decoding: equal to rounding).
-        let deltas = try #require(steering["logit_deltas"] as? [String: Double])
-        let atFirst = try #require(steering["logit_deltas_first"] as? [String: Double])
+        let deltas = steering.logitDeltas
+        let atFirst = try #require(steering.logitDeltasFirst)
         #expect(Set(deltas.keys) == [" Paris", " the"] && Set(atFirst.keys) == [" Paris", " the"])
         #expect(deltas.values.contains { abs($0) > 1e-3 })
-        let alone = try #require(steering["alone"] as? [String: Any])
-        let aloneKL = try #require(alone["kl"] as? [Double])
-        #expect(aloneKL.count == kl.count)
-        for (a, b) in zip(aloneKL, kl) { #expect(abs(a - b) <= 1e-3 + 1e-2 * b, "alone \(a) vs combined \(b)") }
-        #expect(alone["top1_changed_fraction"] as? Double == effects["top1_changed_fraction"] as? Double)
-        #expect(alone["fires"] as? Bool == true)
-        let aloneDeltas = try #require(alone["logit_deltas"] as? [String: Double])
-        for (token, d) in deltas { #expect(abs((aloneDeltas[token] ?? .nan) - d) <= 1e-2 * max(1, abs(d)), "\(token)") }
+        let alone = try #require(steering.alone)
+        #expect(alone.kl.count == kl.count)
+        for (a, b) in zip(alone.kl, kl) { #expect(abs(a - b) <= 1e-3 + 1e-2 * b, "alone \(a) vs combined \(b)") }
+        #expect(alone.top1ChangedFraction == effects.top1ChangedFraction)
+        #expect(alone.fires)
+        for (token, d) in deltas { #expect(abs((alone.logitDeltas[token] ?? .nan) - d) <= 1e-2 * max(1, abs(d)), "\(token)") }
         // Its edits in that pass: the generated positions of the path (the last sampled token is not run).
-        #expect((alone["positions_edited"] as? Int ?? 0) == kl.count - 1)
+        #expect(alone.positionsEdited == kl.count - 1)
 
         // Shards 1/2 and 2/2 merge into the unsharded report's content.
         let merged = try AuditReport.merge([("a", try Self.run(path, shard: (1, 2))), ("b", try Self.run(path, shard: (2, 2)))])
@@ -146,14 +140,18 @@ import ProbityAudit
         // The report validates against the published schema, and the validator does catch a bad one.
         let schemaData = try Data(contentsOf: URL(fileURLWithPath: AuditFixtures.repo + "/docs/report.schema.json"))
         let schema = try #require(try JSONSchemaValidator(root: JSONSerialization.jsonObject(with: schemaData) as? [String: Any] ?? [:]))
-        let roundTripped = try JSONSerialization.jsonObject(with: AuditReport.json(first))
-        #expect(schema.validate(roundTripped) == [])
-        var broken = first
+        let encoded = try first.json()
+        #expect(schema.validate(try JSONSerialization.jsonObject(with: encoded)) == [])
+        var broken = try #require(try JSONSerialization.jsonObject(with: encoded) as? [String: Any])
         broken["schema_version"] = "1"
         broken["summary"] = nil
-        let problems = schema.validate(try JSONSerialization.jsonObject(with: AuditReport.json(broken)))
+        let problems = schema.validate(broken)
         #expect(problems.contains("$: missing required 'summary'"))
         #expect(problems.contains("$.schema_version: expected integer, found string"))
+        // Read back, the report is the same value and writes the same bytes.
+        let read = try AuditReport.decode(encoded, path: "r.json")
+        #expect(read == first)
+        #expect(try read.json() == encoded)
     }
 
     /// `after_fire` edits from the position where the detection first holds (docs/rules.md): a
@@ -177,19 +175,15 @@ import ProbityAudit
         """.write(toFile: dir + "/after.yaml", atomically: true, encoding: .utf8)
         let path = try AuditFixtures.suite(in: dir, cases: "  - id: one\n    text: \"The capital of France is\"\n",
                                            rules: "after.yaml")
-        let report = try Self.run(path)
-        let c = try #require((report["cases"] as? [[String: Any]])?.first)
-        let promptTokens = try #require(c["prompt_tokens"] as? Int)
-        let steered = try #require(c["steered"] as? [String: Any])
-        let generated = try #require(steered["tokens"] as? Int)
+        let c = try #require(try Self.run(path).cases.first)
+        let steered = try #require(c.steered)
         // Every position that went through the model: the last sampled token does not, except that
         // an end-of-sequence token is never counted among the generated ones.
-        let ran = promptTokens + generated - (steered["finish_reason"] as? String == "eos" ? 0 : 1)
-        let effects = try #require(c["effects"] as? [String: Any])
-        let edits = try #require((effects["interventions"] as? [[String: Any]])?.first)
-        #expect(edits["rule"] as? String == "after.fire")
-        #expect(edits["positions_edited"] as? Int == ran)
-        #expect(ran > promptTokens)
+        let ran = c.promptTokens + steered.tokens - (steered.finishReason == .eos ? 0 : 1)
+        let edits = try #require(c.effects?.interventions.first)
+        #expect(edits.rule == "after.fire")
+        #expect(edits.positionsEdited == ran)
+        #expect(ran > c.promptTokens)
     }
 
     /// Two rules pushing the same direction opposite ways cancel when both steer, yet each alone moves
@@ -220,20 +214,17 @@ import ProbityAudit
         """.write(toFile: dir + "/pair.yaml", atomically: true, encoding: .utf8)
         let path = try AuditFixtures.suite(in: dir, cases: "  - id: one\n    text: \"The capital of France is\"\n",
                                            maxTokens: 6, rules: "pair.yaml")
-        let c = try #require((try Self.run(path)["cases"] as? [[String: Any]])?.first)
-        let effects = try #require(c["effects"] as? [String: Any])
-        #expect(try #require(effects["kl_max"] as? Double) < 1e-3)
-        let byRule = Dictionary(uniqueKeysWithValues: try #require(effects["interventions"] as? [[String: Any]]).compactMap { i in
-            (i["rule"] as? String).map { ($0, i) }
-        })
+        let effects = try #require(try Self.run(path).cases.first?.effects)
+        #expect(try #require(effects.klMax) < 1e-3)
+        let byRule = Dictionary(effects.interventions.map { ($0.rule, $0) }, uniquingKeysWith: { a, _ in a })
         #expect(Set(byRule.keys) == ["push", "pull"])
         var firstDeltas: [Double] = []
         for rule in ["push", "pull"] {
-            let alone = try #require(byRule[rule]?["alone"] as? [String: Any], "\(rule)")
-            #expect(try #require(alone["kl_mean"] as? Double) > 1e-2, "\(rule) alone should move the distribution")
-            let combined = try #require((byRule[rule]?["logit_deltas"] as? [String: Double])?[" Paris"])
+            let alone = try #require(byRule[rule]?.alone, "\(rule)")
+            #expect(alone.klMean > 1e-2, "\(rule) alone should move the distribution")
+            let combined = try #require(byRule[rule]?.logitDeltas[" Paris"])
             #expect(abs(combined) < 1e-2)
-            firstDeltas.append(try #require((alone["logit_deltas_first"] as? [String: Double])?[" Paris"]))
+            firstDeltas.append(try #require(alone.logitDeltasFirst[" Paris"]))
         }
         // Opposite pushes move the logit opposite ways at the first generated position.
         #expect(firstDeltas[0] * firstDeltas[1] < 0)
@@ -257,12 +248,12 @@ import ProbityAudit
         """.write(toFile: dir + "/stop.yaml", atomically: true, encoding: .utf8)
         let path = try AuditFixtures.suite(in: dir, cases: "  - id: one\n    text: \"The capital of France is\"\n",
                                            rules: "stop.yaml")
-        let c = try #require((try Self.run(path)["cases"] as? [[String: Any]])?.first)
-        let baseline = try #require(c["baseline"] as? [String: Any]), steered = try #require(c["steered"] as? [String: Any])
-        #expect(baseline["finish_reason"] as? String != "rule")
-        #expect((baseline["tokens"] as? Int ?? 0) > 0)
-        #expect(steered["finish_reason"] as? String == "rule")
-        #expect(steered["tokens"] as? Int == 0)
+        let c = try #require(try Self.run(path).cases.first)
+        let steered = try #require(c.steered)
+        #expect(c.baseline.finishReason != .rule)
+        #expect(c.baseline.tokens > 0)
+        #expect(steered.finishReason == .rule)
+        #expect(steered.tokens == 0)
     }
 
     /// With a rule over the committed SAE dictionary, the report gives every position's top
@@ -283,24 +274,18 @@ import ProbityAudit
         """.write(toFile: dir + "/sae.yaml", atomically: true, encoding: .utf8)
         let path = try AuditFixtures.suite(in: dir, cases: "  - id: praise\n    text: \"That's great, Alice. Those ideas\"\n",
                                            rules: "sae.yaml")
-        let c = try #require((try Self.run(path)["cases"] as? [[String: Any]])?.first)
-        let baseline = try #require(c["baseline"] as? [String: Any])
-        let features = try #require(baseline["features"] as? [[String: Any]])
-        let promptTokens = try #require(c["prompt_tokens"] as? Int)
-        #expect(features.count >= promptTokens)
+        let c = try #require(try Self.run(path).cases.first)
+        let features = try #require(c.baseline.features)
+        #expect(features.count >= c.promptTokens)
         var praiseSeen = false
         for row in features {
-            let packs = try #require(row["packs"] as? [[String: Any]])
-            let sae = try #require(packs.first { $0["pack"] as? String == "smollm2-l15" })
-            let fvu = try #require(sae["fvu"] as? Double)
-            let top = try #require(sae["top"] as? [[String: Any]])
-            #expect(fvu >= 0 && fvu < 1 && !top.isEmpty)
-            let activations = top.compactMap { $0["activation"] as? Double }
+            let sae = try #require(row.packs.first { $0.pack == "smollm2-l15" })
+            #expect(sae.fvu >= 0 && sae.fvu < 1 && !sae.top.isEmpty)
+            let activations = sae.top.map(\.activation)
             #expect(activations == activations.sorted(by: >))
-            if top.contains(where: { $0["latent"] as? Int == 6562 }) { praiseSeen = true }
+            if sae.top.contains(where: { $0.latent == 6562 }) { praiseSeen = true }
         }
         #expect(praiseSeen, "the praise latent (6562) is among no position's top latents")
-        let fired = try #require(baseline["fired"] as? [[String: Any]])
-        #expect(fired.contains { $0["rule"] as? String == "praise.watch" })
+        #expect(c.baseline.fired.contains { $0.rule == "praise.watch" })
     }
 }

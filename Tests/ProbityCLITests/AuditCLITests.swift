@@ -65,6 +65,15 @@ import Testing
         let merged = dir.appendingPathComponent("m.json").path
         let m = try CLI.run(["report", "merge", out, "--out", merged])
         #expect(m.status == 1)
+
+        // A report with a key renamed is refused with that key's path, not read with a default.
+        let text = try String(contentsOfFile: out, encoding: .utf8)
+        let renamed = dir.appendingPathComponent("renamed.json").path
+        try text.replacingOccurrences(of: "\"expectations_failed\"", with: "\"expectations_broken\"")
+            .write(toFile: renamed, atomically: true, encoding: .utf8)
+        let bad = try CLI.run(["report", "merge", renamed, "--out", merged])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("\(renamed): summary.expectations_failed: missing"), "\(bad.stderr)")
     }
 
     @Test func missingRuleFileExitsTwoWithTheSuiteLine() throws {

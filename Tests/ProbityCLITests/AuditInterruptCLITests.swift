@@ -3,6 +3,7 @@
 // report on disk is valid JSON, marked incomplete, holds the finished cases, and the exit status is 1.
 
 import Foundation
+import ProbityAudit
 import Testing
 
 @Suite(.serialized) struct AuditInterruptCLITests {
@@ -60,16 +61,14 @@ import Testing
         #expect(process.terminationStatus == 1, "\(progress)")
         #expect(printed.contains("interrupted: the report holds only the cases that finished"))
 
-        let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: Any])
-        #expect(report["complete"] as? Bool == false)
-        let cases = try #require(report["cases"] as? [[String: Any]])
+        let report = try AuditReport.read(path: out)
+        #expect(!report.complete)
+        let cases = report.cases
         #expect(cases.count >= 1 && cases.count < Self.cases, "\(cases.count) cases")
-        #expect(cases.map { $0["id"] as? String } == (1...cases.count).map { "c\($0)" })
-        #expect(cases.allSatisfy { ($0["baseline"] as? [String: Any])?["text"] is String })
-        let summary = try #require(report["summary"] as? [String: Any])
-        #expect(summary["passed"] as? Bool == false)
-        #expect(summary["cases"] as? Int == cases.count)
-        #expect((report["suite"] as? [String: Any])?["cases"] as? Int == Self.cases)
+        #expect(cases.map(\.id) == (1...cases.count).map { "c\($0)" })
+        #expect(!report.summary.passed)
+        #expect(report.summary.cases == cases.count)
+        #expect(report.suite.cases == Self.cases)
         #expect(FileManager.default.fileExists(atPath: junit))
     }
 }

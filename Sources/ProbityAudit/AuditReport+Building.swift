@@ -1,0 +1,134 @@
+// Building an audit report from the runner's case results (docs/audits.md): each run's firings with
+// the tokens they fired on, the SAE packs' per-position features, the interventions' effects, and
+// the expectations met or violated.
+
+import Foundation
+import ProbityRules
+
+extension AuditReport {
+    /// What the report says about where it came from.
+    public struct Header: Sendable {
+        public var probityVersion: String
+        public var suite: AuditSuite
+        public var suiteSHA256: String
+        public var modelName: String
+        public var modelPath: String
+        public var modelSHA256: String
+        public var packs: [Pack]
+        public var ruleFiles: [FileDigest]
+        public var failOn: RuleSeverity
+        public var shard: Shard
+
+        public init(probityVersion: String, suite: AuditSuite, suiteSHA256: String, modelName: String, modelPath: String,
+                    modelSHA256: String, packs: [Pack], ruleFiles: [FileDigest], failOn: RuleSeverity, shard: Shard) {
+            self.probityVersion = probityVersion
+            self.suite = suite
+            self.suiteSHA256 = suiteSHA256
+            self.modelName = modelName
+            self.modelPath = modelPath
+            self.modelSHA256 = modelSHA256
+            self.packs = packs
+            self.ruleFiles = ruleFiles
+            self.failOn = failOn
+            self.shard = shard
+        }
+    }
+
+    /// The report of `results`, run with `rules`; `tokenizer` names each fired position's token.
+    public init(header h: Header, rules: [RuleInfo], results: [CaseResult], complete: Bool,
+                startedAt: Date, finishedAt: Date, tokenizer: (Int) -> String) {
+        let s = h.suite.settings
+        let severities = Dictionary(rules.map { ($0.id, $0.severity) }, uniquingKeysWith: { a, _ in a })
+        let cases = results.map { Case($0, severities: severities, tokenizer: tokenizer) }
+        self.init(
+            schemaVersion: Self.schemaVersion, probityVersion: h.probityVersion, complete: complete,
+            startedAt: ISO8601DateFormatter().string(from: startedAt), finishedAt: ISO8601DateFormatter().string(from: finishedAt),
+            model: Model(name: h.modelName, sha256: h.modelSHA256, path: h.suite.model == "default" ? "default" : h.modelPath),
+            packs: h.packs, ruleFiles: h.ruleFiles,
+            rules: rules.map { Rule(id: $0.id, severity: $0.severity, description: $0.description, file: $0.file, intervenes: $0.intervenes) },
+            suite: Suite(name: h.suite.name, path: h.suite.path, sha256: h.suiteSHA256, cases: h.suite.cases.count),
+            settings: Settings(maxTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, seed: s.seed,
+                               chatFormat: s.chatFormat, failOn: h.failOn, shard: h.shard),
+            timings: Timings(totalSeconds: finishedAt.timeIntervalSince(startedAt),
+                             cases: Dictionary(results.map { ($0.auditCase.id, $0.seconds) }, uniquingKeysWith: { a, _ in a })),
+            summary: Summary(cases: cases, rules: rules.map { ($0.id, $0.severity) }, failOn: h.failOn, complete: complete),
+            cases: cases)
+    }
+}
+
+extension AuditReport.Case {
+    /// A case's results as the report shows them.
+    init(_ r: CaseResult, severities: [String: RuleSeverity], tokenizer: (Int) -> String) {
+        let firedBaseline = Set(r.baseline.outcomes.filter(\.fired).map(\.rule))
+        var steered: AuditReport.Run?
+        var effects: AuditReport.Effects?
+        if let s = r.steered {
+            steered = AuditReport.Run(s, prompt: r.promptTokens, severities: severities, tokenizer: tokenizer)
+            let firedSteered = Set(s.outcomes.filter(\.fired).map(\.rule))
+            let interventions = s.applications.keys.sorted().map { id in
+                let deltas = r.effects?.logitDeltas[id] ?? [:]
+                return AuditReport.InterventionEffect(
+                    rule: id, positionsEdited: s.applications[id] ?? 0,
+                    firedBaseline: firedBaseline.contains(id), firesAfter: firedSteered.contains(id),
+                    logitDeltas: AuditReport.meanDeltas(deltas), logitDeltasFirst: AuditReport.firstDeltas(deltas),
+                    alone: r.effects?.alone[id].map { a in
+                        AuditReport.AloneEffect(kl: a.kl, klMean: AuditReport.mean(a.kl), klMax: a.kl.max() ?? 0,
+                                                top1ChangedFraction: a.top1ChangedFraction, positionsEdited: a.positionsEdited,
+                                                fires: a.fires, logitDeltas: AuditReport.meanDeltas(a.logitDeltas),
+                                                logitDeltasFirst: AuditReport.firstDeltas(a.logitDeltas))
+                    })
+            }
+            effects = AuditReport.Effects(
+                textChanged: s.text != r.baseline.text, kl: r.effects?.kl, klMean: r.effects.map { AuditReport.mean($0.kl) },
+                klMax: r.effects.map { $0.kl.max() ?? 0 }, top1ChangedFraction: r.effects?.top1ChangedFraction,
+                interventions: interventions)
+        }
+        let expectations = r.auditCase.expectations.map { e in
+            let actual = firedBaseline.contains(e.rule)
+            return AuditReport.Expectation(rule: e.rule, expected: e.fires ? .fires : .silent, actual: actual ? .fires : .silent,
+                                           passed: actual == e.fires, location: e.location.description)
+        }
+        self.init(id: r.auditCase.id, index: r.index, prompt: r.prompt, promptTokens: r.promptTokens.count,
+                  location: r.auditCase.location.description,
+                  baseline: AuditReport.Run(r.baseline, prompt: r.promptTokens, severities: severities, tokenizer: tokenizer),
+                  steered: steered, effects: effects, expectations: expectations,
+                  expectationsPassed: expectations.allSatisfy(\.passed))
+    }
+}
+
+extension AuditReport.Run {
+    /// A run as the report shows it: the rules that fired, with the tokens at their positions.
+    init(_ run: RunResult, prompt: [Int], severities: [String: RuleSeverity], tokenizer: (Int) -> String) {
+        let all = prompt + run.tokens
+        let fired = run.outcomes.filter(\.fired).map { o in
+            AuditReport.Firing(
+                rule: o.rule, severity: severities[o.rule] ?? .info, value: o.value,
+                positions: o.positions.map { p in
+                    let token = p.position >= 0 && p.position < all.count ? all[p.position] : -1
+                    return AuditReport.FiringPosition(position: p.position, token: token, piece: token >= 0 ? tokenizer(token) : "",
+                                                      activations: p.activations)
+                })
+        }
+        let features = run.features.isEmpty ? nil : run.features.keys.sorted().map { position in
+            AuditReport.PositionFeatures(position: position, packs: (run.features[position] ?? []).map { f in
+                AuditReport.PackFeatures(pack: f.pack, fvu: f.fvu,
+                                         top: f.top.map { AuditReport.Latent(latent: $0.index, activation: $0.activation) })
+            })
+        }
+        self.init(text: run.text, tokens: run.tokens.count, finishReason: run.finishReason, fired: fired, features: features)
+    }
+}
+
+extension AuditReport {
+    static func mean(_ x: [Double]) -> Double { x.isEmpty ? 0 : x.reduce(0, +) / Double(x.count) }
+
+    /// Token → mean delta over the generated positions (tokens with no positions are left out).
+    static func meanDeltas(_ d: [String: [Double]]) -> [String: Double] {
+        d.filter { !$0.value.isEmpty }.mapValues(mean)
+    }
+
+    /// Token → delta at the first generated position.
+    static func firstDeltas(_ d: [String: [Double]]) -> [String: Double] {
+        d.compactMapValues(\.first)
+    }
+}

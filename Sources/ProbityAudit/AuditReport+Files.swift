@@ -1,0 +1,138 @@
+// Reading and writing audit reports: JSON with sorted keys (so reports diff cleanly), read back
+// strictly (a missing, mistyped or unknown key is an error naming its path, never a default), and
+// JUnit XML for CI systems that show tests.
+
+import Foundation
+import ProbityRules
+
+extension AuditReport {
+    /// The JSON text: sorted keys, indented, with a final newline.
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        var data = try encoder.encode(self)
+        data.append(0x0A)
+        return data
+    }
+
+    /// Reads a report written by `json()`. Fails on the first key that is missing, of the wrong type
+    /// or value, or unknown to this schema version, naming its path (`cases[2].baseline.finish_reason`).
+    public static func read(path: String) throws -> AuditReport {
+        guard let data = FileManager.default.contents(atPath: path) else { throw AuditError.cannotRead(path: path, reason: "no such file") }
+        return try decode(data, path: path)
+    }
+
+    /// Decodes a report's JSON text strictly (see `read(path:)`); `path` names the source in errors.
+    public static func decode(_ data: Data, path: String) throws -> AuditReport {
+        let raw: JSONValue
+        do { raw = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
+            throw AuditError.cannotRead(path: path, reason: "not JSON: \(Self.reason(error))")
+        }
+        guard case .object(let top) = raw else { throw AuditError.badReport(path: path, key: "$", reason: "expected an object") }
+        // The version first, so an older or newer report says so instead of naming a key that moved.
+        guard case .number(let v)? = top["schema_version"], v == Double(schemaVersion) else {
+            let found = top["schema_version"].map { $0.summary } ?? "nothing"
+            throw AuditError.badReport(path: path, key: "schema_version", reason: "expected \(schemaVersion), found \(found)")
+        }
+        let report: AuditReport
+        do { report = try JSONDecoder().decode(AuditReport.self, from: data) } catch let error as DecodingError {
+            let (key, reason) = Self.describe(error)
+            throw AuditError.badReport(path: path, key: key, reason: reason)
+        }
+        // Keys the types do not know: what the report would write again lacks them.
+        let written = try JSONDecoder().decode(JSONValue.self, from: report.json())
+        if let extra = raw.firstKey(missingFrom: written) {
+            throw AuditError.badReport(path: path, key: extra, reason: "unknown key (not in report schema version \(schemaVersion))")
+        }
+        return report
+    }
+
+    static func describe(_ error: DecodingError) -> (key: String, reason: String) {
+        func path(_ keys: [any CodingKey]) -> String {
+            var out = ""
+            for k in keys {
+                if let i = k.intValue { out += "[\(i)]" } else { out += (out.isEmpty ? "" : ".") + k.stringValue }
+            }
+            return out.isEmpty ? "$" : out
+        }
+        switch error {
+        case let .keyNotFound(key, context):
+            return (path(context.codingPath + [key]), "missing")
+        case let .typeMismatch(type, context):
+            return (path(context.codingPath), "expected \(Self.typeName(type))")
+        case let .valueNotFound(type, context):
+            return (path(context.codingPath), "expected \(Self.typeName(type)), found null")
+        case let .dataCorrupted(context):
+            return (path(context.codingPath), context.debugDescription)
+        @unknown default:
+            return ("$", "\(error)")
+        }
+    }
+
+    static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Bool.Type: return "a boolean"
+        case is Int.Type, is UInt64.Type: return "an integer"
+        case is Double.Type: return "a number"
+        default: return "\(type)".contains("Array") ? "an array" : "an object"
+        }
+    }
+
+    static func reason(_ error: Error) -> String {
+        if case let .dataCorrupted(context) = error as? DecodingError {
+            return (context.underlyingError.map { "\($0)" }) ?? context.debugDescription
+        }
+        return "\(error)"
+    }
+
+    /// Writes `data` to `path` through a temporary file and a rename, creating the directory.
+    public static func writeAtomically(_ data: Data, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try data.write(to: url, options: .atomic)
+    }
+
+    /// JUnit XML: one testcase per case; a failure per violated expectation and per finding at or
+    /// above the report's fail-on severity.
+    public func junit() -> String {
+        let failOn = settings.failOn
+        var body = ""
+        var failures = 0
+        for c in cases {
+            var problems: [String] = []
+            for e in c.expectations where !e.passed {
+                problems.append("expected rule \(e.rule) to be \(e.expected.rawValue), but it \(e.actual == .fires ? "fired" : "was silent") (\(e.location))")
+            }
+            for f in c.baseline.fired where f.severity >= failOn {
+                problems.append("rule \(f.rule) fired (severity \(f.severity.rawValue), at or above \(failOn.rawValue))")
+            }
+            let time = String(format: "%.3f", timings.cases[c.id] ?? 0)
+            body += "    <testcase classname=\"\(Self.xml(suite.name))\" name=\"\(Self.xml(c.id))\" time=\"\(time)\""
+            guard let first = problems.first else { body += "/>\n"; continue }
+            failures += 1
+            body += ">\n      <failure message=\"\(Self.xml(first))\">\(Self.xml(problems.joined(separator: "\n")))</failure>\n    </testcase>\n"
+        }
+        let total = String(format: "%.3f", timings.totalSeconds)
+        return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n"
+            + "  <testsuite name=\"\(Self.xml(suite.name))\" tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"0\" time=\"\(total)\">\n"
+            + body + "  </testsuite>\n</testsuites>\n"
+    }
+
+    static func xml(_ s: String) -> String {
+        var out = ""
+        for ch in s.unicodeScalars {
+            switch ch {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "\n": out += "&#10;"
+            default:
+                // XML 1.0 forbids most control characters even as references.
+                if ch.value < 0x20 && ch != "\t" { out += "?" } else { out.unicodeScalars.append(ch) }
+            }
+        }
+        return out
+    }
+}

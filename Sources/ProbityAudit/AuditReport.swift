@@ -1,0 +1,278 @@
+// The audit report as value types (docs/audits.md): the JSON contract of docs/report.schema.json,
+// each key pinned by a CodingKeys case, so a renamed key is a compile error or a decoding error,
+// never a silently wrong number. Building, summarising, merging and writing live in extensions.
+
+import Foundation
+import ProbityRules
+
+/// What `probity audit` writes: where the run came from, its settings, per case what each run
+/// generated, which rules fired where, what the interventions changed, and the verdict.
+public struct AuditReport: Codable, Sendable, Equatable {
+    /// The `schema_version` this build writes and reads.
+    public static let schemaVersion = 1
+
+    public var schemaVersion: Int
+    public var probityVersion: String
+    /// False when the run was interrupted: only the finished cases are present.
+    public var complete: Bool
+    /// ISO 8601 timestamps.
+    public var startedAt: String
+    public var finishedAt: String
+    public var model: Model
+    public var packs: [Pack]
+    public var ruleFiles: [FileDigest]
+    public var rules: [Rule]
+    public var suite: Suite
+    public var settings: Settings
+    public var timings: Timings
+    public var summary: Summary
+    public var cases: [Case]
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case schemaVersion = "schema_version", probityVersion = "probity_version", complete
+        case startedAt = "started_at", finishedAt = "finished_at", model, packs
+        case ruleFiles = "rule_files", rules, suite, settings, timings, summary, cases
+    }
+
+    /// The model file: its name (GGUF `general.name`), SHA-256, and path (`default` for the default model).
+    public struct Model: Codable, Sendable, Equatable {
+        public var name: String
+        public var sha256: String
+        public var path: String
+    }
+
+    /// A feature pack the rules use. `sha256` digests the sorted lines `FILE SHA256` of its files.
+    public struct Pack: Codable, Sendable, Equatable {
+        public var name: String
+        public var path: String
+        public var sha256: String
+    }
+
+    /// A file and its SHA-256.
+    public struct FileDigest: Codable, Sendable, Equatable {
+        public var path: String
+        public var sha256: String
+    }
+
+    /// A rule of the suite.
+    public struct Rule: Codable, Sendable, Equatable {
+        public var id: String
+        public var severity: RuleSeverity
+        public var description: String
+        public var file: String
+        /// The rule has interventions or stops generation.
+        public var intervenes: Bool
+    }
+
+    /// The suite file; `cases` counts all its cases, whatever the shard.
+    public struct Suite: Codable, Sendable, Equatable {
+        public var name: String
+        public var path: String
+        public var sha256: String
+        public var cases: Int
+    }
+
+    /// Generation settings and how the run was judged.
+    public struct Settings: Codable, Sendable, Equatable {
+        public var maxTokens: Int
+        public var temperature: Double
+        public var topP: Double
+        public var seed: UInt64
+        public var chatFormat: String
+        public var failOn: RuleSeverity
+        public var shard: Shard
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case maxTokens = "max_tokens", temperature, topP = "top_p", seed, chatFormat = "chat_format"
+            case failOn = "fail_on", shard
+        }
+    }
+
+    /// Shard `index` of `count` (1-based).
+    public struct Shard: Codable, Sendable, Equatable {
+        public var index: Int
+        public var count: Int
+    }
+
+    /// Wall-clock seconds: the whole run, and per case id.
+    public struct Timings: Codable, Sendable, Equatable {
+        public var totalSeconds: Double
+        public var cases: [String: Double]
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case totalSeconds = "total_seconds", cases
+        }
+    }
+
+    /// Findings (rules firing on baseline runs, counted per case) and the verdict.
+    public struct Summary: Codable, Sendable, Equatable {
+        public var cases: Int
+        public var casesFailed: Int
+        public var findings: Int
+        public var findingsBySeverity: [RuleSeverity: Int]
+        public var findingsByRule: [String: Int]
+        public var findingsAtOrAboveFailOn: Int
+        public var expectationsFailed: Int
+        public var passed: Bool
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case cases, casesFailed = "cases_failed", findings, findingsBySeverity = "findings_by_severity"
+            case findingsByRule = "findings_by_rule", findingsAtOrAboveFailOn = "findings_at_or_above_fail_on"
+            case expectationsFailed = "expectations_failed", passed
+        }
+    }
+
+    /// One case: its prompt, the baseline run, and with intervening rules the steered run and its effects.
+    public struct Case: Codable, Sendable, Equatable {
+        public var id: String
+        /// The case's index in the suite (0-based), which orders merged shards.
+        public var index: Int
+        public var prompt: String
+        public var promptTokens: Int
+        /// Where the case is defined (`file:line:col`).
+        public var location: String
+        public var baseline: Run
+        public var steered: Run?
+        public var effects: Effects?
+        public var expectations: [Expectation]
+        public var expectationsPassed: Bool
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case id, index, prompt, promptTokens = "prompt_tokens", location, baseline, steered, effects
+            case expectations, expectationsPassed = "expectations_passed"
+        }
+    }
+
+    /// Why a run's generation ended.
+    public enum FinishReason: String, Codable, Sendable, Equatable, CaseIterable {
+        /// max_tokens or the context's end.
+        case length
+        /// The end-of-sequence token.
+        case eos
+        /// The end-of-turn stop string.
+        case stop
+        /// A rule with `stop: true` fired (steered runs only).
+        case rule
+    }
+
+    /// One generation with the rules attached.
+    public struct Run: Codable, Sendable, Equatable {
+        public var text: String
+        /// Tokens generated.
+        public var tokens: Int
+        public var finishReason: FinishReason
+        public var fired: [Firing]
+        /// Per position, the top latents and FVU of each SAE pack (SAE packs only; absent otherwise).
+        public var features: [PositionFeatures]?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case text, tokens, finishReason = "finish_reason", fired, features
+        }
+    }
+
+    /// A rule that fired on a run.
+    public struct Firing: Codable, Sendable, Equatable {
+        public var rule: String
+        public var severity: RuleSeverity
+        /// The detection's aggregate (max, mean or count) over its scope.
+        public var value: Double
+        public var positions: [FiringPosition]
+    }
+
+    /// A position where a fired rule's watched features reach its threshold.
+    public struct FiringPosition: Codable, Sendable, Equatable {
+        public var position: Int
+        /// The token there (-1 when the position lies past the run's tokens).
+        public var token: Int
+        public var piece: String
+        /// Feature label → activation.
+        public var activations: [String: Double]
+    }
+
+    /// The SAE packs' view of one position.
+    public struct PositionFeatures: Codable, Sendable, Equatable {
+        public var position: Int
+        public var packs: [PackFeatures]
+    }
+
+    /// One SAE pack's top latents at a position, and its fraction of variance unexplained there.
+    public struct PackFeatures: Codable, Sendable, Equatable {
+        public var pack: String
+        public var fvu: Double
+        public var top: [Latent]
+    }
+
+    /// An SAE latent and its activation.
+    public struct Latent: Codable, Sendable, Equatable {
+        public var latent: Int
+        public var activation: Double
+    }
+
+    /// What the interventions changed along the steered path.
+    public struct Effects: Codable, Sendable, Equatable {
+        public var textChanged: Bool
+        /// KL(baseline ‖ steered) in nats per generated position of the steered path.
+        public var kl: [Double]?
+        public var klMean: Double?
+        public var klMax: Double?
+        public var top1ChangedFraction: Double?
+        public var interventions: [InterventionEffect]
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case textChanged = "text_changed", kl, klMean = "kl_mean", klMax = "kl_max"
+            case top1ChangedFraction = "top1_changed_fraction", interventions
+        }
+    }
+
+    /// One intervening rule's share of the steered run.
+    public struct InterventionEffect: Codable, Sendable, Equatable {
+        public var rule: String
+        public var positionsEdited: Int
+        public var firedBaseline: Bool
+        public var firesAfter: Bool
+        /// Per token the rule names: steered − baseline logit, mean over the generated positions, every rule steering.
+        public var logitDeltas: [String: Double]
+        /// The same at the first generated position.
+        public var logitDeltasFirst: [String: Double]?
+        /// One teacher-forced pass along the steered path with only this rule's interventions.
+        public var alone: AloneEffect?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case rule, positionsEdited = "positions_edited", firedBaseline = "fired_baseline", firesAfter = "fires_after"
+            case logitDeltas = "logit_deltas", logitDeltasFirst = "logit_deltas_first", alone
+        }
+    }
+
+    /// A rule's interventions alone along the steered path.
+    public struct AloneEffect: Codable, Sendable, Equatable {
+        /// KL(baseline ‖ this rule alone) in nats per generated position.
+        public var kl: [Double]
+        public var klMean: Double
+        public var klMax: Double
+        public var top1ChangedFraction: Double
+        public var positionsEdited: Int
+        /// Whether the rule fires in that pass.
+        public var fires: Bool
+        public var logitDeltas: [String: Double]
+        public var logitDeltasFirst: [String: Double]
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case kl, klMean = "kl_mean", klMax = "kl_max", top1ChangedFraction = "top1_changed_fraction"
+            case positionsEdited = "positions_edited", fires, logitDeltas = "logit_deltas", logitDeltasFirst = "logit_deltas_first"
+        }
+    }
+
+    /// Whether a rule fired (on the baseline run), as expectations state it.
+    public enum Verdict: String, Codable, Sendable, Equatable {
+        case fires, silent
+    }
+
+    /// A case's expectation about a rule, and how the baseline run met it.
+    public struct Expectation: Codable, Sendable, Equatable {
+        public var rule: String
+        public var expected: Verdict
+        public var actual: Verdict
+        public var passed: Bool
+        public var location: String
+    }
+}

@@ -1,0 +1,123 @@
+// Reading reports back is strict: a missing, mistyped, out-of-range or unknown key fails with the
+// path of that key, never a default; merging checks the shards belong together.
+
+import Foundation
+import ProbityRules
+import Testing
+@testable import ProbityAudit
+
+@Suite struct ReportReadingTests {
+    /// A small report written by hand: two cases, one firing, one steered.
+    static func sample() -> AuditReport {
+        let firing = AuditReport.Firing(rule: "r.high", severity: .high, value: 2.5, positions: [
+            AuditReport.FiringPosition(position: 3, token: 42, piece: " yes", activations: ["pack[7]": 2.5]),
+        ])
+        let run = AuditReport.Run(text: "yes", tokens: 1, finishReason: .eos, fired: [firing], features: nil)
+        let quiet = AuditReport.Run(text: "no", tokens: 2, finishReason: .length, fired: [], features: [
+            AuditReport.PositionFeatures(position: 0, packs: [AuditReport.PackFeatures(pack: "p", fvu: 0.25, top: [
+                AuditReport.Latent(latent: 1, activation: 0.5),
+            ])]),
+        ])
+        let effects = AuditReport.Effects(textChanged: true, kl: [0.5, 0], klMean: 0.25, klMax: 0.5, top1ChangedFraction: 0.5,
+                                          interventions: [AuditReport.InterventionEffect(
+                                              rule: "r.high", positionsEdited: 2, firedBaseline: true, firesAfter: false,
+                                              logitDeltas: [" yes": -1], logitDeltasFirst: [" yes": -2], alone: nil)])
+        let rules = [AuditReport.Rule(id: "r.high", severity: .high, description: "d", file: "rules/r.yaml", intervenes: true),
+                     AuditReport.Rule(id: "r.low", severity: .low, description: "d", file: "rules/r.yaml", intervenes: false)]
+        let cases = [
+            AuditReport.Case(id: "a", index: 0, prompt: "p", promptTokens: 3, location: "s.yaml:5:5", baseline: run,
+                             steered: quiet, effects: effects,
+                             expectations: [AuditReport.Expectation(rule: "r.low", expected: .silent, actual: .silent, passed: true,
+                                                                    location: "s.yaml:6:9")],
+                             expectationsPassed: true),
+            AuditReport.Case(id: "b", index: 1, prompt: "q", promptTokens: 2, location: "s.yaml:7:5", baseline: quiet,
+                             steered: nil, effects: nil, expectations: [], expectationsPassed: true),
+        ]
+        return AuditReport(
+            schemaVersion: 1, probityVersion: "test", complete: true, startedAt: "t0", finishedAt: "t1",
+            model: AuditReport.Model(name: "m", sha256: "00", path: "default"), packs: [AuditReport.Pack(name: "p", path: "packs/p", sha256: "11")],
+            ruleFiles: [AuditReport.FileDigest(path: "rules/r.yaml", sha256: "22")], rules: rules,
+            suite: AuditReport.Suite(name: "s", path: "s.yaml", sha256: "33", cases: 2),
+            settings: AuditReport.Settings(maxTokens: 8, temperature: 0, topP: 1, seed: 0, chatFormat: "auto", failOn: .high,
+                                           shard: AuditReport.Shard(index: 1, count: 1)),
+            timings: AuditReport.Timings(totalSeconds: 2, cases: ["a": 1, "b": 1]),
+            summary: AuditReport.Summary(cases: cases, rules: rules.map { ($0.id, $0.severity) }, failOn: .high, complete: true),
+            cases: cases)
+    }
+
+    static func text(_ r: AuditReport) throws -> String { String(decoding: try r.json(), as: UTF8.self) }
+
+    /// Decoding `text` fails naming `key`.
+    static func expectBadKey(_ text: String, _ key: String, _ reasonPart: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            _ = try AuditReport.decode(Data(text.utf8), path: "r.json")
+            Issue.record("decoded a report with a bad \(key)", sourceLocation: sourceLocation)
+        } catch let AuditError.badReport(path, found, reason) {
+            #expect(path == "r.json" && found == key, "key \(found): \(reason)", sourceLocation: sourceLocation)
+            #expect(reason.contains(reasonPart), "\(reason)", sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func summaryCountsFindingsAndVerdict() {
+        let s = Self.sample().summary
+        #expect(s.findings == 1 && s.findingsBySeverity[.high] == 1 && s.findingsBySeverity[.critical] == 0)
+        #expect(s.findingsByRule == ["r.high": 1, "r.low": 0])
+        #expect(s.findingsAtOrAboveFailOn == 1 && s.casesFailed == 1 && !s.passed)
+    }
+
+    @Test func roundTripIsLossless() throws {
+        let r = Self.sample()
+        let data = try r.json()
+        let back = try AuditReport.decode(data, path: "r.json")
+        #expect(back == r)
+        #expect(try back.json() == data)
+        // Absent optionals stay absent, and keys come sorted.
+        let text = String(decoding: data, as: UTF8.self)
+        #expect(text.contains("\"findings_by_severity\" : {\n      \"critical\" : 0,\n      \"high\" : 1,"))
+        #expect(!text.contains("\"alone\""))
+    }
+
+    @Test func badKeysAreNamedByPath() throws {
+        let good = try Self.text(Self.sample())
+        Self.expectBadKey(good.replacingOccurrences(of: "\"finish_reason\" : \"eos\"", with: "\"finish_reason\" : \"halted\""),
+                          "cases[0].baseline.finish_reason", "halted")
+        Self.expectBadKey(good.replacingOccurrences(of: "\"prompt_tokens\" : 3", with: "\"prompt_tokens\" : \"3\""),
+                          "cases[0].prompt_tokens", "expected an integer")
+        Self.expectBadKey(good.replacingOccurrences(of: "\"kl_max\" : 0.5", with: "\"kl_maximum\" : 0.5"),
+                          "cases[0].effects.kl_maximum", "unknown key")
+        Self.expectBadKey(good.replacingOccurrences(of: "\"severity\" : \"high\"", with: "\"severity\" : \"severe\""),
+                          "rules[0].severity", "severe")
+        Self.expectBadKey(good.replacingOccurrences(of: "\"passed\" : false", with: "\"verdict\" : false"),
+                          "summary.passed", "missing")
+        Self.expectBadKey(good.replacingOccurrences(of: "\"high\" : 1,", with: "\"severe\" : 1,"),
+                          "summary.findings_by_severity.severe", "RuleSeverity")
+        Self.expectBadKey(good.replacingOccurrences(of: "\"schema_version\" : 1", with: "\"schema_version\" : 2"),
+                          "schema_version", "expected 1, found 2")
+        Self.expectBadKey("[1]", "$", "expected an object")
+        #expect(throws: AuditError.self) { _ = try AuditReport.decode(Data("{".utf8), path: "r.json") }
+    }
+
+    @Test func mergeJoinsShardsAndRefusesStrangers() throws {
+        let whole = Self.sample()
+        var one = whole, two = whole
+        one.cases = [whole.cases[0]]
+        one.settings.shard = AuditReport.Shard(index: 1, count: 2)
+        one.timings = AuditReport.Timings(totalSeconds: 1, cases: ["a": 1])
+        two.cases = [whole.cases[1]]
+        two.settings.shard = AuditReport.Shard(index: 2, count: 2)
+        two.timings = AuditReport.Timings(totalSeconds: 1, cases: ["b": 1])
+        let merged = try AuditReport.merge([("2.json", two), ("1.json", one)])
+        #expect(merged == whole)
+
+        #expect(throws: AuditError.badMerge(path: "1b.json", reason: "case 0 appears in more than one report")) {
+            _ = try AuditReport.merge([("1.json", one), ("1b.json", one)])
+        }
+        var other = two
+        other.model.sha256 = "ff"
+        #expect(throws: AuditError.badMerge(path: "o.json", reason: "not a shard of the same suite, model, rules and settings as 1.json")) {
+            _ = try AuditReport.merge([("1.json", one), ("o.json", other)])
+        }
+    }
+}
