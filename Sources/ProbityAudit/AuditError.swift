@@ -25,6 +25,10 @@ public enum AuditError: InputError, Equatable {
     /// A report whose key at `key` (a path like `cases[2].baseline.finish_reason`) is missing,
     /// mistyped, out of range or unknown.
     case badReport(path: String, key: String, reason: String)
+    /// A line of labelled eval data (JSONL) that is not a valid item.
+    case data(path: String, line: Int, reason: String)
+    /// An eval that cannot be run as asked.
+    case badEval(String)
 
     public var description: String {
         switch self {
@@ -40,6 +44,8 @@ public enum AuditError: InputError, Equatable {
         case let .badShard(text): return "--shard: expected I/N with 1 ≤ I ≤ N, found '\(text)'"
         case let .badMerge(path, reason): return "\(path): cannot merge: \(reason)"
         case let .badReport(path, key, reason): return "\(path): \(key): \(reason) (docs/report.schema.json)"
+        case let .data(path, line, reason): return "\(path):\(line): \(reason)"
+        case let .badEval(message): return message
         }
     }
 }

@@ -34,6 +34,7 @@ struct Probity: ParsableCommand {
             Rules.self,
             AuditCommand.self,
             ReportCommand.self,
+            EvalCommand.self,
         ])
 
     /// Runs a command and maps every error to one message and a contract exit code.

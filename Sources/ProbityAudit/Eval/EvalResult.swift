@@ -1,0 +1,117 @@
+// What `probity eval` measures, as value types with pinned keys (docs/eval.schema.json): per rule,
+// how well its score separates labelled items of its concepts, and how often it fires on benign
+// exchanges, with every item's score so any number can be recomputed.
+
+import Foundation
+import ProbityRules
+
+/// The result of scoring rules on labelled data.
+public struct EvalResult: Codable, Sendable, Equatable {
+    /// The `schema_version` this build writes.
+    public static let schemaVersion = 1
+
+    public var schemaVersion: Int
+    public var probityVersion: String
+    public var model: AuditReport.Model
+    public var packs: [AuditReport.Pack]
+    public var ruleFiles: [AuditReport.FileDigest]
+    public var data: [DataFile]
+    /// The chat format responses were rendered in (`auto`: the model's own template).
+    public var chatFormat: String
+    /// Bootstrap resamples behind each interval.
+    public var bootstrapResamples: Int
+    public var rules: [RuleResult]
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case schemaVersion = "schema_version", probityVersion = "probity_version", model, packs, ruleFiles = "rule_files"
+        case data, chatFormat = "chat_format", bootstrapResamples = "bootstrap_resamples", rules
+    }
+
+    /// A data file, its SHA-256 and how many items it holds.
+    public struct DataFile: Codable, Sendable, Equatable {
+        public var path: String
+        public var sha256: String
+        public var items: Int
+    }
+
+    /// A 95% interval.
+    public struct Interval: Codable, Sendable, Equatable {
+        public var low: Double
+        public var high: Double
+    }
+
+    /// One rule as a detector.
+    public struct RuleResult: Codable, Sendable, Equatable {
+        public var rule: String
+        public var severity: RuleSeverity
+        /// The rule's tags that name concepts of the data: the items it is judged on.
+        public var concepts: [String]
+        public var positives: Int
+        /// Label-0 items of its concepts.
+        public var negatives: Int
+        /// Items of concept `benign`, negatives for every rule.
+        public var benign: Int
+        /// Positives against every negative (its concepts' and the benign items); nil without both.
+        public var auroc: Double?
+        public var aurocInterval: Interval?
+        /// Positives against its concepts' own negatives only (the matched contrast).
+        public var aurocConcept: Double?
+        public var aurocConceptInterval: Interval?
+        /// Fraction of positives on which the rule fires at its threshold.
+        public var tpr: Double?
+        /// Fraction of its concepts' negatives on which it fires.
+        public var fpr: Double?
+        /// Fraction of benign items on which it fires.
+        public var benignFPR: Double?
+        public var items: [ItemScore]
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case rule, severity, concepts, positives, negatives, benign, auroc, aurocInterval = "auroc_ci"
+            case aurocConcept = "auroc_concept", aurocConceptInterval = "auroc_concept_ci", tpr, fpr
+            case benignFPR = "benign_fpr", items
+        }
+    }
+
+    /// One item's score under a rule: the detection's aggregate over its scope, and whether it fires.
+    public struct ItemScore: Codable, Sendable, Equatable {
+        public var id: String
+        public var label: Int
+        public var concept: String
+        public var score: Double
+        public var fires: Bool
+    }
+}
+
+extension EvalResult {
+    /// The JSON text: sorted keys, indented, with a final newline.
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        var data = try encoder.encode(self)
+        data.append(0x0A)
+        return data
+    }
+
+    /// A table, one rule a line.
+    public func table() -> String {
+        func f(_ x: Double?) -> String { x.map { String(format: "%.2f", $0) } ?? "  - " }
+        func ci(_ a: Double?, _ i: Interval?) -> String {
+            guard let a, let i else { return "-" }
+            return String(format: "%.2f [%.2f, %.2f]", a, i.low, i.high)
+        }
+        let width = max(4, rules.map(\.rule.count).max() ?? 0)
+        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+        func left(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
+        var out = pad("rule", width) + "  " + pad("severity", 8) + "  " + pad("concepts", 16)
+            + left("n+", 5) + left("n-", 5) + left("benign", 7) + "  " + pad("AUROC [95% CI]", 20) + "  "
+            + pad("vs concept's own negatives", 26) + left("TPR", 6) + left("FPR", 6) + left("bFPR", 6) + "\n"
+        for r in rules {
+            out += pad(r.rule, width) + "  " + pad(r.severity.rawValue, 8) + "  "
+                + pad(r.concepts.isEmpty ? "-" : r.concepts.joined(separator: ","), 16)
+                + left("\(r.positives)", 5) + left("\(r.negatives)", 5) + left("\(r.benign)", 7) + "  "
+                + pad(ci(r.auroc, r.aurocInterval), 20) + "  " + pad(ci(r.aurocConcept, r.aurocConceptInterval), 26)
+                + left(f(r.tpr), 6) + left(f(r.fpr), 6) + left(f(r.benignFPR), 6) + "\n"
+        }
+        return out
+    }
+}

@@ -1,0 +1,66 @@
+// `probity eval [MODEL] RULES… --data FILE.jsonl`: measures rules as detectors on labelled data
+// (docs/eval.md): per rule AUROC with a bootstrap interval, TPR/FPR at its threshold, and the
+// false-positive rate on benign exchanges.
+
+import ArgumentParser
+import Foundation
+import ProbityAudit
+import ProbityRules
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Measure rules as detectors on labelled data: AUROC, TPR/FPR at threshold, benign FPR (docs/eval.md).")
+
+    @Argument(help: "An optional model ('default' or a .gguf path) followed by rule files or directories of .yaml files.")
+    var paths: [String] = []
+
+    @Option(name: .customLong("data"), help: "Labelled items, JSONL (repeatable).")
+    var data: [String] = []
+
+    @Flag(help: "Print the result as JSON (docs/eval.schema.json) instead of a table.")
+    var json = false
+
+    @Option(help: "Also write the JSON result to this file.")
+    var out: String?
+
+    @Option(help: "Override the chat format instead of detecting it from the model's template.")
+    var chatFormat: String = "auto"
+
+    @Option(help: "Bootstrap resamples for each AUROC interval.")
+    var resamples: Int = 1000
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        guard resamples >= 1 else { throw ValidationError("--resamples: expected at least 1, found \(resamples)") }
+        guard !data.isEmpty else { throw ValidationError("--data: give at least one labelled JSONL file") }
+    }
+
+    func run() throws {
+        var rest = paths
+        var model = "default"
+        if let first = rest.first, first == "default" || first.hasSuffix(".gguf") {
+            model = first
+            rest.removeFirst()
+        }
+        var diagnostics = Diagnostics()
+        let files = RuleSet.ruleFiles(rest.isEmpty ? ["rules"] : rest, into: &diagnostics)
+        if diagnostics.errorCount > 0 { throw AuditError.rules(diagnostics.items) }
+        let terminal = isatty(2) != 0
+        let result = try Evaluation.run(model: model, ruleFiles: files, dataFiles: data, chatFormat: chatFormat,
+                                        version: Version.current, threads: threads, resamples: resamples) { p in
+            guard terminal || p.done == p.total || p.done % 50 == 0 else { return }
+            let line = "eval: \(p.done)/\(p.total) items, " + String(format: "%.1f s", p.seconds)
+            FileHandle.standardError.write(Data(((terminal ? "\r" : "") + line + (terminal && p.done < p.total ? "" : "\n")).utf8))
+        }
+        let encoded = try result.json()
+        if let out { try AuditReport.writeAtomically(encoded, to: out) }
+        if json {
+            FileHandle.standardOutput.write(encoded)
+        } else {
+            print(result.table(), terminator: "")
+        }
+    }
+}
