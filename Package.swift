@@ -40,13 +40,21 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
+        // Tests. Every seeded random number comes from ProbityTensor's SplitMix64; set-up data (the
+        // default model, test vocabularies, corpora) from ProbityTestSupport, which fails a test
+        // that finds it missing rather than skip it.
+        .target(name: "ProbityTestSupport", dependencies: ["ProbityLM"], path: "Tests/ProbityTestSupport"),
         .testTarget(name: "ProbityTensorTests", dependencies: ["ProbityTensor"]),
-        .testTarget(name: "ProbityFormatsTests", dependencies: ["ProbityFormats"]),
-        .testTarget(name: "ProbityLMTests", dependencies: ["ProbityLM"]),
-        .testTarget(name: "ProbityFeaturesTests", dependencies: ["ProbityFeatures", "ProbityLM", "ProbityFormats"]),
-        .testTarget(name: "ProbityRulesTests", dependencies: ["ProbityRules", "ProbityLM"]),
+        .testTarget(name: "ProbityFormatsTests", dependencies: ["ProbityFormats", "ProbityTensor", "ProbityTestSupport"]),
+        .testTarget(name: "ProbityLMTests", dependencies: ["ProbityLM", "ProbityTensor", "ProbityTestSupport"]),
+        .testTarget(name: "ProbityFeaturesTests", dependencies: ["ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
+        .testTarget(name: "ProbityRulesTests", dependencies: ["ProbityRules", "ProbityLM", "ProbityTensor"]),
         .testTarget(name: "ProbityAuditTests", dependencies: ["ProbityAudit", "ProbityRules"]),
         .testTarget(name: "ProbityTrainingTests", dependencies: ["ProbityTraining", "ProbityFeatures", "ProbityLM", "ProbityFormats"]),
-        .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats", "ProbityAudit"]),
+        .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats", "ProbityAudit", "ProbityTestSupport"]),
+        // Benchmarks: they print figures for docs/BENCHMARKS.md and are not part of the unit suite
+        // (scripts/test skips them; `swift test -c release --filter ProbityBenchmarks` runs them).
+        .testTarget(name: "ProbityBenchmarks",
+                    dependencies: ["ProbityRules", "ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor", "ProbityTestSupport"]),
     ]
 )

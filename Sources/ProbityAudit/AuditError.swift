@@ -2,10 +2,9 @@
 // where it is (file:line:col when a YAML node is at fault) and what was expected.
 
 import ProbityRules
-import ProbityTensor
 
 /// What can be wrong with an audit's input.
-public enum AuditError: InputError, Equatable {
+public enum AuditError: Error, CustomStringConvertible, Equatable {
     /// A suite, dataset or report that cannot be read.
     case cannotRead(path: String, reason: String)
     /// A suite key with the wrong shape or value.
@@ -18,7 +17,7 @@ public enum AuditError: InputError, Equatable {
     case dataset(path: String, item: Int, reason: String, suite: FileLocation)
     /// An expectation names a rule that none of the suite's rule files define.
     case unknownRule(FileLocation, id: String, known: [String])
-    /// `--shard I/N` that does not parse or is out of range.
+    /// A shard `I/N` that does not parse or is out of range.
     case badShard(String)
     /// Reports to merge that are not shards of one run.
     case badMerge(path: String, reason: String)
@@ -41,7 +40,7 @@ public enum AuditError: InputError, Equatable {
             return "\(path): item \(item): \(reason) (dataset named at \(suite))"
         case let .unknownRule(l, id, known):
             return "\(l): expectation names rule '\(id)', which the suite's rule files do not define (known: \(known.joined(separator: ", ")))"
-        case let .badShard(text): return "--shard: expected I/N with 1 ≤ I ≤ N, found '\(text)'"
+        case let .badShard(text): return "shard: expected I/N with 1 ≤ I ≤ N, found '\(text)'"
         case let .badMerge(path, reason): return "\(path): cannot merge: \(reason)"
         case let .badReport(path, key, reason): return "\(path): \(key): \(reason) (docs/report.schema.json)"
         case let .data(path, line, reason): return "\(path):\(line): \(reason)"

@@ -1,10 +1,8 @@
 // The one error enum of ProbityFeatures: every way an SAE, a direction, a control vector, a feature
 // pack or an intervention can be wrong. Each case carries the file or argument and expected vs found.
 
-import ProbityTensor
-
 /// Bad feature input. `description` is the one message a user sees.
-public enum FeatureError: InputError, Equatable {
+public enum FeatureError: Error, CustomStringConvertible, Equatable {
     // SAE config (cfg.json).
     case missingFile(path: String, what: String)
     case badJSON(path: String, reason: String)
@@ -51,6 +49,8 @@ public enum FeatureError: InputError, Equatable {
     case pairCount(positive: Int, negative: Int)
     case emptyPrompt
     case noReply(line: Int)
+    /// A prompt set's line holds chat messages, but there is no chat format to render them with.
+    case noChatFormat(path: String, line: Int)
 
     // Statistics and search.
     case noContexts(path: String)
@@ -93,7 +93,7 @@ public enum FeatureError: InputError, Equatable {
         case let .controlVectorLayer(path, layer, blocks):
             return "\(path): direction.\(layer) is past the model's last block (\(blocks) blocks: layers 1-\(blocks - 1))"
         case let .controlVectorArgument(arg):
-            return "--control-vector: '\(arg)': expected FILE.gguf or FILE.gguf:SCALE"
+            return "control vector '\(arg)': expected FILE.gguf or FILE.gguf:SCALE"
         case let .notAPack(path):
             return "\(path): not a feature pack (expected a directory with pack.json, or a SAELens directory with cfg.json and sae_weights.safetensors)"
         case let .badManifest(path, key, expected, found):
@@ -103,7 +103,7 @@ public enum FeatureError: InputError, Equatable {
         case let .unknownHook(pack, hook, reason):
             return "\(pack): hook '\(hook)': \(reason)"
         case let .modelMismatch(pack, detail):
-            return "\(pack): the pack belongs to another model: \(detail) (pass --allow-model-mismatch to use it anyway; the result records it)"
+            return "\(pack): the pack belongs to another model: \(detail)"
         case let .badLabels(path, reason):
             return "\(path): \(reason)"
         case let .latentOutOfRange(pack, index, dSAE):
@@ -122,14 +122,16 @@ public enum FeatureError: InputError, Equatable {
             return "pack '\(pack)': \(action) needs an SAE pack"
         case let .badPairs(path, line, reason):
             return "\(path):\(line): \(reason)"
+        case let .noChatFormat(path, line):
+            return "\(path):\(line): chat messages need the model's chat template, and it has none (name a chat format to render them with)"
         case let .pairCount(positive, negative):
             return "contrast pairs: \(positive) positive prompts but \(negative) negative ones (they pair up line by line)"
         case .emptyPrompt:
             return "a prompt encodes to no tokens: nothing to run"
         case let .noReply(line):
-            return "the prompt on line \(line) has no reply to average over: '--at reply' needs chat messages (\"messages\": [...]) whose last message has text"
+            return "the prompt on line \(line) has no reply to average over: averaging over the reply needs chat messages (\"messages\": [...]) whose last message has text"
         case let .noContexts(path):
-            return "\(path): the labels hold no top contexts to search (run `probity features stats PACK --corpus FILE --tokens N` first)"
+            return "\(path): the labels hold no top contexts to search (gather statistics over a corpus into them first)"
         case let .promptSetSize(path, count, minimum):
             return "\(path): \(count == 0 ? "no prompts" : "\(count) prompt\(count == 1 ? "" : "s")"): a prompt set needs at least \(minimum) (one per line) for a variance"
         }

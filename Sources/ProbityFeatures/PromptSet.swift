@@ -57,7 +57,7 @@ public enum PromptSet {
                     prompt = Prompt(tokens: encode(s), reply: nil, line: lineNumber)
                 } else if let o = value as? [String: Any], let raw = o["messages"] {
                     guard let format = chatFormat else {
-                        throw bad("chat messages need the model's chat template, and it has none (pass --chat-format)")
+                        throw FeatureError.noChatFormat(path: path, line: lineNumber)
                     }
                     guard raw is [Any] else { throw bad("'messages' must be a list of {\"role\", \"content\"} objects") }
                     let messages = try ChatMessage.parse(messagesJSON: try JSONSerialization.data(withJSONObject: raw),

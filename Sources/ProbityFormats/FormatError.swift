@@ -1,10 +1,8 @@
 // The one error enum of ProbityFormats: every way a GGUF, safetensors or npy file can be wrong.
 // Each case carries the file, the byte offset (where one applies) and what was expected vs found.
 
-import ProbityTensor
-
 /// A malformed or unsupported model file. `description` is the one message a user sees.
-public enum FormatError: InputError, Equatable {
+public enum FormatError: Error, CustomStringConvertible, Equatable {
     // Reading past what the file holds.
     /// A fixed-size read of `needed` bytes at `offset` found only `left`.
     case truncated(path: String, offset: Int, what: String, needed: Int, left: Int)

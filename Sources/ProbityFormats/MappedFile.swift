@@ -8,7 +8,7 @@ import Darwin
 import ProbityTensor
 
 /// Errors opening or mapping a file.
-public enum FileError: InputError, Equatable {
+public enum FileError: Error, CustomStringConvertible, Equatable {
     case cannotOpen(path: String, reason: String)
     case notARegularFile(path: String)
     case cannotMap(path: String, reason: String)

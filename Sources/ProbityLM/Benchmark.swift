@@ -127,7 +127,7 @@ public enum Benchmark {
     }
 }
 
-public enum BenchmarkError: InputError, Equatable {
+public enum BenchmarkError: Error, CustomStringConvertible, Equatable {
     case badOption(String)
     public var description: String {
         switch self { case let .badOption(m): return m }

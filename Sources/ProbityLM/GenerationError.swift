@@ -1,10 +1,8 @@
 // Bad input on the way into generation: chat messages and their files, chat templates, sampling
 // options and stop strings. Each case carries the evidence its message shows the user.
 
-import ProbityTensor
-
 /// An input error from preparing a generation: messages, chat formats, sampling, stop strings.
-public enum GenerationError: InputError, Equatable {
+public enum GenerationError: Error, CustomStringConvertible, Equatable {
     // Messages files.
     case messagesFileUnreadable(path: String, reason: String)
     case messagesFileNotJSON(path: String, detail: String)
@@ -59,10 +57,10 @@ public enum GenerationError: InputError, Equatable {
         case let .unrecognisedTemplate(excerpt, family):
             let looks = family.map { " It looks like a \($0) template, but not a variant Probity renders exactly." } ?? ""
             return "the model's chat template is not one Probity recognises: \"\(excerpt)\".\(looks)"
-                + " Pass --chat-format NAME to choose one (known formats: \(ChatFormat.knownNames))"
+                + " Name a chat format to use instead (known formats: \(ChatFormat.knownNames))"
         case let .modelHasNoTemplate(path):
             return "\(path): the model has no chat template (tokenizer.chat_template);"
-                + " pass --chat-format NAME (known formats: \(ChatFormat.knownNames))"
+                + " name a chat format to use (known formats: \(ChatFormat.knownNames))"
         case let .emptyConversation(format):
             return "\(format): the conversation has no messages"
         case let .rolesMustAlternate(format, index, role, expected):

@@ -76,7 +76,7 @@ extension InferenceSession {
 }
 
 /// Errors loading or running a model.
-public enum ModelError: InputError, Equatable {
+public enum ModelError: Error, CustomStringConvertible, Equatable {
     case unsupportedArchitecture(String, supported: [String])
     case missingMetadata(key: String, path: String)
     case badMetadata(key: String, expected: String, found: String, path: String)

@@ -26,12 +26,12 @@ public struct LoadedModel: Sendable {
     }
 }
 
-public enum LoadError: InputError, Equatable {
+public enum LoadError: Error, CustomStringConvertible, Equatable {
     case badThreadCount(Int)
 
     public var description: String {
         switch self {
-        case let .badThreadCount(n): return "--threads: expected 1 to 1024, found \(n)"
+        case let .badThreadCount(n): return "thread count: expected 1 to 1024, found \(n)"
         }
     }
 }

@@ -39,7 +39,7 @@ public enum ModelLocator {
     }
 }
 
-public enum ModelLocatorError: InputError, Equatable {
+public enum ModelLocatorError: Error, CustomStringConvertible, Equatable {
     case defaultModelMissing(path: String)
     case notFound(String)
 

@@ -1,10 +1,8 @@
 // Errors of the tokenizer: a vocabulary that cannot be loaded as llama.cpp would, and token ids
 // that do not exist. Each case carries the evidence; the description is the message a user sees.
 
-import ProbityTensor
-
 /// What went wrong while loading a vocabulary or turning tokens back into text.
-public enum TokenizerError: InputError, Equatable {
+public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     /// `tokenizer.ggml.model` names a tokenizer family we do not implement.
     case unsupportedModel(source: String, model: String)
     /// A required metadata key is absent.

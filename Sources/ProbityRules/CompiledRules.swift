@@ -112,7 +112,7 @@ public final class CompiledRules: Sendable {
                     packs.append(CompiledPack(name: declaration.name, path: declaration.resolvedPath, kind: pack.kind,
                                               files: try digests(declaration.resolvedPath), modelMismatch: mismatch))
                     if let mismatch {
-                        diagnostics.warning("pack '\(declaration.name)': \(mismatch) (allowed by --allow-model-mismatch)", at: where_)
+                        diagnostics.warning("pack '\(declaration.name)': \(mismatch) (allowed for this run)", at: where_)
                     }
                 } catch let e as FeatureError {
                     // Errors of a loaded pack start with its name, which the message already gives.

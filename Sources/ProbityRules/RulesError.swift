@@ -1,10 +1,8 @@
 // The one error type of ProbityRules: every case carries where (file, line, column) and what was
 // expected versus found. A failed lint or compile throws `.invalid` with all diagnostics at once.
 
-import ProbityTensor
-
 /// An error in a rules file or in loading one.
-public enum RulesError: InputError, Equatable {
+public enum RulesError: Error, CustomStringConvertible, Equatable {
     /// The file could not be read at all.
     case cannotRead(path: String, reason: String)
     /// The document is larger than the loader accepts.

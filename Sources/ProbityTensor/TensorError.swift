@@ -2,7 +2,7 @@
 // Callers add where the weights came from (a tensor name, a file) in `context`.
 
 /// Bad input reaching a tensor kernel, carrying what was expected and what was found.
-public enum TensorError: InputError, Equatable {
+public enum TensorError: Error, CustomStringConvertible, Equatable {
     /// The element type has no dequantization or dot kernel.
     case unsupportedType(GGMLType, context: String)
     /// A row or element count is not a whole number of the type's blocks.

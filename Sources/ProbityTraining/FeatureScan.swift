@@ -25,17 +25,17 @@ public struct FeatureScanRequest: Sendable {
 
     /// Checks the arguments that need neither the model nor the corpora.
     public func validate() throws {
-        guard !corpora.isEmpty else { throw TrainingError.badArgument(name: "--corpus", expected: "at least one file", found: "none") }
-        guard tokens > 0 else { throw TrainingError.badArgument(name: "--tokens", expected: "a positive number", found: "\(tokens)") }
-        guard window >= 2 else { throw TrainingError.badArgument(name: "--window", expected: "at least 2 tokens", found: "\(window)") }
+        guard !corpora.isEmpty else { throw TrainingError.badArgument(name: "corpora", expected: "at least one file", found: "none") }
+        guard tokens > 0 else { throw TrainingError.badArgument(name: "tokens", expected: "a positive number", found: "\(tokens)") }
+        guard window >= 2 else { throw TrainingError.badArgument(name: "window", expected: "at least 2 tokens", found: "\(window)") }
         guard options.contextsPerLatent >= 1 && options.contextsPerLatent <= 1000 else {
-            throw TrainingError.badArgument(name: "--contexts", expected: "1 to 1000", found: "\(options.contextsPerLatent)")
+            throw TrainingError.badArgument(name: "contexts per latent", expected: "1 to 1000", found: "\(options.contextsPerLatent)")
         }
         guard options.before >= 0 && options.before <= 256 else {
-            throw TrainingError.badArgument(name: "--before", expected: "0 to 256 tokens", found: "\(options.before)")
+            throw TrainingError.badArgument(name: "tokens before", expected: "0 to 256 tokens", found: "\(options.before)")
         }
         guard options.after >= 0 && options.after <= 256 else {
-            throw TrainingError.badArgument(name: "--after", expected: "0 to 256 tokens", found: "\(options.after)")
+            throw TrainingError.badArgument(name: "tokens after", expected: "0 to 256 tokens", found: "\(options.after)")
         }
     }
 }

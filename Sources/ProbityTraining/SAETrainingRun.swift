@@ -48,19 +48,19 @@ public struct SAETrainingRequest: Sendable {
 
     /// Checks the arguments that do not need the model.
     public func validate() throws {
-        guard latents > 0 else { throw TrainingError.badArgument(name: "--latents", expected: "a positive number", found: "\(latents)") }
-        guard k > 0 && k <= latents else { throw TrainingError.badArgument(name: "--k", expected: "1 to --latents (\(latents))", found: "\(k)") }
-        guard batchSize > 0 else { throw TrainingError.badArgument(name: "--batch-size", expected: "a positive number", found: "\(batchSize)") }
+        guard latents > 0 else { throw TrainingError.badArgument(name: "latents", expected: "a positive number", found: "\(latents)") }
+        guard k > 0 && k <= latents else { throw TrainingError.badArgument(name: "k", expected: "1 to the number of latents (\(latents))", found: "\(k)") }
+        guard batchSize > 0 else { throw TrainingError.badArgument(name: "batch size", expected: "a positive number", found: "\(batchSize)") }
         guard tokens >= batchSize else {
-            throw TrainingError.badArgument(name: "--tokens", expected: "at least one batch (\(batchSize))", found: "\(tokens)")
+            throw TrainingError.badArgument(name: "tokens", expected: "at least one batch (\(batchSize))", found: "\(tokens)")
         }
-        guard context >= 2 else { throw TrainingError.badArgument(name: "--context", expected: "at least 2 tokens", found: "\(context)") }
-        guard !corpora.isEmpty else { throw TrainingError.badArgument(name: "--corpus", expected: "at least one file", found: "none") }
+        guard context >= 2 else { throw TrainingError.badArgument(name: "context", expected: "at least 2 tokens", found: "\(context)") }
+        guard !corpora.isEmpty else { throw TrainingError.badArgument(name: "corpora", expected: "at least one file", found: "none") }
         guard [.f32, .f16, .bf16].contains(dtype) else {
-            throw TrainingError.badArgument(name: "--dtype", expected: "f32, f16 or bf16", found: dtype.rawValue)
+            throw TrainingError.badArgument(name: "weight type", expected: "f32, f16 or bf16", found: dtype.rawValue)
         }
         guard checkpointEvery > 0 else {
-            throw TrainingError.badArgument(name: "--checkpoint-every", expected: "a positive number of buffers", found: "\(checkpointEvery)")
+            throw TrainingError.badArgument(name: "checkpoint every", expected: "a positive number of buffers", found: "\(checkpointEvery)")
         }
     }
 }

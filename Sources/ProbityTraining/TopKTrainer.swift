@@ -43,19 +43,19 @@ public struct TopKTrainingOptions: Sendable, Equatable, Codable {
     /// The AuxK k in effect.
     public var effectiveAuxK: Int { min(auxK > 0 ? auxK : max(dIn / 2, 1), latents) }
 
-    /// Checks the settings, naming the offending option.
+    /// Checks the settings, naming the offending one.
     public func validate() throws {
         func bad(_ name: String, _ expected: String, _ found: Any) -> TrainingError {
             TrainingError.badArgument(name: name, expected: expected, found: "\(found)")
         }
         guard dIn > 0 else { throw bad("d_in", "a positive width", dIn) }
-        guard latents > 0 else { throw bad("--latents", "a positive number of latents", latents) }
-        guard k > 0, k <= latents else { throw bad("--k", "1 to --latents (\(latents))", k) }
-        guard batchSize > 0 else { throw bad("--batch-size", "a positive number of positions", batchSize) }
-        guard totalSteps > 0 else { throw bad("--tokens", "at least one batch of positions (\(batchSize))", totalSteps) }
-        guard learningRate.isFinite, learningRate > 0 else { throw bad("--lr", "a positive learning rate", learningRate) }
-        guard warmupSteps >= 0 else { throw bad("--warmup-steps", "0 or more", warmupSteps) }
-        guard deadAfterTokens > 0 else { throw bad("--dead-after", "a positive number of tokens", deadAfterTokens) }
+        guard latents > 0 else { throw bad("latents", "a positive number of latents", latents) }
+        guard k > 0, k <= latents else { throw bad("k", "1 to the number of latents (\(latents))", k) }
+        guard batchSize > 0 else { throw bad("batch size", "a positive number of positions", batchSize) }
+        guard totalSteps > 0 else { throw bad("tokens", "at least one batch of positions (\(batchSize))", totalSteps) }
+        guard learningRate.isFinite, learningRate > 0 else { throw bad("learning rate", "a positive learning rate", learningRate) }
+        guard warmupSteps >= 0 else { throw bad("warmup steps", "0 or more", warmupSteps) }
+        guard deadAfterTokens > 0 else { throw bad("dead after", "a positive number of tokens", deadAfterTokens) }
     }
 }
 

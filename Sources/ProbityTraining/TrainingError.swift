@@ -1,10 +1,10 @@
 // The one error enum of ProbityTraining: bad training or evaluation input (arguments, corpora,
 // checkpoints), each case carrying what was wrong, where, and what was expected.
 
-import ProbityTensor
-
 /// Bad SAE training or evaluation input. `description` is the one message a user sees.
-public enum TrainingError: InputError, Equatable {
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    /// A setting out of range. `name` is the setting in library terms (`latents`, `batch size`);
+    /// a front end that takes it from a flag names the flag instead.
     case badArgument(name: String, expected: String, found: String)
     case missingCorpus(path: String)
     case unreadableCorpus(path: String, reason: String)

@@ -8,7 +8,8 @@ import ProbityTensor
 
 struct Activations: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Record the activations at one hook point (shape [positions, d_model]).")
+        abstract: "Record the activations at one hook point (shape [positions, d_model]).",
+        discussion: "--json prints the tokens, their pieces and the activations.")
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -24,8 +25,8 @@ struct Activations: ParsableCommand {
     @Option(help: "Write float32 activations to this .npy file.")
     var npy: String?
 
-    @Flag(help: "Print JSON with the tokens, pieces and activations.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     func run() throws {
         guard let point = HookPoint(name: hook) else { throw HookNameError.notAHookName(hook) }
@@ -59,7 +60,7 @@ struct Activations: ParsableCommand {
     }
 }
 
-enum HookNameError: InputError {
+enum HookNameError: BadInput {
     case notAHookName(String)
 
     var description: String {

@@ -27,8 +27,8 @@ struct AuditCommand: ParsableCommand {
     @Option(help: "Run only shard I of N (every N-th case, from case I); merge with `probity report merge`.")
     var shard: String = "1/1"
 
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threadsOption: ThreadsOption
+    var threads: Int? { threadsOption.threads }
 
     func run() throws {
         guard let severity = RuleSeverity(rawValue: failOn) else {

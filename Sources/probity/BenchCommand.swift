@@ -33,8 +33,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Also measure with a random TopK SAE of this many latents attached.")
     var saeLatents: Int?
 
-    @Option(help: "Also measure with this pack's SAE attached (at its hook unless --hook is given).")
-    var pack: String?
+    @OptionGroup var packOption: PackOption
+    var pack: String? { packOption.pack }
 
     @Option(help: "Hook point for the SAE.")
     var hook: String?
@@ -45,8 +45,8 @@ struct Bench: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Record each position's FVU (a reconstruction) in the SAE monitor.")
     var fvu = true
 
-    @Flag(help: "Print one JSON object.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     func validate() throws {
         if let n = saeLatents, n < 1 { throw ValidationError("--sae-latents must be at least 1, found \(n)") }
@@ -177,7 +177,7 @@ enum SAEWeightTypeArgument: String, ExpressibleByArgument, CaseIterable {
     }
 }
 
-enum BenchInputError: InputError {
+enum BenchInputError: BadInput {
     case notAnSAEPack(String)
 
     var description: String {

@@ -17,18 +17,16 @@ struct ChatTemplateCommand: ParsableCommand {
             --chat-format names one (\(ChatFormat.knownNames)).
             """)
 
-    @Argument(help: "The model: a .gguf path, or 'default' for the default model.")
-    var model: String = "default"
+    @OptionGroup var modelArgument: ModelArgument
+    var model: String { modelArgument.model }
 
     @Option(help: ArgumentHelp(
         "A JSON file of messages: an array of {\"role\": ..., \"content\": ...} objects, or {\"messages\": [...]}.",
         valueName: "file.json"))
     var messages: String
 
-    @Option(name: .customLong("chat-format"),
-            help: ArgumentHelp("Use this chat format instead of recognising the model's template (\(ChatFormat.knownNames)).",
-                               valueName: "name"))
-    var chatFormat: String?
+    @OptionGroup var chatFormatOption: ChatFormatOption
+    var chatFormat: String? { chatFormatOption.chatFormat }
 
     @Flag(name: .customLong("no-generation-prompt"),
           help: "Leave out the assistant header that asks the model to answer.")

@@ -1,17 +1,44 @@
-// Option groups shared by the commands that run a model, and small output helpers.
+// Option groups shared by the commands: each flag a user meets in several commands is declared
+// once here (the model, threads, chat format, --json), and small output helpers.
 
 import ArgumentParser
 import Foundation
 import ProbityLM
 
-struct ModelOptions: ParsableArguments {
+/// The model a command reads: its optional first argument.
+struct ModelArgument: ParsableArguments {
     @Argument(help: "The model: 'default' (fetched by scripts/setup) or a path to a GGUF file.")
     var model: String = "default"
+}
 
+/// `--threads`, for commands that run the model.
+struct ThreadsOption: ParsableArguments {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
+}
+
+/// The model to run and the threads to run it on.
+struct ModelOptions: ParsableArguments {
+    @OptionGroup var modelArgument: ModelArgument
+    @OptionGroup var threadsOption: ThreadsOption
+
+    var model: String { modelArgument.model }
+    var threads: Int? { threadsOption.threads }
 
     func load() throws -> LoadedModel { try LoadedModel.load(model, threads: threads) }
+}
+
+/// `--chat-format`: a chat format to use instead of the one recognised from the model's template.
+struct ChatFormatOption: ParsableArguments {
+    @Option(name: .customLong("chat-format"),
+            help: "Use this chat format instead of recognising the model's template (\(ChatFormat.knownNames)).")
+    var chatFormat: String?
+}
+
+/// `--json`: JSON on standard output instead of text (each command's description says what it holds).
+struct JSONOutput: ParsableArguments {
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
 }
 
 /// Where a prompt comes from: raw text, or chat messages rendered with the model's template.
@@ -28,8 +55,8 @@ struct PromptOptions: ParsableArguments {
     @Option(help: "A system message to go with --user.")
     var system: String?
 
-    @Option(help: "Override the chat format instead of detecting it from the model's template.")
-    var chatFormat: String?
+    @OptionGroup var chatFormatOption: ChatFormatOption
+    var chatFormat: String? { chatFormatOption.chatFormat }
 
     func validate() throws {
         let sources = [prompt, chat, user].compactMap { $0 }.count

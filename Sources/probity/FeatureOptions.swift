@@ -6,15 +6,30 @@ import Foundation
 import ProbityFeatures
 import ProbityLM
 
-struct PackOptions: ParsableArguments {
+/// `--pack`: a feature pack given by option (commands that read only a pack take it as an argument).
+struct PackOption: ParsableArguments {
     @Option(help: "A feature pack: a directory with pack.json, or a SAELens directory (cfg.json + sae_weights.safetensors).")
-    var pack: String
+    var pack: String?
+}
 
+/// `--allow-model-mismatch`: use packs made for another model, recording the mismatch.
+struct ModelMismatchOption: ParsableArguments {
     @Flag(help: "Use a pack made for another model; the output records the mismatch.")
     var allowModelMismatch = false
+}
 
-    func load(for loaded: LoadedModel) throws -> (FeaturePack, String?) {
-        try loadPack(pack, for: loaded, allowModelMismatch: allowModelMismatch)
+/// A pack checked against the model: `--pack` and `--allow-model-mismatch`.
+struct PackOptions: ParsableArguments {
+    @OptionGroup var packOption: PackOption
+    @OptionGroup var mismatchOption: ModelMismatchOption
+
+    var pack: String? { packOption.pack }
+    var allowModelMismatch: Bool { mismatchOption.allowModelMismatch }
+
+    /// The pack checked against `loaded` and its mismatch note; nil without `--pack`.
+    func load(for loaded: LoadedModel) throws -> (FeaturePack, String?)? {
+        guard let pack else { return nil }
+        return try loadPack(pack, for: loaded, allowModelMismatch: allowModelMismatch)
     }
 }
 

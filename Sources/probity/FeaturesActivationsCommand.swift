@@ -23,16 +23,17 @@ struct FeaturesActivations: ParsableCommand {
     @Flag(help: "Parse special tokens such as <|im_start|> in the text.")
     var parseSpecial = false
 
-    @Flag(help: "Print JSON.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     func validate() throws {
+        if packOptions.pack == nil { throw ValidationError("missing --pack: the feature pack whose features to show") }
         if top < 0 { throw ValidationError("--top must be 0 or more, found \(top)") }
     }
 
     func run() throws {
         let loaded = try modelOptions.load()
-        let (pack, mismatch) = try packOptions.load(for: loaded)
+        guard let (pack, mismatch) = try packOptions.load(for: loaded) else { return }
         let tokens = loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: parseSpecial)
         guard !tokens.isEmpty else { throw FeatureError.emptyPrompt }
         guard let binding = pack.binding else {

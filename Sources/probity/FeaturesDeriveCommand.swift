@@ -25,9 +25,8 @@ struct FeaturesDerive: ParsableCommand {
     @Option(help: "Which positions stand for a prompt: last, mean, or reply (the mean over a conversation's last message).")
     var at: String = "last"
 
-    @Option(name: .customLong("chat-format"),
-            help: "Render chat messages with this format instead of the model's template (\(ChatFormat.knownNames)).")
-    var chatFormat: String?
+    @OptionGroup var chatFormatOption: ChatFormatOption
+    var chatFormat: String? { chatFormatOption.chatFormat }
 
     @Option(help: "Name of the direction (default: the output directory's name).")
     var name: String?

@@ -10,8 +10,8 @@ struct FeaturesInfo: ParsableCommand {
     @Argument(help: "The pack directory (pack.json, or a SAELens directory).")
     var pack: String
 
-    @Flag(help: "Print JSON.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     func run() throws {
         let p = try FeaturePack.load(path: pack)

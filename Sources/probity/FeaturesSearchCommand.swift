@@ -40,14 +40,14 @@ struct FeaturesSearch: ParsableCommand {
     @Option(help: "Latents to list.")
     var top: Int = 20
 
-    @Option(help: "Override the chat format instead of detecting it from the model's template.")
-    var chatFormat: String?
+    @OptionGroup var chatFormatOption: ChatFormatOption
+    var chatFormat: String? { chatFormatOption.chatFormat }
 
-    @Flag(help: "Use a pack made for another model; the output records the mismatch.")
-    var allowModelMismatch = false
+    @OptionGroup var mismatchOption: ModelMismatchOption
+    var allowModelMismatch: Bool { mismatchOption.allowModelMismatch }
 
-    @Flag(help: "Print JSON.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     func validate() throws {
         let differential = positive != nil || negative != nil

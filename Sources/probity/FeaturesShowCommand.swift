@@ -19,8 +19,8 @@ struct FeaturesShow: ParsableCommand {
     @Option(help: "Shade tokens by activation: auto (when standard output is a terminal), always or never.")
     var color: String = "auto"
 
-    @Flag(help: "Print JSON.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     func run() throws {
         guard ["auto", "always", "never"].contains(color) else {

@@ -42,11 +42,11 @@ struct FeaturesStats: ParsableCommand {
     @Option(help: "Tokens per model window.")
     var window: Int = 256
 
-    @Option(help: "Override the chat format instead of detecting it from the model's template.")
-    var chatFormat: String?
+    @OptionGroup var chatFormatOption: ChatFormatOption
+    var chatFormat: String? { chatFormatOption.chatFormat }
 
-    @Flag(help: "Use a pack made for another model.")
-    var allowModelMismatch = false
+    @OptionGroup var mismatchOption: ModelMismatchOption
+    var allowModelMismatch: Bool { mismatchOption.allowModelMismatch }
 
     func run() throws {
         guard let which = parseSplit(split) else {

@@ -6,15 +6,16 @@ import ProbityLM
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Generate text, streaming it to standard output.")
+        abstract: "Generate text, streaming it to standard output.",
+        discussion: "--json prints one object with the text, tokens, finish reason and timings instead of streaming.")
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var promptOptions: PromptOptions
     @OptionGroup var sampling: SamplingArguments
     @OptionGroup var controlVectorOptions: ControlVectorOptions
 
-    @Flag(help: "Print one JSON object with the text, tokens, finish reason and timings instead of streaming.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     func run() throws {
         let loaded = try modelOptions.load()

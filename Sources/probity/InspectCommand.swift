@@ -9,13 +9,16 @@ import ProbityLM
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a model file's format, hyperparameters, tokenizer and tensors.",
-        discussion: "MODEL is 'default' (the default model in the cache) or a path to a .gguf or .safetensors file.")
+        discussion: """
+            MODEL is 'default' (the default model in the cache) or a path to a .gguf or .safetensors file. \
+            --json prints one object with sorted keys (fields in docs/inspect.md).
+            """)
 
     @Argument(help: "'default' or a path to a .gguf or .safetensors file.")
     var model: String = "default"
 
-    @Flag(help: "Print one JSON object with sorted keys (fields in docs/inspect.md).")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     func run() throws {
         let start = ContinuousClock.now

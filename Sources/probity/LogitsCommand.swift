@@ -30,8 +30,8 @@ struct Logits: ParsableCommand {
     @Flag(help: "Compute the logits of every position, not just the last.")
     var allPositions = false
 
-    @Flag(help: "Print JSON.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     func validate() throws {
         if top < 0 { throw ValidationError("--top must be 0 or more, found \(top)") }

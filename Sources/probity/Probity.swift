@@ -3,7 +3,6 @@
 
 import ArgumentParser
 import Foundation
-import ProbityTensor
 
 /// Process exit codes (contract).
 enum Exit {
@@ -51,8 +50,8 @@ struct Probity: ParsableCommand {
         do {
             var command = command
             try command.run()
-        } catch let error as InputError {
-            FileHandle.standardError.write(Data("probity: error: \(error.description)\n".utf8))
+        } catch let error as BadInput {
+            FileHandle.standardError.write(Data("probity: error: \(commandLineMessage(error))\n".utf8))
             Foundation.exit(Exit.badInput)
         } catch let error as ExitCode {
             Foundation.exit(error.rawValue)

@@ -9,12 +9,13 @@ import ProbityRules
 struct RulesLint: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lint",
-        abstract: "Check rule files and their packs; exit 0 when clean, 2 with every diagnostic otherwise.")
+        abstract: "Check rule files and their packs; exit 0 when clean, 2 with every diagnostic otherwise.",
+        discussion: "Diagnostics go to standard error; with --json, to standard output as JSON.")
 
     @OptionGroup var options: RulePathOptions
 
-    @Flag(help: "Print the diagnostics as JSON on standard output.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     func run() throws {
         var diagnostics = Diagnostics()

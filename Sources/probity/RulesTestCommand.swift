@@ -10,15 +10,16 @@ import ProbityRules
 struct RulesTest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "test",
-        abstract: "Run the rules' embedded tests on the model (exit 1 if any fails).")
+        abstract: "Run the rules' embedded tests on the model (exit 1 if any fails).",
+        discussion: "--json prints one document on standard output: an object per test, and the counts.")
 
     @OptionGroup var options: RulePathOptions
 
-    @Flag(help: "Run packs made for another model (the mismatch is reported as a warning).")
-    var allowModelMismatch = false
+    @OptionGroup var mismatchOption: ModelMismatchOption
+    var allowModelMismatch: Bool { mismatchOption.allowModelMismatch }
 
-    @Flag(help: "Print one JSON document on standard output: an object per test, and the counts.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     /// Tokens generated for a test that gives no max_tokens.
     static let defaultMaxTokens = 32

@@ -29,11 +29,11 @@ struct SAEEval: ParsableCommand {
     @Option(help: "Tokens per context window.")
     var context: Int = 256
 
-    @Option(help: "Override the chat format instead of detecting it from the model's template.")
-    var chatFormat: String?
+    @OptionGroup var chatFormatOption: ChatFormatOption
+    var chatFormat: String? { chatFormatOption.chatFormat }
 
-    @Flag(help: "Print JSON.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     func run() throws {
         guard tokens > 0 else { throw TrainingError.badArgument(name: "--tokens", expected: "a positive number", found: "\(tokens)") }

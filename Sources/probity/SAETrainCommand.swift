@@ -62,8 +62,8 @@ struct SAETrain: ParsableCommand {
     @Option(help: "A latent is dead after this many tokens without firing (default: min(10M, tokens/4)).")
     var deadAfter: Int = 0
 
-    @Option(help: "Override the chat format instead of detecting it from the model's template.")
-    var chatFormat: String?
+    @OptionGroup var chatFormatOption: ChatFormatOption
+    var chatFormat: String? { chatFormatOption.chatFormat }
 
     @Option(help: ArgumentHelp("Stop with a checkpoint after N buffers (for testing resumption).", visibility: .hidden))
     var stopAfterBuffers: Int = 0

@@ -14,11 +14,9 @@ struct Steer: ParsableCommand {
     @OptionGroup var sampling: SamplingArguments
     @OptionGroup var controlVectorOptions: ControlVectorOptions
 
-    @Option(help: "A feature pack (needed for --clamp, --scale, --ablate, --cap, --add, --project-out).")
-    var pack: String?
-
-    @Flag(help: "Use a pack made for another model; the output records the mismatch.")
-    var allowModelMismatch = false
+    @OptionGroup var packOptions: PackOptions
+    var pack: String? { packOptions.pack }
+    var allowModelMismatch: Bool { packOptions.allowModelMismatch }
 
     @Option(help: "Set a feature to a value: F=V (V may be Nx: N times its max activation). Repeatable.")
     var clamp: [String] = []
@@ -41,8 +39,8 @@ struct Steer: ParsableCommand {
     @Flag(help: "Also generate without steering and print both.")
     var compare = false
 
-    @Flag(help: "Print JSON.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     var edits: [(String, String)] {
         clamp.map { ("clamp", $0) } + scale.map { ("scale", $0) } + ablate.map { ("ablate", $0) }

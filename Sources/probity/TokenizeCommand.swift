@@ -19,8 +19,8 @@ struct Tokenize: ParsableCommand {
             line and gives one result per line (with --json) or a blank line between cases.
             """)
 
-    @Argument(help: "A .gguf model path, or 'default' for the default model.")
-    var model: String = "default"
+    @OptionGroup var modelArgument: ModelArgument
+    var model: String { modelArgument.model }
 
     @Option(help: "The text to tokenize.")
     var text: String?
@@ -37,8 +37,8 @@ struct Tokenize: ParsableCommand {
     @Flag(help: "Start with the BOS token even if the model does not ask for one.")
     var addBos = false
 
-    @Flag(help: "Print JSON: {\"pieces\": [...], \"tokens\": [...]}.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     func validate() throws {
         if (text == nil) == (file == nil) { throw ValidationError("give exactly one of --text and --file") }

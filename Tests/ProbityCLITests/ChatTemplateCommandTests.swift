@@ -1,18 +1,8 @@
 // `probity chat-template` run as a binary: exact output, overrides, and exit 2 on bad input.
 
 import Foundation
+import ProbityTestSupport
 import Testing
-
-/// The default model in the cache, as scripts/setup leaves it.
-private enum DefaultModelFile {
-    static var present: Bool {
-        let env = ProcessInfo.processInfo.environment
-        let cache = env["PROBITY_CACHE"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? env["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 + "/probity" }
-            ?? NSHomeDirectory() + "/.cache/probity"
-        return FileManager.default.fileExists(atPath: cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-    }
-}
 
 /// The llama.cpp reference's `chat` prompt: the user's question and the exact prompt it rendered.
 private func referenceChat() throws -> (user: String, text: String) {
@@ -30,8 +20,10 @@ private func write(_ text: String, to name: String, in dir: URL) throws -> Strin
     return url.path
 }
 
-@Suite(.enabled(if: DefaultModelFile.present, "default model not fetched (run scripts/setup)"))
-struct ChatTemplateCommandTests {
+@Suite struct ChatTemplateCommandTests {
+    /// These run the default model's template: without the model, each fails naming scripts/setup.
+    init() throws { _ = try TestData.defaultModelPath() }
+
     @Test func rendersTheReferencePromptExactly() throws {
         let (user, text) = try referenceChat()
         let dir = try CLI.scratch()

@@ -4,21 +4,15 @@
 import Foundation
 import Testing
 import ProbityFormats
-
-private var defaultModelPresent: Bool {
-    let env = ProcessInfo.processInfo.environment
-    let cache = env["PROBITY_CACHE"].flatMap { $0.isEmpty ? nil : $0 }
-        ?? env["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 + "/probity" }
-        ?? NSHomeDirectory() + "/.cache/probity"
-    return FileManager.default.fileExists(atPath: cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-}
+import ProbityTestSupport
 
 @Suite struct InspectCLITests {
     func json(_ r: CLIResult) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
     }
 
-    @Test(.enabled(if: defaultModelPresent)) func defaultModelJSON() throws {
+    @Test func defaultModelJSON() throws {
+        _ = try TestData.defaultModelPath()
         let r = try CLI.run(["inspect", "default", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let j = try json(r)
@@ -41,7 +35,8 @@ private var defaultModelPresent: Bool {
         #expect(r.stdout.drop { $0 != "\"" }.hasPrefix("\"alignment\""))
     }
 
-    @Test(.enabled(if: defaultModelPresent)) func defaultModelText() throws {
+    @Test func defaultModelText() throws {
+        _ = try TestData.defaultModelPath()
         let r = try CLI.run(["inspect"])
         #expect(r.status == 0)
         #expect(r.stdout.contains("architecture: llama"))

@@ -76,7 +76,7 @@ import Testing
             (args(["--hook": "blocks.15.resid"]), "--hook: 'blocks.15.resid' is not a hook name"),
             (args(["--hook": "blocks.99.hook_resid_post"]), "blocks.99.hook_resid_post"),
             (args(["--latents": "0"]), "--latents: expected a positive number, found 0"),
-            (args(["--k": "65"]), "--k: expected 1 to --latents (64), found 65"),
+            (args(["--k": "65"]), "--k: expected 1 to the number of latents (64), found 65"),
             (args([:], corpus: dir.appendingPathComponent("none.json").path), "none.json: no such corpus file"),
             (args([:], corpus: garbage), "corpus.bin: cannot read the corpus"),
         ]

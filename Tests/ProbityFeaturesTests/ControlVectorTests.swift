@@ -10,7 +10,7 @@ import Testing
 
 @Suite struct ControlVectorTests {
     func sample(width: Int = 8) -> ControlVector {
-        var rng = SeededRandom(11)
+        var rng = SplitMix64(11)
         // Values off the F16 grid too, so a lossy path would show.
         return ControlVector(modelHint: "llama", width: width,
                              directions: [1: rng.floats(width).map { $0 / 3 }, 4: rng.floats(width).map { $0 * .pi }])
@@ -86,7 +86,7 @@ import Testing
             for iv in ivs { try plan.add(iv) }
             let hooks = HookSet()
             try plan.attach(to: hooks, model: info)
-            var rng = SeededRandom(5)
+            var rng = SplitMix64(5)
             var outs: [[Float]] = []
             for layer in 0..<6 {
                 var x = rng.floats(16)
@@ -98,7 +98,7 @@ import Testing
         let byFile = try run(cv.interventions(strength: 1.5))
         let byAdd = try run(cv.directions.map { Intervention(.direction(Direction(name: "v", point: .residPost($0.key), vector: $0.value)), .add(1.5)) })
         #expect(byFile == byAdd)
-        var rng = SeededRandom(5)
+        var rng = SplitMix64(5)
         let plain = (0..<6).map { _ in rng.floats(16) }
         #expect(byFile[0] == plain[0] && byFile[2] == plain[2] && byFile[1] != plain[1])
     }

@@ -34,7 +34,7 @@ import ProbityLM
     }
 
     func randomVector(seed: UInt64, norm: Float) -> [Float] {
-        var rng = SeededRandom(seed)
+        var rng = SplitMix64(seed)
         let v = rng.floats(info.width)
         let n = v.map { $0 * $0 }.reduce(0, +).squareRoot()
         return v.map { $0 * norm / n }
@@ -114,7 +114,7 @@ import ProbityLM
     }
 
     func randomSAE(dSAE: Int, seed: UInt64) throws -> SparseAutoencoder {
-        var rng = SeededRandom(seed)
+        var rng = SplitMix64(seed)
         let d = info.width
         let s = 1 / Float(d).squareRoot()
         return try SparseAutoencoder(
@@ -122,45 +122,4 @@ import ProbityLM
             wEnc: rng.floats(d * dSAE).map { $0 * s }, bEnc: [Float](repeating: 0, count: dSAE),
             wDec: rng.floats(dSAE * d).map { $0 * s }, bDec: [Float](repeating: 0, count: d), threshold: nil)
     }
-
-    /// The cost of encoding an 8192-latent SAE per token next to the model's own per-token cost
-    /// (decode steps). Prints the numbers; asserts only that both were measured.
-    @Test func encodeCostPerToken() throws {
-        let sae = try randomSAE(dSAE: 8192, seed: 9)
-        let b = SAEBinding(name: "random-8192", sae: sae, point: .residPost(15))
-        let prompt = tokens("The quick brown fox")
-        let steps = 32
-        func decodeTime(_ hooks: HookSet?) throws -> Double {
-            let session = try model.makeSession(capacity: prompt.count + steps + 1)
-            _ = try session.forward(prompt, hooks: hooks, logits: .last)
-            let clock = ContinuousClock()
-            let t0 = clock.now
-            for _ in 0..<steps { _ = try session.forward([prompt[1]], origins: [.generated], hooks: hooks, logits: .last) }
-            return seconds(clock.now - t0) / Double(steps)
-        }
-        var x = [Float](repeating: 0.5, count: info.width)
-        x[3] = -1
-        let clock = ContinuousClock()
-        let reps = 200
-        let t0 = clock.now
-        for _ in 0..<reps { _ = x.withUnsafeBufferPointer { sae.encode($0.baseAddress!, count: 1) } }
-        let encode = seconds(clock.now - t0) / Double(reps)
-        let plan = FeaturePlan()
-        plan.monitor(b, top: 10)
-        let hooks = HookSet()
-        try plan.attach(to: hooks, model: info)
-        let noop = HookSet()
-        noop.attach(at: .residPost(15)) { _ in }
-        let base = try decodeTime(nil)
-        let idle = try decodeTime(noop)
-        let monitored = try decodeTime(hooks)
-        print(String(format: "feature-cost: encode 8192 latents %.3f ms/token; model decode %.3f ms/token (%.3f with an empty hook); with monitor %.3f ms/token (+%.1f%%)",
-                     encode * 1e3, base * 1e3, idle * 1e3, monitored * 1e3, (monitored / base - 1) * 100))
-        #expect(encode > 0 && base > 0)
-    }
-}
-
-func seconds(_ d: Duration) -> Double {
-    let c = d.components
-    return Double(c.seconds) + Double(c.attoseconds) * 1e-18
 }

@@ -2,6 +2,7 @@
 // checks run before any token, feature references and `Nx` values; and the SHA-256 they rely on.
 
 import Foundation
+import ProbityTensor
 import Testing
 @testable import ProbityFeatures
 @testable import ProbityLM
@@ -96,7 +97,7 @@ import Testing
 
     @Test func directionsPackRoundTrip() throws {
         let dir = try scratchDirectory()
-        var rng = SeededRandom(4)
+        var rng = SplitMix64(4)
         let dirs = [Direction(name: "happy", point: .residPost(1), vector: rng.floats(8)),
                     Direction(name: "sad", point: .residPre(0), vector: rng.floats(8))]
         try FeaturePack.writeDirections(dirs, to: dir.appendingPathComponent("directions.safetensors").path)

@@ -4,20 +4,15 @@
 
 import Foundation
 import ProbityFormats
+import ProbityTensor
 @testable import ProbityFeatures
 @testable import ProbityLM
 
-/// SplitMix64: a small deterministic generator so fixtures are the same on every run.
-struct SeededRandom {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// The package's seeded SplitMix64 (the one generator every test uses), so fixtures are the same
+/// on every run.
+extension SplitMix64 {
+    init(_ seed: UInt64) { self.init(seed: seed) }
+
     /// Uniform in [-1, 1] on a grid of 1/`steps`, so the value is exact in F16 (steps ≤ 1024) or BF16 (≤ 128).
     mutating func grid(_ steps: Int) -> Float {
         let k = Int(next() % UInt64(2 * steps + 1)) - steps
@@ -73,7 +68,7 @@ struct SAEFixture {
     var wEnc: [Float] = [], bEnc: [Float] = [], wDec: [Float] = [], bDec: [Float] = [], threshold: [Float] = []
 
     mutating func makeWeights() {
-        var rng = SeededRandom(seed)
+        var rng = SplitMix64(seed)
         let steps = type == .bf16 ? 128 : 1024
         wEnc = rng.floats(dIn * dSAE, steps: steps)
         bEnc = rng.floats(dSAE, steps: steps).map { $0 * 0.25 }

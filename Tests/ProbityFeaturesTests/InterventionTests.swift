@@ -3,6 +3,7 @@
 // the monitor.
 
 import Foundation
+import ProbityTensor
 import Testing
 @testable import ProbityFeatures
 @testable import ProbityLM
@@ -20,7 +21,7 @@ import Testing
     }
 
     func activations(rows: Int, seed: UInt64 = 7) -> [Float] {
-        var rng = SeededRandom(seed)
+        var rng = SplitMix64(seed)
         return rng.floats(rows * 8).map { $0 * 3 }
     }
 
@@ -123,7 +124,7 @@ import Testing
     }
 
     @Test func directionActions() throws {
-        var rng = SeededRandom(3)
+        var rng = SplitMix64(3)
         let v = rng.floats(8)
         let norm = v.map { Double($0 * $0) }.reduce(0, +).squareRoot()
         let u = v.map { Double($0) / norm }

@@ -3,6 +3,7 @@
 // with a specific error.
 
 import Foundation
+import ProbityTensor
 import Testing
 @testable import ProbityFeatures
 
@@ -11,7 +12,7 @@ import Testing
     static let normalizations: [String] = ["none", "constant_norm_rescale", "expected_average_only_in"]
 
     func inputs(_ fixture: SAEFixture, count: Int, seed: UInt64 = 99) -> [Float] {
-        var rng = SeededRandom(seed)
+        var rng = SplitMix64(seed)
         return rng.floats(count * fixture.dIn).map { $0 * 3 }
     }
 

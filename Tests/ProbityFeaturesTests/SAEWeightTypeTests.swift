@@ -26,7 +26,7 @@ import Testing
     @Test(arguments: [GGMLType.f16, .bf16], [1, 3, 17, 40])
     func halfWeightsMatchTheFloatPath(type: GGMLType, rows: Int) throws {
         let fx = Self.fixture(dIn: 96, dSAE: 200, seed: 5)
-        var rng = SeededRandom(17)
+        var rng = SplitMix64(17)
         let x = rng.floats(rows * fx.dIn).map { $0 * 3 }
         for architecture in [SAEArchitecture.standard, .jumpReLU, .topK(9)] {
             let plain = try Self.sae(fx, .f32, architecture: architecture)
@@ -58,7 +58,7 @@ import Testing
     func resultsDoNotDependOnTheThreadCount(type: GGMLType) throws {
         let fx = Self.fixture(dIn: 64, dSAE: 300, seed: 9)
         let sae = try Self.sae(fx, type, architecture: .topK(12))
-        var rng = SeededRandom(3)
+        var rng = SplitMix64(3)
         for rows in [1, 5, 33] {
             let x = rng.floats(rows * fx.dIn)
             let serial = x.withUnsafeBufferPointer { sae.encode($0.baseAddress!, count: rows) }
@@ -105,7 +105,7 @@ import Testing
     func screenedEncodeGivesTheFullProductsBits(type: GGMLType) throws {
         // One position is screened through a Q8_0 copy; the latents must be the full path's, bit
         // for bit, for every architecture, including exact ties (a coarse weight grid makes many).
-        var rng = SeededRandom(21)
+        var rng = SplitMix64(21)
         for (dIn, dSAE, steps) in [(64, 500, 128), (96, 300, 4), (32, 1000, 2)] {
             var fx = SAEFixture(dIn: dIn, dSAE: dSAE, type: .bf16)
             fx.wEnc = rng.floats(dIn * dSAE, steps: steps)
@@ -130,7 +130,7 @@ import Testing
 
     @Test func screeningBoundsHoldOnRandomRows() throws {
         // The bound itself, against the F16 kernel's products on rows of very different scales.
-        var rng = SeededRandom(8)
+        var rng = SplitMix64(8)
         let rows = 400, cols = 128
         let w = (0..<(rows * cols)).map { i in rng.grid(1024) * Float(1 << ((i / cols) % 12)) / 64 }
         let m = try OwnedMatrix(type: .f16, rows: rows, cols: cols) { raw in

@@ -3,18 +3,7 @@
 
 import Testing
 import ProbityFormats
-
-/// A small deterministic generator (SplitMix64) so failures reproduce.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import ProbityTensor  // SplitMix64, the seeded generator every test uses, so failures reproduce
 
 @Suite struct FormatFuzzTests {
     static func sampleGGUF() throws -> [UInt8] {
@@ -62,7 +51,7 @@ struct SplitMix64: RandomNumberGenerator {
 
     @Test func randomFlipsOfAGGUF() throws {
         let full = try Self.sampleGGUF()
-        var rng = SplitMix64(state: 42)
+        var rng = SplitMix64(seed: 42)
         for i in 0..<3000 {
             var b = full
             for _ in 0..<Int.random(in: 1...4, using: &rng) {
@@ -83,7 +72,7 @@ struct SplitMix64: RandomNumberGenerator {
             let r = Self.parsesOrFormatError { _ = try SafeTensorsFile(bytes: Array(full.prefix(n)), name: "p.safetensors") }
             #expect(r.ok && r.threw, "prefix of \(n) bytes")
         }
-        var rng = SplitMix64(state: 7)
+        var rng = SplitMix64(seed: 7)
         for i in 0..<2000 {
             var b = full
             let at = Int.random(in: 0..<b.count, using: &rng)
@@ -102,7 +91,7 @@ struct SplitMix64: RandomNumberGenerator {
             let r = Self.parsesOrFormatError { _ = try NPY.decode(bytes: Array(full.prefix(n)), name: "p.npy") }
             #expect(r.ok && r.threw, "prefix of \(n) bytes")
         }
-        var rng = SplitMix64(state: 9)
+        var rng = SplitMix64(seed: 9)
         for i in 0..<2000 {
             var b = full
             let at = Int.random(in: 0..<min(b.count, 140), using: &rng)

@@ -4,23 +4,11 @@ import Foundation
 import Testing
 import ProbityFormats
 import ProbityTensor
+import ProbityTestSupport
 
-/// The default model in the cache, as scripts/setup leaves it; tests needing it are skipped without it.
-enum DefaultModel {
-    static var path: String {
-        let env = ProcessInfo.processInfo.environment
-        let cache = env["PROBITY_CACHE"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? env["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 + "/probity" }
-            ?? NSHomeDirectory() + "/.cache/probity"
-        return cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
-    }
-    static var present: Bool { FileManager.default.fileExists(atPath: path) }
-}
-
-@Suite(.enabled(if: DefaultModel.present, "default model not fetched (run scripts/setup)"))
-struct GGUFDefaultModelTests {
+@Suite struct GGUFDefaultModelTests {
     @Test func hyperparameters() throws {
-        let f = try GGUFFile(path: DefaultModel.path)
+        let f = try GGUFFile(path: TestData.defaultModelPath())
         #expect(f.version == 3)
         #expect(f.alignment == 32)
         #expect(f.metadataKeys.count == 33)
@@ -41,7 +29,7 @@ struct GGUFDefaultModelTests {
     }
 
     @Test func tensors() throws {
-        let f = try GGUFFile(path: DefaultModel.path)
+        let f = try GGUFFile(path: TestData.defaultModelPath())
         #expect(f.tensors.count == 272)
         let embd = try #require(f.tensor(named: GGUFTensorName.tokenEmbedding))
         #expect(embd.type == .q8_0)
@@ -67,12 +55,5 @@ struct GGUFDefaultModelTests {
         // The last tensor's data ends within alignment padding of the end of the file.
         let end = f.tensors.map { f.dataOffset + $0.offset + $0.byteCount }.max() ?? 0
         #expect(end <= f.fileSize && f.fileSize - end < f.alignment)
-    }
-
-    @Test func opensInMilliseconds() throws {
-        let start = ContinuousClock.now
-        _ = try GGUFFile(path: DefaultModel.path)
-        let elapsed = ContinuousClock.now - start
-        #expect(elapsed < .seconds(1), "opening took \(elapsed)")
     }
 }

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import ProbityFormats
 import ProbityTensor
+import ProbityTestSupport
 
 @Suite struct GGUFWriterTests {
     static let allValues: [(String, GGUFValue)] = [
@@ -81,12 +82,13 @@ import ProbityTensor
 
     /// Writing back what the reader found reproduces llama.cpp's file byte for byte: both
     /// sides agree on every field, the padding and the offsets.
-    @Test(.enabled(if: DefaultModel.present)) func rewritesTheDefaultModelExactly() throws {
-        let f = try GGUFFile(path: DefaultModel.path)
+    @Test func rewritesTheDefaultModelExactly() throws {
+        let path = try TestData.defaultModelPath()
+        let f = try GGUFFile(path: path)
         var w = GGUFWriter(alignment: f.alignment)
         for k in f.metadataKeys { try w.set(k, try #require(f.value(k))) }
         for t in f.tensors { try w.addTensor(name: t.name, type: t.type, shape: t.shape, data: Array(f.data(for: t))) }
-        let original = try MappedFile(path: DefaultModel.path)
+        let original = try MappedFile(path: path)
         let rewritten = w.bytes()
         #expect(rewritten.count == original.bytes.count)
         #expect(rewritten.elementsEqual(original.bytes))

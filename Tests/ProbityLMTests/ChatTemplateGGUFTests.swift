@@ -4,6 +4,7 @@ import Foundation
 import Testing
 import ProbityFormats
 import ProbityLM
+import ProbityTestSupport
 
 /// A GGUF with only the given metadata, in memory, written by the project's GGUF writer.
 private func tinyGGUF(_ metadata: [(String, GGUFValue)], name: String = "tiny.gguf") throws -> GGUFFile {
@@ -31,7 +32,7 @@ private func tinyGGUF(_ metadata: [(String, GGUFValue)], name: String = "tiny.gg
         #expect(throws: GenerationError.modelHasNoTemplate(path: "base.gguf")) {
             try ChatTemplate.format(for: gguf, override: nil)
         }
-        #expect(GenerationError.modelHasNoTemplate(path: "base.gguf").description.contains("--chat-format"))
+        #expect(GenerationError.modelHasNoTemplate(path: "base.gguf").description.contains("name a chat format"))
         // An override makes a template unnecessary.
         #expect(try ChatTemplate.format(for: gguf, override: "chatml") == .chatml)
     }
@@ -47,11 +48,9 @@ private func tinyGGUF(_ metadata: [(String, GGUFValue)], name: String = "tiny.gg
     }
 }
 
-@Suite(.enabled(if: FileManager.default.fileExists(atPath: ModelLocator.defaultModelPath),
-                "default model not fetched (run scripts/setup)"))
-struct ChatTemplateDefaultModelTests {
+@Suite struct ChatTemplateDefaultModelTests {
     @Test func defaultModelIsSmolLMChatML() throws {
-        let gguf = try GGUFFile(path: ModelLocator.resolve("default"))
+        let gguf = try GGUFFile(path: TestData.defaultModelPath())
         #expect(try ChatTemplate.format(for: gguf, override: nil) == .chatmlSmolLM)
         // The fixture the other tests use is the model's own template, byte for byte.
         #expect(try gguf.requiredString(GGUFKey.chatTemplate) == ChatFixtures.template("chatml-smollm"))

@@ -5,6 +5,7 @@ import Foundation
 import ProbityFormats
 import ProbityLM
 import ProbityTensor
+import ProbityTestSupport
 
 enum Reference {
     static let referenceDirectory = URL(fileURLWithPath: #filePath)
@@ -54,7 +55,7 @@ enum Reference {
 
     /// The default model (scripts/setup fetches it), with its own thread pool.
     static func defaultModel(threads: Int = 2) throws -> LlamaModel {
-        let gguf = try GGUFFile(path: try ModelLocator.resolve("default"))
+        let gguf = try GGUFFile(path: try TestData.defaultModelPath())
         return try LlamaModel(gguf: gguf, pool: ThreadPool(threads: threads))
     }
 }

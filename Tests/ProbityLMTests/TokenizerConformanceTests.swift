@@ -4,6 +4,7 @@
 
 import Foundation
 import ProbityFormats
+import ProbityTestSupport
 import Testing
 @testable import ProbityLM
 
@@ -12,14 +13,9 @@ enum VocabFixtures {
 
     static func path(_ name: String) -> String { directory + "/ggml-vocab-\(name).gguf" }
 
-    /// The tokenizer of a test vocabulary, or a recorded failure naming scripts/setup.
-    static func tokenizer(_ name: String) throws -> Tokenizer? {
-        let p = path(name)
-        guard FileManager.default.fileExists(atPath: p) else {
-            Issue.record("missing \(p): run scripts/setup to fetch llama.cpp's test vocabularies")
-            return nil
-        }
-        return try Tokenizer(gguf: GGUFFile(path: p))
+    /// The tokenizer of a test vocabulary; throws naming scripts/setup when it is not fetched.
+    static func tokenizer(_ name: String) throws -> Tokenizer {
+        try Tokenizer(gguf: GGUFFile(path: TestData.required(path(name), what: "llama.cpp's test vocabulary", setup: "scripts/setup")))
     }
 
     /// The (text, expected ids) cases of a vocabulary.
@@ -54,7 +50,7 @@ enum VocabFixtures {
 
     @Test(arguments: vocabularies)
     func llamaCppVectors(_ name: String) throws {
-        guard let tok = try VocabFixtures.tokenizer(name) else { return }
+        let tok = try VocabFixtures.tokenizer(name)
         let cases = try VocabFixtures.cases(name)
         #expect(cases.count >= 40)
         var failures: [String] = []

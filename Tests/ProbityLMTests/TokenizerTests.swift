@@ -4,20 +4,15 @@
 import Foundation
 import ProbityFormats
 import ProbityTensor
+import ProbityTestSupport
 import Testing
 @testable import ProbityLM
 
 enum DefaultModel {
-    /// The default model's tokenizer, shared; nil (with a recorded failure) when it is not fetched.
-    static func tokenizer() throws -> Tokenizer? {
-        guard FileManager.default.fileExists(atPath: ModelLocator.defaultModelPath) else {
-            Issue.record("missing \(ModelLocator.defaultModelPath): run scripts/setup to fetch the default model")
-            return nil
-        }
-        return try shared.get()
-    }
+    /// The default model's tokenizer, shared; throws naming scripts/setup when it is not fetched.
+    static func tokenizer() throws -> Tokenizer { try shared.get() }
 
-    private static let shared = Result { try Tokenizer(gguf: GGUFFile(path: ModelLocator.defaultModelPath)) }
+    private static let shared = Result { try Tokenizer(gguf: GGUFFile(path: TestData.defaultModelPath())) }
 }
 
 struct ReferencePrompt: Decodable {
@@ -48,8 +43,8 @@ struct ReferencePrompt: Decodable {
 
     @Test(arguments: ReferencePrompt.all.map(\.name))
     func matchesLlamaCpp(_ name: String) throws {
-        guard let tok = try DefaultModel.tokenizer(),
-              let p = ReferencePrompt.all.first(where: { $0.name == name }) else { return }
+        let tok = try DefaultModel.tokenizer()
+        let p = try #require(ReferencePrompt.all.first(where: { $0.name == name }))
         #expect(tok.encode(p.text, addSpecial: false, parseSpecial: true) == p.tokens_add_special_false)
         #expect(tok.encode(p.text, addSpecial: true, parseSpecial: true) == p.tokens_add_special_true)
         #expect(tok.encode(p.text, addSpecial: false, parseSpecial: false) == p.tokens_parse_special_false)
@@ -61,7 +56,7 @@ struct ReferencePrompt: Decodable {
     }
 
     @Test func defaultModelSettings() throws {
-        guard let tok = try DefaultModel.tokenizer() else { return }
+        let tok = try DefaultModel.tokenizer()
         #expect(tok.vocabularySize == 49152)
         #expect(tok.bosID == 1 && tok.eosID == 2)
         #expect(!tok.addsBOS)
@@ -88,7 +83,7 @@ struct ReferencePrompt: Decodable {
     ]
 
     @Test func defaultModel() throws {
-        guard let tok = try DefaultModel.tokenizer() else { return }
+        let tok = try DefaultModel.tokenizer()
         for text in Self.texts {
             #expect(try tok.decode(tok.encode(text)) == text)
             #expect(try tok.decode(tok.encode(text, parseSpecial: false)) == text)
@@ -99,7 +94,7 @@ struct ReferencePrompt: Decodable {
     /// 0x1D (nor for bytes that never occur in UTF-8). llama.cpp drops such bytes: a symbol that
     /// is not a token falls back to one-byte tokens of its byte-level text, which do not exist.
     @Test func bytesWithoutTokenAreDropped() throws {
-        guard let tok = try DefaultModel.tokenizer() else { return }
+        let tok = try DefaultModel.tokenizer()
         #expect(tok.encode("a\u{1D}b") == [81, 82])  // "a", "b": the split stays, the byte goes
         #expect(try tok.decode(tok.encode("a\u{06}\u{14}b")) == "ab")
         #expect(try tok.decode(tok.encode("a\u{1C}b")) == "a\u{1C}b")
@@ -107,7 +102,7 @@ struct ReferencePrompt: Decodable {
 
     /// SentencePiece falls back to <0xNN> byte tokens for characters it lacks (emoji, rare CJK).
     @Test func sentencePieceWithByteFallback() throws {
-        guard let tok = try VocabFixtures.tokenizer("llama-spm") else { return }
+        let tok = try VocabFixtures.tokenizer("llama-spm")
         for text in Self.texts {
             #expect(try tok.decode(tok.encode(text, addSpecial: false, parseSpecial: false)) == text)
         }
@@ -118,7 +113,7 @@ struct ReferencePrompt: Decodable {
     /// Every llama.cpp test case survives encode/decode for vocabularies without space clean-up.
     @Test(arguments: ["llama-spm", "qwen2", "qwen35", "deepseek-coder", "deepseek-llm", "command-r"])
     func vectorInputs(_ name: String) throws {
-        guard let tok = try VocabFixtures.tokenizer(name) else { return }
+        let tok = try VocabFixtures.tokenizer(name)
         for (text, _) in try VocabFixtures.cases(name) {
             #expect(try tok.decode(tok.encode(text, addSpecial: false, parseSpecial: false)) == text)
         }
@@ -127,7 +122,7 @@ struct ReferencePrompt: Decodable {
 
 @Suite struct StreamingDetokenizerTests {
     @Test func holdsBackPartialCharacters() throws {
-        guard let tok = try DefaultModel.tokenizer() else { return }
+        let tok = try DefaultModel.tokenizer()
         // " 東" is split by the vocabulary into " \xe6", "\x9d", "\xb1".
         var stream = StreamingDetokenizer(tokenizer: tok)
         #expect(try stream.append(17097) == " ")
@@ -137,7 +132,7 @@ struct ReferencePrompt: Decodable {
     }
 
     @Test func concatenationEqualsDecode() throws {
-        guard let tok = try DefaultModel.tokenizer() else { return }
+        let tok = try DefaultModel.tokenizer()
         for text in TokenizerRoundTrip.texts {
             let ids = tok.encode(text)
             var stream = StreamingDetokenizer(tokenizer: tok)
@@ -149,7 +144,7 @@ struct ReferencePrompt: Decodable {
     }
 
     @Test func flushShowsUnfinishedCharacter() throws {
-        guard let tok = try DefaultModel.tokenizer() else { return }
+        let tok = try DefaultModel.tokenizer()
         var stream = StreamingDetokenizer(tokenizer: tok)
         #expect(try stream.append(247) == "\u{FFFD}")  // a lone continuation byte is invalid at once
         #expect(try stream.append(10813) == "")        // "\xf0\x9f" waits for the rest
@@ -157,7 +152,7 @@ struct ReferencePrompt: Decodable {
     }
 
     @Test func outOfRange() throws {
-        guard let tok = try DefaultModel.tokenizer() else { return }
+        let tok = try DefaultModel.tokenizer()
         var stream = StreamingDetokenizer(tokenizer: tok)
         #expect(throws: TokenizerError.tokenOutOfRange(49152, vocabularySize: 49152)) { try stream.append(49152) }
     }
@@ -397,7 +392,7 @@ struct ReferencePrompt: Decodable {
     /// One tokenizer shared by several threads (its word cache is shared) gives each the same ids
     /// as encoding alone.
     @Test func sharedAcrossThreads() async throws {
-        guard let tok = try DefaultModel.tokenizer() else { return }
+        let tok = try DefaultModel.tokenizer()
         let texts = (0..<8).map { i in
             (0..<200).map { j in "word\(i * 1000 + j) " + TokenizerRoundTrip.texts[(i + j) % TokenizerRoundTrip.texts.count] }
                 .joined(separator: "\n")
@@ -418,7 +413,7 @@ struct ReferencePrompt: Decodable {
     /// llama.cpp gives Phi-3's special tokens (by model name) the RSTRIP attribute: whitespace
     /// after them in the text is dropped; <s> keeps it.
     @Test func specialTokensStripWhitespaceToTheirRight() throws {
-        guard let tok = try VocabFixtures.tokenizer("phi-3") else { return }
+        let tok = try VocabFixtures.tokenizer("phi-3")
         let user = try #require(tok.vocabulary.tokens.firstIndex(of: "<|user|>"))
         #expect(tok.vocabulary.rightStripIDs.contains(user))
         #expect(!tok.vocabulary.rightStripIDs.contains(1))
@@ -430,23 +425,11 @@ struct ReferencePrompt: Decodable {
 }
 
 @Suite struct TokenizerRandomText {
-    /// Seeded SplitMix64, so a failure can be reproduced.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// Text drawn from ranges that exercise every branch of the scanners: ASCII, whitespace and
     /// controls, Latin, combining marks, CJK, Hangul, emoji, private use, unassigned code points.
     /// It leaves out the control characters the default model has no byte token for (see
     /// `TokenizerRoundTrip.bytesWithoutTokenAreDropped`).
-    static func randomText(_ g: inout Generator) -> String {
+    static func randomText(_ g: inout SplitMix64) -> String {
         let ranges: [ClosedRange<UInt32>] = [0x20...0x7E, 0x20...0x7E, 0x07...0x12, 0x17...0x1C, 0x7F...0xFF, 0x300...0x36F,
                                              0x4E00...0x4E80, 0xAC00...0xAC40, 0x1F300...0x1F6FF, 0x2000...0x206F,
                                              0xE000...0xE010, 0x0870...0x089F, 0x30000...0x30010]
@@ -460,10 +443,9 @@ struct ReferencePrompt: Decodable {
 
     @Test(arguments: ["default-model", "llama-spm", "qwen2", "deepseek-llm", "llama-bpe", "gpt-2"])
     func roundTripsOrAtLeastDecodes(_ name: String) throws {
-        let tok: Tokenizer? = name == "default-model" ? try DefaultModel.tokenizer() : try VocabFixtures.tokenizer(name)
-        guard let tok else { return }
+        let tok = name == "default-model" ? try DefaultModel.tokenizer() : try VocabFixtures.tokenizer(name)
         let exact = tok.vocabulary.preTokenizer?.cleansSpaces != true
-        var g = Generator(state: 42)
+        var g = SplitMix64(seed: 42)  // seeded, so a failure can be reproduced
         for _ in 0..<500 {
             let text = Self.randomText(&g)
             for parseSpecial in [false, true] {

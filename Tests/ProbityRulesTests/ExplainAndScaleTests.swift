@@ -1,4 +1,4 @@
-// `explain` text for a fixture rule (golden), and the cost of checking a thousand rules.
+// `explain` text for a fixture rule (golden), and a thousand rules checked and resolved without a diagnostic.
 
 import Foundation
 import Testing
@@ -69,21 +69,16 @@ import Testing
         return path
     }
 
-    @Test func aThousandRulesCheckInUnderASecond() throws {
+    @Test func aThousandRulesCheckAndResolve() throws {
         let path = try manyRules(1000)
         defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
-        let clock = ContinuousClock()
-        let start = clock.now
         var diagnostics = Diagnostics()
         let set = RuleSet.load([path], blocks: 30, into: &diagnostics)
         var resolved = 0
         for file in set.files {
             for rule in file.rules where set.resolve(rule, in: file, blocks: 30, into: &diagnostics) != nil { resolved += 1 }
         }
-        let elapsed = clock.now - start
-        print("checked and resolved 1000 rules in \(elapsed)")
         #expect(diagnostics.items.isEmpty, "\(diagnostics.rendered().prefix(500))")
         #expect(resolved == 1000)
-        #expect(elapsed < .seconds(1))
     }
 }

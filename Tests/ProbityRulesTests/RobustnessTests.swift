@@ -4,18 +4,7 @@
 import Foundation
 import Testing
 @testable import ProbityRules
-
-/// A small deterministic generator (SplitMix64), so a failing mutant can be reproduced.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import ProbityTensor  // SplitMix64, seeded, so a failing mutant can be reproduced
 
 @Suite struct RobustnessTests {
     @Test func mutatedFilesGiveDiagnosticsNotCrashes() throws {
@@ -23,7 +12,7 @@ private struct SplitMix64: RandomNumberGenerator {
         let original = Array(try String(contentsOfFile: path, encoding: .utf8).utf8)
         let lineCount = original.count { $0 == UInt8(ascii: "\n") } + 1
         let alphabet = Array(":-[]{}&*!|>'\"#, \n\t0x.yes".utf8) + [0xC3, 0xFF]
-        var rng = SplitMix64(state: 0x5EED)
+        var rng = SplitMix64(seed: 0x5EED)
         var failedToParse = 0
         for _ in 0..<2000 {
             var bytes = original

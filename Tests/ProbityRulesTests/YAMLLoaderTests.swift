@@ -132,16 +132,14 @@ private func loadError(_ text: String, limits: YAMLLimits = .standard) -> RulesE
         #expect(loadError("a: &r [1, *r]") == .undefinedAlias(at(1, 11), anchor: "r"))
     }
 
-    @Test func billionLaughsFailsFast() {
+    /// The expansion limit stops the document early, so it fails fast without a clock to flake on.
+    @Test func billionLaughsHitsTheExpansionLimit() {
         var text = "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
         for level in 1...9 {
             let refs = Array(repeating: "*l\(level - 1)", count: 10).joined(separator: ", ")
             text += "l\(level): &l\(level) [\(refs)]\n"
         }
-        let clock = ContinuousClock()
-        let start = clock.now
         let e = loadError(text)
-        #expect(clock.now - start < .seconds(1))
         guard case let .aliasExpansion(location, anchor, limit)? = e else {
             Issue.record("expected an alias expansion error, got \(String(describing: e))")
             return

@@ -146,7 +146,7 @@ import Testing
 
     @Test(arguments: [GGMLType.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K])
     func randomBlocksMatchReferenceBitForBit(_ type: GGMLType) throws {
-        var rng = SplitMix(seed: UInt64(type.rawValue) + 1)
+        var rng = SplitMix64(seed: UInt64(type.rawValue) + 1)
         let bytes = Reference.randomBlocks(type, elements: 256 * 5, rng: &rng)
         let expected = Reference.dequantize(type, bytes)
         for isa in Dequantize.isaLevels {

@@ -26,7 +26,7 @@ import Testing
     }
 
     @Test func halfRoundsToNearestEven() {
-        var rng = SplitMix(seed: 3)
+        var rng = SplitMix64(seed: 3)
         var bad: [String] = []
         // Magnitudes across the subnormal, normal and overflowing ranges of binary16.
         for _ in 0..<200_000 {
@@ -60,7 +60,7 @@ import Testing
     }
 
     @Test func bfloat16RoundsToNearestEven() {
-        var rng = SplitMix(seed: 4)
+        var rng = SplitMix64(seed: 4)
         var bad: [String] = []
         let widen = { (b: UInt16) in Float(bitPattern: UInt32(b) << 16) }
         for _ in 0..<200_000 {

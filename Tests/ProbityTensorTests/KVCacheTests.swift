@@ -21,7 +21,7 @@ import Testing
         Shape(kvHeads: 1, group: 2, headDim: 96),
     ]
 
-    func random(_ n: Int, _ rng: inout SplitMix, scale: Float = 1) -> [Float] {
+    func random(_ n: Int, _ rng: inout SplitMix64, scale: Float = 1) -> [Float] {
         (0..<n).map { _ in scale * Float.random(in: -1...1, using: &rng) }
     }
 
@@ -45,7 +45,7 @@ import Testing
     func run(_ shape: Shape, length: Int, rows: Range<Int>, chunk: Bool, threads: Int, seed: UInt64)
         -> (out: [Float], q: [Float], keys: [Float], values: [Float])
     {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let d = shape.headDim, kvWidth = shape.kvHeads * d, qWidth = shape.heads * d
         let keys = random(length * kvWidth, &rng, scale: 2), values = random(length * kvWidth, &rng)
         let q = random(rows.count * qWidth, &rng, scale: 2)
@@ -101,7 +101,7 @@ import Testing
     }
 
     @Test(arguments: shapes) func tileKernelHasTheSameBitsAtEveryLevel(shape: Shape) {
-        var rng = SplitMix(seed: 9)
+        var rng = SplitMix64(seed: 9)
         let d = shape.headDim, t = KVCache.tile
         let keys = random(d * t, &rng, scale: 3), values = random(t * d, &rng), q = random(shape.group * d, &rng)
         for count in [1, 5, 32, 33, 63, 64] {
@@ -120,7 +120,7 @@ import Testing
         // Two records of one position each: weights e^(1 - 3) and 1 over the values 10 and 20.
         let records: [Float] = [10, 1, 1, 20, 3, 1]
         let w = Foundation.exp(-2.0)
-        var rng = SplitMix(seed: 13)
+        var rng = SplitMix64(seed: 13)
         let dim = 37, tiles = 5, stride = dim + 4
         let many = random(tiles * stride, &rng, scale: 4).enumerated().map { $0.offset % stride == dim + 1 ? abs($0.element) + 1 : $0.element }
         var merged: [[Float]] = []

@@ -30,7 +30,7 @@ import Testing
     static func run(
         _ type: GGMLType, rows: Int, cols: Int, batch: Int, rowRange: Range<Int>? = nil, seed: UInt64
     ) throws {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let bytes = Reference.randomBlocks(type, elements: rows * cols, rng: &rng)
         let w = Reference.dequantize(type, bytes)
         let x = (0..<(batch * cols)).map { _ in Float.random(in: -1...1, using: &rng) }
@@ -114,7 +114,7 @@ import Testing
     @Test func resultsDoNotDependOnTheThreadCount() throws {
         // Audits must not depend on a speed setting: every output element is summed in the same
         // order whichever thread computes it.
-        var rng = SplitMix(seed: 11)
+        var rng = SplitMix64(seed: 11)
         let (rows, cols) = (300, 576)
         let bytes = Reference.randomBlocks(.q4_1, elements: rows * cols, rng: &rng)
         let x = (0..<(512 * cols)).map { _ in Float.random(in: -1...1, using: &rng) }
@@ -134,7 +134,7 @@ import Testing
 
     @Test func multiplyEachEqualsSeparateProducts() throws {
         // Decode's fused q/k/v and gate/up dispatch must give the same bits as one call each.
-        var rng = SplitMix(seed: 12)
+        var rng = SplitMix64(seed: 12)
         let cols = 576
         let shapes: [(GGMLType, Int)] = [(.q4_1, 576), (.q4_1, 192), (.q8_0, 37), (.f32, 1)]
         let blobs = shapes.map { Reference.randomBlocks($0.0, elements: $0.1 * cols, rng: &rng) }
@@ -169,7 +169,7 @@ import Testing
     }
 
     @Test func dequantizeRowMatchesReference() throws {
-        var rng = SplitMix(seed: 9)
+        var rng = SplitMix64(seed: 9)
         let bytes = Reference.randomBlocks(.q4_1, elements: 5 * 64, rng: &rng)
         let w = Reference.dequantize(.q4_1, bytes)
         try bytes.withUnsafeBytes { raw in

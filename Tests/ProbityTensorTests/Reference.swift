@@ -2,19 +2,6 @@
 // formulas written out element by element in Swift, and float64 matrix products.
 @testable import ProbityTensor
 
-/// A deterministic generator (SplitMix64) so failures reproduce.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 enum Reference {
     /// binary16 -> binary32 from the definition: (-1)^s · 2^(e-15) · 1.m, subnormals 2^-14 · 0.m.
     static func half(_ h: UInt16) -> Float {
@@ -111,7 +98,7 @@ enum Reference {
     }
 
     /// Random whole blocks of `type` for `elements` elements, with finite scales of moderate size.
-    static func randomBlocks(_ type: GGMLType, elements: Int, rng: inout SplitMix) -> [UInt8] {
+    static func randomBlocks(_ type: GGMLType, elements: Int, rng: inout SplitMix64) -> [UInt8] {
         var bytes = (0..<(type.byteCount(elements: elements) ?? 0)).map { _ in UInt8.random(in: 0...255, using: &rng) }
         func putHalf(_ v: Float, at o: Int) {
             let h = Float16(v).bitPattern

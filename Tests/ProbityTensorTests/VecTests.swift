@@ -6,7 +6,7 @@ import Testing
 @Suite struct VecTests {
     static let lengths = [1, 7, 8, 31, 64, 576, 1537]
 
-    func random(_ n: Int, _ rng: inout SplitMix, in range: ClosedRange<Float> = -2...2) -> [Float] {
+    func random(_ n: Int, _ rng: inout SplitMix64, in range: ClosedRange<Float> = -2...2) -> [Float] {
         (0..<n).map { _ in Float.random(in: range, using: &rng) }
     }
 
@@ -16,7 +16,7 @@ import Testing
     }
 
     @Test func dot() {
-        var rng = SplitMix(seed: 1)
+        var rng = SplitMix64(seed: 1)
         for n in Self.lengths {
             let a = random(n, &rng), b = random(n, &rng)
             let want = Vec.Reference.dot(a, b, n)
@@ -27,7 +27,7 @@ import Testing
     }
 
     @Test func rmsNorm() {
-        var rng = SplitMix(seed: 2)
+        var rng = SplitMix64(seed: 2)
         for n in Self.lengths {
             let x = random(n, &rng), w = random(n, &rng)
             var out = [Float](repeating: 0, count: n)
@@ -42,7 +42,7 @@ import Testing
     }
 
     @Test func siluMul() {
-        var rng = SplitMix(seed: 4)
+        var rng = SplitMix64(seed: 4)
         for n in Self.lengths {
             let g = random(n, &rng, in: -20...20), u = random(n, &rng)
             var got = g
@@ -52,7 +52,7 @@ import Testing
     }
 
     @Test func addAxpyScale() {
-        var rng = SplitMix(seed: 5)
+        var rng = SplitMix64(seed: 5)
         for n in Self.lengths {
             let x = random(n, &rng), y = random(n, &rng)
             var sum = x
@@ -69,7 +69,7 @@ import Testing
 
     @Test func portableLevelMatchesReference() {
         // The public kernels run at the best level; the portable C must hold to the same twins.
-        var rng = SplitMix(seed: 6)
+        var rng = SplitMix64(seed: 6)
         for isa in Dequantize.isaLevels {
             for n in Self.lengths {
                 let a = random(n, &rng), b = random(n, &rng)

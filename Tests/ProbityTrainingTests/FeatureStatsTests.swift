@@ -290,7 +290,7 @@ final class PlantedFixture: @unchecked Sendable {
             try PromptSet.load(path: notJSON, tokenizer: tokenizer, chatFormat: nil)
         }
         let chat = try file("d.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}]}\n")
-        #expect(throws: FeatureError.badPairs(path: chat, line: 1, reason: "chat messages need the model's chat template, and it has none (pass --chat-format)")) {
+        #expect(throws: FeatureError.noChatFormat(path: chat, line: 1)) {
             try PromptSet.load(path: chat, tokenizer: tokenizer, chatFormat: nil)
         }
         let special = try file("e.jsonl", "\"<|im_start|>\"\n\"a\"\n")

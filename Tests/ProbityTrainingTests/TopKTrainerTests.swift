@@ -156,10 +156,10 @@ func cosine(_ a: [Float], _ b: [Float]) -> Float {
     }
 
     @Test func badOptions() {
-        #expect(throws: TrainingError.badArgument(name: "--latents", expected: "a positive number of latents", found: "0")) {
+        #expect(throws: TrainingError.badArgument(name: "latents", expected: "a positive number of latents", found: "0")) {
             try TopKTrainingOptions(dIn: 8, latents: 0, k: 1, totalSteps: 1).validate()
         }
-        #expect(throws: TrainingError.badArgument(name: "--k", expected: "1 to --latents (4)", found: "5")) {
+        #expect(throws: TrainingError.badArgument(name: "k", expected: "1 to the number of latents (4)", found: "5")) {
             try TopKTrainingOptions(dIn: 8, latents: 4, k: 5, totalSteps: 1).validate()
         }
     }

@@ -1,5 +1,6 @@
 // The kernel benchmark runs and reports every measurement it documents, with sane values. It
-// prints them; set PROBITY_KERNEL_BENCH_SECONDS (e.g. 0.5) to time each at 1 and 2 threads.
+// prints them; set PROBITY_KERNEL_BENCH_SECONDS (e.g. 0.5) to time each at 1 and 2 threads
+// (docs/KERNELS.md). A benchmark, so it lives outside the unit suite.
 import Foundation
 import Testing
 import ProbityTensor

@@ -1,13 +1,19 @@
-// Encoding throughput of the default model's tokenizer on natural text. Opt-in, since timings on a
-// shared machine are noisy: set PROBITY_TOKENIZER_CORPUS to a ShareGPT JSON file
-// (scripts/setup --corpora fetches one) or to any UTF-8 text file. Figures go in docs/BENCHMARKS.md.
+// Encoding throughput of the default model's tokenizer on natural text: the ShareGPT JSON that
+// scripts/setup --corpora fetches, or any UTF-8 text file named by PROBITY_TOKENIZER_CORPUS.
+// Figures go in docs/BENCHMARKS.md; a benchmark, so it lives outside the unit suite.
 
 import Foundation
-import Testing
+import ProbityFormats
 import ProbityLM
+import ProbityTestSupport
+import Testing
 
 @Suite struct TokenizerBenchmark {
-    static let corpusPath = ProcessInfo.processInfo.environment["PROBITY_TOKENIZER_CORPUS"]
+    /// The corpus to tokenize; throws naming scripts/setup --corpora when the default one is missing.
+    static func corpusPath() throws -> String {
+        if let path = ProcessInfo.processInfo.environment["PROBITY_TOKENIZER_CORPUS"], !path.isEmpty { return path }
+        return try TestData.cacheFile("corpora/sharegpt.json", what: "the ShareGPT corpus", setup: "scripts/setup --corpora")
+    }
     /// How much text to tokenize, in bytes.
     static let budget = (Int(ProcessInfo.processInfo.environment["PROBITY_TOKENIZER_CORPUS_MB"] ?? "") ?? 8) << 20
 
@@ -35,9 +41,9 @@ import ProbityLM
         return texts
     }
 
-    @Test(.enabled(if: corpusPath != nil, "set PROBITY_TOKENIZER_CORPUS to run"))
-    func encodeThroughput() throws {
-        guard let path = Self.corpusPath, let tok = try DefaultModel.tokenizer() else { return }
+    @Test func encodeThroughput() throws {
+        let path = try Self.corpusPath()
+        let tok = try Tokenizer(gguf: GGUFFile(path: TestData.defaultModelPath()))
         let texts = try Self.texts(path)
         let bytes = texts.reduce(0) { $0 + $1.utf8.count }
         #expect(bytes > 1 << 20, "the corpus should hold at least 1 MB of text")

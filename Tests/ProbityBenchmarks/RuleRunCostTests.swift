@@ -1,27 +1,27 @@
 // What rules cost per generated token on the default model: detection on a direction, on a random
-// 8192-latent SAE, and the SAE rule steering too. Prints a `rules-cost:` line (docs/rules.md).
+// 8192-latent SAE, and the SAE rule steering too. Prints a `rules-cost:` line (docs/rules.md); a
+// benchmark, so it lives outside the unit suite.
 
 import Foundation
 import ProbityFeatures
 import ProbityFormats
 import ProbityLM
 import ProbityRules
+import ProbityTensor
+import ProbityTestSupport
 import Testing
 
 @Suite struct RuleRunCostTests {
     @Test func decodeCostPerToken() throws {
-        let loaded = try LoadedModel.load("default")
+        let loaded = try LoadedModel.load(TestData.defaultModelPath())
         let info = loaded.model.info
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("probity-rules-cost-\(UUID().uuidString)")
         let dirs = root.appendingPathComponent("dirs").path, sae = root.appendingPathComponent("sae").path
         for d in [dirs, sae] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
         let hook = HookPoint.residPost(15)
         let d = info.width, n = 8192
-        var state: UInt64 = 7
-        func random() -> Float {   // a small LCG: the weights only need to be fixed, not good
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 1000 * 0.05
-        }
+        var rng = SplitMix64(seed: 7)
+        func random() -> Float { Float(2 * rng.nextUnit() - 1) * 0.05 }   // fixed weights; their values do not matter
         try FeaturePack.writeDirections([Direction(name: "d", point: hook, vector: (0..<d).map { _ in random() })],
                                         to: dirs + "/directions.safetensors")
         try PackManifest(name: "dirs", kind: .directions, modelName: nil, modelSHA256: nil, hook: hook.name, labels: nil,

@@ -1,0 +1,34 @@
+// What tests read from the cache that scripts/setup fills (scripts/test runs it first): the default
+// model, llama.cpp's test vocabularies, corpora. One policy for all of them: a test that needs one
+// and finds it missing fails, naming the setup step that fetches it; none skips.
+
+import Foundation
+import ProbityLM
+
+/// Paths to set-up data, checked before a test uses them.
+public enum TestData {
+    /// A file the tests need that is not there, with the step that fetches it.
+    public struct Missing: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// The default model's GGUF file; throws naming scripts/setup when it is not fetched.
+    public static func defaultModelPath() throws -> String {
+        try required(ModelLocator.defaultModelPath, what: "the default model", setup: "scripts/setup")
+    }
+
+    /// A file under the cache directory (`vocab/...`, `corpora/...`), fetched by `setup`.
+    public static func cacheFile(_ relativePath: String, what: String, setup: String = "scripts/setup") throws -> String {
+        try required(ModelLocator.cacheDirectory + "/" + relativePath, what: what, setup: setup)
+    }
+
+    /// `path` when it exists; else a failure naming what it is and how to fetch it.
+    public static func required(_ path: String, what: String, setup: String) throws -> String {
+        guard FileManager.default.fileExists(atPath: path) else {
+            // scripts/test runs plain scripts/setup; data behind a setup flag is fetched on request.
+            let note = setup == "scripts/setup" ? " (scripts/test does)" : ""
+            throw Missing(description: "missing \(path) (\(what)): run \(setup) to fetch it\(note)")
+        }
+        return path
+    }
+}
