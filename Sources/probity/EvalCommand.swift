@@ -10,7 +10,8 @@ import ProbityRules
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Measure rules as detectors on labelled data: AUROC, TPR/FPR at threshold, benign FPR (docs/eval.md).")
+        abstract: "Measure rules as detectors on labelled data: AUROC, TPR/FPR at threshold, benign FPR (docs/eval.md).",
+        discussion: "--json prints the result as docs/eval.schema.json describes it.")
 
     @Argument(help: "An optional model ('default' or a .gguf path) followed by rule files or directories of .yaml files.")
     var paths: [String] = []
@@ -18,20 +19,20 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .customLong("data"), help: "Labelled items, JSONL (repeatable).")
     var data: [String] = []
 
-    @Flag(help: "Print the result as JSON (docs/eval.schema.json) instead of a table.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutput
+    var json: Bool { jsonOutput.json }
 
     @Option(help: "Also write the JSON result to this file.")
     var out: String?
 
-    @Option(help: "Override the chat format instead of detecting it from the model's template.")
-    var chatFormat: String = "auto"
+    @OptionGroup var chatFormatOption: ChatFormatOption
+    var chatFormat: String { chatFormatOption.chatFormat ?? "auto" }
 
     @Option(help: "Bootstrap resamples for each AUROC interval.")
     var resamples: Int = 1000
 
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threadsOption: ThreadsOption
+    var threads: Int? { threadsOption.threads }
 
     func validate() throws {
         guard resamples >= 1 else { throw ValidationError("--resamples: expected at least 1, found \(resamples)") }
