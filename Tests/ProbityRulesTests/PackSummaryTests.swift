@@ -1,6 +1,7 @@
 // What lint reads from packs: the fixture packs, a bare SAELens directory, and broken manifests.
 
 import Foundation
+import ProbityLM
 import Testing
 @testable import ProbityRules
 
@@ -16,7 +17,7 @@ import Testing
         let summary = try PackSummary.read(directory: RulesFixtures.path("packs/smollm2-l15")).get()
         #expect(summary.kind == .sae)
         #expect(summary.dSAE == 8192)
-        #expect(summary.hook == "blocks.15.hook_resid_post")
+        #expect(summary.hook == .residPost(15))
         #expect(summary.labels == ["flattery": ["1234"], "deception": ["77"], "secret keeping": ["4000"]])
         #expect(summary.maxActivation == ["1234": 6.5, "77": 3.0])
     }
@@ -24,8 +25,8 @@ import Testing
     @Test func directionsPackReadsNamesAndHooksFromTheSafetensorsHeader() throws {
         let summary = try PackSummary.read(directory: RulesFixtures.path("packs/caa-toy")).get()
         #expect(summary.kind == .directions)
-        #expect(summary.hook == "blocks.12.hook_resid_post")
-        #expect(summary.directions == ["sycophancy": nil, "refusal": "blocks.10.hook_resid_post"])
+        #expect(summary.hook == .residPost(12))
+        #expect(summary.directions == ["sycophancy": nil, "refusal": .residPost(10)])
         #expect(summary.maxActivation == ["sycophancy": 4.0])
     }
 
@@ -33,8 +34,8 @@ import Testing
         let v6 = try scratch(["cfg.json": #"{"d_sae": 16, "d_in": 8, "metadata": {"hook_name": "blocks.2.hook_resid_pre"}}"#])
         let old = try scratch(["cfg.json": #"{"d_sae": 32, "hook_name": "blocks.3.hook_mlp_out"}"#])
         defer { for d in [v6, old] { try? FileManager.default.removeItem(atPath: d) } }
-        #expect(try PackSummary.read(directory: v6).get() == PackSummary(kind: .sae, dSAE: 16, hook: "blocks.2.hook_resid_pre"))
-        #expect(try PackSummary.read(directory: old).get() == PackSummary(kind: .sae, dSAE: 32, hook: "blocks.3.hook_mlp_out"))
+        #expect(try PackSummary.read(directory: v6).get() == PackSummary(kind: .sae, dSAE: 16, hook: .residPre(2)))
+        #expect(try PackSummary.read(directory: old).get() == PackSummary(kind: .sae, dSAE: 32, hook: .mlpOut(3)))
     }
 
     @Test func brokenPacksSayWhatIsWrong() throws {
