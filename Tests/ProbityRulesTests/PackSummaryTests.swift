@@ -30,6 +30,30 @@ import Testing
         #expect(summary.maxActivation == ["sycophancy": 4.0])
     }
 
+    @Test func aHookNameThatIsNotAHookPointIsTheLintErrorOfThePack() throws {
+        let dir = try scratch(["pack.json": #"{"kind": "sae", "hook": "blocks.15.hook_resid"}"#,
+                               "cfg.json": #"{"d_sae": 16, "d_in": 8}"#])
+        let bare = try scratch(["cfg.json": #"{"d_sae": 16, "d_in": 8, "metadata": {"hook_name": "resid_post"}}"#])
+        defer { for d in [dir, bare] { try? FileManager.default.removeItem(atPath: d) } }
+        #expect(PackSummary.read(directory: dir) == .failure(PackProblem(
+            "\(dir)/pack.json: 'blocks.15.hook_resid' is not a hook point name (expected e.g. blocks.15.hook_resid_post)")))
+        #expect(PackSummary.read(directory: bare) == .failure(PackProblem(
+            "\(bare)/cfg.json: 'resid_post' is not a hook point name (expected e.g. blocks.15.hook_resid_post)")))
+
+        // Lint reports it at the pack's path in the rules file, and checks nothing against it.
+        let rules = dir + "/rules.yaml"
+        try """
+            schema_version: 1
+            packs: [{name: p, path: .}]
+            rules:
+              - {id: a, description: d, severity: info, watch: {latent: 1}, detect: {threshold: 1}}
+            """.write(toFile: rules, atomically: true, encoding: .utf8)
+        var diagnostics = Diagnostics()
+        _ = RuleSet.load([rules], into: &diagnostics)
+        #expect(diagnostics.items.map(\.description) == [
+            "\(rules):2:25: error: pack 'p': \(dir)/pack.json: 'blocks.15.hook_resid' is not a hook point name (expected e.g. blocks.15.hook_resid_post)"])
+    }
+
     @Test func bareSAELensDirectoryTakesItsHookFromMetadata() throws {
         let v6 = try scratch(["cfg.json": #"{"d_sae": 16, "d_in": 8, "metadata": {"hook_name": "blocks.2.hook_resid_pre"}}"#])
         let old = try scratch(["cfg.json": #"{"d_sae": 32, "hook_name": "blocks.3.hook_mlp_out"}"#])
