@@ -85,15 +85,17 @@ public final class FeaturePlan {
     public func add(_ intervention: Intervention) throws -> Int {
         try Self.validate(intervention.target)
         if let c = intervention.trigger.condition { try Self.validate(c.target) }
-        if case .direction(let d) = intervention.target {
-            switch intervention.action {
-            case .add: break
-            default:
-                if d.vector.allSatisfy({ $0 == 0 }) { throw FeatureError.zeroDirection(name: d.name) }
-            }
+        if case .direction(let d) = intervention.target, intervention.action.needsUnitVector,
+           d.vector.allSatisfy({ $0 == 0 }) {
+            throw FeatureError.zeroDirection(name: d.name)
         }
-        if let v = intervention.action.value, !v.isFinite {
-            throw FeatureError.badAction(argument: "\(intervention.action)", reason: "the value is not finite")
+        for level in intervention.action.values {
+            guard case .absolute(let v) = level else {
+                throw FeatureError.badAction(argument: intervention.action.brief, reason: "the level '\(level)' was not worked out for the feature")
+            }
+            if !Float(v).isFinite {
+                throw FeatureError.badAction(argument: intervention.action.brief, reason: "the value is not finite")
+            }
         }
         interventions.append(intervention)
         firstFired.append(nil)
@@ -167,7 +169,7 @@ public final class FeaturePlan {
         for iv in interventions {
             guard case .whileActive(let c) = iv.trigger,
                   let cp = order.firstIndex(of: c.target.point), let ep = order.firstIndex(of: iv.point), cp > ep else { continue }
-            throw FeatureError.badAction(argument: "\(iv.action) \(iv.target.label)",
+            throw FeatureError.badAction(argument: "\(iv.action.brief) \(iv.target.label)",
                                          reason: "its while condition on \(c.target.label) is read at \(c.target.point), after the edit at \(iv.point)")
         }
         func checkWidth(_ t: FeatureTarget) throws {
@@ -234,7 +236,7 @@ public final class FeaturePlan {
                 m.append(DirectionMonitor.Record(
                     direction: m.direction.name, point: point, position: acts.positions.lowerBound + r,
                     token: r < tokens.count ? tokens[r] : -1, origin: r < origins.count ? origins[r] : .prompt,
-                    projection: projection(acts.values + r * d, m.direction.vector)))
+                    projection: FeatureTarget.direction(m.direction).activation(row: r, of: acts, encoding: encoding)))
             }
         }
 
@@ -242,13 +244,13 @@ public final class FeaturePlan {
         for (k, iv) in interventions.enumerated() {
             switch iv.trigger {
             case .from(let c) where c.target.point == point:
-                for r in 0..<acts.count where c.holds(activation(of: c.target, row: r, acts: acts, encoding: encoding)) {
+                for r in 0..<acts.count where c.holds(c.target.activation(row: r, of: acts, encoding: encoding)) {
                     let pos = acts.positions.lowerBound + r
                     if firstFired[k].map({ pos < $0 }) ?? true { firstFired[k] = pos }
                     break
                 }
             case .whileActive(let c) where c.target.point == point:
-                holding[k] = (acts.positions, (0..<acts.count).map { c.holds(activation(of: c.target, row: $0, acts: acts, encoding: encoding)) })
+                holding[k] = (acts.positions, (0..<acts.count).map { c.holds(c.target.activation(row: $0, of: acts, encoding: encoding)) })
             default: break
             }
         }
@@ -298,65 +300,11 @@ public final class FeaturePlan {
                 vector = dir.vector
             }
             for r in 0..<acts.count where active(k, row: r) {
-                applyDense(iv.action, vector: vector, to: acts.values + r * d, width: d)
+                iv.action.apply(along: vector, to: acts.values + r * d, width: d)
                 editedActivations = true
                 applications[k] += 1
                 appliedPositions[k].append(acts.positions.lowerBound + r)
             }
         }
     }
-
-    private func activation(of target: FeatureTarget, row r: Int, acts: HookActivations,
-                            encoding: (SparseAutoencoder) -> SAEEncoding) -> Float {
-        switch target {
-        case let .latent(b, i):
-            return encoding(b.sae).latent(i, row: r)
-        case .direction(let dir):
-            return projection(acts.values + r * acts.width, dir.vector)
-        }
-    }
-}
-
-extension FeatureAction {
-    /// The number the action carries, if any.
-    var value: Float? {
-        switch self {
-        case .clamp(let v), .scale(let v), .cap(let v), .add(let v): return v
-        case .ablate, .projectOut: return nil
-        }
-    }
-}
-
-/// x·u with u = v/‖v‖ (0 for a zero v).
-func projection(_ x: UnsafePointer<Float>, _ v: [Float]) -> Float {
-    var dot = 0.0, norm = 0.0
-    for j in v.indices {
-        dot += Double(x[j]) * Double(v[j])
-        norm += Double(v[j]) * Double(v[j])
-    }
-    return norm > 0 ? Float(dot / norm.squareRoot()) : 0
-}
-
-/// Applies an action to one position along a dense vector `v`: `add` adds α·v; the others edit the
-/// projection p = x·u (u = v/‖v‖) and move x by (p' − p)·u; `project_out` sets p' = 0.
-func applyDense(_ action: FeatureAction, vector v: [Float], to x: UnsafeMutablePointer<Float>, width d: Int) {
-    if case .add(let alpha) = action {
-        for j in 0..<d { x[j] += alpha * v[j] }
-        return
-    }
-    var dot = 0.0, norm2 = 0.0
-    for j in 0..<d {
-        dot += Double(x[j]) * Double(v[j])
-        norm2 += Double(v[j]) * Double(v[j])
-    }
-    guard norm2 > 0 else { return }
-    let norm = norm2.squareRoot()
-    let p = dot / norm
-    let target: Double
-    switch action {
-    case .projectOut: target = 0
-    default: target = Double(action.edited(Float(p)) ?? Float(p))
-    }
-    let step = Float((target - p) / norm)
-    for j in 0..<d { x[j] += step * v[j] }
 }

@@ -1,5 +1,5 @@
-// What the rules engine compiles to: a feature (an SAE latent or a named direction), an action with
-// exact semantics (docs/DESIGN.md "Steering math"), the positions it applies to, and its trigger.
+// What the rules engine compiles to: a feature (an SAE latent or a named direction), an action
+// (Action.swift; math in docs/DESIGN.md "Steering math"), the positions it applies to, and its trigger.
 
 import ProbityLM
 
@@ -54,47 +54,6 @@ public enum FeatureTarget: Sendable {
         switch self {
         case .latent(let b, let i): return "\(b.name)[\(i)]"
         case .direction(let d): return d.name
-        }
-    }
-}
-
-/// An edit. On an SAE latent with activation f (the rest of the latents untouched), the edited
-/// f' is written back as x' = x + W_dec[i]·(f' − f) / scale, which leaves the SAE's error term
-/// x − x̂ exactly as it was. On a direction d (unit vector u = d/‖d‖, projection p = x·u), the
-/// same actions act on p: x' = x + (p' − p)·u.
-public enum FeatureAction: Sendable, Equatable, CustomStringConvertible {
-    /// f' = v.
-    case clamp(Float)
-    /// f' = a·f.
-    case scale(Float)
-    /// f' = 0.
-    case ablate
-    /// f' = min(f, v).
-    case cap(Float)
-    /// x' = x + α·d (a direction as given, or a latent's decoder row W_dec[i]).
-    case add(Float)
-    /// x' = x − (x·u)·u: remove the component along the direction (or decoder row).
-    case projectOut
-
-    public var description: String {
-        switch self {
-        case .clamp(let v): return "clamp \(v)"
-        case .scale(let a): return "scale \(a)"
-        case .ablate: return "ablate"
-        case .cap(let v): return "cap \(v)"
-        case .add(let a): return "add \(a)"
-        case .projectOut: return "project_out"
-        }
-    }
-
-    /// The edited value of an activation (latent or projection) `f`, for the actions that act on it.
-    func edited(_ f: Float) -> Float? {
-        switch self {
-        case .clamp(let v): return v
-        case .scale(let a): return a * f
-        case .ablate: return 0
-        case .cap(let v): return min(f, v)
-        case .add, .projectOut: return nil
         }
     }
 }
@@ -180,12 +139,13 @@ public enum Trigger: Sendable {
 /// One intervention: what to edit, how, where and when.
 public struct Intervention: Sendable {
     public var target: FeatureTarget
-    public var action: FeatureAction
+    /// The edit, its levels absolute (resolved for this feature).
+    public var action: any Action
     public var positions: PositionFilter
     public var trigger: Trigger
 
     /// Edits `target` with `action` at the positions `positions` admits, once `trigger` allows.
-    public init(_ target: FeatureTarget, _ action: FeatureAction, positions: PositionFilter = .all, trigger: Trigger = .always) {
+    public init(_ target: FeatureTarget, _ action: some Action, positions: PositionFilter = .all, trigger: Trigger = .always) {
         self.target = target
         self.action = action
         self.positions = positions

@@ -40,7 +40,8 @@ public struct CompiledIntervention: Sendable {
     }
 
     public var target: FeatureTarget
-    public var action: FeatureAction
+    /// The action, its levels worked out for `target`.
+    public var action: any Action
     public var positions: PositionFilter
     public var when: When
     /// Where the `intervene` item is.
@@ -183,7 +184,8 @@ public final class CompiledRules: Sendable {
 
     /// The loaded feature a resolved reference names.
     private static func target(_ f: ResolvedFeature, packs: [String: FeaturePack]) -> FeatureTarget? {
-        guard let pack = packs[f.packPath], let point = HookPoint(name: f.hook) else { return nil }
+        guard let pack = packs[f.packPath] else { return nil }
+        let point = f.hook
         switch f.target {
         case .latent(let i):
             guard let sae = pack.sae else { return nil }
@@ -196,11 +198,8 @@ public final class CompiledRules: Sendable {
     }
 
     private static func level(_ t: Threshold, _ f: ResolvedFeature) -> Float {
-        switch t {
-        case .absolute(let v): return Float(v)
         // Lint has checked the pack records a max activation wherever a relative level is used.
-        case .relative(let n): return Float(n * (f.maxActivation ?? 0))
-        }
+        t.value(maxActivation: f.maxActivation ?? 0) ?? 0
     }
 
     private static func compileRule(_ r: ResolvedRule, packs: [String: FeaturePack], model: ModelInfo,
@@ -242,10 +241,7 @@ public final class CompiledRules: Sendable {
             }
             for f in ri.targets {
                 guard let t = target(f, packs: packs) else { continue }
-                guard let action = item.action.featureAction(level: { level($0, f) }) else {
-                    diagnostics.error("rule '\(rule.id)': action '\(type(of: item.action).name)' has no edit to run", at: item.location)
-                    continue
-                }
+                let action = item.action.resolved { level($0, f) }
                 interventions.append(CompiledIntervention(target: t, action: action, positions: positions, when: when,
                                                           location: item.location))
             }

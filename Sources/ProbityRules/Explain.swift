@@ -1,6 +1,8 @@
 // `probity rules explain`: what a rule compiles to (features, hook points, thresholds, actions),
 // in words, so a rule author can check the machine read the rule as they meant it.
 
+import ProbityFeatures
+
 extension ResolvedRule {
     /// A plain-text account of the rule, one fact per line.
     public var explanation: String {
@@ -31,7 +33,7 @@ extension ResolvedRule {
             for i in interventions {
                 lines.append("  - \(i.intervention.action)")
                 lines.append("      on: \(i.targets.map(\.shortName).joined(separator: ", "))")
-                for level in i.intervention.action.relativeLevels {
+                for level in i.intervention.action.values {
                     guard case .relative(let k) = level else { continue }
                     for f in i.targets {
                         if let max = f.maxActivation { lines.append("      = \(formatNumber(k * max)) for \(f.shortName)") }

@@ -6,6 +6,7 @@
 import Foundation
 import ProbityFeatures
 import ProbityFormats
+import ProbityLM
 
 /// The facts about a pack that rule checks use.
 public struct PackSummary: Sendable, Equatable {
@@ -15,17 +16,17 @@ public struct PackSummary: Sendable, Equatable {
     /// Number of latents (SAE packs).
     public var dSAE: Int?
     /// The pack's hook point, used when a rule names none.
-    public var hook: String?
+    public var hook: HookPoint?
     /// Feature ids (decimal latent indices, or direction names) by label name; a name given to
     /// more than one feature maps to all of them.
     public var labels: [String: [String]]
     /// Direction name → its own hook point, when it differs from the pack's (direction packs).
-    public var directions: [String: String?]
+    public var directions: [String: HookPoint?]
     /// Max activation over the reference corpus, by feature id.
     public var maxActivation: [String: Double]
 
-    public init(kind: Kind, dSAE: Int? = nil, hook: String? = nil, labels: [String: [String]] = [:],
-                directions: [String: String?] = [:], maxActivation: [String: Double] = [:]) {
+    public init(kind: Kind, dSAE: Int? = nil, hook: HookPoint? = nil, labels: [String: [String]] = [:],
+                directions: [String: HookPoint?] = [:], maxActivation: [String: Double] = [:]) {
         self.kind = kind
         self.dSAE = dSAE
         self.hook = hook
@@ -56,14 +57,14 @@ public struct PackSummary: Sendable, Equatable {
             guard let hook = cfg.hook else {
                 throw PackProblem("\(cfgPath) names no hook (metadata.hook_name), and there is no pack.json to say it")
             }
-            return PackSummary(kind: .sae, dSAE: cfg.dSAE, hook: hook)
+            return PackSummary(kind: .sae, dSAE: cfg.dSAE, hook: try hookPoint(hook, in: cfgPath))
         }
         let manifest = try object(manifestPath)
         guard let kindName = manifest["kind"] as? String, let kind = Kind(rawValue: kindName) else {
             throw PackProblem("\(manifestPath): 'kind' must be \"sae\" or \"directions\"")
         }
         guard let hook = manifest["hook"] as? String else { throw PackProblem("\(manifestPath): missing string 'hook'") }
-        var summary = PackSummary(kind: kind, hook: hook)
+        var summary = PackSummary(kind: kind, hook: try hookPoint(hook, in: manifestPath))
         if let file = manifest["labels"] as? String {
             try summary.readLabels(directory + "/" + file)
         }
@@ -96,12 +97,25 @@ public struct PackSummary: Sendable, Equatable {
             let file = try GGUFFile(path: path)
             for t in file.tensors {
                 guard t.name.hasPrefix("direction."), let block = Int(t.name.dropFirst("direction.".count)) else { continue }
-                directions[t.name] = "blocks.\(block).hook_resid_post"
+                directions[t.name] = .residPost(block)
             }
         } else {
             let file = try SafeTensorsFile(path: path)
-            for t in file.tensors { directions[t.name] = file.metadata[FeaturePack.hookMetadataKey(t.name)] }
+            for t in file.tensors {
+                let own: HookPoint? = try file.metadata[FeaturePack.hookMetadataKey(t.name)]
+                    .map { try Self.hookPoint($0, in: "\(path): direction '\(t.name)'") }
+                directions[t.name] = .some(own)   // nil: the pack's hook, still a known direction
+            }
         }
+    }
+
+    /// A hook name from a pack's files, read once here: a name that is not a hook point is the
+    /// pack's problem, reported at its declaration rather than passed on as text.
+    private static func hookPoint(_ name: String, in place: String) throws -> HookPoint {
+        guard let point = HookPoint(name: name) else {
+            throw PackProblem("\(place): '\(name)' is not a hook point name (expected e.g. blocks.15.hook_resid_post)")
+        }
+        return point
     }
 
     private static func object(_ path: String) throws -> [String: Any] {

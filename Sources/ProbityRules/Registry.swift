@@ -1,34 +1,9 @@
 // The plugin registry: actions and detectors are protocol types registered by name, and the YAML
-// `action:` and `detect.kind` keys resolve through it. Adding an action is one file in Actions/
-// and one `register` line in `PluginRegistry.standard` (docs/rules.md, "Adding an action").
+// `action:` and `detect.kind` keys resolve through it. Actions live in ProbityFeatures (their edit
+// math, values and docs in one file each, registered in `ActionRegistry.standard`), so packs and
+// `steer` share them; this registry adds the detectors (docs/rules.md, "Adding an action").
 
 import ProbityFeatures
-
-/// An intervention on features, named in YAML by `action:`.
-public protocol Action: Sendable, CustomStringConvertible {
-    /// The YAML name (`clamp`).
-    static var name: String { get }
-    /// One line saying what it does, for docs and error hints.
-    static var summary: String { get }
-    /// Reads the action's own keys (`value`, `factor`, ...). The keys every action shares
-    /// (`action`, `feature`, `trigger`, `positions`) are read by the rule parser. Records problems
-    /// in `diagnostics` and returns nil when the action cannot be built.
-    init?(fields: inout Fields, diagnostics: inout Diagnostics)
-    /// Why the action leaves activations as they are (`scale` by 1), if it does: a lint warning.
-    var noOpReason: String? { get }
-    /// Levels given relative to the feature's max activation, which the pack must record.
-    var relativeLevels: [Threshold] { get }
-    /// The edit a run performs, with `level` turning a value (absolute or `Nx`) into the target
-    /// feature's activation level; nil when the action has no feature edit (compiling it is then an
-    /// error naming the action).
-    func featureAction(level: (Threshold) -> Float) -> FeatureAction?
-}
-
-extension Action {
-    public var noOpReason: String? { nil }
-    public var relativeLevels: [Threshold] { [] }
-    public func featureAction(level: (Threshold) -> Float) -> FeatureAction? { nil }
-}
 
 /// A detection condition, named in YAML by `detect.kind` (default `threshold`).
 public protocol Detector: Sendable, CustomStringConvertible {
@@ -45,15 +20,16 @@ public protocol Detector: Sendable, CustomStringConvertible {
 
 /// Actions and detectors by name.
 public struct PluginRegistry: Sendable {
-    public private(set) var actions: [String: any Action.Type] = [:]
+    /// The actions rules may name.
+    public private(set) var actions: ActionRegistry
     public private(set) var detectors: [String: any Detector.Type] = [:]
 
-    public init() {}
+    /// An empty registry.
+    public init() { actions = ActionRegistry() }
 
     /// Adds an action. Registering a name twice is a programming mistake.
     public mutating func register(action: any Action.Type) {
-        precondition(actions[action.name] == nil, "action '\(action.name)' registered twice")
-        actions[action.name] = action
+        actions.register(action)
     }
 
     /// Adds a detector. Registering a kind twice is a programming mistake.
@@ -62,18 +38,13 @@ public struct PluginRegistry: Sendable {
         detectors[detector.kind] = detector
     }
 
-    public var actionNames: [String] { actions.keys.sorted() }
+    public var actionNames: [String] { actions.names }
     public var detectorKinds: [String] { detectors.keys.sorted() }
 
-    /// The built-in actions and detectors.
+    /// The built-in actions (`ActionRegistry.standard`) and detectors.
     public static let standard: PluginRegistry = {
         var registry = PluginRegistry()
-        registry.register(action: ClampAction.self)
-        registry.register(action: ScaleAction.self)
-        registry.register(action: AblateAction.self)
-        registry.register(action: CapAction.self)
-        registry.register(action: AddAction.self)
-        registry.register(action: ProjectOutAction.self)
+        registry.actions = .standard
         registry.register(detector: ThresholdDetector.self)
         return registry
     }()

@@ -2,6 +2,7 @@
 // a rule watches features, detects when they are active, and may intervene or stop generation.
 // Every part keeps the location it was read from, so later checks point at the right line.
 
+import ProbityFeatures
 import ProbityLM
 
 /// A rules file after parsing.
@@ -88,7 +89,7 @@ public struct FeatureReference: Sendable, Equatable, CustomStringConvertible {
     public var pack: String
     public var selector: Selector
     /// The hook point when the rule overrides the pack's own.
-    public var hook: String?
+    public var hook: HookPoint?
     public var location: FileLocation
     /// Where the index, label or direction name is written.
     public var selectorLocation: FileLocation
@@ -105,27 +106,14 @@ public struct FeatureReference: Sendable, Equatable, CustomStringConvertible {
 
 /// A detection or action level: absolute, or a multiple of the feature's max activation over
 /// the pack's reference corpus (written `0.3x`).
-public enum Threshold: Sendable, Equatable, CustomStringConvertible {
-    case absolute(Double)
-    case relative(Double)
+public typealias Threshold = Level
 
-    public var description: String {
-        switch self {
-        case .absolute(let v): return formatNumber(v)
-        case .relative(let v): return "\(formatNumber(v))x"
-        }
-    }
-
-    /// Parses `2.5` or `"0.3x"`; records what was expected otherwise.
+extension Level {
+    /// Parses `2.5` or `"0.3x"` (a number, or a string that `Level.parse` reads as relative);
+    /// records what was expected otherwise.
     static func parse(_ node: YAMLNode, what: String, into diagnostics: inout Diagnostics) -> Threshold? {
         if let v = try? node.number() { return .absolute(v) }
-        if let text = try? node.string(), text.hasSuffix("x") {
-            switch YAMLScalar.resolvePlain(String(text.dropLast())).kind {
-            case .int(let v): return .relative(Double(v))
-            case .float(let v): return .relative(v)
-            default: break
-            }
-        }
+        if let text = try? node.string(), text.hasSuffix("x"), let level = Level.parse(text) { return level }
         diagnostics.error("\(what): expected a number or a multiple of the feature's max activation like '0.3x', found \(node.found)",
                           at: node.location)
         return nil
@@ -188,20 +176,4 @@ public struct RuleTest: Sendable, Equatable {
     public var outputExcludes: [String]
     public var maxTokens: Int?
     public var location: FileLocation
-}
-
-/// A number as a person writes it: `0.3`, `10`, `1e-05`.
-func formatNumber(_ v: Double) -> String {
-    if v == v.rounded(), abs(v) < 1e15 { return String(Int(v)) }
-    return "\(v)"
-}
-
-extension Threshold {
-    /// In words: `2.5`, or `0.3 × the feature's max activation`.
-    public var explained: String {
-        switch self {
-        case .absolute(let v): return formatNumber(v)
-        case .relative(let v): return "\(formatNumber(v)) × the feature's max activation"
-        }
-    }
 }

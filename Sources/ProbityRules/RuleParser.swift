@@ -3,6 +3,7 @@
 // hook name syntax. Every problem becomes a diagnostic; parsing goes on to find the rest.
 
 import Foundation
+import ProbityFeatures
 import ProbityLM
 
 /// The rules file schema versions this build reads.
@@ -247,7 +248,7 @@ public struct RuleParser: Sendable {
         let latent = fields.read("latent", into: &diagnostics) { n throws(RulesError) in try n.int() }
         let label = fields.read("label", into: &diagnostics) { n throws(RulesError) in try n.string() }
         let direction = fields.read("direction", into: &diagnostics) { n throws(RulesError) in try n.string() }
-        let hook = fields.read("hook", into: &diagnostics) { n throws(RulesError) in try n.string() }
+        let hookName = fields.read("hook", into: &diagnostics) { n throws(RulesError) in try n.string() }
         fields.finish(into: &diagnostics)
 
         let given = ["latent", "label", "direction"].filter { node[$0] != nil }
@@ -260,8 +261,10 @@ public struct RuleParser: Sendable {
         if let latent, latent < 0 {
             diagnostics.error("\(context): 'latent' must be a non-negative index, found \(latent)", at: node["latent"]?.location ?? node.location)
         }
-        if let hook, HookPoint(name: hook) == nil {
-            diagnostics.error("\(context): '\(hook)' is not a hook point name (expected hook_embed, blocks.L.hook_{resid_pre,attn_out,resid_mid,mlp_out,resid_post} or ln_final.hook_normalized)",
+        // The one place a rule's hook name is read: from here on it is a `HookPoint`.
+        let hook = hookName.flatMap(HookPoint.init(name:))
+        if let hookName, hook == nil {
+            diagnostics.error("\(context): '\(hookName)' is not a hook point name (expected hook_embed, blocks.L.hook_{resid_pre,attn_out,resid_mid,mlp_out,resid_post} or ln_final.hook_normalized)",
                               at: node["hook"]?.location ?? node.location)
         }
         var pack: String?
@@ -322,7 +325,10 @@ public struct RuleParser: Sendable {
         let target = fields.optional("feature").flatMap { parseFeature($0, context: "\(here): feature", packs: packs, into: &diagnostics) }
         let trigger = fields.required("trigger", into: &diagnostics).flatMap { parseTrigger($0, context: here, packs: packs, into: &diagnostics) }
         let positions = fields.optional("positions").flatMap { ThresholdDetector.parseScope($0, context: "\(here): positions", into: &diagnostics) }
-        let action = type.init(fields: &fields, diagnostics: &diagnostics)
+        var arguments = YAMLActionArguments(fields: fields, diagnostics: diagnostics)
+        let action = type.init(arguments: &arguments)
+        fields = arguments.fields
+        diagnostics = arguments.diagnostics
         fields.finish(into: &diagnostics)
         guard diagnostics.errorCount == before, let action, let trigger else { return nil }
         return RuleIntervention(action: action, target: target, trigger: trigger, positions: positions ?? .all, location: node.location)

@@ -88,7 +88,7 @@ public final class RuleRun {
         for (k, s) in states.enumerated() {
             for iv in s.rule.interventions {
                 try plan.add(iv.intervention(gate: s))
-                planned.append((k, iv.target.label, "\(iv.action)"))
+                planned.append((k, iv.target.label, iv.action.brief))
             }
         }
         try plan.attach(to: hooks, model: model, encodings: encodings)
@@ -119,33 +119,17 @@ public final class RuleRun {
     }
 
     private static func detect(_ acts: HookActivations, states: [RuleState], encodings: SAEEncodingCache) {
-        func value(_ t: FeatureTarget, row r: Int) -> Float {
-            switch t {
-            case let .latent(b, i):
-                return encodings.encoding(b.sae, of: acts).latent(i, row: r)
-            case .direction(let d):
-                return unitProjection(acts.values + r * acts.width, d.vector)
-            }
-        }
         let tokens = Array(acts.tokens), origins = Array(acts.origins)
         for s in states {
             for (f, feature) in s.rule.features.enumerated() where feature.target.point == acts.point {
-                let values = (0..<acts.count).map { value(feature.target, row: $0) }
+                let values = (0..<acts.count).map {
+                    feature.target.activation(row: $0, of: acts) { encodings.encoding($0, of: acts) }
+                }
                 s.record(feature: f, from: acts.positions.lowerBound, values: values, tokens: tokens, origins: origins)
             }
             s.evaluate()
         }
     }
-}
-
-/// x·u with u = v/‖v‖ (0 for a zero v).
-func unitProjection(_ x: UnsafePointer<Float>, _ v: [Float]) -> Float {
-    var dot = 0.0, norm = 0.0
-    for j in v.indices {
-        dot += Double(x[j]) * Double(v[j])
-        norm += Double(v[j]) * Double(v[j])
-    }
-    return norm > 0 ? Float(dot / norm.squareRoot()) : 0
 }
 
 /// One rule's detection state over a sequence, and the gate of its `after_fire` edits.

@@ -3,6 +3,7 @@
 // and, when given, the model's block count. Every problem of every file is gathered in one pass.
 
 import Foundation
+import ProbityFeatures
 import ProbityLM
 
 /// A feature reference resolved against its pack.
@@ -17,7 +18,7 @@ public struct ResolvedFeature: Sendable, Equatable, CustomStringConvertible {
     public var target: Target
     /// The label the rule used, if it named the latent by label.
     public var label: String?
-    public var hook: String
+    public var hook: HookPoint
     public var maxActivation: Double?
 
     public var description: String {
@@ -132,7 +133,7 @@ public struct RuleSet: Sendable {
         guard let declaration = file.packs.first(where: { $0.name == ref.pack }),
               let pack = packs[declaration.resolvedPath] else { return nil }
         let target: ResolvedFeature.Target
-        var ownHook: String?
+        var ownHook: HookPoint?
         var maxActivation: Double?
         var label: String?
         switch (ref.selector, pack.kind) {
@@ -187,7 +188,7 @@ public struct RuleSet: Sendable {
             diagnostics.warning("the SAE in pack '\(ref.pack)' was trained at \(trained), not \(override)",
                                 at: ref.hookLocation ?? ref.location)
         }
-        if let blocks, let block = HookPoint(name: hook)?.block, block >= blocks {
+        if let blocks, let block = hook.block, block >= blocks {
             diagnostics.error("hook point '\(hook)' does not exist in the model (\(blocks) blocks: 0-\(blocks - 1))",
                               at: ref.hookLocation ?? ref.location)
             return nil
@@ -211,12 +212,12 @@ public struct RuleSet: Sendable {
             if let ref = intervention.target {
                 if let f = resolve(ref, in: file, blocks: blocks, into: &diagnostics) {
                     targets = [f]
-                    for level in intervention.action.relativeLevels { needMax(level, f, ref, "value", into: &diagnostics) }
+                            for level in intervention.action.values { needMax(level, f, ref, "value", into: &diagnostics) }
                 }
             } else {
                 targets = watched
                 for (f, ref) in zip(watched, rule.watch.features) {
-                    for level in intervention.action.relativeLevels { needMax(level, f, ref, "value", into: &diagnostics) }
+                            for level in intervention.action.values { needMax(level, f, ref, "value", into: &diagnostics) }
                 }
             }
             var condition: (ResolvedFeature, Threshold)?

@@ -2,6 +2,8 @@
 // accessors throw errors that say where and what was found ("expected a number, found string 'abc'").
 // Scalars resolve by the strict schema documented in docs/rules.md ("YAML scalars").
 
+import ProbityFeatures
+
 /// A resolved plain or quoted scalar.
 public struct YAMLScalar: Sendable, Equatable {
     /// What a scalar is, decided once at load time.
@@ -33,55 +35,12 @@ public struct YAMLScalar: Sendable, Equatable {
         case "false": return YAMLScalar(text: text, kind: .bool(false))
         default: break
         }
-        let bytes = Array(text.utf8)
-        if isDecimalInteger(bytes) {
-            // Too large for Int: still a number, kept as a float so nothing silently wraps.
-            if let v = Int(text) { return YAMLScalar(text: text, kind: .int(v)) }
-            if let d = Double(text) { return YAMLScalar(text: text, kind: .float(d)) }
+        switch DecimalNumber.value(text) {
+        case .int(let v)?: return YAMLScalar(text: text, kind: .int(v))
+        case .float(let v)?: return YAMLScalar(text: text, kind: .float(v))
+        case nil: return YAMLScalar(text: text, kind: .string)
         }
-        if isDecimalFloat(bytes), let d = Double(text), d.isFinite {
-            return YAMLScalar(text: text, kind: .float(d))
-        }
-        return YAMLScalar(text: text, kind: .string)
     }
-
-    /// `[-+]?(0|[1-9][0-9]*)`
-    static func isDecimalInteger(_ b: [UInt8]) -> Bool {
-        var i = 0
-        if i < b.count, b[i] == UInt8(ascii: "-") || b[i] == UInt8(ascii: "+") { i += 1 }
-        let digits = b[i...]
-        guard !digits.isEmpty, digits.allSatisfy(isDigit) else { return false }
-        return digits.count == 1 || digits.first != UInt8(ascii: "0")
-    }
-
-    /// `[-+]?(0|[1-9][0-9]*)?(\.[0-9]*)?([eE][-+]?[0-9]+)?` with at least one digit before the
-    /// exponent and a point or an exponent present.
-    static func isDecimalFloat(_ b: [UInt8]) -> Bool {
-        var i = 0
-        if i < b.count, b[i] == UInt8(ascii: "-") || b[i] == UInt8(ascii: "+") { i += 1 }
-        let intStart = i
-        while i < b.count, isDigit(b[i]) { i += 1 }
-        let intDigits = i - intStart
-        if intDigits > 1, b[intStart] == UInt8(ascii: "0") { return false }
-        var fracDigits = 0, hasPoint = false, hasExponent = false
-        if i < b.count, b[i] == UInt8(ascii: ".") {
-            hasPoint = true
-            i += 1
-            while i < b.count, isDigit(b[i]) { i += 1; fracDigits += 1 }
-        }
-        guard intDigits + fracDigits > 0 else { return false }
-        if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
-            hasExponent = true
-            i += 1
-            if i < b.count, b[i] == UInt8(ascii: "-") || b[i] == UInt8(ascii: "+") { i += 1 }
-            let expStart = i
-            while i < b.count, isDigit(b[i]) { i += 1 }
-            guard i > expStart else { return false }
-        }
-        return i == b.count && (hasPoint || hasExponent)
-    }
-
-    private static func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
 }
 
 /// A key and its value in a mapping, both located.

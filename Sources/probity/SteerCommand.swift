@@ -78,7 +78,7 @@ struct Steer: ParsableCommand {
         if json {
             var o: [String: Any] = ["steered": steered.text, "steered_tokens": steered.tokens,
                                     "finish_reason": steered.finishReason.rawValue, "edited_positions": edited,
-                                    "interventions": interventions.map { "\($0.action) \($0.target.label) at \($0.point.name)" }]
+                                    "interventions": interventions.map { "\($0.action.brief) \($0.target.label) at \($0.point.name)" }]
             if let plain { o["unsteered"] = plain.text; o["unsteered_tokens"] = plain.tokens }
             if let mismatch { o["model_mismatch"] = mismatch }
             print(try jsonString(o))

@@ -50,12 +50,48 @@ import Testing
     @Test func actionsParseWithMaxActivationUnits() throws {
         let pack = try FeaturePack.load(path: try writePack().path)
         let iv = try pack.intervention("clamp", "3=10x")
-        #expect(iv.action == .clamp(25))
-        #expect(try pack.intervention("scale", "golden gate=0.5").action == .scale(0.5))
-        #expect(try pack.intervention("ablate", "3").action == .ablate)
+        #expect(iv.action.brief == "clamp 25.0")
+        #expect(try pack.intervention("scale", "golden gate=0.5").action.brief == "scale 0.5")
+        #expect(try pack.intervention("ablate", "3").action is AblateAction)
         #expect(throws: FeatureError.noMaxActivation(pack: "tiny-l1", index: 5)) { try pack.intervention("clamp", "5=2x") }
         #expect(throws: FeatureError.self) { try pack.intervention("clamp", "3") }
         #expect(throws: FeatureError.self) { try pack.intervention("clamp", "3=abc") }
+    }
+
+    @Test func flagValuesReadWithTheRulesLevelParser() throws {
+        let pack = try FeaturePack.load(path: try writePack().path)
+        #expect(try pack.intervention("cap", "golden gate=0.5x").action.brief == "cap 1.25")   // 0.5 × max 2.5
+        #expect(try pack.intervention("project-out", "3").action is ProjectOutAction)
+        // A factor is a number, not a level; and the level grammar is the rules' (no hex, no 'X').
+        #expect(throws: FeatureError.badAction(argument: "3=2x", reason: "expected a number, found '2x'")) {
+            try pack.intervention("scale", "3=2x")
+        }
+        #expect(throws: FeatureError.badAction(argument: "3=2X", reason: "expected a number or Nx (N times the feature's max activation), found '2X'")) {
+            try pack.intervention("clamp", "3=2X")
+        }
+        #expect(throws: FeatureError.badAction(argument: "3=1", reason: "expected FEATURE for --ablate")) { try pack.intervention("ablate", "3=1") }
+        #expect(throws: FeatureError.badAction(argument: "3", reason: "expected FEATURE=VALUE for --cap")) { try pack.intervention("cap", "3") }
+        #expect(throws: FeatureError.badAction(argument: "3=1", reason: "unknown action 'nudge'")) { try pack.intervention("nudge", "3=1") }
+        // The feature is looked up before the value is judged, as before.
+        #expect(throws: FeatureError.unknownFeature(pack: "tiny-l1", name: "nope")) { try pack.intervention("clamp", "nope=abc") }
+    }
+
+    @Test func levelsParseOneWay() {
+        #expect(Level.parse("0.3x") == .relative(0.3))
+        #expect(Level.parse("-4") == .absolute(-4))
+        #expect(Level.parse("1e3") == .absolute(1000))
+        #expect(Level.parse(".5x") == .relative(0.5))
+        for bad in ["x", "010", "0x1F", "1_000", "2X", "inf", "nanx", "", " 1", "1x "] { #expect(Level.parse(bad) == nil, "\(bad)") }
+        #expect(Level.relative(2).value(maxActivation: 2.5) == 5)
+        #expect(Level.relative(2).value(maxActivation: nil) == nil)
+    }
+
+    @Test func aPlanRefusesALevelNotWorkedOut() throws {
+        let pack = try FeaturePack.load(path: try writePack().path)
+        let plan = FeaturePlan()
+        #expect(throws: FeatureError.badAction(argument: "clamp 2x", reason: "the level '2x' was not worked out for the feature")) {
+            try plan.add(Intervention(try pack.feature("3"), ClampAction(value: .relative(2))))
+        }
     }
 
     @Test func bareSAELensDirectoryIsAPack() throws {
@@ -109,7 +145,7 @@ import Testing
         #expect(try pack.checkCompatibility(model: info, modelPath: "", modelName: nil) == nil)
         guard case .direction(let d) = try pack.feature("sad") else { Issue.record("direction lookup"); return }
         #expect(d.point == .residPre(0))
-        #expect(try pack.intervention("add", "happy=3").action == .add(3))
+        #expect(try pack.intervention("add", "happy=3").action.brief == "add 3.0")
     }
 
     @Test func badManifests() throws {

@@ -90,7 +90,7 @@ import Testing
         let x = activations(rows: 1)
         let (i, f) = activeLatent(b, x)
         let e0 = x.withUnsafeBufferPointer { b.sae.encode($0.baseAddress!, count: 1) }
-        let actions: [FeatureAction] = [.clamp(f * 4 + 1), .scale(-2), .ablate, .cap(f / 2)]
+        let actions: [any Action] = [ClampAction.clamp(f * 4 + 1), ScaleAction.scale(-2), AblateAction.ablate, CapAction.cap(f / 2)]
         for action in actions {
             let y = try steer(x, [Intervention(.latent(b, i), action)])
             var fEdited = e0.latents

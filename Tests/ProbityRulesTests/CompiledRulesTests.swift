@@ -61,10 +61,10 @@ private func rulesFile(in root: URL, _ rules: String) throws -> String {
 }
 
 private func compile(_ rules: String, allowModelMismatch: Bool = false, packWidth: Int = 4,
-                     packModel: String? = nil) throws -> CompiledRules {
+                     packModel: String? = nil, registry: PluginRegistry = .standard) throws -> CompiledRules {
     let root = try makePacks(width: packWidth, modelName: packModel)
     return try CompiledRules.compile(files: [try rulesFile(in: root, rules)], model: model, modelPath: "unused.gguf",
-                                     modelName: "SmolLM2", allowModelMismatch: allowModelMismatch)
+                                     modelName: "SmolLM2", registry: registry, allowModelMismatch: allowModelMismatch)
 }
 
 /// Runs the hooks at `point` over rows of activations (each `model.width` wide), as one forward
@@ -119,7 +119,7 @@ private func d1(_ v: [Float]) -> [[Float]] { v.map { [$0, 0.5, 0, 0] } }
         // scale goes to each watched feature; clamp 2x is 2 × d2's max activation 4.
         #expect(r.interventions.count == 3)
         #expect(r.interventions.map(\.target.label) == ["d1", "sae[2]", "d2"])
-        #expect(r.interventions.map(\.action) == [.scale(0.25), .scale(0.25), .clamp(8)])
+        #expect(r.interventions.map(\.action.brief) == ["scale 0.25", "scale 0.25", "clamp 8.0"])
         #expect(r.interventions.map(\.positions) == [.generated, .generated, .last(1)])
         for iv in r.interventions.prefix(2) {
             guard case .afterFire = iv.when else { Issue.record("expected after_fire, found \(iv.when)"); continue }
@@ -131,6 +131,40 @@ private func d1(_ v: [Float]) -> [[Float]] { v.map { [$0, 0.5, 0, 0] } }
         let manifest = compiled.packs[0].path + "/pack.json"
         #expect(compiled.packs[0].files.map(\.name) == ["directions.safetensors", "labels.json", "pack.json"])
         #expect(compiled.packs[0].files.last?.sha256 == (try SHA256.hex(file: manifest)))
+    }
+
+    /// An action defined only in the tests (`ShiftAction`, RegistryTests.swift) and registered in a
+    /// registry instance parses from YAML, resolves `Nx` and edits activations through a run.
+    @Test func actionFromTheTestsRunsEndToEnd() throws {
+        let compiled = try compile("""
+              - id: r
+                description: shifts
+                severity: info
+                watch: {pack: dirs, direction: d1}
+                detect: {threshold: 100}
+                intervene:
+                  - {action: shift, by: 0.5x, feature: {pack: sae, label: third}, trigger: always}
+                  - {action: shift, by: 1, feature: {pack: dirs, direction: d2}, trigger: always}
+            """, registry: registryWithShift())
+        let r = try #require(compiled.rules.first)
+        #expect(r.interventions.map(\.action.brief) == ["shift 1.5", "shift 1.0"])   // 0.5 × third's max 3
+        let run = try compiled.makeRun(steered: true)
+        let out = try step(run, [[0.2, 0.5, 1.0, 0]], start: 0, origin: .prompt)
+        // Latent 2 (= x_2) goes 1 → 2.5 through its decoder row e_2; d2's projection (x_1) 0.5 → 1.5.
+        #expect(out == [[0.2, 1.5, 2.5, 0]])
+        #expect(run.results().first?.interventions.map(\.action) == ["shift 1.5", "shift 1.0"])
+        #expect(run.results().first?.interventions.map(\.positions) == [[0], [0]])
+        // Without the registration the same file is an error naming the registered actions.
+        #expect(throws: RulesError.self) {
+            try compile("""
+                  - id: r
+                    description: shifts
+                    severity: info
+                    watch: {pack: dirs, direction: d1}
+                    detect: {threshold: 100}
+                    intervene: [{action: shift, by: 1, trigger: always}]
+                """)
+        }
     }
 
     /// One rule on d1 with `detect`; feeds a prefill of `prompt` values then one decode step per

@@ -1,6 +1,7 @@
 // What lint reads from packs: the fixture packs, a bare SAELens directory, and broken manifests.
 
 import Foundation
+import ProbityLM
 import Testing
 @testable import ProbityRules
 
@@ -16,7 +17,7 @@ import Testing
         let summary = try PackSummary.read(directory: RulesFixtures.path("packs/smollm2-l15")).get()
         #expect(summary.kind == .sae)
         #expect(summary.dSAE == 8192)
-        #expect(summary.hook == "blocks.15.hook_resid_post")
+        #expect(summary.hook == .residPost(15))
         #expect(summary.labels == ["flattery": ["1234"], "deception": ["77"], "secret keeping": ["4000"]])
         #expect(summary.maxActivation == ["1234": 6.5, "77": 3.0])
     }
@@ -24,17 +25,41 @@ import Testing
     @Test func directionsPackReadsNamesAndHooksFromTheSafetensorsHeader() throws {
         let summary = try PackSummary.read(directory: RulesFixtures.path("packs/caa-toy")).get()
         #expect(summary.kind == .directions)
-        #expect(summary.hook == "blocks.12.hook_resid_post")
-        #expect(summary.directions == ["sycophancy": nil, "refusal": "blocks.10.hook_resid_post"])
+        #expect(summary.hook == .residPost(12))
+        #expect(summary.directions == ["sycophancy": nil, "refusal": .residPost(10)])
         #expect(summary.maxActivation == ["sycophancy": 4.0])
+    }
+
+    @Test func aHookNameThatIsNotAHookPointIsTheLintErrorOfThePack() throws {
+        let dir = try scratch(["pack.json": #"{"kind": "sae", "hook": "blocks.15.hook_resid"}"#,
+                               "cfg.json": #"{"d_sae": 16, "d_in": 8}"#])
+        let bare = try scratch(["cfg.json": #"{"d_sae": 16, "d_in": 8, "metadata": {"hook_name": "resid_post"}}"#])
+        defer { for d in [dir, bare] { try? FileManager.default.removeItem(atPath: d) } }
+        #expect(PackSummary.read(directory: dir) == .failure(PackProblem(
+            "\(dir)/pack.json: 'blocks.15.hook_resid' is not a hook point name (expected e.g. blocks.15.hook_resid_post)")))
+        #expect(PackSummary.read(directory: bare) == .failure(PackProblem(
+            "\(bare)/cfg.json: 'resid_post' is not a hook point name (expected e.g. blocks.15.hook_resid_post)")))
+
+        // Lint reports it at the pack's path in the rules file, and checks nothing against it.
+        let rules = dir + "/rules.yaml"
+        try """
+            schema_version: 1
+            packs: [{name: p, path: .}]
+            rules:
+              - {id: a, description: d, severity: info, watch: {latent: 1}, detect: {threshold: 1}}
+            """.write(toFile: rules, atomically: true, encoding: .utf8)
+        var diagnostics = Diagnostics()
+        _ = RuleSet.load([rules], into: &diagnostics)
+        #expect(diagnostics.items.map(\.description) == [
+            "\(rules):2:25: error: pack 'p': \(dir)/pack.json: 'blocks.15.hook_resid' is not a hook point name (expected e.g. blocks.15.hook_resid_post)"])
     }
 
     @Test func bareSAELensDirectoryTakesItsHookFromMetadata() throws {
         let v6 = try scratch(["cfg.json": #"{"d_sae": 16, "d_in": 8, "metadata": {"hook_name": "blocks.2.hook_resid_pre"}}"#])
         let old = try scratch(["cfg.json": #"{"d_sae": 32, "hook_name": "blocks.3.hook_mlp_out"}"#])
         defer { for d in [v6, old] { try? FileManager.default.removeItem(atPath: d) } }
-        #expect(try PackSummary.read(directory: v6).get() == PackSummary(kind: .sae, dSAE: 16, hook: "blocks.2.hook_resid_pre"))
-        #expect(try PackSummary.read(directory: old).get() == PackSummary(kind: .sae, dSAE: 32, hook: "blocks.3.hook_mlp_out"))
+        #expect(try PackSummary.read(directory: v6).get() == PackSummary(kind: .sae, dSAE: 16, hook: .residPre(2)))
+        #expect(try PackSummary.read(directory: old).get() == PackSummary(kind: .sae, dSAE: 32, hook: .mlpOut(3)))
     }
 
     @Test func brokenPacksSayWhatIsWrong() throws {

@@ -1,22 +1,35 @@
 // The plugin registry: a new action is one type and one registration, and names resolve through it.
+// `ShiftAction`, defined here only, also runs end to end in CompiledRulesTests.
 
+import ProbityFeatures
 import Testing
 @testable import ProbityRules
 
-/// An action defined outside the library's built-ins, as a plugin author would.
-private struct FlipAction: Action {
-    static let name = "flip"
-    static let summary = "negate the feature"
-    var strength: Double
+/// An action defined outside the library's built-ins, as a plugin author would: this one type and
+/// a `register` line are all it takes for rules, packs and a run to use it.
+struct ShiftAction: Action {
+    static let name = "shift"
+    static let summary = "add a level to the feature's activation"
+    var by: Level
 
-    init?(fields: inout Fields, diagnostics: inout Diagnostics) {
-        guard let s = fields.read("strength", required: true, into: &diagnostics, { n throws(RulesError) in try n.number() }) else {
-            return nil
-        }
-        strength = s
+    init(by: Level) { self.by = by }
+
+    init?(arguments: inout some ActionArguments) {
+        guard let by = arguments.level("by") else { return nil }
+        self.by = by
     }
 
-    var description: String { "flip with strength \(strength)" }
+    var values: [Level] { [by] }
+    func resolved(_ level: (Level) -> Float) -> ShiftAction { ShiftAction(by: .absolute(Double(level(by)))) }
+    var description: String { "shift by \(by.explained)" }
+    func edited(_ f: Float) -> Float? { by.value(maxActivation: nil).map { f + $0 } }
+}
+
+/// The standard registry with `shift` added.
+func registryWithShift() -> PluginRegistry {
+    var registry = PluginRegistry.standard
+    registry.register(action: ShiftAction.self)
+    return registry
 }
 
 @Suite struct RegistryTests {
@@ -35,24 +48,31 @@ private struct FlipAction: Action {
             watch: {latent: 1}
             detect: {threshold: 1}
             intervene:
-              - {action: flip, strength: 2, trigger: always}
+              - {action: shift, by: 2x, trigger: always}
         """
 
     @Test func registeredActionResolvesAndReadsItsKeys() throws {
-        var registry = PluginRegistry.standard
-        registry.register(action: FlipAction.self)
         var diagnostics = Diagnostics()
-        let file = RuleParser(registry: registry).parse(try YAML.load(text, file: "r.yaml"), file: "r.yaml", into: &diagnostics)
+        let file = RuleParser(registry: registryWithShift()).parse(try YAML.load(text, file: "r.yaml"), file: "r.yaml", into: &diagnostics)
         #expect(diagnostics.items.isEmpty, "\(diagnostics.rendered())")
-        let action = try #require(file?.rules.first?.interventions.first?.action as? FlipAction)
-        #expect(action.strength == 2)
+        let action = try #require(file?.rules.first?.interventions.first?.action as? ShiftAction)
+        #expect(action.by == .relative(2))
+    }
+
+    @Test func registeredActionReportsItsOwnKeyProblems() throws {
+        var diagnostics = Diagnostics()
+        let bad = text.replacingOccurrences(of: "by: 2x", with: "by: lots")
+        _ = RuleParser(registry: registryWithShift()).parse(try YAML.load(bad, file: "r.yaml"), file: "r.yaml", into: &diagnostics)
+        #expect(diagnostics.items == [Diagnostic(
+            .error, "rule 'a': shift: 'by': expected a number or a multiple of the feature's max activation like '0.3x', found string 'lots'",
+            at: FileLocation(file: "r.yaml", line: 10, column: 29))])
     }
 
     @Test func unregisteredActionListsTheRegisteredOnes() throws {
         var diagnostics = Diagnostics()
         _ = RuleParser().parse(try YAML.load(text, file: "r.yaml"), file: "r.yaml", into: &diagnostics)
         #expect(diagnostics.items == [Diagnostic(
-            .error, "rule 'a': unknown action 'flip' (registered: ablate, add, cap, clamp, project_out, scale)",
+            .error, "rule 'a': unknown action 'shift' (registered: ablate, add, cap, clamp, project_out, scale)",
             at: FileLocation(file: "r.yaml", line: 10, column: 18))])
     }
 

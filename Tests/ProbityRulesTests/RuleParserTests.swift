@@ -2,6 +2,7 @@
 
 import Foundation
 import ProbityLM
+import ProbityFeatures
 import Testing
 @testable import ProbityRules
 
@@ -85,10 +86,10 @@ import Testing
         var diagnostics = Diagnostics()
         let resolved = try #require(set.resolve(rule, in: file, blocks: 30, into: &diagnostics))
         #expect(resolved.watched.map(\.target) == [.direction("sycophancy"), .latent(1234)])
-        #expect(resolved.watched.map(\.hook) == ["blocks.12.hook_resid_post", "blocks.15.hook_resid_post"])
+        #expect(resolved.watched.map(\.hook.name) == ["blocks.12.hook_resid_post", "blocks.15.hook_resid_post"])
         #expect(resolved.watched.map(\.maxActivation) == [4.0, 6.5])
         // `add` targets its own feature, which carries its own hook in the pack.
-        #expect(resolved.interventions[1].targets.map(\.hook) == ["blocks.10.hook_resid_post"])
+        #expect(resolved.interventions[1].targets.map(\.hook.name) == ["blocks.10.hook_resid_post"])
         #expect(resolved.interventions[1].whileFeature?.target == .latent(77))
         #expect(resolved.interventions[0].targets.count == 2)
     }

@@ -1,6 +1,8 @@
 // `threshold`: the standard detector. Per token, the watched features are compared with a level;
 // over the scope, `max`, `mean` or `count` decides whether the rule fires.
 
+import ProbityFeatures
+
 /// How token activations in the scope become one decision.
 public enum Aggregate: String, Sendable, CaseIterable {
     /// Fires when the largest activation in the scope reaches the threshold.
