@@ -79,7 +79,7 @@ public enum AuditReport {
 
     static func runObject(_ run: RunResult, prompt: [Int], severities: [String: RuleSeverity], tokenizer: (Int) -> String) -> [String: Any] {
         let all = prompt + run.tokens
-        var o: [String: Any] = ["text": run.text, "tokens": run.tokens.count, "finish_reason": run.finishReason,
+        var o: [String: Any] = ["text": run.text, "tokens": run.tokens.count, "finish_reason": run.finishReason.reportName,
                                 "fired": outcomes(run, tokens: all, severities: severities, tokenizer: tokenizer)]
         if !run.features.isEmpty {
             o["features"] = run.features.keys.sorted().map { pos -> [String: Any] in
