@@ -3,6 +3,7 @@
 // the expectations met or violated.
 
 import Foundation
+import ProbityLM
 import ProbityRules
 
 extension AuditReport {
@@ -115,7 +116,22 @@ extension AuditReport.Run {
                                          top: f.top.map { AuditReport.Latent(latent: $0.index, activation: $0.activation) })
             })
         }
-        self.init(text: run.text, tokens: run.tokens.count, finishReason: run.finishReason, fired: fired, features: features)
+        self.init(text: run.text, tokens: run.tokens.count, finishReason: AuditReport.FinishReason(run.finishReason),
+                  fired: fired, features: features)
+    }
+}
+
+extension AuditReport.FinishReason {
+    /// How the report names a generation's end: a `stop` rule's halt is `rule`.
+    init(_ reason: ProbityLM.FinishReason) {
+        switch reason {
+        case .eos: self = .eos
+        case .stop: self = .stop
+        case .length: self = .length
+        case .halted: self = .rule
+        // The runner abandons an interrupted case (nil), so no report holds one.
+        case .interrupted: preconditionFailure("an interrupted run reached the report")
+        }
     }
 }
 

@@ -13,7 +13,8 @@ import ProbityRules
 public struct RunResult: Sendable {
     public var tokens: [Int]
     public var text: String
-    public var finishReason: AuditReport.FinishReason
+    /// Why it ended (the report's `AuditReport.FinishReason` names it).
+    public var finishReason: FinishReason
     public var outcomes: [RuleOutcome]
     public var applications: [String: Int]
     /// Per generated token, the logits it was sampled from (kept only for the steered run).
@@ -108,49 +109,28 @@ public struct AuditRunner {
                           effects: effects, seconds: (clock.now - t0).seconds)
     }
 
+    /// One generation with the rules attached (and with `steer`, their interventions and stops),
+    /// keeping the steered run's logits for `measure`. Nil when interrupted between tokens.
     func generate(_ prompt: [Int], stops: [String], steer: Bool, interrupted: () -> Bool) throws -> RunResult? {
         let model = loaded.model
+        // A case must leave room for at least one generated token.
         guard prompt.count < model.info.contextLength else {
             throw ModelError.contextOverflow(needed: prompt.count + 1, capacity: model.info.contextLength)
         }
         let recorder = try rules.instrument(model: model.info, steer: steer)
-        let hooks = recorder.hooks
-        let session = try model.makeSession(capacity: min(prompt.count + settings.maxTokens, model.info.contextLength))
-        var sampler = try Sampler(SamplingOptions(temperature: Float(settings.temperature), topP: Float(settings.topP), seed: settings.seed))
-        var detok = StreamingDetokenizer(tokenizer: loaded.tokenizer)
-        var matcher = try StopStringMatcher(stops)
-        var generated: [Int] = []
-        var kept: [[Float]] = []
-        var text = ""
-        var reason = AuditReport.FinishReason.length
-        var logits = try session.forward(prompt, origins: nil, hooks: hooks, logits: .last)
-        var stopped = recorder.shouldStop
-        if stopped { reason = .rule }
-        while !stopped && generated.count < settings.maxTokens {
-            if interrupted() { return nil }
-            let token = logits.withUnsafeBufferPointer { sampler.sample($0) }
-            if token == loaded.tokenizer.eosID { reason = .eos; break }
-            if steer { kept.append(logits) }
-            generated.append(token)
-            let (emit, hitStop) = matcher.feed(try detok.append(token))
-            text += emit
-            if hitStop { reason = .stop; break }
-            if generated.count == settings.maxTokens || session.length >= session.capacity { break }
-            logits = try session.forward([token], origins: [.generated], hooks: hooks, logits: .last)
-            if recorder.shouldStop { stopped = true; reason = .rule }
-        }
-        if reason != .stop {
-            let (emit, _) = matcher.feed(detok.flush())
-            text += emit + matcher.finish()
-        }
-        // Positions evaluated: every token that went through the model.
-        let length = session.length
+        let sampling = SamplingOptions(temperature: Float(settings.temperature), topP: Float(settings.topP), seed: settings.seed)
+        let options = GenerationOptions(maxTokens: settings.maxTokens, sampling: sampling, stopStrings: stops, keepLogits: steer)
+        let run = try Generator(model: model, tokenizer: loaded.tokenizer)
+            .generate(prompt: prompt, options: options, hooks: recorder.hooks,
+                      shouldStop: { recorder.shouldStop }, interrupted: interrupted)
+        if run.finishReason == .interrupted { return nil }
         let features = recorder.featureRecords.mapValues { rows in
             rows.map { (pack: $0.pack, fvu: $0.fvu, top: $0.top.map { ActiveLatentSummary(index: $0.index, activation: Double($0.activation)) }) }
         }
-        return RunResult(tokens: generated, text: text, finishReason: reason,
-                         outcomes: recorder.evaluate(length: length),
-                         applications: recorder.applications, logits: kept, features: features)
+        // Rules judge every position that went through the model.
+        return RunResult(tokens: run.tokens, text: run.text, finishReason: run.finishReason,
+                         outcomes: recorder.evaluate(length: run.positions),
+                         applications: recorder.applications, logits: run.logits, features: features)
     }
 
     /// KL(baseline ‖ steered) and top-1 changes along the steered path: the baseline distributions

@@ -1,6 +1,7 @@
-// Text generation over a session: prefill the prompt, then sample one token per decode step,
-// streaming text as complete UTF-8 and stopping at EOS, a stop string, or max_tokens.
-// Hooks run at every step, prefill and decode alike, so steering is consistent under the cache.
+// The one generation loop: prefill the prompt, then sample one token per decode step, streaming
+// text as complete UTF-8 and stopping at EOS, a stop string, max_tokens, the caller's stop
+// predicate or an interruption. Hooks run at every step, prefill and decode alike, so steering is
+// consistent under the cache. `probity generate`, `steer`, `rules test` and audits all use it.
 
 import Foundation
 import ProbityTensor
@@ -12,13 +13,17 @@ public struct GenerationOptions: Sendable, Equatable {
     public var stopStrings: [String] = []
     /// Stop when the model emits its end-of-sequence token.
     public var stopAtEOS = true
+    /// Keep the logits each generated token was sampled from (`GenerationResult.logits`): one
+    /// vocabulary-sized row per token, so only for callers that read them (an audit's steered run).
+    public var keepLogits = false
 
     public init(maxTokens: Int = 256, sampling: SamplingOptions = SamplingOptions(),
-                stopStrings: [String] = [], stopAtEOS: Bool = true) {
+                stopStrings: [String] = [], stopAtEOS: Bool = true, keepLogits: Bool = false) {
         self.maxTokens = maxTokens
         self.sampling = sampling
         self.stopStrings = stopStrings
         self.stopAtEOS = stopAtEOS
+        self.keepLogits = keepLogits
     }
 }
 
@@ -30,8 +35,10 @@ public enum FinishReason: String, Sendable, Codable {
     case stop
     /// max_tokens or the context's end.
     case length
-    /// The caller's `shouldStop` said so.
+    /// The caller's `shouldStop` said so after a forward step (a rule with `stop: true`, say).
     case halted
+    /// The caller's `interrupted` said so between tokens; the result holds what came before.
+    case interrupted
 }
 
 /// What a generation produced, with its timings.
@@ -42,6 +49,11 @@ public struct GenerationResult: Sendable {
     /// Generated text, cut before a matched stop string.
     public var text: String
     public var finishReason: FinishReason
+    /// Per generated token, the logits it was sampled from; empty unless `keepLogits` asked.
+    public var logits: [[Float]]
+    /// Positions the model ran: the prompt and every generated token fed back (the last one
+    /// generated is not, as nothing follows it).
+    public var positions: Int
     public var prefillSeconds: Double
     public var decodeSeconds: Double
 }
@@ -58,11 +70,15 @@ public struct Generator {
 
     /// Generates from `prompt` (token ids). `onText` receives text as it completes.
     /// - Parameter hooks: attached for the prompt and every decode step.
-    /// - Parameter shouldStop: asked after each step (prefill and every decode step); returning
-    ///   true ends generation with `FinishReason.halted` (a rule with `stop: true`, say).
+    /// - Parameter shouldStop: asked after every forward step, the prompt's and each generated
+    ///   token's; true ends generation with `FinishReason.halted` (a rule with `stop: true`
+    ///   that fired, say), before another token is sampled.
+    /// - Parameter interrupted: asked before each token is sampled; true ends generation with
+    ///   `FinishReason.interrupted` (a user's Ctrl-C, say).
     public func generate(prompt: [Int], options: GenerationOptions, hooks: HookSet? = nil,
                          onText: (String) -> Void = { _ in },
-                         shouldStop: () -> Bool = { false }) throws -> GenerationResult {
+                         shouldStop: () -> Bool = { false },
+                         interrupted: () -> Bool = { false }) throws -> GenerationResult {
         guard !prompt.isEmpty else { throw GenerationError.emptyPrompt }
         guard options.maxTokens >= 0 else { throw GenerationError.badMaxTokens(options.maxTokens) }
         let needed = prompt.count + options.maxTokens
@@ -74,31 +90,36 @@ public struct Generator {
         var detok = StreamingDetokenizer(tokenizer: tokenizer)
         var stops = try StopStringMatcher(options.stopStrings)
         var generated: [Int] = []
+        var kept: [[Float]] = []
         var text = ""
-        var reason = FinishReason.length
 
         let clock = ContinuousClock()
         let t0 = clock.now
         var logits = try session.forward(prompt, origins: nil, hooks: hooks, logits: .last)
         let t1 = clock.now
+        var reason = shouldStop() ? FinishReason.halted : .length
 
-        decode: while generated.count < options.maxTokens {
-            if shouldStop() { reason = .halted; break }
+        while reason == .length && generated.count < options.maxTokens {
+            if interrupted() { reason = .interrupted; break }
             let token = logits.withUnsafeBufferPointer { sampler.sample($0) }
             if options.stopAtEOS, token == tokenizer.eosID {
                 reason = .eos
                 break
             }
+            if options.keepLogits { kept.append(logits) }
             generated.append(token)
             let piece = try detok.append(token)
             let (emit, stopped) = stops.feed(piece)
             text += emit
             onText(emit)
-            if stopped { reason = .stop; break decode }
+            if stopped { reason = .stop; break }
+            // The last token is not run: nothing would read its logits.
             if generated.count == options.maxTokens || session.length >= session.capacity { break }
             logits = try session.forward([token], origins: [.generated], hooks: hooks, logits: .last)
+            if shouldStop() { reason = .halted }
         }
         if reason != .stop {
+            // Bytes held back for an incomplete character or a possible stop string's start.
             let (emit, _) = stops.feed(detok.flush())
             let rest = emit + stops.finish()
             text += rest
@@ -106,6 +127,7 @@ public struct Generator {
         }
         let t2 = clock.now
         return GenerationResult(promptTokens: prompt, tokens: generated, text: text, finishReason: reason,
+                                logits: kept, positions: session.length,
                                 prefillSeconds: (t1 - t0).seconds, decodeSeconds: (t2 - t1).seconds)
     }
 }

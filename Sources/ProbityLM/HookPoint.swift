@@ -18,9 +18,6 @@ public enum HookPoint: Hashable, Sendable, CustomStringConvertible {
     /// After the final norm (`ln_final.hook_normalized`).
     case finalNormalized
 
-    /// The per-block hook suffixes in the order the forward pass reaches them.
-    static let blockSuffixes = ["hook_resid_pre", "hook_attn_out", "hook_resid_mid", "hook_mlp_out", "hook_resid_post"]
-
     /// The TransformerLens name, e.g. `blocks.15.hook_resid_post`.
     public var name: String {
         switch self {
@@ -66,31 +63,8 @@ public enum HookPoint: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Every hook point of a model with `blocks` blocks, in forward order.
-    public static func all(blocks: Int) -> [HookPoint] {
-        var points: [HookPoint] = [.embed]
-        for l in 0..<blocks {
-            points += [.residPre(l), .attnOut(l), .residMid(l), .mlpOut(l), .residPost(l)]
-        }
-        points.append(.finalNormalized)
-        return points
-    }
+    public static func all(blocks: Int) -> [HookPoint] { HookLayout(blocks: blocks).points }
 
     /// Dense index of this point in `all(blocks:)`, used for constant-time lookup in the forward pass.
-    func slot(blocks: Int) -> Int? {
-        switch self {
-        case .embed: return 0
-        case .finalNormalized: return 1 + 5 * blocks
-        case .residPre(let l), .attnOut(let l), .residMid(let l), .mlpOut(let l), .residPost(let l):
-            guard l < blocks else { return nil }
-            let k: Int
-            switch self {
-            case .residPre: k = 0
-            case .attnOut: k = 1
-            case .residMid: k = 2
-            case .mlpOut: k = 3
-            default: k = 4
-            }
-            return 1 + 5 * l + k
-        }
-    }
+    func slot(blocks: Int) -> Int? { HookLayout(blocks: blocks).slot(self) }
 }

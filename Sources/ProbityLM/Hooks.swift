@@ -85,9 +85,10 @@ public final class HookSet {
     /// point the model does not have: a missing hook point is an error, never a silent skip.
     func slots(blocks: Int) throws -> [[Hook]?] {
         if tableBlocks == blocks { return table }
-        var t = [[Hook]?](repeating: nil, count: 2 + 5 * blocks)
+        let layout = HookLayout(blocks: blocks)
+        var t = [[Hook]?](repeating: nil, count: layout.count)
         for point in order {
-            guard let s = point.slot(blocks: blocks) else {
+            guard let s = layout.slot(point) else {
                 throw ModelError.unknownHookPoint(point.name, blocks: blocks)
             }
             t[s] = byPoint[point]

@@ -132,31 +132,20 @@ public final class LlamaModel: LanguageModel {
     }
 
     public func makeSession(capacity: Int? = nil) throws -> InferenceSession {
-        let cap = capacity ?? config.context
-        guard cap > 0, cap <= config.context else {
-            throw ModelError.contextOverflow(needed: cap, capacity: config.context)
+        try ModelSession(info: info, capacity: capacity, pool: pool) { rows, capacity in
+            LlamaPass(model: self, rows: rows, capacity: capacity)
         }
-        return LlamaSession(model: self, capacity: cap)
     }
 }
 
-/// The state of one sequence: KV cache and scratch buffers, reused across steps.
-final class LlamaSession: InferenceSession {
+/// One sequence's KV cache and scratch buffers, reused across steps; `ModelSession` feeds it chunks.
+final class LlamaPass: ForwardPass {
     let model: LlamaModel
-    let capacity: Int
-    private(set) var length = 0
-    private(set) var tokens: [Int] = []
-    var info: ModelInfo { model.info }
-
-    /// Positions processed per pass of the layer loop; a longer prompt runs in chunks.
-    static let maxChunk = 512
-
     private let cache: KVCache
     private let s: Scratch
 
-    /// Activations of one chunk; every buffer has room for `maxChunk` rows.
+    /// Activations of one chunk; every buffer has room for `rows` positions.
     private struct Scratch {
-        let rows: Int
         let x: UnsafeMutablePointer<Float>       // (rows, width) residual stream
         let xn: UnsafeMutablePointer<Float>      // (rows, width) normalized
         let q: UnsafeMutablePointer<Float>       // (rows, qWidth)
@@ -177,7 +166,6 @@ final class LlamaSession: InferenceSession {
                 p.initialize(repeating: 0, count: max(n, 1))
                 return p
             }
-            self.rows = rows
             x = buf(rows * c.width); xn = buf(rows * c.width)
             q = buf(rows * c.qWidth); k = buf(rows * c.kvWidth); v = buf(rows * c.kvWidth)
             att = buf(rows * c.qWidth); proj = buf(rows * c.width)
@@ -192,93 +180,26 @@ final class LlamaSession: InferenceSession {
         }
     }
 
-    init(model: LlamaModel, capacity: Int) {
+    init(model: LlamaModel, rows: Int, capacity: Int) {
         self.model = model
-        self.capacity = capacity
         let c = model.config
         cache = KVCache(blocks: c.blocks, kvHeads: c.kvHeads, headDim: c.headDim, heads: c.heads, capacity: capacity)
-        s = Scratch(rows: min(Self.maxChunk, capacity), c)
+        s = Scratch(rows: rows, c)
     }
 
     deinit {
         s.free()
     }
 
-    func truncate(to newLength: Int) {
-        precondition(newLength >= 0, "negative length")
-        if newLength < length {
-            length = newLength
-            tokens.removeSubrange(newLength...)
-        }
-    }
-
-    func forward(_ input: [Int], origins: [TokenOrigin]?, hooks: HookSet?, logits: LogitsRequest) throws -> [Float] {
-        try forward(input, origins: origins, hooks: hooks, logits: logits, throughSlot: nil)
-    }
-
-    func forward(_ input: [Int], origins: [TokenOrigin]?, hooks: HookSet?, through point: HookPoint) throws {
-        let c = model.config
-        guard let slot = point.slot(blocks: c.blocks) else { throw ModelError.unknownHookPoint(point.name, blocks: c.blocks) }
-        let before = length
-        defer { truncate(to: before) }
-        _ = try forward(input, origins: origins, hooks: hooks, logits: .none, throughSlot: slot)
-    }
-
-    /// `throughSlot`: stop after the hook point with this slot (nil: the whole model).
-    private func forward(_ input: [Int], origins: [TokenOrigin]?, hooks: HookSet?, logits: LogitsRequest,
-                         throughSlot: Int?) throws -> [Float] {
-        let c = model.config
-        guard length + input.count <= capacity else {
-            throw ModelError.contextOverflow(needed: length + input.count, capacity: capacity)
-        }
-        for t in input where t < 0 || t >= c.vocab {
-            throw ModelError.tokenOutOfRange(t, vocabularySize: c.vocab)
-        }
-        let origins = origins ?? Array(repeating: .prompt, count: input.count)
-        guard origins.count == input.count else {
-            throw ModelError.originsCount(expected: input.count, found: origins.count)
-        }
-        let table = try hooks.map { try $0.slots(blocks: c.blocks) }
-        var out: [Float] = []
-        let firstLogits: Int? = switch logits {
-        case .none: nil
-        case .last: input.count - 1
-        case .all: 0
-        case let .from(k): max(0, k)
-        }
-        if let k = firstLogits, k < input.count { out.reserveCapacity((input.count - k) * c.vocab) }
-        var start = 0
-        while start < input.count {
-            let n = min(s.rows, input.count - start)
-            // The chunk's rows at or after the first position whose logits were asked for.
-            let rowsForLogits = firstLogits.flatMap { k in k < start + n ? max(0, k - start)..<n : nil }
-            run(chunk: input[start..<(start + n)], origins: origins[start..<(start + n)],
-                hooks: table, logitsRows: rowsForLogits, throughSlot: throughSlot, into: &out)
-            start += n
-        }
-        return out
-    }
-
-    /// One pass of the layer loop over `chunk` (at most `s.rows` tokens) at positions
-    /// `length ..< length + chunk.count`; appends the requested logits rows to `out`.
-    private func run(chunk: ArraySlice<Int>, origins: ArraySlice<TokenOrigin>, hooks: [[Hook]?]?,
-                     logitsRows: Range<Int>?, throughSlot: Int? = nil, into out: inout [Float]) {
+    /// One pass of the layer loop over `chunk`, at positions `chunk.positions`.
+    func run(_ chunk: ForwardChunk) {
         let m = model, c = m.config, pool = m.pool
         let n = chunk.count
-        let p0 = length
-        let positions = p0..<(p0 + n)
-
-        func hook(_ slot: Int, _ point: HookPoint, _ buffer: UnsafeMutablePointer<Float>) {
-            if let last = throughSlot, slot > last { return }
-            guard let list = hooks?[slot] else { return }
-            let acts = HookActivations(point: point, width: c.width, count: n, values: buffer,
-                                       positions: positions, tokens: chunk, origins: origins, pool: pool)
-            for h in list { h(acts) }
-        }
+        let p0 = chunk.start
 
         // Embedding lookup: x[i] = E[token_i].
-        for (i, t) in chunk.enumerated() { m.embedding.dequantizeRow(t, into: s.x + i * c.width) }
-        hook(0, .embed, s.x)
+        for (i, t) in chunk.tokens.enumerated() { m.embedding.dequantizeRow(t, into: s.x + i * c.width) }
+        chunk.hook(.embed, s.x)
 
         // RoPE angles for these positions: θ = p · base^(-2j/d), computed in float64.
         let half = c.ropeDims / 2
@@ -291,11 +212,10 @@ final class LlamaSession: InferenceSession {
             }
         }
 
-        // A partial pass (`throughSlot`) runs the blocks up to the one holding that slot.
-        let lastBlock = throughSlot.map { $0 == 0 ? -1 : min(($0 - 1) / 5, c.blocks - 1) } ?? (c.blocks - 1)
-        for (l, w) in m.blocks.enumerated() where l <= lastBlock {
-            let slot = 1 + 5 * l
-            hook(slot, .residPre(l), s.x)
+        // A partial pass runs only the blocks up to its last hook point.
+        for l in chunk.blocks {
+            let w = m.blocks[l]
+            chunk.hook(.residPre(l), s.x)
 
             // Attention: xn = RMSNorm(x); q, k, v projections; RoPE; append k, v to the cache.
             rmsNorm(rows: n, weight: w.attnNorm)
@@ -315,9 +235,9 @@ final class LlamaSession: InferenceSession {
             cache.attend(block: l, queries: s.q, heads: c.heads, rows: n, start: p0,
                          scale: 1 / Float(c.headDim).squareRoot(), into: s.att, pool: pool)
             w.wo.multiply(s.att, batch: n, into: s.proj, pool: pool)
-            hook(slot + 1, .attnOut(l), s.proj)
+            chunk.hook(.attnOut(l), s.proj)
             Vec.add(s.x, s.proj, n * c.width)
-            hook(slot + 2, .residMid(l), s.x)
+            chunk.hook(.residMid(l), s.x)
 
             // MLP: down(silu(gate(xn)) * up(xn)).
             rmsNorm(rows: n, weight: w.ffnNorm)
@@ -329,30 +249,19 @@ final class LlamaSession: InferenceSession {
             }
             Vec.siluMul(s.gate, s.up, n * c.ffnWidth)
             w.down.multiply(s.gate, batch: n, into: s.proj, pool: pool)
-            hook(slot + 3, .mlpOut(l), s.proj)
+            chunk.hook(.mlpOut(l), s.proj)
             Vec.add(s.x, s.proj, n * c.width)
-            hook(slot + 4, .residPost(l), s.x)
+            chunk.hook(.residPost(l), s.x)
         }
 
-        if let last = throughSlot, last < 1 + 5 * c.blocks {
-            length += n
-            tokens.append(contentsOf: chunk)
-            return
-        }
+        guard chunk.runsFinal else { return }
         rmsNorm(rows: n, weight: m.outputNorm)
-        hook(1 + 5 * c.blocks, .finalNormalized, s.xn)
+        chunk.hook(.finalNormalized, s.xn)
 
-        if let rows = logitsRows, !rows.isEmpty {
-            let base = out.count
-            out.append(contentsOf: repeatElement(0, count: rows.count * c.vocab))
-            out.withUnsafeMutableBufferPointer { buf in
-                guard let dst = buf.baseAddress else { return }
-                m.output.multiply(s.xn + rows.lowerBound * c.width, batch: rows.count,
-                                  into: dst + base, pool: pool)
-            }
+        // Output head, only over the rows whose logits were asked for.
+        if let (rows, logits) = chunk.logits {
+            m.output.multiply(s.xn + rows.lowerBound * c.width, batch: rows.count, into: logits, pool: pool)
         }
-        length += n
-        tokens.append(contentsOf: chunk)
     }
 
     /// xn[i] = RMSNorm(x[i]) · weight for each row.

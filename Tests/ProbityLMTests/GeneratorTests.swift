@@ -1,5 +1,5 @@
-// Generation over the default model: greedy output, max_tokens, EOS, stop strings and a caller's
-// stop predicate, with hooks seeing the prompt once and then one position per step.
+// Generation over the default model: greedy output, max_tokens, EOS, stop strings, a caller's
+// stop predicate and kept logits, with hooks seeing the prompt once and then one position per step.
 
 import Testing
 @testable import ProbityLM
@@ -37,6 +37,17 @@ import Testing
         #expect(r.tokens.count == 3)
         // The prompt, then one step per generated token (each is fed back before the predicate is asked).
         #expect(steps == [prompt.count, 1, 1, 1])
+    }
+
+    @Test func keepingLogitsLeavesTheOutputAlone() throws {
+        let g = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
+        let plain = try g.generate(prompt: prompt, options: GenerationOptions(maxTokens: 8))
+        let kept = try g.generate(prompt: prompt, options: GenerationOptions(maxTokens: 8, keepLogits: true))
+        #expect(kept.tokens == plain.tokens && kept.text == plain.text && kept.finishReason == plain.finishReason)
+        #expect(plain.logits.isEmpty && kept.logits.count == kept.tokens.count)
+        // The first row is the prompt's last position, as a lone forward pass computes it.
+        let session = try loaded.model.makeSession(capacity: prompt.count)
+        #expect(kept.logits.first == (try session.forward(prompt, hooks: nil, logits: .last)))
     }
 
     @Test func endOfSequenceEndsGeneration() throws {

@@ -9,7 +9,7 @@ import ProbityTensor
 @testable import ProbityLM
 
 /// Hyperparameters and random weights of a tiny model, and its plain float64 forward pass.
-private struct TinyLlama {
+struct TinyLlama {
     let blocks = 2, width = 32, ffn = 24, heads = 4, kvHeads = 2, headDim = 8, ropeDims = 4
     let vocab = 32, context = 64
     let ropeBase = 10_000.0, eps = 1e-5

@@ -1,0 +1,158 @@
+// The architecture-neutral half of a session: positions and tokens so far, checks on a forward
+// call's input, prompt chunking, token origins, logits requests, partial passes and the hook table.
+// An architecture writes only its forward math, as a `ForwardPass` that runs one chunk at a time.
+
+import ProbityTensor
+
+/// An architecture's forward math over one chunk of positions, owning its KV cache and scratch.
+protocol ForwardPass: AnyObject {
+    /// Runs `chunk` at `chunk.positions`: stores their keys and values in the cache (overwriting
+    /// whatever a truncated session left there), calls `chunk.hook` at every hook point, runs the
+    /// blocks in `chunk.blocks`, then, when `chunk.runsFinal`, the final norm and the output head
+    /// for the rows `chunk.logits` asks for.
+    func run(_ chunk: ForwardChunk)
+}
+
+/// One chunk of a forward call, as an architecture's pass sees it.
+struct ForwardChunk {
+    /// The chunk's tokens, at most the session's chunk size.
+    let tokens: ArraySlice<Int>
+    /// Whether each token is from the prompt or generated.
+    let origins: ArraySlice<TokenOrigin>
+    /// Absolute positions of the rows; the first is the session's length before this chunk.
+    let positions: Range<Int>
+    /// The blocks to run: all, or for a partial pass those up to the one holding its last point.
+    let blocks: Range<Int>
+    /// Whether the final norm runs (and after it the output head, if `logits` asks).
+    let runsFinal: Bool
+    /// The chunk's rows (0-based, never empty) whose logits were asked for, and where the first
+    /// of them goes; rows follow each other, vocabulary-size floats apart. Nil when none were.
+    let logits: (rows: Range<Int>, into: UnsafeMutablePointer<Float>)?
+    // The session's hook table, with the slots after a partial pass's last point emptied.
+    fileprivate let table: [[Hook]?]?
+    fileprivate let layout: HookLayout
+    fileprivate let width: Int
+    fileprivate let pool: ThreadPool?
+
+    /// Positions in this chunk.
+    var count: Int { tokens.count }
+    /// The position of the chunk's first row.
+    var start: Int { positions.lowerBound }
+
+    /// Calls the hooks attached at `point` with `values` (`count × width`, row-major), which they
+    /// may edit in place. With no hooks attached this is one branch.
+    @inline(__always)
+    func hook(_ point: HookPoint, _ values: UnsafeMutablePointer<Float>) {
+        guard let table, let slot = layout.slot(point), let list = table[slot] else { return }
+        let acts = HookActivations(point: point, width: width, count: count, values: values,
+                                   positions: positions, tokens: tokens, origins: origins, pool: pool)
+        for h in list { h(acts) }
+    }
+}
+
+/// Positions per pass of the layer loop; a longer prompt runs in chunks of this many.
+let sessionChunkSize = 512
+
+/// A session of any architecture: the bookkeeping around the architecture's `ForwardPass`.
+final class ModelSession<Pass: ForwardPass>: InferenceSession {
+    let info: ModelInfo
+    let capacity: Int
+    private(set) var length = 0
+    private(set) var tokens: [Int] = []
+    /// The architecture's forward math, with its cache and scratch.
+    let pass: Pass
+    private let layout: HookLayout
+    private let pool: ThreadPool?
+    /// Rows of one chunk: the pass's scratch holds this many positions.
+    let chunkRows: Int
+
+    /// A session with room for `capacity` positions (nil: the model's context). `makePass`
+    /// receives the chunk rows its scratch must hold and the capacity its cache must hold.
+    init(info: ModelInfo, capacity: Int?, pool: ThreadPool?,
+         makePass: (_ chunkRows: Int, _ capacity: Int) -> Pass) throws {
+        let cap = capacity ?? info.contextLength
+        guard cap > 0, cap <= info.contextLength else {
+            throw ModelError.contextOverflow(needed: cap, capacity: info.contextLength)
+        }
+        self.info = info
+        self.capacity = cap
+        self.pool = pool
+        layout = HookLayout(blocks: info.blockCount)
+        chunkRows = min(sessionChunkSize, cap)
+        pass = makePass(chunkRows, cap)
+    }
+
+    func truncate(to newLength: Int) {
+        precondition(newLength >= 0, "negative length")
+        if newLength < length {
+            length = newLength
+            tokens.removeSubrange(newLength...)
+        }
+    }
+
+    func forward(_ input: [Int], origins: [TokenOrigin]?, hooks: HookSet?, logits: LogitsRequest) throws -> [Float] {
+        try forward(input, origins: origins, hooks: hooks, logits: logits, throughSlot: nil)
+    }
+
+    func forward(_ input: [Int], origins: [TokenOrigin]?, hooks: HookSet?, through point: HookPoint) throws {
+        guard let slot = layout.slot(point) else {
+            throw ModelError.unknownHookPoint(point.name, blocks: info.blockCount)
+        }
+        let before = length
+        defer { truncate(to: before) }
+        _ = try forward(input, origins: origins, hooks: hooks, logits: .none, throughSlot: slot)
+    }
+
+    /// `throughSlot`: stop after the hook point with this slot (nil: the whole model).
+    private func forward(_ input: [Int], origins: [TokenOrigin]?, hooks: HookSet?, logits: LogitsRequest,
+                         throughSlot: Int?) throws -> [Float] {
+        let vocab = info.vocabularySize
+        guard length + input.count <= capacity else {
+            throw ModelError.contextOverflow(needed: length + input.count, capacity: capacity)
+        }
+        for t in input where t < 0 || t >= vocab {
+            throw ModelError.tokenOutOfRange(t, vocabularySize: vocab)
+        }
+        let origins = origins ?? Array(repeating: .prompt, count: input.count)
+        guard origins.count == input.count else {
+            throw ModelError.originsCount(expected: input.count, found: origins.count)
+        }
+        var table = try hooks.map { try $0.slots(blocks: info.blockCount) }
+        // A partial pass calls no hook after its last point.
+        if let last = throughSlot, var t = table {
+            for s in t.indices where s > last { t[s] = nil }
+            table = t
+        }
+        let blocks = throughSlot.map { layout.blocks(through: $0) } ?? 0..<info.blockCount
+        let runsFinal = throughSlot.map { $0 >= layout.finalSlot } ?? true
+        // The first position (within `input`) whose logits were asked for.
+        let firstLogits: Int? = switch logits {
+        case .none: nil
+        case .last: input.count - 1
+        case .all: 0
+        case let .from(k): max(0, k)
+        }
+        let logitsRows = firstLogits.map { max(0, input.count - max(0, $0)) } ?? 0
+        var out = [Float](repeating: 0, count: logitsRows * vocab)
+        out.withUnsafeMutableBufferPointer { buffer in
+            var start = 0
+            while start < input.count {
+                let n = min(chunkRows, input.count - start)
+                // The chunk's rows at or after the first position whose logits were asked for.
+                var destination: (rows: Range<Int>, into: UnsafeMutablePointer<Float>)?
+                if runsFinal, let k = firstLogits, k < start + n, let base = buffer.baseAddress {
+                    let first = max(0, k - start)
+                    destination = (first..<n, base + (start + first - k) * vocab)
+                }
+                pass.run(ForwardChunk(tokens: input[start..<(start + n)], origins: origins[start..<(start + n)],
+                                      positions: length..<(length + n), blocks: blocks, runsFinal: runsFinal,
+                                      logits: destination, table: table, layout: layout, width: info.width,
+                                      pool: pool))
+                length += n
+                tokens.append(contentsOf: input[start..<(start + n)])
+                start += n
+            }
+        }
+        return out
+    }
+}
