@@ -100,14 +100,15 @@ extension EvalResult {
             return String(format: "%.2f [%.2f, %.2f]", a, i.low, i.high)
         }
         let width = max(4, rules.map(\.rule.count).max() ?? 0)
+        let conceptWidth = max(8, rules.map { $0.concepts.joined(separator: ",").count }.max() ?? 0)
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
         func left(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
-        var out = pad("rule", width) + "  " + pad("severity", 8) + "  " + pad("concepts", 16)
+        var out = pad("rule", width) + "  " + pad("severity", 8) + "  " + pad("concepts", conceptWidth)
             + left("n+", 5) + left("n-", 5) + left("benign", 7) + "  " + pad("AUROC [95% CI]", 20) + "  "
             + pad("vs concept's own negatives", 26) + left("TPR", 6) + left("FPR", 6) + left("bFPR", 6) + "\n"
         for r in rules {
             out += pad(r.rule, width) + "  " + pad(r.severity.rawValue, 8) + "  "
-                + pad(r.concepts.isEmpty ? "-" : r.concepts.joined(separator: ","), 16)
+                + pad(r.concepts.isEmpty ? "-" : r.concepts.joined(separator: ","), conceptWidth)
                 + left("\(r.positives)", 5) + left("\(r.negatives)", 5) + left("\(r.benign)", 7) + "  "
                 + pad(ci(r.auroc, r.aurocInterval), 20) + "  " + pad(ci(r.aurocConcept, r.aurocConceptInterval), 26)
                 + left(f(r.tpr), 6) + left(f(r.fpr), 6) + left(f(r.benignFPR), 6) + "\n"
