@@ -1,8 +1,8 @@
 // The audit runner: for each case a baseline run with detection only, a steered run with the
 // rules' interventions, and the interventions' effects measured along the steered tokens by
-// teacher-forced passes: one without interventions (the baseline distributions), then one per
-// intervening rule with only its interventions (KL(baseline ‖ steered) per position, top-1 changes,
-// logit deltas of the tokens a rule names).
+// teacher-forced passes: one without interventions (the baseline distributions), one with every
+// rule steering, then one per intervening rule with only its interventions (KL(baseline ‖ steered)
+// per position, top-1 changes, logit deltas of the tokens a rule names).
 
 import Foundation
 import ProbityFeatures
@@ -133,10 +133,11 @@ public struct AuditRunner {
                          applications: recorder.applications, logits: run.logits, features: features)
     }
 
-    /// KL(baseline ‖ steered) and top-1 changes along the steered path: the baseline distributions
-    /// come from one teacher-forced pass of prompt + steered tokens without interventions. Then per
-    /// rule with interventions, one more pass along the same path with only that rule's
-    /// interventions gives its own effect. Nil when interrupted between passes.
+    /// KL(baseline ‖ steered) and top-1 changes along the steered path: the baseline and steered
+    /// distributions come from teacher-forced passes of prompt + steered tokens, without and with
+    /// every rule's interventions. Then per rule with interventions, one more pass along the same
+    /// path with only that rule's interventions gives its own effect. Nil when interrupted between
+    /// passes.
     func measure(prompt: [Int], steered: RunResult, interrupted: () -> Bool) throws -> InterventionEffects? {
         let m = steered.logits.count
         let steering = rules.steering
@@ -157,10 +158,16 @@ public struct AuditRunner {
         let vocab = base.count / m
         func row(_ all: [Float], _ j: Int) -> ArraySlice<Float> { all[(j * vocab)..<((j + 1) * vocab)] }
         let baseRows = (0..<m).map { Array(row(base, $0)) }
-        let combined = Self.compare(baseRows, steered.logits)
+        // Every rule steering, along the same path in the same kind of pass as the baseline rows:
+        // where no intervention edits a position the two passes are the same computation and
+        // agree to the bit, where decode's one-token steps would differ in rounding.
+        let all = try rules.instrument(model: loaded.model.info, steer: true)
+        let steeredAll = try teacherForced(path, origins: origins, hooks: all.hooks, from: first)
+        let steeredRows = (0..<m).map { Array(row(steeredAll, $0)) }
+        let combined = Self.compare(baseRows, steeredRows)
         var deltas: [String: [String: [Double]]] = [:]
         for (rule, tokens) in steering {
-            deltas[rule] = Self.deltas(tokens, baseRows, steered.logits)
+            deltas[rule] = Self.deltas(tokens, baseRows, steeredRows)
         }
         var alone: [String: RuleEffect] = [:]
         for (rule, tokens) in steering {

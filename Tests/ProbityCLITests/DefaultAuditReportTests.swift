@@ -76,5 +76,16 @@ import Testing
         }
         #expect(xml == expectedXML, "\(Self.firstDifference(xml, expectedXML))")
         #expect(r.status == (report.summary.passed ? 0 : 1))
+
+        // Where no intervention edits any position, steering changes nothing, to the bit.
+        var untouched = 0
+        for c in report.cases {
+            guard let effects = c.effects, let steered = c.steered,
+                  effects.interventions.allSatisfy({ $0.positionsEdited == 0 }) else { continue }
+            untouched += 1
+            #expect(steered.text == c.baseline.text && !effects.textChanged, "\(c.id)")
+            #expect(effects.kl?.allSatisfy { $0 == 0 } == true && effects.klMax == 0, "\(c.id): \(effects.kl ?? [])")
+        }
+        #expect(untouched > 0, "no case of the default audit leaves every intervention idle")
     }
 }
