@@ -5,15 +5,19 @@
 import Foundation
 import ProbityRules
 
+/// A published JSON document's text: sorted keys (so files diff cleanly), indented, unescaped
+/// slashes, a final newline.
+func sortedJSON<T: Encodable>(_ value: T) throws -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    var data = try encoder.encode(value)
+    data.append(0x0A)
+    return data
+}
+
 extension AuditReport {
     /// The JSON text: sorted keys, indented, with a final newline.
-    public func json() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        var data = try encoder.encode(self)
-        data.append(0x0A)
-        return data
-    }
+    public func json() throws -> Data { try sortedJSON(self) }
 
     /// Reads a report written by `json()`. Fails on the first key that is missing, of the wrong type
     /// or value, or unknown to this schema version, naming its path (`cases[2].baseline.finish_reason`).

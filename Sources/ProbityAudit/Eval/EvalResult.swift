@@ -84,13 +84,7 @@ public struct EvalResult: Codable, Sendable, Equatable {
 
 extension EvalResult {
     /// The JSON text: sorted keys, indented, with a final newline.
-    public func json() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        var data = try encoder.encode(self)
-        data.append(0x0A)
-        return data
-    }
+    public func json() throws -> Data { try sortedJSON(self) }
 
     /// A table, one rule a line.
     public func table() -> String {
