@@ -12,29 +12,7 @@ struct Steer: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var promptOptions: PromptOptions
     @OptionGroup var sampling: SamplingArguments
-    @OptionGroup var controlVectorOptions: ControlVectorOptions
-
-    @OptionGroup var packOptions: PackOptions
-    var pack: String? { packOptions.pack }
-    var allowModelMismatch: Bool { packOptions.allowModelMismatch }
-
-    @Option(help: "Set a feature to a value: F=V (V may be Nx: N times its max activation). Repeatable.")
-    var clamp: [String] = []
-
-    @Option(help: "Multiply a feature: F=X. Repeatable.")
-    var scale: [String] = []
-
-    @Option(help: "Set a feature to 0: F. Repeatable.")
-    var ablate: [String] = []
-
-    @Option(help: "Cap a feature: F=V (min(f, V)). Repeatable.")
-    var cap: [String] = []
-
-    @Option(help: "Add a direction or a latent's decoder row: NAME=A (A times it). Repeatable.")
-    var add: [String] = []
-
-    @Option(name: .customLong("project-out"), help: "Remove the component along a direction or decoder row: F. Repeatable.")
-    var projectOut: [String] = []
+    @OptionGroup var steering: SteeringOptions
 
     @Flag(help: "Also generate without steering and print both.")
     var compare = false
@@ -42,30 +20,17 @@ struct Steer: ParsableCommand {
     @OptionGroup var output: JSONOutput
     var json: Bool { output.json }
 
-    var edits: [(String, String)] {
-        clamp.map { ("clamp", $0) } + scale.map { ("scale", $0) } + ablate.map { ("ablate", $0) }
-            + cap.map { ("cap", $0) } + add.map { ("add", $0) } + projectOut.map { ("project_out", $0) }
-    }
-
     func validate() throws {
-        if !edits.isEmpty && pack == nil { throw ValidationError("feature edits need --pack") }
-        if edits.isEmpty && controlVectorOptions.controlVectors.isEmpty {
-            throw ValidationError("nothing to steer with: give an edit (--clamp, --scale, --ablate, --cap, --add, --project-out) or --control-vector")
+        if steering.isEmpty {
+            throw ValidationError("nothing to steer with: give an edit (--clamp, --scale, --ablate, --cap, --add, --project-out, --edit) or --control-vector")
         }
     }
 
     func run() throws {
         let loaded = try modelOptions.load()
-        let info = loaded.model.info
-        var interventions: [Intervention] = []
-        var mismatch: String?
-        if let pack {
-            let p = try loadPack(pack, for: loaded, allowModelMismatch: allowModelMismatch)
-            mismatch = p.1
-            for (action, arg) in edits { interventions.append(try p.0.intervention(action, arg)) }
-        }
-        interventions += try controlVectorOptions.interventions(for: info)
-        guard let attached = try attachedHooks(interventions, model: info) else { return }
+        let setup = try steering.steering(for: loaded)
+        let interventions = setup.interventions
+        guard let attached = try setup.hooks(model: loaded.model.info) else { return }
         let (hooks, plan) = attached
         let prompt = try promptOptions.tokens(for: loaded)
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
@@ -80,7 +45,7 @@ struct Steer: ParsableCommand {
                                     "finish_reason": steered.finishReason.rawValue, "edited_positions": edited,
                                     "interventions": interventions.map { "\($0.action.brief) \($0.target.label) at \($0.point.name)" }]
             if let plain { o["unsteered"] = plain.text; o["unsteered_tokens"] = plain.tokens }
-            if let mismatch { o["model_mismatch"] = mismatch }
+            if let mismatch = setup.mismatch { o["model_mismatch"] = mismatch }
             print(try jsonString(o))
             return
         }
@@ -95,7 +60,7 @@ struct Steer: ParsableCommand {
                 print(steered.text)
             }
         }
-        if let mismatch { FileHandle.standardError.write(Data("note: model mismatch allowed: \(mismatch)\n".utf8)) }
+        noteModelMismatch(setup.mismatch)
     }
 }
 
