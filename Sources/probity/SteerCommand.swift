@@ -1,5 +1,6 @@
 // `probity steer`: generate with feature edits (SAE latents or directions from a pack) and control
-// vectors attached at every step; `--compare` also prints the unsteered generation.
+// vectors attached at every step; `--compare` also prints the unsteered generation. Ctrl-C stops it
+// between tokens: what was generated is printed and the exit code is 130.
 
 import ArgumentParser
 import Foundation
@@ -7,7 +8,12 @@ import ProbityFeatures
 import ProbityLM
 
 struct Steer: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Generate with features clamped, scaled, ablated or added.")
+    static let configuration = CommandConfiguration(
+        abstract: "Generate with features clamped, scaled, ablated or added.",
+        discussion: """
+            Ctrl-C stops generation between tokens; what was generated is printed (finish reason \
+            "interrupted"; with --compare the unsteered run is skipped, or cut short) and the exit code is 130.
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var promptOptions: PromptOptions
@@ -27,6 +33,11 @@ struct Steer: ParsableCommand {
     }
 
     func run() throws {
+        // Caught from the start, so that a Ctrl-C while the model loads still ends with code 130.
+        try catchingInterrupts { flag in try run(interrupted: flag) }
+    }
+
+    private func run(interrupted flag: InterruptFlag) throws {
         let loaded = try modelOptions.load()
         let setup = try steering.steering(for: loaded)
         let interventions = setup.interventions
@@ -35,11 +46,14 @@ struct Steer: ParsableCommand {
         let prompt = try promptOptions.tokens(for: loaded)
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
         let stream = !json && !compare
-        let steered = try generator.generate(prompt: prompt, options: sampling.options, hooks: hooks) { text in
-            if stream { writeOut(text) }
-        }
+        let steered = try generator.generate(prompt: prompt, options: sampling.options, hooks: hooks,
+                                             onText: { text in if stream { writeOut(text) } },
+                                             interrupted: { flag.isSet })
         let edited = plan.applications.reduce(0, +)
-        let plain = compare ? try generator.generate(prompt: prompt, options: sampling.options) : nil
+        // A user who stopped the steered run does not want a second one started.
+        let plain = compare && steered.finishReason != .interrupted
+            ? try generator.generate(prompt: prompt, options: sampling.options, interrupted: { flag.isSet }) : nil
+        let interrupted = steered.finishReason == .interrupted || plain?.finishReason == .interrupted
         if json {
             var o: [String: Any] = ["steered": steered.text, "steered_tokens": steered.tokens,
                                     "finish_reason": steered.finishReason.rawValue, "edited_positions": edited,
@@ -47,6 +61,7 @@ struct Steer: ParsableCommand {
             if let plain { o["unsteered"] = plain.text; o["unsteered_tokens"] = plain.tokens }
             if let mismatch = setup.mismatch { o["model_mismatch"] = mismatch }
             print(try jsonString(o))
+            if interrupted { throw interruptedExit() }
             return
         }
         if stream {
@@ -61,6 +76,7 @@ struct Steer: ParsableCommand {
             }
         }
         noteModelMismatch(setup.mismatch)
+        if interrupted { throw interruptedExit() }
     }
 }
 
