@@ -17,6 +17,12 @@ public struct ActionRegistry: Sendable {
     /// The action registered under `name`.
     public subscript(name: String) -> (any Action.Type)? { types[name] }
 
+    /// The action a command line names, where words may be joined with `-` as flags spell them
+    /// (`project-out` is `project_out`).
+    public func action(commandLineName name: String) -> (any Action.Type)? {
+        types[name.replacingOccurrences(of: "-", with: "_")]
+    }
+
     /// The registered names, sorted.
     public var names: [String] { types.keys.sorted() }
 

@@ -13,9 +13,11 @@ extension FeaturePack {
 
     /// Parses a command-line edit: `clamp F=V`, `scale F=X`, `ablate F`, `cap F=V`, `add F=A`,
     /// `project_out F` (F a latent index, label or direction name; a level V may be `Nx`), the
-    /// action looked up by name in `registry` (`project-out` is `project_out`).
-    public func intervention(_ action: String, _ argument: String, registry: ActionRegistry = .standard) throws -> Intervention {
-        guard let type = registry[action.replacingOccurrences(of: "-", with: "_")] else {
+    /// action looked up by name in `registry` (`project-out` is `project_out`). `flag` is how the
+    /// user wrote the edit, for messages about its shape (default `--ACTION`).
+    public func intervention(_ action: String, _ argument: String, registry: ActionRegistry = .standard,
+                             flag: String? = nil) throws -> Intervention {
+        guard let type = registry.action(commandLineName: action) else {
             throw FeatureError.badAction(argument: argument, reason: "unknown action '\(action)'")
         }
         let parts = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
@@ -25,7 +27,8 @@ extension FeaturePack {
         // The flag's shape first, then the feature, then the value: as a reader checks them.
         if feature.isEmpty || arguments.missing || (arguments.value != nil && !arguments.asked) {
             let takesValue = arguments.missing || arguments.asked
-            throw FeatureError.badAction(argument: argument, reason: takesValue ? "expected FEATURE=VALUE for --\(action)" : "expected FEATURE for --\(action)")
+            let flag = flag ?? "--\(action)"
+            throw FeatureError.badAction(argument: argument, reason: takesValue ? "expected FEATURE=VALUE for \(flag)" : "expected FEATURE for \(flag)")
         }
         let target = try self.feature(feature)
         if let problem = arguments.problem { throw FeatureError.badAction(argument: argument, reason: problem) }

@@ -1,7 +1,9 @@
-// `probity activations`: the activations at one hook point for every position of a text.
+// `probity activations`: the activations at one hook point for every position of a text, optionally
+// with features edited on the forward pass as `steer` edits them.
 
 import ArgumentParser
 import Foundation
+import ProbityFeatures
 import ProbityFormats
 import ProbityLM
 import ProbityTensor
@@ -9,7 +11,11 @@ import ProbityTensor
 struct Activations: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Record the activations at one hook point (shape [positions, d_model]).",
-        discussion: "--json prints the tokens, their pieces and the activations.")
+        discussion: """
+            --json prints the tokens, their pieces and the activations. The steering options edit the \
+            forward pass as `steer` does, at every position; the activations are recorded after the \
+            edits at the hook point.
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -25,6 +31,8 @@ struct Activations: ParsableCommand {
     @Option(help: "Write float32 activations to this .npy file.")
     var npy: String?
 
+    @OptionGroup var steering: SteeringOptions
+
     @OptionGroup var output: JSONOutput
     var json: Bool { output.json }
 
@@ -37,7 +45,10 @@ struct Activations: ParsableCommand {
         let width = loaded.model.info.width
         var recorded: [Float] = []
         recorded.reserveCapacity(tokens.count * width)
-        let hooks = HookSet()
+        let setup = try steering.steering(for: loaded)
+        // The edits are attached first: hooks at one point run in the order attached, so the
+        // recorder sees the activations as the rest of the model does.
+        let hooks = try setup.hooks(model: loaded.model.info)?.0 ?? HookSet()
         hooks.attach(at: point) { acts in
             recorded.append(contentsOf: UnsafeBufferPointer(start: acts.values, count: acts.count * acts.width))
         }
@@ -47,8 +58,10 @@ struct Activations: ParsableCommand {
         if json {
             let rows = (0..<tokens.count).map { i in recorded[(i * width)..<((i + 1) * width)].map(Double.init) }
             let pieces = try tokens.map { try loaded.tokenizer.piece($0) }
-            print(try jsonString(["hook": point.name, "shape": [tokens.count, width],
-                                  "tokens": tokens, "pieces": pieces, "values": rows]))
+            var object: [String: Any] = ["hook": point.name, "shape": [tokens.count, width],
+                                         "tokens": tokens, "pieces": pieces, "values": rows]
+            if let mismatch = setup.mismatch { object["model_mismatch"] = mismatch }
+            print(try jsonString(object))
         } else if npy == nil {
             for (i, t) in tokens.enumerated() {
                 let row = recorded[(i * width)..<((i + 1) * width)]
@@ -57,6 +70,7 @@ struct Activations: ParsableCommand {
                 print(String(format: "%4d %6d  norm %9.4f  ", i, t, norm) + piece.debugDescription)
             }
         }
+        if !json { noteModelMismatch(setup.mismatch) }
     }
 }
 

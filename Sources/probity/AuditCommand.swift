@@ -2,7 +2,6 @@
 // prints the summary, and exits 0 (pass), 1 (findings or violated expectations), 2 or 3.
 
 import ArgumentParser
-import Dispatch
 import Foundation
 import ProbityAudit
 import ProbityRules
@@ -41,17 +40,12 @@ struct AuditCommand: ParsableCommand {
         let junitPath = junit ?? "reports/\(base)\(suffix).junit.xml"
 
         // SIGINT: stop between tokens and write what we have, marked incomplete.
-        let flag = InterruptFlag()
-        signal(SIGINT, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler { flag.set() }
-        source.resume()
-        defer { source.cancel(); signal(SIGINT, SIG_DFL) }
-
         let terminal = isatty(2) != 0
-        let report = try Audit.run(suitePath: suite, version: Version.current, failOn: severity, shard: part, threads: threads,
-                                   interrupted: { flag.isSet }) { p in
-            FileHandle.standardError.write(Data(progressLine(p, terminal: terminal).utf8))
+        let report = try catchingInterrupts { flag in
+            try Audit.run(suitePath: suite, version: Version.current, failOn: severity, shard: part, threads: threads,
+                          interrupted: { flag.isSet }) { p in
+                FileHandle.standardError.write(Data(progressLine(p, terminal: terminal).utf8))
+            }
         }
         try AuditReport.writeAtomically(try report.json(), to: jsonPath)
         try AuditReport.writeAtomically(Data(report.junit().utf8), to: junitPath)
@@ -89,12 +83,4 @@ func printSummary(_ report: AuditReport, json: String, junit: String?) -> Bool {
     out += "report: \(json)" + (junit.map { ", junit: \($0)" } ?? "") + "\n"
     print(out, terminator: "")
     return s.passed
-}
-
-/// Set from the signal handler's queue, read by the runner.
-final class InterruptFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.lock(); value = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }

@@ -1,4 +1,5 @@
-// `probity generate`: stream a generation from a raw prompt or chat messages.
+// `probity generate`: stream a generation from a raw prompt or chat messages. Ctrl-C stops it
+// between tokens: what was generated is printed and the exit code is 130.
 
 import ArgumentParser
 import Foundation
@@ -7,7 +8,11 @@ import ProbityLM
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate text, streaming it to standard output.",
-        discussion: "--json prints one object with the text, tokens, finish reason and timings instead of streaming.")
+        discussion: """
+            --json prints one object with the text, tokens, finish reason and timings instead of streaming. \
+            Ctrl-C stops generation between tokens; what was generated is printed (finish reason \
+            "interrupted") and the exit code is 130.
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var promptOptions: PromptOptions
@@ -18,13 +23,18 @@ struct Generate: ParsableCommand {
     var json: Bool { output.json }
 
     func run() throws {
+        // Caught from the start, so that a Ctrl-C while the model loads still ends with code 130.
+        try catchingInterrupts { flag in try run(interrupted: flag) }
+    }
+
+    private func run(interrupted flag: InterruptFlag) throws {
         let loaded = try modelOptions.load()
         let prompt = try promptOptions.tokens(for: loaded)
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
         let steering = try attachedHooks(try controlVectorOptions.interventions(for: loaded.model.info), model: loaded.model.info)
-        let result = try generator.generate(prompt: prompt, options: sampling.options, hooks: steering?.0) { text in
-            if !json { writeOut(text) }
-        }
+        let result = try generator.generate(prompt: prompt, options: sampling.options, hooks: steering?.0,
+                                            onText: { text in if !json { writeOut(text) } },
+                                            interrupted: { flag.isSet })
         if json {
             let object: [String: Any] = [
                 "text": result.text,
@@ -38,5 +48,6 @@ struct Generate: ParsableCommand {
         } else {
             writeOut("\n")
         }
+        if result.finishReason == .interrupted { throw interruptedExit() }
     }
 }

@@ -1,14 +1,17 @@
-// `probity logits`: next-token logits for a text, as top-K JSON or a numpy .npy file.
+// `probity logits`: next-token logits for a text, as top-K JSON or a numpy .npy file, optionally
+// with features edited on the forward pass as `steer` edits them.
 
 import ArgumentParser
 import Foundation
+import ProbityFeatures
 import ProbityFormats
 import ProbityLM
 import ProbityTensor
 
 struct Logits: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compute next-token logits for a text.")
+        abstract: "Compute next-token logits for a text.",
+        discussion: "The steering options edit the forward pass as `steer` does: at every position of the text.")
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -30,6 +33,8 @@ struct Logits: ParsableCommand {
     @Flag(help: "Compute the logits of every position, not just the last.")
     var allPositions = false
 
+    @OptionGroup var steering: SteeringOptions
+
     @OptionGroup var output: JSONOutput
     var json: Bool { output.json }
 
@@ -42,8 +47,10 @@ struct Logits: ParsableCommand {
         var tokens = loaded.tokenizer.encode(text, addSpecial: false, parseSpecial: parseSpecial)
         if addBOS, let bos = loaded.tokenizer.bosID { tokens.insert(bos, at: 0) }
         guard !tokens.isEmpty else { throw GenerationError.emptyPrompt }
+        let setup = try steering.steering(for: loaded)
+        let hooks = try setup.hooks(model: loaded.model.info)?.0
         let session = try loaded.model.makeSession(capacity: tokens.count)
-        let logits = try session.forward(tokens, logits: allPositions ? .all : .last)
+        let logits = try session.forward(tokens, hooks: hooks, logits: allPositions ? .all : .last)
         let vocab = loaded.model.info.vocabularySize
         if let npy {
             let shape = allPositions ? [tokens.count, vocab] : [vocab]
@@ -55,13 +62,16 @@ struct Logits: ParsableCommand {
             let entries: [[String: Any]] = try best.map {
                 ["id": $0, "piece": try loaded.tokenizer.piece($0), "logit": Double(last[$0])]
             }
-            print(try jsonString(["tokens": tokens, "top": entries]))
+            var object: [String: Any] = ["tokens": tokens, "top": entries]
+            if let mismatch = setup.mismatch { object["model_mismatch"] = mismatch }
+            print(try jsonString(object))
         } else {
             print("tokens: \(tokens.count)")
             for id in best {
                 let piece = try loaded.tokenizer.piece(id)
                 print(String(format: "%6d  %10.4f  ", id, last[id]) + piece.debugDescription)
             }
+            noteModelMismatch(setup.mismatch)
         }
     }
 }

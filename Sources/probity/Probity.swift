@@ -10,6 +10,9 @@ enum Exit {
     static let findings: Int32 = 1
     static let badInput: Int32 = 2
     static let internalError: Int32 = 3
+    /// `generate` and `steer` stopped by Ctrl-C (SIGINT), after printing what they generated: the
+    /// shell's code for a process ended by SIGINT (128 + 2).
+    static let interrupted: Int32 = 130
 }
 
 @main

@@ -1,5 +1,6 @@
 // `probity steer`: generate with feature edits (SAE latents or directions from a pack) and control
-// vectors attached at every step; `--compare` also prints the unsteered generation.
+// vectors attached at every step; `--compare` also prints the unsteered generation. Ctrl-C stops it
+// between tokens: what was generated is printed and the exit code is 130.
 
 import ArgumentParser
 import Foundation
@@ -7,34 +8,17 @@ import ProbityFeatures
 import ProbityLM
 
 struct Steer: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Generate with features clamped, scaled, ablated or added.")
+    static let configuration = CommandConfiguration(
+        abstract: "Generate with features clamped, scaled, ablated or added.",
+        discussion: """
+            Ctrl-C stops generation between tokens; what was generated is printed (finish reason \
+            "interrupted"; with --compare the unsteered run is skipped, or cut short) and the exit code is 130.
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var promptOptions: PromptOptions
     @OptionGroup var sampling: SamplingArguments
-    @OptionGroup var controlVectorOptions: ControlVectorOptions
-
-    @OptionGroup var packOptions: PackOptions
-    var pack: String? { packOptions.pack }
-    var allowModelMismatch: Bool { packOptions.allowModelMismatch }
-
-    @Option(help: "Set a feature to a value: F=V (V may be Nx: N times its max activation). Repeatable.")
-    var clamp: [String] = []
-
-    @Option(help: "Multiply a feature: F=X. Repeatable.")
-    var scale: [String] = []
-
-    @Option(help: "Set a feature to 0: F. Repeatable.")
-    var ablate: [String] = []
-
-    @Option(help: "Cap a feature: F=V (min(f, V)). Repeatable.")
-    var cap: [String] = []
-
-    @Option(help: "Add a direction or a latent's decoder row: NAME=A (A times it). Repeatable.")
-    var add: [String] = []
-
-    @Option(name: .customLong("project-out"), help: "Remove the component along a direction or decoder row: F. Repeatable.")
-    var projectOut: [String] = []
+    @OptionGroup var steering: SteeringOptions
 
     @Flag(help: "Also generate without steering and print both.")
     var compare = false
@@ -42,46 +26,42 @@ struct Steer: ParsableCommand {
     @OptionGroup var output: JSONOutput
     var json: Bool { output.json }
 
-    var edits: [(String, String)] {
-        clamp.map { ("clamp", $0) } + scale.map { ("scale", $0) } + ablate.map { ("ablate", $0) }
-            + cap.map { ("cap", $0) } + add.map { ("add", $0) } + projectOut.map { ("project_out", $0) }
-    }
-
     func validate() throws {
-        if !edits.isEmpty && pack == nil { throw ValidationError("feature edits need --pack") }
-        if edits.isEmpty && controlVectorOptions.controlVectors.isEmpty {
-            throw ValidationError("nothing to steer with: give an edit (--clamp, --scale, --ablate, --cap, --add, --project-out) or --control-vector")
+        if steering.isEmpty {
+            throw ValidationError("nothing to steer with: give an edit (--clamp, --scale, --ablate, --cap, --add, --project-out, --edit) or --control-vector")
         }
     }
 
     func run() throws {
+        // Caught from the start, so that a Ctrl-C while the model loads still ends with code 130.
+        try catchingInterrupts { flag in try run(interrupted: flag) }
+    }
+
+    private func run(interrupted flag: InterruptFlag) throws {
         let loaded = try modelOptions.load()
-        let info = loaded.model.info
-        var interventions: [Intervention] = []
-        var mismatch: String?
-        if let pack {
-            let p = try loadPack(pack, for: loaded, allowModelMismatch: allowModelMismatch)
-            mismatch = p.1
-            for (action, arg) in edits { interventions.append(try p.0.intervention(action, arg)) }
-        }
-        interventions += try controlVectorOptions.interventions(for: info)
-        guard let attached = try attachedHooks(interventions, model: info) else { return }
+        let setup = try steering.steering(for: loaded)
+        let interventions = setup.interventions
+        guard let attached = try setup.hooks(model: loaded.model.info) else { return }
         let (hooks, plan) = attached
         let prompt = try promptOptions.tokens(for: loaded)
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
         let stream = !json && !compare
-        let steered = try generator.generate(prompt: prompt, options: sampling.options, hooks: hooks) { text in
-            if stream { writeOut(text) }
-        }
+        let steered = try generator.generate(prompt: prompt, options: sampling.options, hooks: hooks,
+                                             onText: { text in if stream { writeOut(text) } },
+                                             interrupted: { flag.isSet })
         let edited = plan.applications.reduce(0, +)
-        let plain = compare ? try generator.generate(prompt: prompt, options: sampling.options) : nil
+        // A user who stopped the steered run does not want a second one started.
+        let plain = compare && steered.finishReason != .interrupted
+            ? try generator.generate(prompt: prompt, options: sampling.options, interrupted: { flag.isSet }) : nil
+        let interrupted = steered.finishReason == .interrupted || plain?.finishReason == .interrupted
         if json {
             var o: [String: Any] = ["steered": steered.text, "steered_tokens": steered.tokens,
                                     "finish_reason": steered.finishReason.rawValue, "edited_positions": edited,
                                     "interventions": interventions.map { "\($0.action.brief) \($0.target.label) at \($0.point.name)" }]
             if let plain { o["unsteered"] = plain.text; o["unsteered_tokens"] = plain.tokens }
-            if let mismatch { o["model_mismatch"] = mismatch }
+            if let mismatch = setup.mismatch { o["model_mismatch"] = mismatch }
             print(try jsonString(o))
+            if interrupted { throw interruptedExit() }
             return
         }
         if stream {
@@ -95,7 +75,8 @@ struct Steer: ParsableCommand {
                 print(steered.text)
             }
         }
-        if let mismatch { FileHandle.standardError.write(Data("note: model mismatch allowed: \(mismatch)\n".utf8)) }
+        noteModelMismatch(setup.mismatch)
+        if interrupted { throw interruptedExit() }
     }
 }
 
