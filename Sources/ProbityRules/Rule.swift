@@ -58,6 +58,8 @@ public struct Rule: Sendable {
     /// Tokens whose logits an audit follows when it measures this rule's interventions
     /// (`effects: {tokens: [...]}`); each must be one token of the model's vocabulary.
     public var effectTokens: [EffectToken]
+    /// What `probity eval` measured for it, when recorded (`validity:`; docs/eval.md).
+    public var validity: RuleValidity?
     public var tests: [RuleTest]
     /// Where the rule's mapping starts.
     public var location: FileLocation

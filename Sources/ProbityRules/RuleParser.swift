@@ -137,6 +137,7 @@ public struct RuleParser: Sendable {
         }
         let stop = fields.read("stop", into: &diagnostics) { n throws(RulesError) in try n.bool() } ?? false
         let effectTokens = fields.optional("effects").map { parseEffects($0, context: context, into: &diagnostics) } ?? []
+        let validity = fields.optional("validity").flatMap { parseValidity($0, context: context, into: &diagnostics) }
         var tests: [RuleTest] = []
         if let node = fields.optional("tests") {
             do {
@@ -164,7 +165,7 @@ public struct RuleParser: Sendable {
             }
         }
         return Rule(id: id, description: description, severity: severityValue, tags: tags, watch: watch,
-                    detector: detector, interventions: interventions, stop: stop, effectTokens: effectTokens, tests: tests,
+                    detector: detector, interventions: interventions, stop: stop, effectTokens: effectTokens, validity: validity, tests: tests,
                     location: node.location, idLocation: node["id"]?.location ?? node.location)
     }
 

@@ -62,6 +62,11 @@ struct EvalCommand: ParsableCommand {
             FileHandle.standardOutput.write(encoded)
         } else {
             print(result.table(), terminator: "")
+            let lines = result.validityLines()
+            if !lines.isEmpty {
+                print("\nto record in each rule (docs/eval.md):")
+                for (rule, line) in lines { print("  \(rule): \(line)") }
+            }
         }
     }
 }

@@ -20,6 +20,7 @@ struct RulesLint: ParsableCommand {
     func run() throws {
         var diagnostics = Diagnostics()
         let set = RuleSet.load(options.resolvedPaths, blocks: try options.blocks(), into: &diagnostics)
+        set.checkValidity(into: &diagnostics)
         if json {
             print(diagnostics.json())
         } else {

@@ -178,6 +178,18 @@ struct SplitMix64Test {
         // The flattering replies sit further along the sycophancy direction than the frank ones.
         #expect(try #require(result.rules[1].aurocConcept) == 1)
 
+        // Each rule's validity line, pasted into a rule, reads back as the measured numbers.
+        let lines = result.validityLines()
+        #expect(lines.map(\.rule) == ["syc.max", "syc.mean"])
+        let yaml = "schema_version: 1\npacks: [{name: p, path: p}]\nrules:\n  - id: r\n    description: d\n    severity: high\n"
+            + "    watch: {pack: p, direction: d}\n    detect: {threshold: 1}\n    " + (lines.last?.line ?? "") + "\n"
+        var diagnostics = Diagnostics()
+        let parsed = RuleParser().parse(try YAML.load(yaml, file: "r.yaml"), file: "r.yaml", into: &diagnostics)
+        let v = try #require(parsed?.rules.first?.validity, "\(diagnostics.items)")
+        let mean = result.rules[1]
+        #expect(abs(v.auroc - (mean.auroc ?? -1)) < 1e-3 && abs(v.benignFPR - (mean.benignFPR ?? -1)) < 1e-3)
+        #expect(v.data == result.dataSHA256 && v.n == 6)
+
         let encoded = try result.json()
         #expect(try Self.schema().validate(try JSONSerialization.jsonObject(with: encoded)) == [])
         #expect(try JSONDecoder().decode(EvalResult.self, from: encoded) == result)

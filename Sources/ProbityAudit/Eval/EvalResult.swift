@@ -3,6 +3,7 @@
 // exchanges, with every item's score so any number can be recomputed.
 
 import Foundation
+import ProbityFeatures
 import ProbityRules
 
 /// The result of scoring rules on labelled data.
@@ -16,6 +17,9 @@ public struct EvalResult: Codable, Sendable, Equatable {
     public var packs: [AuditReport.Pack]
     public var ruleFiles: [AuditReport.FileDigest]
     public var data: [DataFile]
+    /// SHA-256 of the lines `SHA256 PATH` of the data files in path order: what a rule's recorded
+    /// `validity: {data: …}` names.
+    public var dataSHA256: String
     /// The chat format responses were rendered in (`auto`: the model's own template).
     public var chatFormat: String
     /// Bootstrap resamples behind each interval.
@@ -24,7 +28,7 @@ public struct EvalResult: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case schemaVersion = "schema_version", probityVersion = "probity_version", model, packs, ruleFiles = "rule_files"
-        case data, chatFormat = "chat_format", bootstrapResamples = "bootstrap_resamples", rules
+        case data, dataSHA256 = "data_sha256", chatFormat = "chat_format", bootstrapResamples = "bootstrap_resamples", rules
     }
 
     /// A data file, its SHA-256 and how many items it holds.
@@ -85,6 +89,21 @@ public struct EvalResult: Codable, Sendable, Equatable {
 extension EvalResult {
     /// The JSON text: sorted keys, indented, with a final newline.
     public func json() throws -> Data { try sortedJSON(self) }
+
+    /// Per rule with an AUROC, the `validity:` line its file should record (docs/eval.md).
+    public func validityLines() -> [(rule: String, line: String)] {
+        rules.compactMap { r in
+            guard let auroc = r.auroc, let tpr = r.tpr, let fpr = r.fpr, let benign = r.benignFPR else { return nil }
+            func f(_ x: Double) -> String { String(format: "%.3f", x) }
+            return (r.rule, "validity: {auroc: \(f(auroc)), tpr: \(f(tpr)), fpr: \(f(fpr)), benign_fpr: \(f(benign)), "
+                        + "data: \(dataSHA256), n: \(r.positives + r.negatives + r.benign)}")
+        }
+    }
+
+    /// The digest of data files, each given as (path, sha256).
+    public static func dataDigest(_ files: [(path: String, sha256: String)]) -> String {
+        SHA256.hex(Array(files.sorted { $0.path < $1.path }.map { "\($0.sha256) \($0.path)\n" }.joined().utf8))
+    }
 
     /// A table, one rule a line.
     public func table() -> String {

@@ -110,15 +110,16 @@ public enum Evaluation {
         let loaded = try LoadedModel.load(name, threads: threads)
         let rules = try AuditRuleSet(files: ruleFiles, model: loaded)
         let scores = try score(items: items, rules: rules, loaded: loaded, chatFormat: chatFormat, progress: progress)
+        let data = try dataFiles.map { path in
+            EvalResult.DataFile(path: path, sha256: try SHA256.hex(file: path), items: items.filter { $0.file == path }.count)
+        }
         return EvalResult(
             schemaVersion: EvalResult.schemaVersion, probityVersion: version,
             model: AuditReport.Model(name: loaded.file.value("general.name")?.stringValue ?? URL(fileURLWithPath: loaded.path).lastPathComponent,
                                      sha256: try Audit.modelDigest(loaded.path), path: name == "default" ? "default" : loaded.path),
             packs: rules.packDigests.map { AuditReport.Pack(name: $0.name, path: $0.path, sha256: $0.sha256) },
             ruleFiles: try ruleFiles.map { AuditReport.FileDigest(path: $0, sha256: try SHA256.hex(file: $0)) },
-            data: try dataFiles.map { path in
-                EvalResult.DataFile(path: path, sha256: try SHA256.hex(file: path), items: items.filter { $0.file == path }.count)
-            },
+            data: data, dataSHA256: EvalResult.dataDigest(data.map { ($0.path, $0.sha256) }),
             chatFormat: chatFormat, bootstrapResamples: resamples,
             rules: results(items: items, scores: scores, resamples: resamples))
     }
