@@ -46,7 +46,11 @@ extension AuditReport {
             startedAt: ISO8601DateFormatter().string(from: startedAt), finishedAt: ISO8601DateFormatter().string(from: finishedAt),
             model: Model(name: h.modelName, sha256: h.modelSHA256, path: h.suite.model == "default" ? "default" : h.modelPath),
             packs: h.packs, ruleFiles: h.ruleFiles,
-            rules: rules.map { Rule(id: $0.id, severity: $0.severity, description: $0.description, file: $0.file, intervenes: $0.intervenes) },
+            rules: rules.map { r in
+                Rule(id: r.id, severity: r.severity, description: r.description, file: r.file, intervenes: r.intervenes,
+                     validity: r.validity.map { Validity(auroc: $0.auroc, tpr: $0.tpr, fpr: $0.fpr, benignFPR: $0.benignFPR,
+                                                         data: $0.data, n: $0.n) })
+            },
             suite: Suite(name: h.suite.name, path: h.suite.path, sha256: h.suiteSHA256, cases: h.suite.cases.count),
             settings: Settings(maxTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, seed: s.seed,
                                chatFormat: s.chatFormat, failOn: h.failOn, shard: h.shard),

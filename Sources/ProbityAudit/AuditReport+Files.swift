@@ -109,7 +109,8 @@ extension AuditReport {
                 problems.append("expected rule \(e.rule) to be \(e.expected.rawValue), but it \(e.actual == .fires ? "fired" : "was silent") (\(e.location))")
             }
             for f in c.baseline.fired where f.severity >= failOn {
-                problems.append("rule \(f.rule) fired (severity \(f.severity.rawValue), at or above \(failOn.rawValue))")
+                let trust = rules.first { $0.id == f.rule }?.trust ?? "unmeasured"
+                problems.append("rule \(f.rule) fired (severity \(f.severity.rawValue), at or above \(failOn.rawValue); validity: \(trust))")
             }
             let time = String(format: "%.3f", timings.cases[c.id] ?? 0)
             body += "    <testcase classname=\"\(Self.xml(suite.name))\" name=\"\(Self.xml(c.id))\" time=\"\(time)\""

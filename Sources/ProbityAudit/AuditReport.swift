@@ -9,7 +9,8 @@ import ProbityRules
 /// generated, which rules fired where, what the interventions changed, and the verdict.
 public struct AuditReport: Codable, Sendable, Equatable {
     /// The `schema_version` this build writes and reads.
-    public static let schemaVersion = 1
+    /// Version 2 added each rule's `validity`.
+    public static let schemaVersion = 2
 
     public var schemaVersion: Int
     public var probityVersion: String
@@ -62,6 +63,29 @@ public struct AuditReport: Codable, Sendable, Equatable {
         public var file: String
         /// The rule has interventions or stops generation.
         public var intervenes: Bool
+        /// What `probity eval` measured for the rule, as its file records; absent when unmeasured.
+        public var validity: Validity?
+
+        /// "AUROC 0.93, benign FPR 2%", or "unmeasured": how far to trust a finding of this rule.
+        public var trust: String {
+            guard let v = validity else { return "unmeasured" }
+            return String(format: "AUROC %.2f, benign FPR %.0f%%", v.auroc, v.benignFPR * 100)
+        }
+    }
+
+    /// A rule's measured validity (docs/eval.md): AUROC on held-out labelled data, rates at its
+    /// threshold, the data's digest and size.
+    public struct Validity: Codable, Sendable, Equatable {
+        public var auroc: Double
+        public var tpr: Double
+        public var fpr: Double
+        public var benignFPR: Double
+        public var data: String
+        public var n: Int
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case auroc, tpr, fpr, benignFPR = "benign_fpr", data, n
+        }
     }
 
     /// The suite file; `cases` counts all its cases, whatever the shard.

@@ -15,6 +15,8 @@ public struct RuleInfo: Sendable, Equatable {
     public var file: String
     /// The rule has interventions or stops generation.
     public var intervenes: Bool
+    /// What `probity eval` measured for it, as its file records; nil when unmeasured.
+    public var validity: RuleValidity?
 }
 
 /// One rule's verdict over a sequence.
@@ -78,7 +80,7 @@ public final class AuditRuleSet: AuditRules {
         }
         infos = compiled.rules.map {
             RuleInfo(id: $0.id, severity: $0.rule.severity, description: $0.rule.description, file: $0.resolved.file,
-                     intervenes: !$0.interventions.isEmpty || $0.rule.stop)
+                     intervenes: !$0.interventions.isEmpty || $0.rule.stop, validity: $0.rule.validity)
         }
         packDigests = compiled.packs.map { p in
             (p.name, AuditSuite.normalize(p.path), SHA256.hex(Array(p.files.map { "\($0.name) \($0.sha256)\n" }.joined().utf8)))

@@ -77,7 +77,11 @@ func printSummary(_ report: AuditReport, json: String, junit: String?) -> Bool {
     var out = "\(s.cases) cases, \(s.findings) findings ("
         + RuleSeverity.allCases.reversed().map { "\($0.rawValue) \(s.findingsBySeverity[$0] ?? 0)" }.joined(separator: ", ") + ")"
         + ", \(s.expectationsFailed) expectations failed\n"
-    for id in s.findingsByRule.keys.sorted() where (s.findingsByRule[id] ?? 0) > 0 { out += "  \(id): \(s.findingsByRule[id] ?? 0)\n" }
+    let rules = Dictionary(report.rules.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    for id in s.findingsByRule.keys.sorted() where (s.findingsByRule[id] ?? 0) > 0 {
+        let rule = rules[id]
+        out += "  \(id): \(s.findingsByRule[id] ?? 0) (\(rule?.severity.rawValue ?? "?"), validity: \(rule?.trust ?? "unmeasured"))\n"
+    }
     if !report.complete { out += "interrupted: the report holds only the cases that finished\n" }
     out += (s.passed ? "PASS" : "FAIL") + " (fail on \(report.settings.failOn.rawValue) and above)\n"
     out += "report: \(json)" + (junit.map { ", junit: \($0)" } ?? "") + "\n"

@@ -34,6 +34,7 @@ enum AuditFixtures {
         severity: high
         watch: {direction: sycophancy}
         detect: {threshold: 100000, scope: all, aggregate: max}
+        validity: {auroc: 0.5, tpr: 0, fpr: 0, benign_fpr: 0, data: \(String(repeating: "0f", count: 32)), n: 10}
 
     """
 

@@ -110,6 +110,9 @@ import ProbityAudit
         #expect(summary.cases == 3)
         #expect(summary.findingsByRule["always.fires"] == 3)
         #expect(summary.findingsByRule["never.fires"] == 0)
+        // Each rule carries the validity its file records, or none.
+        #expect(first.rules.first { $0.id == "never.fires" }?.validity?.n == 10)
+        #expect(first.rules.first { $0.id == "always.fires" }?.trust == "unmeasured")
 
         // Steering with add -8 edits every generated position and moves the distribution.
         let effects = try #require(first.cases.first?.effects)

@@ -22,7 +22,9 @@ import Testing
                                           interventions: [AuditReport.InterventionEffect(
                                               rule: "r.high", positionsEdited: 2, firedBaseline: true, firesAfter: false,
                                               logitDeltas: [" yes": -1], logitDeltasFirst: [" yes": -2], alone: nil)])
-        let rules = [AuditReport.Rule(id: "r.high", severity: .high, description: "d", file: "rules/r.yaml", intervenes: true),
+        let measured = AuditReport.Validity(auroc: 0.93, tpr: 0.8, fpr: 0.05, benignFPR: 0.02, data: String(repeating: "0", count: 64), n: 300)
+        let rules = [AuditReport.Rule(id: "r.high", severity: .high, description: "d", file: "rules/r.yaml", intervenes: true,
+                                      validity: measured),
                      AuditReport.Rule(id: "r.low", severity: .low, description: "d", file: "rules/r.yaml", intervenes: false)]
         let cases = [
             AuditReport.Case(id: "a", index: 0, prompt: "p", promptTokens: 3, location: "s.yaml:5:5", baseline: run,
@@ -34,7 +36,7 @@ import Testing
                              steered: nil, effects: nil, expectations: [], expectationsPassed: true),
         ]
         return AuditReport(
-            schemaVersion: 1, probityVersion: "test", complete: true, startedAt: "t0", finishedAt: "t1",
+            schemaVersion: AuditReport.schemaVersion, probityVersion: "test", complete: true, startedAt: "t0", finishedAt: "t1",
             model: AuditReport.Model(name: "m", sha256: "00", path: "default"), packs: [AuditReport.Pack(name: "p", path: "packs/p", sha256: "11")],
             ruleFiles: [AuditReport.FileDigest(path: "rules/r.yaml", sha256: "22")], rules: rules,
             suite: AuditReport.Suite(name: "s", path: "s.yaml", sha256: "33", cases: 2),
@@ -67,6 +69,12 @@ import Testing
         #expect(s.findingsAtOrAboveFailOn == 1 && s.casesFailed == 1 && !s.passed)
     }
 
+    @Test func findingsCarryTheirRulesValidity() {
+        let r = Self.sample()
+        #expect(r.rules.map(\.trust) == ["AUROC 0.93, benign FPR 2%", "unmeasured"])
+        #expect(r.junit().contains("rule r.high fired (severity high, at or above high; validity: AUROC 0.93, benign FPR 2%)"))
+    }
+
     @Test func roundTripIsLossless() throws {
         let r = Self.sample()
         let data = try r.json()
@@ -93,8 +101,8 @@ import Testing
                           "summary.passed", "missing")
         Self.expectBadKey(good.replacingOccurrences(of: "\"high\" : 1,", with: "\"severe\" : 1,"),
                           "summary.findings_by_severity.severe", "RuleSeverity")
-        Self.expectBadKey(good.replacingOccurrences(of: "\"schema_version\" : 1", with: "\"schema_version\" : 2"),
-                          "schema_version", "expected 1, found 2")
+        Self.expectBadKey(good.replacingOccurrences(of: "\"schema_version\" : 2", with: "\"schema_version\" : 1"),
+                          "schema_version", "expected 2, found 1")
         Self.expectBadKey("[1]", "$", "expected an object")
         #expect(throws: AuditError.self) { _ = try AuditReport.decode(Data("{".utf8), path: "r.json") }
     }
