@@ -74,10 +74,8 @@ public enum Audit {
         report(nil)
         let header = AuditReport.Header(
             probityVersion: version, suite: suite, suiteSHA256: try SHA256.hex(file: suitePath),
-            modelName: loaded.file.value("general.name")?.stringValue ?? URL(fileURLWithPath: loaded.path).lastPathComponent,
-            modelPath: loaded.path, modelSHA256: try modelDigest(loaded.path),
-            packs: rules.packDigests.map { AuditReport.Pack(name: $0.name, path: $0.path, sha256: $0.sha256) },
-            ruleFiles: try suite.ruleFiles.map { AuditReport.FileDigest(path: $0, sha256: try SHA256.hex(file: $0)) },
+            model: try AuditReport.Model(loaded, loadedFrom: suite.model), packs: rules.packDigests,
+            ruleFiles: try AuditReport.FileDigest.of(suite.ruleFiles),
             failOn: failOn, shard: AuditReport.Shard(index: shard.index, count: shard.count))
         let tokenizer = loaded.tokenizer
         return AuditReport(header: header, rules: rules.infos, results: results, complete: complete,

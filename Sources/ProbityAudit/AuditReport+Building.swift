@@ -3,6 +3,7 @@
 // the expectations met or violated.
 
 import Foundation
+import ProbityFeatures
 import ProbityLM
 import ProbityRules
 
@@ -12,22 +13,18 @@ extension AuditReport {
         public var probityVersion: String
         public var suite: AuditSuite
         public var suiteSHA256: String
-        public var modelName: String
-        public var modelPath: String
-        public var modelSHA256: String
+        public var model: Model
         public var packs: [Pack]
         public var ruleFiles: [FileDigest]
         public var failOn: RuleSeverity
         public var shard: Shard
 
-        public init(probityVersion: String, suite: AuditSuite, suiteSHA256: String, modelName: String, modelPath: String,
-                    modelSHA256: String, packs: [Pack], ruleFiles: [FileDigest], failOn: RuleSeverity, shard: Shard) {
+        public init(probityVersion: String, suite: AuditSuite, suiteSHA256: String, model: Model,
+                    packs: [Pack], ruleFiles: [FileDigest], failOn: RuleSeverity, shard: Shard) {
             self.probityVersion = probityVersion
             self.suite = suite
             self.suiteSHA256 = suiteSHA256
-            self.modelName = modelName
-            self.modelPath = modelPath
-            self.modelSHA256 = modelSHA256
+            self.model = model
             self.packs = packs
             self.ruleFiles = ruleFiles
             self.failOn = failOn
@@ -44,7 +41,7 @@ extension AuditReport {
         self.init(
             schemaVersion: Self.schemaVersion, probityVersion: h.probityVersion, complete: complete,
             startedAt: ISO8601DateFormatter().string(from: startedAt), finishedAt: ISO8601DateFormatter().string(from: finishedAt),
-            model: Model(name: h.modelName, sha256: h.modelSHA256, path: h.suite.model == "default" ? "default" : h.modelPath),
+            model: h.model,
             packs: h.packs, ruleFiles: h.ruleFiles,
             rules: rules.map { r in
                 Rule(id: r.id, severity: r.severity, description: r.description, file: r.file, intervenes: r.intervenes,
@@ -58,6 +55,22 @@ extension AuditReport {
                              cases: Dictionary(results.map { ($0.auditCase.id, $0.seconds) }, uniquingKeysWith: { a, _ in a })),
             summary: Summary(cases: cases, rules: rules.map { ($0.id, $0.severity) }, failOn: h.failOn, complete: complete),
             cases: cases)
+    }
+}
+
+extension AuditReport.Model {
+    /// The model `loaded` from `name` (`default` or a path): its GGUF `general.name` (else the file's
+    /// name), SHA-256, and `default` as its path when it is the default model.
+    public init(_ loaded: LoadedModel, loadedFrom name: String) throws {
+        self.init(name: loaded.file.value("general.name")?.stringValue ?? URL(fileURLWithPath: loaded.path).lastPathComponent,
+                  sha256: try Audit.modelDigest(loaded.path), path: name == "default" ? "default" : loaded.path)
+    }
+}
+
+extension AuditReport.FileDigest {
+    /// Each file of `paths` with its SHA-256.
+    static func of(_ paths: [String]) throws -> [AuditReport.FileDigest] {
+        try paths.map { AuditReport.FileDigest(path: $0, sha256: try SHA256.hex(file: $0)) }
     }
 }
 

@@ -71,7 +71,7 @@ public final class AuditRuleSet: AuditRules {
     public let compiled: CompiledRules
     public let infos: [RuleInfo]
     /// Pack name, path and SHA-256 (of the sorted lines "file sha256" of its regular files), for reports.
-    public let packDigests: [(name: String, path: String, sha256: String)]
+    public let packDigests: [AuditReport.Pack]
 
     /// Loads, checks and compiles `files` for `model`.
     public init(files: [String], model: LoadedModel) throws {
@@ -83,7 +83,8 @@ public final class AuditRuleSet: AuditRules {
                      intervenes: !$0.interventions.isEmpty || $0.rule.stop, validity: $0.rule.validity)
         }
         packDigests = compiled.packs.map { p in
-            (p.name, AuditSuite.normalize(p.path), SHA256.hex(Array(p.files.map { "\($0.name) \($0.sha256)\n" }.joined().utf8)))
+            AuditReport.Pack(name: p.name, path: AuditSuite.normalize(p.path),
+                             sha256: SHA256.hex(Array(p.files.map { "\($0.name) \($0.sha256)\n" }.joined().utf8)))
         }
     }
 

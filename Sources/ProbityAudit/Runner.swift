@@ -17,8 +17,6 @@ public struct RunResult: Sendable {
     public var finishReason: FinishReason
     public var outcomes: [RuleOutcome]
     public var applications: [String: Int]
-    /// Per generated token, the logits it was sampled from (kept only for the steered run).
-    public var logits: [[Float]]
     public var features: [Int: [(pack: String, fvu: Double, top: [ActiveLatentSummary])]]
 }
 
@@ -84,10 +82,22 @@ public struct AuditRunner {
         case .text(let t):
             return (t, loaded.tokenizer.encode(t, addSpecial: true, parseSpecial: true), [])
         case .messages(let messages):
-            let format = try ChatTemplate.format(for: loaded.file, override: settings.chatFormat == "auto" ? nil : settings.chatFormat)
-            let text = try format.render(messages, addGenerationPrompt: true)
-            return (text, loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: true), [format.endOfTurn])
+            let format = try Self.chatFormat(settings.chatFormat, of: loaded)
+            let (text, tokens) = try Self.chatPrompt(messages, format: format, tokenizer: loaded.tokenizer)
+            return (text, tokens, [format.endOfTurn])
         }
+    }
+
+    /// The chat format a suite or eval setting names: `auto` is the model's own template.
+    static func chatFormat(_ setting: String, of loaded: LoadedModel) throws -> ChatFormat {
+        try ChatTemplate.format(for: loaded.file, override: setting == "auto" ? nil : setting)
+    }
+
+    /// A conversation rendered with the generation prompt, and its tokens: what the model reads
+    /// before its reply, in audits and evals alike.
+    static func chatPrompt(_ messages: [ChatMessage], format: ChatFormat, tokenizer: Tokenizer) throws -> (text: String, tokens: [Int]) {
+        let text = try format.render(messages, addGenerationPrompt: true)
+        return (text, tokenizer.encode(text, addSpecial: true, parseSpecial: true))
     }
 
     /// Runs one case. `interrupted` is polled between tokens; when it returns true the case is
@@ -109,8 +119,8 @@ public struct AuditRunner {
                           effects: effects, seconds: (clock.now - t0).seconds)
     }
 
-    /// One generation with the rules attached (and with `steer`, their interventions and stops),
-    /// keeping the steered run's logits for `measure`. Nil when interrupted between tokens.
+    /// One generation with the rules attached (and with `steer`, their interventions and stops).
+    /// Nil when interrupted between tokens.
     func generate(_ prompt: [Int], stops: [String], steer: Bool, interrupted: () -> Bool) throws -> RunResult? {
         let model = loaded.model
         // A case must leave room for at least one generated token.
@@ -119,7 +129,7 @@ public struct AuditRunner {
         }
         let recorder = try rules.instrument(model: model.info, steer: steer)
         let sampling = SamplingOptions(temperature: Float(settings.temperature), topP: Float(settings.topP), seed: settings.seed)
-        let options = GenerationOptions(maxTokens: settings.maxTokens, sampling: sampling, stopStrings: stops, keepLogits: steer)
+        let options = GenerationOptions(maxTokens: settings.maxTokens, sampling: sampling, stopStrings: stops)
         let run = try Generator(model: model, tokenizer: loaded.tokenizer)
             .generate(prompt: prompt, options: options, hooks: recorder.hooks,
                       shouldStop: { recorder.shouldStop }, interrupted: interrupted)
@@ -130,7 +140,7 @@ public struct AuditRunner {
         // Rules judge every position that went through the model.
         return RunResult(tokens: run.tokens, text: run.text, finishReason: run.finishReason,
                          outcomes: recorder.evaluate(length: run.positions),
-                         applications: recorder.applications, logits: run.logits, features: features)
+                         applications: recorder.applications, features: features)
     }
 
     /// KL(baseline ‖ steered) and top-1 changes along the steered path: the baseline and steered
@@ -139,7 +149,8 @@ public struct AuditRunner {
     /// path with only that rule's interventions gives its own effect. Nil when interrupted between
     /// passes.
     func measure(prompt: [Int], steered: RunResult, interrupted: () -> Bool) throws -> InterventionEffects? {
-        let m = steered.logits.count
+        // Each generated token was sampled from one row of logits.
+        let m = steered.tokens.count
         let steering = rules.steering
         guard m > 0 else {
             let none = RuleEffect(kl: [], top1ChangedFraction: 0, logitDeltas: [:], positionsEdited: 0, fires: false)

@@ -28,8 +28,7 @@ public enum Evaluation {
 
     /// The prompt tokens (conversation with the generation prompt) and response tokens of an item.
     public static func tokens(of item: EvalItem, loaded: LoadedModel, format: ChatFormat) throws -> (prompt: [Int], response: [Int]) {
-        let text = try format.render(item.messages, addGenerationPrompt: true)
-        let prompt = loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: true)
+        let prompt = try AuditRunner.chatPrompt(item.messages, format: format, tokenizer: loaded.tokenizer).tokens
         let response = loaded.tokenizer.encode(item.response, addSpecial: false, parseSpecial: false)
         return (prompt, response)
     }
@@ -38,7 +37,7 @@ public enum Evaluation {
     /// each rule's verdict. `progress` is called after each item.
     public static func score(items: [EvalItem], rules: AuditRuleSet, loaded: LoadedModel, chatFormat: String,
                              progress: (EvalProgress) -> Void = { _ in }) throws -> Scores {
-        let format = try ChatTemplate.format(for: loaded.file, override: chatFormat == "auto" ? nil : chatFormat)
+        let format = try AuditRunner.chatFormat(chatFormat, of: loaded)
         let model = loaded.model
         let clock = ContinuousClock()
         let start = clock.now
@@ -115,10 +114,8 @@ public enum Evaluation {
         }
         return EvalResult(
             schemaVersion: EvalResult.schemaVersion, probityVersion: version,
-            model: AuditReport.Model(name: loaded.file.value("general.name")?.stringValue ?? URL(fileURLWithPath: loaded.path).lastPathComponent,
-                                     sha256: try Audit.modelDigest(loaded.path), path: name == "default" ? "default" : loaded.path),
-            packs: rules.packDigests.map { AuditReport.Pack(name: $0.name, path: $0.path, sha256: $0.sha256) },
-            ruleFiles: try ruleFiles.map { AuditReport.FileDigest(path: $0, sha256: try SHA256.hex(file: $0)) },
+            model: try AuditReport.Model(loaded, loadedFrom: name), packs: rules.packDigests,
+            ruleFiles: try AuditReport.FileDigest.of(ruleFiles),
             data: data, dataSHA256: EvalResult.dataDigest(data.map { ($0.path, $0.sha256) }),
             chatFormat: chatFormat, bootstrapResamples: resamples,
             rules: results(items: items, scores: scores, resamples: resamples))
