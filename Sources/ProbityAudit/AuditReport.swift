@@ -151,8 +151,8 @@ public struct AuditReport: Codable, Sendable, Equatable {
         }
     }
 
-    /// One SAE pack's FVU over a run's positions (non-special tokens), of the prompt and of the
-    /// response (the generated tokens that went through the model).
+    /// One SAE pack's FVU over a run's positions (non-special tokens after position 0), of the
+    /// prompt and of the response (the generated tokens that went through the model).
     public struct Reconstruction: Codable, Sendable, Equatable {
         public var pack: String
         public var prompt: FVU

@@ -64,7 +64,7 @@ public protocol RuleRecorder: AnyObject {
     var applications: [String: Int] { get }
     /// Per position: the SAE packs' top features and relative squared error (empty without SAE packs).
     var featureRecords: [Int: [(pack: String, relativeError: Double, top: [ActiveLatent])]] { get }
-    /// Per SAE pack (by name): the FVU sums over the run's non-special prompt and generated positions.
+    /// Per SAE pack (by name): the FVU sums over the run's prompt and generated positions (`countsForFVU`).
     var reconstruction: [PackTally] { get }
 }
 
@@ -74,9 +74,8 @@ public final class AuditRuleSet: AuditRules {
     public let infos: [RuleInfo]
     /// Pack name, path and SHA-256 (of the sorted lines "file sha256" of its regular files), for reports.
     public let packDigests: [AuditReport.Pack]
-    /// Which tokens the FVU counts: not special ones (chat-template markers), as SAE training and
-    /// `sae eval` skip them.
-    let counts: @Sendable (Int) -> Bool
+    /// Which positions the FVU counts (`countsForFVU`: not the attention sink, not special tokens).
+    let counts: @Sendable (_ position: Int, _ token: Int) -> Bool
 
     /// Loads, checks and compiles `files` for `model`.
     public init(files: [String], model: LoadedModel) throws {
@@ -87,8 +86,7 @@ public final class AuditRuleSet: AuditRules {
             RuleInfo(id: $0.id, severity: $0.rule.severity, description: $0.rule.description, file: $0.resolved.file,
                      intervenes: !$0.interventions.isEmpty || $0.rule.stop, validity: $0.rule.validity)
         }
-        let tokenizer = model.tokenizer
-        counts = { !tokenizer.isSpecial($0) }
+        counts = countsForFVU(model.tokenizer)
         packDigests = compiled.packs.map { p in
             AuditReport.Pack(name: p.name, path: AuditSuite.normalize(p.path),
                              sha256: SHA256.hex(Array(p.files.map { "\($0.name) \($0.sha256)\n" }.joined().utf8)))
@@ -116,7 +114,7 @@ public final class AuditRuleSet: AuditRules {
         var saeMonitors: [(key: String, monitor: FeatureMonitor)] = []
 
         init(rules all: CompiledRules, model: ModelInfo, steer: Bool, only: Set<String>? = nil,
-             counts: @escaping @Sendable (Int) -> Bool) throws {
+             counts: @escaping @Sendable (_ position: Int, _ token: Int) -> Bool) throws {
             let rules = all.rules.filter { only?.contains($0.id) ?? true }
             self.rules = rules
             // The SAE packs' top features per position, for the report (each SAE at its point once),

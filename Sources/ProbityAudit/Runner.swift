@@ -22,7 +22,7 @@ public struct RunResult: Sendable {
     public var reconstruction: [PackTally]
 }
 
-/// One SAE pack's FVU sums over a run's non-special positions: those of the prompt, and those of
+/// One SAE pack's FVU sums over a run's positions (`countsForFVU`): those of the prompt, and those of
 /// the response (the generated tokens that went through the model).
 public struct PackTally: Sendable, Equatable {
     public var pack: String

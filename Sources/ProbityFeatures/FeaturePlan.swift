@@ -29,15 +29,16 @@ public final class FeatureMonitor {
     public let threshold: Float
     /// Whether the monitor reconstructs each position (records carry its error, tallies grow).
     public let reconstructs: Bool
-    /// Which tokens the tallies count (nil: all).
-    let counts: (@Sendable (Int) -> Bool)?
+    /// Which positions the tallies count, given the position and its token (nil: all).
+    let counts: (@Sendable (_ position: Int, _ token: Int) -> Bool)?
     public private(set) var records: [Record] = []
     /// Running FVU sums over the counted prompt positions seen so far.
     public private(set) var promptTally = ReconstructionTally()
     /// The same over the counted generated positions.
     public private(set) var generatedTally = ReconstructionTally()
 
-    init(binding: SAEBinding, top: Int, threshold: Float, reconstructs: Bool, counts: (@Sendable (Int) -> Bool)?) {
+    init(binding: SAEBinding, top: Int, threshold: Float, reconstructs: Bool,
+         counts: (@Sendable (_ position: Int, _ token: Int) -> Bool)?) {
         self.binding = binding
         self.top = top
         self.threshold = threshold
@@ -47,8 +48,8 @@ public final class FeatureMonitor {
 
     func append(_ r: Record) { records.append(r) }
 
-    func tally(_ x: UnsafePointer<Float>, _ xHat: UnsafePointer<Float>, width: Int, token: Int, origin: TokenOrigin) {
-        if let counts, !counts(token) { return }
+    func tally(_ x: UnsafePointer<Float>, _ xHat: UnsafePointer<Float>, width: Int, position: Int, token: Int, origin: TokenOrigin) {
+        if let counts, !counts(position, token) { return }
         switch origin {
         case .prompt: promptTally.add(x, reconstruction: xHat, width: width)
         case .generated: generatedTally.add(x, reconstruction: xHat, width: width)
@@ -144,11 +145,11 @@ public final class FeaturePlan {
 
     /// Adds a monitor of `binding`'s latents (top `top` per position above `threshold`). With
     /// `reconstruct` (it costs a reconstruction per position) records carry each position's relative
-    /// squared error and the monitor tallies the FVU of the positions whose token `counts` admits
-    /// (nil: every position).
+    /// squared error and the monitor tallies the FVU of the positions `counts` admits, given the
+    /// position and its token (nil: every position).
     @discardableResult
     public func monitor(_ binding: SAEBinding, top: Int = 10, threshold: Float = 0, reconstruct: Bool = true,
-                        counts: (@Sendable (Int) -> Bool)? = nil) -> FeatureMonitor {
+                        counts: (@Sendable (_ position: Int, _ token: Int) -> Bool)? = nil) -> FeatureMonitor {
         let m = FeatureMonitor(binding: binding, top: max(top, 0), threshold: threshold, reconstructs: reconstruct, counts: counts)
         monitors.append(m)
         return m
@@ -241,18 +242,19 @@ public final class FeaturePlan {
             var xHat = [Float](repeating: 0, count: d)
             for r in 0..<acts.count {
                 let token = r < tokens.count ? tokens[r] : -1, origin = r < origins.count ? origins[r] : .prompt
+                let position = acts.positions.lowerBound + r
                 var error: Double?
                 if m.reconstructs {
                     error = xHat.withUnsafeMutableBufferPointer { buf -> Double? in
                         guard let p = buf.baseAddress else { return nil }
                         sae.decode(e, row: r, into: p)
-                        m.tally(acts.values + r * d, p, width: d, token: token, origin: origin)
+                        m.tally(acts.values + r * d, p, width: d, position: position, token: token, origin: origin)
                         return relativeSquaredError(acts.values + r * d, p, count: d)
                     }
                 }
                 let shown = e.active(r, limit: m.top).filter { $0.activation > m.threshold }
                 m.append(FeatureMonitor.Record(
-                    pack: m.binding.name, point: point, position: acts.positions.lowerBound + r,
+                    pack: m.binding.name, point: point, position: position,
                     token: token, origin: origin, latents: shown, l0: e.l0(r), relativeError: error))
             }
         }

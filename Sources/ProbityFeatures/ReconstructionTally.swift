@@ -3,6 +3,8 @@
 // (Welford's mean and centred sum of squares; Chan et al.'s rule joins two sets), so cases and
 // shards combine into the FVU of all their positions without keeping the activations.
 
+import ProbityLM
+
 /// Running sums for the fraction of variance unexplained over a set of positions.
 public struct ReconstructionTally: Sendable, Equatable {
     /// Positions added.
@@ -83,4 +85,11 @@ public func relativeSquaredError(_ x: UnsafePointer<Float>, _ xHat: UnsafePointe
         norm += Double(x[j]) * Double(x[j])
     }
     return norm > 0 ? err / norm : (err > 0 ? .infinity : 0)
+}
+
+/// The positions an FVU over a sequence should count: not position 0, the attention sink (whatever
+/// its token, its activation's norm is many times any other's, and its variance would swamp the
+/// rest's), and not special tokens (chat-template markers), which SAE training skips.
+public func countsForFVU(_ tokenizer: Tokenizer) -> @Sendable (_ position: Int, _ token: Int) -> Bool {
+    { position, token in position > 0 && !tokenizer.isSpecial(token) }
 }

@@ -1,7 +1,7 @@
 // `probity features activations`: for each token of a text, its top SAE features with their
 // activations and labels and the reconstruction's relative squared error ‖x − x̂‖²/‖x‖², then the
-// FVU over the text's non-special positions (centred on their mean); for a directions pack, each
-// token's projection on each direction.
+// FVU over the text's positions (non-special, after the first; centred on their mean); for a
+// directions pack, each token's projection on each direction.
 
 import ArgumentParser
 import Foundation
@@ -41,8 +41,7 @@ struct FeaturesActivations: ParsableCommand {
             return try showProjections(pack, loaded: loaded, tokens: tokens, mismatch: mismatch)
         }
         let plan = FeaturePlan()
-        let tokenizer = loaded.tokenizer
-        let monitor = plan.monitor(binding, top: top, counts: { !tokenizer.isSpecial($0) })
+        let monitor = plan.monitor(binding, top: top, counts: countsForFVU(loaded.tokenizer))
         let hooks = HookSet()
         try plan.attach(to: hooks, model: loaded.model.info)
         let session = try loaded.model.makeSession(capacity: tokens.count)
@@ -82,7 +81,7 @@ struct FeaturesActivations: ParsableCommand {
                   + feats.joined(separator: ", "))
         }
         print("FVU " + (tally.fvu.map { String(format: "%.4f", $0) } ?? "n/a")
-              + " over \(tally.count) non-special positions (centred on their mean); rse: ‖x − x̂‖²/‖x‖² per position")
+              + " over \(tally.count) positions (non-special, after the first; centred on their mean); rse: ‖x − x̂‖²/‖x‖² per position")
     }
 
     /// For a directions pack: each token's projection on each direction.

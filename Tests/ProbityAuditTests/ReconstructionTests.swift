@@ -46,6 +46,8 @@ import Testing
             messages: [{role: user, content: "What is the capital of France?"}]
           - id: bees
             messages: [{role: user, content: "How do bees make honey?"}]
+          - id: committee
+            text: "The committee met on Tuesday to discuss the budget for the new library, and after a long debate they"
         """, maxTokens: 12, rules: "sae.yaml")
         let suite = try AuditSuite.load(path: path)
         let loaded = try LoadedModel.load("default", threads: 2)
@@ -96,6 +98,7 @@ import Testing
             let d = sae.dIn
             let encoding = raw.withUnsafeBufferPointer { sae.encode($0.baseAddress!, count: n) }
             var prompt: [(x: [Double], xHat: [Double])] = [], response: [(x: [Double], xHat: [Double])] = []
+            var sink: (x: [Double], xHat: [Double])?
             for p in 0..<n {
                 let x = raw[(p * d)..<((p + 1) * d)].map(Double.init)
                 // x̂ = (b_dec + Σ f_i W_dec[i]) / scale, in float64.
@@ -112,7 +115,9 @@ import Testing
                 let shown = try #require(features[p].packs.first).relativeSquaredError
                 #expect(features[p].position == p)
                 #expect(Self.close(shown, error / norm, 2e-3), "\(c.id) position \(p): \(shown) vs \(error / norm)")
-                if tokenizer.isSpecial(path[p]) { continue }
+                // Position 0 (the attention sink) and special tokens are not counted.
+                if p == 0 { sink = (x, xHat) }
+                if p == 0 || tokenizer.isSpecial(path[p]) { continue }
                 if p < r.promptTokens.count { prompt.append((x, xHat)) } else { response.append((x, xHat)) }
             }
             let shown = try #require(c.baseline.reconstruction?.first)
@@ -123,6 +128,13 @@ import Testing
                 #expect(Self.close(scope.squaredError, ref.error, 2e-3) && Self.close(scope.totalVariance, ref.total, 1e-4),
                         "\(c.id): \(scope) vs \(ref.error), \(ref.total)")
                 #expect(Self.close(try #require(scope.fvu), ref.error / ref.total, 2e-3))
+            }
+            // Where the sink is an ordinary token (raw text: no BOS), counting it would swamp the
+            // prompt's variance and flatter its FVU several times over.
+            if let sink, !tokenizer.isSpecial(path[0]) {
+                let with = Self.sums([sink] + prompt), without = Self.sums(prompt)
+                #expect(with.error / with.total < 0.5 * without.error / without.total,
+                        "\(c.id): FVU \(with.error / with.total) with the sink, \(without.error / without.total) without")
             }
             pooledResponse += response
             let mean = Self.sums(response).mean

@@ -250,7 +250,7 @@ import Testing
         let relative = err / norm
         #expect(abs(try #require(monitor.records[0].relativeError) - relative) <= 1e-5 * max(1, relative))
         #expect(monitor.records[0].l0 == ref.filter { $0 > 0 }.count)
-        // Both positions are prompt positions: the prompt tally has them, the generated one none.
+        // Both positions (3 and 4) are prompt positions: the prompt tally has them, the generated one none.
         #expect(monitor.promptTally.count == 2 && monitor.generatedTally.count == 0)
         #expect(monitor.promptTally.squaredError >= err)
 
