@@ -84,9 +84,9 @@ public struct WindowSource {
 
 /// The token prefixes a training run has already collected. The model is causal, so a position's
 /// activation is a function of its prefix (its window up to and including it): a prefix seen before
-/// gives the very activation collected then. Every chat document rendered with SmolLM2's template
-/// opens with the same BOS + default system prompt, so without this the SAE would train on those
-/// ~20 positions once per document and memorise them.
+/// gives the very activation collected then. Every chat document without a system message that
+/// SmolLM2's template renders opens with the same default system turn, so without this the SAE
+/// would train on those ~20 positions once per document and memorise them.
 ///
 /// Prefixes are kept as 64-bit rolling hashes: about 16 bytes per position collected, and a chance
 /// below 1e-5 that a new prefix is taken for a seen one in a run of 10M positions.
