@@ -104,7 +104,14 @@ import Testing
         Self.expectBadKey(good.replacingOccurrences(of: "\"schema_version\" : 2", with: "\"schema_version\" : 1"),
                           "schema_version", "expected 2, found 1")
         Self.expectBadKey("[1]", "$", "expected an object")
-        #expect(throws: AuditError.self) { _ = try AuditReport.decode(Data("{".utf8), path: "r.json") }
+        // Strict RFC 8259 before any key is read: a cut text, and a trailing comma Foundation alone accepts.
+        #expect { _ = try AuditReport.decode(Data("{".utf8), path: "r.json") } throws: { error in
+            "\(error)" == "r.json:1:2: not valid JSON (byte offset 1): expected a key in double quotes or '}', found the end of the text"
+        }
+        let trailing = good.replacingOccurrences(of: "\n}", with: ",\n}")
+        #expect { _ = try AuditReport.decode(Data(trailing.utf8), path: "r.json") } throws: { error in
+            "\(error)".contains("trailing commas are not JSON")
+        }
     }
 
     @Test func mergeJoinsShardsAndRefusesStrangers() throws {
