@@ -3,6 +3,7 @@
 // JUnit XML for CI systems that show tests.
 
 import Foundation
+import ProbityFormats
 import ProbityRules
 
 /// A published JSON document's text: sorted keys (so files diff cleanly), indented, unescaped
@@ -28,6 +29,7 @@ extension AuditReport {
 
     /// Decodes a report's JSON text strictly (see `read(path:)`); `path` names the source in errors.
     public static func decode(_ data: Data, path: String) throws -> AuditReport {
+        try StrictJSON.validate(data, path: path)
         let raw: JSONValue
         do { raw = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
             throw AuditError.cannotRead(path: path, reason: "not JSON: \(Self.reason(error))")

@@ -2,6 +2,7 @@
 // the cases, read with ProbityRules' strict YAML loader so every error has its file:line:col.
 
 import Foundation
+import ProbityFormats
 import ProbityLM
 import ProbityRules
 #if canImport(Glibc)
@@ -202,16 +203,15 @@ public struct AuditSuite: Sendable {
         guard format != "?" else { throw AuditError.invalid(node["format"]?.location ?? node.location, message: "dataset: format: expected json or jsonl") }
         var records: [Any] = []
         if format == "json" {
-            guard let array = try? JSONSerialization.jsonObject(with: data) as? [Any] else {
+            guard let array = try StrictJSON.object(from: data, path: path) as? [Any] else {
                 throw AuditError.dataset(path: path, item: 0, reason: "expected a JSON array of objects", suite: p.location)
             }
             records = array
         } else {
-            for line in String(decoding: data, as: UTF8.self).split(separator: "\n") where !line.trimmingCharacters(in: .whitespaces).isEmpty {
-                guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) else {
-                    throw AuditError.dataset(path: path, item: records.count + 1, reason: "not valid JSON", suite: p.location)
-                }
-                records.append(o)
+            let text = String(decoding: data, as: UTF8.self)
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            for (n, line) in lines.enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+                records.append(try StrictJSON.object(line: line, of: text, number: n + 1, path: path))
             }
         }
         guard offset >= 0, offset <= records.count else {

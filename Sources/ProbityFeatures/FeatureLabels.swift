@@ -3,6 +3,7 @@
 // their indices written as decimal strings; direction ids are their names. Layout: docs/features.md.
 
 import Foundation
+import ProbityFormats
 
 /// One top activating context of a latent: a window of tokens around the position where it fired
 /// most strongly within one corpus window, with the latent's activation at each token.
@@ -140,10 +141,7 @@ public struct FeatureLabels: Sendable, Equatable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw FeatureError.missingFile(path: path, what: "labels file")
         }
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: data) } catch {
-            throw FeatureError.badJSON(path: path, reason: error.localizedDescription)
-        }
+        let object = try StrictJSON.object(from: data, path: path)
         guard let top = object as? [String: Any], let list = top["features"] as? [[String: Any]] else {
             throw FeatureError.badLabels(path: path, reason: "expected {\"features\": [...]} with one object per feature")
         }

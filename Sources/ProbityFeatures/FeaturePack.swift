@@ -47,10 +47,7 @@ public struct PackManifest: Sendable, Equatable {
 
     static func load(path: String) throws -> PackManifest {
         guard let data = FileManager.default.contents(atPath: path) else { throw FeatureError.missingFile(path: path, what: "pack.json") }
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: data) } catch {
-            throw FeatureError.badJSON(path: path, reason: error.localizedDescription)
-        }
+        let object = try StrictJSON.object(from: data, path: path)
         guard let top = object as? [String: Any] else { throw FeatureError.badJSON(path: path, reason: "expected an object") }
         let keys = JSONKeys(top, path: path)
         func required(_ key: String) throws -> String {

@@ -3,6 +3,7 @@
 // text lies so a reply can stand for its conversation.
 
 import Foundation
+import ProbityFormats
 import ProbityLM
 
 /// A prompt set, one prompt per line: JSONL (`{"text": ...}`, `{"prompt": ...}`,
@@ -47,10 +48,7 @@ public enum PromptSet {
             if plain {
                 prompt = Prompt(tokens: encode(String(line)), reply: nil, line: lineNumber)
             } else {
-                let value: Any
-                do { value = try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed]) } catch {
-                    throw bad("not valid JSON")
-                }
+                let value = try StrictJSON.object(line: line, of: text, number: lineNumber, path: path)
                 if let s = value as? String {
                     prompt = Prompt(tokens: encode(s), reply: nil, line: lineNumber)
                 } else if let o = value as? [String: Any], let s = (o["text"] ?? o["prompt"]) as? String {

@@ -3,6 +3,7 @@
 // `normalize_activations`), upgraded the way SAELens's handle_pre_6_0_config does.
 
 import Foundation
+import ProbityFormats
 
 /// The SAE's activation function.
 public enum SAEArchitecture: Sendable, Equatable, CustomStringConvertible {
@@ -72,12 +73,7 @@ public struct SAEConfig: Sendable, Equatable {
 
     /// Parses cfg.json bytes; `path` names the file in errors.
     public static func parse(_ data: Data, path: String) throws -> SAEConfig {
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: data)
-        } catch {
-            throw FeatureError.badJSON(path: path, reason: "\(error.localizedDescription)")
-        }
+        let object = try StrictJSON.object(from: data, path: path)
         guard let cfg = object as? [String: Any] else {
             throw FeatureError.badJSON(path: path, reason: "expected an object at the top level")
         }

@@ -38,6 +38,9 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
     /// Tensor bytes `[start, start+count)` (relative to the data section) run past its `available` bytes.
     case tensorOutOfBounds(path: String, tensor: String, start: UInt64, count: Int, available: Int)
     case overlappingTensors(path: String, first: String, second: String, firstEnd: Int, secondStart: Int)
+    /// A GGUF tensor does not start where the padded bytes of the tensor before it (`after`, in the
+    /// order of the infos) end, or, for the first tensor, at the start of the data section.
+    case tensorOffsetMismatch(path: String, tensor: String, expected: UInt64, found: UInt64, after: String?, alignment: Int)
     /// A tensor the caller needs is absent.
     case missingTensor(path: String, name: String)
     /// A tensor's shape differs from what the architecture needs (both in the file's order).
@@ -47,7 +50,6 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
 
     // safetensors and npy.
     case headerTooLarge(path: String, length: UInt64, limit: Int)
-    case badJSON(path: String, reason: String)
     /// A header entry has the wrong shape: `at` names the entry (tensor name or field).
     case badHeaderField(path: String, at: String, expected: String, found: String)
     case unknownDType(path: String, tensor: String, dtype: String)
@@ -87,7 +89,7 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
         case let .duplicateKey(path, offset, key):
             return "\(path): offset \(offset): duplicate metadata key '\(key)'"
         case let .badAlignment(path, found):
-            return "\(path): general.alignment: expected a power of two greater than 0, found \(found)"
+            return "\(path): general.alignment: expected a uint32 power of two greater than 0, found \(found)"
         case let .missingKey(path, key):
             return "\(path): missing metadata key '\(key)'"
         case let .wrongValueType(path, key, expected, found):
@@ -110,6 +112,12 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
             return "\(path): tensor '\(tensor)': its \(count) bytes at data offset \(start) run past the \(available) bytes of the data section"
         case let .overlappingTensors(path, first, second, firstEnd, secondStart):
             return "\(path): tensor '\(second)' starts at data offset \(secondStart), inside tensor '\(first)' (which ends at \(firstEnd))"
+        case let .tensorOffsetMismatch(path, tensor, expected, found, after, alignment):
+            let rule = "tensors are stored back to back in the order of their infos, each padded to the alignment \(alignment)"
+            guard let after else {
+                return "\(path): tensor '\(tensor)': data offset \(found), expected \(expected): the first tensor starts the data section (\(rule))"
+            }
+            return "\(path): tensor '\(tensor)': data offset \(found), expected \(expected), where tensor '\(after)' ends (\(rule))"
         case let .missingTensor(path, name):
             return "\(path): missing tensor '\(name)'"
         case let .tensorShapeMismatch(path, name, expected, found):
@@ -118,8 +126,6 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
             return "\(path): tensor \(name): type \(found) is not supported here (expected \(expected.joined(separator: " or ")))"
         case let .headerTooLarge(path, length, limit):
             return "\(path): offset 0: header length \(length) exceeds the limit of \(limit) bytes"
-        case let .badJSON(path, reason):
-            return "\(path): header is not valid JSON: \(reason)"
         case let .badHeaderField(path, at, expected, found):
             return "\(path): header '\(at)': expected \(expected), found \(found)"
         case let .unknownDType(path, tensor, dtype):

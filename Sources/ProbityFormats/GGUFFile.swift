@@ -179,10 +179,11 @@ private struct GGUFParser {
 
         var alignment = GGUFLimits.defaultAlignment
         if let value = metadata[GGUFKey.alignment] {
-            guard let a = value.intValue, a > 0, a & (a - 1) == 0 else {
+            // llama.cpp reads the alignment as a uint32 and refuses any other type.
+            guard case .uint32(let a32) = value, a32 > 0, a32 & (a32 - 1) == 0 else {
                 throw FormatError.badAlignment(path: path, found: "\(value.summary()) (\(value.typeName))")
             }
-            alignment = a
+            alignment = Int(a32)
         }
 
         var tensors: [GGUFTensorInfo] = []
@@ -240,20 +241,27 @@ private struct GGUFParser {
             dataOffset = cursor.offset
         }
         let available = cursor.bytes.count - dataOffset
+        // As llama.cpp (gguf.cpp) lays the data section out: tensors back to back in the order of
+        // their infos, each padded to the alignment, so a tensor starts exactly where the padded
+        // bytes of the one before end. Gaps (a shape smaller than the room it was given), overlaps
+        // and reordering are all refused; only the last tensor's padding may be missing.
+        var expected: UInt64 = 0
         for (i, t) in tensors.enumerated() {
             let raw = rawOffsets[i]
             guard raw % UInt64(alignment) == 0 else {
                 throw FormatError.misalignedOffset(path: path, tensor: t.name, offset: raw, alignment: alignment)
             }
+            guard raw == expected else {
+                throw FormatError.tensorOffsetMismatch(path: path, tensor: t.name, expected: expected, found: raw,
+                                                       after: i > 0 ? tensors[i - 1].name : nil, alignment: alignment)
+            }
             guard raw <= UInt64(available), t.byteCount <= available - Int(raw) else {
                 throw FormatError.tensorOutOfBounds(path: path, tensor: t.name, start: raw, count: t.byteCount,
                                                     available: available)
             }
-        }
-        let byStart = tensors.sorted { ($0.offset, $0.byteCount) < ($1.offset, $1.byteCount) }
-        for (a, b) in zip(byStart, byStart.dropFirst()) where b.offset < a.offset + a.byteCount {
-            throw FormatError.overlappingTensors(path: path, first: a.name, second: b.name,
-                                                 firstEnd: a.offset + a.byteCount, secondStart: b.offset)
+            // Cannot overflow: the tensor ends inside the file.
+            let end = Int(raw) + t.byteCount
+            expected = UInt64((end + alignment - 1) / alignment * alignment)
         }
         return Parsed(version: version, alignment: alignment, keys: keys, metadata: metadata,
                       tensors: tensors, dataOffset: dataOffset)

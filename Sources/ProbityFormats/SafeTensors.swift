@@ -156,12 +156,8 @@ func floatFromHalf(_ h: UInt16) -> Float {
 /// Validation of the JSON header against the data section's size.
 enum SafeTensorsHeader {
     static func parse(_ json: Data, path: String, dataSize: Int) throws -> (tensors: [SafeTensorInfo], metadata: [String: String]) {
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: json, options: [])
-        } catch {
-            throw FormatError.badJSON(path: path, reason: (error as NSError).localizedDescription)
-        }
+        // Strict first: Foundation alone accepts trailing commas and comments that safetensors refuses.
+        let object = try StrictJSON.object(from: json, path: path, what: "header", fileOffset: 8, line: nil)
         guard let top = object as? [String: Any] else {
             throw FormatError.badHeaderField(path: path, at: "(header)", expected: "a JSON object", found: describe(object))
         }

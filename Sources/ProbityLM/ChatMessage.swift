@@ -2,6 +2,7 @@
 // {"role", "content"} objects, bare or under a "messages" key.
 
 import Foundation
+import ProbityFormats
 
 /// One turn of a conversation.
 public struct ChatMessage: Sendable, Equatable, Codable {
@@ -60,13 +61,7 @@ extension ChatMessage {
 
     /// Parses the contents of a messages file; `source` names it in errors.
     public static func parse(messagesJSON data: Data, source: String) throws -> [ChatMessage] {
-        let root: Any
-        do {
-            root = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-        } catch {
-            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error.localizedDescription)"
-            throw GenerationError.messagesFileNotJSON(path: source, detail: detail)
-        }
+        let root = try StrictJSON.object(from: data, path: source)
         let list: [Any]
         if let array = root as? [Any] {
             list = array

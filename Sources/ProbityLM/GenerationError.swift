@@ -5,7 +5,6 @@
 public enum GenerationError: Error, CustomStringConvertible, Equatable {
     // Messages files.
     case messagesFileUnreadable(path: String, reason: String)
-    case messagesFileNotJSON(path: String, detail: String)
     case messagesFileShape(path: String, found: String)
     case messagesFileEmpty(path: String)
     case messageNotObject(path: String, index: Int, found: String)
@@ -34,8 +33,6 @@ public enum GenerationError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .messagesFileUnreadable(path, reason):
             return "\(path): cannot read messages file: \(reason)"
-        case let .messagesFileNotJSON(path, detail):
-            return "\(path): not valid JSON: \(detail)"
         case let .messagesFileShape(path, found):
             return "\(path): expected a JSON array of messages or an object with a \"messages\" array, found \(found)"
         case let .messagesFileEmpty(path):

@@ -120,7 +120,7 @@ public struct PackSummary: Sendable, Equatable {
 
     private static func object(_ path: String) throws -> [String: Any] {
         guard let data = FileManager.default.contents(atPath: path) else { throw PackProblem("cannot read \(path)") }
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        guard let object = try strictObject(data, path) as? [String: Any] else {
             throw PackProblem("\(path) is not a JSON object")
         }
         return object
@@ -134,7 +134,7 @@ private struct SAELensConfig {
 
     init(_ path: String) throws {
         guard let data = FileManager.default.contents(atPath: path),
-              let cfg = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+              let cfg = try strictObject(data, path) as? [String: Any] else {
             throw PackProblem("\(path) is not a JSON object")
         }
         guard let d = cfg["d_sae"] as? Int, d > 0 else { throw PackProblem("\(path): expected a positive integer 'd_sae'") }
@@ -149,4 +149,9 @@ public struct PackProblem: Error, Sendable, Equatable, CustomStringConvertible {
     public var reason: String
     public init(_ reason: String) { self.reason = reason }
     public var description: String { reason }
+}
+
+/// A pack file's JSON, strictly (RFC 8259); a syntax error is the pack's problem.
+private func strictObject(_ data: Data, _ path: String) throws -> Any {
+    do { return try StrictJSON.object(from: data, path: path) } catch let e as JSONSyntaxError { throw PackProblem(e.description) }
 }

@@ -3,6 +3,7 @@
 // JSONL. Each document has a stable id; a hash of it holds out a deterministic evaluation split.
 
 import Foundation
+import ProbityFormats
 import ProbityLM
 
 /// One training document: a conversation (rendered with the model's chat template) or plain text.
@@ -125,10 +126,8 @@ public struct Corpus: Sendable {
         for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
             if line.allSatisfy(Corpus.isJSONSpace) { continue }
-            let object: Any
-            do { object = try JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed]) } catch {
-                throw TrainingError.badCorpusRecord(path: path, record: "line \(lineNumber)", reason: "not valid JSON")
-            }
+            let object = try StrictJSON.object(from: Data(line), path: path, fileOffset: line.startIndex - data.startIndex,
+                                               line: lineNumber)
             let text: String
             if let s = object as? String {
                 text = s
@@ -146,12 +145,7 @@ public struct Corpus: Sendable {
     /// Each inner list is one turn (consecutive messages of one sender); the conversation's first
     /// sender is the user, the other the assistant. Conversations come in uuid order.
     private func readChitchat(_ body: (CorpusDocument) throws -> Bool) throws {
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: try contents()) } catch let e as TrainingError {
-            throw e
-        } catch {
-            throw TrainingError.unreadableCorpus(path: path, reason: "not valid JSON: \(error.localizedDescription)")
-        }
+        let object = try StrictJSON.object(from: try contents(), path: path)
         guard let top = object as? [String: Any] else {
             throw TrainingError.unreadableCorpus(path: path, reason: "expected a JSON object of conversations")
         }
@@ -248,7 +242,13 @@ struct ShareGPTReader {
 
     /// One record as a document; nil for a record with no usable turns.
     private func parseRecord(_ bytes: ArraySlice<UInt8>, index: Int) throws -> CorpusDocument? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
+        let value: Any
+        do { value = try StrictJSON.object(from: Data(bytes), path: path, line: nil) } catch let e as JSONSyntaxError {
+            // The stream keeps no file offsets; the offset is within the record.
+            throw TrainingError.badCorpusRecord(path: path, record: "record \(index)",
+                                                reason: "not valid JSON at byte \(e.offset) of the record: expected \(e.expected), found \(e.found)")
+        }
+        guard let object = value as? [String: Any] else {
             throw TrainingError.badCorpusRecord(path: path, record: "record \(index)", reason: "not a JSON object")
         }
         let id = (object["id"] as? String) ?? "record \(index)"

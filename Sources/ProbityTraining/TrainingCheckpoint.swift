@@ -65,6 +65,7 @@ public enum TrainingCheckpoint {
         guard let data = FileManager.default.contents(atPath: statePath) else {
             throw TrainingError.badCheckpoint(path: directory, reason: "no \(stateFile)")
         }
+        try StrictJSON.validate(data, path: statePath)
         let state: State
         do { state = try JSONDecoder().decode(State.self, from: data) } catch {
             throw TrainingError.badCheckpoint(path: statePath, reason: "unreadable state: \(error.localizedDescription)")

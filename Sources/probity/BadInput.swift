@@ -16,6 +16,7 @@ protocol BadInput: Error, CustomStringConvertible {}
 
 extension TensorError: BadInput {}
 extension FormatError: BadInput {}
+extension JSONSyntaxError: BadInput {}
 extension FileError: BadInput {}
 extension ModelError: BadInput {}
 extension LoadError: BadInput {}

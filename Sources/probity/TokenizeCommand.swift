@@ -65,7 +65,7 @@ struct Tokenize: ParsableCommand {
         var first = true
         for (index, line) in content.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             if line.allSatisfy(\.isWhitespace) { continue }
-            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8))
+            let object = try StrictJSON.object(line: line, of: content, number: index + 1, path: file)
             guard let dict = object as? [String: Any], let text = dict["text"] as? String else {
                 throw ValidationError("\(file):\(index + 1): expected a JSON object with a string \"text\"")
             }

@@ -78,7 +78,9 @@ struct SplitMix64Test {
 
     @Test func badLinesNameFileLineAndKey() throws {
         let cases: [(String, String)] = [
-            ("{", "not a JSON object"),
+            ("{", "not valid JSON (byte offset 2): expected a key in double quotes or '}', found the end of the text"),
+            (Self.good.replacingOccurrences(of: #""pair": "p1"}"#, with: #""pair": "p1",}"#), "trailing commas are not JSON"),
+            (Self.good.replacingOccurrences(of: #""label": 1"#, with: #""label": 1, "label": 0"#), "keys that differ within one object"),
             ("[1]", "expected a JSON object"),
             (Self.good.replacingOccurrences(of: #""label": 1"#, with: #""label": 2"#), "'label': expected 0 or 1, found 2"),
             (Self.good.replacingOccurrences(of: #""label": 1"#, with: #""label": "1""#), "'label': expected 0 or 1, found '1'"),
@@ -95,7 +97,7 @@ struct SplitMix64Test {
                 _ = try EvalItem.load(paths: [path])
             } throws: { error in
                 let text = "\(error)"
-                return text.hasPrefix("\(path):2: ") && text.contains(message)
+                return text.hasPrefix("\(path):2:") && text.contains(message)
             }
         }
         let dup = try Self.write(Self.good + "\n" + Self.good + "\n")

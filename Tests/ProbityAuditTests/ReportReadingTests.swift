@@ -119,7 +119,14 @@ import Testing
         meanWithoutPositions.summary.reconstruction[0].prompt.mean = [3]
         Self.expectBadKey(try Self.text(meanWithoutPositions), "summary.reconstruction[0].prompt", "no set of positions")
         Self.expectBadKey("[1]", "$", "expected an object")
-        #expect(throws: AuditError.self) { _ = try AuditReport.decode(Data("{".utf8), path: "r.json") }
+        // Strict RFC 8259 before any key is read: a cut text, and a trailing comma Foundation alone accepts.
+        #expect { _ = try AuditReport.decode(Data("{".utf8), path: "r.json") } throws: { error in
+            "\(error)" == "r.json:1:2: not valid JSON (byte offset 1): expected a key in double quotes or '}', found the end of the text"
+        }
+        let trailing = good.replacingOccurrences(of: "\n}", with: ",\n}")
+        #expect { _ = try AuditReport.decode(Data(trailing.utf8), path: "r.json") } throws: { error in
+            "\(error)".contains("trailing commas are not JSON")
+        }
     }
 
     @Test func mergeJoinsShardsAndRefusesStrangers() throws {

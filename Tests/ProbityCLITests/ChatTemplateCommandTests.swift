@@ -59,7 +59,7 @@ private func write(_ text: String, to name: String, in dir: URL) throws -> Strin
         let broken = try write(#"[{"role": "user", "content": "a"#, to: "broken.json", in: dir)
         let b = try CLI.run(["chat-template", "--messages", broken])
         #expect(b.status == 2)
-        #expect(b.stderr.hasPrefix("probity: error: \(broken): not valid JSON"))
+        #expect(b.stderr == "probity: error: \(broken):1:32: not valid JSON (byte offset 31): expected '\"' to close the string, found the end of the text\n")
 
         let role = try write(#"[{"role": "robot", "content": "a"}]"#, to: "role.json", in: dir)
         let u = try CLI.run(["chat-template", "--messages", role])

@@ -111,6 +111,24 @@ import ProbityTestSupport
         try expectBadInput("bad.safetensors", st, mentions: "header is not valid JSON")
     }
 
+    @Test func strictFilesExitTwo() throws {
+        // A safetensors header with a trailing comma: Foundation alone accepts it; safetensors does not.
+        let entry = #"{"t": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},}"#
+        var st: [UInt8] = [UInt8(entry.utf8.count), 0, 0, 0, 0, 0, 0, 0]
+        st += Array(entry.utf8) + [0, 0, 0, 0]
+        try expectBadInput("comma.safetensors", st, mentions: "offset \(8 + entry.utf8.count - 1): header is not valid JSON: "
+                           + "expected a key in double quotes after ',' (trailing commas are not JSON), found '}'")
+        // A GGUF whose first tensor's shape (8 floats, 32 bytes) is smaller than the gap to the next offset.
+        func u32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+        func u64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+        func info(_ name: String, offset: UInt64) -> [UInt8] {
+            u64(UInt64(name.utf8.count)) + Array(name.utf8) + u32(1) + u64(8) + u32(0) + u64(offset)
+        }
+        var gguf = Array("GGUF".utf8) + u32(3) + u64(2) + u64(0) + info("a", offset: 0) + info("b", offset: 64)
+        gguf += [UInt8](repeating: 0, count: (32 - gguf.count % 32) % 32 + 96)
+        try expectBadInput("gap.gguf", gguf, mentions: "tensor 'b': data offset 64, expected 32, where tensor 'a' ends")
+    }
+
     @Test func missingFileExitsTwo() throws {
         let r = try CLI.run(["inspect", "/nonexistent/model.gguf"])
         #expect(r.status == 2)

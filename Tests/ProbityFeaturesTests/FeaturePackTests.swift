@@ -2,6 +2,7 @@
 // checks run before any token, feature references and `Nx` values; and the SHA-256 they rely on.
 
 import Foundation
+import ProbityFormats
 import ProbityTensor
 import Testing
 @testable import ProbityFeatures
@@ -158,5 +159,29 @@ import Testing
         try Data(#"{"name": "x", "kind": "directions", "hook": "hook_embed", "labels": "labels.json"}"#.utf8)
             .write(to: dir.appendingPathComponent("pack.json"))
         #expect(throws: FeatureError.self) { try FeaturePack.load(path: dir.path) }
+    }
+
+    @Test func packFilesAreStrictJSON() throws {
+        // Each JSON file of a pack, made invalid in a way Foundation alone accepts, is refused with
+        // its file, line:column and byte offset.
+        let dir = try writePack()
+        let labels = dir.appendingPathComponent("labels.json")
+        let cfg = dir.appendingPathComponent("cfg.json")
+        let pack = dir.appendingPathComponent("pack.json")
+        let good = (labels: try Data(contentsOf: labels), cfg: try Data(contentsOf: cfg), pack: try Data(contentsOf: pack))
+        _ = try FeaturePack.load(path: dir.path)
+        let cases: [(URL, String, JSONSyntaxError)] = [
+            (cfg, "{\n  \"d_in\": 8,\n}", JSONSyntaxError(path: cfg.path, what: "the file", offset: 15, line: 3, column: 1,
+                expected: "a key in double quotes after ',' (trailing commas are not JSON)", found: "'}'")),
+            (pack, "{\"name\": \"a\", \"name\": \"b\"}", JSONSyntaxError(path: pack.path, what: "the file", offset: 14, line: 1,
+                column: 15, expected: "keys that differ within one object", found: "the key \"name\" a second time")),
+            (labels, "{\"features\": [{\"id\": 3, \"max_activation\": NaN}]}", JSONSyntaxError(path: labels.path,
+                what: "the file", offset: 42, line: 1, column: 43, expected: "a value", found: "'NaN'")),
+        ]
+        for (file, text, expected) in cases {
+            try Data(text.utf8).write(to: file)
+            #expect(throws: expected) { try FeaturePack.load(path: dir.path) }
+            try good.labels.write(to: labels); try good.cfg.write(to: cfg); try good.pack.write(to: pack)
+        }
     }
 }

@@ -1,5 +1,6 @@
 // Every prefix and thousands of random byte flips of small valid files: parsing must either
-// succeed or throw a FormatError, never trap, hang or throw anything else.
+// succeed or throw a FormatError (or, for a safetensors header, a JSONSyntaxError), never trap,
+// hang or throw anything else.
 
 import Testing
 import ProbityFormats
@@ -25,12 +26,12 @@ import ProbityTensor  // SplitMix64, the seeded generator every test uses, so fa
         return try w.bytes()
     }
 
-    /// Parses and reports whether the outcome was allowed (success or a FormatError).
+    /// Parses and reports whether the outcome was allowed (success, a FormatError or a JSONSyntaxError).
     static func parsesOrFormatError(_ parse: () throws -> Void) -> (ok: Bool, threw: Bool) {
         do {
             try parse()
             return (true, false)
-        } catch is FormatError {
+        } catch is FormatError, is JSONSyntaxError {
             return (true, true)
         } catch {
             return (false, true)

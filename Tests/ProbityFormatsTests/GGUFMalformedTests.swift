@@ -136,15 +136,19 @@ import ProbityFormats
         #expect(ggufError(r) == .duplicateTensor(path: p, offset: 57, name: "t"))
     }
 
-    @Test func tensorOffsetPastEnd() {
+    @Test func firstTensorStartsTheDataSection() {
         var r = RawBytes.gguf(tensors: 1, pairs: 0)
         r.tensorInfo("t", dims: [8], type: 0, offset: 64)
-        r.padTo(32); r.zeros(32)
-        #expect(ggufError(r) == .tensorOutOfBounds(path: p, tensor: "t", start: 64, count: 32, available: 32))
+        r.padTo(32); r.zeros(96)
+        let e = ggufError(r)
+        #expect(e == .tensorOffsetMismatch(path: p, tensor: "t", expected: 0, found: 64, after: nil, alignment: 32))
+        #expect(e?.description == "bad.gguf: tensor 't': data offset 64, expected 0: the first tensor starts the data section"
+                + " (tensors are stored back to back in the order of their infos, each padded to the alignment 32)")
         var far = RawBytes.gguf(tensors: 1, pairs: 0)
         far.tensorInfo("t", dims: [8], type: 0, offset: UInt64.max - 31)
         far.padTo(32); far.zeros(32)
-        #expect(ggufError(far) == .tensorOutOfBounds(path: p, tensor: "t", start: UInt64.max - 31, count: 32, available: 32))
+        #expect(ggufError(far) == .tensorOffsetMismatch(path: p, tensor: "t", expected: 0, found: UInt64.max - 31,
+                                                         after: nil, alignment: 32))
     }
 
     @Test func misalignedOffset() {
@@ -154,12 +158,53 @@ import ProbityFormats
         #expect(ggufError(r) == .misalignedOffset(path: p, tensor: "t", offset: 4, alignment: 32))
     }
 
-    @Test func overlappingTensors() {
-        var r = RawBytes.gguf(tensors: 2, pairs: 0)
-        r.tensorInfo("big", dims: [16], type: 0, offset: 0)     // bytes [0, 64)
-        r.tensorInfo("small", dims: [8], type: 0, offset: 32)   // bytes [32, 64)
-        r.padTo(32); r.zeros(96)
-        #expect(ggufError(r) == .overlappingTensors(path: p, first: "big", second: "small", firstEnd: 64, secondStart: 32))
+    /// Two F32 tensors `a` and `b` with these shapes and data offsets, and `data` zero bytes of data.
+    func pair(_ a: [UInt64], at aOffset: UInt64, _ b: [UInt64], at bOffset: UInt64, data: Int,
+              alignment: UInt32? = nil, type: UInt32 = 0) -> RawBytes {
+        var r = RawBytes.gguf(tensors: 2, pairs: alignment == nil ? 0 : 1)
+        if let alignment { r.kvU32("general.alignment", alignment) }
+        r.tensorInfo("a", dims: a, type: type, offset: aOffset)
+        r.tensorInfo("b", dims: b, type: type, offset: bOffset)
+        r.padTo(Int(alignment ?? 32)); r.zeros(data)
+        return r
+    }
+
+    @Test func shapeSmallerThanItsRoom() {
+        // `a` holds 32 bytes but `b` starts at 64: llama.cpp refuses the gap ("has offset 64, expected 32").
+        let e = ggufError(pair([8], at: 0, [8], at: 64, data: 96))
+        #expect(e == .tensorOffsetMismatch(path: p, tensor: "b", expected: 32, found: 64, after: "a", alignment: 32))
+        #expect(e?.description == "bad.gguf: tensor 'b': data offset 64, expected 32, where tensor 'a' ends"
+                + " (tensors are stored back to back in the order of their infos, each padded to the alignment 32)")
+        // The same with a wider alignment: 32 bytes pad to 64, so 128 is a gap.
+        #expect(ggufError(pair([8], at: 0, [8], at: 128, data: 192, alignment: 64))
+                == .tensorOffsetMismatch(path: p, tensor: "b", expected: 64, found: 128, after: "a", alignment: 64))
+    }
+
+    @Test func overlappingAndReorderedTensors() {
+        // `b` inside `a`.
+        #expect(ggufError(pair([16], at: 0, [8], at: 32, data: 96))
+                == .tensorOffsetMismatch(path: p, tensor: "b", expected: 64, found: 32, after: "a", alignment: 32))
+        // Both fit, without gap, but in the other order from their infos.
+        #expect(ggufError(pair([8], at: 32, [8], at: 0, data: 64))
+                == .tensorOffsetMismatch(path: p, tensor: "a", expected: 0, found: 32, after: nil, alignment: 32))
+        // Two tensors at one offset.
+        #expect(ggufError(pair([8], at: 0, [8], at: 0, data: 64))
+                == .tensorOffsetMismatch(path: p, tensor: "b", expected: 32, found: 0, after: "a", alignment: 32))
+    }
+
+    @Test func paddedLayoutsAccepted() throws {
+        // 4 bytes pad to 32; the last tensor's padding may be missing from the file (llama.cpp's loader
+        // only needs each tensor's bytes inside the file).
+        let small = try GGUFFile(bytes: pair([1], at: 0, [1], at: 32, data: 36).bytes, name: p)
+        #expect(small.tensors.map(\.offset) == [0, 32] && small.tensors.map(\.byteCount) == [4, 4])
+        // Q8_0: a block of 32 elements takes 34 bytes, so a row of 64 takes 68, padded to 96.
+        let q = try GGUFFile(bytes: pair([64], at: 0, [32], at: 96, data: 96 + 34, type: 8).bytes, name: p)
+        #expect(q.tensors.map(\.byteCount) == [68, 34])
+        #expect(ggufError(pair([64], at: 0, [32], at: 64, data: 96 + 34, type: 8))
+                == .tensorOffsetMismatch(path: p, tensor: "b", expected: 96, found: 64, after: "a", alignment: 32))
+        // Exactly one tensor's bytes short: out of bounds, naming the tensor.
+        #expect(ggufError(pair([8], at: 0, [8], at: 32, data: 63))
+                == .tensorOutOfBounds(path: p, tensor: "b", start: 32, count: 32, available: 63))
     }
 
     @Test func shapeDoesNotMatchBytes() {
@@ -225,6 +270,10 @@ import ProbityFormats
         var s = RawBytes.gguf(tensors: 0, pairs: 1)
         s.str("general.alignment"); s.u32(8); s.str("32")
         #expect(ggufError(s) == .badAlignment(path: p, found: "\"32\" (string)"))
+        // llama.cpp reads it as a uint32 only.
+        var wide = RawBytes.gguf(tensors: 0, pairs: 1)
+        wide.str("general.alignment"); wide.u32(10); wide.u64(32)
+        #expect(ggufError(wide) == .badAlignment(path: p, found: "32 (uint64)"))
     }
 
     @Test func invalidBoolAndUTF8() {

@@ -117,9 +117,32 @@ import ProbityFormats
                 == .headerTooLarge(path: url.path, length: 150_000_000, limit: 100_000_000))
     }
 
+    /// The JSONSyntaxError opening a file with this header throws, or nil.
+    func syntaxError(_ json: String, data: [UInt8] = []) -> JSONSyntaxError? {
+        do { _ = try SafeTensorsFile(bytes: raw(json, data: data), name: p) } catch let e as JSONSyntaxError { return e } catch {}
+        return nil
+    }
+
     @Test func badJSON() {
-        guard case .badJSON(p, _) = error(#"{"a": {"dtype": "F32""#) else { Issue.record("expected badJSON"); return }
+        // Offsets count from the start of the file: the header starts at byte 8.
+        let cut = syntaxError(#"{"a": {"dtype": "F32""#)
+        #expect(cut?.offset == 8 + 21 && cut?.expected == "',' or '}'" && cut?.found == "the end of the text")
         #expect(error("[1, 2]") == .badHeaderField(path: p, at: "(header)", expected: "a JSON object", found: "[1, 2]"))
+    }
+
+    @Test func headerIsStrictJSON() {
+        // What safetensors (serde_json) refuses and Foundation alone accepts.
+        let entry = #""t": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}"#
+        let zeros: [UInt8] = [0, 0, 0, 0]
+        let trailing = syntaxError("{\(entry),}", data: zeros)
+        #expect(trailing?.offset == 8 + 2 + entry.utf8.count)
+        #expect(trailing?.description == "bad.safetensors: offset \(8 + 2 + entry.utf8.count): header is not valid JSON: "
+                + "expected a key in double quotes after ',' (trailing commas are not JSON), found '}'")
+        #expect(syntaxError("{\(entry)} // weights", data: zeros)?.found == "'/' (comments are not JSON)")
+        #expect(syntaxError("{\(entry), \(entry)}", data: zeros)?.found == "the key \"t\" a second time")
+        #expect(syntaxError(#"{"t": {"dtype": "F32", "shape": [01], "data_offsets": [0, 4]}}"#, data: zeros)?.offset == 8 + 34)
+        // Space padding after the object, as the reference writer adds, is whitespace.
+        #expect((try? SafeTensorsFile(bytes: raw("{\(entry)}   ", data: zeros), name: p)) != nil)
     }
 
     @Test func wrongDType() {

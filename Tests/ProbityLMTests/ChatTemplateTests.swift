@@ -259,10 +259,9 @@ private let padded: [ChatMessage] = [.user("  Hello \n"), .assistant("\tHi there
         do {
             _ = try parse(#"[{"role": "user", "content": "x"}"#)
             Issue.record("invalid JSON was accepted")
-        } catch let GenerationError.messagesFileNotJSON(path, _) {
-            #expect(path == "chat.json")
         } catch {
-            Issue.record("unexpected error \(error)")
+            // Strict RFC 8259 (JSONSyntaxError): the file, line:column and byte offset where the text is cut.
+            #expect("\(error)" == "chat.json:1:34: not valid JSON (byte offset 33): expected ',' or ']', found the end of the text")
         }
     }
 

@@ -286,7 +286,8 @@ final class PlantedFixture: @unchecked Sendable {
             try PromptSet.load(path: broken, tokenizer: tokenizer, chatFormat: nil)
         }
         let notJSON = try file("c.jsonl", "{\"text\": \"a\"}\n\n{oops\n")
-        #expect(throws: FeatureError.badPairs(path: notJSON, line: 3, reason: "not valid JSON")) {
+        #expect(throws: JSONSyntaxError(path: notJSON, what: "the file", offset: 16, line: 3, column: 2,
+                                        expected: "a key in double quotes or '}'", found: "'oops'")) {
             try PromptSet.load(path: notJSON, tokenizer: tokenizer, chatFormat: nil)
         }
         let chat = try file("d.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}]}\n")

@@ -3,6 +3,7 @@
 // file, the line and the key.
 
 import Foundation
+import ProbityFormats
 import ProbityLM
 
 /// One labelled exchange: a conversation, the assistant's response to it, and whether the
@@ -57,6 +58,7 @@ extension EvalItem {
             }
             for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
                 guard !line.allSatisfy(\.isWhitespace) else { continue }
+                try StrictJSON.validate(line: line, of: text, number: i + 1, path: path)
                 let item = try parse(line: String(line), file: path, number: i + 1)
                 if let first = seen[item.id] {
                     throw AuditError.data(path: path, line: i + 1, reason: "id '\(item.id)' already used at \(first)")
