@@ -122,6 +122,13 @@ import Testing
         let alone = try CLI.run(["eval", "default", rules, "--data", test, "--target-fpr", "0.1"])
         #expect(alone.status == 2 && alone.stderr.contains("--target-fpr: only with --calibrate"), "\(alone.stderr)")
 
+        let positives = dir.appendingPathComponent("positives.jsonl").path
+        try String(contentsOfFile: calibration, encoding: .utf8).split(separator: "\n").filter { $0.contains("\"label\":1") }
+            .joined(separator: "\n").write(toFile: positives, atomically: true, encoding: .utf8)
+        let none = try CLI.run(["eval", "default", rules, "--data", test, "--calibrate", positives])
+        #expect(none.status == 2 && none.stderr.contains("rule 'praise.mean': the calibration data (\(positives)) hold none of its negatives"),
+                "\(none.stderr)")
+
         let count = dir.appendingPathComponent("count.yaml").path
         try String(contentsOfFile: rules, encoding: .utf8).replacingOccurrences(of: "aggregate: mean, min_tokens: 1", with: "aggregate: count, min_tokens: 2")
             .write(toFile: count, atomically: true, encoding: .utf8)

@@ -29,6 +29,13 @@ public enum ThresholdCalibration {
     /// Whether a score fires at `threshold`, as the engine decides for `max` and `mean`.
     public static func fires(_ score: Float?, at threshold: Float) -> Bool { score.map { $0 >= threshold } ?? false }
 
+    /// The error for a rule whose calibration data hold no negative: no label-0 item of its concepts
+    /// and no benign item.
+    static func noNegatives(rule: String, files: String) -> AuditError {
+        .badEval("rule '\(rule)': the calibration data (\(files)) hold none of its negatives (label-0 items of its concepts, "
+                 + "or benign items): nothing to choose its threshold on")
+    }
+
     /// Why a rule's threshold cannot be calibrated from its scores, or nil when it can: its score
     /// must be the one quantity compared with one threshold (one watched feature, aggregate `max` or
     /// `mean`); a `count` rule's score is a count of positions over the threshold, which moves with it.
@@ -46,11 +53,12 @@ public enum ThresholdCalibration {
 extension Evaluation {
     /// Per rule (in `scores.rules` order): the calibrated threshold chosen on `calibration` items and
     /// the rates it gives there and on the `test` items; the shipped thresholds are the compiled ones.
+    /// A rule without a calibration negative, or never judged on any calibration item, is bad input.
     static func calibrations(calibration items: [EvalItem], scores calScores: Scores, test: [EvalItem], testScores: Scores,
-                             compiled: CompiledRules, targetFPR: Double, data: [EvalResult.DataFile]) -> [EvalResult.Calibration?] {
+                             compiled: CompiledRules, targetFPR: Double, data: [EvalResult.DataFile]) throws -> [EvalResult.Calibration?] {
         let concepts = Set(test.map(\.concept)).union(items.map(\.concept))
         let digest = EvalResult.dataDigest(data.map { ($0.path, $0.sha256) })
-        return calScores.rules.enumerated().map { r, info in
+        return try calScores.rules.enumerated().map { r, info in
             guard r < compiled.rules.count, let feature = compiled.rules[r].features.first else { return nil }
             let mine = Set(calScores.tags[info.id] ?? []).intersection(concepts).subtracting([EvalItem.benign])
             func rows(_ list: [EvalItem], _ s: Scores) -> [(item: EvalItem, score: Float?)] {
@@ -63,7 +71,14 @@ extension Evaluation {
             }
             let cal = rows(items, calScores)
             let negatives = cal.filter { !$0.item.positive }.map(\.score)
-            guard let t = ThresholdCalibration.choose(negatives: negatives, all: cal.map(\.score), targetFPR: targetFPR) else { return nil }
+            let files = data.map(\.path).joined(separator: ", ")
+            guard !negatives.isEmpty else {
+                throw ThresholdCalibration.noNegatives(rule: info.id, files: files)
+            }
+            guard let t = ThresholdCalibration.choose(negatives: negatives, all: cal.map(\.score), targetFPR: targetFPR) else {
+                throw AuditError.badEval("rule '\(info.id)' was never judged on a calibration item (each response is shorter than its min_tokens): "
+                                         + "nothing to choose its threshold on")
+            }
             func rates(_ list: [(item: EvalItem, score: Float?)]) -> EvalResult.Rates {
                 func rate(_ f: ((item: EvalItem, score: Float?)) -> Bool) -> Double? {
                     DetectorMetrics.rate(list.filter(f).map { ThresholdCalibration.fires($0.score, at: t) })

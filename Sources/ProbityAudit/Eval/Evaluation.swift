@@ -138,9 +138,13 @@ public enum Evaluation {
         let loaded = try LoadedModel.load(name, threads: threads)
         let rules = try AuditRuleSet(files: ruleFiles, model: loaded)
         try EvalLeakage.check(items: items, rules: rules.compiled, what: "data")
-        if calibrate != nil {
+        if let calibrate {
             try EvalLeakage.check(items: calibrationItems, rules: rules.compiled, what: "calibration")
             for rule in rules.compiled.rules {
+                let concepts = Set(rule.rule.tags)
+                if !calibrationItems.contains(where: { !$0.positive && ($0.concept == EvalItem.benign || concepts.contains($0.concept)) }) {
+                    throw ThresholdCalibration.noNegatives(rule: rule.id, files: calibrate.files.joined(separator: ", "))
+                }
                 if let why = ThresholdCalibration.unsupported(rule) {
                     throw AuditError.badEval("rule '\(rule.id)' (\(rule.resolved.file)): its threshold cannot be calibrated: \(why); "
                                              + "measure it without --calibrate, or calibrate a rule with one watched feature and aggregate max or mean")
@@ -166,7 +170,7 @@ public enum Evaluation {
         let data = try files(dataFiles, items)
         var measured = results(items: items, scores: scores, resamples: resamples, unchecked: EvalLeakage.unchecked(rules: rules.compiled))
         if let calibrate, let calibrationScores {
-            let chosen = calibrations(calibration: calibrationItems, scores: calibrationScores, test: items, testScores: scores,
+            let chosen = try calibrations(calibration: calibrationItems, scores: calibrationScores, test: items, testScores: scores,
                                       compiled: rules.compiled, targetFPR: calibrate.targetFPR,
                                       data: try files(calibrate.files, calibrationItems))
             for i in measured.indices where i < chosen.count { measured[i].calibration = chosen[i] }
