@@ -29,6 +29,9 @@ public struct RuleOutcome: Sendable, Equatable {
     /// Positions in the scope where the watched features reach the threshold, with their activations
     /// (feature label → value).
     public var positions: [(position: Int, activations: [String: Double])]
+    /// False when the rule was never judged (its scope held fewer than `min_tokens` tokens): then
+    /// `value` is 0 and the rule cannot fire at any threshold.
+    public var judged: Bool = true
 
     public static func == (a: RuleOutcome, b: RuleOutcome) -> Bool {
         a.rule == b.rule && a.fired == b.fired && a.value == b.value && a.positions.map(\.position) == b.positions.map(\.position)
@@ -142,15 +145,17 @@ public final class AuditRuleSet: AuditRules {
             zip(rules, run.results()).map { rule, r in
                 let labels = rule.features.map { AuditRuleSet.label($0.resolved) }
                 let value: Double
+                var judged = true
                 if r.aggregate == .count { value = Double(r.count) } else {
                     let o = r.observations.first { ($0.value ?? -.infinity) >= $0.threshold } ?? r.observations.first
                     value = Double(o?.value ?? 0)
+                    judged = o?.value != nil
                 }
                 let positions = r.crossings.filter { $0.position < length }.map { c in
                     (position: c.position,
                      activations: Dictionary(zip(labels, c.activations.map(Double.init)), uniquingKeysWith: { a, _ in a }))
                 }
-                return RuleOutcome(rule: r.rule, fired: r.fired, value: value, positions: positions)
+                return RuleOutcome(rule: r.rule, fired: r.fired, value: value, positions: positions, judged: judged)
             }
         }
 

@@ -92,9 +92,11 @@ public enum ContrastiveDerivation {
     }
 
     /// Writes a directions pack holding one direction, with its provenance: the inputs' SHA-256,
-    /// the model, the hook, the reduction and the counts.
+    /// the model, the hook, the reduction, the counts, and the fingerprints of the prompts that
+    /// derived it (`items`: every positive and negative prompt).
     public static func writePack(direction: Direction, to directory: String, modelName: String?, modelPath: String,
-                                 positivePath: String, negativePath: String, pairs: Int, reduction: Reduction) throws {
+                                 positivePath: String, negativePath: String, pairs: Int, reduction: Reduction,
+                                 items: DerivationItems) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try FeaturePack.writeDirections([direction], to: directory + "/directions.safetensors")
         let modelSHA = try SHA256.hex(file: modelPath)
@@ -111,7 +113,7 @@ public enum ContrastiveDerivation {
         let provenanceJSON = String(decoding: try JSONSerialization.data(withJSONObject: provenance, options: [.sortedKeys]), as: UTF8.self)
         let manifest = PackManifest(name: direction.name, kind: .directions, modelName: modelName, modelSHA256: modelSHA,
                                     hook: direction.point.name, labels: nil, directions: "directions.safetensors",
-                                    provenanceJSON: provenanceJSON)
+                                    provenanceJSON: provenanceJSON, derivationItems: items)
         try manifest.jsonData().write(to: URL(fileURLWithPath: directory + "/" + PackManifest.fileName))
     }
 }

@@ -31,10 +31,14 @@ public struct PackManifest: Sendable, Equatable {
     public var directions: String?
     /// Where the pack came from (inputs and their digests, counts); JSON text, kept as written.
     public var provenanceJSON: String?
+    /// The items that derived the pack (`provenance.items`), read strictly; written into the
+    /// provenance by `jsonData()`.
+    public var derivationItems: DerivationItems?
 
     /// A manifest; `labels` and `directions` are file names inside the pack.
     public init(name: String, kind: PackKind, modelName: String?, modelSHA256: String?, hook: String,
-                labels: String? = "labels.json", directions: String? = nil, provenanceJSON: String? = nil) {
+                labels: String? = "labels.json", directions: String? = nil, provenanceJSON: String? = nil,
+                derivationItems: DerivationItems? = nil) {
         self.name = name
         self.kind = kind
         self.modelName = modelName
@@ -43,6 +47,7 @@ public struct PackManifest: Sendable, Equatable {
         self.labels = labels
         self.directions = directions
         self.provenanceJSON = provenanceJSON
+        self.derivationItems = derivationItems
     }
 
     static func load(path: String) throws -> PackManifest {
@@ -74,13 +79,16 @@ public struct PackManifest: Sendable, Equatable {
             }
         }
         var provenance: String?
+        var derivation: DerivationItems?
         if let p = top["provenance"] {
             let d = try JSONSerialization.data(withJSONObject: p, options: [.sortedKeys])
             provenance = String(decoding: d, as: UTF8.self)
+            if let items = (p as? [String: Any])?[DerivationItems.key] { derivation = try DerivationItems.parse(items, path: path) }
         }
         return PackManifest(name: try required("name"), kind: kind, modelName: modelName, modelSHA256: sha,
                             hook: try required("hook"), labels: try keys.string("labels"),
-                            directions: try keys.string("directions"), provenanceJSON: provenance)
+                            directions: try keys.string("directions"), provenanceJSON: provenance,
+                            derivationItems: derivation)
     }
 
     /// The manifest as JSON with sorted keys.
@@ -93,6 +101,11 @@ public struct PackManifest: Sendable, Equatable {
         if let labels { o["labels"] = labels }
         if let directions { o["directions"] = directions }
         if let p = provenanceJSON, let obj = try? JSONSerialization.jsonObject(with: Data(p.utf8)) { o["provenance"] = obj }
+        if let derivationItems {
+            var provenance = o["provenance"] as? [String: Any] ?? [:]
+            provenance[DerivationItems.key] = derivationItems.jsonObject
+            o["provenance"] = provenance
+        }
         return try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .prettyPrinted])
     }
 }

@@ -22,6 +22,17 @@ public enum PromptSet {
         public var reply: Range<Int>?
         /// The line of the file the prompt came from (1-based).
         public var line: Int
+        /// Its `ItemFingerprint`: of the text for raw text, of the messages for a conversation (whose
+        /// last message, when the assistant's, is the reply: the same fingerprint as the eval item
+        /// with that reply as its `response`); nil for prompts given as tokens.
+        public var item: String?
+
+        public init(tokens: [Int], reply: Range<Int>?, line: Int, item: String? = nil) {
+            self.tokens = tokens
+            self.reply = reply
+            self.line = line
+            self.item = item
+        }
     }
 
     /// The prompts' tokens. Raw text is tokenized with BOS as the model adds it and special tokens
@@ -46,13 +57,13 @@ public enum PromptSet {
             func bad(_ reason: String) -> FeatureError { .badPairs(path: path, line: lineNumber, reason: reason) }
             var prompt: Prompt
             if plain {
-                prompt = Prompt(tokens: encode(String(line)), reply: nil, line: lineNumber)
+                prompt = Prompt(tokens: encode(String(line)), reply: nil, line: lineNumber, item: ItemFingerprint.of(text: String(line)))
             } else {
                 let value = try StrictJSON.object(line: line, of: text, number: lineNumber, path: path)
                 if let s = value as? String {
-                    prompt = Prompt(tokens: encode(s), reply: nil, line: lineNumber)
+                    prompt = Prompt(tokens: encode(s), reply: nil, line: lineNumber, item: ItemFingerprint.of(text: s))
                 } else if let o = value as? [String: Any], let s = (o["text"] ?? o["prompt"]) as? String {
-                    prompt = Prompt(tokens: encode(s), reply: nil, line: lineNumber)
+                    prompt = Prompt(tokens: encode(s), reply: nil, line: lineNumber, item: ItemFingerprint.of(text: s))
                 } else if let o = value as? [String: Any], let raw = o["messages"] {
                     guard let format = chatFormat else {
                         throw FeatureError.noChatFormat(path: path, line: lineNumber)
@@ -64,7 +75,7 @@ public enum PromptSet {
                     let tokens = tokenizer.encode(rendered, addSpecial: true)
                     prompt = Prompt(tokens: tokens, reply: replyPositions(rendered, tokens: tokens,
                                                                           encode: { tokenizer.encode($0, addSpecial: true) }),
-                                    line: lineNumber)
+                                    line: lineNumber, item: ItemFingerprint.of(messages: messages, response: nil))
                 } else {
                     throw bad("expected a JSON string or an object with \"text\", \"prompt\" or \"messages\"")
                 }

@@ -17,6 +17,8 @@ public struct CompiledPack: Sendable {
     public var files: [(name: String, sha256: String)]
     /// What differed from the model the pack names, when `allowModelMismatch` let it through.
     public var modelMismatch: String?
+    /// The items that derived it, when its manifest records them (`provenance.items`).
+    public var derivationItems: DerivationItems?
 }
 
 /// A watched feature of a compiled rule, with its detection level.
@@ -111,7 +113,8 @@ public final class CompiledRules: Sendable {
                                                                modelSHA256: modelDigest, allowModelMismatch: allowModelMismatch)
                     loaded[declaration.resolvedPath] = pack
                     packs.append(CompiledPack(name: declaration.name, path: declaration.resolvedPath, kind: pack.kind,
-                                              files: try digests(declaration.resolvedPath), modelMismatch: mismatch))
+                                              files: try digests(declaration.resolvedPath), modelMismatch: mismatch,
+                                              derivationItems: pack.derivationItems))
                     if let mismatch {
                         diagnostics.warning("pack '\(declaration.name)': \(mismatch) (allowed for this run)", at: where_)
                     }

@@ -138,6 +138,12 @@ public struct RuleParser: Sendable {
         let stop = fields.read("stop", into: &diagnostics) { n throws(RulesError) in try n.bool() } ?? false
         let effectTokens = fields.optional("effects").map { parseEffects($0, context: context, into: &diagnostics) } ?? []
         let validity = fields.optional("validity").flatMap { parseValidity($0, context: context, into: &diagnostics) }
+        if let measured = validity?.threshold, let t = (detector as? ThresholdDetector)?.threshold,
+           case .absolute(let shipped) = t, Float(shipped) != Float(measured) {
+            diagnostics.error("\(context): validity was measured at threshold \(measured) (calibrated), but 'detect.threshold' is \(shipped): "
+                              + "set the threshold to the calibrated one, or record the validity measured at \(shipped)",
+                              at: node["validity"]?["threshold"]?.location ?? node.location)
+        }
         var tests: [RuleTest] = []
         if let node = fields.optional("tests") {
             do {

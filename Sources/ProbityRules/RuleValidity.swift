@@ -14,15 +14,22 @@ public struct RuleValidity: Sendable, Equatable {
     public var data: String
     /// Items it was measured on.
     public var n: Int
+    /// The threshold the rates were measured at, when it was chosen on calibration data
+    /// (`probity eval --calibrate`), and that calibration data's SHA-256.
+    public var threshold: Double?
+    public var calibration: String?
     public var location: FileLocation
 
-    public init(auroc: Double, tpr: Double, fpr: Double, benignFPR: Double, data: String, n: Int, location: FileLocation) {
+    public init(auroc: Double, tpr: Double, fpr: Double, benignFPR: Double, data: String, n: Int,
+                threshold: Double? = nil, calibration: String? = nil, location: FileLocation) {
         self.auroc = auroc
         self.tpr = tpr
         self.fpr = fpr
         self.benignFPR = benignFPR
         self.data = data
         self.n = n
+        self.threshold = threshold
+        self.calibration = calibration
         self.location = location
     }
 
@@ -30,12 +37,13 @@ public struct RuleValidity: Sendable, Equatable {
     public static let requiredFrom = RuleSeverity.medium
 
     /// The keys of a `validity:` mapping, in the order eval prints them.
-    public static let keys = ["auroc", "tpr", "fpr", "benign_fpr", "data", "n"]
+    public static let keys = ["auroc", "tpr", "fpr", "benign_fpr", "data", "n", "threshold", "calibration"]
 }
 
 extension RuleParser {
-    /// `validity: {auroc, tpr, fpr, benign_fpr, data, n}`: rates in [0, 1], `data` a SHA-256 in hex,
-    /// `n` at least 1.
+    /// `validity: {auroc, tpr, fpr, benign_fpr, data, n, threshold?, calibration?}`: rates in [0, 1],
+    /// `data` a SHA-256 in hex, `n` at least 1; `threshold` (a number) and `calibration` (the
+    /// calibration data's SHA-256) together or not at all.
     func parseValidity(_ node: YAMLNode, context: String, into diagnostics: inout Diagnostics) -> RuleValidity? {
         let context = "\(context): validity"
         guard var fields = Fields(node, context: context, into: &diagnostics) else { return nil }
@@ -48,16 +56,28 @@ extension RuleParser {
             return value
         }
         let auroc = rate("auroc"), tpr = rate("tpr"), fpr = rate("fpr"), benign = rate("benign_fpr")
-        let data = fields.read("data", required: true, into: &diagnostics) { n throws(RulesError) in try n.string() }
-        if let data, data.count != 64 || !data.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) {
-            diagnostics.error("\(context): 'data' must be the SHA-256 `probity eval` prints (64 lowercase hex digits), found '\(data)'",
-                              at: node["data"]?.location ?? node.location)
+        func digest(_ key: String, required: Bool) -> String? {
+            let value = fields.read(key, required: required, into: &diagnostics) { n throws(RulesError) in try n.string() }
+            if let value, value.count != 64 || !value.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) {
+                diagnostics.error("\(context): '\(key)' must be the SHA-256 `probity eval` prints (64 lowercase hex digits), found '\(value)'",
+                                  at: node[key]?.location ?? node.location)
+                return nil
+            }
+            return value
+        }
+        let data = digest("data", required: true)
+        let threshold = fields.read("threshold", into: &diagnostics) { n throws(RulesError) in try n.number() }
+        let calibration = digest("calibration", required: false)
+        if (node["threshold"] == nil) != (node["calibration"] == nil) {
+            diagnostics.error("\(context): 'threshold' and 'calibration' go together (the calibrated threshold and the digest of the data that chose it)",
+                              at: node.location)
         }
         let n = fields.read("n", required: true, into: &diagnostics) { n throws(RulesError) in try n.int() }
         if let n, n < 1 { diagnostics.error("\(context): 'n' must be at least 1, found \(n)", at: node["n"]?.location ?? node.location) }
         fields.finish(into: &diagnostics)
-        guard let auroc, let tpr, let fpr, let benign, let data, data.count == 64, let n, n >= 1 else { return nil }
-        return RuleValidity(auroc: auroc, tpr: tpr, fpr: fpr, benignFPR: benign, data: data, n: n, location: node.location)
+        guard let auroc, let tpr, let fpr, let benign, let data, let n, n >= 1 else { return nil }
+        return RuleValidity(auroc: auroc, tpr: tpr, fpr: fpr, benignFPR: benign, data: data, n: n, threshold: threshold,
+                            calibration: calibration, location: node.location)
     }
 }
 

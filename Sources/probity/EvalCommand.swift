@@ -1,6 +1,7 @@
-// `probity eval [MODEL] RULES… --data FILE.jsonl`: measures rules as detectors on labelled data
-// (docs/eval.md): per rule AUROC with a bootstrap interval, TPR/FPR at its threshold, and the
-// false-positive rate on benign exchanges.
+// `probity eval [MODEL] RULES… --data FILE.jsonl [--calibrate CAL.jsonl --target-fpr R]`: measures
+// rules as detectors on labelled data (docs/eval.md): per rule AUROC with a bootstrap interval,
+// TPR/FPR at its threshold, the false-positive rate on benign exchanges, and optionally the
+// threshold chosen on disjoint calibration data with the rates it gives on the test data.
 
 import ArgumentParser
 import Foundation
@@ -18,6 +19,12 @@ struct EvalCommand: ParsableCommand {
 
     @Option(name: .customLong("data"), help: "Labelled items, JSONL (repeatable).")
     var data: [String] = []
+
+    @Option(name: .customLong("calibrate"), help: "Calibration items, JSONL (repeatable): choose each rule's threshold on them.")
+    var calibrate: [String] = []
+
+    @Option(name: .customLong("target-fpr"), help: "With --calibrate: the most the calibration negatives may fire (default 0.05).")
+    var targetFPR: Double?
 
     @OptionGroup var jsonOutput: JSONOutput
     var json: Bool { jsonOutput.json }
@@ -37,6 +44,10 @@ struct EvalCommand: ParsableCommand {
     func validate() throws {
         guard resamples >= 1 else { throw ValidationError("--resamples: expected at least 1, found \(resamples)") }
         guard !data.isEmpty else { throw ValidationError("--data: give at least one labelled JSONL file") }
+        if let targetFPR {
+            guard !calibrate.isEmpty else { throw ValidationError("--target-fpr: only with --calibrate FILE.jsonl") }
+            guard targetFPR >= 0 && targetFPR < 1 else { throw ValidationError("--target-fpr: expected a rate in [0, 1), found \(targetFPR)") }
+        }
     }
 
     func run() throws {
@@ -50,7 +61,8 @@ struct EvalCommand: ParsableCommand {
         let files = RuleSet.ruleFiles(rest.isEmpty ? ["rules"] : rest, into: &diagnostics)
         if diagnostics.errorCount > 0 { throw AuditError.rules(diagnostics.items) }
         let terminal = isatty(2) != 0
-        let result = try Evaluation.run(model: model, ruleFiles: files, dataFiles: data, chatFormat: chatFormat,
+        let request = calibrate.isEmpty ? nil : Evaluation.CalibrationRequest(files: calibrate, targetFPR: targetFPR ?? 0.05)
+        let result = try Evaluation.run(model: model, ruleFiles: files, dataFiles: data, calibrate: request, chatFormat: chatFormat,
                                         version: Version.current, threads: threads, resamples: resamples) { p in
             guard terminal || p.done == p.total || p.done % 50 == 0 else { return }
             let line = "eval: \(p.done)/\(p.total) items, " + String(format: "%.1f s", p.seconds)
@@ -64,8 +76,14 @@ struct EvalCommand: ParsableCommand {
             print(result.table(), terminator: "")
             let lines = result.validityLines()
             if !lines.isEmpty {
-                print("\nto record in each rule (docs/eval.md):")
+                print(request == nil ? "\nto record in each rule (docs/eval.md):"
+                                     : "\nto record in each rule, with its threshold set to the calibrated one (docs/eval.md):")
                 for (rule, line) in lines { print("  \(rule): \(line)") }
+            }
+            let unchecked = result.rules.filter { !$0.leakageUnchecked.isEmpty }
+            if !unchecked.isEmpty {
+                print("\nleakage not checked (the pack records no derivation items): "
+                      + Set(unchecked.flatMap(\.leakageUnchecked)).sorted().joined(separator: ", "))
             }
         }
     }

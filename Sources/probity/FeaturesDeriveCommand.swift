@@ -53,13 +53,15 @@ struct FeaturesDerive: ParsableCommand {
                 }
             }
         }
+        // Every prompt read from a file has a fingerprint (PromptSet.prompts); the pack records them all.
+        let items = DerivationItems(fingerprints: (pos + neg).compactMap(\.item))
         let vector = try ContrastiveDerivation.derive(model: loaded.model, positive: pos, negative: neg, point: point, at: reduction)
         let dirName = name ?? URL(fileURLWithPath: out).standardizedFileURL.lastPathComponent
         let direction = Direction(name: dirName, point: point, vector: vector)
         try ContrastiveDerivation.writePack(direction: direction, to: out,
                                             modelName: loaded.file.value("general.name")?.stringValue,
                                             modelPath: loaded.path, positivePath: positive, negativePath: negative,
-                                            pairs: pos.count, reduction: reduction)
+                                            pairs: pos.count, reduction: reduction, items: items)
         let norm = vector.map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
         print("wrote \(out): direction '\(dirName)' at \(point.name) from \(pos.count) pairs (norm \(String(format: "%.4f", norm)))")
     }

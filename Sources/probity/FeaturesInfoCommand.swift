@@ -56,7 +56,15 @@ struct FeaturesInfo: ParsableCommand {
         }
         if let m = p.manifest {
             print("model     \(m.modelName ?? "-") \(m.modelSHA256.map { "sha256 " + $0 } ?? "")")
-            if let prov = m.provenanceJSON { print("source    \(prov)") }
+            // The derivation items are hundreds of digests: the text view gives their count.
+            if var prov = m.provenanceJSON.flatMap({ try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }) {
+                prov[DerivationItems.key] = nil
+                print("source    \(try jsonString(prov))")
+            } else if let prov = m.provenanceJSON {
+                print("source    \(prov)")
+            }
+            print("derived   " + (m.derivationItems.map { "from \($0.fingerprints.count) items (\(ItemFingerprint.scheme); provenance.items)" }
+                                  ?? "from items it does not record"))
         }
         print("labels    \(p.labels.byID.count)")
     }

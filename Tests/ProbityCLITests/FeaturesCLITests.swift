@@ -38,6 +38,25 @@ import Testing
         #expect(o?["name"] as? String == "l15-sae")
     }
 
+    /// A pack's derivation items: counted in the text view, and a malformed record is exit 2 naming its key.
+    @Test func infoCountsDerivationItemsAndRejectsMalformedOnes() throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let shipped = repo.appendingPathComponent("packs/caa-sycophancy-dev-reply-l18")
+        let r = try CLI.run(["features", "info", shipped.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("derived   from 92 items (probity-item-v1; provenance.items)"), "\(r.stdout)")
+        #expect(!r.stdout.contains("\"sha256\":[\""), "the text view lists no digests: \(r.stdout)")
+
+        let dir = try CLI.scratch().appendingPathComponent("copy")
+        try FileManager.default.copyItem(at: shipped, to: dir)
+        let manifestURL = dir.appendingPathComponent("pack.json")
+        let manifest = try String(contentsOf: manifestURL, encoding: .utf8)
+        try manifest.replacingOccurrences(of: "\"probity-item-v1\"", with: "\"probity-item-v0\"").write(to: manifestURL, atomically: true, encoding: .utf8)
+        let bad = try CLI.run(["features", "info", dir.path])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("pack.json: 'provenance.items.scheme': expected 'probity-item-v1', found 'probity-item-v0'"), "\(bad.stderr)")
+    }
+
     @Test func badPackIsExit2() throws {
         let dir = try CLI.scratch().appendingPathComponent("bad")
         try writeSAE(dir, wEncShape: [16, 576])

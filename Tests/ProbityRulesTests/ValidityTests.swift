@@ -71,4 +71,48 @@ import Testing
         #expect(diagnostics.items.map(\.message) == ["rule 'unmeasured' (severity medium) records no validity: its findings are unmeasured"])
         #expect(diagnostics.items.first?.severity == .warning && diagnostics.items.first?.location.line == 4)
     }
+
+    /// A calibrated validity records the threshold and the calibration data's digest, together, and
+    /// the threshold must be the rule's own: numbers measured at another threshold describe another rule.
+    @Test func calibratedValidityNamesItsThresholdAndItMustBeTheRules() throws {
+        let other = String(repeating: "cd", count: 32)
+        let (file, diagnostics) = try Self.parse("""
+              - id: a
+                description: d
+                severity: high
+                watch: {latent: 3}
+                detect: {threshold: 11.862}
+                validity: {auroc: 0.78, tpr: 0.3, fpr: 0.3, benign_fpr: 0.05, data: \(Self.digest), n: 408, threshold: 11.862, calibration: \(other)}
+            """)
+        #expect(diagnostics.isEmpty, "\(diagnostics.items)")
+        let v = try #require(file?.rules.first?.validity)
+        #expect(v.threshold == 11.862 && v.calibration == other)
+
+        let (bad, badDiagnostics) = try Self.parse("""
+              - id: a
+                description: d
+                severity: high
+                watch: {latent: 3}
+                detect: {threshold: 2}
+                validity: {auroc: 0.78, tpr: 0.3, fpr: 0.3, benign_fpr: 0.05, data: \(Self.digest), n: 408, threshold: 11.862, calibration: \(other)}
+              - id: b
+                description: d
+                severity: high
+                watch: {latent: 3}
+                detect: {threshold: 2}
+                validity: {auroc: 0.78, tpr: 0.3, fpr: 0.3, benign_fpr: 0.05, data: \(Self.digest), n: 408, threshold: 2}
+              - id: c
+                description: d
+                severity: high
+                watch: {latent: 3}
+                detect: {threshold: 2}
+                validity: {auroc: 0.78, tpr: 0.3, fpr: 0.3, benign_fpr: 0.05, data: \(Self.digest), n: 408, threshold: 2, calibration: ABC}
+            """)
+        #expect(bad?.rules.isEmpty == true)
+        let messages = badDiagnostics.items.map(\.message)
+        #expect(messages.contains("rule 'a': validity was measured at threshold 11.862 (calibrated), but 'detect.threshold' is 2.0: "
+                                  + "set the threshold to the calibrated one, or record the validity measured at 2.0"), "\(messages)")
+        #expect(messages.contains("rule 'b': validity: 'threshold' and 'calibration' go together (the calibrated threshold and the digest of the data that chose it)"))
+        #expect(messages.contains("rule 'c': validity: 'calibration' must be the SHA-256 `probity eval` prints (64 lowercase hex digits), found 'ABC'"))
+    }
 }

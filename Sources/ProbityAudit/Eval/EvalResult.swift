@@ -9,7 +9,7 @@ import ProbityRules
 /// The result of scoring rules on labelled data.
 public struct EvalResult: Codable, Sendable, Equatable {
     /// The `schema_version` this build writes.
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
 
     public var schemaVersion: Int
     public var probityVersion: String
@@ -68,11 +68,79 @@ public struct EvalResult: Codable, Sendable, Equatable {
         /// Fraction of benign items on which it fires.
         public var benignFPR: Double?
         public var items: [ItemScore]
+        /// Watched packs that record no derivation items (`provenance.items`): whether the data
+        /// derived them could not be checked.
+        public var leakageUnchecked: [String]
+        /// The threshold chosen on calibration data and the rates at it (`--calibrate`), else nil.
+        public var calibration: Calibration?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case rule, severity, concepts, positives, negatives, benign, auroc, aurocInterval = "auroc_ci"
             case aurocConcept = "auroc_concept", aurocConceptInterval = "auroc_concept_ci", tpr, fpr
-            case benignFPR = "benign_fpr", items
+            case benignFPR = "benign_fpr", items, leakageUnchecked = "leakage_unchecked", calibration
+        }
+    }
+
+    /// Rates at one threshold: positives, its concepts' negatives, benign items that fire.
+    public struct Rates: Codable, Sendable, Equatable {
+        public var tpr: Double?
+        public var fpr: Double?
+        public var benignFPR: Double?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case tpr, fpr, benignFPR = "benign_fpr"
+        }
+    }
+
+    /// A threshold chosen on calibration data (docs/eval.md, "Calibrating a threshold").
+    public struct Calibration: Codable, Sendable, Equatable {
+        /// The most the calibration negatives (its concepts' and the benign ones) may fire.
+        public var targetFPR: Double
+        /// The chosen threshold (a float32 value, as the engine compares it).
+        public var threshold: Double
+        /// The rule's own threshold, as compiled.
+        public var shippedThreshold: Double
+        /// The calibration files, and their digest as `data_sha256` is computed.
+        public var data: [DataFile]
+        public var dataSHA256: String
+        /// Calibration items the threshold was chosen on.
+        public var positives: Int
+        public var negatives: Int
+        public var benign: Int
+        /// The fraction of all calibration negatives (concept and benign) that fire: at most `target_fpr`.
+        public var negativesFPR: Double?
+        /// Rates at the chosen threshold on the calibration items, and on the test items.
+        public var calibration: Rates
+        public var test: Rates
+        /// Every calibration item, with its score (null: never judged, never fires) and whether it
+        /// fires at the chosen threshold.
+        public var items: [CalibrationItem]
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case targetFPR = "target_fpr", threshold, shippedThreshold = "shipped_threshold", data, dataSHA256 = "data_sha256"
+            case positives, negatives, benign, negativesFPR = "negatives_fpr", calibration, test, items
+        }
+    }
+
+    /// One calibration item's score under a rule, and whether it fires at the chosen threshold.
+    public struct CalibrationItem: Codable, Sendable, Equatable {
+        public var id: String
+        public var label: Int
+        public var concept: String
+        public var score: Double?
+        public var fires: Bool
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case id, label, concept, score, fires
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(label, forKey: .label)
+            try c.encode(concept, forKey: .concept)
+            try c.encode(score, forKey: .score)  // null, not absent, when never judged
+            try c.encode(fires, forKey: .fires)
         }
     }
 
@@ -90,15 +158,26 @@ extension EvalResult {
     /// The JSON text: sorted keys, indented, with a final newline.
     public func json() throws -> Data { try sortedJSON(self) }
 
-    /// Per rule with an AUROC, the `validity:` line its file should record (docs/eval.md).
+    /// Per rule with an AUROC, the `validity:` line its file should record (docs/eval.md). With a
+    /// calibration, the line a rule records once its threshold is set to the calibrated one: the
+    /// test rates at that threshold, the threshold, and the calibration data's digest.
     public func validityLines() -> [(rule: String, line: String)] {
         rules.compactMap { r in
-            guard let auroc = r.auroc, let tpr = r.tpr, let fpr = r.fpr, let benign = r.benignFPR else { return nil }
+            guard let auroc = r.auroc else { return nil }
+            let rates = r.calibration?.test ?? Rates(tpr: r.tpr, fpr: r.fpr, benignFPR: r.benignFPR)
+            guard let tpr = rates.tpr, let fpr = rates.fpr, let benign = rates.benignFPR else { return nil }
             func f(_ x: Double) -> String { String(format: "%.3f", x) }
-            return (r.rule, "validity: {auroc: \(f(auroc)), tpr: \(f(tpr)), fpr: \(f(fpr)), benign_fpr: \(f(benign)), "
-                        + "data: \(dataSHA256), n: \(r.positives + r.negatives + r.benign)}")
+            var line = "validity: {auroc: \(f(auroc)), tpr: \(f(tpr)), fpr: \(f(fpr)), benign_fpr: \(f(benign)), "
+                + "data: \(dataSHA256), n: \(r.positives + r.negatives + r.benign)"
+            if let c = r.calibration {
+                line += ", threshold: \(Self.threshold(c.threshold)), calibration: \(c.dataSHA256)"
+            }
+            return (r.rule, line + "}")
         }
     }
+
+    /// A threshold as the shortest text that reads back as the same float32.
+    public static func threshold(_ value: Double) -> String { Float(value).description }
 
     /// The digest of data files, each given as (path, sha256).
     public static func dataDigest(_ files: [(path: String, sha256: String)]) -> String {
@@ -125,6 +204,20 @@ extension EvalResult {
                 + left("\(r.positives)", 5) + left("\(r.negatives)", 5) + left("\(r.benign)", 7) + "  "
                 + pad(ci(r.auroc, r.aurocInterval), 20) + "  " + pad(ci(r.aurocConcept, r.aurocConceptInterval), 26)
                 + left(f(r.tpr), 6) + left(f(r.fpr), 6) + left(f(r.benignFPR), 6) + "\n"
+        }
+        let calibrated = rules.filter { $0.calibration != nil }
+        guard let first = calibrated.first?.calibration else { return out }
+        out += "\ncalibrated on \(first.data.map(\.path).joined(separator: ", ")) for FPR ≤ \(first.targetFPR) "
+            + "(rates on the test data above):\n"
+        out += pad("rule", width) + left("shipped", 10) + left("TPR", 6) + left("FPR", 6) + left("bFPR", 6)
+            + left("calibrated", 12) + left("TPR", 6) + left("FPR", 6) + left("bFPR", 6)
+            + "   calibration n+/n-/benign, FPR there\n"
+        for r in calibrated {
+            guard let c = r.calibration else { continue }
+            out += pad(r.rule, width) + left(String(format: "%.4g", c.shippedThreshold), 10)
+                + left(f(r.tpr), 6) + left(f(r.fpr), 6) + left(f(r.benignFPR), 6)
+                + left(Self.threshold(c.threshold), 12) + left(f(c.test.tpr), 6) + left(f(c.test.fpr), 6) + left(f(c.test.benignFPR), 6)
+                + "   \(c.positives)/\(c.negatives)/\(c.benign), " + f(c.negativesFPR) + "\n"
         }
         return out
     }

@@ -22,8 +22,9 @@ public enum Evaluation {
         public var rules: [RuleInfo]
         /// Tags of each rule, by id.
         public var tags: [String: [String]]
-        /// `scores[i][r]`: item i under rule r.
-        public var scores: [[(value: Double, fires: Bool)]]
+        /// `scores[i][r]`: item i under rule r; `judged` false when the rule was never judged on it
+        /// (fewer scope tokens than its `min_tokens`: it cannot fire at any threshold).
+        public var scores: [[(value: Double, fires: Bool, judged: Bool)]]
     }
 
     /// The prompt tokens (conversation with the generation prompt) and response tokens of an item.
@@ -41,7 +42,7 @@ public enum Evaluation {
         let model = loaded.model
         let clock = ContinuousClock()
         let start = clock.now
-        var out: [[(value: Double, fires: Bool)]] = []
+        var out: [[(value: Double, fires: Bool, judged: Bool)]] = []
         out.reserveCapacity(items.count)
         for (n, item) in items.enumerated() {
             let (prompt, response) = try tokens(of: item, loaded: loaded, format: format)
@@ -56,7 +57,7 @@ public enum Evaluation {
             let session = try model.makeSession(capacity: path.count)
             _ = try session.forward(path, origins: origins, hooks: recorder.hooks, logits: .none)
             let outcomes = recorder.evaluate(length: path.count)
-            out.append(outcomes.map { ($0.value, $0.fired) })
+            out.append(outcomes.map { ($0.value, $0.fired, $0.judged) })
             progress(EvalProgress(done: n + 1, total: items.count, seconds: (clock.now - start).seconds))
         }
         let tags = Dictionary(rules.compiled.rules.map { ($0.id, $0.rule.tags) }, uniquingKeysWith: { a, _ in a })
@@ -64,7 +65,8 @@ public enum Evaluation {
     }
 
     /// Per rule: the items of its concepts (its tags) and the benign items, and the metrics over them.
-    public static func results(items: [EvalItem], scores: Scores, resamples: Int = 1000) -> [EvalResult.RuleResult] {
+    public static func results(items: [EvalItem], scores: Scores, resamples: Int = 1000,
+                               unchecked: [String: [String]] = [:]) -> [EvalResult.RuleResult] {
         let concepts = Set(items.map(\.concept))
         return scores.rules.enumerated().map { r, info in
             let mine = Set(scores.tags[info.id] ?? []).intersection(concepts).subtracting([EvalItem.benign])
@@ -94,23 +96,84 @@ public enum Evaluation {
                 auroc: DetectorMetrics.auroc(positives: pos, negatives: neg + benign), aurocInterval: interval(pos, neg + benign),
                 aurocConcept: DetectorMetrics.auroc(positives: pos, negatives: neg), aurocConceptInterval: interval(pos, neg),
                 tpr: DetectorMetrics.rate(posFires), fpr: DetectorMetrics.rate(negFires), benignFPR: DetectorMetrics.rate(benignFires),
-                items: rows)
+                items: rows, leakageUnchecked: unchecked[info.id] ?? [], calibration: nil)
         }
     }
 
-    /// Loads the model, the rules and the data, scores every item, and returns the measured result.
-    public static func run(model name: String, ruleFiles: [String], dataFiles: [String], chatFormat: String = "auto",
-                           version: String, threads: Int? = nil, resamples: Int = 1000,
+    /// Threshold calibration (`--calibrate`): the calibration files and the target FPR.
+    public struct CalibrationRequest: Sendable {
+        public var files: [String]
+        public var targetFPR: Double
+
+        public init(files: [String], targetFPR: Double) {
+            self.files = files
+            self.targetFPR = targetFPR
+        }
+    }
+
+    /// Loads the model, the rules and the data, refuses data that derived a watched pack (and, with
+    /// `calibrate`, calibration data that did, or that the test data shares), scores every item,
+    /// and returns the measured result, with each rule's calibrated threshold when asked.
+    public static func run(model name: String, ruleFiles: [String], dataFiles: [String], calibrate: CalibrationRequest? = nil,
+                           chatFormat: String = "auto", version: String, threads: Int? = nil, resamples: Int = 1000,
                            progress: (EvalProgress) -> Void = { _ in }) throws -> EvalResult {
         guard !ruleFiles.isEmpty else { throw AuditError.badEval("no rule files to evaluate") }
         guard !dataFiles.isEmpty else { throw AuditError.badEval("no data: give --data FILE.jsonl") }
         let items = try EvalItem.load(paths: dataFiles)
         guard !items.isEmpty else { throw AuditError.badEval("the data files hold no items: \(dataFiles.joined(separator: ", "))") }
+        var calibrationItems: [EvalItem] = []
+        if let calibrate {
+            guard calibrate.targetFPR >= 0, calibrate.targetFPR < 1 else {
+                throw AuditError.badEval("--target-fpr: expected a rate in [0, 1), found \(calibrate.targetFPR)")
+            }
+            if let both = calibrate.files.first(where: { dataFiles.contains($0) }) {
+                throw AuditError.badEval("\(both) is given both as --data and as --calibrate: calibration and test data must be disjoint")
+            }
+            calibrationItems = try EvalItem.load(paths: calibrate.files)
+            guard !calibrationItems.isEmpty else {
+                throw AuditError.badEval("the calibration files hold no items: \(calibrate.files.joined(separator: ", "))")
+            }
+            try EvalLeakage.checkDisjoint(calibration: calibrationItems, test: items)
+        }
         let loaded = try LoadedModel.load(name, threads: threads)
         let rules = try AuditRuleSet(files: ruleFiles, model: loaded)
-        let scores = try score(items: items, rules: rules, loaded: loaded, chatFormat: chatFormat, progress: progress)
-        let data = try dataFiles.map { path in
-            EvalResult.DataFile(path: path, sha256: try SHA256.hex(file: path), items: items.filter { $0.file == path }.count)
+        try EvalLeakage.check(items: items, rules: rules.compiled, what: "data")
+        if let calibrate {
+            try EvalLeakage.check(items: calibrationItems, rules: rules.compiled, what: "calibration")
+            for rule in rules.compiled.rules {
+                let concepts = Set(rule.rule.tags)
+                if !calibrationItems.contains(where: { !$0.positive && ($0.concept == EvalItem.benign || concepts.contains($0.concept)) }) {
+                    throw ThresholdCalibration.noNegatives(rule: rule.id, files: calibrate.files.joined(separator: ", "))
+                }
+                if let why = ThresholdCalibration.unsupported(rule) {
+                    throw AuditError.badEval("rule '\(rule.id)' (\(rule.resolved.file)): its threshold cannot be calibrated: \(why); "
+                                             + "measure it without --calibrate, or calibrate a rule with one watched feature and aggregate max or mean")
+                }
+            }
+        }
+        let total = items.count + calibrationItems.count
+        var elapsed = 0.0
+        let scores = try score(items: items, rules: rules, loaded: loaded, chatFormat: chatFormat) { p in
+            elapsed = p.seconds
+            progress(EvalProgress(done: p.done, total: total, seconds: p.seconds))
+        }
+        let calibrationScores = try calibrate.map { _ in
+            try score(items: calibrationItems, rules: rules, loaded: loaded, chatFormat: chatFormat) { [elapsed] p in
+                progress(EvalProgress(done: items.count + p.done, total: total, seconds: elapsed + p.seconds))
+            }
+        }
+        func files(_ paths: [String], _ list: [EvalItem]) throws -> [EvalResult.DataFile] {
+            try paths.map { path in
+                EvalResult.DataFile(path: path, sha256: try SHA256.hex(file: path), items: list.filter { $0.file == path }.count)
+            }
+        }
+        let data = try files(dataFiles, items)
+        var measured = results(items: items, scores: scores, resamples: resamples, unchecked: EvalLeakage.unchecked(rules: rules.compiled))
+        if let calibrate, let calibrationScores {
+            let chosen = try calibrations(calibration: calibrationItems, scores: calibrationScores, test: items, testScores: scores,
+                                      compiled: rules.compiled, targetFPR: calibrate.targetFPR,
+                                      data: try files(calibrate.files, calibrationItems))
+            for i in measured.indices where i < chosen.count { measured[i].calibration = chosen[i] }
         }
         return EvalResult(
             schemaVersion: EvalResult.schemaVersion, probityVersion: version,
@@ -118,6 +181,6 @@ public enum Evaluation {
             ruleFiles: try AuditReport.FileDigest.of(ruleFiles),
             data: data, dataSHA256: EvalResult.dataDigest(data.map { ($0.path, $0.sha256) }),
             chatFormat: chatFormat, bootstrapResamples: resamples,
-            rules: results(items: items, scores: scores, resamples: resamples))
+            rules: measured)
     }
 }
