@@ -74,10 +74,17 @@ public final class AuditRuleSet: AuditRules {
     public let packDigests: [AuditReport.Pack]
 
     /// Loads, checks and compiles `files` for `model`.
-    public init(files: [String], model: LoadedModel) throws {
+    public convenience init(files: [String], model: LoadedModel) throws {
+        let compiled: CompiledRules
         do { compiled = try CompiledRules.compile(files: files, model: model) } catch RulesError.invalid(let d) {
             throw AuditError.rules(d)
         }
+        self.init(compiled: compiled)
+    }
+
+    /// Rules already compiled.
+    public init(compiled: CompiledRules) {
+        self.compiled = compiled
         infos = compiled.rules.map {
             RuleInfo(id: $0.id, severity: $0.rule.severity, description: $0.rule.description, file: $0.resolved.file,
                      intervenes: !$0.interventions.isEmpty || $0.rule.stop, validity: $0.rule.validity)
@@ -87,6 +94,9 @@ public final class AuditRuleSet: AuditRules {
                              sha256: SHA256.hex(Array(p.files.map { "\($0.name) \($0.sha256)\n" }.joined().utf8)))
         }
     }
+
+    /// The same rules with every intervention's edit multiplied by `s` (CompiledRules.atStrength).
+    public func atStrength(_ s: Double) -> AuditRuleSet { AuditRuleSet(compiled: compiled.atStrength(s)) }
 
     public func instrument(model: ModelInfo, steer: Bool, only: Set<String>?) throws -> any RuleRecorder {
         try Recorder(rules: compiled, model: model, steer: steer, only: only)
