@@ -212,14 +212,14 @@ import Testing
         let encoded = try result.json()
         let schema = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: AuditFixtures.repo + "/docs/eval-steer.schema.json")))
         let validator = JSONSchemaValidator(root: try #require(schema as? [String: Any]))
-        #expect(try validator.validate(try JSONSerialization.jsonObject(with: encoded)) == [])
+        #expect(validator.validate(try JSONSerialization.jsonObject(with: encoded)) == [])
         #expect(try JSONDecoder().decode(SteerEvalResult.self, from: encoded) == result)
         #expect(result.table().contains("baseline"))
     }
 
     @Test func rulesWithoutInterventionsAreBadInput() throws {
         let dir = try AuditFixtures.scratch()
-        try lines("evals/dev/sycophancy.dev.jsonl", 2).write(toFile: dir + "/pairs.jsonl", atomically: true, encoding: .utf8)
+        try Self.lines("evals/dev/sycophancy.dev.jsonl", 2).write(toFile: dir + "/pairs.jsonl", atomically: true, encoding: .utf8)
         let file = AuditFixtures.repo + "/rules/measured/sycophancy.yaml"
         #expect {
             _ = try SteeringEvaluation.run(model: "default", ruleFiles: [file], dataFiles: [dir + "/pairs.jsonl"],
