@@ -53,7 +53,8 @@ extension AuditReport {
                                chatFormat: s.chatFormat, failOn: h.failOn, shard: h.shard),
             timings: Timings(totalSeconds: finishedAt.timeIntervalSince(startedAt),
                              cases: Dictionary(results.map { ($0.auditCase.id, $0.seconds) }, uniquingKeysWith: { a, _ in a })),
-            summary: Summary(cases: cases, rules: rules.map { ($0.id, $0.severity) }, failOn: h.failOn, complete: complete),
+            summary: Summary(cases: cases, rules: rules.map { ($0.id, $0.severity) }, failOn: h.failOn, complete: complete,
+                             reconstruction: Self.pooled(results.map(\.baseline.reconstruction))),
             cases: cases)
     }
 }
@@ -129,12 +130,13 @@ extension AuditReport.Run {
         }
         let features = run.features.isEmpty ? nil : run.features.keys.sorted().map { position in
             AuditReport.PositionFeatures(position: position, packs: (run.features[position] ?? []).map { f in
-                AuditReport.PackFeatures(pack: f.pack, fvu: f.fvu,
+                AuditReport.PackFeatures(pack: f.pack, relativeSquaredError: f.relativeError,
                                          top: f.top.map { AuditReport.Latent(latent: $0.index, activation: $0.activation) })
             })
         }
         self.init(text: run.text, tokens: run.tokens.count, finishReason: AuditReport.FinishReason(run.finishReason),
-                  fired: fired, features: features)
+                  fired: fired, features: features,
+                  reconstruction: run.reconstruction.isEmpty ? nil : run.reconstruction.map(AuditReport.Reconstruction.init))
     }
 }
 

@@ -43,6 +43,9 @@ extension AuditReport {
             let (key, reason) = Self.describe(error)
             throw AuditError.badReport(path: path, key: key, reason: reason)
         }
+        if let key = report.invalidReconstruction() {
+            throw AuditError.badReport(path: path, key: key, reason: "sums that describe no set of positions")
+        }
         // Keys the types do not know: what the report would write again lacks them.
         let written = try JSONDecoder().decode(JSONValue.self, from: report.json())
         if let extra = raw.firstKey(missingFrom: written) {

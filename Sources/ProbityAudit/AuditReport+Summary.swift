@@ -6,8 +6,10 @@ import Foundation
 import ProbityRules
 
 extension AuditReport.Summary {
-    /// Counts the findings of `cases` by severity and rule (every rule of `rules` listed, fired or not).
-    public init(cases: [AuditReport.Case], rules: [(id: String, severity: RuleSeverity)], failOn: RuleSeverity, complete: Bool) {
+    /// Counts the findings of `cases` by severity and rule (every rule of `rules` listed, fired or not);
+    /// `reconstruction` is the SAE packs' FVU pooled over the baseline runs of those cases.
+    public init(cases: [AuditReport.Case], rules: [(id: String, severity: RuleSeverity)], failOn: RuleSeverity, complete: Bool,
+                reconstruction: [AuditReport.PooledReconstruction]) {
         var bySeverity = Dictionary(uniqueKeysWithValues: RuleSeverity.allCases.map { ($0, 0) })
         var byRule = Dictionary(rules.map { ($0.id, 0) }, uniquingKeysWith: { a, _ in a })
         var failing = 0, expectationsFailed = 0, casesFailed = 0
@@ -25,13 +27,15 @@ extension AuditReport.Summary {
         }
         self.init(cases: cases.count, casesFailed: casesFailed, findings: byRule.values.reduce(0, +),
                   findingsBySeverity: bySeverity, findingsByRule: byRule, findingsAtOrAboveFailOn: failing,
-                  expectationsFailed: expectationsFailed, passed: failing == 0 && expectationsFailed == 0 && complete)
+                  expectationsFailed: expectationsFailed, passed: failing == 0 && expectationsFailed == 0 && complete,
+                  reconstruction: reconstruction)
     }
 }
 
 extension AuditReport {
     /// Joins shard reports of one suite run into one report: cases in suite order, timings added up,
-    /// the summary recomputed. Every report must be a shard of the same suite, model, rules, packs
+    /// the summary recomputed (the pooled FVU joined from the shards' sums, equal to one run's up
+    /// to rounding). Every report must be a shard of the same suite, model, rules, packs
     /// and settings, and no case may appear twice.
     public static func merge(_ reports: [(path: String, report: AuditReport)]) throws -> AuditReport {
         guard let (firstPath, first) = reports.first else { throw AuditError.badMerge(path: "", reason: "no reports given") }
@@ -66,8 +70,9 @@ extension AuditReport {
         merged.complete = complete
         merged.settings = unsharded(first.settings)
         merged.timings = Timings(totalSeconds: total, cases: caseTimes)
+        let pooled = try joinPooled(reports.map { ($0.path, $0.report.summary.reconstruction) })
         merged.summary = Summary(cases: cases, rules: first.rules.map { ($0.id, $0.severity) }, failOn: first.settings.failOn,
-                                 complete: complete)
+                                 complete: complete, reconstruction: pooled)
         return merged
     }
 }

@@ -9,8 +9,10 @@ import ProbityRules
 /// generated, which rules fired where, what the interventions changed, and the verdict.
 public struct AuditReport: Codable, Sendable, Equatable {
     /// The `schema_version` this build writes and reads.
-    /// Version 2 added each rule's `validity`.
-    public static let schemaVersion = 2
+    /// Version 2 added each rule's `validity`. Version 3 added the FVU over sets of positions (each
+    /// run's and the summary's `reconstruction`) and renamed each position's `fvu`, which was not
+    /// one, to `relative_squared_error`.
+    public static let schemaVersion = 3
 
     public var schemaVersion: Int
     public var probityVersion: String
@@ -128,7 +130,8 @@ public struct AuditReport: Codable, Sendable, Equatable {
         }
     }
 
-    /// Findings (rules firing on baseline runs, counted per case) and the verdict.
+    /// Findings (rules firing on baseline runs, counted per case), the verdict, and per SAE pack the
+    /// FVU over the baseline runs' positions of every case.
     public struct Summary: Codable, Sendable, Equatable {
         public var cases: Int
         public var casesFailed: Int
@@ -138,11 +141,59 @@ public struct AuditReport: Codable, Sendable, Equatable {
         public var findingsAtOrAboveFailOn: Int
         public var expectationsFailed: Int
         public var passed: Bool
+        /// Per SAE pack (by name), over the baseline runs of all cases (empty without SAE packs).
+        public var reconstruction: [PooledReconstruction]
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case cases, casesFailed = "cases_failed", findings, findingsBySeverity = "findings_by_severity"
             case findingsByRule = "findings_by_rule", findingsAtOrAboveFailOn = "findings_at_or_above_fail_on"
-            case expectationsFailed = "expectations_failed", passed
+            case expectationsFailed = "expectations_failed", passed, reconstruction
+        }
+    }
+
+    /// One SAE pack's FVU over a run's positions (non-special tokens after position 0), of the
+    /// prompt and of the response (the generated tokens that went through the model).
+    public struct Reconstruction: Codable, Sendable, Equatable {
+        public var pack: String
+        public var prompt: FVU
+        public var response: FVU
+    }
+
+    /// The fraction of variance unexplained over a set of positions, centred on their own mean:
+    /// Σ‖x − x̂‖² / Σ‖x − x̄‖² (SAELens's FVU), with its two sums.
+    public struct FVU: Codable, Sendable, Equatable {
+        public var positions: Int
+        /// Σ‖x − x̂‖².
+        public var squaredError: Double
+        /// Σ‖x − x̄‖², x̄ the mean of these positions.
+        public var totalVariance: Double
+        /// squared_error / total_variance; absent with fewer than two distinct positions.
+        public var fvu: Double?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case positions, squaredError = "squared_error", totalVariance = "total_variance", fvu
+        }
+    }
+
+    /// One SAE pack's FVU over the positions of every case's baseline run, prompt and response.
+    public struct PooledReconstruction: Codable, Sendable, Equatable {
+        public var pack: String
+        public var prompt: PooledFVU
+        public var response: PooledFVU
+    }
+
+    /// `FVU` over positions of many cases, centred on the mean of them all; with that mean, so that
+    /// shard reports join into the FVU of their union.
+    public struct PooledFVU: Codable, Sendable, Equatable {
+        public var positions: Int
+        public var squaredError: Double
+        public var totalVariance: Double
+        public var fvu: Double?
+        /// x̄, the mean activation of these positions (empty without positions).
+        public var mean: [Double]
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case positions, squaredError = "squared_error", totalVariance = "total_variance", fvu, mean
         }
     }
 
@@ -186,11 +237,14 @@ public struct AuditReport: Codable, Sendable, Equatable {
         public var tokens: Int
         public var finishReason: FinishReason
         public var fired: [Firing]
-        /// Per position, the top latents and FVU of each SAE pack (SAE packs only; absent otherwise).
+        /// Per position, the top latents and relative squared error of each SAE pack (SAE packs only;
+        /// absent otherwise).
         public var features: [PositionFeatures]?
+        /// Per SAE pack, the FVU over this run's prompt and response positions (absent without SAE packs).
+        public var reconstruction: [Reconstruction]?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case text, tokens, finishReason = "finish_reason", fired, features
+            case text, tokens, finishReason = "finish_reason", fired, features, reconstruction
         }
     }
 
@@ -219,11 +273,16 @@ public struct AuditReport: Codable, Sendable, Equatable {
         public var packs: [PackFeatures]
     }
 
-    /// One SAE pack's top latents at a position, and its fraction of variance unexplained there.
+    /// One SAE pack's top latents at a position, and its reconstruction's relative squared error
+    /// there, ‖x − x̂‖² / ‖x‖² (not a fraction of variance: see `FVU`).
     public struct PackFeatures: Codable, Sendable, Equatable {
         public var pack: String
-        public var fvu: Double
+        public var relativeSquaredError: Double
         public var top: [Latent]
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case pack, relativeSquaredError = "relative_squared_error", top
+        }
     }
 
     /// An SAE latent and its activation.

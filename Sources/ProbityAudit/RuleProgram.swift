@@ -62,8 +62,10 @@ public protocol RuleRecorder: AnyObject {
     func evaluate(length: Int) -> [RuleOutcome]
     /// Per rule with interventions: positions its interventions edited.
     var applications: [String: Int] { get }
-    /// Per position: the SAE packs' top features and FVU (empty without SAE packs).
-    var featureRecords: [Int: [(pack: String, fvu: Double, top: [ActiveLatent])]] { get }
+    /// Per position: the SAE packs' top features and relative squared error (empty without SAE packs).
+    var featureRecords: [Int: [(pack: String, relativeError: Double, top: [ActiveLatent])]] { get }
+    /// Per SAE pack (by name): the FVU sums over the run's prompt and generated positions (`countsForFVU`).
+    var reconstruction: [PackTally] { get }
 }
 
 /// Rule files compiled by `CompiledRules`, for the audit runner.
@@ -72,6 +74,8 @@ public final class AuditRuleSet: AuditRules {
     public let infos: [RuleInfo]
     /// Pack name, path and SHA-256 (of the sorted lines "file sha256" of its regular files), for reports.
     public let packDigests: [AuditReport.Pack]
+    /// Which positions the FVU counts (`countsForFVU`: not the attention sink, not special tokens).
+    let counts: @Sendable (_ position: Int, _ token: Int) -> Bool
 
     /// Loads, checks and compiles `files` for `model`.
     public convenience init(files: [String], model: LoadedModel) throws {
@@ -89,6 +93,7 @@ public final class AuditRuleSet: AuditRules {
             RuleInfo(id: $0.id, severity: $0.rule.severity, description: $0.rule.description, file: $0.resolved.file,
                      intervenes: !$0.interventions.isEmpty || $0.rule.stop, validity: $0.rule.validity)
         }
+        counts = countsForFVU(model.tokenizer)
         packDigests = compiled.packs.map { p in
             AuditReport.Pack(name: p.name, path: AuditSuite.normalize(p.path),
                              sha256: SHA256.hex(Array(p.files.map { "\($0.name) \($0.sha256)\n" }.joined().utf8)))
@@ -99,7 +104,7 @@ public final class AuditRuleSet: AuditRules {
     public func atStrength(_ s: Double) -> AuditRuleSet { AuditRuleSet(compiled: compiled.atStrength(s)) }
 
     public func instrument(model: ModelInfo, steer: Bool, only: Set<String>?) throws -> any RuleRecorder {
-        try Recorder(rules: compiled, model: model, steer: steer, only: only)
+        try Recorder(rules: compiled, model: model, steer: steer, only: only, counts: counts)
     }
 
     public var steering: [(rule: String, tokens: [(text: String, id: Int)])] {
@@ -118,7 +123,8 @@ public final class AuditRuleSet: AuditRules {
         let rules: [CompiledRule]
         var saeMonitors: [(key: String, monitor: FeatureMonitor)] = []
 
-        init(rules all: CompiledRules, model: ModelInfo, steer: Bool, only: Set<String>? = nil) throws {
+        init(rules all: CompiledRules, model: ModelInfo, steer: Bool, only: Set<String>? = nil,
+             counts: @escaping @Sendable (_ position: Int, _ token: Int) -> Bool) throws {
             let rules = all.rules.filter { only?.contains($0.id) ?? true }
             self.rules = rules
             // The SAE packs' top features per position, for the report (each SAE at its point once),
@@ -129,7 +135,9 @@ public final class AuditRuleSet: AuditRules {
                 for f in r.features {
                     guard case .latent(let b, _) = f.target else { continue }
                     let key = "\(b.point.name)/\(b.name)"
-                    if seen.insert(key).inserted { saeMonitors.append((key, plan.monitor(b, top: 5, threshold: 0))) }
+                    if seen.insert(key).inserted {
+                        saeMonitors.append((key, plan.monitor(b, top: 5, threshold: 0, reconstruct: true, counts: counts)))
+                    }
                 }
             }
             saeMonitors.sort { $0.key < $1.key }
@@ -165,16 +173,20 @@ public final class AuditRuleSet: AuditRules {
             return out
         }
 
-        var featureRecords: [Int: [(pack: String, fvu: Double, top: [ActiveLatent])]] {
-            var out: [Int: [(pack: String, fvu: Double, top: [ActiveLatent])]] = [:]
+        var featureRecords: [Int: [(pack: String, relativeError: Double, top: [ActiveLatent])]] {
+            var out: [Int: [(pack: String, relativeError: Double, top: [ActiveLatent])]] = [:]
             for (_, m) in saeMonitors {
-                // These monitors measure FVU (made with the default `fvu: true`), so every record has it.
+                // These monitors reconstruct, so every record has its error.
                 for r in m.records {
-                    guard let fvu = r.fvu else { continue }
-                    out[r.position, default: []].append((r.pack, fvu, Array(r.latents.prefix(5))))
+                    guard let error = r.relativeError else { continue }
+                    out[r.position, default: []].append((r.pack, error, Array(r.latents.prefix(5))))
                 }
             }
             return out
+        }
+
+        var reconstruction: [PackTally] {
+            saeMonitors.map { PackTally(pack: $0.monitor.binding.name, prompt: $0.monitor.promptTally, response: $0.monitor.generatedTally) }
         }
     }
 }

@@ -17,7 +17,17 @@ public struct RunResult: Sendable {
     public var finishReason: FinishReason
     public var outcomes: [RuleOutcome]
     public var applications: [String: Int]
-    public var features: [Int: [(pack: String, fvu: Double, top: [ActiveLatentSummary])]]
+    public var features: [Int: [(pack: String, relativeError: Double, top: [ActiveLatentSummary])]]
+    /// Per SAE pack: the FVU sums over the run's prompt and response positions.
+    public var reconstruction: [PackTally]
+}
+
+/// One SAE pack's FVU sums over a run's positions (`countsForFVU`): those of the prompt, and those of
+/// the response (the generated tokens that went through the model).
+public struct PackTally: Sendable, Equatable {
+    public var pack: String
+    public var prompt: ReconstructionTally
+    public var response: ReconstructionTally
 }
 
 /// An SAE latent and its activation, as reports show them.
@@ -96,8 +106,8 @@ public struct AuditRunner {
     /// A conversation rendered with the generation prompt, and its tokens: what the model reads
     /// before its reply, in audits and evals alike.
     static func chatPrompt(_ messages: [ChatMessage], format: ChatFormat, tokenizer: Tokenizer) throws -> (text: String, tokens: [Int]) {
-        let text = try format.render(messages, addGenerationPrompt: true)
-        return (text, tokenizer.encode(text, addSpecial: true, parseSpecial: true))
+        let chat = try format.renderChat(messages, addGenerationPrompt: true)
+        return (chat.text, tokenizer.encode(chat, addSpecial: true))
     }
 
     /// Runs one case. `interrupted` is polled between tokens; when it returns true the case is
@@ -135,12 +145,12 @@ public struct AuditRunner {
                       shouldStop: { recorder.shouldStop }, interrupted: interrupted)
         if run.finishReason == .interrupted { return nil }
         let features = recorder.featureRecords.mapValues { rows in
-            rows.map { (pack: $0.pack, fvu: $0.fvu, top: $0.top.map { ActiveLatentSummary(index: $0.index, activation: Double($0.activation)) }) }
+            rows.map { (pack: $0.pack, relativeError: $0.relativeError, top: $0.top.map { ActiveLatentSummary(index: $0.index, activation: Double($0.activation)) }) }
         }
         // Rules judge every position that went through the model.
         return RunResult(tokens: run.tokens, text: run.text, finishReason: run.finishReason,
                          outcomes: recorder.evaluate(length: run.positions),
-                         applications: recorder.applications, features: features)
+                         applications: recorder.applications, features: features, reconstruction: recorder.reconstruction)
     }
 
     /// KL(baseline ‖ steered) and top-1 changes along the steered path: the baseline and steered

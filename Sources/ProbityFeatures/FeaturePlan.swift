@@ -4,8 +4,9 @@
 
 import ProbityLM
 
-/// Records which SAE latents fired at which positions, with the reconstruction's FVU. Read-only:
-/// it never edits activations, and it sees them before any intervention at its point.
+/// Records which SAE latents fired at which positions, with each position's reconstruction error
+/// and, per origin (prompt or generated), the running sums for the FVU of those positions.
+/// Read-only: it never edits activations, and it sees them before any intervention at its point.
 public final class FeatureMonitor {
     /// One position's view through the SAE.
     public struct Record: Sendable {
@@ -18,26 +19,48 @@ public final class FeatureMonitor {
         public var latents: [ActiveLatent]
         /// Number of nonzero latents (the position's L0).
         public var l0: Int
-        /// ‖x − x̂‖² / Σ(x_j − mean x)²; nil when the monitor does not measure it.
-        public var fvu: Double?
+        /// The relative squared error ‖x − x̂‖² / ‖x‖² (`relativeSquaredError`); nil when the
+        /// monitor does not reconstruct.
+        public var relativeError: Double?
     }
 
     public let binding: SAEBinding
     public let top: Int
     public let threshold: Float
-    /// Whether records carry the FVU (a reconstruction per position).
-    public let measuresFVU: Bool
+    /// Whether the monitor reconstructs each position (records carry its error, tallies grow).
+    public let reconstructs: Bool
+    /// Which positions the tallies count, given the position and its token (nil: all).
+    let counts: (@Sendable (_ position: Int, _ token: Int) -> Bool)?
     public private(set) var records: [Record] = []
+    /// Running FVU sums over the counted prompt positions seen so far.
+    public private(set) var promptTally = ReconstructionTally()
+    /// The same over the counted generated positions.
+    public private(set) var generatedTally = ReconstructionTally()
 
-    init(binding: SAEBinding, top: Int, threshold: Float, measuresFVU: Bool) {
+    init(binding: SAEBinding, top: Int, threshold: Float, reconstructs: Bool,
+         counts: (@Sendable (_ position: Int, _ token: Int) -> Bool)?) {
         self.binding = binding
         self.top = top
         self.threshold = threshold
-        self.measuresFVU = measuresFVU
+        self.reconstructs = reconstructs
+        self.counts = counts
     }
 
     func append(_ r: Record) { records.append(r) }
-    func reset() { records.removeAll() }
+
+    func tally(_ x: UnsafePointer<Float>, _ xHat: UnsafePointer<Float>, width: Int, position: Int, token: Int, origin: TokenOrigin) {
+        if let counts, !counts(position, token) { return }
+        switch origin {
+        case .prompt: promptTally.add(x, reconstruction: xHat, width: width)
+        case .generated: generatedTally.add(x, reconstruction: xHat, width: width)
+        }
+    }
+
+    func reset() {
+        records.removeAll()
+        promptTally = ReconstructionTally()
+        generatedTally = ReconstructionTally()
+    }
 }
 
 /// Records a direction's projection x·u (u = d/‖d‖) at every position. Read-only, like
@@ -120,11 +143,14 @@ public final class FeaturePlan {
         return m
     }
 
-    /// Adds a monitor of `binding`'s latents (top `top` per position above `threshold`), with each
-    /// position's FVU when `fvu` is true (it costs a reconstruction per position).
+    /// Adds a monitor of `binding`'s latents (top `top` per position above `threshold`). With
+    /// `reconstruct` (it costs a reconstruction per position) records carry each position's relative
+    /// squared error and the monitor tallies the FVU of the positions `counts` admits, given the
+    /// position and its token (nil: every position).
     @discardableResult
-    public func monitor(_ binding: SAEBinding, top: Int = 10, threshold: Float = 0, fvu: Bool = true) -> FeatureMonitor {
-        let m = FeatureMonitor(binding: binding, top: max(top, 0), threshold: threshold, measuresFVU: fvu)
+    public func monitor(_ binding: SAEBinding, top: Int = 10, threshold: Float = 0, reconstruct: Bool = true,
+                        counts: (@Sendable (_ position: Int, _ token: Int) -> Bool)? = nil) -> FeatureMonitor {
+        let m = FeatureMonitor(binding: binding, top: max(top, 0), threshold: threshold, reconstructs: reconstruct, counts: counts)
         monitors.append(m)
         return m
     }
@@ -215,19 +241,21 @@ public final class FeaturePlan {
             let e = encoding(sae)
             var xHat = [Float](repeating: 0, count: d)
             for r in 0..<acts.count {
-                var fvu: Double?
-                if m.measuresFVU {
-                    fvu = xHat.withUnsafeMutableBufferPointer { buf -> Double? in
+                let token = r < tokens.count ? tokens[r] : -1, origin = r < origins.count ? origins[r] : .prompt
+                let position = acts.positions.lowerBound + r
+                var error: Double?
+                if m.reconstructs {
+                    error = xHat.withUnsafeMutableBufferPointer { buf -> Double? in
                         guard let p = buf.baseAddress else { return nil }
                         sae.decode(e, row: r, into: p)
-                        return fractionOfVarianceUnexplained(acts.values + r * d, p, count: d)
+                        m.tally(acts.values + r * d, p, width: d, position: position, token: token, origin: origin)
+                        return relativeSquaredError(acts.values + r * d, p, count: d)
                     }
                 }
                 let shown = e.active(r, limit: m.top).filter { $0.activation > m.threshold }
                 m.append(FeatureMonitor.Record(
-                    pack: m.binding.name, point: point, position: acts.positions.lowerBound + r,
-                    token: r < tokens.count ? tokens[r] : -1, origin: r < origins.count ? origins[r] : .prompt,
-                    latents: shown, l0: e.l0(r), fvu: fvu))
+                    pack: m.binding.name, point: point, position: position,
+                    token: token, origin: origin, latents: shown, l0: e.l0(r), relativeError: error))
             }
         }
 

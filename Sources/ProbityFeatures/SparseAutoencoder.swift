@@ -411,19 +411,3 @@ public struct ActiveLatent: Sendable, Equatable, Codable {
     public var index: Int
     public var activation: Float
 }
-
-/// The fraction of a position's variance the reconstruction leaves unexplained:
-/// ‖x − x̂‖² / Σ (x_j − mean(x))², the variance taken over the position's own components.
-public func fractionOfVarianceUnexplained(_ x: UnsafePointer<Float>, _ xHat: UnsafePointer<Float>, count d: Int) -> Double {
-    var mean = 0.0
-    for j in 0..<d { mean += Double(x[j]) }
-    mean /= Double(max(d, 1))
-    var err = 0.0, total = 0.0
-    for j in 0..<d {
-        let e = Double(x[j]) - Double(xHat[j])
-        let c = Double(x[j]) - mean
-        err += e * e
-        total += c * c
-    }
-    return total > 0 ? err / total : (err > 0 ? .infinity : 0)
-}

@@ -1,6 +1,7 @@
 // Activations for SAE training, streamed from corpora through the model: documents rendered with
 // the chat template, tokenized, cut into context windows, run with a hook that copies the rows at
-// one hook point (special-token positions skipped), gathered into a buffer and shuffled.
+// one hook point (special-token positions, and positions whose token prefix the run has already
+// seen, skipped), gathered into a buffer and shuffled.
 
 import Foundation
 import ProbityLM
@@ -30,8 +31,7 @@ public struct WindowSource {
             return tokenizer.encode(s, addSpecial: true, parseSpecial: false)
         case .chat(let messages):
             guard let chatFormat else { return tokenizer.encode(messages.map(\.content).joined(separator: "\n"), addSpecial: true, parseSpecial: false) }
-            let text = try chatFormat.render(messages, addGenerationPrompt: false)
-            return tokenizer.encode(text, addSpecial: true, parseSpecial: true)
+            return tokenizer.encode(try chatFormat.renderChat(messages, addGenerationPrompt: false), addSpecial: true)
         }
     }
 
@@ -82,6 +82,42 @@ public struct WindowSource {
     }
 }
 
+/// The token prefixes a training run has already collected. The model is causal, so a position's
+/// activation is a function of its prefix (its window up to and including it): a prefix seen before
+/// gives the very activation collected then. Every chat document without a system message that
+/// SmolLM2's template renders opens with the same default system turn, so without this the SAE
+/// would train on those ~20 positions once per document and memorise them.
+///
+/// Prefixes are kept as 64-bit rolling hashes: about 16 bytes per position collected, and a chance
+/// below 1e-5 that a new prefix is taken for a seen one in a run of 10M positions.
+public struct SeenPrefixes: Sendable {
+    private var hashes: Set<UInt64> = []
+    /// Positions `novel` found already seen.
+    public private(set) var repeated = 0
+
+    public init() {}
+
+    /// For each position of `window`, whether its prefix is new to the run; records them all.
+    /// - Complexity: O(window.count).
+    public mutating func novel(_ window: [Int]) -> [Bool] {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15
+        return window.map { token in
+            h = Self.mix(h ^ UInt64(bitPattern: Int64(token)))
+            let new = hashes.insert(h).inserted
+            if !new { repeated += 1 }
+            return new
+        }
+    }
+
+    /// SplitMix64's finaliser: every bit of the running hash depends on every token so far.
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
 /// Runs windows through the model and returns the rows at `point` for non-special tokens.
 public final class ActivationCollector {
     public let model: any LanguageModel
@@ -98,9 +134,11 @@ public final class ActivationCollector {
         self.session = try model.makeSession(capacity: context)
     }
 
-    /// Appends the window's activations at non-special positions to `rows`; returns how many.
+    /// Appends the window's activations at non-special positions to `rows` (only those where `keep`
+    /// is true, when given: one flag per position); returns how many.
     @discardableResult
-    public func collect(_ window: [Int], into rows: inout [Float]) throws -> Int {
+    public func collect(_ window: [Int], into rows: inout [Float], keep: [Bool]? = nil) throws -> Int {
+        if let keep, !keep.contains(true) { return 0 }
         let hooks = HookSet()
         var captured: [Float] = []
         let width = self.width
@@ -110,6 +148,10 @@ public final class ActivationCollector {
             for r in 0..<acts.count {
                 let tok = acts.tokens[acts.tokens.startIndex + r]
                 if tokenizer.isSpecial(tok) { continue }
+                if let keep {
+                    let p = acts.positions.lowerBound + r
+                    guard p < keep.count, keep[p] else { continue }
+                }
                 captured.append(contentsOf: UnsafeBufferPointer(start: acts.values + r * width, count: width))
                 count += 1
             }
@@ -123,8 +165,10 @@ public final class ActivationCollector {
 
 /// Training batches: whole documents gathered into a buffer of at least `bufferRows` rows,
 /// shuffled with a generator seeded by (seed, buffer number), served as whole batches; the few rows
-/// left over are dropped. A run can stop and resume at any buffer boundary knowing only how many
-/// documents and buffers came before.
+/// left over are dropped. A position whose token prefix the run has already collected is skipped
+/// (`SeenPrefixes`), so a shared opening (BOS, chat template, default system prompt) counts once.
+/// A run can stop and resume at any buffer boundary knowing only how many documents and buffers
+/// came before: resuming re-tokenizes the documents before it to know their prefixes.
 public final class ShuffledBatches {
     public let source: WindowSource
     public let collector: ActivationCollector
@@ -138,6 +182,8 @@ public final class ShuffledBatches {
     /// Seconds spent running the model and rows collected, for throughput.
     public private(set) var collectSeconds = 0.0
     public private(set) var collectedRows = 0
+    /// The prefixes collected so far (resumed runs include those of the documents before them).
+    public private(set) var seen = SeenPrefixes()
 
     public init(source: WindowSource, collector: ActivationCollector, batchSize: Int, bufferRows: Int, seed: UInt64,
                 documentsConsumed: Int = 0, buffersFilled: Int = 0) {
@@ -160,6 +206,14 @@ public final class ShuffledBatches {
         var count = 0, docs = 0
         var lap = Date()
         var stopped = false
+        if documentsConsumed > 0 {
+            var replayed = 0
+            try source.forEachDocument { windows in
+                for w in windows { _ = seen.novel(w) }
+                replayed += 1
+                return replayed < documentsConsumed
+            }
+        }
         func flush() throws -> Bool {
             collectSeconds += Date().timeIntervalSince(lap)
             collectedRows += count
@@ -178,7 +232,7 @@ public final class ShuffledBatches {
             return more
         }
         try source.forEachDocument(skip: documentsConsumed) { windows in
-            for w in windows { count += try collector.collect(w, into: &rows) }
+            for w in windows { count += try collector.collect(w, into: &rows, keep: seen.novel(w)) }
             docs += 1
             if count >= bufferRows {
                 if !(try flush()) { stopped = true; return false }

@@ -82,6 +82,11 @@ func printSummary(_ report: AuditReport, json: String, junit: String?) -> Bool {
         let rule = rules[id]
         out += "  \(id): \(s.findingsByRule[id] ?? 0) (\(rule?.severity.rawValue ?? "?"), validity: \(rule?.trust ?? "unmeasured"))\n"
     }
+    for r in s.reconstruction {
+        func fvu(_ f: AuditReport.PooledFVU) -> String { f.fvu.map { String(format: "%.3f", $0) } ?? "n/a" }
+        out += "  SAE \(r.pack): FVU \(fvu(r.response)) over \(r.response.positions) response positions, "
+            + "\(fvu(r.prompt)) over \(r.prompt.positions) prompt positions (baseline runs, centred on their mean)\n"
+    }
     if !report.complete { out += "interrupted: the report holds only the cases that finished\n" }
     out += (s.passed ? "PASS" : "FAIL") + " (fail on \(report.settings.failOn.rawValue) and above)\n"
     out += "report: \(json)" + (junit.map { ", junit: \($0)" } ?? "") + "\n"

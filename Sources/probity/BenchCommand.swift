@@ -42,7 +42,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Element type of the random SAE's weights: f32, f16 or bf16.")
     var saeDtype: SAEWeightTypeArgument = .f16
 
-    @Flag(inversion: .prefixedNo, help: "Record each position's FVU (a reconstruction) in the SAE monitor.")
+    @Flag(inversion: .prefixedNo, help: "Reconstruct each position in the SAE monitor (its error and the FVU sums).")
     var fvu = true
 
     @OptionGroup var output: JSONOutput
@@ -63,7 +63,7 @@ struct Bench: ParsableCommand {
         var monitored: (hooks: HookSet, binding: SAEBinding)?
         if let binding = try saeBinding(model: loaded.model.info) {
             let plan = FeaturePlan()
-            _ = plan.monitor(binding, top: 10, fvu: fvu)
+            _ = plan.monitor(binding, top: 10, reconstruct: fvu)
             let hooks = HookSet()
             try plan.attach(to: hooks, model: loaded.model.info)
             monitored = (hooks, binding)

@@ -1,6 +1,7 @@
 // `probity features activations`: for each token of a text, its top SAE features with their
-// activations and labels, and the fraction of variance the SAE leaves unexplained; for a directions
-// pack, each token's projection on each direction.
+// activations and labels and the reconstruction's relative squared error ‖x − x̂‖²/‖x‖², then the
+// FVU over the text's positions (non-special, after the first; centred on their mean); for a
+// directions pack, each token's projection on each direction.
 
 import ArgumentParser
 import Foundation
@@ -40,16 +41,18 @@ struct FeaturesActivations: ParsableCommand {
             return try showProjections(pack, loaded: loaded, tokens: tokens, mismatch: mismatch)
         }
         let plan = FeaturePlan()
-        let monitor = plan.monitor(binding, top: top)
+        let monitor = plan.monitor(binding, top: top, counts: countsForFVU(loaded.tokenizer))
         let hooks = HookSet()
         try plan.attach(to: hooks, model: loaded.model.info)
         let session = try loaded.model.makeSession(capacity: tokens.count)
         _ = try session.forward(tokens, hooks: hooks, logits: .none)
 
+        // The prompt's positions (a forward pass without generation has no others).
+        let tally = monitor.promptTally
         if json {
             let rows: [[String: Any]] = try monitor.records.map { r in
                 ["position": r.position, "token": r.token, "piece": try loaded.tokenizer.piece(r.token),
-                 "fvu": r.fvu ?? .nan, "l0": r.l0,
+                 "relative_squared_error": r.relativeError ?? .nan, "l0": r.l0,
                  "features": r.latents.map { l -> [String: Any] in
                      var o: [String: Any] = ["id": l.index, "activation": Double(l.activation)]
                      if let label = pack.labels[latent: l.index] {
@@ -59,7 +62,8 @@ struct FeaturesActivations: ParsableCommand {
                      return o
                  }]
             }
-            var o: [String: Any] = ["pack": pack.name, "hook": binding.point.name, "tokens": rows]
+            var o: [String: Any] = ["pack": pack.name, "hook": binding.point.name, "tokens": rows,
+                                    "positions": tally.count, "fvu": tally.fvu ?? .nan]
             if let mismatch { o["model_mismatch"] = mismatch }
             print(try jsonString(o))
             return
@@ -73,9 +77,11 @@ struct FeaturesActivations: ParsableCommand {
             }
             let shown = piece.debugDescription
             let padded = shown + String(repeating: " ", count: max(0, 14 - shown.count))
-            print(String(format: "%4d ", r.position) + padded + String(format: " fvu %.3f  l0 %4d  ", r.fvu ?? .nan, r.l0)
+            print(String(format: "%4d ", r.position) + padded + String(format: " rse %.3f  l0 %4d  ", r.relativeError ?? .nan, r.l0)
                   + feats.joined(separator: ", "))
         }
+        print("FVU " + (tally.fvu.map { String(format: "%.4f", $0) } ?? "n/a")
+              + " over \(tally.count) positions (non-special, after the first; centred on their mean); rse: ‖x − x̂‖²/‖x‖² per position")
     }
 
     /// For a directions pack: each token's projection on each direction.

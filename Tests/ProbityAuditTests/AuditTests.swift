@@ -260,7 +260,7 @@ import ProbityAudit
     }
 
     /// With a rule over the committed SAE dictionary, the report gives every position's top
-    /// latents and FVU, and the praise latent is among them where the text praises.
+    /// latents and reconstruction error, and the praise latent is among them where the text praises.
     @Test func perTokenSAEFeaturesFromTheDefaultDictionary() throws {
         let dir = try AuditFixtures.scratch()
         try """
@@ -283,7 +283,7 @@ import ProbityAudit
         var praiseSeen = false
         for row in features {
             let sae = try #require(row.packs.first { $0.pack == "smollm2-l15" })
-            #expect(sae.fvu >= 0 && sae.fvu < 1 && !sae.top.isEmpty)
+            #expect(sae.relativeSquaredError >= 0 && sae.relativeSquaredError < 1 && !sae.top.isEmpty)
             let activations = sae.top.map(\.activation)
             #expect(activations == activations.sorted(by: >))
             if sae.top.contains(where: { $0.latent == 6562 }) { praiseSeen = true }

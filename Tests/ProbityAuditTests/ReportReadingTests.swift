@@ -12,12 +12,14 @@ import Testing
         let firing = AuditReport.Firing(rule: "r.high", severity: .high, value: 2.5, positions: [
             AuditReport.FiringPosition(position: 3, token: 42, piece: " yes", activations: ["pack[7]": 2.5]),
         ])
-        let run = AuditReport.Run(text: "yes", tokens: 1, finishReason: .eos, fired: [firing], features: nil)
+        let run = AuditReport.Run(text: "yes", tokens: 1, finishReason: .eos, fired: [firing], features: nil, reconstruction: nil)
         let quiet = AuditReport.Run(text: "no", tokens: 2, finishReason: .length, fired: [], features: [
-            AuditReport.PositionFeatures(position: 0, packs: [AuditReport.PackFeatures(pack: "p", fvu: 0.25, top: [
+            AuditReport.PositionFeatures(position: 0, packs: [AuditReport.PackFeatures(pack: "p", relativeSquaredError: 0.25, top: [
                 AuditReport.Latent(latent: 1, activation: 0.5),
             ])]),
-        ])
+        ], reconstruction: [AuditReport.Reconstruction(
+            pack: "p", prompt: AuditReport.FVU(positions: 1, squaredError: 0.5, totalVariance: 0, fvu: nil),
+            response: AuditReport.FVU(positions: 2, squaredError: 0.5, totalVariance: 2, fvu: 0.25))])
         let effects = AuditReport.Effects(textChanged: true, kl: [0.5, 0], klMean: 0.25, klMax: 0.5, top1ChangedFraction: 0.5,
                                           interventions: [AuditReport.InterventionEffect(
                                               rule: "r.high", positionsEdited: 2, firedBaseline: true, firesAfter: false,
@@ -43,9 +45,15 @@ import Testing
             settings: AuditReport.Settings(maxTokens: 8, temperature: 0, topP: 1, seed: 0, chatFormat: "auto", failOn: .high,
                                            shard: AuditReport.Shard(index: 1, count: 1)),
             timings: AuditReport.Timings(totalSeconds: 2, cases: ["a": 1, "b": 1]),
-            summary: AuditReport.Summary(cases: cases, rules: rules.map { ($0.id, $0.severity) }, failOn: .high, complete: true),
+            summary: AuditReport.Summary(cases: cases, rules: rules.map { ($0.id, $0.severity) }, failOn: .high, complete: true,
+                                         reconstruction: [pooled]),
             cases: cases)
     }
+
+    /// Pooled sums of two positions, (0, 0) and (2, 2), with squared error 1.
+    static let pooled = AuditReport.PooledReconstruction(
+        pack: "p", prompt: AuditReport.PooledFVU(positions: 0, squaredError: 0, totalVariance: 0, fvu: nil, mean: []),
+        response: AuditReport.PooledFVU(positions: 2, squaredError: 1, totalVariance: 4, fvu: 0.25, mean: [1, 1]))
 
     static func text(_ r: AuditReport) throws -> String { String(decoding: try r.json(), as: UTF8.self) }
 
@@ -101,8 +109,15 @@ import Testing
                           "summary.passed", "missing")
         Self.expectBadKey(good.replacingOccurrences(of: "\"high\" : 1,", with: "\"severe\" : 1,"),
                           "summary.findings_by_severity.severe", "RuleSeverity")
-        Self.expectBadKey(good.replacingOccurrences(of: "\"schema_version\" : 2", with: "\"schema_version\" : 1"),
-                          "schema_version", "expected 2, found 1")
+        Self.expectBadKey(good.replacingOccurrences(of: "\"schema_version\" : 3", with: "\"schema_version\" : 2"),
+                          "schema_version", "expected 3, found 2")
+        // Version 2's per-position "fvu" is no longer a key.
+        Self.expectBadKey(good.replacingOccurrences(of: "\"relative_squared_error\" : 0.25", with: "\"fvu\" : 0.25"),
+                          "cases[0].steered.features[0].packs[0].relative_squared_error", "missing")
+        // Pooled sums that describe no set of positions: a mean without positions.
+        var meanWithoutPositions = Self.sample()
+        meanWithoutPositions.summary.reconstruction[0].prompt.mean = [3]
+        Self.expectBadKey(try Self.text(meanWithoutPositions), "summary.reconstruction[0].prompt", "no set of positions")
         Self.expectBadKey("[1]", "$", "expected an object")
         #expect(throws: AuditError.self) { _ = try AuditReport.decode(Data("{".utf8), path: "r.json") }
     }
@@ -116,8 +131,20 @@ import Testing
         two.cases = [whole.cases[1]]
         two.settings.shard = AuditReport.Shard(index: 2, count: 2)
         two.timings = AuditReport.Timings(totalSeconds: 1, cases: ["b": 1])
+        // Each shard's pooled sums: one position each, (0, 0) and (2, 2), with squared errors 0.25 and 0.75.
+        one.summary.reconstruction = [AuditReport.PooledReconstruction(
+            pack: "p", prompt: Self.pooled.prompt,
+            response: AuditReport.PooledFVU(positions: 1, squaredError: 0.25, totalVariance: 0, fvu: nil, mean: [0, 0]))]
+        two.summary.reconstruction = [AuditReport.PooledReconstruction(
+            pack: "p", prompt: Self.pooled.prompt,
+            response: AuditReport.PooledFVU(positions: 1, squaredError: 0.75, totalVariance: 0, fvu: nil, mean: [2, 2]))]
         let merged = try AuditReport.merge([("2.json", two), ("1.json", one)])
         #expect(merged == whole)
+        var wide = two
+        wide.summary.reconstruction[0].response.mean = [2, 2, 2]
+        #expect(throws: AuditError.badMerge(path: "w.json", reason: "pack 'p' has a mean of width 3, not 2")) {
+            _ = try AuditReport.merge([("1.json", one), ("w.json", wide)])
+        }
 
         #expect(throws: AuditError.badMerge(path: "1b.json", reason: "case 0 appears in more than one report")) {
             _ = try AuditReport.merge([("1.json", one), ("1b.json", one)])

@@ -87,7 +87,9 @@ import Testing
         let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         let rows = o?["tokens"] as? [[String: Any]] ?? []
         #expect(rows.count >= 3)
-        #expect(rows.allSatisfy { ($0["features"] as? [Any])?.count ?? 99 <= 3 && $0["fvu"] is Double })
+        #expect(rows.allSatisfy { ($0["features"] as? [Any])?.count ?? 99 <= 3 && $0["relative_squared_error"] is Double })
+        // The FVU over the text's non-special positions, centred on their mean.
+        #expect((o?["positions"] as? Int).map { $0 >= 2 && $0 <= rows.count } == true && (o?["fvu"] as? Double).map { $0 > 0 } == true, "\(o ?? [:])")
     }
 
     /// derive → export-control-vector, then steering with the exported vector (--control-vector) and

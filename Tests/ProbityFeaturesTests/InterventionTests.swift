@@ -224,7 +224,7 @@ import Testing
         #expect(fresh[1] == 0)
     }
 
-    @Test func monitorRecordsActiveLatentsAndFVU() throws {
+    @Test func monitorRecordsActiveLatentsAndReconstructionError() throws {
         let (b, fx) = try binding()
         let plan = FeaturePlan()
         let monitor = plan.monitor(b, top: 3)
@@ -241,26 +241,28 @@ import Testing
         #expect(monitor.records[0].latents == Array(e.active(0).prefix(3)))
         let (ref, scale) = fx.referenceEncode(Array(x[0..<8]))
         let xHat = fx.referenceDecode(ref, scale: scale)
-        let mean: Double = x[0..<8].map(Double.init).reduce(0, +) / 8
-        var err = 0.0, total = 0.0
+        var err = 0.0, norm = 0.0
         for j in 0..<8 {
-            let a = Double(x[j]) - xHat[j], c = Double(x[j]) - mean
+            let a = Double(x[j]) - xHat[j]
             err += a * a
-            total += c * c
+            norm += Double(x[j]) * Double(x[j])
         }
-        let fvu = err / total
-        #expect(abs(try #require(monitor.records[0].fvu) - fvu) <= 1e-5 * max(1, fvu))
+        let relative = err / norm
+        #expect(abs(try #require(monitor.records[0].relativeError) - relative) <= 1e-5 * max(1, relative))
         #expect(monitor.records[0].l0 == ref.filter { $0 > 0 }.count)
+        // Both positions (3 and 4) are prompt positions: the prompt tally has them, the generated one none.
+        #expect(monitor.promptTally.count == 2 && monitor.generatedTally.count == 0)
+        #expect(monitor.promptTally.squaredError >= err)
 
-        // Without FVU: the same latents, and no reconstruction.
+        // Without reconstruction: the same latents, no error and no tally.
         let lean = FeaturePlan()
-        let leanMonitor = lean.monitor(b, top: 3, fvu: false)
+        let leanMonitor = lean.monitor(b, top: 3, reconstruct: false)
         let leanHooks = HookSet()
         try lean.attach(to: leanHooks, model: info)
         var z = x
         try runHooks(leanHooks, at: point, blocks: 2, values: &z, width: 8, start: 3)
         #expect(leanMonitor.records.map(\.latents) == monitor.records.map(\.latents))
-        #expect(leanMonitor.records.allSatisfy { $0.fvu == nil })
+        #expect(leanMonitor.records.allSatisfy { $0.relativeError == nil } && leanMonitor.promptTally.count == 0)
     }
 
     @Test func directionMonitorAndFiringPosition() throws {
