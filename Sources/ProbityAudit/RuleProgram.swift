@@ -81,20 +81,30 @@ public final class AuditRuleSet: AuditRules {
     let counts: @Sendable (_ position: Int, _ token: Int) -> Bool
 
     /// Loads, checks and compiles `files` for `model`.
-    public init(files: [String], model: LoadedModel) throws {
+    public convenience init(files: [String], model: LoadedModel) throws {
+        let compiled: CompiledRules
         do { compiled = try CompiledRules.compile(files: files, model: model) } catch RulesError.invalid(let d) {
             throw AuditError.rules(d)
         }
+        self.init(compiled: compiled, counts: countsForFVU(model.tokenizer))
+    }
+
+    /// Rules already compiled; `counts` says which positions the FVU counts.
+    init(compiled: CompiledRules, counts: @escaping @Sendable (_ position: Int, _ token: Int) -> Bool) {
+        self.compiled = compiled
         infos = compiled.rules.map {
             RuleInfo(id: $0.id, severity: $0.rule.severity, description: $0.rule.description, file: $0.resolved.file,
                      intervenes: !$0.interventions.isEmpty || $0.rule.stop, validity: $0.rule.validity)
         }
-        counts = countsForFVU(model.tokenizer)
+        self.counts = counts
         packDigests = compiled.packs.map { p in
             AuditReport.Pack(name: p.name, path: AuditSuite.normalize(p.path),
                              sha256: SHA256.hex(Array(p.files.map { "\($0.name) \($0.sha256)\n" }.joined().utf8)))
         }
     }
+
+    /// The same rules with every intervention's edit multiplied by `s` (CompiledRules.atStrength).
+    public func atStrength(_ s: Double) -> AuditRuleSet { AuditRuleSet(compiled: compiled.atStrength(s), counts: counts) }
 
     public func instrument(model: ModelInfo, steer: Bool, only: Set<String>?) throws -> any RuleRecorder {
         try Recorder(rules: compiled, model: model, steer: steer, only: only, counts: counts)

@@ -35,6 +35,9 @@ public protocol Action: Sendable, CustomStringConvertible {
     /// Whether it needs the direction's unit vector (true unless it only adds the vector as given),
     /// so a zero direction is an error for it.
     var needsUnitVector: Bool { get }
+    /// The action with each edit it makes multiplied by `s` (Action+Strength.swift); s = 1 is the
+    /// action itself.
+    func atStrength(_ s: Double) -> any Action
 }
 
 extension Action {

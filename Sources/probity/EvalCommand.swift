@@ -12,7 +12,7 @@ struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Measure rules as detectors on labelled data: AUROC, TPR/FPR at threshold, benign FPR (docs/eval.md).",
-        discussion: "--json prints the result as docs/eval.schema.json describes it.")
+        discussion: "--json prints the result as docs/eval.schema.json describes it (with --steer, docs/eval-steer.schema.json).")
 
     @Argument(help: "An optional model ('default' or a .gguf path) followed by rule files or directories of .yaml files.")
     var paths: [String] = []
@@ -41,6 +41,8 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup var threadsOption: ThreadsOption
     var threads: Int? { threadsOption.threads }
 
+    @OptionGroup var steering: EvalSteerOptions
+
     func validate() throws {
         guard resamples >= 1 else { throw ValidationError("--resamples: expected at least 1, found \(resamples)") }
         guard !data.isEmpty else { throw ValidationError("--data: give at least one labelled JSONL file") }
@@ -60,6 +62,7 @@ struct EvalCommand: ParsableCommand {
         var diagnostics = Diagnostics()
         let files = RuleSet.ruleFiles(rest.isEmpty ? ["rules"] : rest, into: &diagnostics)
         if diagnostics.errorCount > 0 { throw AuditError.rules(diagnostics.items) }
+        if steering.steer { return try runSteer(model: model, ruleFiles: files) }
         let terminal = isatty(2) != 0
         let request = calibrate.isEmpty ? nil : Evaluation.CalibrationRequest(files: calibrate, targetFPR: targetFPR ?? 0.05)
         let result = try Evaluation.run(model: model, ruleFiles: files, dataFiles: data, calibrate: request, chatFormat: chatFormat,

@@ -20,6 +20,9 @@ public struct AddAction: Action {
     public var description: String { "add \(formatNumber(alpha)) × the direction" }
     public var needsUnitVector: Bool { false }
 
+    /// α → s·α: exactly the edit x' − x = α·v times s.
+    public func atStrength(_ s: Double) -> any Action { AddAction(alpha: alpha * s) }
+
     /// x' = x + α·v.
     public func apply(along v: [Float], to x: UnsafeMutablePointer<Float>, width d: Int) {
         let a = Float(alpha)
