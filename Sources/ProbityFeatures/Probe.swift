@@ -58,7 +58,7 @@ public struct Probe: Sendable, Equatable {
             throw FeatureError.tensorType(path: path, name: t.name, expected: "F32", found: t.dtype.rawValue)
         }
         guard w.shape.count == 1, w.shape[0] > 0 else {
-            throw FeatureError.tensorShape(path: path, name: weightTensor, expected: [w.shape.first ?? 576], found: w.shape)
+            throw FeatureError.badProbe(path: path, reason: "tensor weight: expected a 1-D vector [d_in], found shape \(w.shape)")
         }
         guard b.shape == [1] else { throw FeatureError.tensorShape(path: path, name: biasTensor, expected: [1], found: b.shape) }
         let weights = try file.floats(for: w)
@@ -115,7 +115,7 @@ public enum PackItems {
 extension FeaturePack {
     /// Writes a probe pack: `probe.safetensors` and a pack.json naming the model (name, GGUF SHA-256),
     /// the probe's hook and `provenance` (which should record `items`, `PackItems.record`).
-    public static func writeProbe(_ probe: Probe, to directory: String, modelName: String?, modelSHA256: String,
+    public static func writeProbe(_ probe: Probe, to directory: String, modelName: String?, modelSHA256: String?,
                                   provenance: [String: Any]) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try probe.write(to: directory + "/probe.safetensors")

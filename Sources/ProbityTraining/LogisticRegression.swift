@@ -132,7 +132,11 @@ public struct LogisticRegression: Sendable, Equatable {
             }
             let decrement = zip(g, step).reduce(0) { $0 + $1.0 * $1.1 } / 2
             iterations += 1
-            if decrement < tolerance { break }
+            if decrement < tolerance {
+                // Inside the region of quadratic convergence: the full step, then stop.
+                for k in 0..<p { beta[k] -= step[k] }
+                break
+            }
             // Damped Newton: halve the step until the objective decreases.
             var t = 1.0
             var accepted = false
