@@ -96,8 +96,8 @@ public struct AuditRunner {
     /// A conversation rendered with the generation prompt, and its tokens: what the model reads
     /// before its reply, in audits and evals alike.
     static func chatPrompt(_ messages: [ChatMessage], format: ChatFormat, tokenizer: Tokenizer) throws -> (text: String, tokens: [Int]) {
-        let text = try format.render(messages, addGenerationPrompt: true)
-        return (text, tokenizer.encode(text, addSpecial: true, parseSpecial: true))
+        let chat = try format.renderChat(messages, addGenerationPrompt: true)
+        return (chat.text, tokenizer.encode(chat, addSpecial: true))
     }
 
     /// Runs one case. `interrupted` is polled between tokens; when it returns true the case is

@@ -62,10 +62,10 @@ public enum PromptSet {
                     guard raw is [Any] else { throw bad("'messages' must be a list of {\"role\", \"content\"} objects") }
                     let messages = try ChatMessage.parse(messagesJSON: try JSONSerialization.data(withJSONObject: raw),
                                                          source: "\(path):\(lineNumber)")
-                    let rendered = try format.render(messages, addGenerationPrompt: false)
-                    let tokens = encode(rendered)
-                    prompt = Prompt(tokens: tokens, reply: replyPositions(rendered, tokens: tokens, last: messages.last?.content,
-                                                                          encode: encode),
+                    let rendered = try format.renderChat(messages, addGenerationPrompt: false)
+                    let tokens = tokenizer.encode(rendered, addSpecial: true)
+                    prompt = Prompt(tokens: tokens, reply: replyPositions(rendered, tokens: tokens,
+                                                                          encode: { tokenizer.encode($0, addSpecial: true) }),
                                     line: lineNumber)
                 } else {
                     throw bad("expected a JSON string or an object with \"text\", \"prompt\" or \"messages\"")
@@ -83,18 +83,18 @@ public enum PromptSet {
     }
 
     /// Where the last message's text lies in a rendered conversation's tokens: from the end of the
-    /// tokens the text before it shares with the whole, to the end of those that text and the
-    /// message share with it. A token that spans the boundary counts as the message's. Nil when the
-    /// message is empty or the template does not carry it verbatim.
-    static func replyPositions(_ rendered: String, tokens: [Int], last: String?, encode: (String) -> [Int]) -> Range<Int>? {
-        guard let last, !last.isEmpty, let at = rendered.range(of: last, options: .backwards) else { return nil }
+    /// tokens the rendering before it shares with the whole, to the end of those the rendering up to
+    /// its end shares with it. A token that spans the boundary counts as the message's. Nil when the
+    /// message's text is empty.
+    static func replyPositions(_ rendered: RenderedChat, tokens: [Int], encode: (RenderedChat) -> [Int]) -> Range<Int>? {
+        guard let at = rendered.content.last, !at.isEmpty else { return nil }
         func shared(_ prefix: [Int]) -> Int {
             var n = 0
             while n < prefix.count, n < tokens.count, prefix[n] == tokens[n] { n += 1 }
             return n
         }
-        let start = shared(encode(String(rendered[..<at.lowerBound])))
-        let end = shared(encode(String(rendered[..<at.upperBound])))
+        let start = shared(encode(rendered.prefix(bytes: at.lowerBound)))
+        let end = shared(encode(rendered.prefix(bytes: at.upperBound)))
         return start < end ? start..<end : nil
     }
 }

@@ -57,52 +57,74 @@ public enum ChatFormat: String, Sendable, CaseIterable {
     /// Throws where the template raises (roles that must alternate, unsupported roles), and for an
     /// empty conversation.
     public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws -> String {
+        try renderChat(messages, addGenerationPrompt: addGenerationPrompt).text
+    }
+
+    /// The rendered conversation with where each message's own text lies in it, so that tokenizing
+    /// it turns only the template's markup into special tokens (`Tokenizer.encode(_: RenderedChat)`).
+    public func renderChat(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws -> RenderedChat {
         guard !messages.isEmpty else { throw GenerationError.emptyConversation(format: rawValue) }
-        var out = ""
+        var out = RenderedChat()
         switch self {
         case .chatmlSmolLM, .chatml:
             if self == .chatmlSmolLM, messages[0].role != .system {
-                out += "<|im_start|>system\n" + Self.smolLMDefaultSystem + "<|im_end|>\n"
+                out.markup("<|im_start|>system\n")
+                out.content(Self.smolLMDefaultSystem)
+                out.markup("<|im_end|>\n")
             }
             for message in messages {
-                out += "<|im_start|>" + message.role.rawValue + "\n" + message.content + "<|im_end|>\n"
+                out.markup("<|im_start|>" + message.role.rawValue + "\n")
+                out.content(message.content)
+                out.markup("<|im_end|>\n")
             }
-            if addGenerationPrompt { out += "<|im_start|>assistant\n" }
+            if addGenerationPrompt { out.markup("<|im_start|>assistant\n") }
 
         case .llama3:
-            out += "<|begin_of_text|>"
+            out.markup("<|begin_of_text|>")
             for message in messages {
-                out += "<|start_header_id|>" + message.role.rawValue + "<|end_header_id|>\n\n"
-                    + TemplateText.trim(message.content) + "<|eot_id|>"
+                out.markup("<|start_header_id|>" + message.role.rawValue + "<|end_header_id|>\n\n")
+                out.content(TemplateText.trim(message.content))
+                out.markup("<|eot_id|>")
             }
-            if addGenerationPrompt { out += "<|start_header_id|>assistant<|end_header_id|>\n\n" }
+            if addGenerationPrompt { out.markup("<|start_header_id|>assistant<|end_header_id|>\n\n") }
 
         case .gemma:
-            out += "<bos>"
+            out.markup("<bos>")
             // The template takes the system message out of the loop and prefixes the first turn
             // with it untrimmed, then counts turns from there.
             let hasSystem = messages[0].role == .system
-            let prefix = hasSystem ? messages[0].content + "\n\n" : ""
             let start = hasSystem ? 1 : 0
             for index in start..<messages.count {
                 let message = messages[index]
                 let turn = index - start
                 try checkAlternation(message, index: index, turn: turn)
                 let role = message.role == .assistant ? "model" : message.role.rawValue
-                out += "<start_of_turn>" + role + "\n" + (turn == 0 ? prefix : "")
-                    + TemplateText.trim(message.content) + "<end_of_turn>\n"
+                out.markup("<start_of_turn>" + role + "\n")
+                if turn == 0 && hasSystem {
+                    out.content(messages[0].content)
+                    out.markup("\n\n")
+                }
+                out.content(TemplateText.trim(message.content))
+                out.markup("<end_of_turn>\n")
             }
-            if addGenerationPrompt { out += "<start_of_turn>model\n" }
+            if addGenerationPrompt { out.markup("<start_of_turn>model\n") }
 
         case .mistralInstruct:
-            out += "<s>"
+            out.markup("<s>")
             for (index, message) in messages.enumerated() {
                 // The template would first complain about alternation; naming the role helps more.
                 if message.role == .system {
                     throw GenerationError.roleNotSupported(format: rawValue, index: index, role: message.role.rawValue)
                 }
                 try checkAlternation(message, index: index, turn: index)
-                out += message.role == .user ? "[INST] " + message.content + " [/INST]" : message.content + "</s>"
+                if message.role == .user {
+                    out.markup("[INST] ")
+                    out.content(message.content)
+                    out.markup(" [/INST]")
+                } else {
+                    out.content(message.content)
+                    out.markup("</s>")
+                }
             }
         }
         return out
@@ -115,5 +137,42 @@ public enum ChatFormat: String, Sendable, CaseIterable {
             throw GenerationError.rolesMustAlternate(format: rawValue, index: index, role: message.role.rawValue,
                                                      expected: userTurn ? "user" : "assistant")
         }
+    }
+}
+
+/// A conversation rendered by a chat format: its text, and the UTF-8 byte ranges of the messages'
+/// own text in it (in order, one per piece of message text the template writes, empty ones too; the
+/// last is the last message's). Everything outside
+/// them is the template's markup. Tokenized with `Tokenizer.encode(_:addSpecial:)`, only markup turns
+/// into special tokens: a message that holds `<|im_end|>` or `<|im_start|>system` stays text and
+/// cannot forge a turn.
+public struct RenderedChat: Sendable, Equatable {
+    public private(set) var text = ""
+    /// Byte ranges of message text in `text.utf8`.
+    public private(set) var content: [Range<Int>] = []
+
+    public init() {}
+
+    /// The template's own text.
+    mutating func markup(_ s: String) { text += s }
+
+    /// A message's text.
+    mutating func content(_ s: String) {
+        let start = text.utf8.count
+        text += s
+        content.append(start..<text.utf8.count)
+    }
+
+    /// The first `bytes` bytes of the rendering, with the content ranges cut to them. `bytes` must
+    /// fall on a character boundary (the start or end of a content range always does).
+    public func prefix(bytes: Int) -> RenderedChat {
+        var out = RenderedChat()
+        let n = min(max(bytes, 0), text.utf8.count)
+        out.text = String(decoding: text.utf8.prefix(n), as: UTF8.self)
+        out.content = content.compactMap { r in
+            let clipped = r.clamped(to: 0..<n)
+            return clipped.isEmpty ? nil : clipped
+        }
+        return out
     }
 }

@@ -87,13 +87,24 @@ public final class Tokenizer: Sendable {
     ///     when false they are tokenized as plain text. User-defined tokens are matched either way.
     /// - Complexity: O(n) in the length of the text, plus merging for words not seen before.
     public func encode(_ text: String, addSpecial: Bool = true, parseSpecial: Bool = true) -> [Int] {
-        let bytes = Array(text.utf8)
+        encode(bytes: Array(text.utf8), addSpecial: addSpecial, parseSpecial: parseSpecial, plainText: [])
+    }
+
+    /// The token ids of a rendered conversation: the template's markup is parsed for special tokens,
+    /// the messages' own text is not (control tokens there stay text, as with parseSpecial false).
+    /// For text without special-token markers this equals `encode(chat.text, parseSpecial: true)`.
+    public func encode(_ chat: RenderedChat, addSpecial: Bool = true) -> [Int] {
+        encode(bytes: Array(chat.text.utf8), addSpecial: addSpecial, parseSpecial: true, plainText: chat.content)
+    }
+
+    /// `plainText`: sorted, disjoint byte ranges in which control tokens are not parsed.
+    private func encode(bytes: [UInt8], addSpecial: Bool, parseSpecial: Bool, plainText: [Range<Int>]) -> [Int] {
         var out: [Int] = []
         out.reserveCapacity(bytes.count / 3 + 2)
         let v = vocabulary
         if addSpecial, v.addBOS, let bos = v.bosID { out.append(bos) }
         var previousWasSpecial = true
-        for fragment in partition(bytes, parseSpecial: parseSpecial) {
+        for fragment in partition(bytes, parseSpecial: parseSpecial, plainText: plainText) {
             switch fragment {
             case let .token(id):
                 out.append(id)
@@ -156,8 +167,9 @@ public final class Tokenizer: Sendable {
     }
 
     /// Cuts the special tokens out of the text: each special token in turn (longest first) splits
-    /// every remaining text fragment at its occurrences, as tokenizer_st_partition does.
-    private func partition(_ bytes: [UInt8], parseSpecial: Bool) -> [Fragment] {
+    /// every remaining text fragment at its occurrences, as tokenizer_st_partition does. A control
+    /// token's text that overlaps a `plainText` range stays text.
+    private func partition(_ bytes: [UInt8], parseSpecial: Bool, plainText: [Range<Int>]) -> [Fragment] {
         guard !bytes.isEmpty else { return [] }
         var fragments: [Fragment] = [.text(0..<bytes.count)]
         let present = presentSpecials(bytes, parseSpecial: parseSpecial)
@@ -172,13 +184,19 @@ public final class Tokenizer: Sendable {
                         continue
                     }
                     var from = range.lowerBound
-                    while let hit = Self.find(special.bytes, in: buf, from: from, to: range.upperBound) {
+                    var search = from
+                    while let hit = Self.find(special.bytes, in: buf, from: search, to: range.upperBound) {
+                        if special.needsParseSpecial, plainText.contains(where: { $0.overlaps(hit..<hit + special.bytes.count) }) {
+                            search = hit + 1
+                            continue
+                        }
                         if hit > from { next.append(.text(from..<hit)) }
                         next.append(.token(special.id))
                         from = hit + special.bytes.count
                         if special.stripsRight {
                             while from < range.upperBound, Self.isCSpace(buf[from]) { from += 1 }
                         }
+                        search = from
                     }
                     if from < range.upperBound { next.append(.text(from..<range.upperBound)) }
                 }

@@ -30,8 +30,7 @@ public struct WindowSource {
             return tokenizer.encode(s, addSpecial: true, parseSpecial: false)
         case .chat(let messages):
             guard let chatFormat else { return tokenizer.encode(messages.map(\.content).joined(separator: "\n"), addSpecial: true, parseSpecial: false) }
-            let text = try chatFormat.render(messages, addGenerationPrompt: false)
-            return tokenizer.encode(text, addSpecial: true, parseSpecial: true)
+            return tokenizer.encode(try chatFormat.renderChat(messages, addGenerationPrompt: false), addSpecial: true)
         }
     }
 

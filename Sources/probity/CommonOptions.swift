@@ -75,8 +75,7 @@ struct PromptOptions: ParsableArguments {
                 + [ChatMessage(role: .user, content: user ?? "")]
         }
         let format = try ChatTemplate.format(for: loaded.file, override: chatFormat)
-        let text = try format.render(messages, addGenerationPrompt: true)
-        return loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: true)
+        return loaded.tokenizer.encode(try format.renderChat(messages, addGenerationPrompt: true), addSpecial: true)
     }
 }
 

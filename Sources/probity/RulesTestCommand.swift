@@ -49,8 +49,8 @@ struct RulesTest: ParsableCommand {
                     prompt = loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: true)
                 case .messages(let messages):
                     let format = try ChatTemplate.format(for: loaded.file, override: nil)
-                    prompt = loaded.tokenizer.encode(try format.render(messages, addGenerationPrompt: true),
-                                                     addSpecial: true, parseSpecial: true)
+                    prompt = loaded.tokenizer.encode(try format.renderChat(messages, addGenerationPrompt: true),
+                                                     addSpecial: true)
                 }
                 let options = GenerationOptions(maxTokens: test.maxTokens ?? Self.defaultMaxTokens)
                 let output = try generator.generate(prompt: prompt, options: options, hooks: run.hooks,
