@@ -40,7 +40,7 @@ struct FeaturesTrainProbe: ParsableCommand {
     @Option(help: "Write the probe at this block rather than the best by cross-validation (one of --layers).")
     var layer: Int?
 
-    @Option(help: "How the response's activations are pooled: mean or last.")
+    @Option(help: "How the response's activations are pooled: mean, last, or both (mean,last) for cross-validation to choose.")
     var pool: String = "mean"
 
     @Option(help: "L2 strength λ: a positive number, or auto to choose among \(ProbeCrossValidation.autoL2.map { formatL2($0) }.joined(separator: ", ")) by cross-validation.")
@@ -58,6 +58,9 @@ struct FeaturesTrainProbe: ParsableCommand {
     @Option(help: "The probe's name (rules watch it as {probe: NAME}; default: the output directory's name).")
     var name: String?
 
+    @Option(help: "The benign false-positive rate the suggested threshold keeps to (out of fold, as a rule with scope response and aggregate mean judges).")
+    var fpr: Double = 0.05
+
     @Option(help: "Also write each item's out-of-fold score at the chosen layer and λ, as JSON that scripts/pick-threshold reads.")
     var cvOut: String?
 
@@ -66,13 +69,23 @@ struct FeaturesTrainProbe: ParsableCommand {
     func validate() throws {
         guard !data.isEmpty else { throw ValidationError("--data: give at least one labelled JSONL file") }
         guard (layers == nil) != (hook == nil) else { throw ValidationError("give exactly one of --layers and --hook") }
-        guard ReplyPooling(rawValue: pool) != nil else {
-            throw ValidationError("--pool: expected \(ReplyPooling.allCases.map(\.rawValue).joined(separator: " or ")), found '\(pool)'")
-        }
+        _ = try poolings()
         guard folds >= 2 else { throw ValidationError("--folds: expected at least 2, found \(folds)") }
+        guard fpr >= 0 && fpr < 1 else { throw ValidationError("--fpr: expected a rate in [0, 1), found \(fpr)") }
         _ = try l2Grid()
         _ = try candidatePoints()
         if let layer, hook != nil { throw ValidationError("--layer \(layer) goes with --layers, not --hook") }
+    }
+
+    func poolings() throws -> [ReplyPooling] {
+        var out: [ReplyPooling] = []
+        for part in pool.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let p = ReplyPooling(rawValue: String(part)) else {
+                throw ValidationError("--pool: expected mean, last or mean,last, found '\(pool)'")
+            }
+            if !out.contains(p) { out.append(p) }
+        }
+        return out
     }
 
     func l2Grid() throws -> [Double] {
@@ -103,7 +116,7 @@ struct FeaturesTrainProbe: ParsableCommand {
     func run() throws {
         let points = try candidatePoints()
         let grid = try l2Grid()
-        let pooling = ReplyPooling(rawValue: pool) ?? .mean
+        let pools = try poolings()
         let items = try EvalItem.load(paths: data)
         let concepts = Set(items.map(\.concept)).subtracting([EvalItem.benign]).sorted()
         let target: String
@@ -136,44 +149,54 @@ struct FeaturesTrainProbe: ParsableCommand {
         func note(_ line: String, final: Bool = true) {
             FileHandle.standardError.write(Data(((terminal ? "\r" : "") + line + (terminal && !final ? "" : "\n")).utf8))
         }
-        let acts = try Evaluation.replyActivations(items: items, points: points, pooling: pooling, loaded: loaded,
+        // The benign items' per-token activations are kept, to calibrate a threshold out of fold.
+        let benignItems = items.indices.filter { items[$0].concept == EvalItem.benign }
+        let collected = try Evaluation.replyActivations(items: items, points: points, poolings: pools, keepTokens: Set(benignItems), loaded: loaded,
                                                    chatFormat: chatFormatOption.chatFormat ?? "auto") { p in
             guard terminal || p.done == p.total || p.done % 50 == 0 else { return }
             note("train-probe: \(p.done)/\(p.total) items, " + String(format: "%.1f s", p.seconds), final: p.done == p.total)
         }
-        let candidates = points.indices.map { c in acts.map { $0[c] } }
+        let acts = collected.pooled
+        // One candidate per pooling and hook point.
+        let slots = pools.indices.flatMap { q in points.indices.map { (pool: q, point: $0) } }
+        let candidates = slots.map { s in acts.map { $0[s.pool][s.point] } }
+        func candidateName(_ c: Int) -> String {
+            points[slots[c].point].name + (pools.count > 1 ? " (\(pools[slots[c].pool].rawValue))" : "")
+        }
         let foldOf = GroupedFolds.assign(groups: groups, labels: labels, k: folds, seed: seed)
         let cells = try ProbeCrossValidation.run(candidates: candidates, labels: labels, folds: foldOf, k: folds, l2s: grid) { c in
-            note("train-probe: cross-validated \(points[c].name)")
+            note("train-probe: cross-validated \(candidateName(c))")
         }
         let forced = layer.flatMap { l in points.firstIndex(of: .residPost(l)) }
-        guard let chosen = ProbeCrossValidation.best(forced.map { f in cells.filter { $0.candidate == f } } ?? cells) else {
+        let allowed = cells.filter { cell in forced.map { slots[cell.candidate].point == $0 } ?? true }
+        guard let chosen = ProbeCrossValidation.best(allowed) else {
             throw ProbeTrainingInput.concept("cross-validation scored no fold (each fold needs a positive and a negative)")
         }
-        let point = points[chosen.candidate]
+        let point = points[slots[chosen.candidate].point]
+        let pooling = pools[slots[chosen.candidate].pool]
 
         // The CV table: layer × λ → mean AUROC over the folds (positives against every negative).
-        print("cross-validation: \(folds) folds grouped by pair (seed \(seed)), \(nPos) positive / \(nNeg) negative / \(nBenign) benign, pool \(pooling.rawValue)")
+        print("cross-validation: \(folds) folds grouped by pair (seed \(seed)), \(nPos) positive / \(nNeg) negative / \(nBenign) benign, pool \(pools.map(\.rawValue).joined(separator: ", "))")
         print("mean AUROC over folds (positives vs every negative)")
-        print("hook".padding(toLength: 28, withPad: " ", startingAt: 0) + grid.map { ("λ " + formatL2($0)).leftPadded(10) }.joined())
-        for (c, p) in points.enumerated() {
+        print("hook".padding(toLength: 34, withPad: " ", startingAt: 0) + grid.map { ("λ " + formatL2($0)).leftPadded(10) }.joined())
+        for c in candidates.indices {
             let row = grid.map { l -> String in
                 let v = cells.first { $0.candidate == c && $0.l2 == l }?.meanAUROC
                 return (v.map { String(format: "%.3f", $0) } ?? "-").leftPadded(10)
             }
-            print(p.name.padding(toLength: 28, withPad: " ", startingAt: 0) + row.joined())
+            print(candidateName(c).padding(toLength: 34, withPad: " ", startingAt: 0) + row.joined())
         }
         // The matched contrast, from the out-of-fold scores: the concept's positives against its own
         // negatives only (no benign items), which a probe reading only style or topic fails.
         let own = items.indices.filter { items[$0].concept == target }
         print("out-of-fold AUROC vs the concept's own negatives")
-        for (c, p) in points.enumerated() {
+        for c in candidates.indices {
             let row = grid.map { l -> String in
                 let cell = cells.first { $0.candidate == c && $0.l2 == l }
                 let v = cell.flatMap { cell in ProbeMetrics.auroc(scores: own.map { cell.outOfFold[$0] }, labels: own.map { labels[$0] }) }
                 return (v.map { String(format: "%.3f", $0) } ?? "-").leftPadded(10)
             }
-            print(p.name.padding(toLength: 28, withPad: " ", startingAt: 0) + row.joined())
+            print(candidateName(c).padding(toLength: 34, withPad: " ", startingAt: 0) + row.joined())
         }
 
         // Out-of-fold scores of the chosen cell, for the threshold and the matched contrast.
@@ -182,6 +205,29 @@ struct FeaturesTrainProbe: ParsableCommand {
         let final = try LogisticRegression.fit(rows: candidates[chosen.candidate], labels: labels, l2: chosen.l2)
         let probe = Probe(name: probeName, point: point, weights: final.weights.map(Float.init), bias: Float(final.bias))
         let trainAUROC = ProbeMetrics.auroc(scores: candidates[chosen.candidate].map(final.logit), labels: labels)
+
+        // A threshold for a rule (scope response, aggregate mean) at the target benign FPR, from what
+        // such a rule would score on each benign item with the fold model that did not see it: the
+        // highest running mean of the per-token logits over the response.
+        var ruleScores: [Int: Double] = [:]
+        var threshold: Double?
+        if pooling == .mean, !benignItems.isEmpty {
+            for f in 0..<folds {
+                let train = items.indices.filter { foldOf[$0] != f }
+                let m = try LogisticRegression.fit(rows: train.map { candidates[chosen.candidate][$0] }, labels: train.map { labels[$0] },
+                                                   l2: chosen.l2)
+                for i in benignItems where foldOf[i] == f {
+                    guard let rows = collected.tokens[i]?[slots[chosen.candidate].point] else { continue }
+                    var sum = 0.0, peak = -Double.infinity
+                    for (k, r) in rows.enumerated() {
+                        sum += m.logit(r.map(Double.init))
+                        peak = max(peak, sum / Double(k + 1))
+                    }
+                    ruleScores[i] = peak
+                }
+            }
+            threshold = Self.threshold(benign: Array(ruleScores.values), fpr: fpr)
+        }
 
         func number(_ v: Double?) -> Any { v.map { ($0 * 1e6).rounded() / 1e6 } ?? NSNull() }
         let modelSHA = try SHA256.hex(file: loaded.path)
@@ -198,15 +244,22 @@ struct FeaturesTrainProbe: ParsableCommand {
             },
             "cross_validation": [
                 "folds": folds, "grouped_by": "pair", "seed": Int(seed),
-                "hooks": points.map(\.name), "l2": grid,
+                "hooks": points.map(\.name), "poolings": pools.map(\.rawValue), "l2": grid,
                 "chosen": forced == nil ? "best mean AUROC" : "the requested layer, its best λ",
                 "mean_auroc": number(chosen.meanAUROC),
                 "fold_auroc": chosen.foldAUROC.map(number),
                 "out_of_fold_auroc": number(oofAll),
                 "out_of_fold_auroc_concept": number(oofOwn),
-                "table": cells.map { ["hook": points[$0.candidate].name, "l2": $0.l2, "mean_auroc": number($0.meanAUROC)] as [String: Any] },
+                "table": cells.map {
+                    ["hook": points[slots[$0.candidate].point].name, "pooling": pools[slots[$0.candidate].pool].rawValue,
+                     "l2": $0.l2, "mean_auroc": number($0.meanAUROC)] as [String: Any]
+                },
             ] as [String: Any],
             "training_auroc": number(trainAUROC),
+            "calibration": threshold.map { t -> Any in
+                ["benign_fpr_target": fpr, "threshold": number(t), "benign": ruleScores.count,
+                 "statistic": "out of fold: the highest running mean of the per-token logit over the response (a rule with scope response, aggregate mean), on the benign items"] as [String: Any]
+            } ?? NSNull(),
             "iterations": final.iterations,
             "model": ["name": modelName as Any? ?? NSNull(), "gguf_sha256": modelSHA] as [String: Any],
             "items": PackItems.record(items.map { ItemFingerprint.of(messages: $0.messages, response: $0.response) }),
@@ -215,7 +268,9 @@ struct FeaturesTrainProbe: ParsableCommand {
 
         if let cvOut {
             let rows: [[String: Any]] = items.indices.filter { items[$0].concept == target || items[$0].concept == EvalItem.benign }.map { i in
-                ["id": items[i].id, "label": labels[i] ? 1 : 0, "concept": items[i].concept, "score": chosen.outOfFold[i]]
+                var o: [String: Any] = ["id": items[i].id, "label": labels[i] ? 1 : 0, "concept": items[i].concept, "score": chosen.outOfFold[i]]
+                if let r = ruleScores[i] { o["rule_score"] = r }
+                return o
             }
             let object: [String: Any] = ["rules": [["rule": probeName, "hook": point.name, "l2": chosen.l2, "pooling": pooling.rawValue,
                                                     "items": rows] as [String: Any]]]
@@ -223,8 +278,26 @@ struct FeaturesTrainProbe: ParsableCommand {
         }
         print("chosen: \(point.name), λ \(formatL2(chosen.l2)): mean AUROC \(chosen.meanAUROC.map { String(format: "%.3f", $0) } ?? "-"), "
               + "out-of-fold \(oofAll.map { String(format: "%.3f", $0) } ?? "-") (vs own negatives \(oofOwn.map { String(format: "%.3f", $0) } ?? "-"))")
+        if let threshold {
+            print("threshold for a mean-over-response rule at ≤ \(formatL2(fpr * 100))% benign FPR: \(String(format: "%.4f", threshold)) "
+                  + "(out of fold, \(ruleScores.count) benign items)")
+        }
         print("wrote \(out): probe '\(probeName)' at \(point.name), ‖w‖ \(String(format: "%.4f", probe.norm)), bias \(String(format: "%.4f", probe.bias)), "
               + "fitted on \(items.count) items (training AUROC \(trainAUROC.map { String(format: "%.3f", $0) } ?? "-"))")
+    }
+}
+
+extension FeaturesTrainProbe {
+    /// The threshold scripts/pick-threshold picks: at most ⌊fpr·n⌋ benign scores at or above it,
+    /// midway between the last that may fire and the next.
+    static func threshold(benign: [Double], fpr: Double) -> Double? {
+        let b = benign.sorted(by: >)
+        guard let lowest = b.last else { return nil }
+        let allowed = Int((fpr * Double(b.count)).rounded(.down))
+        guard allowed < b.count - 1 else { return lowest }
+        if allowed == 0 { return b[0] + 1e-6 }
+        if b[allowed - 1] == b[allowed] { return b[allowed - 1] + 1e-6 }
+        return (b[allowed - 1] + b[allowed]) / 2
     }
 }
 

@@ -23,7 +23,11 @@ private func pairAUROC(_ pos: [Double], _ neg: [Double]) -> Double {
 @Suite(.serialized) struct ProbeCLITests {
     @Test func trainsAProbeThatRulesWatchAndEvalScores() throws {
         let dir = try CLI.scratch()
-        let concept = repo + "/evals/dev/secret-keeping.dev.jsonl"
+        // The first 12 pairs of the secret-keeping development items and 16 benign chitchat turns.
+        let conceptLines = try String(contentsOfFile: repo + "/evals/dev/secret-keeping.dev.jsonl", encoding: .utf8)
+            .split(separator: "\n").prefix(24)
+        let concept = dir.appendingPathComponent("secret-keeping.jsonl").path
+        try (conceptLines.joined(separator: "\n") + "\n").write(toFile: concept, atomically: true, encoding: .utf8)
         let benignLines = try String(contentsOfFile: repo + "/evals/dev/benign-chitchat.dev.jsonl", encoding: .utf8)
             .split(separator: "\n").prefix(16)
         let benign = dir.appendingPathComponent("benign.jsonl").path
@@ -52,6 +56,10 @@ private func pairAUROC(_ pos: [Double], _ neg: [Double]) -> Double {
         let recorded = try #require((provenance["items"] as? [String: Any])?["sha256"] as? [String])
         #expect(recorded == Set(items.map { ItemFingerprint.of(messages: $0.messages, response: $0.response) }).sorted())
         #expect((provenance["items"] as? [String: Any])?["scheme"] as? String == "probity-item-v1")
+        // A threshold from what the rule would score on the 16 benign items out of fold.
+        let calibration = try #require(provenance["calibration"] as? [String: Any])
+        #expect(calibration["benign"] as? Int == 16 && calibration["threshold"] is Double)
+        #expect(t.stdout.contains("threshold for a mean-over-response rule at ≤ 5% benign FPR: "), "\(t.stdout)")
         let cvTable = try #require((provenance["cross_validation"] as? [String: Any])?["table"] as? [[String: Any]])
         #expect(cvTable.count == 2 * 6)
 
@@ -139,7 +147,7 @@ private func pairAUROC(_ pos: [Double], _ neg: [Double]) -> Double {
         let lint = try CLI.run(["rules", "lint", rules])
         #expect(lint.status == 2 && (lint.stdout + lint.stderr).contains("holds a NaN"), "\(lint.stdout)\(lint.stderr)")
         let pool = try CLI.run(["features", "train-probe", "--data", "x.jsonl", "--layers", "3", "--pool", "max", "--out", "o"])
-        #expect(pool.status == 2 && pool.stderr.contains("--pool: expected mean or last, found 'max'"), "\(pool.stderr)")
+        #expect(pool.status == 2 && pool.stderr.contains("--pool: expected mean, last or mean,last, found 'max'"), "\(pool.stderr)")
         let layers = try CLI.run(["features", "train-probe", "--data", "x.jsonl", "--layers", "3,x", "--out", "o"])
         #expect(layers.status == 2 && layers.stderr.contains("--layers"), "\(layers.stderr)")
     }
