@@ -40,7 +40,7 @@ struct FeaturesTrainProbe: ParsableCommand {
     @Option(help: "Write the probe at this block rather than the best by cross-validation (one of --layers).")
     var layer: Int?
 
-    @Option(help: "How the response's activations are pooled: mean, last, or both (mean,last) for cross-validation to choose.")
+    @Option(help: "How the response's activations are pooled: mean, last, or both (mean,last: both are cross-validated, the probe is written for the first listed).")
     var pool: String = "mean"
 
     @Option(help: "L2 strength λ: a positive number, or auto to choose among \(ProbeCrossValidation.autoL2.map { formatL2($0) }.joined(separator: ", ")) by cross-validation.")
@@ -168,7 +168,12 @@ struct FeaturesTrainProbe: ParsableCommand {
             note("train-probe: cross-validated \(candidateName(c))")
         }
         let forced = layer.flatMap { l in points.firstIndex(of: .residPost(l)) }
-        let allowed = cells.filter { cell in forced.map { slots[cell.candidate].point == $0 } ?? true }
+        // The probe is written for the first pooling listed (the one its rules read: a rule's mean
+        // over the response reads `mean`; no rule reads a reply's last token alone), the others
+        // cross-validated beside it for comparison.
+        let allowed = cells.filter { cell in
+            slots[cell.candidate].pool == 0 && (forced.map { slots[cell.candidate].point == $0 } ?? true)
+        }
         guard let chosen = ProbeCrossValidation.best(allowed) else {
             throw ProbeTrainingInput.concept("cross-validation scored no fold (each fold needs a positive and a negative)")
         }
@@ -245,7 +250,7 @@ struct FeaturesTrainProbe: ParsableCommand {
             "cross_validation": [
                 "folds": folds, "grouped_by": "pair", "seed": Int(seed),
                 "hooks": points.map(\.name), "poolings": pools.map(\.rawValue), "l2": grid,
-                "chosen": forced == nil ? "best mean AUROC" : "the requested layer, its best λ",
+                "chosen": (forced == nil ? "best mean AUROC" : "the requested layer, its best λ") + (pools.count > 1 ? ", pooling \(pools[0].rawValue) (the first listed)" : ""),
                 "mean_auroc": number(chosen.meanAUROC),
                 "fold_auroc": chosen.foldAUROC.map(number),
                 "out_of_fold_auroc": number(oofAll),
