@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "ProbityRulesTests", dependencies: ["ProbityRules", "ProbityLM", "ProbityTensor"]),
         .testTarget(name: "ProbityAuditTests", dependencies: ["ProbityAudit", "ProbityRules"]),
         .testTarget(name: "ProbityTrainingTests", dependencies: ["ProbityTraining", "ProbityFeatures", "ProbityLM", "ProbityFormats"]),
-        .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats", "ProbityLM", "ProbityAudit", "ProbityTestSupport"]),
+        .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats", "ProbityLM", "ProbityFeatures", "ProbityAudit", "ProbityTestSupport"]),
         // Benchmarks: they print figures for docs/BENCHMARKS.md and are not part of the unit suite
         // (scripts/test skips them; `swift test -c release --filter ProbityBenchmarks` runs them).
         .testTarget(name: "ProbityBenchmarks",

@@ -117,7 +117,7 @@ public final class AuditRuleSet: AuditRules {
     static func label(_ f: ResolvedFeature) -> String {
         switch f.target {
         case .latent(let i): return "\(f.pack)[\(i)]"
-        case .direction(let name): return "\(f.pack)/\(name)"
+        case .direction(let name), .probe(let name): return "\(f.pack)/\(name)"
         }
     }
 

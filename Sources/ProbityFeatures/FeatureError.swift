@@ -34,6 +34,8 @@ public enum FeatureError: Error, CustomStringConvertible, Equatable {
     case unknownHook(pack: String, hook: String, reason: String)
     case modelMismatch(pack: String, detail: String)
     case badLabels(path: String, reason: String)
+    /// A probe pack's manifest or probe file is malformed.
+    case badProbe(path: String, reason: String)
 
     // Feature references and actions.
     case latentOutOfRange(pack: String, index: Int, dSAE: Int)
@@ -43,6 +45,8 @@ public enum FeatureError: Error, CustomStringConvertible, Equatable {
     case directionWidth(name: String, expected: Int, found: Int)
     case zeroDirection(name: String)
     case needsSAE(pack: String, action: String)
+    /// An edit of a probe: a probe is read (detection, triggers), never edited.
+    case probeIsReadOnly(name: String, action: String)
 
     // Contrastive derivation.
     case badPairs(path: String, line: Int, reason: String)
@@ -106,6 +110,8 @@ public enum FeatureError: Error, CustomStringConvertible, Equatable {
             return "\(pack): the pack belongs to another model: \(detail)"
         case let .badLabels(path, reason):
             return "\(path): \(reason)"
+        case let .badProbe(path, reason):
+            return "\(path): \(reason)"
         case let .latentOutOfRange(pack, index, dSAE):
             return "feature \(index) out of range for pack '\(pack)' (d_sae \(dSAE))"
         case let .unknownFeature(pack, name):
@@ -120,6 +126,8 @@ public enum FeatureError: Error, CustomStringConvertible, Equatable {
             return "direction '\(name)' is zero: it has no direction to project on"
         case let .needsSAE(pack, action):
             return "pack '\(pack)': \(action) needs an SAE pack"
+        case let .probeIsReadOnly(name, action):
+            return "probe '\(name)': \(action) cannot edit a probe (a probe is read, for detection and triggers; steer with a direction or an SAE latent)"
         case let .badPairs(path, line, reason):
             return "\(path):\(line): \(reason)"
         case let .noChatFormat(path, line):

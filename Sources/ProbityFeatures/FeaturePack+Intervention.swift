@@ -8,6 +8,7 @@ extension FeaturePack {
         switch target {
         case .latent(_, let i): return labels[latent: i]?.maxActivation
         case .direction(let d): return labels[d.name]?.maxActivation
+        case .probe(let p): return labels[p.name]?.maxActivation
         }
     }
 

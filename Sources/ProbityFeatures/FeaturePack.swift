@@ -1,6 +1,6 @@
 // Feature packs: a directory with a manifest (pack.json) naming the model it belongs to, its hook
-// point and a labels file, holding an SAE in SAELens layout or named directions. A bare SAELens
-// directory (cfg.json + sae_weights.safetensors, no manifest) is accepted wherever a pack is.
+// point and a labels file, holding an SAE in SAELens layout, named directions, or a linear probe. A
+// bare SAELens directory (cfg.json + sae_weights.safetensors, no manifest) is accepted wherever a pack is.
 
 import Foundation
 import ProbityFormats
@@ -10,6 +10,8 @@ import ProbityLM
 public enum PackKind: String, Sendable {
     case sae
     case directions
+    /// A logistic-regression probe: a weight vector and a bias (Probe.swift).
+    case probe
 }
 
 /// The pack's manifest (pack.json).
@@ -29,6 +31,8 @@ public struct PackManifest: Sendable, Equatable {
     /// Directions file for a directions pack, relative to the pack: a safetensors file of named
     /// vectors, or a llama.cpp control-vector `.gguf`.
     public var directions: String?
+    /// Probe file for a probe pack, relative to the pack: a safetensors file with `weight` and `bias`.
+    public var probe: String?
     /// Where the pack came from (inputs and their digests, counts); JSON text, kept as written.
     public var provenanceJSON: String?
     /// The items that derived the pack (`provenance.items`), read strictly; written into the
@@ -37,8 +41,8 @@ public struct PackManifest: Sendable, Equatable {
 
     /// A manifest; `labels` and `directions` are file names inside the pack.
     public init(name: String, kind: PackKind, modelName: String?, modelSHA256: String?, hook: String,
-                labels: String? = "labels.json", directions: String? = nil, provenanceJSON: String? = nil,
-                derivationItems: DerivationItems? = nil) {
+                labels: String? = "labels.json", directions: String? = nil, probe: String? = nil,
+                provenanceJSON: String? = nil, derivationItems: DerivationItems? = nil) {
         self.name = name
         self.kind = kind
         self.modelName = modelName
@@ -46,9 +50,14 @@ public struct PackManifest: Sendable, Equatable {
         self.hook = hook
         self.labels = labels
         self.directions = directions
+        self.probe = probe
         self.provenanceJSON = provenanceJSON
         self.derivationItems = derivationItems
     }
+
+    /// The keys a probe pack's manifest may hold (other kinds are read leniently, as SAELens
+    /// manifests grow keys; a probe pack is ours alone).
+    static let probeKeys: Set<String> = ["schema_version", "name", "kind", "model", "hook", "labels", "probe", "provenance"]
 
     static func load(path: String) throws -> PackManifest {
         guard let data = FileManager.default.contents(atPath: path) else { throw FeatureError.missingFile(path: path, what: "pack.json") }
@@ -64,7 +73,13 @@ public struct PackManifest: Sendable, Equatable {
         }
         let kindName = try required("kind")
         guard let kind = PackKind(rawValue: kindName) else {
-            throw FeatureError.badManifest(path: path, key: "kind", expected: "sae or directions", found: kindName)
+            throw FeatureError.badManifest(path: path, key: "kind", expected: "sae, directions or probe", found: kindName)
+        }
+        if kind == .probe {
+            if let extra = top.keys.sorted().first(where: { !Self.probeKeys.contains($0) }) {
+                throw FeatureError.badProbe(path: path, reason: "unknown key '\(extra)' (a probe pack's manifest holds \(Self.probeKeys.sorted().joined(separator: ", ")))")
+            }
+            if let items = (top["provenance"] as? [String: Any])?["items"] { _ = try PackItems.check(items, path: path) }
         }
         var modelName: String?, sha: String?
         if let model = top["model"] {
@@ -87,8 +102,8 @@ public struct PackManifest: Sendable, Equatable {
         }
         return PackManifest(name: try required("name"), kind: kind, modelName: modelName, modelSHA256: sha,
                             hook: try required("hook"), labels: try keys.string("labels"),
-                            directions: try keys.string("directions"), provenanceJSON: provenance,
-                            derivationItems: derivation)
+                            directions: try keys.string("directions"), probe: try keys.string("probe"),
+                            provenanceJSON: provenance, derivationItems: derivation)
     }
 
     /// The manifest as JSON with sorted keys.
@@ -100,6 +115,7 @@ public struct PackManifest: Sendable, Equatable {
         if !model.isEmpty { o["model"] = model }
         if let labels { o["labels"] = labels }
         if let directions { o["directions"] = directions }
+        if let probe { o["probe"] = probe }
         if let p = provenanceJSON, let obj = try? JSONSerialization.jsonObject(with: Data(p.utf8)) { o["provenance"] = obj }
         if let derivationItems {
             var provenance = o["provenance"] as? [String: Any] ?? [:]
@@ -121,6 +137,8 @@ public final class FeaturePack: Sendable {
     public let labels: FeatureLabels
     public let sae: SparseAutoencoder?
     public let directions: [Direction]
+    /// The probe of a probe pack.
+    public let probe: Probe?
 
     /// Key in a directions safetensors file's metadata giving a direction's hook point.
     public static func hookMetadataKey(_ name: String) -> String { "hook.\(name)" }
@@ -138,7 +156,7 @@ public final class FeaturePack: Sendable {
         }
         let name = URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent
         return try FeaturePack(path: path, name: name, manifest: nil, kind: .sae, hookName: hookName,
-                               labels: FeatureLabels(), sae: sae, directions: [])
+                               labels: FeatureLabels(), sae: sae, directions: [], probe: nil)
     }
 
     private convenience init(path: String, manifest: PackManifest) throws {
@@ -153,7 +171,7 @@ public final class FeaturePack: Sendable {
         case .sae:
             let sae = try SparseAutoencoder.load(directory: path)
             try self.init(path: path, name: manifest.name, manifest: manifest, kind: .sae, hookName: manifest.hook,
-                          labels: labels, sae: sae, directions: [])
+                          labels: labels, sae: sae, directions: [], probe: nil)
         case .directions:
             let file = manifest.directions ?? "directions.safetensors"
             let dp = path + "/" + file
@@ -167,12 +185,24 @@ public final class FeaturePack: Sendable {
                 dirs = try Self.loadDirections(path: dp, defaultHook: manifest.hook)
             }
             try self.init(path: path, name: manifest.name, manifest: manifest, kind: .directions, hookName: manifest.hook,
-                          labels: labels, sae: nil, directions: dirs)
+                          labels: labels, sae: nil, directions: dirs, probe: nil)
+        case .probe:
+            let file = manifest.probe ?? "probe.safetensors"
+            let pp = path + "/" + file
+            guard FileManager.default.fileExists(atPath: pp) else {
+                throw FeatureError.missingFile(path: path, what: "probe file '\(file)'")
+            }
+            guard let point = HookPoint(name: manifest.hook) else {
+                throw FeatureError.unknownHook(pack: path, hook: manifest.hook, reason: "not a hook name (expected e.g. blocks.15.hook_resid_post)")
+            }
+            let probe = try Probe.load(path: pp, name: manifest.name, point: point)
+            try self.init(path: path, name: manifest.name, manifest: manifest, kind: .probe, hookName: manifest.hook,
+                          labels: labels, sae: nil, directions: [], probe: probe)
         }
     }
 
     private init(path: String, name: String, manifest: PackManifest?, kind: PackKind, hookName: String,
-                 labels: FeatureLabels, sae: SparseAutoencoder?, directions: [Direction]) throws {
+                 labels: FeatureLabels, sae: SparseAutoencoder?, directions: [Direction], probe: Probe?) throws {
         guard let point = HookPoint(name: hookName) else {
             throw FeatureError.unknownHook(pack: path, hook: hookName, reason: "not a hook name (expected e.g. blocks.15.hook_resid_post)")
         }
@@ -184,6 +214,7 @@ public final class FeaturePack: Sendable {
         self.labels = labels
         self.sae = sae
         self.directions = directions
+        self.probe = probe
     }
 
     /// Named directions from a safetensors file: one 1-D tensor per name, its hook point in the
@@ -227,7 +258,7 @@ public final class FeaturePack: Sendable {
     }
 
     /// Width of the pack's vectors (d_in).
-    public var width: Int { sae?.dIn ?? directions.first?.vector.count ?? 0 }
+    public var width: Int { sae?.dIn ?? directions.first?.vector.count ?? probe?.weights.count ?? 0 }
 
     /// The SAE bound at the pack's hook under the pack's name (nil for a directions pack).
     public var binding: SAEBinding? {
@@ -261,8 +292,12 @@ public final class FeaturePack: Sendable {
         return mismatch
     }
 
-    /// A feature by reference: a latent index (`123`), a label name, or a direction name.
+    /// A feature by reference: a latent index (`123`), a label name, a direction name, or a probe's name.
     public func feature(_ reference: String) throws -> FeatureTarget {
+        if let probe {
+            if reference == probe.name || labels.id(named: reference) == probe.name { return .probe(probe) }
+            throw FeatureError.unknownFeature(pack: name, name: reference)
+        }
         if let binding {
             if let i = Int(reference) {
                 guard i >= 0 && i < binding.sae.dSAE else {

@@ -85,11 +85,33 @@ public final class DirectionMonitor {
     func reset() { records.removeAll() }
 }
 
+/// Records a probe's logit w·x + b at every position. Read-only, like `DirectionMonitor`.
+public final class ProbeMonitor {
+    /// One position's logit.
+    public struct Record: Sendable {
+        public var probe: String
+        public var point: HookPoint
+        public var position: Int
+        public var token: Int
+        public var origin: TokenOrigin
+        public var value: Float
+    }
+
+    public let probe: Probe
+    public private(set) var records: [Record] = []
+
+    init(probe: Probe) { self.probe = probe }
+
+    func append(_ r: Record) { records.append(r) }
+    func reset() { records.removeAll() }
+}
+
 /// A set of interventions and monitors, validated and ready to attach to a `HookSet`.
 public final class FeaturePlan {
     private var interventions: [Intervention] = []
     private var monitors: [FeatureMonitor] = []
     private var directionMonitors: [DirectionMonitor] = []
+    private var probeMonitors: [ProbeMonitor] = []
     // Per intervention with a `.from` trigger: the first position where its condition held.
     private var firstFired: [Int?] = []
     // Per intervention with a `.whileActive` trigger: where its condition held in the current step.
@@ -107,6 +129,7 @@ public final class FeaturePlan {
     @discardableResult
     public func add(_ intervention: Intervention) throws -> Int {
         try Self.validate(intervention.target)
+        if case .probe(let p) = intervention.target { throw FeatureError.probeIsReadOnly(name: p.name, action: intervention.action.name) }
         if let c = intervention.trigger.condition { try Self.validate(c.target) }
         if case .direction(let d) = intervention.target, intervention.action.needsUnitVector,
            d.vector.allSatisfy({ $0 == 0 }) {
@@ -143,6 +166,15 @@ public final class FeaturePlan {
         return m
     }
 
+    /// Adds a monitor of a probe's logit at every position.
+    @discardableResult
+    public func monitor(_ probe: Probe) throws -> ProbeMonitor {
+        try Self.validate(.probe(probe))
+        let m = ProbeMonitor(probe: probe)
+        probeMonitors.append(m)
+        return m
+    }
+
     /// Adds a monitor of `binding`'s latents (top `top` per position above `threshold`). With
     /// `reconstruct` (it costs a reconstruction per position) records carry each position's relative
     /// squared error and the monitor tallies the FVU of the positions `counts` admits, given the
@@ -163,6 +195,7 @@ public final class FeaturePlan {
         for i in appliedPositions.indices { appliedPositions[i].removeAll() }
         for m in monitors { m.reset() }
         for m in directionMonitors { m.reset() }
+        for m in probeMonitors { m.reset() }
     }
 
     private static func validate(_ target: FeatureTarget) throws {
@@ -175,6 +208,11 @@ public final class FeaturePlan {
             if let bad = d.vector.firstIndex(where: { !$0.isFinite }) {
                 throw FeatureError.nonFinite(path: d.name, name: d.name, index: bad)
             }
+        case .probe(let p):
+            if let bad = p.weights.firstIndex(where: { !$0.isFinite }) {
+                throw FeatureError.nonFinite(path: p.name, name: Probe.weightTensor, index: bad)
+            }
+            if !p.bias.isFinite { throw FeatureError.nonFinite(path: p.name, name: Probe.biasTensor, index: 0) }
         }
     }
 
@@ -190,6 +228,7 @@ public final class FeaturePlan {
         }
         for m in monitors { use(m.binding.point) }
         for m in directionMonitors { use(m.direction.point) }
+        for m in probeMonitors { use(m.probe.point) }
         for p in points { try model.validate(p) }
         let order = model.hookPoints
         for iv in interventions {
@@ -208,6 +247,10 @@ public final class FeaturePlan {
                 guard d.vector.count == model.width else {
                     throw FeatureError.directionWidth(name: d.name, expected: model.width, found: d.vector.count)
                 }
+            case .probe(let p):
+                guard p.weights.count == model.width else {
+                    throw FeatureError.widthMismatch(pack: p.name, dIn: p.weights.count, modelWidth: model.width)
+                }
             }
         }
         for iv in interventions {
@@ -216,6 +259,7 @@ public final class FeaturePlan {
         }
         for m in monitors { try checkWidth(.latent(m.binding, 0)) }
         for m in directionMonitors { try checkWidth(.direction(m.direction)) }
+        for m in probeMonitors { try checkWidth(.probe(m.probe)) }
         let cache = encodings ?? SAEEncodingCache()
         for p in points {
             hooks.attach(at: p) { [self] acts in self.run(acts, cache: cache) }
@@ -265,6 +309,15 @@ public final class FeaturePlan {
                     direction: m.direction.name, point: point, position: acts.positions.lowerBound + r,
                     token: r < tokens.count ? tokens[r] : -1, origin: r < origins.count ? origins[r] : .prompt,
                     projection: FeatureTarget.direction(m.direction).activation(row: r, of: acts, encoding: encoding)))
+            }
+        }
+
+        for m in probeMonitors where m.probe.point == point {
+            for r in 0..<acts.count {
+                m.append(ProbeMonitor.Record(
+                    probe: m.probe.name, point: point, position: acts.positions.lowerBound + r,
+                    token: r < tokens.count ? tokens[r] : -1, origin: r < origins.count ? origins[r] : .prompt,
+                    value: FeatureTarget.probe(m.probe).activation(row: r, of: acts, encoding: encoding)))
             }
         }
 
@@ -326,6 +379,8 @@ public final class FeaturePlan {
                 vector = b.sae.decoderRow(i)
             case .direction(let dir):
                 vector = dir.vector
+            case .probe:
+                continue   // never added: `add` refuses edits of a probe
             }
             for r in 0..<acts.count where active(k, row: r) {
                 iv.action.apply(along: vector, to: acts.values + r * d, width: d)

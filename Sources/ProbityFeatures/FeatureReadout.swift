@@ -1,18 +1,21 @@
-// Reading a feature at one position: an SAE latent's value, or the projection of the activations
-// on a direction's unit vector. Detection (the rules runtime), triggers and monitors all read
+// Reading a feature at one position: an SAE latent's value, the projection of the activations on a
+// direction's unit vector, or a probe's logit w·x + b. Detection (the rules runtime), triggers and monitors all read
 // through here, so what a rule sees and what steering acts on are the same number.
 
 import ProbityLM
 
 extension FeatureTarget {
     /// The feature's activation at row `r` of `acts`: latent i of the SAE's encoding of the rows
-    /// (from `encoding`, which may share or cache it), or x·u with u = d/‖d‖ for a direction d.
+    /// (from `encoding`, which may share or cache it), x·u with u = d/‖d‖ for a direction d, or
+    /// w·x + b for a probe.
     public func activation(row r: Int, of acts: HookActivations, encoding: (SparseAutoencoder) -> SAEEncoding) -> Float {
         switch self {
         case let .latent(b, i):
             return encoding(b.sae).latent(i, row: r)
         case .direction(let d):
             return unitProjection(acts.values + r * acts.width, d.vector)
+        case .probe(let p):
+            return p.logit(acts.values + r * acts.width)
         }
     }
 }

@@ -1,4 +1,4 @@
-// What the rules engine compiles to: a feature (an SAE latent or a named direction), an action
+// What the rules engine compiles to: a feature (an SAE latent, a named direction or a probe), an action
 // (Action.swift; math in docs/DESIGN.md "Steering math"), the positions it applies to, and its trigger.
 
 import ProbityLM
@@ -40,20 +40,24 @@ public enum FeatureTarget: Sendable {
     case latent(SAEBinding, Int)
     /// A named direction.
     case direction(Direction)
+    /// A linear probe, read as its logit w·x + b. Read only: no action edits it.
+    case probe(Probe)
 
     /// The hook point the feature lives at.
     public var point: HookPoint {
         switch self {
         case .latent(let b, _): return b.point
         case .direction(let d): return d.point
+        case .probe(let p): return p.point
         }
     }
 
-    /// A short name for reports: `pack[123]` or the direction's name.
+    /// A short name for reports: `pack[123]`, the direction's or the probe's name.
     public var label: String {
         switch self {
         case .latent(let b, let i): return "\(b.name)[\(i)]"
         case .direction(let d): return d.name
+        case .probe(let p): return p.name
         }
     }
 }
@@ -82,7 +86,7 @@ public enum PositionFilter: Sendable, Equatable {
     }
 }
 
-/// A feature whose activation (latent value, or projection x·u on a direction) exceeds
+/// A feature whose activation (latent value, projection x·u on a direction, or a probe's logit) exceeds
 /// `threshold`, or reaches it when `inclusive`.
 public struct FeatureCondition: Sendable {
     public var target: FeatureTarget

@@ -197,6 +197,10 @@ public final class CompiledRules: Sendable {
             guard var d = pack.directions.first(where: { $0.name == name }) else { return nil }
             d.point = point
             return .direction(d)
+        case .probe(let name):
+            guard var p = pack.probe, p.name == name else { return nil }
+            p.point = point
+            return .probe(p)
         }
     }
 

@@ -68,6 +68,7 @@ extension ResolvedFeature {
         switch target {
         case .latent(let i): return "latent \(i) of '\(pack)'"
         case .direction(let d): return "direction '\(d)' of '\(pack)'"
+        case .probe(let p): return "probe '\(p)' of '\(pack)'"
         }
     }
 }

@@ -1,5 +1,5 @@
 // What lint needs to know about a feature pack without loading its weights: kind, width (d_sae),
-// hook point, labels with max activations, direction names. Reads the pack layout of
+// hook point, labels with max activations, direction names, a probe's name. Reads the pack layout of
 // docs/features.md: `pack.json` + `labels.json` (through ProbityFeatures' own reader) + SAELens
 // `cfg.json` or a directions file (names from its header), or a bare SAELens directory.
 
@@ -10,7 +10,7 @@ import ProbityLM
 
 /// The facts about a pack that rule checks use.
 public struct PackSummary: Sendable, Equatable {
-    public enum Kind: String, Sendable { case sae, directions }
+    public enum Kind: String, Sendable { case sae, directions, probe }
 
     public var kind: Kind
     /// Number of latents (SAE packs).
@@ -24,15 +24,18 @@ public struct PackSummary: Sendable, Equatable {
     public var directions: [String: HookPoint?]
     /// Max activation over the reference corpus, by feature id.
     public var maxActivation: [String: Double]
+    /// The probe's name (probe packs).
+    public var probe: String?
 
     public init(kind: Kind, dSAE: Int? = nil, hook: HookPoint? = nil, labels: [String: [String]] = [:],
-                directions: [String: HookPoint?] = [:], maxActivation: [String: Double] = [:]) {
+                directions: [String: HookPoint?] = [:], maxActivation: [String: Double] = [:], probe: String? = nil) {
         self.kind = kind
         self.dSAE = dSAE
         self.hook = hook
         self.labels = labels
         self.directions = directions
         self.maxActivation = maxActivation
+        self.probe = probe
     }
 
     /// Reads the pack in `directory`; a problem is one message for the caller to locate.
@@ -61,7 +64,7 @@ public struct PackSummary: Sendable, Equatable {
         }
         let manifest = try object(manifestPath)
         guard let kindName = manifest["kind"] as? String, let kind = Kind(rawValue: kindName) else {
-            throw PackProblem("\(manifestPath): 'kind' must be \"sae\" or \"directions\"")
+            throw PackProblem("\(manifestPath): 'kind' must be \"sae\", \"directions\" or \"probe\"")
         }
         guard let hook = manifest["hook"] as? String else { throw PackProblem("\(manifestPath): missing string 'hook'") }
         var summary = PackSummary(kind: kind, hook: try hookPoint(hook, in: manifestPath))
@@ -75,6 +78,14 @@ public struct PackSummary: Sendable, Equatable {
         case .directions:
             let file = (manifest["directions"] as? String) ?? "directions.safetensors"
             try summary.readDirections(directory + "/" + file)
+        case .probe:
+            // The whole pack, read as a run reads it: a probe is one small file, and its checks
+            // (keys, tensors, shapes, finite values, recorded items) belong to lint too.
+            do {
+                summary.probe = try FeaturePack.load(path: directory).probe?.name
+            } catch let e as FeatureError {
+                throw PackProblem(e.description)
+            }
         }
         return summary
     }

@@ -80,12 +80,23 @@ public struct Watch: Sendable, Equatable {
     public var features: [FeatureReference]
 }
 
-/// A feature named in a rule: an SAE latent by index or label, or a named direction, in a pack.
+/// A feature named in a rule: an SAE latent by index or label, a named direction, or a probe, in a pack.
 public struct FeatureReference: Sendable, Equatable, CustomStringConvertible {
     public enum Selector: Sendable, Equatable {
         case latent(Int)
         case label(String)
         case direction(String)
+        case probe(String)
+
+        /// The YAML key that names it: `latent`, `label`, `direction` or `probe`.
+        public var key: String {
+            switch self {
+            case .latent: return "latent"
+            case .label: return "label"
+            case .direction: return "direction"
+            case .probe: return "probe"
+            }
+        }
     }
 
     public var pack: String
@@ -102,6 +113,7 @@ public struct FeatureReference: Sendable, Equatable, CustomStringConvertible {
         case .latent(let i): return "latent \(i) of pack '\(pack)'"
         case .label(let l): return "the latent labelled '\(l)' in pack '\(pack)'"
         case .direction(let d): return "direction '\(d)' of pack '\(pack)'"
+        case .probe(let p): return "probe '\(p)' of pack '\(pack)'"
         }
     }
 }

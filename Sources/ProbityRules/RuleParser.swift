@@ -245,8 +245,8 @@ public struct RuleParser: Sendable {
         return failed ? nil : Watch(combine: Watch.Combine(rawValue: key) ?? .any, features: features)
     }
 
-    /// `{pack: P, latent: N}`, `{pack: P, label: NAME}`, `{pack: P, direction: NAME}`, each with an
-    /// optional `hook`. `pack` may be left out when the file declares exactly one.
+    /// `{pack: P, latent: N}`, `{pack: P, label: NAME}`, `{pack: P, direction: NAME}`, `{pack: P,
+    /// probe: NAME}`, each with an optional `hook`. `pack` may be left out when the file declares exactly one.
     func parseFeature(_ node: YAMLNode, context: String, packs: [PackDeclaration],
                       into diagnostics: inout Diagnostics) -> FeatureReference? {
         guard var fields = Fields(node, context: context, into: &diagnostics) else { return nil }
@@ -255,14 +255,15 @@ public struct RuleParser: Sendable {
         let latent = fields.read("latent", into: &diagnostics) { n throws(RulesError) in try n.int() }
         let label = fields.read("label", into: &diagnostics) { n throws(RulesError) in try n.string() }
         let direction = fields.read("direction", into: &diagnostics) { n throws(RulesError) in try n.string() }
+        let probe = fields.read("probe", into: &diagnostics) { n throws(RulesError) in try n.string() }
         let hookName = fields.read("hook", into: &diagnostics) { n throws(RulesError) in try n.string() }
         fields.finish(into: &diagnostics)
 
-        let given = ["latent", "label", "direction"].filter { node[$0] != nil }
+        let given = ["latent", "label", "direction", "probe"].filter { node[$0] != nil }
         if given.isEmpty {
-            diagnostics.error("\(context): a feature needs one of 'latent', 'label' or 'direction'", at: node.location)
+            diagnostics.error("\(context): a feature needs one of 'latent', 'label', 'direction' or 'probe'", at: node.location)
         } else if given.count > 1 {
-            diagnostics.error("\(context): a feature takes one of 'latent', 'label' or 'direction', found \(given.map { "'\($0)'" }.joined(separator: " and "))",
+            diagnostics.error("\(context): a feature takes one of 'latent', 'label', 'direction' or 'probe', found \(given.map { "'\($0)'" }.joined(separator: " and "))",
                               at: node.location)
         }
         if let latent, latent < 0 {
@@ -293,7 +294,7 @@ public struct RuleParser: Sendable {
               let selectorNode = node[key] else { return nil }
         let selector: FeatureReference.Selector
         if let latent { selector = .latent(latent) } else if let label { selector = .label(label) }
-        else if let direction { selector = .direction(direction) } else { return nil }
+        else if let direction { selector = .direction(direction) } else if let probe { selector = .probe(probe) } else { return nil }
         return FeatureReference(pack: pack, selector: selector, hook: hook, location: node.location,
                                 selectorLocation: selectorNode.location, hookLocation: node["hook"]?.location)
     }

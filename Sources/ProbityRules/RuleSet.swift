@@ -11,6 +11,7 @@ public struct ResolvedFeature: Sendable, Equatable, CustomStringConvertible {
     public enum Target: Sendable, Equatable {
         case latent(Int)
         case direction(String)
+        case probe(String)
     }
 
     public var pack: String
@@ -25,6 +26,7 @@ public struct ResolvedFeature: Sendable, Equatable, CustomStringConvertible {
         switch target {
         case .latent(let i): return "latent \(i)\(label.map { " ('\($0)')" } ?? "") of SAE pack '\(pack)' at \(hook)"
         case .direction(let d): return "direction '\(d)' of pack '\(pack)' at \(hook)"
+        case .probe(let p): return "probe '\(p)' of pack '\(pack)' at \(hook)"
         }
     }
 }
@@ -173,11 +175,24 @@ public struct RuleSet: Sendable {
             target = .direction(name)
             ownHook = hook
             maxActivation = pack.maxActivation[name]
-        case (.direction, .sae):
-            diagnostics.error("pack '\(ref.pack)' is an SAE: name a 'latent' or a 'label', not a 'direction'", at: ref.selectorLocation)
+        case (.probe(let name), .probe):
+            guard let probe = pack.probe, probe == name else {
+                diagnostics.error("pack '\(ref.pack)' has no probe '\(name)' (it has: \(pack.probe ?? "none"))",
+                                  at: ref.selectorLocation, hint: pack.probe.map { "did you mean '\($0)'?" })
+                return nil
+            }
+            target = .probe(name)
+            maxActivation = pack.maxActivation[name]
+        case (.direction, .sae), (.probe, .sae):
+            diagnostics.error("pack '\(ref.pack)' is an SAE: name a 'latent' or a 'label', not a '\(ref.selector.key)'", at: ref.selectorLocation)
             return nil
-        case (.latent, .directions), (.label, .directions):
-            diagnostics.error("pack '\(ref.pack)' holds directions: name a 'direction', not a latent", at: ref.selectorLocation)
+        case (.latent, .directions), (.label, .directions), (.probe, .directions):
+            diagnostics.error("pack '\(ref.pack)' holds directions: name a 'direction', not a \(ref.selector.key == "probe" ? "probe" : "latent")",
+                              at: ref.selectorLocation)
+            return nil
+        case (.latent, .probe), (.label, .probe), (.direction, .probe):
+            diagnostics.error("pack '\(ref.pack)' holds a probe: name its 'probe'\(pack.probe.map { " ('\($0)')" } ?? ""), not a '\(ref.selector.key)'",
+                              at: ref.selectorLocation)
             return nil
         }
         guard let hook = ref.hook ?? ownHook ?? pack.hook else {
@@ -186,6 +201,10 @@ public struct RuleSet: Sendable {
         }
         if pack.kind == .sae, let trained = pack.hook, let override = ref.hook, override != trained {
             diagnostics.warning("the SAE in pack '\(ref.pack)' was trained at \(trained), not \(override)",
+                                at: ref.hookLocation ?? ref.location)
+        }
+        if pack.kind == .probe, let trained = pack.hook, let override = ref.hook, override != trained {
+            diagnostics.warning("the probe in pack '\(ref.pack)' was trained at \(trained), not \(override)",
                                 at: ref.hookLocation ?? ref.location)
         }
         if let blocks, let block = hook.block, block >= blocks {
@@ -208,6 +227,14 @@ public struct RuleSet: Sendable {
         }
         var actions: [ResolvedIntervention] = []
         for intervention in rule.interventions {
+            // A probe is read (watched, or a `while` condition), never edited.
+            let edited = intervention.target.map { [$0] } ?? rule.watch.features
+            for ref in edited {
+                guard case .probe(let name) = ref.selector else { continue }
+                diagnostics.error("rule '\(rule.id)': \(intervention.action.name) cannot edit probe '\(name)': a probe is read (watch it, or use it in a 'while' trigger), not edited",
+                                  at: intervention.location,
+                                  hint: intervention.target == nil ? "give the intervention a 'feature' to edit: a direction or an SAE latent" : nil)
+            }
             var targets: [ResolvedFeature] = []
             if let ref = intervention.target {
                 if let f = resolve(ref, in: file, blocks: blocks, into: &diagnostics) {

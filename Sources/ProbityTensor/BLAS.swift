@@ -1,4 +1,4 @@
-// A thin wrapper over OpenBLAS's row-major CBLAS sgemm and its thread count.
+// A thin wrapper over OpenBLAS's row-major CBLAS sgemm (and dsyrk, for float64 fitting) and its thread count.
 import COpenBLAS
 
 /// Row-major single-precision matrix products through OpenBLAS.
@@ -18,6 +18,17 @@ public enum BLAS {
             CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
             blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
             beta, c, blasint(ldc))
+    }
+
+    /// C(n×n) = alpha · Aᵀ·A + beta · C for A (k×n, row-major, leading dimension ≥ n), double
+    /// precision; only the upper triangle of C is written (row-major, `ldc` ≥ n).
+    public static func dsyrkTransposed(
+        n: Int, k: Int, alpha: Double = 1, a: UnsafePointer<Double>, lda: Int,
+        beta: Double = 0, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        precondition(n >= 0 && k >= 0, "negative dsyrk dimension")
+        precondition(max(n, k, lda, ldc) <= Int(Int32.max), "dsyrk dimension exceeds 32 bits")
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, blasint(n), blasint(k), alpha, a, blasint(lda), beta, c, blasint(ldc))
     }
 
     /// Sets the number of threads OpenBLAS itself uses (process-wide).

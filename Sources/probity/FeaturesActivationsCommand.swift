@@ -1,7 +1,8 @@
 // `probity features activations`: for each token of a text, its top SAE features with their
 // activations and labels and the reconstruction's relative squared error ‖x − x̂‖²/‖x‖², then the
 // FVU over the text's positions (non-special, after the first; centred on their mean); for a
-// directions pack, each token's projection on each direction.
+// directions pack, each token's projection on each direction; for a probe pack, each token's probe
+// value w·x + b.
 
 import ArgumentParser
 import Foundation
@@ -37,6 +38,9 @@ struct FeaturesActivations: ParsableCommand {
         guard let (pack, mismatch) = try packOptions.load(for: loaded) else { return }
         let tokens = loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: parseSpecial)
         guard !tokens.isEmpty else { throw FeatureError.emptyPrompt }
+        if let probe = pack.probe {
+            return try showProbe(probe, pack: pack, loaded: loaded, tokens: tokens, mismatch: mismatch)
+        }
         guard let binding = pack.binding else {
             return try showProjections(pack, loaded: loaded, tokens: tokens, mismatch: mismatch)
         }
@@ -82,6 +86,31 @@ struct FeaturesActivations: ParsableCommand {
         }
         print("FVU " + (tally.fvu.map { String(format: "%.4f", $0) } ?? "n/a")
               + " over \(tally.count) positions (non-special, after the first; centred on their mean); rse: ‖x − x̂‖²/‖x‖² per position")
+    }
+
+    /// For a probe pack: each token's probe value w·x + b, read as rules read it.
+    func showProbe(_ probe: Probe, pack: FeaturePack, loaded: LoadedModel, tokens: [Int], mismatch: String?) throws {
+        let plan = FeaturePlan()
+        let watch = try plan.monitor(probe)
+        let hooks = HookSet()
+        try plan.attach(to: hooks, model: loaded.model.info)
+        let session = try loaded.model.makeSession(capacity: tokens.count)
+        _ = try session.forward(tokens, hooks: hooks, logits: .none)
+        if json {
+            let rows: [[String: Any]] = try watch.records.map { r in
+                ["position": r.position, "token": r.token, "piece": try loaded.tokenizer.piece(r.token), "value": Double(r.value)]
+            }
+            var o: [String: Any] = ["pack": pack.name, "probe": probe.name, "hook": probe.point.name, "tokens": rows]
+            if let mismatch { o["model_mismatch"] = mismatch }
+            print(try jsonString(o))
+            return
+        }
+        if let mismatch { print("note: model mismatch allowed: \(mismatch)") }
+        for r in watch.records {
+            let shown = try loaded.tokenizer.piece(r.token).debugDescription
+            let padded = shown + String(repeating: " ", count: max(0, 14 - shown.count))
+            print(String(format: "%4d ", r.position) + padded + " \(probe.name)=" + String(format: "%.4f", r.value))
+        }
     }
 
     /// For a directions pack: each token's projection on each direction.

@@ -4,7 +4,7 @@ import ArgumentParser
 
 struct Features: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Inspect feature packs, read feature activations, label and search latents, derive and export steering directions.",
+        abstract: "Inspect feature packs, read feature activations, label and search latents, derive and export steering directions, train probes.",
         subcommands: [FeaturesInfo.self, FeaturesActivations.self, FeaturesStats.self, FeaturesShow.self, FeaturesSearch.self,
-                      FeaturesDerive.self, FeaturesExportControlVector.self])
+                      FeaturesDerive.self, FeaturesTrainProbe.self, FeaturesExportControlVector.self])
 }

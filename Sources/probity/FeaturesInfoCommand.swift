@@ -37,6 +37,9 @@ struct FeaturesInfo: ParsableCommand {
                 ["name": d.name, "hook": d.point.name, "norm": Double(d.vector.map { Double($0 * $0) }.reduce(0, +).squareRoot())]
             }
         }
+        if let probe = p.probe {
+            o["probe"] = ["name": probe.name, "hook": probe.point.name, "norm": probe.norm, "bias": Double(probe.bias)] as [String: Any]
+        }
         if json {
             print(try jsonString(o))
             return
@@ -53,6 +56,9 @@ struct FeaturesInfo: ParsableCommand {
         for d in p.directions {
             let norm = d.vector.map { Double($0 * $0) }.reduce(0, +).squareRoot()
             print("direction \(d.name) at \(d.point.name), norm \(String(format: "%.4f", norm))")
+        }
+        if let probe = p.probe {
+            print("probe     \(probe.name) at \(probe.point.name), ‖w‖ \(String(format: "%.4f", probe.norm)), bias \(String(format: "%.4f", probe.bias)); value w·x + b")
         }
         if let m = p.manifest {
             print("model     \(m.modelName ?? "-") \(m.modelSHA256.map { "sha256 " + $0 } ?? "")")

@@ -153,7 +153,7 @@ import Testing
         let dir = try scratchDirectory()
         #expect(throws: FeatureError.notAPack(path: dir.path)) { try FeaturePack.load(path: dir.path) }
         try Data(#"{"name": "x", "kind": "bananas", "hook": "hook_embed"}"#.utf8).write(to: dir.appendingPathComponent("pack.json"))
-        #expect(throws: FeatureError.badManifest(path: dir.path + "/pack.json", key: "kind", expected: "sae or directions", found: "bananas")) {
+        #expect(throws: FeatureError.badManifest(path: dir.path + "/pack.json", key: "kind", expected: "sae, directions or probe", found: "bananas")) {
             try FeaturePack.load(path: dir.path)
         }
         try Data(#"{"name": "x", "kind": "directions", "hook": "hook_embed", "labels": "labels.json"}"#.utf8)

@@ -73,7 +73,7 @@ import Testing
         #expect(PackSummary.read(directory: noHook) == .failure(PackProblem(
             "\(noHook)/cfg.json names no hook (metadata.hook_name), and there is no pack.json to say it")))
         #expect(PackSummary.read(directory: badWidth) == .failure(PackProblem("\(badWidth)/cfg.json: expected a positive integer 'd_sae'")))
-        #expect(PackSummary.read(directory: badKind) == .failure(PackProblem("\(badKind)/pack.json: 'kind' must be \"sae\" or \"directions\"")))
+        #expect(PackSummary.read(directory: badKind) == .failure(PackProblem("\(badKind)/pack.json: 'kind' must be \"sae\", \"directions\" or \"probe\"")))
         #expect(PackSummary.read(directory: empty) == .failure(PackProblem("\(empty) holds neither pack.json nor a SAELens cfg.json")))
         #expect(PackSummary.read(directory: missingLabels) == .failure(PackProblem("cannot read \(missingLabels)/labels.json")))
     }

@@ -38,12 +38,29 @@ public enum Evaluation {
     /// each rule's verdict. `progress` is called after each item.
     public static func score(items: [EvalItem], rules: AuditRuleSet, loaded: LoadedModel, chatFormat: String,
                              progress: (EvalProgress) -> Void = { _ in }) throws -> Scores {
+        var out: [[(value: Double, fires: Bool, judged: Bool)]] = []
+        out.reserveCapacity(items.count)
+        try teacherForce(items: items, loaded: loaded, chatFormat: chatFormat, progress: progress) { _, length in
+            let recorder = try rules.instrument(model: loaded.model.info, steer: false)
+            return (recorder.hooks, {
+                out.append(recorder.evaluate(length: length).map { ($0.value, $0.fired, $0.judged) })
+            })
+        }
+        let tags = Dictionary(rules.compiled.rules.map { ($0.id, $0.rule.tags) }, uniquingKeysWith: { a, _ in a })
+        return Scores(rules: rules.infos, tags: tags, scores: out)
+    }
+
+    /// The one pass every item gets: its conversation rendered with the chat template and the
+    /// generation prompt, its response's tokens after it (origin `generated`), one forward pass over
+    /// the whole sequence with the hooks `instrument` returns for it, then its `done`. `instrument`
+    /// is given the item's index and its length in tokens. Scoring and probe training both run here.
+    public static func teacherForce(items: [EvalItem], loaded: LoadedModel, chatFormat: String,
+                                    progress: (EvalProgress) -> Void = { _ in },
+                                    instrument: (Int, Int) throws -> (hooks: HookSet, done: () throws -> Void)) throws {
         let format = try AuditRunner.chatFormat(chatFormat, of: loaded)
         let model = loaded.model
         let clock = ContinuousClock()
         let start = clock.now
-        var out: [[(value: Double, fires: Bool, judged: Bool)]] = []
-        out.reserveCapacity(items.count)
         for (n, item) in items.enumerated() {
             let (prompt, response) = try tokens(of: item, loaded: loaded, format: format)
             let path = prompt + response
@@ -53,15 +70,12 @@ public enum Evaluation {
             }
             let origins = [TokenOrigin](repeating: .prompt, count: prompt.count)
                 + [TokenOrigin](repeating: .generated, count: response.count)
-            let recorder = try rules.instrument(model: model.info, steer: false)
+            let (hooks, done) = try instrument(n, path.count)
             let session = try model.makeSession(capacity: path.count)
-            _ = try session.forward(path, origins: origins, hooks: recorder.hooks, logits: .none)
-            let outcomes = recorder.evaluate(length: path.count)
-            out.append(outcomes.map { ($0.value, $0.fired, $0.judged) })
+            _ = try session.forward(path, origins: origins, hooks: hooks, logits: .none)
+            try done()
             progress(EvalProgress(done: n + 1, total: items.count, seconds: (clock.now - start).seconds))
         }
-        let tags = Dictionary(rules.compiled.rules.map { ($0.id, $0.rule.tags) }, uniquingKeysWith: { a, _ in a })
-        return Scores(rules: rules.infos, tags: tags, scores: out)
     }
 
     /// Per rule: the items of its concepts (its tags) and the benign items, and the metrics over them.

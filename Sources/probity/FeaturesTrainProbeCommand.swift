@@ -1,0 +1,325 @@
+// `probity features train-probe`: a logistic-regression probe on labelled eval-format items, its
+// layer and L2 strength chosen by cross-validation grouped by pair, written as a probe pack with its
+// provenance (docs/features.md, "Probes").
+
+import ArgumentParser
+import Foundation
+import ProbityAudit
+import ProbityFeatures
+import ProbityLM
+import ProbityTraining
+
+struct FeaturesTrainProbe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train-probe",
+        abstract: "Train a logistic-regression probe on labelled items (eval JSONL) and write it as a probe pack.",
+        discussion: """
+            Each item is rendered and teacher-forced exactly as `probity eval` runs it; the response's \
+            activations at each candidate hook are pooled (mean over the response, or its last token) \
+            in one pass. Items of the concept with label 1 are positives; its label-0 items and benign \
+            items are negatives. The layer and L2 strength are chosen by k-fold cross-validation on \
+            these items only, with both halves of a pair in the same fold; the probe is then fitted on \
+            all of them. Its value at a token is w·x + b (the logit), so a rule with scope response and \
+            aggregate mean reads exactly what --pool mean trained on.
+            """)
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .customLong("data"), help: "Labelled items, eval JSONL (repeatable).")
+    var data: [String] = []
+
+    @Option(help: "The concept the probe detects (default: the one non-benign concept of the data).")
+    var concept: String?
+
+    @Option(help: "Candidate blocks, comma-separated: the probe reads blocks.L.hook_resid_post.")
+    var layers: String?
+
+    @Option(help: "One hook point to train at instead of --layers.")
+    var hook: String?
+
+    @Option(help: "Write the probe at this block rather than the best by cross-validation (one of --layers).")
+    var layer: Int?
+
+    @Option(help: "How the response's activations are pooled: mean, last, or both (mean,last: both are cross-validated, the probe is written for the first listed).")
+    var pool: String = "mean"
+
+    @Option(help: "L2 strength λ: a positive number, or auto to choose among \(ProbeCrossValidation.autoL2.map { formatL2($0) }.joined(separator: ", ")) by cross-validation.")
+    var l2: String = "auto"
+
+    @Option(help: "Cross-validation folds.")
+    var folds: Int = 5
+
+    @Option(help: "Seed of the fold assignment.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Output pack directory.")
+    var out: String
+
+    @Option(help: "The probe's name (rules watch it as {probe: NAME}; default: the output directory's name).")
+    var name: String?
+
+    @Option(help: "The benign false-positive rate the suggested threshold keeps to (out of fold, as a rule with scope response and aggregate mean judges).")
+    var fpr: Double = 0.05
+
+    @Option(help: "Also write each item's out-of-fold score at the chosen layer and λ, as JSON that scripts/pick-threshold reads.")
+    var cvOut: String?
+
+    @OptionGroup var chatFormatOption: ChatFormatOption
+
+    func validate() throws {
+        guard !data.isEmpty else { throw ValidationError("--data: give at least one labelled JSONL file") }
+        guard (layers == nil) != (hook == nil) else { throw ValidationError("give exactly one of --layers and --hook") }
+        _ = try poolings()
+        guard folds >= 2 else { throw ValidationError("--folds: expected at least 2, found \(folds)") }
+        guard fpr >= 0 && fpr < 1 else { throw ValidationError("--fpr: expected a rate in [0, 1), found \(fpr)") }
+        _ = try l2Grid()
+        _ = try candidatePoints()
+        if let layer, hook != nil { throw ValidationError("--layer \(layer) goes with --layers, not --hook") }
+    }
+
+    func poolings() throws -> [ReplyPooling] {
+        var out: [ReplyPooling] = []
+        for part in pool.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let p = ReplyPooling(rawValue: String(part)) else {
+                throw ValidationError("--pool: expected mean, last or mean,last, found '\(pool)'")
+            }
+            if !out.contains(p) { out.append(p) }
+        }
+        return out
+    }
+
+    func l2Grid() throws -> [Double] {
+        if l2 == "auto" { return ProbeCrossValidation.autoL2 }
+        guard let v = Double(l2), v > 0, v.isFinite else { throw ValidationError("--l2: expected auto or a positive number, found '\(l2)'") }
+        return [v]
+    }
+
+    func candidatePoints() throws -> [HookPoint] {
+        if let hook {
+            guard let point = HookPoint(name: hook) else { throw HookNameError.notAHookName(hook) }
+            return [point]
+        }
+        var out: [HookPoint] = []
+        for part in (layers ?? "").split(separator: ",", omittingEmptySubsequences: false) {
+            let text = part.trimmingCharacters(in: .whitespaces)
+            guard let block = Int(text), block >= 0 else {
+                throw ValidationError("--layers: expected block numbers separated by commas (e.g. 3,6,9), found '\(layers ?? "")'")
+            }
+            if !out.contains(.residPost(block)) { out.append(.residPost(block)) }
+        }
+        if let layer, !out.contains(.residPost(layer)) {
+            throw ValidationError("--layer \(layer) is not among --layers \(layers ?? "")")
+        }
+        return out
+    }
+
+    func run() throws {
+        let points = try candidatePoints()
+        let grid = try l2Grid()
+        let pools = try poolings()
+        let items = try EvalItem.load(paths: data)
+        let concepts = Set(items.map(\.concept)).subtracting([EvalItem.benign]).sorted()
+        let target: String
+        if let concept {
+            guard concepts.contains(concept) else {
+                throw ProbeTrainingInput.concept("--concept '\(concept)' has no items in the data (concepts: \(concepts.joined(separator: ", ")))")
+            }
+            target = concept
+        } else {
+            guard concepts.count == 1, let only = concepts.first else {
+                throw ProbeTrainingInput.concept(concepts.isEmpty
+                    ? "the data holds no concept items, only benign ones: nothing to detect"
+                    : "the data holds several concepts (\(concepts.joined(separator: ", "))): name one with --concept")
+            }
+            target = only
+        }
+        let labels = items.map { $0.concept == target && $0.positive }
+        let groups = items.map { "\($0.concept)/\($0.pair ?? $0.id)" }
+        let nPos = labels.count { $0 }
+        let nBenign = items.count { $0.concept == EvalItem.benign }
+        let nNeg = items.count - nPos - nBenign
+        guard nPos >= folds, items.count - nPos >= folds else {
+            throw ProbeTrainingInput.concept("\(nPos) positives and \(items.count - nPos) negatives: each of the \(folds) folds needs both")
+        }
+        let probeName = name ?? URL(fileURLWithPath: out).standardizedFileURL.lastPathComponent
+
+        let loaded = try modelOptions.load()
+        for p in points { try loaded.model.info.validate(p) }
+        let terminal = isatty(2) != 0
+        func note(_ line: String, final: Bool = true) {
+            FileHandle.standardError.write(Data(((terminal ? "\r" : "") + line + (terminal && !final ? "" : "\n")).utf8))
+        }
+        // The benign items' per-token activations are kept, to calibrate a threshold out of fold.
+        let benignItems = items.indices.filter { items[$0].concept == EvalItem.benign }
+        let collected = try Evaluation.replyActivations(items: items, points: points, poolings: pools, keepTokens: Set(benignItems), loaded: loaded,
+                                                   chatFormat: chatFormatOption.chatFormat ?? "auto") { p in
+            guard terminal || p.done == p.total || p.done % 50 == 0 else { return }
+            note("train-probe: \(p.done)/\(p.total) items, " + String(format: "%.1f s", p.seconds), final: p.done == p.total)
+        }
+        let acts = collected.pooled
+        // One candidate per pooling and hook point.
+        let slots = pools.indices.flatMap { q in points.indices.map { (pool: q, point: $0) } }
+        let candidates = slots.map { s in acts.map { $0[s.pool][s.point] } }
+        func candidateName(_ c: Int) -> String {
+            points[slots[c].point].name + (pools.count > 1 ? " (\(pools[slots[c].pool].rawValue))" : "")
+        }
+        let foldOf = GroupedFolds.assign(groups: groups, labels: labels, k: folds, seed: seed)
+        let cells = try ProbeCrossValidation.run(candidates: candidates, labels: labels, folds: foldOf, k: folds, l2s: grid) { c in
+            note("train-probe: cross-validated \(candidateName(c))")
+        }
+        let forced = layer.flatMap { l in points.firstIndex(of: .residPost(l)) }
+        // The probe is written for the first pooling listed (the one its rules read: a rule's mean
+        // over the response reads `mean`; no rule reads a reply's last token alone), the others
+        // cross-validated beside it for comparison.
+        let allowed = cells.filter { cell in
+            slots[cell.candidate].pool == 0 && (forced.map { slots[cell.candidate].point == $0 } ?? true)
+        }
+        guard let chosen = ProbeCrossValidation.best(allowed) else {
+            throw ProbeTrainingInput.concept("cross-validation scored no fold (each fold needs a positive and a negative)")
+        }
+        let point = points[slots[chosen.candidate].point]
+        let pooling = pools[slots[chosen.candidate].pool]
+
+        // The CV table: layer × λ → mean AUROC over the folds (positives against every negative).
+        print("cross-validation: \(folds) folds grouped by pair (seed \(seed)), \(nPos) positive / \(nNeg) negative / \(nBenign) benign, pool \(pools.map(\.rawValue).joined(separator: ", "))")
+        print("mean AUROC over folds (positives vs every negative)")
+        print("hook".padding(toLength: 34, withPad: " ", startingAt: 0) + grid.map { ("λ " + formatL2($0)).leftPadded(10) }.joined())
+        for c in candidates.indices {
+            let row = grid.map { l -> String in
+                let v = cells.first { $0.candidate == c && $0.l2 == l }?.meanAUROC
+                return (v.map { String(format: "%.3f", $0) } ?? "-").leftPadded(10)
+            }
+            print(candidateName(c).padding(toLength: 34, withPad: " ", startingAt: 0) + row.joined())
+        }
+        // The matched contrast, from the out-of-fold scores: the concept's positives against its own
+        // negatives only (no benign items), which a probe reading only style or topic fails.
+        let own = items.indices.filter { items[$0].concept == target }
+        print("out-of-fold AUROC vs the concept's own negatives")
+        for c in candidates.indices {
+            let row = grid.map { l -> String in
+                let cell = cells.first { $0.candidate == c && $0.l2 == l }
+                let v = cell.flatMap { cell in ProbeMetrics.auroc(scores: own.map { cell.outOfFold[$0] }, labels: own.map { labels[$0] }) }
+                return (v.map { String(format: "%.3f", $0) } ?? "-").leftPadded(10)
+            }
+            print(candidateName(c).padding(toLength: 34, withPad: " ", startingAt: 0) + row.joined())
+        }
+
+        // Out-of-fold scores of the chosen cell, for the threshold and the matched contrast.
+        let oofAll = ProbeMetrics.auroc(scores: chosen.outOfFold, labels: labels)
+        let oofOwn = ProbeMetrics.auroc(scores: own.map { chosen.outOfFold[$0] }, labels: own.map { labels[$0] })
+        let final = try LogisticRegression.fit(rows: candidates[chosen.candidate], labels: labels, l2: chosen.l2)
+        let probe = Probe(name: probeName, point: point, weights: final.weights.map(Float.init), bias: Float(final.bias))
+        let trainAUROC = ProbeMetrics.auroc(scores: candidates[chosen.candidate].map(final.logit), labels: labels)
+
+        // A threshold for a rule (scope response, aggregate mean) at the target benign FPR, from what
+        // such a rule would score on each benign item with the fold model that did not see it: the
+        // highest running mean of the per-token logits over the response.
+        var ruleScores: [Int: Double] = [:]
+        var threshold: Double?
+        if pooling == .mean, !benignItems.isEmpty {
+            for f in 0..<folds {
+                let train = items.indices.filter { foldOf[$0] != f }
+                let m = try LogisticRegression.fit(rows: train.map { candidates[chosen.candidate][$0] }, labels: train.map { labels[$0] },
+                                                   l2: chosen.l2)
+                for i in benignItems where foldOf[i] == f {
+                    guard let rows = collected.tokens[i]?[slots[chosen.candidate].point] else { continue }
+                    var sum = 0.0, peak = -Double.infinity
+                    for (k, r) in rows.enumerated() {
+                        sum += m.logit(r.map(Double.init))
+                        peak = max(peak, sum / Double(k + 1))
+                    }
+                    ruleScores[i] = peak
+                }
+            }
+            threshold = Self.threshold(benign: Array(ruleScores.values), fpr: fpr)
+        }
+
+        func number(_ v: Double?) -> Any { v.map { ($0 * 1e6).rounded() / 1e6 } ?? NSNull() }
+        let modelSHA = try SHA256.hex(file: loaded.path)
+        let modelName = loaded.file.value("general.name")?.stringValue
+        let provenance: [String: Any] = [
+            "method": "L2-regularised logistic regression, float64 Newton (IRLS) on standardised features; the standardisation is folded into weight and bias, so the value is w·x + b (the logit)",
+            "hook": point.name,
+            "pooling": pooling.rawValue,
+            "l2": chosen.l2,
+            "concept": target,
+            "n": ["positive": nPos, "negative": nNeg, "benign": nBenign],
+            "data": try data.map { path in
+                ["file": path, "sha256": try SHA256.hex(file: path), "items": items.count { $0.file == path }] as [String: Any]
+            },
+            "cross_validation": [
+                "folds": folds, "grouped_by": "pair", "seed": Int(seed),
+                "hooks": points.map(\.name), "poolings": pools.map(\.rawValue), "l2": grid,
+                "chosen": (forced == nil ? "best mean AUROC" : "the requested layer, its best λ") + (pools.count > 1 ? ", pooling \(pools[0].rawValue) (the first listed)" : ""),
+                "mean_auroc": number(chosen.meanAUROC),
+                "fold_auroc": chosen.foldAUROC.map(number),
+                "out_of_fold_auroc": number(oofAll),
+                "out_of_fold_auroc_concept": number(oofOwn),
+                "table": cells.map {
+                    ["hook": points[slots[$0.candidate].point].name, "pooling": pools[slots[$0.candidate].pool].rawValue,
+                     "l2": $0.l2, "mean_auroc": number($0.meanAUROC)] as [String: Any]
+                },
+            ] as [String: Any],
+            "training_auroc": number(trainAUROC),
+            "calibration": threshold.map { t -> Any in
+                ["benign_fpr_target": fpr, "threshold": number(t), "benign": ruleScores.count,
+                 "statistic": "out of fold: the highest running mean of the per-token logit over the response (a rule with scope response, aggregate mean), on the benign items"] as [String: Any]
+            } ?? NSNull(),
+            "iterations": final.iterations,
+            "model": ["name": modelName as Any? ?? NSNull(), "gguf_sha256": modelSHA] as [String: Any],
+            "items": PackItems.record(items.map { ItemFingerprint.of(messages: $0.messages, response: $0.response) }),
+        ]
+        try FeaturePack.writeProbe(probe, to: out, modelName: modelName, modelSHA256: modelSHA, provenance: provenance)
+
+        if let cvOut {
+            let rows: [[String: Any]] = items.indices.filter { items[$0].concept == target || items[$0].concept == EvalItem.benign }.map { i in
+                var o: [String: Any] = ["id": items[i].id, "label": labels[i] ? 1 : 0, "concept": items[i].concept, "score": chosen.outOfFold[i]]
+                if let r = ruleScores[i] { o["rule_score"] = r }
+                return o
+            }
+            let object: [String: Any] = ["rules": [["rule": probeName, "hook": point.name, "l2": chosen.l2, "pooling": pooling.rawValue,
+                                                    "items": rows] as [String: Any]]]
+            try Data((try jsonString(object) + "\n").utf8).write(to: URL(fileURLWithPath: cvOut), options: .atomic)
+        }
+        print("chosen: \(point.name), λ \(formatL2(chosen.l2)): mean AUROC \(chosen.meanAUROC.map { String(format: "%.3f", $0) } ?? "-"), "
+              + "out-of-fold \(oofAll.map { String(format: "%.3f", $0) } ?? "-") (vs own negatives \(oofOwn.map { String(format: "%.3f", $0) } ?? "-"))")
+        if let threshold {
+            print("threshold for a mean-over-response rule at ≤ \(formatL2(fpr * 100))% benign FPR: \(String(format: "%.4f", threshold)) "
+                  + "(out of fold, \(ruleScores.count) benign items)")
+        }
+        print("wrote \(out): probe '\(probeName)' at \(point.name), ‖w‖ \(String(format: "%.4f", probe.norm)), bias \(String(format: "%.4f", probe.bias)), "
+              + "fitted on \(items.count) items (training AUROC \(trainAUROC.map { String(format: "%.3f", $0) } ?? "-"))")
+    }
+}
+
+extension FeaturesTrainProbe {
+    /// The threshold scripts/pick-threshold picks: at most ⌊fpr·n⌋ benign scores at or above it,
+    /// midway between the last that may fire and the next.
+    static func threshold(benign: [Double], fpr: Double) -> Double? {
+        let b = benign.sorted(by: >)
+        guard let lowest = b.last else { return nil }
+        let allowed = Int((fpr * Double(b.count)).rounded(.down))
+        guard allowed < b.count - 1 else { return lowest }
+        if allowed == 0 { return b[0] + 1e-6 }
+        if b[allowed - 1] == b[allowed] { return b[allowed - 1] + 1e-6 }
+        return (b[allowed - 1] + b[allowed]) / 2
+    }
+}
+
+/// What is wrong with the items a probe is asked to learn from.
+enum ProbeTrainingInput: BadInput {
+    case concept(String)
+
+    var description: String {
+        switch self {
+        case .concept(let text): return "train-probe: \(text)"
+        }
+    }
+}
+
+/// λ as the table and help print it: `0.001`, `10`.
+func formatL2(_ v: Double) -> String { String(format: "%g", v) }
+
+extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
