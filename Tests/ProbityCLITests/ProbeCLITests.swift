@@ -94,7 +94,17 @@ private func pairAUROC(_ pos: [Double], _ neg: [Double]) -> Double {
         #expect(lint.status == 0, "\(lint.stdout)\(lint.stderr)")
         let explain = try CLI.run(["rules", "explain", "probe.sk", rules])
         #expect(explain.status == 0 && explain.stdout.contains("probe 'sk' of pack 'sk' at blocks."), "\(explain.stdout)\(explain.stderr)")
-        let e = try CLI.run(["eval", "default", rules, "--data", concept, "--data", benign, "--json", "--resamples", "50", "--threads", "2"])
+        // Scoring the items that trained the probe is refused (they derived the pack it watches)...
+        let leaked = try CLI.run(["eval", "default", rules, "--data", concept, "--data", benign, "--json", "--threads", "2"])
+        #expect(leaked.status == 2 && leaked.stderr.contains("leakage: 40 data items"), "\(leaked.stderr)")
+        // ...so eval scores the next 12 pairs and 16 benign turns, which it never saw.
+        let heldConcept = dir.appendingPathComponent("secret-keeping-held.jsonl").path
+        try (try String(contentsOfFile: repo + "/evals/dev/secret-keeping.dev.jsonl", encoding: .utf8)
+            .split(separator: "\n").dropFirst(24).prefix(24).joined(separator: "\n") + "\n").write(toFile: heldConcept, atomically: true, encoding: .utf8)
+        let heldBenign = dir.appendingPathComponent("benign-held.jsonl").path
+        try (try String(contentsOfFile: repo + "/evals/dev/benign-chitchat.dev.jsonl", encoding: .utf8)
+            .split(separator: "\n").dropFirst(16).prefix(16).joined(separator: "\n") + "\n").write(toFile: heldBenign, atomically: true, encoding: .utf8)
+        let e = try CLI.run(["eval", "default", rules, "--data", heldConcept, "--data", heldBenign, "--json", "--resamples", "50", "--threads", "2"])
         #expect(e.status == 0, "\(e.stderr)")
         let result = try JSONDecoder().decode(EvalResult.self, from: Data(e.stdout.utf8))
         let r = try #require(result.rules.first)
