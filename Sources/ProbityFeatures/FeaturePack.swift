@@ -79,7 +79,6 @@ public struct PackManifest: Sendable, Equatable {
             if let extra = top.keys.sorted().first(where: { !Self.probeKeys.contains($0) }) {
                 throw FeatureError.badProbe(path: path, reason: "unknown key '\(extra)' (a probe pack's manifest holds \(Self.probeKeys.sorted().joined(separator: ", ")))")
             }
-            if let items = (top["provenance"] as? [String: Any])?["items"] { _ = try PackItems.check(items, path: path) }
         }
         var modelName: String?, sha: String?
         if let model = top["model"] {

@@ -78,43 +78,9 @@ public struct Probe: Sendable, Equatable {
     }
 }
 
-/// The training items a pack records in `provenance.items`: the `probity-item-v1` fingerprints
-/// (`ItemFingerprint`) of every exchange that derived or calibrated it, sorted, unique, lowercase.
-public enum PackItems {
-    /// The object a manifest records: `{"scheme": "probity-item-v1", "sha256": [...]}`.
-    public static func record(_ fingerprints: [String]) -> [String: Any] {
-        ["scheme": ItemFingerprint.scheme, "sha256": Array(Set(fingerprints.map { $0.lowercased() })).sorted()]
-    }
-
-    /// Checks a manifest's `provenance.items`: the scheme is known and the digests are 64 lowercase
-    /// hex digits, sorted and unique. Returns them.
-    public static func check(_ value: Any, path: String) throws -> [String] {
-        func bad(_ expected: String, _ found: String) -> FeatureError {
-            .badManifest(path: path, key: "provenance.items", expected: expected, found: found)
-        }
-        guard let o = value as? [String: Any] else { throw bad("an object {scheme, sha256}", "\(value)") }
-        if let extra = o.keys.sorted().first(where: { $0 != "scheme" && $0 != "sha256" }) {
-            throw bad("only the keys scheme and sha256", "'\(extra)'")
-        }
-        guard let scheme = o["scheme"] as? String, scheme == ItemFingerprint.scheme else {
-            throw bad("scheme \"\(ItemFingerprint.scheme)\"", "\(o["scheme"] ?? "nothing")")
-        }
-        guard let list = o["sha256"] as? [Any] else { throw bad("sha256: an array of hex digests", "\(o["sha256"] ?? "nothing")") }
-        var out: [String] = []
-        for (i, v) in list.enumerated() {
-            guard let s = v as? String, s.count == 64, s.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
-                throw bad("sha256[\(i)]: 64 lowercase hex digits", "\(v)")
-            }
-            if let last = out.last, s <= last { throw bad("sha256 sorted and unique", "'\(s)' after '\(last)'") }
-            out.append(s)
-        }
-        return out
-    }
-}
-
 extension FeaturePack {
     /// Writes a probe pack: `probe.safetensors` and a pack.json naming the model (name, GGUF SHA-256),
-    /// the probe's hook and `provenance` (which should record `items`, `PackItems.record`).
+    /// the probe's hook and `provenance` (which should record `items`, `DerivationItems.jsonObject`).
     public static func writeProbe(_ probe: Probe, to directory: String, modelName: String?, modelSHA256: String?,
                                   provenance: [String: Any]) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

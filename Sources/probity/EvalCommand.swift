@@ -63,20 +63,11 @@ struct EvalCommand: ParsableCommand {
         let files = RuleSet.ruleFiles(rest.isEmpty ? ["rules"] : rest, into: &diagnostics)
         if diagnostics.errorCount > 0 { throw AuditError.rules(diagnostics.items) }
         if steering.steer { return try runSteer(model: model, ruleFiles: files) }
-        let terminal = isatty(2) != 0
         let request = calibrate.isEmpty ? nil : Evaluation.CalibrationRequest(files: calibrate, targetFPR: targetFPR ?? 0.05)
         let result = try Evaluation.run(model: model, ruleFiles: files, dataFiles: data, calibrate: request, chatFormat: chatFormat,
-                                        version: Version.current, threads: threads, resamples: resamples) { p in
-            guard terminal || p.done == p.total || p.done % 50 == 0 else { return }
-            let line = "eval: \(p.done)/\(p.total) items, " + String(format: "%.1f s", p.seconds)
-            FileHandle.standardError.write(Data(((terminal ? "\r" : "") + line + (terminal && p.done < p.total ? "" : "\n")).utf8))
-        }
-        let encoded = try result.json()
-        if let out { try AuditReport.writeAtomically(encoded, to: out) }
-        if json {
-            FileHandle.standardOutput.write(encoded)
-        } else {
-            print(result.table(), terminator: "")
+                                        version: Version.current, threads: threads, resamples: resamples,
+                                        progress: Self.progress(label: "eval"))
+        if try !emit(json: result.json(), table: result.table()) {
             let lines = result.validityLines()
             if !lines.isEmpty {
                 print(request == nil ? "\nto record in each rule (docs/eval.md):"
@@ -89,5 +80,28 @@ struct EvalCommand: ParsableCommand {
                       + Set(unchecked.flatMap(\.leakageUnchecked)).sorted().joined(separator: ", "))
             }
         }
+    }
+
+    /// Progress on standard error: one line rewritten in place on a terminal, every 50 items and
+    /// the last otherwise.
+    static func progress(label: String) -> (EvalProgress) -> Void {
+        let terminal = isatty(2) != 0
+        return { p in
+            guard terminal || p.done == p.total || p.done % 50 == 0 else { return }
+            let line = "\(label): \(p.done)/\(p.total) items, " + String(format: "%.1f s", p.seconds)
+            FileHandle.standardError.write(Data(((terminal ? "\r" : "") + line + (terminal && p.done < p.total ? "" : "\n")).utf8))
+        }
+    }
+
+    /// Writes the JSON to `--out` when given, and prints it (`--json`) or the table. Returns whether
+    /// it printed the JSON, so the caller adds text below the table only.
+    func emit(json encoded: Data, table: String) throws -> Bool {
+        if let out { try AuditReport.writeAtomically(encoded, to: out) }
+        if json {
+            FileHandle.standardOutput.write(encoded)
+            return true
+        }
+        print(table, terminator: "")
+        return false
     }
 }

@@ -43,21 +43,10 @@ struct EvalSteerOptions: ParsableArguments {
 extension EvalCommand {
     /// Measures the interventions of `ruleFiles` and prints the curve (or its JSON).
     func runSteer(model: String, ruleFiles: [String]) throws {
-        let terminal = isatty(2) != 0
         let result = try SteeringEvaluation.run(
             model: model, ruleFiles: ruleFiles, dataFiles: data, fluencyFiles: steering.fluency,
             strengths: try steering.strengthValues(), chatFormat: chatFormat, version: Version.current,
-            threads: threads, resamples: resamples) { p in
-            guard terminal || p.done == p.total || p.done % 50 == 0 else { return }
-            let line = "eval --steer: \(p.done)/\(p.total) items, " + String(format: "%.1f s", p.seconds)
-            FileHandle.standardError.write(Data(((terminal ? "\r" : "") + line + (terminal && p.done < p.total ? "" : "\n")).utf8))
-        }
-        let encoded = try result.json()
-        if let out { try AuditReport.writeAtomically(encoded, to: out) }
-        if json {
-            FileHandle.standardOutput.write(encoded)
-        } else {
-            print(result.table(), terminator: "")
-        }
+            threads: threads, resamples: resamples, progress: Self.progress(label: "eval --steer"))
+        _ = try emit(json: result.json(), table: result.table())
     }
 }

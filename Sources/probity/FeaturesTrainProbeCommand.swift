@@ -267,7 +267,7 @@ struct FeaturesTrainProbe: ParsableCommand {
             } ?? NSNull(),
             "iterations": final.iterations,
             "model": ["name": modelName as Any? ?? NSNull(), "gguf_sha256": modelSHA] as [String: Any],
-            "items": PackItems.record(items.map { ItemFingerprint.of(messages: $0.messages, response: $0.response) }),
+            DerivationItems.key: DerivationItems(fingerprints: items.map { ItemFingerprint.of(messages: $0.messages, response: $0.response) }).jsonObject,
         ]
         try FeaturePack.writeProbe(probe, to: out, modelName: modelName, modelSHA256: modelSHA, provenance: provenance)
 

@@ -17,7 +17,7 @@ import Testing
         let dir = try scratchDirectory().appendingPathComponent("probe-lies")
         let fingerprints = items.map { ItemFingerprint.of(messages: [ChatMessage(role: .user, content: "q")], response: $0) }
         try FeaturePack.writeProbe(probe, to: dir.path, modelName: "Tiny", modelSHA256: String(repeating: "ab", count: 32),
-                                   provenance: ["method": "test", "items": PackItems.record(fingerprints + fingerprints)])
+                                   provenance: ["method": "test", "items": DerivationItems(fingerprints: fingerprints + fingerprints).jsonObject])
         return dir
     }
 
@@ -124,13 +124,13 @@ import Testing
         }
         try expectError("unknown key 'directions'") { try editManifest($0) { $0["directions"] = "directions.safetensors" } }
         try expectError("no probe file 'missing.safetensors'") { try editManifest($0) { $0["probe"] = "missing.safetensors" } }
-        try expectError("'provenance.items': expected scheme") {
+        try expectError("'provenance.items.scheme': expected 'probity-item-v1', found 'md5'") {
             try editManifest($0) { $0["provenance"] = ["items": ["scheme": "md5", "sha256": []]] }
         }
-        try expectError("expected sha256 sorted and unique") {
+        try expectError("'provenance.items.sha256[1]': expected fingerprints sorted and unique") {
             try editManifest($0) { $0["provenance"] = ["items": ["scheme": "probity-item-v1", "sha256": [String(repeating: "b", count: 64), String(repeating: "a", count: 64)]]] }
         }
-        try expectError("sha256[0]: 64 lowercase hex digits") {
+        try expectError("'provenance.items.sha256[0]': expected 64 lowercase hex digits") {
             try editManifest($0) { $0["provenance"] = ["items": ["scheme": "probity-item-v1", "sha256": [String(repeating: "A", count: 64)]]] }
         }
     }
