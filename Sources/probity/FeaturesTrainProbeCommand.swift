@@ -62,8 +62,11 @@ struct FeaturesTrainProbe: ParsableCommand {
     @Option(help: "The probe's name (rules watch it as {probe: NAME}; default: the output directory's name).")
     var name: String?
 
-    @Option(help: "The benign false-positive rate the suggested threshold keeps to (out of fold, as a rule with scope response and aggregate mean judges).")
+    @Option(help: "The false-positive rate the suggested threshold keeps to (out of fold, as the rule reading the probe judges), on each group of --calibrate-on.")
     var fpr: Double = 0.05
+
+    @Option(help: "The negatives the threshold keeps to --fpr: benign (the benign items), or benign,concept (also the concept's label-0 items; the threshold keeps to the rate on each).")
+    var calibrateOn: String = "benign"
 
     @Option(help: "Also write each item's out-of-fold score at the chosen layer and λ, as JSON that scripts/pick-threshold reads.")
     var cvOut: String?
@@ -76,6 +79,7 @@ struct FeaturesTrainProbe: ParsableCommand {
         if pool != "tokens" { _ = try poolings() }
         guard folds >= 2 else { throw ValidationError("--folds: expected at least 2, found \(folds)") }
         guard fpr >= 0 && fpr < 1 else { throw ValidationError("--fpr: expected a rate in [0, 1), found \(fpr)") }
+        _ = try calibrationGroups()
         _ = try l2Grid()
         _ = try candidatePoints()
         if let layer, hook != nil { throw ValidationError("--layer \(layer) goes with --layers, not --hook") }
@@ -90,6 +94,15 @@ struct FeaturesTrainProbe: ParsableCommand {
             if !out.contains(p) { out.append(p) }
         }
         return out
+    }
+
+    /// The groups of negatives the threshold is calibrated on: benign, and the concept's own.
+    func calibrationGroups() throws -> (benign: Bool, concept: Bool) {
+        switch calibrateOn {
+        case "benign": return (true, false)
+        case "benign,concept", "concept,benign": return (true, true)
+        default: throw ValidationError("--calibrate-on: expected benign or benign,concept, found '\(calibrateOn)'")
+        }
     }
 
     func l2Grid() throws -> [Double] {
@@ -154,11 +167,14 @@ struct FeaturesTrainProbe: ParsableCommand {
         func note(_ line: String, final: Bool = true) {
             FileHandle.standardError.write(Data(((terminal ? "\r" : "") + line + (terminal && !final ? "" : "\n")).utf8))
         }
-        // The benign items' per-token activations are kept, to calibrate a threshold out of fold; a
-        // token-level probe keeps every item's.
+        // The calibration negatives' per-token activations are kept, to calibrate a threshold out of
+        // fold; a token-level probe keeps every item's.
+        let calibrateGroups = try calibrationGroups()
         let benignItems = items.indices.filter { items[$0].concept == EvalItem.benign }
+        let conceptNegatives = calibrateGroups.concept ? items.indices.filter { items[$0].concept == target && !labels[$0] } : []
         let collected = try Evaluation.replyActivations(items: items, points: points, poolings: tokenLevel ? [.mean] : pools,
-                                                   keepTokens: Set(tokenLevel ? Array(items.indices) : benignItems), loaded: loaded,
+                                                   keepTokens: Set(tokenLevel ? Array(items.indices) : benignItems + conceptNegatives),
+                                                   loaded: loaded,
                                                    chatFormat: chatFormatOption.chatFormat ?? "auto") { p in
             guard terminal || p.done == p.total || p.done % 50 == 0 else { return }
             note("train-probe: \(p.done)/\(p.total) items, " + String(format: "%.1f s", p.seconds), final: p.done == p.total)
@@ -209,19 +225,26 @@ struct FeaturesTrainProbe: ParsableCommand {
         let trainAUROC = ProbeMetrics.auroc(scores: items.indices.map { run.score(final, chosen.candidate, $0) }, labels: labels)
 
         // A threshold for the rule that reads the probe (scope response; aggregate mean for --pool
-        // mean, max for --pool tokens) at the target benign FPR, from what that rule would score on
-        // each benign item with the fold model that did not see it.
+        // mean, max for --pool tokens) at the target FPR, from what that rule would score on each
+        // calibration negative with the fold model that did not see it: the highest of the
+        // thresholds that keep each group (benign; the concept's own negatives) to the rate.
         var ruleScores: [Int: Double] = [:]
         var threshold: Double?
+        let calibrationItems = benignItems + conceptNegatives
         if let statistic = run.ruleStatistic, !benignItems.isEmpty {
             for f in 0..<folds {
                 let m = try run.fit(chosen.candidate, chosen.l2, f)
-                for i in benignItems where foldOf[i] == f {
+                for i in calibrationItems where foldOf[i] == f {
                     guard let rows = collected.tokens[i]?[run.point[chosen.candidate]] else { continue }
                     ruleScores[i] = statistic(m, rows)
                 }
             }
-            threshold = Self.threshold(benign: Array(ruleScores.values), fpr: fpr)
+            threshold = [benignItems, conceptNegatives].filter { !$0.isEmpty }
+                .compactMap { group in Self.threshold(scores: group.compactMap { ruleScores[$0] }, fpr: fpr) }.max()
+        }
+        func groupFPR(_ group: [Int]) -> Double? {
+            guard let threshold, !group.isEmpty else { return nil }
+            return Double(group.count { (ruleScores[$0] ?? -.infinity) >= threshold }) / Double(group.count)
         }
         let pooling = run.poolings[run.pooling[chosen.candidate]]
 
@@ -254,8 +277,10 @@ struct FeaturesTrainProbe: ParsableCommand {
             "training_auroc": number(trainAUROC),
             "training_tokens": tokenLevel ? run.trainingTokens as Any : NSNull(),
             "calibration": threshold.map { t -> Any in
-                ["benign_fpr_target": fpr, "threshold": number(t), "benign": ruleScores.count,
-                 "statistic": "out of fold: " + run.statisticText + ", on the benign items"] as [String: Any]
+                ["fpr_target": fpr, "on": calibrateGroups.concept ? ["benign", "concept"] : ["benign"], "threshold": number(t),
+                 "benign": benignItems.count, "benign_fpr": number(groupFPR(benignItems)),
+                 "concept_negatives": conceptNegatives.count, "concept_fpr": number(groupFPR(conceptNegatives)),
+                 "statistic": "out of fold: " + run.statisticText + ", on each group; the highest threshold that keeps each to the rate"] as [String: Any]
             } ?? NSNull(),
             "iterations": final.iterations,
             "model": ["name": modelName as Any? ?? NSNull(), "gguf_sha256": modelSHA] as [String: Any],
@@ -276,8 +301,11 @@ struct FeaturesTrainProbe: ParsableCommand {
         print("chosen: \(point.name), λ \(formatL2(chosen.l2)): mean AUROC \(chosen.meanAUROC.map { String(format: "%.3f", $0) } ?? "-"), "
               + "out-of-fold \(oofAll.map { String(format: "%.3f", $0) } ?? "-") (vs own negatives \(oofOwn.map { String(format: "%.3f", $0) } ?? "-"))")
         if let threshold {
-            print("threshold for a \(tokenLevel ? "max" : "mean")-over-response rule at ≤ \(formatL2(fpr * 100))% benign FPR: \(String(format: "%.4f", threshold)) "
-                  + "(out of fold, \(ruleScores.count) benign items)")
+            let rates = [("benign", benignItems), ("concept", conceptNegatives)].compactMap { name, group in
+                groupFPR(group).map { String(format: "%@ %.3f of %d", name, $0, group.count) }
+            }
+            print("threshold for a \(tokenLevel ? "max" : "mean")-over-response rule at ≤ \(formatL2(fpr * 100))% FPR on \(calibrateGroups.concept ? "benign and concept negatives" : "benign items"): "
+                  + "\(String(format: "%.4f", threshold)) (out of fold: \(rates.joined(separator: ", ")))")
         }
         print("wrote \(out): probe '\(probeName)' at \(point.name), ‖w‖ \(String(format: "%.4f", probe.norm)), bias \(String(format: "%.4f", probe.bias)), "
               + "fitted on \(items.count) items (training AUROC \(trainAUROC.map { String(format: "%.3f", $0) } ?? "-"))")
@@ -287,7 +315,7 @@ struct FeaturesTrainProbe: ParsableCommand {
 extension FeaturesTrainProbe {
     /// The threshold scripts/pick-threshold picks: at most ⌊fpr·n⌋ benign scores at or above it,
     /// midway between the last that may fire and the next.
-    static func threshold(benign: [Double], fpr: Double) -> Double? {
+    static func threshold(scores benign: [Double], fpr: Double) -> Double? {
         let b = benign.sorted(by: >)
         guard let lowest = b.last else { return nil }
         let allowed = Int((fpr * Double(b.count)).rounded(.down))

@@ -59,7 +59,7 @@ private func pairAUROC(_ pos: [Double], _ neg: [Double]) -> Double {
         // A threshold from what the rule would score on the 16 benign items out of fold.
         let calibration = try #require(provenance["calibration"] as? [String: Any])
         #expect(calibration["benign"] as? Int == 16 && calibration["threshold"] is Double)
-        #expect(t.stdout.contains("threshold for a mean-over-response rule at ≤ 5% benign FPR: "), "\(t.stdout)")
+        #expect(t.stdout.contains("threshold for a mean-over-response rule at ≤ 5% FPR on benign items: "), "\(t.stdout)")
         let cvTable = try #require((provenance["cross_validation"] as? [String: Any])?["table"] as? [[String: Any]])
         #expect(cvTable.count == 2 * 6)
 
@@ -116,6 +116,66 @@ private func pairAUROC(_ pos: [Double], _ neg: [Double]) -> Double {
         #expect(abs(try #require(r.aurocConcept) - pairAUROC(pos, own)) < 1e-12)
         #expect(r.tpr == Double(r.items.filter { $0.label == 1 && $0.fires }.count) / 12)
         for item in r.items { #expect(item.fires == (item.score >= 0), "\(item.id)") }
+    }
+
+    /// A token-level probe (--pool tokens) on the same items, its threshold kept to 5% of the benign
+    /// and of the concept's own negatives out of fold; a rule reading its maximum over the response
+    /// is scored by eval on held-out items exactly as that maximum.
+    @Test func trainsATokenLevelProbeReadAsItsMaximum() throws {
+        let dir = try CLI.scratch()
+        func lines(_ file: String, drop: Int, take: Int, to name: String) throws -> String {
+            let path = dir.appendingPathComponent(name).path
+            try (try String(contentsOfFile: repo + "/evals/dev/" + file, encoding: .utf8).split(separator: "\n")
+                .dropFirst(drop).prefix(take).joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let concept = try lines("secret-keeping.dev.jsonl", drop: 0, take: 24, to: "sk.jsonl")
+        let benign = try lines("benign-chitchat.dev.jsonl", drop: 0, take: 16, to: "benign.jsonl")
+        let pack = dir.appendingPathComponent("probe-skt").path
+        let t = try CLI.run(["features", "train-probe", "default", "--data", concept, "--data", benign, "--layers", "9",
+                             "--pool", "tokens", "--folds", "3", "--l2", "0.1", "--calibrate-on", "benign,concept",
+                             "--out", pack, "--name", "skt", "--threads", "2"])
+        #expect(t.status == 0, "\(t.stderr)")
+        #expect(t.stdout.contains("12 positive / 12 negative / 16 benign, pool tokens ("), "\(t.stdout)")
+        #expect(t.stdout.contains("threshold for a max-over-response rule at ≤ 5% FPR on benign and concept negatives: "), "\(t.stdout)")
+        let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: pack + "/pack.json"))) as? [String: Any])
+        let provenance = try #require(manifest["provenance"] as? [String: Any])
+        #expect(provenance["pooling"] as? String == "tokens")
+        // Training tokens: every token of the 12 label-0 and 16 benign responses, and the tokens where
+        // each of the 12 label-1 responses differs from its pair's: more than the negatives' alone.
+        let tokens = try #require(provenance["training_tokens"] as? Int)
+        #expect(tokens > 28)
+        // With 16 benign and 12 own negatives, 5% lets none of either fire out of fold.
+        let calibration = try #require(provenance["calibration"] as? [String: Any])
+        #expect(calibration["on"] as? [String] == ["benign", "concept"])
+        #expect(calibration["benign_fpr"] as? Double == 0 && calibration["concept_fpr"] as? Double == 0)
+        let threshold = try #require(calibration["threshold"] as? Double)
+
+        let rules = dir.appendingPathComponent("probe.yaml").path
+        try """
+        schema_version: 1
+        packs:
+          - {name: skt, path: probe-skt}
+        rules:
+          - id: probe.skt
+            description: The token-level secret-keeping probe's maximum over the response.
+            severity: info
+            tags: [secret-keeping]
+            watch: {probe: skt}
+            detect: {threshold: \(threshold), scope: response, aggregate: max}
+
+        """.write(toFile: rules, atomically: true, encoding: .utf8)
+        let heldConcept = try lines("secret-keeping.dev.jsonl", drop: 24, take: 8, to: "sk-held.jsonl")
+        let heldBenign = try lines("benign-chitchat.dev.jsonl", drop: 16, take: 4, to: "benign-held.jsonl")
+        let e = try CLI.run(["eval", "default", rules, "--data", heldConcept, "--data", heldBenign, "--json", "--resamples", "20", "--threads", "2"])
+        #expect(e.status == 0, "\(e.stderr)")
+        let r = try #require(try JSONDecoder().decode(EvalResult.self, from: Data(e.stdout.utf8)).rules.first)
+        #expect(r.positives == 4 && r.negatives == 4 && r.benign == 4)
+        // The rule fires where its maximum reaches the calibrated threshold, as the runtime compares.
+        for item in r.items { #expect(item.fires == (item.score >= Double(Float(threshold))), "\(item.id): \(item.score)") }
+        let pos = r.items.filter { $0.label == 1 }.map(\.score)
+        let own = r.items.filter { $0.label == 0 && $0.concept != "benign" }.map(\.score)
+        #expect(abs(try #require(r.aurocConcept) - pairAUROC(pos, own)) < 1e-12)
     }
 
     @Test func theFeatureValueIsTheLogitOfTheActivations() throws {
