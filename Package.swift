@@ -12,6 +12,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // HTML pages from templates that escape every value they insert (reports and dashboards).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", exact: "2.1.1"),
     ],
     targets: [
         // System libraries from Debian (scripts/setup installs them).
@@ -33,10 +35,15 @@ let package = Package(
                 dependencies: ["CYAML", "ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
         .target(name: "ProbityAudit",
                 dependencies: ["ProbityRules", "ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
+        // Self-contained HTML: audit reports and feature dashboards (above the audit, below the tool).
+        .target(name: "ProbityHTML",
+                dependencies: ["ProbityAudit", "ProbityFeatures", "ProbityLM", "ProbityFormats",
+                               .product(name: "Mustache", package: "swift-mustache")]),
         .executableTarget(
             name: "probity",
             dependencies: [
                 "ProbityLM", "ProbityFeatures", "ProbityFormats", "ProbityTensor", "ProbityRules", "ProbityAudit", "ProbityTraining",
+                "ProbityHTML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -52,6 +59,7 @@ let package = Package(
         .testTarget(name: "ProbityAuditTests", dependencies: ["ProbityAudit", "ProbityRules"]),
         .testTarget(name: "ProbityTrainingTests", dependencies: ["ProbityTraining", "ProbityFeatures", "ProbityLM", "ProbityFormats"]),
         .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats", "ProbityLM", "ProbityFeatures", "ProbityAudit", "ProbityTestSupport"]),
+        .testTarget(name: "ProbityHTMLTests", dependencies: ["ProbityHTML", "ProbityAudit", "ProbityRules", "ProbityTestSupport"]),
         // Benchmarks: they print figures for docs/BENCHMARKS.md and are not part of the unit suite
         // (scripts/test skips them; `swift test -c release --filter ProbityBenchmarks` runs them).
         .testTarget(name: "ProbityBenchmarks",

@@ -44,7 +44,7 @@ extension AuditReport {
             model: h.model,
             packs: h.packs, ruleFiles: h.ruleFiles,
             rules: rules.map { r in
-                Rule(id: r.id, severity: r.severity, description: r.description, file: r.file, intervenes: r.intervenes,
+                Rule(id: r.id, severity: r.severity, description: r.description, file: r.file, line: r.line, intervenes: r.intervenes,
                      validity: r.validity.map { Validity(auroc: $0.auroc, tpr: $0.tpr, fpr: $0.fpr, benignFPR: $0.benignFPR,
                                                          data: $0.data, n: $0.n) })
             },
@@ -135,7 +135,7 @@ extension AuditReport.Run {
             })
         }
         self.init(text: run.text, tokens: run.tokens.count, finishReason: AuditReport.FinishReason(run.finishReason),
-                  fired: fired, features: features,
+                  fired: fired, pieces: all.map(tokenizer), features: features,
                   reconstruction: run.reconstruction.isEmpty ? nil : run.reconstruction.map(AuditReport.Reconstruction.init))
     }
 }

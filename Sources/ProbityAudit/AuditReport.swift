@@ -11,8 +11,9 @@ public struct AuditReport: Codable, Sendable, Equatable {
     /// The `schema_version` this build writes and reads.
     /// Version 2 added each rule's `validity`. Version 3 added the FVU over sets of positions (each
     /// run's and the summary's `reconstruction`) and renamed each position's `fvu`, which was not
-    /// one, to `relative_squared_error`.
-    public static let schemaVersion = 3
+    /// one, to `relative_squared_error`. Version 4 added each rule's `line` in its file and each
+    /// run's `pieces`, the token at every position, so a report can show its transcripts token by token.
+    public static let schemaVersion = 4
 
     public var schemaVersion: Int
     public var probityVersion: String
@@ -63,6 +64,8 @@ public struct AuditReport: Codable, Sendable, Equatable {
         public var severity: RuleSeverity
         public var description: String
         public var file: String
+        /// The line of `file` where the rule's entry starts (1-based).
+        public var line: Int
         /// The rule has interventions or stops generation.
         public var intervenes: Bool
         /// What `probity eval` measured for the rule, as its file records; absent when unmeasured.
@@ -237,6 +240,9 @@ public struct AuditReport: Codable, Sendable, Equatable {
         public var tokens: Int
         public var finishReason: FinishReason
         public var fired: [Firing]
+        /// The token at each position, prompt then generated tokens, as the tokenizer renders it
+        /// alone (the positions of `fired` and `features` index this).
+        public var pieces: [String]
         /// Per position, the top latents and relative squared error of each SAE pack (SAE packs only;
         /// absent otherwise).
         public var features: [PositionFeatures]?
@@ -244,7 +250,7 @@ public struct AuditReport: Codable, Sendable, Equatable {
         public var reconstruction: [Reconstruction]?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case text, tokens, finishReason = "finish_reason", fired, features, reconstruction
+            case text, tokens, finishReason = "finish_reason", fired, pieces, features, reconstruction
         }
     }
 

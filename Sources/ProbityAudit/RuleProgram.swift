@@ -13,6 +13,8 @@ public struct RuleInfo: Sendable, Equatable {
     public var severity: RuleSeverity
     public var description: String
     public var file: String
+    /// The line of `file` where the rule starts.
+    public var line: Int
     /// The rule has interventions or stops generation.
     public var intervenes: Bool
     /// What `probity eval` measured for it, as its file records; nil when unmeasured.
@@ -94,7 +96,7 @@ public final class AuditRuleSet: AuditRules {
         self.compiled = compiled
         infos = compiled.rules.map {
             RuleInfo(id: $0.id, severity: $0.rule.severity, description: $0.rule.description, file: $0.resolved.file,
-                     intervenes: !$0.interventions.isEmpty || $0.rule.stop, validity: $0.rule.validity)
+                     line: $0.rule.location.line, intervenes: !$0.interventions.isEmpty || $0.rule.stop, validity: $0.rule.validity)
         }
         self.counts = counts
         packDigests = compiled.packs.map { p in

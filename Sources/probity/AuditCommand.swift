@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import ProbityAudit
+import ProbityHTML
 import ProbityRules
 
 struct AuditCommand: ParsableCommand {
@@ -19,6 +20,9 @@ struct AuditCommand: ParsableCommand {
 
     @Option(help: "The JUnit XML report (default: reports/SUITE.junit.xml).")
     var junit: String?
+
+    @Option(help: "Also write the report as one self-contained HTML page here.")
+    var html: String?
 
     @Option(help: "Fail on findings at or above this severity: info, low, medium, high, critical.")
     var failOn: String = "high"
@@ -49,7 +53,9 @@ struct AuditCommand: ParsableCommand {
         }
         try AuditReport.writeAtomically(try report.json(), to: jsonPath)
         try AuditReport.writeAtomically(Data(report.junit().utf8), to: junitPath)
+        if let html { try ReportPage.write(report, to: html) }
         let passed = printSummary(report, json: jsonPath, junit: junitPath)
+        if let html { print("page: \(html)") }
         if !passed { throw ExitCode(Exit.findings) }
     }
 }

@@ -4,6 +4,7 @@
 import ProbityAudit
 import ProbityFeatures
 import ProbityFormats
+import ProbityHTML
 import ProbityLM
 import ProbityRules
 import ProbityTensor
@@ -28,6 +29,7 @@ extension FeatureError: BadInput {}
 extension TrainingError: BadInput {}
 extension RulesError: BadInput {}
 extension AuditError: BadInput {}
+extension HTMLError: BadInput {}
 
 /// The flag that sets each training setting a library error names.
 private let trainingFlags: [String: String] = [

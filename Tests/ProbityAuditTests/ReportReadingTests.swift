@@ -12,8 +12,9 @@ import Testing
         let firing = AuditReport.Firing(rule: "r.high", severity: .high, value: 2.5, positions: [
             AuditReport.FiringPosition(position: 3, token: 42, piece: " yes", activations: ["pack[7]": 2.5]),
         ])
-        let run = AuditReport.Run(text: "yes", tokens: 1, finishReason: .eos, fired: [firing], features: nil, reconstruction: nil)
-        let quiet = AuditReport.Run(text: "no", tokens: 2, finishReason: .length, fired: [], features: [
+        let run = AuditReport.Run(text: "yes", tokens: 1, finishReason: .eos, fired: [firing],
+                                  pieces: ["<s>", "Is", " it", " yes"], features: nil, reconstruction: nil)
+        let quiet = AuditReport.Run(text: "no", tokens: 2, finishReason: .length, fired: [], pieces: ["p", "n", "o"], features: [
             AuditReport.PositionFeatures(position: 0, packs: [AuditReport.PackFeatures(pack: "p", relativeSquaredError: 0.25, top: [
                 AuditReport.Latent(latent: 1, activation: 0.5),
             ])]),
@@ -25,9 +26,9 @@ import Testing
                                               rule: "r.high", positionsEdited: 2, firedBaseline: true, firesAfter: false,
                                               logitDeltas: [" yes": -1], logitDeltasFirst: [" yes": -2], alone: nil)])
         let measured = AuditReport.Validity(auroc: 0.93, tpr: 0.8, fpr: 0.05, benignFPR: 0.02, data: String(repeating: "0", count: 64), n: 300)
-        let rules = [AuditReport.Rule(id: "r.high", severity: .high, description: "d", file: "rules/r.yaml", intervenes: true,
+        let rules = [AuditReport.Rule(id: "r.high", severity: .high, description: "d", file: "rules/r.yaml", line: 3, intervenes: true,
                                       validity: measured),
-                     AuditReport.Rule(id: "r.low", severity: .low, description: "d", file: "rules/r.yaml", intervenes: false)]
+                     AuditReport.Rule(id: "r.low", severity: .low, description: "d", file: "rules/r.yaml", line: 12, intervenes: false)]
         let cases = [
             AuditReport.Case(id: "a", index: 0, prompt: "p", promptTokens: 3, location: "s.yaml:5:5", baseline: run,
                              steered: quiet, effects: effects,
@@ -109,8 +110,8 @@ import Testing
                           "summary.passed", "missing")
         Self.expectBadKey(good.replacingOccurrences(of: "\"high\" : 1,", with: "\"severe\" : 1,"),
                           "summary.findings_by_severity.severe", "RuleSeverity")
-        Self.expectBadKey(good.replacingOccurrences(of: "\"schema_version\" : 3", with: "\"schema_version\" : 2"),
-                          "schema_version", "expected 3, found 2")
+        Self.expectBadKey(good.replacingOccurrences(of: "\"schema_version\" : 4", with: "\"schema_version\" : 3"),
+                          "schema_version", "expected 4, found 3")
         // Version 2's per-position "fvu" is no longer a key.
         Self.expectBadKey(good.replacingOccurrences(of: "\"relative_squared_error\" : 0.25", with: "\"fvu\" : 0.25"),
                           "cases[0].steered.features[0].packs[0].relative_squared_error", "missing")

@@ -22,6 +22,22 @@ public enum TestData {
         try required(ModelLocator.cacheDirectory + "/" + relativePath, what: what, setup: setup)
     }
 
+    /// Debian's `chromium` (on PATH), the headless browser the HTML page tests drive; throws
+    /// naming scripts/setup, which installs it, when it is missing.
+    public static func chromium() throws -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for dir in path.split(separator: ":") where FileManager.default.isExecutableFile(atPath: "\(dir)/chromium") {
+            return "\(dir)/chromium"
+        }
+        throw Missing(description: "missing chromium on PATH (Debian's chromium, the headless browser of the HTML page tests): "
+                      + "run scripts/setup to install it (scripts/test does)")
+    }
+
+    /// The DevTools client (websocket-client) scripts/lib/browser-check.py drives the browser with.
+    public static func devToolsClient() throws -> String {
+        try cacheFile("python/websocket/__init__.py", what: "websocket-client, the browser tests' DevTools client")
+    }
+
     /// `path` when it exists; else a failure naming what it is and how to fetch it.
     public static func required(_ path: String, what: String, setup: String) throws -> String {
         guard FileManager.default.fileExists(atPath: path) else {
