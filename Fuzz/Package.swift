@@ -15,9 +15,9 @@ let targets = ["gguf", "control-vector", "safetensors", "sae-config", "pack", "l
 let package = Package(
     name: "ProbityFuzz",
     dependencies: [.package(path: "..")],
-    targets: targets.map { name in
+    targets: [.target(name: "FuzzMain")] + targets.map { name in
         .executableTarget(name: "fuzz-\(name)",
-                          dependencies: [.product(name: "ProbityFuzzing", package: probity)],
+                          dependencies: ["FuzzMain", .product(name: "ProbityFuzzing", package: probity)],
                           path: "Sources/fuzz-\(name)")
     }
 )

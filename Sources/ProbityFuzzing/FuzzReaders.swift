@@ -112,6 +112,10 @@ enum FuzzReaders {
     }
 
     static func suite(_ bytes: [UInt8], _ context: FuzzContext) throws -> FuzzOutcome {
+        // Suites name rule files relative to themselves, as `../rules/*.yaml` (what the seeds use).
+        if !FileManager.default.fileExists(atPath: context.scratch + "/rules/suite-rules.yaml") {
+            _ = try context.file("rules/suite-rules.yaml", Array("schema_version: 1\nrules: []\n".utf8))
+        }
         _ = try AuditSuite.load(path: try context.file("suite/suite.yaml", bytes))
         return .accepted
     }

@@ -27,13 +27,15 @@ import Testing
         let seeds = Self.inputs("Fuzz/corpus", target)
         #expect(!seeds.isEmpty, "no seeds in Fuzz/corpus/\(target.rawValue)")
         var accepted = 0
+        var refusals: [String] = []
         for file in seeds + Self.inputs("Tests/Fixtures/fuzz-regressions", target) {
             let outcome = try target.run([UInt8](try Data(contentsOf: file)), in: try Self.context.get())
             #expect(!outcome.isViolation, "\(file.lastPathComponent): \(outcome)")
             if outcome == .accepted { accepted += 1 }
+            if case .refused(let why) = outcome { refusals.append("\(file.lastPathComponent): \(why)") }
         }
         // Seeds are valid or near-valid files; at least one of each target must be read in full, or
         // the fuzzer would only ever explore the first refusal.
-        #expect(accepted > 0, "no seed of \(target.rawValue) is accepted")
+        #expect(accepted > 0, "no seed of \(target.rawValue) is accepted: \(refusals.joined(separator: "; "))")
     }
 }

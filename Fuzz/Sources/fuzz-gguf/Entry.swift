@@ -1,4 +1,5 @@
 // libFuzzer entry point: FuzzTarget.gguf (see Sources/ProbityFuzzing).
+import FuzzMain
 import ProbityFuzzing
 
 let context = Result { try FuzzDriver.context() }
@@ -12,5 +13,5 @@ public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 // it hands over to libFuzzer's driver (the arguments are libFuzzer's: corpus dirs, -flags).
 @_cdecl("fuzz_gguf_main")
 public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    FuzzDriver.runLibFuzzer(argc, argv, testOneInput)
+    FuzzMain.runLibFuzzer(argc, argv, testOneInput)
 }
