@@ -9,6 +9,9 @@ let package = Package(
     products: [
         .executable(name: "probity", targets: ["probity"]),
         .library(name: "ProbityLM", targets: ["ProbityLM"]),
+        // Every reader of untrusted files as a function of bytes: for the libFuzzer shims of the
+        // separate Fuzz/ package and the replay test. Not a dependency of the probity executable.
+        .library(name: "ProbityFuzzing", targets: ["ProbityFuzzing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -46,6 +49,8 @@ let package = Package(
                 "ProbityHTML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .target(name: "ProbityFuzzing",
+                dependencies: ["ProbityAudit", "ProbityRules", "ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
 
         // Tests. Every seeded random number comes from ProbityTensor's SplitMix64; set-up data (the
         // default model, test vocabularies, corpora) from ProbityTestSupport, which fails a test
@@ -58,6 +63,7 @@ let package = Package(
         .testTarget(name: "ProbityRulesTests", dependencies: ["ProbityRules", "ProbityLM", "ProbityTensor"]),
         .testTarget(name: "ProbityAuditTests", dependencies: ["ProbityAudit", "ProbityRules"]),
         .testTarget(name: "ProbityTrainingTests", dependencies: ["ProbityTraining", "ProbityFeatures", "ProbityLM", "ProbityFormats"]),
+        .testTarget(name: "ProbityFuzzingTests", dependencies: ["ProbityFuzzing", "ProbityLM"]),
         .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats", "ProbityLM", "ProbityFeatures", "ProbityAudit", "ProbityTestSupport"]),
         .testTarget(name: "ProbityHTMLTests", dependencies: ["ProbityHTML", "ProbityAudit", "ProbityRules", "ProbityTestSupport"]),
         // Benchmarks: they print figures for docs/BENCHMARKS.md and are not part of the unit suite

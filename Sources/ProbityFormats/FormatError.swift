@@ -38,6 +38,11 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
     /// Tensor bytes `[start, start+count)` (relative to the data section) run past its `available` bytes.
     case tensorOutOfBounds(path: String, tensor: String, start: UInt64, count: Int, available: Int)
     case overlappingTensors(path: String, first: String, second: String, firstEnd: Int, secondStart: Int)
+    /// A safetensors tensor starts after the end of the one before it in offset order (`after`),
+    /// or, for the first, after data offset 0: the bytes between belong to no tensor.
+    case tensorGap(path: String, tensor: String, expected: Int, found: Int, after: String?)
+    /// The safetensors tensors cover the first `covered` bytes of a data section of `size` bytes.
+    case dataSizeMismatch(path: String, covered: Int, size: Int)
     /// A GGUF tensor does not start where the padded bytes of the tensor before it (`after`, in the
     /// order of the infos) end, or, for the first tensor, at the start of the data section.
     case tensorOffsetMismatch(path: String, tensor: String, expected: UInt64, found: UInt64, after: String?, alignment: Int)
@@ -112,6 +117,14 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
             return "\(path): tensor '\(tensor)': its \(count) bytes at data offset \(start) run past the \(available) bytes of the data section"
         case let .overlappingTensors(path, first, second, firstEnd, secondStart):
             return "\(path): tensor '\(second)' starts at data offset \(secondStart), inside tensor '\(first)' (which ends at \(firstEnd))"
+        case let .tensorGap(path, tensor, expected, found, after):
+            let rule = "safetensors tensors tile the data section, without gaps"
+            guard let after else {
+                return "\(path): tensor '\(tensor)': data offsets start at \(found), expected \(expected): the first tensor starts the data section (\(rule))"
+            }
+            return "\(path): tensor '\(tensor)': data offsets start at \(found), expected \(expected), where tensor '\(after)' ends (\(rule))"
+        case let .dataSizeMismatch(path, covered, size):
+            return "\(path): the tensors cover \(covered) bytes of data, but the data section holds \(size) bytes (expected them to cover it exactly)"
         case let .tensorOffsetMismatch(path, tensor, expected, found, after, alignment):
             let rule = "tensors are stored back to back in the order of their infos, each padded to the alignment \(alignment)"
             guard let after else {

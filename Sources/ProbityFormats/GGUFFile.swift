@@ -8,8 +8,11 @@ import ProbityTensor
 public enum GGUFLimits {
     /// Bytes in one metadata string (chat templates are the longest real ones, tens of KiB).
     public static let maxStringLength = 16 << 20
-    /// Bytes in a metadata key or tensor name.
+    /// Bytes in a metadata key.
     public static let maxNameLength = 64 << 10
+    /// Bytes in a tensor name: ggml keeps names in a 64-byte buffer with its NUL (GGML_MAX_NAME),
+    /// so llama.cpp refuses a name of 64 bytes or more, and so do we.
+    public static let maxTensorNameLength = 63
     /// Elements in one metadata array (vocabularies reach a few hundred thousand).
     public static let maxArrayLength = 1 << 24
     /// Arrays inside arrays: 1 means an array of scalars.
@@ -192,7 +195,7 @@ private struct GGUFParser {
         tensors.reserveCapacity(Int(tensorCount))
         for _ in 0..<Int(tensorCount) {
             let infoAt = cursor.offset
-            let name = try cursor.readGGUFString("tensor name", limit: GGUFLimits.maxNameLength)
+            let name = try cursor.readGGUFString("tensor name", limit: GGUFLimits.maxTensorNameLength)
             guard seen.insert(name).inserted else {
                 throw FormatError.duplicateTensor(path: path, offset: infoAt, name: name)
             }

@@ -44,6 +44,10 @@ public struct GGUFWriter {
 
     /// Adds a tensor; `shape` is in ggml order (innermost first) and `data` its raw bytes.
     public mutating func addTensor(name tensorName: String, type: GGMLType, shape: [Int], data: [UInt8]) throws {
+        guard tensorName.utf8.count <= GGUFLimits.maxTensorNameLength else {
+            throw FormatError.limitExceeded(path: name, offset: 0, what: "tensor name length of '\(tensorName)'",
+                                            value: UInt64(tensorName.utf8.count), limit: GGUFLimits.maxTensorNameLength)
+        }
         guard !tensors.contains(where: { $0.info.name == tensorName }) else {
             throw FormatError.duplicateTensor(path: name, offset: 0, name: tensorName)
         }

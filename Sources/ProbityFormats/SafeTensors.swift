@@ -179,11 +179,24 @@ enum SafeTensorsHeader {
             tensors.append(try tensorInfo(name: name, value, path: path, dataSize: dataSize))
         }
         tensors.sort { ($0.dataRange.lowerBound, $0.dataRange.upperBound, $0.name) < ($1.dataRange.lowerBound, $1.dataRange.upperBound, $1.name) }
-        let nonEmpty = tensors.filter { !$0.dataRange.isEmpty }
-        for (a, b) in zip(nonEmpty, nonEmpty.dropFirst()) where b.dataRange.lowerBound < a.dataRange.upperBound {
-            throw FormatError.overlappingTensors(path: path, first: a.name, second: b.name,
-                                                 firstEnd: a.dataRange.upperBound, secondStart: b.dataRange.lowerBound)
+        // As the safetensors library validates a header: in offset order, each tensor starts where
+        // the one before ends (the first at 0), and the last ends where the file does. No gaps,
+        // no overlaps, no trailing bytes.
+        var end = 0
+        var previous: SafeTensorInfo?
+        for t in tensors {
+            if t.dataRange.lowerBound < end, let previous {
+                throw FormatError.overlappingTensors(path: path, first: previous.name, second: t.name,
+                                                     firstEnd: end, secondStart: t.dataRange.lowerBound)
+            }
+            guard t.dataRange.lowerBound == end else {
+                throw FormatError.tensorGap(path: path, tensor: t.name, expected: end, found: t.dataRange.lowerBound,
+                                            after: previous?.name)
+            }
+            end = t.dataRange.upperBound
+            previous = t
         }
+        guard end == dataSize else { throw FormatError.dataSizeMismatch(path: path, covered: end, size: dataSize) }
         return (tensors, metadata)
     }
 

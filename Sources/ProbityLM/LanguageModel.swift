@@ -27,6 +27,14 @@ public struct ModelInfo: Sendable, Equatable {
     /// Every hook point this model has, in forward order.
     public var hookPoints: [HookPoint] { HookPoint.all(blocks: blockCount) }
 
+    public init(architecture: String, blockCount: Int, width: Int, vocabularySize: Int, contextLength: Int) {
+        self.architecture = architecture
+        self.blockCount = blockCount
+        self.width = width
+        self.vocabularySize = vocabularySize
+        self.contextLength = contextLength
+    }
+
     /// Checks that `point` exists in this model.
     public func validate(_ point: HookPoint) throws {
         guard point.slot(blocks: blockCount) != nil else {

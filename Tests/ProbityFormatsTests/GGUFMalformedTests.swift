@@ -77,6 +77,21 @@ import ProbityFormats
                                                limit: GGUFLimits.maxNameLength))
     }
 
+    /// llama.cpp keeps tensor names in GGML_MAX_NAME (64) bytes with the NUL: 63 is the longest.
+    @Test func tensorNameOf64BytesRefused() throws {
+        var w = GGUFWriter(name: "w.gguf")
+        try w.addTensor(name: String(repeating: "n", count: 63), shape: [1], floats: [1])
+        #expect(try GGUFFile(bytes: w.bytes(), name: p).tensors.first?.name.utf8.count == 63)
+        #expect(formatError { try w.addTensor(name: String(repeating: "m", count: 64), shape: [1], floats: [1]) }
+                == .limitExceeded(path: "w.gguf", offset: 0, what: "tensor name length of '\(String(repeating: "m", count: 64))'",
+                                  value: 64, limit: 63))
+        var r = RawBytes.gguf(tensors: 1, pairs: 0)
+        r.str(String(repeating: "t", count: 64)); r.u32(1); r.u64(1); r.u32(0); r.u64(0)
+        let e = ggufError(r)
+        #expect(e == .limitExceeded(path: p, offset: 24, what: "tensor name length", value: 64, limit: GGUFLimits.maxTensorNameLength))
+        #expect(e?.description == "bad.gguf: offset 24: tensor name length 64 exceeds the limit of 63")
+    }
+
     @Test func hugeArrayCounts() {
         var r = RawBytes.gguf(tensors: 0, pairs: 1)
         r.str("a"); r.u32(9); r.u32(0); r.u64(1 << 62)

@@ -187,6 +187,31 @@ import ProbityFormats
                 == .overlappingTensors(path: p, first: "a", second: "b", firstEnd: 8, secondStart: 4))
     }
 
+    /// The tensors must tile the data section exactly, as the safetensors library checks.
+    @Test func tensorsTileTheData() throws {
+        let zeros = [UInt8](repeating: 0, count: 16)
+        let gap = #"{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}}"#
+        let e = error(gap, data: [UInt8](zeros.prefix(12)))
+        #expect(e == .tensorGap(path: p, tensor: "b", expected: 4, found: 8, after: "a"))
+        #expect(e?.description == "bad.safetensors: tensor 'b': data offsets start at 8, expected 4, where tensor 'a' ends "
+                + "(safetensors tensors tile the data section, without gaps)")
+        let late = #"{"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}"#
+        #expect(error(late, data: [UInt8](zeros.prefix(8))) == .tensorGap(path: p, tensor: "a", expected: 0, found: 4, after: nil))
+        let short = #"{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}"#
+        let trailing = error(short, data: [UInt8](zeros.prefix(6)))
+        #expect(trailing == .dataSizeMismatch(path: p, covered: 4, size: 6))
+        #expect(trailing?.description == "bad.safetensors: the tensors cover 4 bytes of data, but the data section holds 6 bytes (expected them to cover it exactly)")
+        #expect(error("{}", data: [0]) == .dataSizeMismatch(path: p, covered: 0, size: 1))
+        // Empty tensors sit where the others meet; the order of the header does not matter.
+        let fine = #"{"b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}, "e": {"dtype": "I8", "shape": [0], "data_offsets": [4, 4]}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}"#
+        let f = try SafeTensorsFile(bytes: raw(fine, data: [UInt8](zeros.prefix(8))), name: p)
+        #expect(f.tensors.map(\.name) == ["a", "e", "b"])
+        // An empty tensor inside another is an overlap.
+        let inside = #"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "e": {"dtype": "I8", "shape": [0], "data_offsets": [4, 4]}}"#
+        #expect(error(inside, data: [UInt8](zeros.prefix(8)))
+                == .overlappingTensors(path: p, first: "a", second: "e", firstEnd: 8, secondStart: 4))
+    }
+
     @Test func badMetadata() {
         #expect(error(#"{"__metadata__": {"k": 3}}"#)
                 == .badHeaderField(path: p, at: "__metadata__.k", expected: "a string", found: "the number 3"))
