@@ -5,12 +5,15 @@ import Foundation
 import Testing
 
 @Suite(.serialized) struct SAECLITests {
-    /// A small text corpus: the repository's design document, paragraphs as documents.
+    /// A small text corpus: the repository's design document, each line its own paragraph, so no
+    /// document is longer than a line and a 256-token buffer never holds the whole 512-token run
+    /// (the resume test needs at least two buffers, whatever the document says).
     static func corpus(in dir: URL) throws -> String {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let text = try String(contentsOf: root.appendingPathComponent("docs/DESIGN.md"), encoding: .utf8)
+        let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         let path = dir.appendingPathComponent("design.txt").path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try lines.joined(separator: "\n\n").write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Writes the hand-made seeds of Fuzz/corpus (the other seeds are copies of repository files):
 a tiny whole llama GGUF with a byte-level BPE vocabulary, a control vector, small safetensors and
-.npy files, chat messages and tokenizer texts. Deterministic; rerun to regenerate.
+.npy files, chat messages, tokenizer texts, and the golden default report trimmed to one case. Deterministic; rerun to regenerate.
 Usage: scripts/lib/fuzz-seeds.py CORPUS_DIR"""
-import os, struct, sys
+import json, os, struct, sys
 
 out = sys.argv[1]
 
@@ -147,3 +147,17 @@ for i, text in enumerate(["Hello, world!", "  leading and trailing  \n\n\ttabs",
                           "x = [1, 2, 3]; // 12345678901234567890", "\u00a0\u200b\u2028\r\n'''s 've 'LL"]):
     for target in ("tokenizer-bpe", "tokenizer-spm"):
         put(target, f"text-{i}.txt", text)
+
+# --- report: the golden default report (Tests/Fixtures/reports) trimmed to its first case ------
+# Rerun after the report schema changes, or the seed is refused at its schema_version.
+golden = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Tests", "Fixtures", "reports", "default.json")
+with open(golden) as f:
+    report = json.load(f)
+case = report["cases"][0]
+for side in ("baseline", "steered"):
+    if isinstance(case.get(side), dict) and "features" in case[side]:
+        case[side]["features"] = case[side]["features"][:3]
+named = json.dumps(case)
+report["cases"] = [case]
+report["rules"] = [r for r in report["rules"] if '"%s"' % r["id"] in named][:3] or report["rules"][:1]
+put("report", "trimmed.json", json.dumps(report, sort_keys=True))
