@@ -280,7 +280,7 @@ struct FeaturesTrainProbe: ParsableCommand {
                 ["fpr_target": fpr, "on": calibrateGroups.concept ? ["benign", "concept"] : ["benign"], "threshold": number(t),
                  "benign": benignItems.count, "benign_fpr": number(groupFPR(benignItems)),
                  "concept_negatives": conceptNegatives.count, "concept_fpr": number(groupFPR(conceptNegatives)),
-                 "statistic": "out of fold: " + run.statisticText + ", on each group; the highest threshold that keeps each to the rate"] as [String: Any]
+                 "statistic": "out of fold: " + run.statisticText + ", on each group; the lowest threshold at which every group stays within the rate"] as [String: Any]
             } ?? NSNull(),
             "iterations": final.iterations,
             "model": ["name": modelName as Any? ?? NSNull(), "gguf_sha256": modelSHA] as [String: Any],

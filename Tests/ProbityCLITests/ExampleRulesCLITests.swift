@@ -9,13 +9,6 @@ import Testing
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 
-    /// Tests the CAA rules are known to fail (rules/README.md says why): the deception and
-    /// secret-keeping directions do not single out the laptop and blue-moon answers.
-    static let knownFailures: Set<String> = [
-        "deception.counter-steer/#1",
-        "secrets.stop-on-trigger/#1",
-    ]
-
     static func tests(_ stdout: String) throws -> [[String: Any]] {
         let document = try #require(try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any], "\(stdout)")
         return try #require(document["tests"] as? [[String: Any]])
@@ -33,24 +26,15 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
     }
 
-    @Test func caaRulesPassTheirOwnTestsButKnownOnes() throws {
+    @Test func caaRulesPassTheirOwnTests() throws {
         let r = try CLI.run(["rules", "test", Self.repo + "/rules/caa", "--json"])
         let tests = try Self.tests(r.stdout)
-        #expect(tests.count == 9)
+        #expect(tests.count == 7)
         for t in tests {
             let key = "\(t["rule"] as? String ?? "?")/\(t["test"] as? String ?? "?")"
-            let passed = t["pass"] as? Bool == true
-            if Self.knownFailures.contains(key) {
-                withKnownIssue("\(key) fails on the default model (rules/README.md)") {
-                    #expect(passed, "\(key): \(t["problems"] ?? "")")
-                }
-            } else {
-                #expect(passed, "\(key): \(t["problems"] ?? ""), observed \(t["observed"] ?? "")")
-            }
+            #expect(t["pass"] as? Bool == true, "\(key): \(t["problems"] ?? ""), observed \(t["observed"] ?? "")")
         }
-        withKnownIssue("two CAA rule tests fail, so the command exits 1") {
-            #expect(r.status == 0, "\(r.stderr)")
-        }
+        #expect(r.status == 0, "\(r.stderr)")
     }
 
     @Test func aWrongExpectationInACopyFails() throws {
