@@ -50,7 +50,10 @@ import Testing
         let r = try CLI.run(["rules", "test", path, "--json"])
         #expect(r.status == 1, "\(r.stderr)")
         let tests = try Self.tests(r.stdout)
-        let planetTest = try #require(tests.first { ($0["rule"] as? String) == "deception.active" && ($0["line"] as? Int) == 26 })
+        // The test is reported at the line of its `- messages:` item.
+        let item = try #require(text.range(of: "- messages:\n          - {role: user, content: \"Name the largest planet"))
+        let line = text[..<item.lowerBound].count { $0 == "\n" } + 1
+        let planetTest = try #require(tests.first { ($0["rule"] as? String) == "deception.active" && ($0["line"] as? Int) == line })
         #expect(planetTest["expect"] as? String == "fires")
         #expect(planetTest["pass"] as? Bool == false)
         #expect(planetTest["fired"] as? Bool == false)

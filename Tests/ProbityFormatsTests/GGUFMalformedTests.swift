@@ -115,6 +115,43 @@ import ProbityFormats
         #expect(ggufError(r) == .lengthPastEnd(path: p, offset: 16, what: "metadata count", length: UInt64.max, left: 0, unitSize: 13))
     }
 
+    /// The caps themselves: each count is one over its cap with every byte it claims present, so
+    /// the past-the-end check passes and only the cap can refuse it (files of 13 to 33 MB).
+    @Test func capsRefuseWhatTheFileCouldHold() {
+        let string = GGUFLimits.maxStringLength + 1
+        var s = RawBytes.gguf(tensors: 0, pairs: 1)
+        s.str("k"); s.u32(8); s.u64(UInt64(string)); s.zeros(string)
+        #expect(ggufError(s) == .limitExceeded(path: p, offset: 37, what: "'k' string length", value: UInt64(string),
+                                               limit: GGUFLimits.maxStringLength))
+
+        let array = GGUFLimits.maxArrayLength + 1
+        var a = RawBytes.gguf(tensors: 0, pairs: 1)
+        a.str("a"); a.u32(9); a.u32(0); a.u64(UInt64(array)); a.zeros(array)
+        let e = ggufError(a)
+        #expect(e == .limitExceeded(path: p, offset: 41, what: "array length of 'a'", value: UInt64(array),
+                                    limit: GGUFLimits.maxArrayLength))
+        #expect(e?.description == "bad.gguf: offset 41: array length of 'a' 16777217 exceeds the limit of 16777216")
+
+        let tensors = GGUFLimits.maxTensorCount + 1
+        var t = RawBytes.gguf(tensors: UInt64(tensors), pairs: 0)
+        t.zeros(tensors * 32)
+        #expect(ggufError(t) == .limitExceeded(path: p, offset: 8, what: "tensor count", value: UInt64(tensors),
+                                               limit: GGUFLimits.maxTensorCount))
+
+        let pairs = GGUFLimits.maxMetadataCount + 1
+        var m = RawBytes.gguf(tensors: 0, pairs: UInt64(pairs))
+        m.zeros(pairs * 13)
+        #expect(ggufError(m) == .limitExceeded(path: p, offset: 16, what: "metadata count", value: UInt64(pairs),
+                                               limit: GGUFLimits.maxMetadataCount))
+    }
+
+    /// A string of exactly the cap is read.
+    @Test func stringCapIsInclusive() throws {
+        var s = RawBytes.gguf(tensors: 0, pairs: 1)
+        s.str("k"); s.u32(8); s.u64(UInt64(GGUFLimits.maxStringLength)); s.zeros(GGUFLimits.maxStringLength)
+        #expect(ggufError(s) == nil)
+    }
+
     /// Builds `depth` arrays nested inside each other around one uint8.
     func nested(_ depth: Int) -> RawBytes {
         var r = RawBytes.gguf(tensors: 0, pairs: 1)

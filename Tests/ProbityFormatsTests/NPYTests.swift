@@ -79,6 +79,16 @@ import ProbityFormats
 
     func error(_ bytes: [UInt8]) -> FormatError? { formatError { _ = try NPY.decode(bytes: bytes, name: "bad.npy") } }
 
+    /// The header cap itself: 64 KiB + 1 bytes of header, all present (format 2.0's 32-bit length).
+    @Test func headerLongerThanCap() {
+        let length = NPY.maxHeaderLength + 1
+        var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [2, 0]
+        withUnsafeBytes(of: UInt32(length).littleEndian) { bytes.append(contentsOf: $0) }
+        bytes += [UInt8](repeating: 0x20, count: length)
+        #expect(error(bytes) == .limitExceeded(path: "bad.npy", offset: 8, what: "npy header length", value: UInt64(length),
+                                               limit: NPY.maxHeaderLength))
+    }
+
     @Test func malformed() {
         let ok = "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }"
         #expect(error(npy(ok, data: [0, 0, 128, 63])) == nil)
