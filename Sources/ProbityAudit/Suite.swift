@@ -209,7 +209,7 @@ public struct AuditSuite: Sendable {
             records = array
         } else {
             let text = String(decoding: data, as: UTF8.self)
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            let lines = StrictJSON.lines(text)
             for (n, line) in lines.enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
                 records.append(try StrictJSON.object(line: line, of: text, number: n + 1, path: path))
             }

@@ -51,7 +51,7 @@ public enum PromptSet {
         let encode = { (s: String) in tokenizer.encode(s, addSpecial: true, parseSpecial: true) }
         var prompts: [Prompt] = []
         // "\r\n" is one Character in Swift, so split on either.
-        for (n, line) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
+        for (n, line) in StrictJSON.lines(text).enumerated() {
             if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
             let lineNumber = n + 1
             func bad(_ reason: String) -> FeatureError { .badPairs(path: path, line: lineNumber, reason: reason) }

@@ -55,6 +55,13 @@ public enum StrictJSON {
         }
     }
 
+    /// The lines of a JSON Lines text, ended by "\n" or "\r\n" (a Swift `Character` each, so
+    /// splitting at "\n" alone would leave a CRLF file as one line), empty lines kept so that line
+    /// n is element n - 1.
+    public static func lines(_ text: String) -> [Substring] {
+        text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+    }
+
     /// Validates one line of a JSON Lines file, then decodes it. `line` is a slice of `text` (the
     /// whole file), so errors give the file's byte offset and the line's column.
     public static func object(line: Substring, of text: String, number: Int, path: String) throws -> Any {

@@ -63,7 +63,7 @@ struct Tokenize: ParsableCommand {
             return
         }
         var first = true
-        for (index, line) in content.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (index, line) in StrictJSON.lines(content).enumerated() {
             if line.allSatisfy(\.isWhitespace) { continue }
             let object = try StrictJSON.object(line: line, of: content, number: index + 1, path: file)
             guard let dict = object as? [String: Any], let text = dict["text"] as? String else {

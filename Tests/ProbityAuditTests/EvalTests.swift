@@ -76,6 +76,18 @@ struct SplitMix64Test {
         #expect(items[1].line == 3 && items[1].file == path)
     }
 
+    /// CRLF line ends (a file saved on Windows) read as the same items on the same lines.
+    @Test func readsCRLFFilesLineForLine() throws {
+        let second = #"{"id": "b", "messages": [{"role": "user", "content": "Hi"}], "response": "Go away.", "label": 0, "concept": "greeting"}"#
+        let path = try Self.write(Self.good + "\r\n\r\n" + second + "\r\n")
+        let items = try EvalItem.load(paths: [path])
+        #expect(items.map(\.id) == ["a", "b"])
+        #expect(items[1].line == 3 && items[1].response == "Go away.")
+        let bad = try Self.write(Self.good + "\r\n" + #"{"id": "c", "label": 1}"# + "\r\n")
+        #expect(throws: AuditError.self) { try EvalItem.load(paths: [bad]) }
+        do { _ = try EvalItem.load(paths: [bad]) } catch { #expect("\(error)".contains("data.jsonl:2")) }
+    }
+
     @Test func badLinesNameFileLineAndKey() throws {
         let cases: [(String, String)] = [
             ("{", "not valid JSON (byte offset 2): expected a key in double quotes or '}', found the end of the text"),

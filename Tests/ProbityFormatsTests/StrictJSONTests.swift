@@ -156,4 +156,12 @@ import ProbityFormats
         // Line 2 starts after the 11 bytes of line 1 ("é" is two bytes, then a tab and "\n"); its ']' is 9 bytes in.
         #expect(e?.line == 2 && e?.column == 10 && e?.offset == 11 + 9)
     }
+
+    @Test func linesEndAtLFOrCRLF() {
+        #expect(StrictJSON.lines("a\r\nb\n\nc").map(String.init) == ["a", "b", "", "c"])
+        #expect(StrictJSON.lines("{}\r\n{}\r\n").map(String.init) == ["{}", "{}", ""])
+        #expect(StrictJSON.lines("one").map(String.init) == ["one"])
+        // A lone CR is not a line end (JSON Lines ends lines with LF, optionally after CR).
+        #expect(StrictJSON.lines("a\rb").count == 1)
+    }
 }

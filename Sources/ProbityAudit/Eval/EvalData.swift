@@ -56,7 +56,7 @@ extension EvalItem {
             guard let text = String(data: data, encoding: .utf8) else {
                 throw AuditError.cannotRead(path: path, reason: "not UTF-8 text")
             }
-            for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            for (i, line) in StrictJSON.lines(text).enumerated() {
                 guard !line.allSatisfy(\.isWhitespace) else { continue }
                 try StrictJSON.validate(line: line, of: text, number: i + 1, path: path)
                 let item = try parse(line: String(line), file: path, number: i + 1)
