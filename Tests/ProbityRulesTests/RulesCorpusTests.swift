@@ -75,16 +75,28 @@ import Testing
         #expect(set.files.isEmpty)
     }
 
-    /// The example rules (rules/, rules/caa, rules/demo) lint clean against the committed packs.
+    /// Every shipped rules file (rules/ and each directory under it) lints clean against the
+    /// committed packs, all loaded together (so rule ids are unique across them).
     @Test func exampleRulesLintClean() throws {
         let repository = URL(fileURLWithPath: RulesFixtures.directory).deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().path
-        let (set, diagnostics) = RulesFixtures.lint(["rules", "rules/caa", "rules/demo"].map { repository + "/" + $0 })
+        let directories = ["rules", "rules/caa", "rules/demo", "rules/measured", "rules/probes", "rules/steering"]
+        let (set, diagnostics) = RulesFixtures.lint(directories.map { repository + "/" + $0 })
         #expect(set.files.map { URL(fileURLWithPath: $0.path).pathComponents.suffix(2).joined(separator: "/") } == [
             "rules/deception.yaml", "rules/secret-keeping.yaml", "rules/sycophancy.yaml",
             "caa/deception.yaml", "caa/secret-keeping.yaml", "caa/sycophancy.yaml", "demo/gold.yaml",
+            "measured/deception.yaml", "measured/secret-keeping.yaml", "measured/sycophancy.yaml",
+            "probes/backdoor-tokens.yaml", "probes/backdoor.yaml", "probes/deception-tokens.yaml", "probes/deception.yaml",
+            "probes/secret-keeping-tokens.yaml", "probes/secret-keeping.yaml", "probes/sycophancy-tokens.yaml",
+            "probes/sycophancy.yaml",
+            "steering/sycophancy-project-out-l18.yaml", "steering/sycophancy-subtract-l18.yaml",
+            "steering/sycophancy-subtract-response-l18.yaml",
         ])
-        #expect(set.rules.count == 11)
+        #expect(set.rules.count == 23)
+        // No directory under rules/ is left out of this test.
+        let listed = try FileManager.default.contentsOfDirectory(atPath: repository + "/rules")
+            .filter { var d: ObjCBool = false; return FileManager.default.fileExists(atPath: repository + "/rules/" + $0, isDirectory: &d) && d.boolValue }
+        #expect(Set(listed.map { "rules/" + $0 }) == Set(directories.dropFirst()))
         #expect(diagnostics.items.isEmpty, "\(diagnostics.items)")
     }
 }
