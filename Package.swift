@@ -61,10 +61,10 @@ let package = Package(
         .testTarget(name: "ProbityLMTests", dependencies: ["ProbityLM", "ProbityTensor", "ProbityTestSupport"]),
         .testTarget(name: "ProbityFeaturesTests", dependencies: ["ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
         .testTarget(name: "ProbityRulesTests", dependencies: ["ProbityRules", "ProbityLM", "ProbityTensor"]),
-        .testTarget(name: "ProbityAuditTests", dependencies: ["ProbityAudit", "ProbityRules"]),
+        .testTarget(name: "ProbityAuditTests", dependencies: ["ProbityAudit", "ProbityRules", "ProbityTestSupport"]),
         .testTarget(name: "ProbityTrainingTests", dependencies: ["ProbityTraining", "ProbityFeatures", "ProbityLM", "ProbityFormats"]),
         .testTarget(name: "ProbityFuzzingTests", dependencies: ["ProbityFuzzing", "ProbityLM"]),
-        .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats", "ProbityLM", "ProbityFeatures", "ProbityAudit", "ProbityTestSupport"]),
+        .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats", "ProbityLM", "ProbityFeatures", "ProbityRules", "ProbityAudit", "ProbityTestSupport"]),
         .testTarget(name: "ProbityHTMLTests", dependencies: ["ProbityHTML", "ProbityAudit", "ProbityRules", "ProbityTestSupport"]),
         // Benchmarks: they print figures for docs/BENCHMARKS.md and are not part of the unit suite
         // (scripts/test skips them; `swift test -c release --filter ProbityBenchmarks` runs them).

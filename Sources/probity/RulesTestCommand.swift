@@ -38,7 +38,7 @@ struct RulesTest: ParsableCommand {
 
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
         var passed = 0, failed = 0
-        var records: [[String: Any]] = []
+        var records: [RuleTestReport.Record] = []
         for rule in compiled.rules {
             let run = try compiled.makeRun(steered: true, only: [rule.id])
             for (n, test) in rule.rule.tests.enumerated() {
@@ -77,36 +77,24 @@ struct RulesTest: ParsableCommand {
             }
         }
         if json {
-            let document: [String: Any] = ["tests": records, "passed": passed, "failed": failed]
-            let data = try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
-            print(String(decoding: data, as: UTF8.self))
+            print(try RuleTestReport(tests: records, passed: passed, failed: failed).json())
         } else {
             print("\(passed + failed) test\(passed + failed == 1 ? "" : "s"): \(passed) passed, \(failed) failed")
         }
         if failed > 0 { throw ExitCode(Exit.findings) }
     }
 
-    /// One test as JSON (docs/rules.md, "Commands"): where it is, what it expected, the aggregate's
-    /// peak against each watched feature's threshold, and whether it passed.
+    /// One test's record (docs/rules-test.schema.json).
     static func record(rule: String, test: RuleTest, index: Int, result: RuleResult, output: String,
-                       problems: [String]) -> [String: Any] {
-        // JSON has no infinities or NaN: a value the rule never reached is null. A Float goes out in
-        // its shortest form (-7.2, not -7.199999809265137).
-        func number(_ v: Float?) -> Any {
-            guard let v, v.isFinite else { return NSNull() }
-            return Double("\(v)") ?? Double(v)
-        }
-        var o: [String: Any] = [
-            "rule": rule, "test": test.name ?? "#\(index)",
-            "file": test.location.file, "line": test.location.line, "column": test.location.column,
-            "expect": test.expect.rawValue, "fired": result.fired, "aggregate": result.aggregate.rawValue,
-            "min_tokens": result.minTokens,
-            "observed": result.observations.map { ["feature": $0.feature, "value": number($0.value), "threshold": number($0.threshold)] },
-            "output": output, "problems": problems, "pass": problems.isEmpty,
-        ]
-        if let at = result.firedAt { o["fired_at"] = at }
-        if result.aggregate == .count { o["count"] = result.count }
-        return o
+                       problems: [String]) -> RuleTestReport.Record {
+        RuleTestReport.Record(
+            rule: rule, test: test.name ?? "#\(index)",
+            file: test.location.file, line: test.location.line, column: test.location.column,
+            expect: test.expect.rawValue, fired: result.fired, firedAt: result.firedAt,
+            aggregate: result.aggregate.rawValue, minTokens: result.minTokens,
+            count: result.aggregate == .count ? result.count : nil,
+            observed: result.observations.map { RuleTestReport.Observation(feature: $0.feature, value: $0.value, threshold: $0.threshold) },
+            output: output, problems: problems)
     }
 
     private func quoted(_ s: String) -> String {

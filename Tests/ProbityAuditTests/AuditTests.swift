@@ -4,6 +4,7 @@
 
 import Foundation
 import ProbityRules
+import ProbityTestSupport
 import Testing
 import ProbityAudit
 

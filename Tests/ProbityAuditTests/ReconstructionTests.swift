@@ -5,6 +5,7 @@
 import Foundation
 import ProbityFeatures
 import ProbityLM
+import ProbityTestSupport
 import Testing
 @testable import ProbityAudit
 

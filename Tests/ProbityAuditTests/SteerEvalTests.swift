@@ -6,6 +6,7 @@
 import Foundation
 import ProbityLM
 import ProbityRules
+import ProbityTestSupport
 import Testing
 @testable import ProbityAudit
 

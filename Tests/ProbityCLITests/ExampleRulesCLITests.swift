@@ -3,14 +3,25 @@
 // real binary and its --json output; and a copy with one expectation turned round, which must fail.
 
 import Foundation
+import ProbityRules
+import ProbityTestSupport
 import Testing
 
 @Suite(.serialized) struct ExampleRulesCLITests {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 
+    /// The tests of a `rules test --json` document, after checking the document against
+    /// docs/rules-test.schema.json and decoding it as the typed report.
     static func tests(_ stdout: String) throws -> [[String: Any]] {
         let document = try #require(try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any], "\(stdout)")
+        let schemaData = try Data(contentsOf: URL(fileURLWithPath: repo + "/docs/rules-test.schema.json"))
+        let schema = try #require(try JSONSerialization.jsonObject(with: schemaData) as? [String: Any])
+        let violations = JSONSchemaValidator(root: schema).validate(document)
+        #expect(violations.isEmpty, "\(violations)")
+        let report = try JSONDecoder().decode(RuleTestReport.self, from: Data(stdout.utf8))
+        #expect(report.passed + report.failed == report.tests.count)
+        #expect(report.tests.allSatisfy { $0.pass == $0.problems.isEmpty })
         return try #require(document["tests"] as? [[String: Any]])
     }
 
@@ -30,6 +41,9 @@ import Testing
         let r = try CLI.run(["rules", "test", Self.repo + "/rules/caa", "--json"])
         let tests = try Self.tests(r.stdout)
         #expect(tests.count == 7)
+        // Thresholds go out in their shortest form: -7.2, not -7.199999809265137.
+        let active = try #require(tests.first { $0["rule"] as? String == "deception.active" })
+        #expect((active["observed"] as? [[String: Any]])?.first?["threshold"] as? Double == -7.2)
         for t in tests {
             let key = "\(t["rule"] as? String ?? "?")/\(t["test"] as? String ?? "?")"
             #expect(t["pass"] as? Bool == true, "\(key): \(t["problems"] ?? ""), observed \(t["observed"] ?? "")")

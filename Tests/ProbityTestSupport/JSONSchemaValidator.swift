@@ -3,11 +3,13 @@
 
 import Foundation
 
-struct JSONSchemaValidator {
-    let root: [String: Any]
+public struct JSONSchemaValidator {
+    public let root: [String: Any]
+
+    public init(root: [String: Any]) { self.root = root }
 
     /// Every violation, as "path: problem".
-    func validate(_ value: Any) -> [String] {
+    public func validate(_ value: Any) -> [String] {
         var errors: [String] = []
         check(value, against: root, at: "$", into: &errors)
         return errors
