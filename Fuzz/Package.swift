@@ -9,7 +9,7 @@ import PackageDescription
 let root = URL(fileURLWithPath: Context.packageDirectory).deletingLastPathComponent()
 let probity = root.lastPathComponent.lowercased()
 
-let targets = ["gguf", "control-vector", "safetensors", "sae-config", "pack", "labels", "rules", "suite",
+let targets = ["gguf", "control-vector", "lora", "safetensors", "sae-config", "pack", "labels", "rules", "suite",
                "chat-messages", "report", "tokenizer-bpe", "tokenizer-spm", "npy"]
 
 let package = Package(

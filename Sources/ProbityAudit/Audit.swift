@@ -46,7 +46,7 @@ public enum Audit {
                            progress: (AuditProgress) -> Void) throws -> AuditReport {
         let started = Date()
         let suite = try AuditSuite.load(path: suitePath)
-        let loaded = try LoadedModel.load(suite.model, threads: threads)
+        let loaded = try LoadedModel.load(suite.model, threads: threads, adapters: suite.adapters)
         let rules = try AuditRuleSet(files: suite.ruleFiles, model: loaded)
         let known = Set(rules.infos.map(\.id))
         for c in suite.cases {

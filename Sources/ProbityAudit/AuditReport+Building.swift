@@ -63,8 +63,12 @@ extension AuditReport.Model {
     /// The model `loaded` from `name` (`default` or a path): its GGUF `general.name` (else the file's
     /// name), SHA-256, and `default` as its path when it is the default model.
     public init(_ loaded: LoadedModel, loadedFrom name: String) throws {
+        let adapters = try loaded.adapters.map {
+            AuditReport.Adapter(path: $0.path, sha256: try SHA256.hex(file: $0.path), scale: $0.scale)
+        }
         self.init(name: loaded.file.value("general.name")?.stringValue ?? URL(fileURLWithPath: loaded.path).lastPathComponent,
-                  sha256: try Audit.modelDigest(loaded.path), path: name == "default" ? "default" : loaded.path)
+                  sha256: try Audit.modelDigest(loaded.path), path: name == "default" ? "default" : loaded.path,
+                  adapters: adapters.isEmpty ? nil : adapters)
     }
 }
 

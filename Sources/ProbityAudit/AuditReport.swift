@@ -13,7 +13,8 @@ public struct AuditReport: Codable, Sendable, Equatable {
     /// run's and the summary's `reconstruction`) and renamed each position's `fvu`, which was not
     /// one, to `relative_squared_error`. Version 4 added each rule's `line` in its file and each
     /// run's `pieces`, the token at every position, so a report can show its transcripts token by token.
-    public static let schemaVersion = 4
+    /// Version 5 added the model's `adapters` (absent when there are none).
+    public static let schemaVersion = 5
 
     public var schemaVersion: Int
     public var probityVersion: String
@@ -43,6 +44,15 @@ public struct AuditReport: Codable, Sendable, Equatable {
         public var name: String
         public var sha256: String
         public var path: String
+        /// The LoRA adapters applied to it, in order; absent (nil) when none were.
+        public var adapters: [Adapter]?
+    }
+
+    /// A LoRA adapter applied to the model: its file, SHA-256 and scale (docs/lora.md).
+    public struct Adapter: Codable, Sendable, Equatable {
+        public var path: String
+        public var sha256: String
+        public var scale: Float
     }
 
     /// A feature pack the rules use. `sha256` digests the sorted lines `FILE SHA256` of its files.

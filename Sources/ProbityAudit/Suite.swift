@@ -48,6 +48,9 @@ public struct AuditSuite: Sendable {
     public var name: String
     /// `default` or a model path (resolved against the suite's directory).
     public var model: String
+    /// LoRA adapters applied to the model (`model: {path, lora: [{path, scale}]}`), paths resolved
+    /// against the suite's directory; empty for the base model.
+    public var adapters: [AdapterRequest] = []
     /// The rule files, resolved from the suite's paths and globs, in order without repeats.
     public var ruleFiles: [String]
     public var settings: AuditSettings
@@ -57,6 +60,8 @@ public struct AuditSuite: Sendable {
     static let topKeys = ["schema_version", "name", "model", "rules", "generation", "cases"]
     static let generationKeys = ["max_tokens", "temperature", "top_p", "seed", "chat_format"]
     static let caseKeys = ["id", "messages", "text", "dataset", "expect"]
+    static let modelKeys = ["path", "lora"]
+    static let adapterKeys = ["path", "scale"]
     static let datasetKeys = ["path", "format", "id", "user", "system", "text", "limit", "offset"]
 
     /// Parses the suite at `path`. Dataset paths starting `cache:` are inside Probity's cache
@@ -74,9 +79,9 @@ public struct AuditSuite: Sendable {
         }
         let name = try root["name"].map { try value($0, $0.string()) } ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         var model = "default"
+        var adapters: [AdapterRequest] = []
         if let m = root["model"] {
-            model = try value(m, m.string())
-            if model != "default" && !model.hasPrefix("/") { model = dir + "/" + model }
+            (model, adapters) = try parseModel(m, dir: dir)
         }
         let rulesNode = try need(root, "rules", in: "suite")
         var patterns: [YAMLNode] = []
@@ -130,8 +135,39 @@ public struct AuditSuite: Sendable {
             seen[c.id] = c.location
         }
         guard !cases.isEmpty else { throw AuditError.invalid(casesNode.location, message: "cases: the suite has no cases") }
-        return AuditSuite(path: path, name: name, model: model, ruleFiles: ruleFiles, settings: settings, cases: cases,
-                          location: root.location)
+        return AuditSuite(path: path, name: name, model: model, adapters: adapters, ruleFiles: ruleFiles,
+                          settings: settings, cases: cases, location: root.location)
+    }
+
+    /// `model:` as a string (`default` or a path) or a mapping `{path, lora: [{path, scale}]}`;
+    /// relative paths are resolved against the suite's directory `dir`.
+    static func parseModel(_ m: YAMLNode, dir: String) throws -> (String, [AdapterRequest]) {
+        func resolve(_ path: String) -> String { path == "default" || path.hasPrefix("/") ? path : dir + "/" + path }
+        guard case .mapping = m.content else { return (resolve(try value(m, m.string())), []) }
+        try checkKeys(m, allowed: modelKeys, what: "model")
+        let pathNode = try need(m, "path", in: "model")
+        let model = resolve(try value(pathNode, pathNode.string()))
+        var adapters: [AdapterRequest] = []
+        if let list = m["lora"] {
+            for item in try value(list, list.sequence()) {
+                try checkKeys(item, allowed: adapterKeys, what: "model: lora")
+                let p = try need(item, "path", in: "model: lora")
+                let path = resolve(try value(p, p.string()))
+                guard FileManager.default.fileExists(atPath: path) else {
+                    throw AuditError.invalid(p.location, message: "model: lora: path: no such adapter file '\(path)'")
+                }
+                var scale: Float = 1
+                if let n = item["scale"] {
+                    let v = try value(n, n.number())
+                    guard v.isFinite, Float(v).isFinite else {
+                        throw AuditError.invalid(n.location, message: "model: lora: scale must be a finite number, found \(n.found)")
+                    }
+                    scale = Float(v)
+                }
+                adapters.append(AdapterRequest(path: path, scale: scale))
+            }
+        }
+        return (model, adapters)
     }
 
     static func parseCase(_ node: YAMLNode, dir: String) throws -> [AuditCase] {

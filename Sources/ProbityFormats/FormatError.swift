@@ -64,6 +64,11 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
     case unsupported(path: String, what: String)
     case cannotWrite(path: String, reason: String)
 
+    // Adapters.
+    /// A LoRA adapter (`path`) that is malformed or does not fit its base model: `tensor` names the
+    /// adapter tensor at fault (nil for the file as a whole).
+    case badAdapter(path: String, tensor: String?, expected: String, found: String)
+
     public var description: String {
         switch self {
         case let .truncated(path, offset, what, needed, left):
@@ -149,6 +154,9 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
             return "\(path): \(what)"
         case let .cannotWrite(path, reason):
             return "\(path): cannot write: \(reason)"
+        case let .badAdapter(path, tensor, expected, found):
+            let at = tensor.map { "tensor '\($0)': " } ?? ""
+            return "\(path): LoRA adapter: \(at)expected \(expected), found \(found)"
         }
     }
 }

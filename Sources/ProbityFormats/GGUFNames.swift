@@ -9,6 +9,16 @@ public enum GGUFKey {
     public static let name = "general.name"
     public static let fileType = "general.file_type"
     public static let quantizationVersion = "general.quantization_version"
+    /// `model` or `adapter` (llama.cpp's `general.type`; absent in most model files).
+    public static let fileKind = "general.type"
+
+    // Adapters (llama.cpp convert_lora_to_gguf.py).
+    /// `lora` for a LoRA adapter.
+    public static let adapterType = "adapter.type"
+    /// LoRA's alpha (float32); the update is scaled by alpha / rank, or by 1 when alpha is 0.
+    public static let adapterLoRAAlpha = "adapter.lora.alpha"
+    /// Activated LoRA's invocation tokens (not supported: such adapters apply only after them).
+    public static let adapterALoRAInvocationTokens = "adapter.alora.invocation_tokens"
 
     // Hyperparameters of the architecture `arch`.
     public static func blockCount(arch: String) -> String { "\(arch).block_count" }
@@ -75,6 +85,12 @@ public enum GGUFTensorName {
     public static func ffnGate(block: Int) -> String { "blk.\(block).ffn_gate.weight" }
     public static func ffnUp(block: Int) -> String { "blk.\(block).ffn_up.weight" }
     public static func ffnDown(block: Int) -> String { "blk.\(block).ffn_down.weight" }
+
+    /// A LoRA adapter's factors of the base tensor `target`: A (rank × inputs) and B (outputs × rank).
+    public static func loraA(_ target: String) -> String { target + loraASuffix }
+    public static func loraB(_ target: String) -> String { target + loraBSuffix }
+    public static let loraASuffix = ".lora_a"
+    public static let loraBSuffix = ".lora_b"
 
     /// A control vector's direction added to the residual leaving block `layer` (llama.cpp
     /// numbers these from 1; see docs/DESIGN.md).

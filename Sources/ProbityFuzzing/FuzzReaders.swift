@@ -53,6 +53,55 @@ enum FuzzReaders {
         return .accepted
     }
 
+    /// The tiny llama of Fuzz/corpus/gguf/tiny-llama.gguf (scripts/lib/fuzz-seeds.py), without its
+    /// vocabulary: the base every LoRA input is checked against and applied to.
+    static let loraBase: GGUFFile = {
+        let (width, ffn, heads, kvHeads, headDim, vocab) = (8, 16, 2, 1, 4, 8)
+        func values(_ n: Int, _ k: Int) -> [Float] { (0..<n).map { Float(($0 * 7 + k * 13) % 17 - 8) / 16 } }
+        var w = GGUFWriter(name: "tiny-llama.gguf")
+        let kv: [(String, GGUFValue)] = [
+            ("general.architecture", .string("llama")), ("llama.block_count", .uint32(1)),
+            ("llama.context_length", .uint32(16)), ("llama.embedding_length", .uint32(UInt32(width))),
+            ("llama.feed_forward_length", .uint32(UInt32(ffn))), ("llama.attention.head_count", .uint32(UInt32(heads))),
+            ("llama.attention.head_count_kv", .uint32(UInt32(kvHeads))),
+            ("llama.rope.dimension_count", .uint32(UInt32(headDim))), ("llama.rope.freq_base", .float32(10000)),
+            ("llama.attention.layer_norm_rms_epsilon", .float32(1e-5)),
+        ]
+        let tensors: [(String, [Int], [Float])] = [
+            ("token_embd.weight", [width, vocab], values(width * vocab, 1)),
+            ("output.weight", [width, vocab], values(width * vocab, 2)),
+            ("output_norm.weight", [width], [Float](repeating: 1, count: width)),
+            ("blk.0.attn_norm.weight", [width], [Float](repeating: 1, count: width)),
+            ("blk.0.ffn_norm.weight", [width], [Float](repeating: 1, count: width)),
+            ("blk.0.attn_q.weight", [width, heads * headDim], values(width * heads * headDim, 3)),
+            ("blk.0.attn_k.weight", [width, kvHeads * headDim], values(width * kvHeads * headDim, 4)),
+            ("blk.0.attn_v.weight", [width, kvHeads * headDim], values(width * kvHeads * headDim, 5)),
+            ("blk.0.attn_output.weight", [heads * headDim, width], values(width * heads * headDim, 6)),
+            ("blk.0.ffn_gate.weight", [width, ffn], values(width * ffn, 7)),
+            ("blk.0.ffn_up.weight", [width, ffn], values(width * ffn, 8)),
+            ("blk.0.ffn_down.weight", [ffn, width], values(width * ffn, 9)),
+        ]
+        do {
+            for (k, v) in kv { try w.set(k, v) }
+            for (name, shape, floats) in tensors { try w.addTensor(name: name, shape: shape, floats: floats) }
+            return try GGUFFile(bytes: w.bytes(), name: "tiny-llama.gguf")
+        } catch {
+            preconditionFailure("the fuzz base model is ours and well formed: \(error)")
+        }
+    }()
+
+    static func lora(_ bytes: [UInt8]) throws -> FuzzOutcome {
+        let adapter = try LoRAAdapterFile(try GGUFFile(bytes: bytes, name: "input.gguf"))
+        // Twice at different scales: adapters add up, and a scale of 0 must be harmless.
+        let updates = try LoRAUpdates(adapters: [(adapter, 1), (adapter, 0)], base: loraBase)
+        let model = try LlamaModel(gguf: loraBase, pool: pool, adapters: updates)
+        let logits = try model.makeSession(capacity: 2).forward([1, 2], logits: .all)
+        guard logits.count == 2 * model.info.vocabularySize else {
+            return .violation("forward returned \(logits.count) logits for 2 positions of a vocabulary of \(model.info.vocabularySize)")
+        }
+        return .accepted
+    }
+
     static func safetensors(_ bytes: [UInt8]) throws -> FuzzOutcome {
         let file = try SafeTensorsFile(bytes: bytes, name: "input.safetensors")
         for t in file.tensors {

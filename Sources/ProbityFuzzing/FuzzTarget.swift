@@ -11,6 +11,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case gguf
     /// A control-vector GGUF (`direction.<layer>` tensors).
     case controlVector = "control-vector"
+    /// A LoRA adapter GGUF, validated against a tiny llama base and applied to one forward step.
+    case lora
     /// A safetensors header and every tensor converted to floats.
     case safetensors
     /// A SAELens cfg.json.
@@ -108,6 +110,7 @@ extension FuzzTarget {
             switch self {
             case .gguf: return try FuzzReaders.gguf(bytes)
             case .controlVector: return try FuzzReaders.controlVector(bytes, context)
+            case .lora: return try FuzzReaders.lora(bytes)
             case .safetensors: return try FuzzReaders.safetensors(bytes)
             case .saeConfig: return try FuzzReaders.saeConfig(bytes)
             case .pack: return try FuzzReaders.pack(bytes, context)

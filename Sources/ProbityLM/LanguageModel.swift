@@ -95,6 +95,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case tokenOutOfRange(Int, vocabularySize: Int)
     case unknownHookPoint(String, blocks: Int)
     case originsCount(expected: Int, found: Int)
+    /// A `FILE[:SCALE]` adapter argument that does not parse.
+    case adapterArgument(String)
 
     public var description: String {
         switch self {
@@ -118,6 +120,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "hook point '\(name)' does not exist in this model (\(blocks) blocks: hook_embed, blocks.0-\(blocks - 1).hook_{resid_pre,attn_out,resid_mid,mlp_out,resid_post}, ln_final.hook_normalized)"
         case let .originsCount(expected, found):
             return "expected \(expected) token origins, found \(found)"
+        case let .adapterArgument(arg):
+            return "adapter '\(arg)': expected FILE.gguf or FILE.gguf:SCALE with a finite SCALE"
         }
     }
 }
@@ -125,14 +129,15 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 /// Architectures by `general.architecture`. Adding one: write `<Arch>Model.swift` with a loader
 /// and add a line here (docs/architectures.md).
 public enum ModelRegistry {
-    static let loaders: [String: @Sendable (GGUFFile, ThreadPool) throws -> any LanguageModel] = [
-        "llama": { try LlamaModel(gguf: $0, pool: $1) },
+    static let loaders: [String: @Sendable (GGUFFile, ThreadPool, LoRAUpdates) throws -> any LanguageModel] = [
+        "llama": { try LlamaModel(gguf: $0, pool: $1, adapters: $2) },
     ]
 
     public static var supportedArchitectures: [String] { loaders.keys.sorted() }
 
-    /// Loads the model a GGUF file declares.
-    public static func load(_ gguf: GGUFFile, pool: ThreadPool) throws -> any LanguageModel {
+    /// Loads the model a GGUF file declares, with `adapters`' low-rank updates applied to its products
+    /// (none: the base model, computed exactly as without adapter support).
+    public static func load(_ gguf: GGUFFile, pool: ThreadPool, adapters: LoRAUpdates = .none) throws -> any LanguageModel {
         guard let archValue = gguf.value("general.architecture") else {
             throw ModelError.missingMetadata(key: "general.architecture", path: gguf.path)
         }
@@ -143,6 +148,6 @@ public enum ModelRegistry {
         guard let loader = loaders[arch] else {
             throw ModelError.unsupportedArchitecture(arch, supported: supportedArchitectures)
         }
-        return try loader(gguf, pool)
+        return try loader(gguf, pool, adapters)
     }
 }

@@ -22,6 +22,7 @@ extension LlamaModel {
             out.withUnsafeMutableBufferPointer { o in
                 guard let xp = x.baseAddress, let op = o.baseAddress else { return }
                 output.multiply(xp, batch: count, into: op, pool: pool)
+                outputLoRA.apply(xp, batch: count, into: op)
             }
         }
         return out

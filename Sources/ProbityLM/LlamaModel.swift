@@ -64,6 +64,24 @@ struct LlamaBlock: Sendable {
     var gate: QuantizedMatrix   // (ffnWidth, width)
     var up: QuantizedMatrix     // (ffnWidth, width)
     var down: QuantizedMatrix   // (width, ffnWidth)
+    /// LoRA updates to this block's products; nil when no adapter touches the block.
+    var lora: LlamaBlockLoRA?
+}
+
+/// The low-rank updates an adapter adds to one block's products (LoRA.swift).
+struct LlamaBlockLoRA: Sendable {
+    var q: [LowRankUpdate], k: [LowRankUpdate], v: [LowRankUpdate], o: [LowRankUpdate]
+    var gate: [LowRankUpdate], up: [LowRankUpdate], down: [LowRankUpdate]
+
+    /// Takes block `l`'s updates; nil when there are none.
+    init?(block l: Int, from adapters: inout LoRAUpdates) {
+        typealias N = GGUFTensorName
+        q = adapters.take(N.attnQ(block: l)); k = adapters.take(N.attnK(block: l))
+        v = adapters.take(N.attnV(block: l)); o = adapters.take(N.attnOutput(block: l))
+        gate = adapters.take(N.ffnGate(block: l)); up = adapters.take(N.ffnUp(block: l))
+        down = adapters.take(N.ffnDown(block: l))
+        if [q, k, v, o, gate, up, down].allSatisfy(\.isEmpty) { return nil }
+    }
 }
 
 /// A Llama-architecture model loaded from GGUF.
@@ -78,13 +96,16 @@ public final class LlamaModel: LanguageModel {
     let gateUpGroups: [MatrixGroup]
     let outputNorm: [Float]          // (width)
     let output: QuantizedMatrix      // (vocab, width); the embedding when tied
+    /// LoRA updates to the output head (only an untied `output.weight` can have them).
+    let outputLoRA: [LowRankUpdate]
     let pool: ThreadPool
     /// Inverse RoPE frequencies base^(-2j/ropeDims), j < ropeDims/2, in float64.
     let ropeInverseFrequencies: [Double]
     // Keeps the memory map (and so every matrix's data) alive.
     private let file: GGUFFile
 
-    public init(gguf: GGUFFile, pool: ThreadPool) throws {
+    /// Loads the model in `gguf`, with `adapters`' low-rank updates on its products.
+    public init(gguf: GGUFFile, pool: ThreadPool, adapters: LoRAUpdates = .none) throws {
         let meta = MetadataReader(gguf)
         let arch = try meta.string(GGUFKey.architecture)
         let tensors = TensorReader(gguf)
@@ -115,6 +136,10 @@ public final class LlamaModel: LanguageModel {
                 up: try tensors.matrix(N.ffnUp(block: l), rows: c.ffnWidth, cols: c.width),
                 down: try tensors.matrix(N.ffnDown(block: l), rows: c.width, cols: c.ffnWidth)))
         }
+        var adapters = adapters
+        if !adapters.isEmpty {
+            for l in 0..<c.blocks { blocks[l].lora = LlamaBlockLoRA(block: l, from: &adapters) }
+        }
         self.blocks = blocks
         qkvGroups = blocks.map { MatrixGroup([$0.wq, $0.wk, $0.wv], threads: pool.threadCount) }
         gateUpGroups = blocks.map { MatrixGroup([$0.gate, $0.up], threads: pool.threadCount) }
@@ -124,6 +149,8 @@ public final class LlamaModel: LanguageModel {
         } else {
             output = embedding
         }
+        outputLoRA = gguf.tensor(named: GGUFTensorName.output) != nil ? adapters.take(GGUFTensorName.output) : []
+        try adapters.checkAllTaken(arch: arch)
         ropeInverseFrequencies = (0..<(c.ropeDims / 2)).map { j in
             pow(c.ropeBase, -2.0 * Double(j) / Double(c.ropeDims))
         }
@@ -226,6 +253,11 @@ final class LlamaPass: ForwardPass {
                 w.wk.multiply(s.xn, batch: n, into: s.k, pool: pool)
                 w.wv.multiply(s.xn, batch: n, into: s.v, pool: pool)
             }
+            if let a = w.lora {
+                a.q.apply(s.xn, batch: n, into: s.q)
+                a.k.apply(s.xn, batch: n, into: s.k)
+                a.v.apply(s.xn, batch: n, into: s.v)
+            }
             if let b = w.bq { addBias(b, to: s.q, rows: n) }
             if let b = w.bk { addBias(b, to: s.k, rows: n) }
             if let b = w.bv { addBias(b, to: s.v, rows: n) }
@@ -235,6 +267,7 @@ final class LlamaPass: ForwardPass {
             cache.attend(block: l, queries: s.q, heads: c.heads, rows: n, start: p0,
                          scale: 1 / Float(c.headDim).squareRoot(), into: s.att, pool: pool)
             w.wo.multiply(s.att, batch: n, into: s.proj, pool: pool)
+            if let a = w.lora { a.o.apply(s.att, batch: n, into: s.proj) }
             chunk.hook(.attnOut(l), s.proj)
             Vec.add(s.x, s.proj, n * c.width)
             chunk.hook(.residMid(l), s.x)
@@ -247,8 +280,13 @@ final class LlamaPass: ForwardPass {
                 w.gate.multiply(s.xn, batch: n, into: s.gate, pool: pool)
                 w.up.multiply(s.xn, batch: n, into: s.up, pool: pool)
             }
+            if let a = w.lora {
+                a.gate.apply(s.xn, batch: n, into: s.gate)
+                a.up.apply(s.xn, batch: n, into: s.up)
+            }
             Vec.siluMul(s.gate, s.up, n * c.ffnWidth)
             w.down.multiply(s.gate, batch: n, into: s.proj, pool: pool)
+            if let a = w.lora { a.down.apply(s.gate, batch: n, into: s.proj) }
             chunk.hook(.mlpOut(l), s.proj)
             Vec.add(s.x, s.proj, n * c.width)
             chunk.hook(.residPost(l), s.x)
@@ -261,6 +299,7 @@ final class LlamaPass: ForwardPass {
         // Output head, only over the rows whose logits were asked for.
         if let (rows, logits) = chunk.logits {
             m.output.multiply(s.xn + rows.lowerBound * c.width, batch: rows.count, into: logits, pool: pool)
+            m.outputLoRA.apply(s.xn + rows.lowerBound * c.width, batch: rows.count, into: logits)
         }
     }
 

@@ -11,18 +11,30 @@ public struct LoadedModel: Sendable {
     public let model: any LanguageModel
     public let tokenizer: Tokenizer
     public let pool: ThreadPool
+    /// LoRA adapters applied to the model's products, in the order given (none: the base model).
+    public var adapters: [AttachedAdapter] = []
 
     /// Opens `name` (`nil` or `"default"`: the default model; else a path) with `threads`
-    /// worker threads (default: all cores).
-    public static func load(_ name: String?, threads: Int? = nil) throws -> LoadedModel {
+    /// worker threads (default: all cores), and `adapters` applied (docs/lora.md).
+    public static func load(_ name: String?, threads: Int? = nil, adapters: [AdapterRequest] = []) throws -> LoadedModel {
         let path = try ModelLocator.resolve(name)
         let file = try GGUFFile(path: path)
         let threadCount = threads ?? ThreadPool.defaultThreadCount
         guard threadCount >= 1 && threadCount <= 1024 else { throw LoadError.badThreadCount(threadCount) }
         let pool = ThreadPool(threads: threadCount)
-        let model = try ModelRegistry.load(file, pool: pool)
+        var attached: [AttachedAdapter] = []
+        var files: [(file: LoRAAdapterFile, scale: Float)] = []
+        for request in adapters {
+            let adapter = try LoRAAdapterFile(path: request.path)
+            files.append((adapter, request.scale))
+            attached.append(AttachedAdapter(
+                path: request.path, scale: request.scale, alpha: adapter.alpha, targets: adapter.pairs.map(\.target),
+                ranks: Set(adapter.pairs.map(\.rank)).sorted()))
+        }
+        let updates = try LoRAUpdates(adapters: files, base: file)
+        let model = try ModelRegistry.load(file, pool: pool, adapters: updates)
         let tokenizer = try Tokenizer(gguf: file)
-        return LoadedModel(path: path, file: file, model: model, tokenizer: tokenizer, pool: pool)
+        return LoadedModel(path: path, file: file, model: model, tokenizer: tokenizer, pool: pool, adapters: attached)
     }
 }
 

@@ -60,6 +60,8 @@ func commandLineMessage(_ error: any BadInput) -> String {
         return "\(error) (pass --allow-model-mismatch to use it anyway; the result records it)"
     case FeatureError.noContexts(let path):
         return "\(path): the labels hold no top contexts to search (run `probity features stats PACK --corpus FILE --tokens N` first)"
+    case ModelError.adapterArgument(let argument):
+        return "--lora: '\(argument)': expected FILE.gguf or FILE.gguf:SCALE with a finite SCALE"
     case AuditError.badShard(let text):
         return "--shard: expected I/N with 1 ≤ I ≤ N, found '\(text)'"
     case TrainingError.badArgument(let name, let expected, let found):

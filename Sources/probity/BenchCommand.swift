@@ -93,6 +93,9 @@ struct Bench: ParsableCommand {
                 "decode_tokens_per_cpu_second": stats(plain.decodeCPU),
                 "peak_rss_bytes": rss,
             ]
+            if !loaded.adapters.isEmpty {
+                object["adapters"] = loaded.adapters.map { ["path": $0.path, "scale": Double($0.scale)] as [String: Any] }
+            }
             if let (r, b) = withSAE {
                 object["sae"] = [
                     "name": b.name, "hook": b.point.name, "latents": b.sae.dSAE,
@@ -111,6 +114,7 @@ struct Bench: ParsableCommand {
         } else {
             print("model      \(loaded.path)")
             print("threads    \(loaded.pool.threadCount)")
+            for a in loaded.adapters { print("lora       \(a.path) at scale \(a.scale)") }
             print(String(format: "load       %.3f s", loadSeconds))
             printRates("", plain)
             if let (r, b) = withSAE {

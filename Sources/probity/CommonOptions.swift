@@ -17,15 +17,29 @@ struct ThreadsOption: ParsableArguments {
     var threads: Int?
 }
 
-/// The model to run and the threads to run it on.
+/// `--lora FILE[:SCALE]`, for commands that run the model: LoRA adapters applied at load (docs/lora.md).
+struct AdapterOptions: ParsableArguments {
+    @Option(name: .customLong("lora"),
+            help: ArgumentHelp("A LoRA adapter (llama.cpp GGUF) applied to the model, at SCALE (default 1); repeatable, the updates add up.",
+                               valueName: "file[:scale]"))
+    var lora: [String] = []
+
+    /// The parsed requests, in the order given.
+    func requests() throws -> [AdapterRequest] { try lora.map(AdapterRequest.parse) }
+}
+
+/// The model to run, the adapters applied to it and the threads to run it on.
 struct ModelOptions: ParsableArguments {
     @OptionGroup var modelArgument: ModelArgument
+    @OptionGroup var adapterOptions: AdapterOptions
     @OptionGroup var threadsOption: ThreadsOption
 
     var model: String { modelArgument.model }
     var threads: Int? { threadsOption.threads }
 
-    func load() throws -> LoadedModel { try LoadedModel.load(model, threads: threads) }
+    func load() throws -> LoadedModel {
+        try LoadedModel.load(model, threads: threads, adapters: try adapterOptions.requests())
+    }
 }
 
 /// `--chat-format`: a chat format to use instead of the one recognised from the model's template.

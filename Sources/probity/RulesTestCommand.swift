@@ -21,11 +21,13 @@ struct RulesTest: ParsableCommand {
     @OptionGroup var output: JSONOutput
     var json: Bool { output.json }
 
+    @OptionGroup var adapterOptions: AdapterOptions
+
     /// Tokens generated for a test that gives no max_tokens.
     static let defaultMaxTokens = 32
 
     func run() throws {
-        let loaded = try LoadedModel.load(options.model)
+        let loaded = try LoadedModel.load(options.model, adapters: try adapterOptions.requests())
         let compiled: CompiledRules
         do {
             compiled = try CompiledRules.compile(files: options.resolvedPaths, model: loaded,

@@ -96,6 +96,28 @@ import Testing
         #expect(!text.contains("\"alone\""))
     }
 
+    /// Schema 5: the model's LoRA adapters round-trip, validate against the schema, and are absent
+    /// (not empty) when there are none.
+    @Test func adaptersRoundTripAndValidate() throws {
+        var r = Self.sample()
+        let plain = try Self.text(r)
+        #expect(!plain.contains("adapters"))
+        r.model.adapters = [AuditReport.Adapter(path: "ft.gguf", sha256: String(repeating: "ab", count: 32), scale: 0.5)]
+        let data = try r.json()
+        #expect(try AuditReport.decode(data, path: "r.json") == r)
+        let schemaData = try Data(contentsOf: URL(fileURLWithPath: AuditFixtures.repo + "/docs/report.schema.json"))
+        let schema = JSONSchemaValidator(root: try #require(try JSONSerialization.jsonObject(with: schemaData) as? [String: Any]))
+        var object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        // The sample's digests are short placeholders; only the model's part is checked here.
+        #expect(schema.validate(object).filter { $0.hasPrefix("$.model") } == [])
+        var model = try #require(object["model"] as? [String: Any])
+        model["adapters"] = [["path": "ft.gguf", "scale": 0.5]]
+        object["model"] = model
+        #expect(schema.validate(object).contains { $0.hasPrefix("$.model.adapters[0]") })
+        Self.expectBadKey(String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\"scale\" : 0.5", with: "\"strength\" : 0.5"),
+                          "model.adapters[0].scale", "missing")
+    }
+
     @Test func badKeysAreNamedByPath() throws {
         let good = try Self.text(Self.sample())
         Self.expectBadKey(good.replacingOccurrences(of: "\"finish_reason\" : \"eos\"", with: "\"finish_reason\" : \"halted\""),
@@ -110,8 +132,8 @@ import Testing
                           "summary.passed", "missing")
         Self.expectBadKey(good.replacingOccurrences(of: "\"high\" : 1,", with: "\"severe\" : 1,"),
                           "summary.findings_by_severity.severe", "RuleSeverity")
-        Self.expectBadKey(good.replacingOccurrences(of: "\"schema_version\" : 4", with: "\"schema_version\" : 3"),
-                          "schema_version", "expected 4, found 3")
+        Self.expectBadKey(good.replacingOccurrences(of: "\"schema_version\" : 5", with: "\"schema_version\" : 4"),
+                          "schema_version", "expected 5, found 4")
         // Version 2's per-position "fvu" is no longer a key.
         Self.expectBadKey(good.replacingOccurrences(of: "\"relative_squared_error\" : 0.25", with: "\"fvu\" : 0.25"),
                           "cases[0].steered.features[0].packs[0].relative_squared_error", "missing")

@@ -14,6 +14,8 @@ struct TinyLlama {
     let vocab = 32, context = 64
     let ropeBase = 10_000.0, eps = 1e-5
     var tensors: [String: (shape: [Int], values: [Float])] = [:]
+    /// Added in float64 to a matrix's weights by the reference pass only (a LoRA adapter's B·A, merged).
+    var deltas: [String: [Double]] = [:]
 
     init(seed: UInt64) {
         var rng = Xoshiro256StarStar(seed: seed)
@@ -67,7 +69,11 @@ struct TinyLlama {
         return try GGUFFile(bytes: w.bytes(), name: "tiny.gguf")
     }
 
-    private func t(_ name: String) -> [Double] { (tensors[name]?.values ?? []).map(Double.init) }
+    private func t(_ name: String) -> [Double] {
+        let values: [Double] = (tensors[name]?.values ?? []).map { Double($0) }
+        guard let d = deltas[name] else { return values }
+        return zip(values, d).map(+)
+    }
 
     /// y = W x for W stored (rows × cols) row-major.
     private func matvec(_ name: String, _ x: [Double]) -> [Double] {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the hand-made seeds of Fuzz/corpus (the other seeds are copies of repository files):
-a tiny whole llama GGUF with a byte-level BPE vocabulary, a control vector, small safetensors and
+a tiny whole llama GGUF with a byte-level BPE vocabulary, LoRA adapters for it, a control vector, small safetensors and
 .npy files, chat messages, tokenizer texts, and the golden default report trimmed to one case. Deterministic; rerun to regenerate.
 Usage: scripts/lib/fuzz-seeds.py CORPUS_DIR"""
 import json, os, struct, sys
@@ -102,6 +102,23 @@ put("gguf", "spm-vocab.gguf", gguf([
 ], []))
 put("gguf", "alignment-64.gguf", gguf([("general.alignment", ("u32", 64)), ("general.architecture", ("str", "llama"))],
                                       [("a", [4], [1, 2, 3, 4]), ("b", [2, 2], [5, 6, 7, 8])], alignment=64))
+
+# LoRA adapters for the tiny model above (the lora target checks them against it): pairs
+# <base>.lora_a [inputs, rank] and <base>.lora_b [rank, outputs], as convert_lora_to_gguf.py writes.
+def lora(alpha, rank, targets):
+    kv = [("general.type", ("str", "adapter")), ("general.architecture", ("str", "llama")),
+          ("adapter.type", ("str", "lora")), ("adapter.lora.alpha", ("f32", alpha))]
+    shapes = dict((name, shape) for name, shape, _ in model_tensors)
+    tensors = []
+    for i, target in enumerate(targets):
+        inputs, outputs = shapes[target]
+        tensors += [(target + ".lora_a", [inputs, rank], values(inputs * rank, 20 + i)),
+                    (target + ".lora_b", [rank, outputs], values(rank * outputs, 40 + i))]
+    return gguf(kv, tensors)
+
+put("lora", "rank2.gguf", lora(4.0, 2, ["blk.0.attn_q.weight", "blk.0.attn_v.weight", "blk.0.ffn_up.weight",
+                                        "blk.0.ffn_down.weight", "output.weight"]))
+put("lora", "alpha0-rank1.gguf", lora(0.0, 1, ["blk.0.attn_output.weight", "blk.0.ffn_gate.weight"]))
 
 put("control-vector", "two-layers.gguf", gguf(
     [("general.architecture", ("str", "controlvector")), ("controlvector.model_hint", ("str", "llama")),

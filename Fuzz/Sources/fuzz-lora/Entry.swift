@@ -1,0 +1,17 @@
+// libFuzzer entry point: FuzzTarget.lora (see Sources/ProbityFuzzing).
+import FuzzMain
+import ProbityFuzzing
+
+let context = Result { try FuzzDriver.context() }
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    FuzzDriver.testOneInput(.lora, context, data, size)
+}
+
+// SwiftPM links an executable with `main` aliased to `<module>_main`; this is that function, and
+// it hands over to libFuzzer's driver (the arguments are libFuzzer's: corpus dirs, -flags).
+@_cdecl("fuzz_lora_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    FuzzMain.runLibFuzzer(argc, argv, testOneInput)
+}
