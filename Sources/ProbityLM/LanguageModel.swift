@@ -127,6 +127,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 public enum ModelRegistry {
     static let loaders: [String: @Sendable (GGUFFile, ThreadPool) throws -> any LanguageModel] = [
         "llama": { try LlamaModel(gguf: $0, pool: $1) },
+        "gemma3": { try Gemma3Model(gguf: $0, pool: $1) },
     ]
 
     public static var supportedArchitectures: [String] { loaders.keys.sorted() }
