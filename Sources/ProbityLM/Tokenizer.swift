@@ -92,9 +92,15 @@ public final class Tokenizer: Sendable {
 
     /// The token ids of a rendered conversation: the template's markup is parsed for special tokens,
     /// the messages' own text is not (control tokens there stay text, as with parseSpecial false).
-    /// For text without special-token markers this equals `encode(chat.text, parseSpecial: true)`.
+    /// For text without special-token markers this equals `encode(chat.text, parseSpecial: true)`,
+    /// except that a template which writes BOS itself (Gemma's) gets no second one from
+    /// `add_bos_token`, as Hugging Face's `apply_chat_template` leaves it.
     public func encode(_ chat: RenderedChat, addSpecial: Bool = true) -> [Int] {
-        encode(bytes: Array(chat.text.utf8), addSpecial: addSpecial, parseSpecial: true, plainText: chat.content)
+        var ids = encode(bytes: Array(chat.text.utf8), addSpecial: addSpecial, parseSpecial: true, plainText: chat.content)
+        if addSpecial, vocabulary.addBOS, let bos = vocabulary.bosID, ids.count >= 2, ids[0] == bos, ids[1] == bos {
+            ids.removeFirst()
+        }
+        return ids
     }
 
     /// `plainText`: sorted, disjoint byte ranges in which control tokens are not parsed.
