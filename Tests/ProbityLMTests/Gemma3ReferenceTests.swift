@@ -154,8 +154,9 @@ enum Gemma3Reference {
         }
     }
 
-    /// llama.cpp quantizes activations to 8 bits: same top-1, top-10 overlap ≥ 8, rel L2 ≤ 0.1
-    /// over the stored sample (every 128th vocabulary id).
+    /// llama.cpp quantizes activations to 8 bits, which puts it 0.015–0.117 (rel L2) from the
+    /// float64 result on these prompts (the fixture's README): same top-1, top-10 overlap ≥ 8, rel
+    /// L2 ≤ 0.15 over the stored sample (every 128th vocabulary id).
     @Test func matchesLlamaCpp() throws {
         for p in fixture.prompts {
             let (logits, _, _) = try run(p.tokens)
@@ -165,7 +166,7 @@ enum Gemma3Reference {
             let overlap = Set(topK(logits, 10)).intersection(p.llamaTopIDs.prefix(10)).count
             #expect(argmax(logits) == p.llamaTopIDs[0], "\(p.name): top-1 differs from llama.cpp")
             #expect(overlap >= 8, "\(p.name): top-10 overlap \(overlap)")
-            #expect(rel <= 0.1, "\(p.name): rel L2 \(rel) vs llama.cpp")
+            #expect(rel <= 0.15, "\(p.name): rel L2 \(rel) vs llama.cpp")
             print("gemma3 \(p.name): rel L2 vs llama.cpp \(String(format: "%.4f", rel)), top-10 overlap \(overlap)")
         }
     }

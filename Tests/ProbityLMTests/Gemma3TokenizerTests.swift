@@ -62,10 +62,12 @@ import Testing
     }
 
     /// decode(encode(s)) == s for the corpus texts (BOS dropped; byte fallback makes every text
-    /// representable).
+    /// representable). Texts holding `▁` itself are left out: SentencePiece reads it as a space
+    /// and writes it back as one, in llama.cpp too.
     @Test func roundTrips() throws {
-        var failures = 0
-        for c in cases where c.special == false || c.source != "edge" {
+        var failures = 0, checked = 0
+        for c in cases where (c.special == false || c.source != "edge") && !c.text.contains("\u{2581}") {
+            checked += 1
             let ids = tokenizer.encode(c.text, addSpecial: false, parseSpecial: false)
             if try tokenizer.decode(ids) != c.text {
                 failures += 1
@@ -73,5 +75,6 @@ import Testing
             }
         }
         #expect(failures == 0)
+        #expect(checked >= 1900)
     }
 }

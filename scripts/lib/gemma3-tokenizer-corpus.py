@@ -95,6 +95,7 @@ with open(out_path, "w", encoding="utf-8") as f:
     meta = {"llama_cpp_python": llama_cpp.__version__,
             "tokenize": "llama.cpp tokenize(add_bos=True, special=<case's special>)",
             "counts": {s: sum(1 for c in cases if c["source"] == s) for s in ["chitchat", "austen", "code", "edge"]}}
-    json.dump({"meta": meta, "cases": cases}, f, ensure_ascii=False, separators=(",", ":"))
+    # ASCII escapes: Foundation's JSON reader on Linux drops a raw U+FEFF inside a string.
+    json.dump({"meta": meta, "cases": cases}, f, ensure_ascii=True, separators=(",", ":"))
     f.write("\n")
 print(f"{len(cases)} cases, {sum(len(c['ids']) for c in cases)} tokens: {meta['counts']}", file=sys.stderr)
