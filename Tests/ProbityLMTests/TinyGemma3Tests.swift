@@ -198,7 +198,7 @@ struct TinyGemma3 {
         #expect(throws: ModelError.missingTensor("blk.1.post_ffw_norm.weight", path: "tiny-gemma3.gguf")) {
             var broken = tiny
             broken.tensors["blk.1.post_ffw_norm.weight"] = nil
-            try Gemma3Model(gguf: try broken.gguf(), pool: pool)
+            _ = try Gemma3Model(gguf: try broken.gguf(), pool: pool)
         }
     }
 }
