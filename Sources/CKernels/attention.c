@@ -9,6 +9,7 @@
 #include "CKernels.h"
 
 #include <math.h>
+#include <string.h>
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define PK_X86 1
@@ -36,21 +37,33 @@ static void exponentiate(float *s, long count, float scale, float *rec, long dim
     rec[dim + 1] = (float)sum;
 }
 
+// A window that starts `from` positions into the tile: the scores of positions from ..< count move
+// to the front and the values pointer past the skipped rows, so the rest runs as over a shorter tile.
+static inline void skip_front(float s[][TILE], int G, long from, long *count, const float **values, long dim) {
+    if (from <= 0) return;
+    for (int j = 0; j < G; j++) memmove(s[j], s[j] + from, (size_t)(*count - from) * sizeof(float));
+    *count -= from;
+    *values += from * dim;
+}
+
 // MARK: - portable
 
 static void tile_generic(const float *q, long nq, long dim, float scale, const float *keys,
-                         const float *values, long count, float *rec) {
-    float s[TILE];
+                         const float *values, long from, long count, float *rec) {
+    float s[1][TILE];
     for (long j = 0; j < nq; j++) {
         const float *qj = q + j * dim;
         float *r = rec + j * (dim + 2);
-        for (long t = 0; t < TILE; t++) s[t] = 0;
+        long n = count;
+        const float *v = values;
+        for (long t = 0; t < TILE; t++) s[0][t] = 0;
         for (long d = 0; d < dim; d++)
-            for (long t = 0; t < TILE; t++) s[t] = fmaf(qj[d], keys[d * TILE + t], s[t]);
-        exponentiate(s, count, scale, r, dim);
+            for (long t = 0; t < TILE; t++) s[0][t] = fmaf(qj[d], keys[d * TILE + t], s[0][t]);
+        skip_front(s, 1, from, &n, &v, dim);
+        exponentiate(s[0], n, scale, r, dim);
         for (long i = 0; i < dim; i++) r[i] = 0;
-        for (long t = 0; t < count; t++)
-            for (long i = 0; i < dim; i++) r[i] = fmaf(s[t], values[t * dim + i], r[i]);
+        for (long t = 0; t < n; t++)
+            for (long i = 0; i < dim; i++) r[i] = fmaf(s[0][t], v[t * dim + i], r[i]);
     }
 }
 
@@ -118,23 +131,24 @@ AVX2_INLINE void weigh_avx2(float s[][TILE], const float *values, long dim, long
 }
 
 AVX2_INLINE void group_avx2(const float *q, long dim, float scale, const float *keys, const float *values,
-                            long count, float *rec, const int G) {
+                            long from, long count, float *rec, const int G) {
     float s[GROUP][TILE];
     scores32_avx2(q, dim, keys, 0, s, G);
     if (count > 32) scores32_avx2(q, dim, keys, 32, s, G);
+    skip_front(s, G, from, &count, &values, dim);
     for (int j = 0; j < G; j++) exponentiate(s[j], count, scale, rec + j * (dim + 2), dim);
     weigh_avx2(s, values, dim, count, rec, G);
 }
 
 AVX2 static void tile_avx2(const float *q, long nq, long dim, float scale, const float *keys,
-                           const float *values, long count, float *rec) {
+                           const float *values, long from, long count, float *rec) {
     for (long j = 0; j < nq; j += GROUP) {
         const float *qj = q + j * dim;
         float *r = rec + j * (dim + 2);
         switch (nq - j) {
-        case 1: group_avx2(qj, dim, scale, keys, values, count, r, 1); break;
-        case 2: group_avx2(qj, dim, scale, keys, values, count, r, 2); break;
-        default: group_avx2(qj, dim, scale, keys, values, count, r, 3); break;
+        case 1: group_avx2(qj, dim, scale, keys, values, from, count, r, 1); break;
+        case 2: group_avx2(qj, dim, scale, keys, values, from, count, r, 2); break;
+        default: group_avx2(qj, dim, scale, keys, values, from, count, r, 3); break;
         }
     }
 }
@@ -189,22 +203,23 @@ AVX512_INLINE void weigh_avx512(float s[][TILE], const float *values, long dim, 
 }
 
 AVX512_INLINE void group_avx512(const float *q, long dim, float scale, const float *keys, const float *values,
-                                long count, float *rec, const int G) {
+                                long from, long count, float *rec, const int G) {
     float s[GROUP][TILE];
     scores_avx512(q, dim, keys, s, G);
+    skip_front(s, G, from, &count, &values, dim);
     for (int j = 0; j < G; j++) exponentiate(s[j], count, scale, rec + j * (dim + 2), dim);
     weigh_avx512(s, values, dim, count, rec, G);
 }
 
 AVX512 static void tile_avx512(const float *q, long nq, long dim, float scale, const float *keys,
-                               const float *values, long count, float *rec) {
+                               const float *values, long from, long count, float *rec) {
     for (long j = 0; j < nq; j += GROUP) {
         const float *qj = q + j * dim;
         float *r = rec + j * (dim + 2);
         switch (nq - j) {
-        case 1: group_avx512(qj, dim, scale, keys, values, count, r, 1); break;
-        case 2: group_avx512(qj, dim, scale, keys, values, count, r, 2); break;
-        default: group_avx512(qj, dim, scale, keys, values, count, r, 3); break;
+        case 1: group_avx512(qj, dim, scale, keys, values, from, count, r, 1); break;
+        case 2: group_avx512(qj, dim, scale, keys, values, from, count, r, 2); break;
+        default: group_avx512(qj, dim, scale, keys, values, from, count, r, 3); break;
         }
     }
 }
@@ -213,23 +228,29 @@ AVX512 static void tile_avx512(const float *q, long nq, long dim, float scale, c
 
 // MARK: - entry points
 
-void pk_attention_tile(int isa, const float *q, long nq, long dim, float scale, const float *keys,
-                       const float *values, long count, float *records) {
-    if (nq <= 0 || count <= 0) return;
+void pk_attention_tile_from(int isa, const float *q, long nq, long dim, float scale, const float *keys,
+                            const float *values, long from, long count, float *records) {
     if (count > TILE) count = TILE;
+    if (from < 0) from = 0;
+    if (nq <= 0 || count <= from) return;
 #ifdef PK_X86
     const int best = pk_best_isa();
     if (isa >= PK_ISA_AVX512 && best >= PK_ISA_AVX512) {
-        tile_avx512(q, nq, dim, scale, keys, values, count, records);
+        tile_avx512(q, nq, dim, scale, keys, values, from, count, records);
         return;
     }
     if (isa >= PK_ISA_AVX2 && best >= PK_ISA_AVX2) {
-        tile_avx2(q, nq, dim, scale, keys, values, count, records);
+        tile_avx2(q, nq, dim, scale, keys, values, from, count, records);
         return;
     }
 #endif
     (void)isa;
-    tile_generic(q, nq, dim, scale, keys, values, count, records);
+    tile_generic(q, nq, dim, scale, keys, values, from, count, records);
+}
+
+void pk_attention_tile(int isa, const float *q, long nq, long dim, float scale, const float *keys,
+                       const float *values, long count, float *records) {
+    pk_attention_tile_from(isa, q, nq, dim, scale, keys, values, 0, count, records);
 }
 
 #ifdef PK_X86

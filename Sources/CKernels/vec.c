@@ -107,6 +107,15 @@ void pk_rms_norm(int isa, const float *x, const float *w, float eps, long n, flo
     DISPATCH(mul3_avx2(x, scale, w, out, n), mul3_generic(x, scale, w, out, n));
 }
 
+void pk_gelu_tanh_mul(int isa, float *gate, const float *up, long n) {
+    (void)isa;  // one portable loop: the cost is tanhf
+    const float c = 0.7978845608028654f;  // sqrt(2/pi)
+    for (long i = 0; i < n; i++) {
+        const float g = gate[i];
+        gate[i] = 0.5f * g * (1.0f + tanhf(c * (g + 0.044715f * g * g * g))) * up[i];
+    }
+}
+
 void pk_silu_mul(int isa, float *gate, const float *up, long n) {
     (void)isa;  // one portable loop: the cost is expf
     for (long i = 0; i < n; i++) {

@@ -36,6 +36,13 @@ public enum GGUFKey {
     public static func ropeScalingType(arch: String) -> String { "\(arch).rope.scaling.type" }
     public static func ropeScalingFactor(arch: String) -> String { "\(arch).rope.scaling.factor" }
     public static func vocabSize(arch: String) -> String { "\(arch).vocab_size" }
+    public static func slidingWindow(arch: String) -> String { "\(arch).attention.sliding_window" }
+    /// Every this-many blocks one attends globally, the rest in the sliding window (not in every file).
+    public static func slidingWindowPattern(arch: String) -> String { "\(arch).attention.sliding_window_pattern" }
+    /// The RoPE base of sliding-window blocks, when it differs from `rope.freq_base`.
+    public static func ropeFreqBaseSWA(arch: String) -> String { "\(arch).rope.freq_base_swa" }
+    public static func finalLogitSoftcapping(arch: String) -> String { "\(arch).final_logit_softcapping" }
+    public static func attnLogitSoftcapping(arch: String) -> String { "\(arch).attn_logit_softcapping" }
 
     // Tokenizer.
     public static let tokenizerModel = "tokenizer.ggml.model"
@@ -82,6 +89,9 @@ public enum GGUFTensorName {
     public static func attnQNorm(block: Int) -> String { "blk.\(block).attn_q_norm.weight" }
     public static func attnKNorm(block: Int) -> String { "blk.\(block).attn_k_norm.weight" }
     public static func ffnNorm(block: Int) -> String { "blk.\(block).ffn_norm.weight" }
+    /// Norms after the attention and the MLP, before each residual add (Gemma 2 and 3).
+    public static func attnPostNorm(block: Int) -> String { "blk.\(block).post_attention_norm.weight" }
+    public static func ffnPostNorm(block: Int) -> String { "blk.\(block).post_ffw_norm.weight" }
     public static func ffnGate(block: Int) -> String { "blk.\(block).ffn_gate.weight" }
     public static func ffnUp(block: Int) -> String { "blk.\(block).ffn_up.weight" }
     public static func ffnDown(block: Int) -> String { "blk.\(block).ffn_down.weight" }

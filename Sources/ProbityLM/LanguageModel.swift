@@ -97,6 +97,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case originsCount(expected: Int, found: Int)
     /// A `FILE[:SCALE]` adapter argument that does not parse.
     case adapterArgument(String)
+    case adaptersUnsupported(architecture: String, supported: [String])
 
     public var description: String {
         switch self {
@@ -122,6 +123,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "expected \(expected) token origins, found \(found)"
         case let .adapterArgument(arg):
             return "adapter '\(arg)': expected FILE.gguf or FILE.gguf:SCALE with a finite SCALE"
+        case let .adaptersUnsupported(arch, supported):
+            return "LoRA adapters are not supported on architecture '\(arch)' yet (supported: \(supported.joined(separator: ", ")))"
         }
     }
 }
@@ -131,6 +134,10 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 public enum ModelRegistry {
     static let loaders: [String: @Sendable (GGUFFile, ThreadPool, LoRAUpdates) throws -> any LanguageModel] = [
         "llama": { try LlamaModel(gguf: $0, pool: $1, adapters: $2) },
+        "gemma3": { gguf, pool, adapters in
+            guard adapters.isEmpty else { throw ModelError.adaptersUnsupported(architecture: "gemma3", supported: ["llama"]) }
+            return try Gemma3Model(gguf: gguf, pool: pool)
+        },
     ]
 
     public static var supportedArchitectures: [String] { loaders.keys.sorted() }

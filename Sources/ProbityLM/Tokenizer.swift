@@ -13,8 +13,10 @@ public final class Tokenizer: Sendable {
     private let pieces: [[UInt8]]
     /// Control, user-defined and unknown tokens, longest text first: the order llama.cpp tries them.
     private let specials: [Special]
-    /// Which bytes start some special token, to find the ones present in a text in one pass.
-    private let specialStarts: [Bool]
+    /// Per first byte, the positions in `specials` of the tokens starting with it, in order: to find
+    /// the ones present in a text in one pass (Gemma's 6,414 specials include runs of spaces and
+    /// newlines, so most positions of a text start one).
+    private let specialsByLead: [[Int]]
 
     private enum Engine: Sendable {
         case bpe(BPEModel)
@@ -57,9 +59,9 @@ public final class Tokenizer: Sendable {
         self.specials = specials.enumerated()
             .sorted { ($0.element.bytes.count, -$0.offset) > ($1.element.bytes.count, -$1.offset) }
             .map(\.element)
-        var starts = [Bool](repeating: false, count: 256)
-        for s in specials { if let b = s.bytes.first { starts[Int(b)] = true } }
-        specialStarts = starts
+        var byLead = [[Int]](repeating: [], count: 256)
+        for (k, s) in self.specials.enumerated() { if let b = s.bytes.first { byLead[Int(b)].append(k) } }
+        specialsByLead = byLead
     }
 
     /// Number of tokens in the vocabulary.
@@ -92,9 +94,15 @@ public final class Tokenizer: Sendable {
 
     /// The token ids of a rendered conversation: the template's markup is parsed for special tokens,
     /// the messages' own text is not (control tokens there stay text, as with parseSpecial false).
-    /// For text without special-token markers this equals `encode(chat.text, parseSpecial: true)`.
+    /// For text without special-token markers this equals `encode(chat.text, parseSpecial: true)`,
+    /// except that a template which writes BOS itself (Gemma's) gets no second one from
+    /// `add_bos_token`, as Hugging Face's `apply_chat_template` leaves it.
     public func encode(_ chat: RenderedChat, addSpecial: Bool = true) -> [Int] {
-        encode(bytes: Array(chat.text.utf8), addSpecial: addSpecial, parseSpecial: true, plainText: chat.content)
+        var ids = encode(bytes: Array(chat.text.utf8), addSpecial: addSpecial, parseSpecial: true, plainText: chat.content)
+        if addSpecial, vocabulary.addBOS, let bos = vocabulary.bosID, ids.count >= 2, ids[0] == bos, ids[1] == bos {
+            ids.removeFirst()
+        }
+        return ids
     }
 
     /// `plainText`: sorted, disjoint byte ranges in which control tokens are not parsed.
@@ -175,7 +183,8 @@ public final class Tokenizer: Sendable {
         let present = presentSpecials(bytes, parseSpecial: parseSpecial)
         guard !present.isEmpty else { return fragments }
         bytes.withUnsafeBufferPointer { buf in
-            for special in specials where present.contains(special.id) {
+            for k in present {
+                let special = specials[k]
                 var next: [Fragment] = []
                 next.reserveCapacity(fragments.count + 4)
                 for fragment in fragments {
@@ -206,17 +215,19 @@ public final class Tokenizer: Sendable {
         return fragments
     }
 
-    /// Ids of the special tokens that occur in the text at all; usually none or a few.
-    private func presentSpecials(_ bytes: [UInt8], parseSpecial: Bool) -> Set<Int> {
+    /// Positions in `specials` (ascending, so longest first) of the special tokens that occur in
+    /// the text at all; usually none or a few.
+    private func presentSpecials(_ bytes: [UInt8], parseSpecial: Bool) -> [Int] {
         var present = Set<Int>()
         bytes.withUnsafeBufferPointer { buf in
-            for i in 0..<buf.count where specialStarts[Int(buf[i])] {
-                for s in specials where (parseSpecial || !s.needsParseSpecial) && !present.contains(s.id) {
-                    if Self.matches(s.bytes, in: buf, at: i) { present.insert(s.id) }
+            for i in 0..<buf.count {
+                for k in specialsByLead[Int(buf[i])] where !present.contains(k) {
+                    let s = specials[k]
+                    if (parseSpecial || !s.needsParseSpecial) && Self.matches(s.bytes, in: buf, at: i) { present.insert(k) }
                 }
             }
         }
-        return present
+        return present.sorted()
     }
 
     /// C's isspace in the "C" locale, which llama.cpp uses for stripping.

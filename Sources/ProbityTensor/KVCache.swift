@@ -65,26 +65,36 @@ public final class KVCache {
     /// head h to KV head h / (heads / kvHeads); out row i gets the heads' outputs side by side.
     /// Softmax is exact (libm expf, denominators in double) and a position's result has the same
     /// bits whether it ran in a prompt chunk or alone, at any thread count.
+    ///
+    /// With a `window` w (sliding-window attention), row i attends only to the last w positions,
+    /// max(0, start + i − w + 1) ... start + i, as llama.cpp masks a position p₀ from a query at p₁
+    /// when p₁ − p₀ ≥ w. Without one (nil) every earlier position is attended.
     public func attend(block l: Int, queries q: UnsafePointer<Float>, heads: Int, rows n: Int, start: Int,
-                       scale: Float, into out: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+                       scale: Float, window: Int? = nil, into out: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         precondition(heads % kvHeads == 0 && start >= 0 && start + n <= capacity, "bad attention call")
+        precondition(window.map { $0 >= 1 } ?? true, "an attention window holds at least one position")
         let kc = keys[l], vc = values[l], t = Self.tile, d = headDim, kvHeads = kvHeads
         let group = heads / kvHeads, width = heads * d, recordWidth = d + 2, level = Self.level
         let tileSize = kvHeads * d * t
 
-        // The group's queries of row i against tile c of KV head g, written to `rec`.
-        func attendTile(_ i: Int, _ g: Int, _ c: Int, count: Int, _ rec: UnsafeMutablePointer<Float>) {
+        // The group's queries of row i against positions from ..< count of tile c of KV head g,
+        // written to `rec`.
+        func attendTile(_ i: Int, _ g: Int, _ c: Int, from: Int, count: Int, _ rec: UnsafeMutablePointer<Float>) {
             let offset = c * tileSize + g * d * t
-            pk_attention_tile(level, q + i * width + g * group * d, group, d, scale,
-                              kc + offset, vc + offset, count, rec)
+            pk_attention_tile_from(level, q + i * width + g * group * d, group, d, scale,
+                                   kc + offset, vc + offset, from, count, rec)
         }
+        // The first position the query at position p attends to.
+        func first(_ p: Int) -> Int { window.map { max(0, p - $0 + 1) } ?? 0 }
 
         if n == 1 {
             // One row (decode): a task per KV head and tile, then each head's records merged.
-            let span = start + 1, used = (span + t - 1) / t, records = records
+            let span = start + 1, lo = first(start), firstTile = lo / t
+            let used = (span + t - 1) / t - firstTile, records = records
             pool.parallelFor(kvHeads * used) { task in
-                let g = task / used, c = task % used
-                attendTile(0, g, c, count: min(t, span - c * t), records + (g * used + c) * group * recordWidth)
+                let g = task / used, c = firstTile + task % used
+                attendTile(0, g, c, from: c == firstTile ? lo - c * t : 0, count: min(t, span - c * t),
+                           records + (g * used + c - firstTile) * group * recordWidth)
             }
             for h in 0..<heads {
                 let g = h / group, j = h % group
@@ -96,11 +106,13 @@ public final class KVCache {
         // A prompt chunk: a task per row and KV head, its tiles in order, then merged.
         pool.parallelFor(n * kvHeads) { task in
             let i = task / kvHeads, g = task % kvHeads
-            let span = start + i + 1, used = (span + t - 1) / t
+            let span = start + i + 1, lo = first(start + i), firstTile = lo / t
+            let used = (span + t - 1) / t - firstTile
             withUnsafeTemporaryAllocation(of: Float.self, capacity: used * group * recordWidth) { buffer in
                 guard let rec = buffer.baseAddress else { return }
-                for c in 0..<used {
-                    attendTile(i, g, c, count: min(t, span - c * t), rec + c * group * recordWidth)
+                for c in firstTile..<(firstTile + used) {
+                    attendTile(i, g, c, from: c == firstTile ? lo - c * t : 0, count: min(t, span - c * t),
+                               rec + (c - firstTile) * group * recordWidth)
                 }
                 for j in 0..<group {
                     pk_attention_merge(level, rec + j * recordWidth, used, group * recordWidth, d,

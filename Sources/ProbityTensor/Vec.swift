@@ -32,6 +32,11 @@ public enum Vec {
         pk_silu_mul(level, gate, up, n)
     }
 
+    /// gate = gelu(gate) · up, GELU in its tanh form: 0.5·g·(1 + tanh(√(2/π)·(g + 0.044715·g³))).
+    public static func geluTanhMul(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, _ n: Int) {
+        pk_gelu_tanh_mul(level, gate, up, n)
+    }
+
     /// x += y.
     public static func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) {
         pk_add(level, x, y, n)
@@ -68,6 +73,14 @@ extension Vec {
         /// gate / (1 + exp(-gate)) · up in double.
         public static func siluMul(_ gate: [Float], _ up: [Float]) -> [Double] {
             zip(gate, up).map { g, u in Double(g) / (1 + exp(-Double(g))) * Double(u) }
+        }
+
+        /// gelu_tanh(gate) · up in double.
+        public static func geluTanhMul(_ gate: [Float], _ up: [Float]) -> [Double] {
+            zip(gate, up).map { g, u in
+                let x = Double(g)
+                return 0.5 * x * (1 + tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x))) * Double(u)
+            }
         }
 
     }

@@ -7,7 +7,7 @@ import ProbityLM
 
 /// The model a command reads: its optional first argument.
 struct ModelArgument: ParsableArguments {
-    @Argument(help: "The model: 'default' (fetched by scripts/setup) or a path to a GGUF file.")
+    @Argument(help: "The model: 'default' (fetched by scripts/setup), 'gemma3-270m' (scripts/setup --models) or a path to a GGUF file.")
     var model: String = "default"
 }
 

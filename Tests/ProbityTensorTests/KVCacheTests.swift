@@ -25,25 +25,28 @@ import Testing
         (0..<n).map { _ in scale * Float.random(in: -1...1, using: &rng) }
     }
 
-    /// Softmax attention in double over positions 0 ... position, for query head h of row `q`.
+    /// Softmax attention in double over positions 0 ... position (the last `window` of them when
+    /// given), for query head h of row `q`.
     func reference(_ shape: Shape, q: [Float], keys: [Float], values: [Float], position: Int,
-                   head h: Int, scale: Float) -> [Double] {
+                   head h: Int, scale: Float, window: Int? = nil) -> [Double] {
         let d = shape.headDim, kvWidth = shape.kvHeads * d, g = h / shape.group
-        let scores = (0...position).map { t in
+        let first = window.map { max(0, position - $0 + 1) } ?? 0
+        let span = first...position
+        let scores = span.map { t in
             Double(scale) * (0..<d).reduce(0.0) { $0 + Double(q[h * d + $1]) * Double(keys[t * kvWidth + g * d + $1]) }
         }
         let m = scores.max() ?? 0
         let e = scores.map { Foundation.exp($0 - m) }
         let sum = e.reduce(0, +)
         return (0..<d).map { i in
-            (0...position).reduce(0.0) { $0 + e[$1] * Double(values[$1 * kvWidth + g * d + i]) } / sum
+            span.enumerated().reduce(0.0) { $0 + e[$1.offset] * Double(values[$1.element * kvWidth + g * d + i]) } / sum
         }
     }
 
     /// Stores `length` random positions and attends rows `rows` (a chunk when `chunk`, else one
     /// row per call) on `threads` threads; returns the outputs and the inputs.
-    func run(_ shape: Shape, length: Int, rows: Range<Int>, chunk: Bool, threads: Int, seed: UInt64)
-        -> (out: [Float], q: [Float], keys: [Float], values: [Float])
+    func run(_ shape: Shape, length: Int, rows: Range<Int>, chunk: Bool, threads: Int, seed: UInt64,
+             window: Int? = nil) -> (out: [Float], q: [Float], keys: [Float], values: [Float])
     {
         var rng = SplitMix64(seed: seed)
         let d = shape.headDim, kvWidth = shape.kvHeads * d, qWidth = shape.heads * d
@@ -59,11 +62,12 @@ import Testing
                 guard let qb = qp.baseAddress, let ob = op.baseAddress else { return }
                 if chunk {
                     cache.attend(block: 1, queries: qb, heads: shape.heads, rows: rows.count, start: rows.lowerBound,
-                                 scale: scale, into: ob, pool: pool)
+                                 scale: scale, window: window, into: ob, pool: pool)
                 } else {
                     for i in 0..<rows.count {
                         cache.attend(block: 1, queries: qb + i * qWidth, heads: shape.heads, rows: 1,
-                                     start: rows.lowerBound + i, scale: scale, into: ob + i * qWidth, pool: pool)
+                                     start: rows.lowerBound + i, scale: scale, window: window,
+                                     into: ob + i * qWidth, pool: pool)
                     }
                 }
             }
@@ -92,6 +96,35 @@ import Testing
         }
     }
 
+    /// Sliding-window attention (Gemma 3's local blocks): windows inside a tile, across a tile
+    /// edge and over several tiles, in a chunk and one row at a time, against float64.
+    @Test(arguments: shapes) func slidingWindowMatchesFloat64Attention(shape: Shape) {
+        let length = 200
+        let rows = [0, 3, 63, 64, 65, 100, 130, 199]
+        for window in [1, 5, 64, 70, 129] {
+            for chunk in [false, true] {
+                let (out, q, keys, values) = run(shape, length: length, rows: 0..<length, chunk: chunk, threads: 2,
+                                                 seed: 17, window: window)
+                let d = shape.headDim, qWidth = shape.heads * d
+                for i in rows {
+                    for h in 0..<shape.heads {
+                        let rowQ = Array(q[(i * qWidth)..<((i + 1) * qWidth)])
+                        let want = reference(shape, q: rowQ, keys: keys, values: values, position: i, head: h,
+                                             scale: 1 / Float(d).squareRoot(), window: window)
+                        let got = out[(i * qWidth + h * d)..<(i * qWidth + (h + 1) * d)]
+                        let worst = zip(got, want).map { abs(Double($0) - $1) }.max() ?? 0
+                        #expect(worst <= 2e-6, "\(shape) window \(window) chunk \(chunk) row \(i) head \(h): off by \(worst)")
+                    }
+                }
+            }
+        }
+        // A window at least as long as the sequence is no window, bit for bit.
+        let plain = run(shape, length: 150, rows: 0..<150, chunk: true, threads: 2, seed: 5).out
+        #expect(run(shape, length: 150, rows: 0..<150, chunk: true, threads: 2, seed: 5, window: 150).out == plain)
+        #expect(run(shape, length: 150, rows: 0..<150, chunk: false, threads: 1, seed: 5, window: 70).out
+                == run(shape, length: 150, rows: 0..<150, chunk: true, threads: 2, seed: 5, window: 70).out)
+    }
+
     @Test(arguments: shapes) func sameBitsInAChunkAloneAndAtAnyThreadCount(shape: Shape) {
         let alone = run(shape, length: 150, rows: 0..<150, chunk: false, threads: 1, seed: 5).out
         #expect(run(shape, length: 150, rows: 0..<150, chunk: true, threads: 2, seed: 5).out == alone, "\(shape)")
@@ -113,6 +146,18 @@ import Testing
             }
             #expect(results.allSatisfy { $0 == results[0] }, "\(shape) count \(count)")
             #expect(results[0].allSatisfy { $0.isFinite }, "\(shape) count \(count)")
+            // Starting at `from` gives what the same positions alone would, at every level.
+            for from in [1, count / 2, count - 1] where from > 0 && from < count {
+                var shifted = [Float](repeating: .nan, count: shape.group * (d + 2))
+                var alone = [Float](repeating: .nan, count: shape.group * (d + 2))
+                let keysAlone = (0..<d).flatMap { j in (0..<t).map { $0 + from < t ? keys[j * t + $0 + from] : 0 } }
+                for isa in Dequantize.isaLevels {
+                    pk_attention_tile_from(isa, q, shape.group, d, 0.125, keys, values, from, count, &shifted)
+                    pk_attention_tile(isa, q, shape.group, d, 0.125, keysAlone, Array(values[(from * d)...]) + [Float](repeating: 0, count: from * d),
+                                      count - from, &alone)
+                    #expect(shifted == alone, "\(shape) isa \(isa) from \(from) count \(count)")
+                }
+            }
         }
     }
 

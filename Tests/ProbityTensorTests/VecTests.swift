@@ -51,6 +51,21 @@ import Testing
         }
     }
 
+    /// Gemma's gated GELU (tanh form) against float64, with the tails where tanh saturates.
+    @Test func geluTanhMul() {
+        var rng = SplitMix64(seed: 14)
+        for n in Self.lengths {
+            let g = random(n, &rng, in: -20...20), u = random(n, &rng)
+            var got = g
+            Vec.geluTanhMul(&got, u, n)
+            expectClose(got, Vec.Reference.geluTanhMul(g, u), tolerance: 1e-6, "n \(n)")
+        }
+        var one: [Float] = [1, -1, 0]
+        Vec.geluTanhMul(&one, [1, 1, 1], 3)
+        // gelu_tanh(1) = 0.5·(1 + tanh(√(2/π)·1.044715)) = 0.8411920, gelu_tanh(−1) = −0.1588080.
+        #expect(abs(one[0] - 0.8411920) < 1e-6 && abs(one[1] + 0.1588080) < 1e-6 && one[2] == 0)
+    }
+
     @Test func addAxpyScale() {
         var rng = SplitMix64(seed: 5)
         for n in Self.lengths {

@@ -17,6 +17,12 @@ public enum TestData {
         try required(ModelLocator.defaultModelPath, what: "the default model", setup: "scripts/setup")
     }
 
+    /// Gemma 3 270M's GGUF file (`gemma3-270m`); throws naming scripts/setup --models when it is not fetched.
+    public static func gemma3ModelPath() throws -> String {
+        try required(ModelLocator.modelsDirectory + "/" + (ModelLocator.named["gemma3-270m"] ?? ""),
+                     what: "Gemma 3 270M", setup: "scripts/setup --models")
+    }
+
     /// A file under the cache directory (`vocab/...`, `corpora/...`), fetched by `setup`.
     public static func cacheFile(_ relativePath: String, what: String, setup: String = "scripts/setup") throws -> String {
         try required(ModelLocator.cacheDirectory + "/" + relativePath, what: what, setup: setup)
@@ -42,7 +48,7 @@ public enum TestData {
     public static func required(_ path: String, what: String, setup: String) throws -> String {
         guard FileManager.default.fileExists(atPath: path) else {
             // scripts/test runs plain scripts/setup; data behind a setup flag is fetched on request.
-            let note = setup == "scripts/setup" ? " (scripts/test does)" : ""
+            let note = setup == "scripts/setup" || setup == "scripts/setup --models" ? " (scripts/test does)" : ""
             throw Missing(description: "missing \(path) (\(what)): run \(setup) to fetch it\(note)")
         }
         return path

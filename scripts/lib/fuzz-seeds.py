@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the hand-made seeds of Fuzz/corpus (the other seeds are copies of repository files):
-a tiny whole llama GGUF with a byte-level BPE vocabulary, LoRA adapters for it, a control vector, small safetensors and
+a tiny whole llama GGUF and a tiny Gemma 3 one with a byte-level BPE vocabulary, LoRA adapters for the llama one, a control vector, small safetensors and
 .npy files, chat messages, tokenizer texts, and the golden default report trimmed to one case. Deterministic; rerun to regenerate.
 Usage: scripts/lib/fuzz-seeds.py CORPUS_DIR"""
 import json, os, struct, sys
@@ -91,6 +91,43 @@ for l in range(blocks):
     ]
 put("gguf", "tiny-llama.gguf", gguf(model_kv + tok_kv, model_tensors))
 put("gguf", "vocab-only.gguf", gguf(tok_kv, []))
+# A tiny Gemma 3: QK-norm, post-norms, a window of 2, every 2nd block global, tied head.
+g_blocks = 2
+gemma_kv = [
+    ("general.architecture", ("str", "gemma3")),
+    ("gemma3.block_count", ("u32", g_blocks)),
+    ("gemma3.context_length", ("u32", 16)),
+    ("gemma3.embedding_length", ("u32", width)),
+    ("gemma3.feed_forward_length", ("u32", ffn)),
+    ("gemma3.attention.head_count", ("u32", heads)),
+    ("gemma3.attention.head_count_kv", ("u32", kv_heads)),
+    ("gemma3.attention.key_length", ("u32", head_dim)),
+    ("gemma3.attention.value_length", ("u32", head_dim)),
+    ("gemma3.attention.sliding_window", ("u32", 2)),
+    ("gemma3.attention.sliding_window_pattern", ("u32", 2)),
+    ("gemma3.rope.freq_base", ("f32", 1000000.0)),
+    ("gemma3.attention.layer_norm_rms_epsilon", ("f32", 1e-6)),
+]
+gemma_tensors = [("token_embd.weight", [width, vocab], values(width * vocab, 1)),
+                 ("output_norm.weight", [width], [1.0] * width)]
+for l in range(g_blocks):
+    p = f"blk.{l}."
+    gemma_tensors += [
+        (p + "attn_norm.weight", [width], [1.0] * width),
+        (p + "post_attention_norm.weight", [width], [1.0] * width),
+        (p + "ffn_norm.weight", [width], [1.0] * width),
+        (p + "post_ffw_norm.weight", [width], [1.0] * width),
+        (p + "attn_q_norm.weight", [head_dim], [1.0] * head_dim),
+        (p + "attn_k_norm.weight", [head_dim], [1.0] * head_dim),
+        (p + "attn_q.weight", [width, heads * head_dim], values(width * heads * head_dim, 3)),
+        (p + "attn_k.weight", [width, kv_heads * head_dim], values(width * kv_heads * head_dim, 4)),
+        (p + "attn_v.weight", [width, kv_heads * head_dim], values(width * kv_heads * head_dim, 5)),
+        (p + "attn_output.weight", [heads * head_dim, width], values(width * heads * head_dim, 6)),
+        (p + "ffn_gate.weight", [width, ffn], values(width * ffn, 7)),
+        (p + "ffn_up.weight", [width, ffn], values(width * ffn, 8)),
+        (p + "ffn_down.weight", [ffn, width], values(width * ffn, 9)),
+    ]
+put("gguf", "tiny-gemma3.gguf", gguf(gemma_kv + tok_kv, gemma_tensors))
 put("gguf", "spm-vocab.gguf", gguf([
     ("tokenizer.ggml.model", ("str", "llama")),
     ("tokenizer.ggml.tokens", ("strs", ["<unk>", "<s>", "</s>", "<0x41>", "▁", "a", "▁a"])),

@@ -69,6 +69,8 @@ void pk_scale(int isa, float *x, float a, long n);
 void pk_rms_norm(int isa, const float *x, const float *w, float eps, long n, float *out);
 /// gate = gate / (1 + expf(-gate)) · up.
 void pk_silu_mul(int isa, float *gate, const float *up, long n);
+/// gate = gelu(gate) · up with GELU's tanh form, 0.5·g·(1 + tanh(sqrt(2/π)·(g + 0.044715·g³))).
+void pk_gelu_tanh_mul(int isa, float *gate, const float *up, long n);
 
 /// Positions per tile of the attention KV cache (attention.c).
 enum { PK_ATTENTION_TILE = 64 };
@@ -80,6 +82,10 @@ enum { PK_ATTENTION_TILE = 64 };
 /// e_t = expf(s_t − m), l = Σ e_t (summed in double), o = Σ e_t · v_t. Same bits at every level.
 void pk_attention_tile(int isa, const float *q, long nq, long dim, float scale, const float *keys,
                        const float *values, long count, float *records);
+/// `pk_attention_tile` over positions from ..< count of the tile only (a sliding window's first
+/// tile): the same record as attending to those positions alone. from = 0 is pk_attention_tile.
+void pk_attention_tile_from(int isa, const float *q, long nq, long dim, float scale, const float *keys,
+                            const float *values, long from, long count, float *records);
 /// out = softmax-weighted sum over `tiles` records (record c at records + c · stride): with
 /// M = max m_c and w_c = expf(m_c − M), out = Σ w_c · o_c / Σ w_c · l_c (denominator in double).
 void pk_attention_merge(int isa, const float *records, long tiles, long stride, long dim, float *out);
