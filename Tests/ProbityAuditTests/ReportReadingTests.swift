@@ -3,6 +3,7 @@
 
 import Foundation
 import ProbityRules
+import ProbityTestSupport
 import Testing
 @testable import ProbityAudit
 
