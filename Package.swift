@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "ProbityRules",
                 dependencies: ["CYAML", "ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
         .target(name: "ProbityAudit",
-                dependencies: ["ProbityRules", "ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
+                dependencies: ["ProbityRules", "ProbityTraining", "ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
         // Self-contained HTML: audit reports and feature dashboards (above the audit, below the tool).
         .target(name: "ProbityHTML",
                 dependencies: ["ProbityAudit", "ProbityFeatures", "ProbityLM", "ProbityFormats",

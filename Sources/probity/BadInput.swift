@@ -30,6 +30,7 @@ extension TrainingError: BadInput {}
 extension RulesError: BadInput {}
 extension AuditError: BadInput {}
 extension HTMLError: BadInput {}
+extension DiffError: BadInput {}
 
 /// The flag that sets each training setting a library error names.
 private let trainingFlags: [String: String] = [

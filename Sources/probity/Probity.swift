@@ -37,6 +37,7 @@ struct Probity: ParsableCommand {
             AuditCommand.self,
             ReportCommand.self,
             EvalCommand.self,
+            DiffCommand.self,
         ])
 
     /// Runs a command and maps every error to one message and a contract exit code.

@@ -70,8 +70,34 @@ extension EvalItem {
         return items
     }
 
-    /// One line's item.
-    static func parse(line: String, file: String, number: Int) throws -> EvalItem {
+    /// Conversations to run rather than score (`probity diff`): the same lines, with `id`, `label`
+    /// and `concept` optional (an item without an id is named `line N`; unlabelled, it is a
+    /// negative with an empty concept) and `response` optional (empty: the conversation alone, ending
+    /// with the generation prompt). Ids must still be unique within the file.
+    public static func loadConversations(path: String) throws -> [EvalItem] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw AuditError.cannotRead(path: path, reason: "no such file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw AuditError.cannotRead(path: path, reason: "not UTF-8 text")
+        }
+        var items: [EvalItem] = []
+        var seen: [String: Int] = [:]
+        for (i, line) in StrictJSON.lines(text).enumerated() {
+            guard !line.allSatisfy(\.isWhitespace) else { continue }
+            try StrictJSON.validate(line: line, of: text, number: i + 1, path: path)
+            let item = try parse(line: String(line), file: path, number: i + 1, conversation: true)
+            if let first = seen[item.id] {
+                throw AuditError.data(path: path, line: i + 1, reason: "id '\(item.id)' already used at line \(first)")
+            }
+            seen[item.id] = i + 1
+            items.append(item)
+        }
+        return items
+    }
+
+    /// One line's item; with `conversation`, as `loadConversations` reads it.
+    static func parse(line: String, file: String, number: Int, conversation: Bool = false) throws -> EvalItem {
         func bad(_ reason: String) -> AuditError { AuditError.data(path: file, line: number, reason: reason) }
         let value: JSONValue
         do { value = try JSONDecoder().decode(JSONValue.self, from: Data(line.utf8)) } catch {
@@ -89,13 +115,16 @@ extension EvalItem {
             case let other?: throw bad("'\(key)': expected a string, found \(other.summary)")
             }
         }
-        guard let id = try string("id"), !id.isEmpty else { throw bad("'id' is empty") }
-        guard let response = try string("response") else { throw bad("missing 'response'") }
-        guard let concept = try string("concept"), !concept.isEmpty else { throw bad("'concept' is empty") }
+        let id = try string("id", required: !conversation) ?? "line \(number)"
+        guard !id.isEmpty else { throw bad("'id' is empty") }
+        let response = try string("response", required: !conversation) ?? ""
+        let concept = try string("concept", required: !conversation) ?? ""
+        guard !concept.isEmpty || o["concept"] == nil else { throw bad("'concept' is empty") }
         let positive: Bool
         switch o["label"] {
         case .number(1)?: positive = true
         case .number(0)?: positive = false
+        case nil where conversation: positive = false
         case nil: throw bad("missing 'label'")
         case let other?: throw bad("'label': expected 0 or 1, found \(other.summary)")
         }
