@@ -242,6 +242,7 @@ public enum FeatureColumns {
     /// (count, features) row-major: the pack's features at `count` positions, whose activations at
     /// each hook point `rows(point)` gives (count × width, row-major).
     public static func values(_ pack: FeaturePack, count: Int, width: Int, rows: (HookPoint) -> [Float]) -> [Float] {
+        guard count > 0 else { return [] }
         if let sae = pack.sae {
             let x = rows(pack.hook)
             precondition(x.count == count * width, "rows do not match the count")
