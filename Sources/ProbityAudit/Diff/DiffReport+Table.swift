@@ -12,7 +12,7 @@ extension DiffReport {
         func number(_ x: Double) -> String { String(format: "%.3g", x) }
         func percent(_ f: Double) -> String { String(format: "%.2f%%", f * 100) }
         let adapters = (adapted.adapters ?? []).map { "\($0.path):\(String(format: "%g", $0.scale))" }.joined(separator: ", ")
-        var out = "\(base.name) vs + \(adapters): \(positions) positions of "
+        var out = "\(base.name) vs \(base.name) + \(adapters): \(positions) positions of "
             + inputs.map { "\(URL(fileURLWithPath: $0.path).lastPathComponent) (\($0.documents) \($0.format == "chat" ? "items" : "documents"))" }
                 .joined(separator: ", ")
             + ", ranked by \(rankedBy)\n"
