@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "ProbityTestSupport", dependencies: ["ProbityLM"], path: "Tests/ProbityTestSupport"),
         .testTarget(name: "ProbityTensorTests", dependencies: ["ProbityTensor"]),
         .testTarget(name: "ProbityFormatsTests", dependencies: ["ProbityFormats", "ProbityTensor", "ProbityTestSupport"]),
-        .testTarget(name: "ProbityLMTests", dependencies: ["ProbityLM", "ProbityTensor", "ProbityTestSupport"]),
+        .testTarget(name: "ProbityLMTests", dependencies: ["ProbityLM", "ProbityTensor", "ProbityFeatures", "ProbityTestSupport"]),
         .testTarget(name: "ProbityFeaturesTests", dependencies: ["ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
         .testTarget(name: "ProbityRulesTests", dependencies: ["ProbityRules", "ProbityLM", "ProbityTensor"]),
         .testTarget(name: "ProbityAuditTests", dependencies: ["ProbityAudit", "ProbityRules", "ProbityTestSupport"]),

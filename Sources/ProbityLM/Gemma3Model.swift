@@ -184,11 +184,9 @@ public final class Gemma3Model: LanguageModel {
         } else {
             output = embedding
         }
-        func inverseFrequencies(base: Double, scale: Double) -> [Double] {
-            (0..<(c.ropeDims / 2)).map { j in scale * pow(base, -2.0 * Double(j) / Double(c.ropeDims)) }
-        }
-        ropeLocal = inverseFrequencies(base: c.ropeBaseLocal, scale: 1)
-        ropeGlobal = inverseFrequencies(base: c.ropeBaseGlobal, scale: c.ropeScaleGlobal)
+        ropeLocal = BlockMath.ropeInverseFrequencies(base: c.ropeBaseLocal, ropeDims: c.ropeDims)
+        ropeGlobal = BlockMath.ropeInverseFrequencies(base: c.ropeBaseGlobal, ropeDims: c.ropeDims,
+                                                      scale: c.ropeScaleGlobal)
         info = ModelInfo(architecture: arch, blockCount: c.blocks, width: c.width,
                          vocabularySize: c.vocab, contextLength: c.context)
     }
@@ -270,17 +268,8 @@ final class Gemma3Pass: ForwardPass {
         chunk.hook(.embed, s.x)
 
         // RoPE angles for these positions, θ = p · scale · base^(-2j/d) in float64, for both bases.
-        let half = c.ropeDims / 2
-        for i in 0..<n {
-            let p = Double(p0 + i)
-            for j in 0..<half {
-                let local = p * m.ropeLocal[j], global = p * m.ropeGlobal[j]
-                s.cosLocal[i * half + j] = Float(Foundation.cos(local))
-                s.sinLocal[i * half + j] = Float(Foundation.sin(local))
-                s.cosGlobal[i * half + j] = Float(Foundation.cos(global))
-                s.sinGlobal[i * half + j] = Float(Foundation.sin(global))
-            }
-        }
+        BlockMath.ropeAngles(start: p0, rows: n, inverse: m.ropeLocal, cos: s.cosLocal, sin: s.sinLocal)
+        BlockMath.ropeAngles(start: p0, rows: n, inverse: m.ropeGlobal, cos: s.cosGlobal, sin: s.sinGlobal)
 
         // A partial pass runs only the blocks up to its last hook point.
         for l in chunk.blocks {
@@ -298,8 +287,8 @@ final class Gemma3Pass: ForwardPass {
                 w.wk.multiply(s.xn, batch: n, into: s.k, pool: pool)
                 w.wv.multiply(s.xn, batch: n, into: s.v, pool: pool)
             }
-            headNorm(s.q, rows: n, heads: c.heads, weight: w.qNorm)
-            headNorm(s.k, rows: n, heads: c.kvHeads, weight: w.kNorm)
+            BlockMath.headNorm(s.q, rows: n, heads: c.heads, headDim: c.headDim, weight: w.qNorm, eps: c.rmsEps)
+            BlockMath.headNorm(s.k, rows: n, heads: c.kvHeads, headDim: c.headDim, weight: w.kNorm, eps: c.rmsEps)
             let (cs, sn) = global ? (s.cosGlobal, s.sinGlobal) : (s.cosLocal, s.sinLocal)
             rope(s.q, rows: n, heads: c.heads, cos: cs, sin: sn)
             rope(s.k, rows: n, heads: c.kvHeads, cos: cs, sin: sn)
@@ -346,41 +335,14 @@ final class Gemma3Pass: ForwardPass {
     private func rmsNorm(_ x: UnsafeMutablePointer<Float>, rows n: Int, weight: [Float],
                          into out: UnsafeMutablePointer<Float>) {
         let c = model.config
-        weight.withUnsafeBufferPointer { w in
-            guard let wp = w.baseAddress else { return }
-            for i in 0..<n {
-                Vec.rmsNorm(x + i * c.width, weight: wp, eps: c.rmsEps, c.width, into: out + i * c.width)
-            }
-        }
-    }
-
-    /// RMSNorm over each head (headDim values) of every row, in place.
-    private func headNorm(_ x: UnsafeMutablePointer<Float>, rows n: Int, heads: Int, weight: [Float]) {
-        let c = model.config
-        weight.withUnsafeBufferPointer { w in
-            guard let wp = w.baseAddress else { return }
-            for h in 0..<(n * heads) {
-                let v = x + h * c.headDim
-                Vec.rmsNorm(v, weight: wp, eps: c.rmsEps, c.headDim, into: v)
-            }
-        }
+        BlockMath.rmsNorm(x, rows: n, width: c.width, weight: weight, eps: c.rmsEps, into: out)
     }
 
     /// Rotates the pairs (j, j + ropeDims/2) of the first ropeDims dimensions of every head.
     private func rope(_ x: UnsafeMutablePointer<Float>, rows n: Int, heads: Int,
                       cos: UnsafeMutablePointer<Float>, sin: UnsafeMutablePointer<Float>) {
         let c = model.config
-        let half = c.ropeDims / 2
-        for i in 0..<n {
-            let cs = cos + i * half, sn = sin + i * half
-            for h in 0..<heads {
-                let v = x + i * heads * c.headDim + h * c.headDim
-                for j in 0..<half {
-                    let a = v[j], b = v[j + half]
-                    v[j] = a * cs[j] - b * sn[j]
-                    v[j + half] = a * sn[j] + b * cs[j]
-                }
-            }
-        }
+        BlockMath.rope(x, rows: n, heads: heads, headDim: c.headDim, ropeDims: c.ropeDims, layout: .halves,
+                       cos: cos, sin: sin)
     }
 }

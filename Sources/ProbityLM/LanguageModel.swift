@@ -98,6 +98,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     /// A `FILE[:SCALE]` adapter argument that does not parse.
     case adapterArgument(String)
     case adaptersUnsupported(architecture: String, supported: [String])
+    /// A tensor that marks a variant of the architecture Probity does not implement.
+    case unsupportedVariant(tensor: String, reason: String, path: String)
 
     public var description: String {
         switch self {
@@ -123,6 +125,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "expected \(expected) token origins, found \(found)"
         case let .adapterArgument(arg):
             return "adapter '\(arg)': expected FILE.gguf or FILE.gguf:SCALE with a finite SCALE"
+        case let .unsupportedVariant(tensor, reason, path):
+            return "\(path): tensor \(tensor): \(reason)"
         case let .adaptersUnsupported(arch, supported):
             return "LoRA adapters are not supported on architecture '\(arch)' yet (supported: \(supported.joined(separator: ", ")))"
         }
@@ -132,13 +136,24 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 /// Architectures by `general.architecture`. Adding one: write `<Arch>Model.swift` with a loader
 /// and add a line here (docs/architectures.md).
 public enum ModelRegistry {
-    static let loaders: [String: @Sendable (GGUFFile, ThreadPool, LoRAUpdates) throws -> any LanguageModel] = [
-        "llama": { try LlamaModel(gguf: $0, pool: $1, adapters: $2) },
-        "gemma3": { gguf, pool, adapters in
-            guard adapters.isEmpty else { throw ModelError.adaptersUnsupported(architecture: "gemma3", supported: ["llama"]) }
-            return try Gemma3Model(gguf: gguf, pool: pool)
-        },
-    ]
+    typealias Loader = @Sendable (GGUFFile, ThreadPool, LoRAUpdates) throws -> any LanguageModel
+
+    /// The Llama-style families (`DecoderFamily.all`: llama, qwen2, qwen3, phi3) and Gemma 3.
+    static let loaders: [String: Loader] = {
+        var table: [String: Loader] = [
+            "gemma3": { gguf, pool, adapters in
+                guard adapters.isEmpty else {
+                    throw ModelError.adaptersUnsupported(architecture: "gemma3",
+                                                         supported: DecoderFamily.all.map(\.architecture))
+                }
+                return try Gemma3Model(gguf: gguf, pool: pool)
+            },
+        ]
+        for family in DecoderFamily.all {
+            table[family.architecture] = { try LlamaModel(gguf: $0, pool: $1, adapters: $2) }
+        }
+        return table
+    }()
 
     public static var supportedArchitectures: [String] { loaders.keys.sorted() }
 

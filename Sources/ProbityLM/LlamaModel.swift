@@ -1,7 +1,9 @@
 // The Llama architecture as llama.cpp builds it (src/models/llama.cpp): token embedding, per
-// block RMSNorm → attention with RoPE on adjacent pairs (GGML "normal" mode) and grouped-query
-// heads → residual, RMSNorm → SwiGLU MLP → residual; final RMSNorm; output head (tied to the
-// embedding when `output.weight` is absent). Optional q/k/v biases load Qwen2-style files too.
+// block RMSNorm → attention with RoPE and grouped-query heads → residual, RMSNorm → SwiGLU MLP →
+// residual; final RMSNorm; output head (tied to the embedding when `output.weight` is absent).
+// The families that share this block (Qwen2, Qwen3, Phi-3; DecoderFamily.swift) load and run here
+// with their differences as data: RoPE pair layout, q/k/v biases, per-head q/k norms, fused q/k/v
+// and gate/up tensors, RoPE frequency factors.
 
 import Foundation
 import ProbityFormats
@@ -17,6 +19,8 @@ struct LlamaConfig: Sendable {
     var headDim: Int
     var ropeDims: Int       // dimensions rotated in each head (≤ headDim)
     var ropeBase: Double
+    var ropeLayout: RopeLayout
+    var headNorms: Bool
     var rmsEps: Float
     var vocab: Int
     var context: Int
@@ -24,7 +28,10 @@ struct LlamaConfig: Sendable {
     var qWidth: Int { heads * headDim }
     var kvWidth: Int { kvHeads * headDim }
 
-    init(_ meta: MetadataReader, arch: String, vocab: Int) throws {
+    init(_ meta: MetadataReader, family: DecoderFamily, vocab: Int) throws {
+        let arch = family.architecture
+        ropeLayout = family.ropeLayout
+        headNorms = family.headNorms
         blocks = try meta.int(GGUFKey.blockCount(arch: arch))
         width = try meta.int(GGUFKey.embeddingLength(arch: arch))
         ffnWidth = try meta.int(GGUFKey.feedForwardLength(arch: arch))
@@ -46,6 +53,8 @@ struct LlamaConfig: Sendable {
         try check(kvHeads > 0 && heads % kvHeads == 0, "attention.head_count_kv",
                   "a positive divisor of head_count \(heads)", kvHeads)
         try check(headDim > 0 && headDim % 2 == 0, "attention.key_length", "a positive even size", headDim)
+        let valueDim = try meta.int(GGUFKey.valueLength(arch: arch), default: headDim)
+        try check(valueDim == headDim, "attention.value_length", "the key length \(headDim)", valueDim)
         try check(ropeDims >= 0 && ropeDims <= headDim && ropeDims % 2 == 0, "rope.dimension_count",
                   "an even number ≤ head size \(headDim)", ropeDims)
         try check(context > 0, "context_length", "a positive length", context)
@@ -60,6 +69,8 @@ struct LlamaBlock: Sendable {
     var wv: QuantizedMatrix     // (kvWidth, width)
     var wo: QuantizedMatrix     // (width, qWidth)
     var bq: [Float]?, bk: [Float]?, bv: [Float]?
+    var qNorm: [Float]?         // (headDim), with kNorm when the family norms heads
+    var kNorm: [Float]?
     var ffnNorm: [Float]        // (width)
     var gate: QuantizedMatrix   // (ffnWidth, width)
     var up: QuantizedMatrix     // (ffnWidth, width)
@@ -73,20 +84,25 @@ struct LlamaBlockLoRA: Sendable {
     var q: [LowRankUpdate], k: [LowRankUpdate], v: [LowRankUpdate], o: [LowRankUpdate]
     var gate: [LowRankUpdate], up: [LowRankUpdate], down: [LowRankUpdate]
 
-    /// Takes block `l`'s updates; nil when there are none.
-    init?(block l: Int, from adapters: inout LoRAUpdates) {
+    /// Takes block `l`'s updates; nil when there are none. Fused tensors (`attn_qkv`, Phi-3's
+    /// gate-and-up `ffn_up`) take none, so an adapter for them is refused at load.
+    init?(block l: Int, fusedQKV: Bool, fusedGateUp: Bool, from adapters: inout LoRAUpdates) {
         typealias N = GGUFTensorName
-        q = adapters.take(N.attnQ(block: l)); k = adapters.take(N.attnK(block: l))
-        v = adapters.take(N.attnV(block: l)); o = adapters.take(N.attnOutput(block: l))
-        gate = adapters.take(N.ffnGate(block: l)); up = adapters.take(N.ffnUp(block: l))
+        q = fusedQKV ? [] : adapters.take(N.attnQ(block: l))
+        k = fusedQKV ? [] : adapters.take(N.attnK(block: l))
+        v = fusedQKV ? [] : adapters.take(N.attnV(block: l))
+        o = adapters.take(N.attnOutput(block: l))
+        gate = fusedGateUp ? [] : adapters.take(N.ffnGate(block: l))
+        up = fusedGateUp ? [] : adapters.take(N.ffnUp(block: l))
         down = adapters.take(N.ffnDown(block: l))
         if [q, k, v, o, gate, up, down].allSatisfy(\.isEmpty) { return nil }
     }
 }
 
-/// A Llama-architecture model loaded from GGUF.
+/// A model of one of the Llama-style families (`DecoderFamily.all`) loaded from GGUF.
 public final class LlamaModel: LanguageModel {
     public let info: ModelInfo
+    public let family: DecoderFamily
     let config: LlamaConfig
     let embedding: QuantizedMatrix   // (vocab, width)
     let blocks: [LlamaBlock]
@@ -99,46 +115,57 @@ public final class LlamaModel: LanguageModel {
     /// LoRA updates to the output head (only an untied `output.weight` can have them).
     let outputLoRA: [LowRankUpdate]
     let pool: ThreadPool
-    /// Inverse RoPE frequencies base^(-2j/ropeDims), j < ropeDims/2, in float64.
+    /// Inverse RoPE frequencies base^(-2j/ropeDims) / factor[j], j < ropeDims/2, in float64.
     let ropeInverseFrequencies: [Double]
     // Keeps the memory map (and so every matrix's data) alive.
     private let file: GGUFFile
 
-    /// Loads the model in `gguf`, with `adapters`' low-rank updates on its products.
+    /// Loads the model in `gguf` (any architecture of `DecoderFamily.all`), with `adapters`'
+    /// low-rank updates on its products.
     public init(gguf: GGUFFile, pool: ThreadPool, adapters: LoRAUpdates = .none) throws {
         let meta = MetadataReader(gguf)
         let arch = try meta.string(GGUFKey.architecture)
+        guard let family = DecoderFamily.all.first(where: { $0.architecture == arch }) else {
+            throw ModelError.unsupportedArchitecture(arch, supported: DecoderFamily.all.map(\.architecture))
+        }
+        for (name, reason) in family.refusedTensors where gguf.tensor(named: name) != nil {
+            throw ModelError.unsupportedVariant(tensor: name, reason: reason, path: gguf.path)
+        }
         let tensors = TensorReader(gguf)
         guard let embd = gguf.tensor(named: GGUFTensorName.tokenEmbedding) else {
             throw ModelError.missingTensor(GGUFTensorName.tokenEmbedding, path: gguf.path)
         }
         let vocab = embd.shape.count == 2 ? embd.shape[1] : 0
-        let c = try LlamaConfig(meta, arch: arch, vocab: vocab)
+        let c = try LlamaConfig(meta, family: family, vocab: vocab)
+        self.family = family
         config = c
         file = gguf
         self.pool = pool
         embedding = try tensors.matrix(GGUFTensorName.tokenEmbedding, rows: c.vocab, cols: c.width)
         var blocks: [LlamaBlock] = []
         blocks.reserveCapacity(c.blocks)
+        let fusedQKV = gguf.tensor(named: GGUFTensorName.attnQKV(block: 0)) != nil
         for l in 0..<c.blocks {
             typealias N = GGUFTensorName
+            let attention = try Self.attentionProjections(tensors, block: l, fused: fusedQKV, c)
+            let (gate, up) = try Self.gateUp(tensors, block: l, fused: family.fusedGateUp, c)
             blocks.append(LlamaBlock(
                 attnNorm: try tensors.vector(N.attnNorm(block: l), count: c.width),
-                wq: try tensors.matrix(N.attnQ(block: l), rows: c.qWidth, cols: c.width),
-                wk: try tensors.matrix(N.attnK(block: l), rows: c.kvWidth, cols: c.width),
-                wv: try tensors.matrix(N.attnV(block: l), rows: c.kvWidth, cols: c.width),
+                wq: attention.q, wk: attention.k, wv: attention.v,
                 wo: try tensors.matrix(N.attnOutput(block: l), rows: c.width, cols: c.qWidth),
-                bq: try tensors.optionalVector(N.attnQBias(block: l), count: c.qWidth),
-                bk: try tensors.optionalVector(N.attnKBias(block: l), count: c.kvWidth),
-                bv: try tensors.optionalVector(N.attnVBias(block: l), count: c.kvWidth),
+                bq: attention.bq, bk: attention.bk, bv: attention.bv,
+                qNorm: family.headNorms ? try tensors.vector(N.attnQNorm(block: l), count: c.headDim) : nil,
+                kNorm: family.headNorms ? try tensors.vector(N.attnKNorm(block: l), count: c.headDim) : nil,
                 ffnNorm: try tensors.vector(N.ffnNorm(block: l), count: c.width),
-                gate: try tensors.matrix(N.ffnGate(block: l), rows: c.ffnWidth, cols: c.width),
-                up: try tensors.matrix(N.ffnUp(block: l), rows: c.ffnWidth, cols: c.width),
+                gate: gate, up: up,
                 down: try tensors.matrix(N.ffnDown(block: l), rows: c.width, cols: c.ffnWidth)))
         }
         var adapters = adapters
         if !adapters.isEmpty {
-            for l in 0..<c.blocks { blocks[l].lora = LlamaBlockLoRA(block: l, from: &adapters) }
+            for l in 0..<c.blocks {
+                blocks[l].lora = LlamaBlockLoRA(block: l, fusedQKV: fusedQKV, fusedGateUp: family.fusedGateUp,
+                                                from: &adapters)
+            }
         }
         self.blocks = blocks
         qkvGroups = blocks.map { MatrixGroup([$0.wq, $0.wk, $0.wv], threads: pool.threadCount) }
@@ -151,9 +178,14 @@ public final class LlamaModel: LanguageModel {
         }
         outputLoRA = gguf.tensor(named: GGUFTensorName.output) != nil ? adapters.take(GGUFTensorName.output) : []
         try adapters.checkAllTaken(arch: arch)
-        ropeInverseFrequencies = (0..<(c.ropeDims / 2)).map { j in
-            pow(c.ropeBase, -2.0 * Double(j) / Double(c.ropeDims))
+        let factors = family.ropeFrequencyFactors
+            ? try tensors.optionalVector(GGUFTensorName.ropeFrequencies, count: c.ropeDims / 2) : nil
+        if let factors, let bad = factors.first(where: { !($0.isFinite && $0 > 0) }) {
+            throw ModelError.badMetadata(key: GGUFTensorName.ropeFrequencies, expected: "positive finite factors",
+                                         found: String(bad), path: gguf.path)
         }
+        ropeInverseFrequencies = BlockMath.ropeInverseFrequencies(base: c.ropeBase, ropeDims: c.ropeDims,
+                                                                  factors: factors)
         info = ModelInfo(architecture: arch, blockCount: c.blocks, width: c.width,
                          vocabularySize: c.vocab, contextLength: c.context)
     }
@@ -162,6 +194,46 @@ public final class LlamaModel: LanguageModel {
         try ModelSession(info: info, capacity: capacity, pool: pool) { rows, capacity in
             LlamaPass(model: self, rows: rows, capacity: capacity)
         }
+    }
+
+    /// q, k, v and their optional biases: separate tensors, or row ranges of a fused `attn_qkv`
+    /// (q, then k, then v, as llama.cpp's create_tensor_qkv reads it).
+    private static func attentionProjections(_ t: TensorReader, block l: Int, fused: Bool, _ c: LlamaConfig) throws
+        -> (q: QuantizedMatrix, k: QuantizedMatrix, v: QuantizedMatrix, bq: [Float]?, bk: [Float]?, bv: [Float]?) {
+        typealias N = GGUFTensorName
+        let qEnd = c.qWidth, kEnd = c.qWidth + c.kvWidth, vEnd = c.qWidth + 2 * c.kvWidth
+        if fused {
+            let qkv = try t.matrix(N.attnQKV(block: l), rows: vEnd, cols: c.width)
+            var biases: ([Float]?, [Float]?, [Float]?) = (nil, nil, nil)
+            if let b = try t.optionalVector(N.attnQKVBias(block: l), count: vEnd) {
+                biases = (Array(b[0..<qEnd]), Array(b[qEnd..<kEnd]), Array(b[kEnd..<vEnd]))
+            } else {
+                biases = (try t.optionalVector(N.attnQBias(block: l), count: c.qWidth),
+                          try t.optionalVector(N.attnKBias(block: l), count: c.kvWidth),
+                          try t.optionalVector(N.attnVBias(block: l), count: c.kvWidth))
+            }
+            return (try qkv.rows(0..<qEnd), try qkv.rows(qEnd..<kEnd), try qkv.rows(kEnd..<vEnd),
+                    biases.0, biases.1, biases.2)
+        }
+        return (try t.matrix(N.attnQ(block: l), rows: c.qWidth, cols: c.width),
+                try t.matrix(N.attnK(block: l), rows: c.kvWidth, cols: c.width),
+                try t.matrix(N.attnV(block: l), rows: c.kvWidth, cols: c.width),
+                try t.optionalVector(N.attnQBias(block: l), count: c.qWidth),
+                try t.optionalVector(N.attnKBias(block: l), count: c.kvWidth),
+                try t.optionalVector(N.attnVBias(block: l), count: c.kvWidth))
+    }
+
+    /// The MLP's gate and up projections: two tensors, or the halves of one `ffn_up` of 2·ffn rows
+    /// (gate first).
+    private static func gateUp(_ t: TensorReader, block l: Int, fused: Bool, _ c: LlamaConfig) throws
+        -> (gate: QuantizedMatrix, up: QuantizedMatrix) {
+        typealias N = GGUFTensorName
+        if fused {
+            let both = try t.matrix(N.ffnUp(block: l), rows: 2 * c.ffnWidth, cols: c.width)
+            return (try both.rows(0..<c.ffnWidth), try both.rows(c.ffnWidth..<(2 * c.ffnWidth)))
+        }
+        return (try t.matrix(N.ffnGate(block: l), rows: c.ffnWidth, cols: c.width),
+                try t.matrix(N.ffnUp(block: l), rows: c.ffnWidth, cols: c.width))
     }
 }
 
@@ -228,23 +300,16 @@ final class LlamaPass: ForwardPass {
         for (i, t) in chunk.tokens.enumerated() { m.embedding.dequantizeRow(t, into: s.x + i * c.width) }
         chunk.hook(.embed, s.x)
 
-        // RoPE angles for these positions: θ = p · base^(-2j/d), computed in float64.
-        let half = c.ropeDims / 2
-        for i in 0..<n {
-            let p = Double(p0 + i)
-            for j in 0..<half {
-                let angle = p * m.ropeInverseFrequencies[j]
-                s.cos[i * half + j] = Float(Foundation.cos(angle))
-                s.sin[i * half + j] = Float(Foundation.sin(angle))
-            }
-        }
+        // RoPE angles for these positions: θ = p · base^(-2j/d) / factor[j], computed in float64.
+        BlockMath.ropeAngles(start: p0, rows: n, inverse: m.ropeInverseFrequencies, cos: s.cos, sin: s.sin)
 
         // A partial pass runs only the blocks up to its last hook point.
         for l in chunk.blocks {
             let w = m.blocks[l]
             chunk.hook(.residPre(l), s.x)
 
-            // Attention: xn = RMSNorm(x); q, k, v projections; RoPE; append k, v to the cache.
+            // Attention: xn = RMSNorm(x); q, k, v projections (+ biases); RMSNorm per q and k head
+            // (Qwen3); RoPE; append k, v to the cache.
             rmsNorm(rows: n, weight: w.attnNorm)
             if n == 1 {
                 m.qkvGroups[l].multiply(s.xn, into: s.qkvOut, pool: pool)
@@ -258,9 +323,13 @@ final class LlamaPass: ForwardPass {
                 a.k.apply(s.xn, batch: n, into: s.k)
                 a.v.apply(s.xn, batch: n, into: s.v)
             }
-            if let b = w.bq { addBias(b, to: s.q, rows: n) }
-            if let b = w.bk { addBias(b, to: s.k, rows: n) }
-            if let b = w.bv { addBias(b, to: s.v, rows: n) }
+            if let b = w.bq { BlockMath.addBias(b, to: s.q, rows: n) }
+            if let b = w.bk { BlockMath.addBias(b, to: s.k, rows: n) }
+            if let b = w.bv { BlockMath.addBias(b, to: s.v, rows: n) }
+            if let qn = w.qNorm, let kn = w.kNorm {
+                BlockMath.headNorm(s.q, rows: n, heads: c.heads, headDim: c.headDim, weight: qn, eps: c.rmsEps)
+                BlockMath.headNorm(s.k, rows: n, heads: c.kvHeads, headDim: c.headDim, weight: kn, eps: c.rmsEps)
+            }
             rope(s.q, rows: n, heads: c.heads)
             rope(s.k, rows: n, heads: c.kvHeads)
             cache.store(block: l, keys: s.k, values: s.v, rows: n, at: p0)
@@ -306,41 +375,21 @@ final class LlamaPass: ForwardPass {
     /// xn[i] = RMSNorm(x[i]) · weight for each row.
     private func rmsNorm(rows n: Int, weight: [Float]) {
         let c = model.config
-        weight.withUnsafeBufferPointer { w in
-            guard let wp = w.baseAddress else { return }
-            for i in 0..<n {
-                Vec.rmsNorm(s.x + i * c.width, weight: wp, eps: c.rmsEps, c.width, into: s.xn + i * c.width)
-            }
-        }
+        BlockMath.rmsNorm(s.x, rows: n, width: c.width, weight: weight, eps: c.rmsEps, into: s.xn)
     }
 
-    private func addBias(_ bias: [Float], to x: UnsafeMutablePointer<Float>, rows n: Int) {
-        bias.withUnsafeBufferPointer { b in
-            guard let bp = b.baseAddress else { return }
-            for i in 0..<n { Vec.add(x + i * bias.count, bp, bias.count) }
-        }
-    }
-
-    /// Rotates adjacent pairs (2j, 2j+1) of the first ropeDims dimensions of every head.
+    /// RoPE on the first ropeDims dimensions of every head, pairs as the family lays them out.
     private func rope(_ x: UnsafeMutablePointer<Float>, rows n: Int, heads: Int) {
         let c = model.config
-        let half = c.ropeDims / 2
-        for i in 0..<n {
-            let cs = s.cos + i * half, sn = s.sin + i * half
-            for h in 0..<heads {
-                let v = x + i * heads * c.headDim + h * c.headDim
-                for j in 0..<half {
-                    let a = v[2 * j], b = v[2 * j + 1]
-                    v[2 * j] = a * cs[j] - b * sn[j]
-                    v[2 * j + 1] = a * sn[j] + b * cs[j]
-                }
-            }
-        }
+        BlockMath.rope(x, rows: n, heads: heads, headDim: c.headDim, ropeDims: c.ropeDims, layout: c.ropeLayout,
+                       cos: s.cos, sin: s.sin)
     }
 }
 
 extension GGUFTensorName {
-    // Optional projection biases (Qwen2-style files).
+    // Optional projection biases (Qwen2-style files) and the fused projection (Phi-3).
+    static func attnQKV(block: Int) -> String { "blk.\(block).attn_qkv.weight" }
+    static func attnQKVBias(block: Int) -> String { "blk.\(block).attn_qkv.bias" }
     static func attnQBias(block: Int) -> String { "blk.\(block).attn_q.bias" }
     static func attnKBias(block: Int) -> String { "blk.\(block).attn_k.bias" }
     static func attnVBias(block: Int) -> String { "blk.\(block).attn_v.bias" }

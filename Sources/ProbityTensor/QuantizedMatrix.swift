@@ -42,6 +42,16 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// Bytes the matrix occupies.
     public var byteCount: Int { rows * rowBytes }
 
+    /// Rows `range` as a matrix of their own over the same memory (a fused tensor's parts, e.g.
+    /// Phi-3's `attn_qkv`). `range` must lie within `0..<rows`.
+    public func rows(_ range: Range<Int>) throws -> QuantizedMatrix {
+        guard range.lowerBound >= 0, range.upperBound <= rows else {
+            throw TensorError.invalidShape(rows: range.upperBound, cols: cols,
+                                           context: "rows \(range) of a \(rows)×\(cols) \(type.name) matrix")
+        }
+        return try QuantizedMatrix(type: type, rows: range.count, cols: cols, data: data + range.lowerBound * rowBytes)
+    }
+
     /// Writes row `r` as `cols` floats.
     public func dequantizeRow(_ r: Int, into dst: UnsafeMutablePointer<Float>) {
         precondition(r >= 0 && r < rows, "row \(r) out of 0..<\(rows)")
