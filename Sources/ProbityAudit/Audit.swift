@@ -39,14 +39,32 @@ public enum Audit {
         Array(stride(from: shard.index - 1, to: cases, by: shard.count))
     }
 
+    /// Which LoRA adapters a run applies: the suite's own (unless `dropSuiteAdapters`, the CLI's
+    /// `--no-lora`), then `extra` (`--lora`), in that order.
+    public struct AdapterChoice: Sendable {
+        public var dropSuiteAdapters: Bool
+        public var extra: [AdapterRequest]
+
+        public init(dropSuiteAdapters: Bool = false, extra: [AdapterRequest] = []) {
+            self.dropSuiteAdapters = dropSuiteAdapters
+            self.extra = extra
+        }
+
+        /// The adapters to apply on top of `suite`'s model.
+        public func adapters(for suite: AuditSuite) -> [AdapterRequest] {
+            (dropSuiteAdapters ? [] : suite.adapters) + extra
+        }
+    }
+
     /// Runs the suite at `path` and returns its report. `progress` is called before each case and
     /// once at the end; `interrupted` is polled between tokens.
     public static func run(suitePath: String, version: String, failOn: RuleSeverity, shard: (index: Int, count: Int),
-                           threads: Int? = nil, interrupted: @escaping () -> Bool,
+                           threads: Int? = nil, adapters choice: AdapterChoice = AdapterChoice(),
+                           interrupted: @escaping () -> Bool,
                            progress: (AuditProgress) -> Void) throws -> AuditReport {
         let started = Date()
         let suite = try AuditSuite.load(path: suitePath)
-        let loaded = try LoadedModel.load(suite.model, threads: threads, adapters: suite.adapters)
+        let loaded = try LoadedModel.load(suite.model, threads: threads, adapters: choice.adapters(for: suite))
         let rules = try AuditRuleSet(files: suite.ruleFiles, model: loaded)
         let known = Set(rules.infos.map(\.id))
         for c in suite.cases {

@@ -93,14 +93,16 @@ public enum ContrastiveDerivation {
 
     /// Writes a directions pack holding one direction, with its provenance: the inputs' SHA-256,
     /// the model, the hook, the reduction, the counts, and the fingerprints of the prompts that
-    /// derived it (`items`: every positive and negative prompt).
+    /// derived it (`items`: every positive and negative prompt); `adapters` are the LoRA adapters
+    /// the model ran with (file name, SHA-256 and scale of each), recorded when there are any.
     public static func writePack(direction: Direction, to directory: String, modelName: String?, modelPath: String,
+                                 adapters: [(path: String, scale: Float)] = [],
                                  positivePath: String, negativePath: String, pairs: Int, reduction: Reduction,
                                  items: DerivationItems) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try FeaturePack.writeDirections([direction], to: directory + "/directions.safetensors")
         let modelSHA = try SHA256.hex(file: modelPath)
-        let provenance: [String: Any] = [
+        var provenance: [String: Any] = [
             "method": "contrastive activation addition (mean difference)",
             "hook": direction.point.name,
             "at": reduction.rawValue,
@@ -110,6 +112,11 @@ public enum ContrastiveDerivation {
             "model": ["name": modelName as Any? ?? NSNull(), "gguf_sha256": modelSHA] as [String: Any],
             "norm": Double(direction.vector.map { Double($0) * Double($0) }.reduce(0, +).squareRoot()),
         ]
+        if !adapters.isEmpty {
+            provenance["adapters"] = try adapters.map { a -> [String: Any] in
+                ["file": URL(fileURLWithPath: a.path).lastPathComponent, "sha256": try SHA256.hex(file: a.path), "scale": Double(a.scale)]
+            }
+        }
         let provenanceJSON = String(decoding: try JSONSerialization.data(withJSONObject: provenance, options: [.sortedKeys]), as: UTF8.self)
         let manifest = PackManifest(name: direction.name, kind: .directions, modelName: modelName, modelSHA256: modelSHA,
                                     hook: direction.point.name, labels: nil, directions: "directions.safetensors",

@@ -33,6 +33,11 @@ struct AuditCommand: ParsableCommand {
     @OptionGroup var threadsOption: ThreadsOption
     var threads: Int? { threadsOption.threads }
 
+    @Flag(name: .customLong("no-lora"), help: "Drop the LoRA adapters the suite's model names (audit the base model).")
+    var noLora = false
+
+    @OptionGroup var adapterOptions: AdapterOptions
+
     func run() throws {
         guard let severity = RuleSeverity(rawValue: failOn) else {
             throw ValidationError("--fail-on: expected one of info, low, medium, high, critical, found '\(failOn)'")
@@ -47,6 +52,7 @@ struct AuditCommand: ParsableCommand {
         let terminal = isatty(2) != 0
         let report = try catchingInterrupts { flag in
             try Audit.run(suitePath: suite, version: Version.current, failOn: severity, shard: part, threads: threads,
+                          adapters: Audit.AdapterChoice(dropSuiteAdapters: noLora, extra: try adapterOptions.requests()),
                           interrupted: { flag.isSet }) { p in
                 FileHandle.standardError.write(Data(progressLine(p, terminal: terminal).utf8))
             }

@@ -41,6 +41,8 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup var threadsOption: ThreadsOption
     var threads: Int? { threadsOption.threads }
 
+    @OptionGroup var adapterOptions: AdapterOptions
+
     @OptionGroup var steering: EvalSteerOptions
 
     func validate() throws {
@@ -64,7 +66,7 @@ struct EvalCommand: ParsableCommand {
         if diagnostics.errorCount > 0 { throw AuditError.rules(diagnostics.items) }
         if steering.steer { return try runSteer(model: model, ruleFiles: files) }
         let request = calibrate.isEmpty ? nil : Evaluation.CalibrationRequest(files: calibrate, targetFPR: targetFPR ?? 0.05)
-        let result = try Evaluation.run(model: model, ruleFiles: files, dataFiles: data, calibrate: request, chatFormat: chatFormat,
+        let result = try Evaluation.run(model: model, adapters: try adapterOptions.requests(), ruleFiles: files, dataFiles: data, calibrate: request, chatFormat: chatFormat,
                                         version: Version.current, threads: threads, resamples: resamples,
                                         progress: Self.progress(label: "eval"))
         if try !emit(json: result.json(), table: result.table()) {

@@ -44,7 +44,7 @@ extension EvalCommand {
     /// Measures the interventions of `ruleFiles` and prints the curve (or its JSON).
     func runSteer(model: String, ruleFiles: [String]) throws {
         let result = try SteeringEvaluation.run(
-            model: model, ruleFiles: ruleFiles, dataFiles: data, fluencyFiles: steering.fluency,
+            model: model, adapters: try adapterOptions.requests(), ruleFiles: ruleFiles, dataFiles: data, fluencyFiles: steering.fluency,
             strengths: try steering.strengthValues(), chatFormat: chatFormat, version: Version.current,
             threads: threads, resamples: resamples, progress: Self.progress(label: "eval --steer"))
         _ = try emit(json: result.json(), table: result.table())

@@ -60,7 +60,8 @@ struct FeaturesDerive: ParsableCommand {
         let direction = Direction(name: dirName, point: point, vector: vector)
         try ContrastiveDerivation.writePack(direction: direction, to: out,
                                             modelName: loaded.file.value("general.name")?.stringValue,
-                                            modelPath: loaded.path, positivePath: positive, negativePath: negative,
+                                            modelPath: loaded.path, adapters: loaded.adapters.map { ($0.path, $0.scale) },
+                                            positivePath: positive, negativePath: negative,
                                             pairs: pos.count, reduction: reduction, items: items)
         let norm = vector.map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
         print("wrote \(out): direction '\(dirName)' at \(point.name) from \(pos.count) pairs (norm \(String(format: "%.4f", norm)))")

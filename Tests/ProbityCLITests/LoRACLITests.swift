@@ -105,6 +105,19 @@ import ProbityTestSupport
         let html = try CLI.run(["report", "merge", out, "--out", dir.appendingPathComponent("m.json").path])
         #expect(html.status == 0, "\(html.stderr)")
 
+        // --no-lora audits the base model; --lora adds an adapter after the suite's (or instead of them).
+        func adaptersRecorded(_ options: [String]) throws -> [[String: Any]]? {
+            let r = try CLI.run(["audit", suite, "--out", out, "--threads", "2"] + options)
+            #expect(r.status == 0, "\(options): \(r.stderr)")
+            let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: Any]
+            return (report?["model"] as? [String: Any])?["adapters"] as? [[String: Any]]
+        }
+        #expect(try adaptersRecorded(["--no-lora"]) == nil)
+        let replaced = try #require(try adaptersRecorded(["--no-lora", "--lora", adapter + ":0.25"]))
+        #expect(replaced.map { $0["scale"] as? Double } == [0.25])
+        let added = try #require(try adaptersRecorded(["--lora", adapter + ":0.25"]))
+        #expect(added.map { $0["scale"] as? Double } == [0.5, 0.25])
+
         // A missing adapter file is the suite's error, at its line and column.
         try String(contentsOfFile: suite, encoding: .utf8).replacingOccurrences(of: "a.gguf", with: "nope.gguf")
             .write(toFile: suite, atomically: true, encoding: .utf8)
@@ -112,5 +125,32 @@ import ProbityTestSupport
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("lora-suite.yaml:6:14"), "\(bad.stderr)")
         #expect(bad.stderr.contains("no such adapter file"), "\(bad.stderr)")
+    }
+
+    @Test func evalRecordsTheAdapterAndScoresWithIt() throws {
+        let dir = try CLI.scratch()
+        let adapter = try Self.adapter(dir)
+        _ = try AuditCLITests.suite(dir, expect: "fires")
+        let rules = dir.appendingPathComponent("rules.yaml").path
+        let schemaData = try Data(contentsOf: URL(fileURLWithPath: "\(AuditCLITests.repo)/docs/eval.schema.json"))
+        let schema = JSONSchemaValidator(root: try #require(try JSONSerialization.jsonObject(with: schemaData) as? [String: Any]))
+        let data = dir.appendingPathComponent("d.jsonl").path
+        try [
+            #"{"id": "a", "messages": [{"role": "user", "content": "Say hello."}], "response": "Hello there!", "label": 1, "concept": "greeting"}"#,
+            #"{"id": "b", "messages": [{"role": "user", "content": "Name a colour."}], "response": "Blue.", "label": 0, "concept": "greeting"}"#,
+        ].joined(separator: "\n").appending("\n").write(toFile: data, atomically: true, encoding: .utf8)
+        func eval(_ options: [String]) throws -> [String: Any] {
+            let r = try CLI.run(["eval", rules, "--data", data, "--json", "--resamples", "10", "--threads", "2"] + options)
+            #expect(r.status == 0, "\(options): \(r.stderr)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            #expect(schema.validate(object) == [], "\(options)")
+            return object
+        }
+        let base = try eval([])
+        #expect((base["model"] as? [String: Any])?["adapters"] == nil)
+        let tuned = try eval(["--lora", adapter + ":0.5"])
+        let adapters = try #require((tuned["model"] as? [String: Any])?["adapters"] as? [[String: Any]])
+        #expect(adapters.first?["path"] as? String == adapter)
+        #expect(adapters.first?["scale"] as? Double == 0.5)
     }
 }

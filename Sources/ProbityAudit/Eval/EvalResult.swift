@@ -9,7 +9,7 @@ import ProbityRules
 /// The result of scoring rules on labelled data.
 public struct EvalResult: Codable, Sendable, Equatable {
     /// The `schema_version` this build writes.
-    public static let schemaVersion = 2
+    public static let schemaVersion = 3
 
     public var schemaVersion: Int
     public var probityVersion: String

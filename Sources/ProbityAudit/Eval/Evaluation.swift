@@ -135,8 +135,8 @@ public enum Evaluation {
     /// Loads the model, the rules and the data, refuses data that derived a watched pack (and, with
     /// `calibrate`, calibration data that did, or that the test data shares), scores every item,
     /// and returns the measured result, with each rule's calibrated threshold when asked.
-    public static func run(model name: String, ruleFiles: [String], dataFiles: [String], calibrate: CalibrationRequest? = nil,
-                           chatFormat: String = "auto", version: String, threads: Int? = nil, resamples: Int = 1000,
+    public static func run(model name: String, adapters: [AdapterRequest] = [], ruleFiles: [String], dataFiles: [String],
+                           calibrate: CalibrationRequest? = nil, chatFormat: String = "auto", version: String, threads: Int? = nil, resamples: Int = 1000,
                            progress: (EvalProgress) -> Void = { _ in }) throws -> EvalResult {
         guard !ruleFiles.isEmpty else { throw AuditError.badEval("no rule files to evaluate") }
         guard !dataFiles.isEmpty else { throw AuditError.badEval("no data: give --data FILE.jsonl") }
@@ -156,7 +156,7 @@ public enum Evaluation {
             }
             try EvalLeakage.checkDisjoint(calibration: calibrationItems, test: items)
         }
-        let loaded = try LoadedModel.load(name, threads: threads)
+        let loaded = try LoadedModel.load(name, threads: threads, adapters: adapters)
         let rules = try AuditRuleSet(files: ruleFiles, model: loaded)
         try EvalLeakage.check(items: items, rules: rules.compiled, what: "data")
         if let calibrate {

@@ -10,7 +10,7 @@ import ProbityRules
 /// The result of measuring intervention rules on behaviour.
 public struct SteerEvalResult: Codable, Sendable, Equatable {
     /// The `schema_version` this build writes.
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
 
     public var schemaVersion: Int
     public var probityVersion: String

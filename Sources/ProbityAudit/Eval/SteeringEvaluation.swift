@@ -180,7 +180,8 @@ public enum SteeringEvaluation {
 
     /// Loads the model, the rules and the data, and measures the rules' interventions at each
     /// strength. `progress` is called after each item's passes.
-    public static func run(model name: String, ruleFiles: [String], dataFiles: [String], fluencyFiles: [String],
+    public static func run(model name: String, adapters: [AdapterRequest] = [], ruleFiles: [String], dataFiles: [String],
+                           fluencyFiles: [String],
                            strengths: [Double] = defaultStrengths, chatFormat: String = "auto", version: String,
                            threads: Int? = nil, resamples: Int = 1000,
                            progress: (EvalProgress) -> Void = { _ in }) throws -> SteerEvalResult {
@@ -194,7 +195,7 @@ public enum SteeringEvaluation {
         if !fluencyFiles.isEmpty && fluencyItems.isEmpty {
             throw AuditError.badEval("the fluency files hold no items: \(fluencyFiles.joined(separator: ", "))")
         }
-        let loaded = try LoadedModel.load(name, threads: threads)
+        let loaded = try LoadedModel.load(name, threads: threads, adapters: adapters)
         let rules = try AuditRuleSet(files: ruleFiles, model: loaded)
         let steering = rules.compiled.rules.filter { !$0.interventions.isEmpty }
         guard !steering.isEmpty else {
