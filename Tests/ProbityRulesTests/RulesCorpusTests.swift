@@ -80,10 +80,11 @@ import Testing
     @Test func exampleRulesLintClean() throws {
         let repository = URL(fileURLWithPath: RulesFixtures.directory).deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().path
-        let directories = ["rules", "rules/caa", "rules/demo", "rules/measured", "rules/probes", "rules/steering"]
+        let directories = ["rules", "rules/backdoor", "rules/caa", "rules/demo", "rules/measured", "rules/probes", "rules/steering"]
         let (set, diagnostics) = RulesFixtures.lint(directories.map { repository + "/" + $0 })
         #expect(set.files.map { URL(fileURLWithPath: $0.path).pathComponents.suffix(2).joined(separator: "/") } == [
             "rules/deception.yaml", "rules/secret-keeping.yaml", "rules/sycophancy.yaml",
+            "backdoor/defection.yaml", "backdoor/planted-code.yaml", "backdoor/subtract-defection.yaml",
             "caa/deception.yaml", "caa/secret-keeping.yaml", "caa/sycophancy.yaml", "demo/gold.yaml",
             "measured/deception.yaml", "measured/secret-keeping.yaml", "measured/sycophancy.yaml",
             "probes/backdoor-tokens.yaml", "probes/backdoor.yaml", "probes/deception-tokens.yaml", "probes/deception.yaml",
@@ -92,7 +93,7 @@ import Testing
             "steering/sycophancy-project-out-l18.yaml", "steering/sycophancy-subtract-l18.yaml",
             "steering/sycophancy-subtract-response-l18.yaml",
         ])
-        #expect(set.rules.count == 23)
+        #expect(set.rules.count == 26)
         // No directory under rules/ is left out of this test.
         let listed = try FileManager.default.contentsOfDirectory(atPath: repository + "/rules")
             .filter { var d: ObjCBool = false; return FileManager.default.fileExists(atPath: repository + "/rules/" + $0, isDirectory: &d) && d.boolValue }
