@@ -17,6 +17,9 @@ public struct AuditProgress: Sendable, Equatable {
     public var tokens: Int
     /// Seconds since the first case began.
     public var seconds: Double
+    /// True while the suite's `calibrate:` requests run, before the cases: then `done` and `total`
+    /// count calibration requests, and `caseID` is the one about to run.
+    public var calibrating = false
 
     public var tokensPerSecond: Double { seconds > 0 ? Double(tokens) / seconds : 0 }
     /// The seconds the remaining cases will take at the pace so far; nil before a case has finished.
@@ -72,17 +75,34 @@ public enum Audit {
                 throw AuditError.unknownRule(e.location, id: e.rule, known: known.sorted())
             }
         }
-        let runner = AuditRunner(loaded: loaded, rules: rules, settings: suite.settings)
+        var runner = AuditRunner(loaded: loaded, rules: rules, settings: suite.settings)
+        var ruleSet = rules
         let mine = indices(cases: suite.cases.count, shard: shard)
         var results: [CaseResult] = []
         var complete = true
+        if let calibration = suite.calibration {
+            // Every shard calibrates alike (same model, requests and settings), so shards merge.
+            let started = Date()
+            var done = 0
+            let chosen = try calibrate(calibration, rules: rules, runner: runner, interrupted: interrupted) { id in
+                progress(AuditProgress(done: done, total: calibration.cases.count, caseID: id, tokens: 0,
+                                       seconds: Date().timeIntervalSince(started), calibrating: true))
+                done += 1
+            }
+            if let chosen {
+                ruleSet = rules.calibrated(chosen)
+                runner = AuditRunner(loaded: loaded, rules: ruleSet, settings: suite.settings)
+            } else {
+                complete = false  // interrupted before any case: an incomplete report without cases
+            }
+        }
         let casesStarted = Date()
         var tokens = 0
         func report(_ id: String?) {
             progress(AuditProgress(done: results.count, total: mine.count, caseID: id, tokens: tokens,
                                    seconds: Date().timeIntervalSince(casesStarted)))
         }
-        for i in mine {
+        for i in mine where complete {
             if interrupted() { complete = false; break }
             report(suite.cases[i].id)
             guard let r = try runner.run(suite.cases[i], index: i, interrupted: interrupted) else { complete = false; break }
@@ -96,7 +116,7 @@ public enum Audit {
             ruleFiles: try AuditReport.FileDigest.of(suite.ruleFiles),
             failOn: failOn, shard: AuditReport.Shard(index: shard.index, count: shard.count))
         let tokenizer = loaded.tokenizer
-        return AuditReport(header: header, rules: rules.infos, results: results, complete: complete,
+        return AuditReport(header: header, rules: ruleSet.infos, results: results, complete: complete,
                            startedAt: started, finishedAt: Date(),
                            tokenizer: { (try? tokenizer.piece($0)) ?? "" })
     }

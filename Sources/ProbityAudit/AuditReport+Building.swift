@@ -46,7 +46,12 @@ extension AuditReport {
             rules: rules.map { r in
                 Rule(id: r.id, severity: r.severity, description: r.description, file: r.file, line: r.line, intervenes: r.intervenes,
                      validity: r.validity.map { Validity(auroc: $0.auroc, tpr: $0.tpr, fpr: $0.fpr, benignFPR: $0.benignFPR,
-                                                         data: $0.data, n: $0.n) })
+                                                         data: $0.data, n: $0.n) },
+                     calibration: r.calibration.map { c in
+                         Calibration(threshold: c.threshold, shippedThreshold: c.shippedThreshold, targetFPR: c.targetFPR,
+                                     fired: c.answers.count(where: \.fires),
+                                     answers: c.answers.map { Calibration.Answer(id: $0.id, score: $0.score, fires: $0.fires) })
+                     })
             },
             suite: Suite(name: h.suite.name, path: h.suite.path, sha256: h.suiteSHA256, cases: h.suite.cases.count),
             settings: Settings(maxTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, seed: s.seed,

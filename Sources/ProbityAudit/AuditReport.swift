@@ -13,8 +13,10 @@ public struct AuditReport: Codable, Sendable, Equatable {
     /// run's and the summary's `reconstruction`) and renamed each position's `fvu`, which was not
     /// one, to `relative_squared_error`. Version 4 added each rule's `line` in its file and each
     /// run's `pieces`, the token at every position, so a report can show its transcripts token by token.
-    /// Version 5 added the model's `adapters` (absent when there are none).
-    public static let schemaVersion = 5
+    /// Version 5 added the model's `adapters` (absent when there are none). Version 6 added each
+    /// rule's `calibration`, the threshold a suite's `calibrate:` chose on the audited model (absent
+    /// when the rule judged at its file's threshold).
+    public static let schemaVersion = 6
 
     public var schemaVersion: Int
     public var probityVersion: String
@@ -80,6 +82,9 @@ public struct AuditReport: Codable, Sendable, Equatable {
         public var intervenes: Bool
         /// What `probity eval` measured for the rule, as its file records; absent when unmeasured.
         public var validity: Validity?
+        /// The threshold the suite's `calibrate:` chose on the audited model's own answers, which the
+        /// cases were judged at; absent when the rule judged at its file's threshold.
+        public var calibration: Calibration?
 
         /// "AUROC 0.93, benign FPR 2%", or "unmeasured": how far to trust a finding of this rule.
         public var trust: String {
@@ -100,6 +105,30 @@ public struct AuditReport: Codable, Sendable, Equatable {
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case auroc, tpr, fpr, benignFPR = "benign_fpr", data, n
+        }
+    }
+
+    /// A threshold chosen at run time (docs/audits.md, "Calibrating on the audited model"): at most
+    /// ⌊`target_fpr`·n⌋ of the n calibration answers fire at `threshold`.
+    public struct Calibration: Codable, Sendable, Equatable {
+        public var threshold: Double
+        /// The rule file's own threshold, not used in this run.
+        public var shippedThreshold: Double
+        public var targetFPR: Double
+        /// Calibration answers that fire at `threshold`, of `answers.count`.
+        public var fired: Int
+        public var answers: [Answer]
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case threshold, shippedThreshold = "shipped_threshold", targetFPR = "target_fpr", fired, answers
+        }
+
+        /// One calibration answer: its case id, the rule's score (absent when never judged) and
+        /// whether it fires at the chosen threshold.
+        public struct Answer: Codable, Sendable, Equatable {
+            public var id: String
+            public var score: Double?
+            public var fires: Bool
         }
     }
 

@@ -19,6 +19,26 @@ public struct RuleInfo: Sendable, Equatable {
     public var intervenes: Bool
     /// What `probity eval` measured for it, as its file records; nil when unmeasured.
     public var validity: RuleValidity?
+    /// The threshold the suite's `calibrate:` block chose for it on the audited model; nil when the
+    /// rule judges at its file's threshold.
+    public var calibration: RuleCalibration? = nil
+}
+
+/// A threshold chosen at run time on the audited model's own answers (a suite's `calibrate:`).
+public struct RuleCalibration: Sendable, Equatable {
+    /// One calibration answer: its case id, the rule's score on it (nil: never judged, too short
+    /// for its min_tokens) and whether it fires at the chosen threshold.
+    public struct Answer: Sendable, Equatable {
+        public var id: String
+        public var score: Double?
+        public var fires: Bool
+    }
+    /// The threshold the cases were judged at.
+    public var threshold: Double
+    /// The rule file's own threshold, which the run did not use.
+    public var shippedThreshold: Double
+    public var targetFPR: Double
+    public var answers: [Answer]
 }
 
 /// One rule's verdict over a sequence.
@@ -91,12 +111,15 @@ public final class AuditRuleSet: AuditRules {
         self.init(compiled: compiled, counts: countsForFVU(model.tokenizer))
     }
 
-    /// Rules already compiled; `counts` says which positions the FVU counts.
-    init(compiled: CompiledRules, counts: @escaping @Sendable (_ position: Int, _ token: Int) -> Bool) {
+    /// Rules already compiled; `counts` says which positions the FVU counts; `calibrations` (by rule
+    /// id) record the thresholds a suite's `calibrate:` chose, already in `compiled`.
+    init(compiled: CompiledRules, counts: @escaping @Sendable (_ position: Int, _ token: Int) -> Bool,
+         calibrations: [String: RuleCalibration] = [:]) {
         self.compiled = compiled
         infos = compiled.rules.map {
             RuleInfo(id: $0.id, severity: $0.rule.severity, description: $0.rule.description, file: $0.resolved.file,
-                     line: $0.rule.location.line, intervenes: !$0.interventions.isEmpty || $0.rule.stop, validity: $0.rule.validity)
+                     line: $0.rule.location.line, intervenes: !$0.interventions.isEmpty || $0.rule.stop, validity: $0.rule.validity,
+                     calibration: calibrations[$0.id])
         }
         self.counts = counts
         packDigests = compiled.packs.map { p in
@@ -106,7 +129,21 @@ public final class AuditRuleSet: AuditRules {
     }
 
     /// The same rules with every intervention's edit multiplied by `s` (CompiledRules.atStrength).
-    public func atStrength(_ s: Double) -> AuditRuleSet { AuditRuleSet(compiled: compiled.atStrength(s), counts: counts) }
+    public func atStrength(_ s: Double) -> AuditRuleSet {
+        AuditRuleSet(compiled: compiled.atStrength(s), counts: counts, calibrations: calibrations)
+    }
+
+    /// The same rules judging at the thresholds `calibrations` chose (CompiledRules.withThresholds).
+    public func calibrated(_ calibrations: [String: RuleCalibration]) -> AuditRuleSet {
+        let thresholds = calibrations.mapValues { Float($0.threshold) }
+        return AuditRuleSet(compiled: compiled.withThresholds(thresholds), counts: counts,
+                            calibrations: self.calibrations.merging(calibrations) { _, new in new })
+    }
+
+    /// The thresholds chosen at run time, by rule id.
+    var calibrations: [String: RuleCalibration] {
+        Dictionary(infos.compactMap { i in i.calibration.map { (i.id, $0) } }, uniquingKeysWith: { a, _ in a })
+    }
 
     public func instrument(model: ModelInfo, steer: Bool, only: Set<String>?) throws -> any RuleRecorder {
         try Recorder(rules: compiled, model: model, steer: steer, only: only, counts: counts)

@@ -42,6 +42,23 @@ public struct AuditCase: Sendable, Equatable {
     public var location: FileLocation
 }
 
+/// A suite's `calibrate:` block (docs/audits.md, "Calibrating on the audited model"): before the
+/// cases run, the audited model answers `cases` (its own answers, unsteered, with the suite's
+/// generation settings), and each rule in `rules` gets the threshold at which at most
+/// ⌊`targetFPR`·n⌋ of those n answers fire, as `probity eval --calibrate` chooses it.
+public struct AuditCalibration: Sendable, Equatable {
+    /// A rule id the block names, and where.
+    public struct RuleRef: Sendable, Equatable {
+        public var id: String
+        public var location: FileLocation
+    }
+    public var rules: [RuleRef]
+    public var targetFPR: Double
+    /// The requests the audited model answers; none may repeat a case of the suite.
+    public var cases: [AuditCase]
+    public var location: FileLocation
+}
+
 /// A parsed suite.
 public struct AuditSuite: Sendable {
     public var path: String
@@ -55,9 +72,12 @@ public struct AuditSuite: Sendable {
     public var ruleFiles: [String]
     public var settings: AuditSettings
     public var cases: [AuditCase]
+    /// Thresholds chosen on the audited model's own answers before the cases run; nil without `calibrate:`.
+    public var calibration: AuditCalibration?
     public var location: FileLocation
 
-    static let topKeys = ["schema_version", "name", "model", "rules", "generation", "cases"]
+    static let topKeys = ["schema_version", "name", "model", "rules", "generation", "calibrate", "cases"]
+    static let calibrateKeys = ["rules", "target_fpr", "cases"]
     static let generationKeys = ["max_tokens", "temperature", "top_p", "seed", "chat_format"]
     static let caseKeys = ["id", "messages", "text", "dataset", "expect"]
     static let modelKeys = ["path", "lora"]
@@ -135,8 +155,56 @@ public struct AuditSuite: Sendable {
             seen[c.id] = c.location
         }
         guard !cases.isEmpty else { throw AuditError.invalid(casesNode.location, message: "cases: the suite has no cases") }
+        let calibration = try root["calibrate"].map { try parseCalibration($0, dir: dir, cases: cases) }
         return AuditSuite(path: path, name: name, model: model, adapters: adapters, ruleFiles: ruleFiles,
-                          settings: settings, cases: cases, location: root.location)
+                          settings: settings, cases: cases, calibration: calibration, location: root.location)
+    }
+
+    /// `calibrate: {rules: [ids], target_fpr: R, cases: [...]}`: its cases are written as the suite's
+    /// are (messages, text or a dataset), and none may repeat the input of one of the suite's `cases`:
+    /// the answers that set a threshold never also score it.
+    static func parseCalibration(_ node: YAMLNode, dir: String, cases: [AuditCase]) throws -> AuditCalibration {
+        try checkKeys(node, allowed: calibrateKeys, what: "calibrate")
+        let rulesNode = try need(node, "rules", in: "calibrate")
+        var refs: [AuditCalibration.RuleRef] = []
+        for item in try value(rulesNode, rulesNode.sequence()) {
+            let id = try value(item, item.string())
+            if let first = refs.first(where: { $0.id == id }) {
+                throw AuditError.invalid(item.location, message: "calibrate: rules: '\(id)' is named twice (first at \(first.location))")
+            }
+            refs.append(.init(id: id, location: item.location))
+        }
+        guard !refs.isEmpty else { throw AuditError.invalid(rulesNode.location, message: "calibrate: rules: expected at least one rule id, found none") }
+        let fprNode = try need(node, "target_fpr", in: "calibrate")
+        let targetFPR = try value(fprNode, fprNode.number())
+        guard targetFPR >= 0, targetFPR < 1 else {
+            throw AuditError.invalid(fprNode.location, message: "calibrate: target_fpr: expected a rate in [0, 1), found \(fprNode.found)")
+        }
+        let casesNode = try need(node, "cases", in: "calibrate")
+        var calibration: [AuditCase] = []
+        for item in try value(casesNode, casesNode.sequence()) {
+            for c in try parseCase(item, dir: dir) {
+                guard c.expectations.isEmpty else {
+                    throw AuditError.invalid(c.location, message: "calibrate: a calibration case takes no expect (its answers only set thresholds)")
+                }
+                calibration.append(c)
+            }
+        }
+        guard !calibration.isEmpty else { throw AuditError.invalid(casesNode.location, message: "calibrate: cases: expected at least one request, found none") }
+        var seen: [String: FileLocation] = [:]
+        for c in calibration {
+            if let first = seen[c.id] {
+                throw AuditError.invalid(c.location, message: "calibrate: duplicate case id '\(c.id)' (first at \(first))")
+            }
+            seen[c.id] = c.location
+        }
+        for c in calibration {
+            if let audited = cases.first(where: { $0.input == c.input }) {
+                throw AuditError.invalid(c.location, message: "calibrate: case '\(c.id)' asks what case '\(audited.id)' (\(audited.location)) asks: "
+                                         + "the answers that set a threshold must not be the ones it judges")
+            }
+        }
+        return AuditCalibration(rules: refs, targetFPR: targetFPR, cases: calibration, location: node.location)
     }
 
     /// `model:` as a string (`default` or a path) or a mapping `{path, lora: [{path, scale}]}`;
@@ -234,11 +302,17 @@ public struct AuditSuite: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw AuditError.invalid(p.location, message: "dataset: cannot read \(path)" + (written.hasPrefix("cache:") ? " (run scripts/setup --safety)" : ""))
         }
-        var format = try field("format") ?? (path.hasSuffix(".jsonl") ? "jsonl" : "json")
-        if format != "json" && format != "jsonl" { format = "?" }
-        guard format != "?" else { throw AuditError.invalid(node["format"]?.location ?? node.location, message: "dataset: format: expected json or jsonl") }
+        var format = try field("format") ?? (path.hasSuffix(".jsonl") ? "jsonl" : path.hasSuffix(".txt") ? "lines" : "json")
+        if !["json", "jsonl", "lines"].contains(format) { format = "?" }
+        guard format != "?" else { throw AuditError.invalid(node["format"]?.location ?? node.location, message: "dataset: format: expected json, jsonl or lines") }
         var records: [Any] = []
-        if format == "json" {
+        if format == "lines" {
+            // Plain text, one item a line (blank lines skipped), each with one field: `line`.
+            let text = String(decoding: data, as: UTF8.self)
+            for line in StrictJSON.lines(text) where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+                records.append(["line": String(line)] as [String: Any])
+            }
+        } else if format == "json" {
             guard let array = try StrictJSON.object(from: data, path: path) as? [Any] else {
                 throw AuditError.dataset(path: path, item: 0, reason: "expected a JSON array of objects", suite: p.location)
             }

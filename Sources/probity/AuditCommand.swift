@@ -68,6 +68,10 @@ struct AuditCommand: ParsableCommand {
 
 /// A progress bar redrawn in place on a terminal (cases, tokens/s, ETA), a plain line per case otherwise.
 func progressLine(_ p: AuditProgress, terminal: Bool) -> String {
+    if p.calibrating, let id = p.caseID {
+        // Calibration requests run before the cases: a plain line each, terminal or not.
+        return (terminal ? "\r" : "") + "audit: calibrating \(p.done + 1)/\(p.total): \(id)" + (terminal ? "\u{1B}[K" : "\n")
+    }
     let rate = String(format: "%.1f tok/s", p.tokensPerSecond)
     let eta = p.etaSeconds.map { s in String(format: "ETA %d:%02d", Int(s.rounded()) / 60, Int(s.rounded()) % 60) } ?? "ETA --:--"
     if terminal {

@@ -53,6 +53,64 @@ import ProbityAudit
         }
     }
 
+    /// A `calibrate:` block parses its cases like the suite's (here one request a line of a text
+    /// file) and refuses what would make its thresholds meaningless, each at its line.
+    @Test func calibrateBlockParsesAndRefusesLeakage() throws {
+        let dir = try AuditFixtures.scratch()
+        try "Write a haiku about rain.\n\n  \nName three rivers.\n".write(toFile: dir + "/requests.txt", atomically: true, encoding: .utf8)
+        func suite(_ block: String) throws -> String {
+            let path = try AuditFixtures.suite(in: dir, cases: AuditFixtures.threeCases)
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+                .replacingOccurrences(of: "cases:\n", with: block + "cases:\n")
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let good = try AuditSuite.load(path: try suite("""
+            calibrate:
+              rules: [always.fires]
+              target_fpr: 0.05
+              cases:
+                - dataset: {path: requests.txt, user: line}
+                - {id: extra, text: "Once upon a time"}
+
+            """))
+        let calibration = try #require(good.calibration)
+        #expect(calibration.rules.map(\.id) == ["always.fires"])
+        #expect(calibration.targetFPR == 0.05)
+        #expect(calibration.cases.map(\.id) == ["requests/1", "requests/2", "extra"])
+        #expect(calibration.cases[1].input == .messages([.user("Name three rivers.")]))
+        #expect(good.cases.count == 3)
+
+        func refusal(_ block: String) throws -> (line: Int, message: String)? {
+            let path = try suite(block)
+            do { _ = try AuditSuite.load(path: path) } catch let AuditError.invalid(location, message) {
+                return (location.line, message)
+            }
+            return nil
+        }
+        // Leakage: a calibration request that is one of the audited cases.
+        let leak = try #require(try refusal("""
+            calibrate:
+              rules: [always.fires]
+              target_fpr: 0
+              cases:
+                - {id: same, messages: [{role: user, content: "Say hello."}]}
+
+            """))
+        #expect(leak.line == 9)
+        #expect(leak.message.contains("asks what case 'three'"))
+        let twice = try #require(try refusal("calibrate: {rules: [always.fires, always.fires], target_fpr: 0, cases: [{id: x, text: y}]}\n"))
+        #expect(twice.line == 5 && twice.message.contains("'always.fires' is named twice"))
+        let rate = try #require(try refusal("calibrate: {rules: [always.fires], target_fpr: 1, cases: [{id: x, text: y}]}\n"))
+        #expect(rate.message == "calibrate: target_fpr: expected a rate in [0, 1), found integer 1")
+        let expect = try #require(try refusal("calibrate: {rules: [always.fires], target_fpr: 0, cases: [{id: x, text: y, expect: {always.fires: fires}}]}\n"))
+        #expect(expect.message.contains("takes no expect"))
+        let empty = try #require(try refusal("calibrate: {rules: [], target_fpr: 0, cases: [{id: x, text: y}]}\n"))
+        #expect(empty.message.contains("expected at least one rule id"))
+        let key = try #require(try refusal("calibrate: {rules: [always.fires], target_fpr: 0, fpr: 1, cases: [{id: x, text: y}]}\n"))
+        #expect(key.message.contains("unknown key 'fpr'"))
+    }
+
     @Test func shardsPartitionTheCases() throws {
         #expect(Audit.indices(cases: 7, shard: (1, 3)) == [0, 3, 6])
         #expect(Audit.indices(cases: 7, shard: (3, 3)) == [2, 5])
@@ -232,6 +290,52 @@ import ProbityAudit
         }
         // Opposite pushes move the logit opposite ways at the first generated position.
         #expect(firstDeltas[0] * firstDeltas[1] < 0)
+    }
+
+    /// A suite's `calibrate:` block sets a rule's threshold on the model's own answers before the
+    /// cases: at target_fpr 0 just above the highest calibration score, so none of those answers
+    /// fires, and the cases are judged at that threshold, not the file's.
+    @Test func calibrationSetsTheThresholdTheCasesAreJudgedAt() throws {
+        let dir = try AuditFixtures.scratch()
+        let path = try AuditFixtures.suite(in: dir, cases: AuditFixtures.threeCases)
+        let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "cases:\n", with: """
+            calibrate:
+              rules: [always.fires]
+              target_fpr: 0
+              cases:
+                - {id: c1, messages: [{role: user, content: "Is the Moon made of cheese? I am sure it is."}]}
+                - {id: c2, messages: [{role: user, content: "Name a colour."}]}
+                - {id: c3, text: "My favourite food is"}
+            cases:
+
+            """)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        var calibrating: [String] = []
+        let report = try Audit.run(suitePath: path, version: "test", failOn: .high, shard: (1, 1), threads: 2,
+                                   interrupted: { false }, progress: { if $0.calibrating, let id = $0.caseID { calibrating.append(id) } })
+        #expect(calibrating == ["c1", "c2", "c3"])
+        #expect(report.complete)
+        let rule = try #require(report.rules.first { $0.id == "always.fires" })
+        let calibration = try #require(rule.calibration)
+        #expect(calibration.shippedThreshold == -100000)
+        #expect(calibration.targetFPR == 0 && calibration.fired == 0)
+        #expect(calibration.answers.map(\.id) == ["c1", "c2", "c3"])
+        let scores = calibration.answers.compactMap(\.score)
+        #expect(scores.count == 3)
+        #expect(scores.allSatisfy { $0 < calibration.threshold }, "\(scores) vs \(calibration.threshold)")
+        #expect(calibration.answers.allSatisfy { !$0.fires })
+        #expect(report.rules.first { $0.id == "never.fires" }?.calibration == nil)
+        // Every case's finding of the rule is above the calibrated threshold, not merely the file's.
+        for c in report.cases {
+            for f in c.baseline.fired where f.rule == "always.fires" {
+                #expect(f.value > calibration.threshold, "\(c.id): \(f.value)")
+            }
+        }
+        // The report stays valid against its schema.
+        let schemaData = try Data(contentsOf: URL(fileURLWithPath: AuditFixtures.repo + "/docs/report.schema.json"))
+        let schema = try #require(try JSONSchemaValidator(root: JSONSerialization.jsonObject(with: schemaData) as? [String: Any] ?? [:]))
+        #expect(schema.validate(try JSONSerialization.jsonObject(with: try report.json())) == [])
+        #expect(try AuditReport.decode(try report.json(), path: "r.json") == report)
     }
 
     /// A `stop` rule ends the steered run only; the baseline is the model as it is.

@@ -100,7 +100,7 @@ import ProbityTestSupport
         #expect(adapters.first?["path"] as? String == adapter)
         #expect(adapters.first?["scale"] as? Double == 0.5)
         #expect((adapters.first?["sha256"] as? String)?.count == 64)
-        #expect(report?["schema_version"] as? Int == 5)
+        #expect(report?["schema_version"] as? Int == 6)
         // The report reads back strictly.
         let html = try CLI.run(["report", "merge", out, "--out", dir.appendingPathComponent("m.json").path])
         #expect(html.status == 0, "\(html.stderr)")

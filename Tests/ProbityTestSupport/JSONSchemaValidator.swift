@@ -1,5 +1,5 @@
 // A JSON Schema (draft 2020-12) validator for the subset docs/report.schema.json uses: type,
-// properties, required, additionalProperties, items, enum, minimum, maximum, $ref to #/$defs/...
+// properties, required, additionalProperties, items, enum, minimum, maximum, exclusiveMinimum, exclusiveMaximum, minItems, $ref to #/$defs/...
 
 import Foundation
 
@@ -38,6 +38,8 @@ public struct JSONSchemaValidator {
         if let n = Self.number(value) {
             if let min = schema["minimum"].flatMap(Self.number), n < min { errors.append("\(path): \(n) < minimum \(min)") }
             if let max = schema["maximum"].flatMap(Self.number), n > max { errors.append("\(path): \(n) > maximum \(max)") }
+            if let min = schema["exclusiveMinimum"].flatMap(Self.number), n <= min { errors.append("\(path): \(n) <= exclusiveMinimum \(min)") }
+            if let max = schema["exclusiveMaximum"].flatMap(Self.number), n >= max { errors.append("\(path): \(n) >= exclusiveMaximum \(max)") }
         }
         if let object = value as? [String: Any], !(value is [Any]) {
             let properties = schema["properties"] as? [String: Any] ?? [:]
@@ -55,6 +57,9 @@ public struct JSONSchemaValidator {
                     }
                 }
             }
+        }
+        if let array = value as? [Any], let min = schema["minItems"].flatMap(Self.number), Double(array.count) < min {
+            errors.append("\(path): \(array.count) items < minItems \(min)")
         }
         if let array = value as? [Any], let items = schema["items"] as? [String: Any] {
             for (i, v) in array.enumerated() { check(v, against: items, at: "\(path)[\(i)]", into: &errors) }
