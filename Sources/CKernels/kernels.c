@@ -741,6 +741,7 @@ AVX512 static void gemv_avx512(uint32_t type, const uint8_t *base, size_t rowByt
     case T_Q4_K: GEMV_ROWS(k_dot_avx512(T_Q4_K, row, cols / 256, x)); break;
     case T_Q5_K: GEMV_ROWS(k_dot_avx512(T_Q5_K, row, cols / 256, x)); break;
     case T_Q6_K: GEMV_ROWS(k_dot_avx512(T_Q6_K, row, cols / 256, x)); break;
+    case PK_T_IQ4_NL: case PK_T_IQ4_XS: GEMV_ROWS(pk_lowbit_dot_avx512(type, row, cols, x)); break;
     default: gemv_avx2(type, base, rowBytes, r0, r1, cols, x, out); break;
     }
 }
@@ -766,6 +767,7 @@ AVX512 static void dequant_avx512(uint32_t type, const uint8_t *src, long count,
     case T_Q4_K: k_dequant_avx512(T_Q4_K, src, count / 256, dst); break;
     case T_Q5_K: k_dequant_avx512(T_Q5_K, src, count / 256, dst); break;
     case T_Q6_K: k_dequant_avx512(T_Q6_K, src, count / 256, dst); break;
+    case PK_T_IQ4_NL: case PK_T_IQ4_XS: pk_lowbit_dequant_avx512(type, src, count, dst); break;
     default: dequant_avx2(type, src, count, dst); break;
     }
 }

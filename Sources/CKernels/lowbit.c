@@ -11,7 +11,8 @@
 // hmask[l], and a clear bit subtracts 4. In IQ4 element j < 16 of a 32-group is the low nibble of
 // qs[j], element j + 16 the high nibble.
 // Every weight here is a product of small integers and one half, so it is exact in float: the
-// portable and AVX2 versions give the same bits, and the same as ggml's dequantization.
+// portable, AVX2 and AVX-512 (IQ4 only) versions give the same bits, and the same as ggml's
+// dequantization.
 #include "lowbit.h"
 #include "CKernels.h"
 
@@ -222,5 +223,71 @@ LB_AVX2 float pk_lowbit_dot_avx2(uint32_t type, const uint8_t *row, long cols, c
     t = _mm_add_ps(t, _mm_movehl_ps(t, t));
     t = _mm_add_ss(t, _mm_movehdup_ps(t));
     return _mm_cvtss_f32(t);
+}
+
+// AVX-512: an IQ4 group's sixteen possible weights, dl·table[k], in one vector (exact products,
+// so the same bits), and each weight picked by vpermps, which reads the low four bits of each
+// 32-bit index: the 16 code bytes widened to 32-bit lanes index the low nibbles directly and,
+// shifted right by four, the high ones (as Q4_0 does in kernels.c).
+#define LB_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+#define LB_INLINE512 static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+int pk_lowbit_has_avx512(uint32_t type) { return type == PK_T_IQ4_NL || type == PK_T_IQ4_XS; }
+
+LB_INLINE512 void iq4_group_avx512(const uint8_t *qs, float dl, __m512 w[2]) {
+    const __m512 values = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)iq4_values)));
+    const __m512 table = _mm512_mul_ps(values, _mm512_set1_ps(dl));
+    const __m512i z = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qs));
+    w[0] = _mm512_permutexvar_ps(z, table);
+    w[1] = _mm512_permutexvar_ps(_mm512_srli_epi32(z, 4), table);
+}
+
+/// Calls body(w) for every 32-group of an IQ4_NL or IQ4_XS row in order, w as two vectors.
+#define IQ4_GROUPS_AVX512(type, src, count, body)                                                       \
+    do {                                                                                                \
+        __m512 w_[2];                                                                                   \
+        if ((type) == PK_T_IQ4_NL) {                                                                    \
+            for (long i_ = 0; i_ < (count) / 32; i_++) {                                                \
+                const uint8_t *b_ = (src) + 18 * i_;                                                    \
+                iq4_group_avx512(b_ + 2, _cvtsh_ss(u16_at(b_)), w_);                                    \
+                body;                                                                                   \
+            }                                                                                           \
+        } else {                                                                                        \
+            for (long i_ = 0; i_ < (count) / 256; i_++) {                                               \
+                const uint8_t *b_ = (src) + 136 * i_;                                                   \
+                const float d_ = _cvtsh_ss(u16_at(b_));                                                 \
+                for (int g_ = 0; g_ < 8; g_++) {                                                        \
+                    iq4_group_avx512(b_ + 8 + 16 * g_, d_ * (float)iq4_xs_scale(b_, g_), w_);           \
+                    body;                                                                               \
+                }                                                                                       \
+            }                                                                                           \
+        }                                                                                               \
+    } while (0)
+
+LB_AVX512 void pk_lowbit_dequant_avx512(uint32_t type, const uint8_t *src, long count, float *dst) {
+    float *y = dst;
+    IQ4_GROUPS_AVX512(type, src, count, {
+        _mm512_storeu_ps(y, w_[0]);
+        _mm512_storeu_ps(y + 16, w_[1]);
+        y += 32;
+    });
+}
+
+LB_AVX512 float pk_lowbit_dot_avx512(uint32_t type, const uint8_t *row, long cols, const float *x) {
+    // Four accumulators, alternating between groups, so no FMA waits on the previous one.
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    const float *xp = x;
+    long g = 0;
+    IQ4_GROUPS_AVX512(type, row, cols, {
+        if (g++ & 1) {
+            s2 = _mm512_fmadd_ps(w_[0], _mm512_loadu_ps(xp), s2);
+            s3 = _mm512_fmadd_ps(w_[1], _mm512_loadu_ps(xp + 16), s3);
+        } else {
+            s0 = _mm512_fmadd_ps(w_[0], _mm512_loadu_ps(xp), s0);
+            s1 = _mm512_fmadd_ps(w_[1], _mm512_loadu_ps(xp + 16), s1);
+        }
+        xp += 32;
+    });
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 #endif

@@ -18,6 +18,11 @@ void pk_lowbit_dequant_generic(uint32_t type, const uint8_t *src, long count, fl
 void pk_lowbit_dequant_avx2(uint32_t type, const uint8_t *src, long count, float *dst);
 /// Dot of one row of `cols` elements with x, on exactly dequantized weights, with AVX2 and FMA.
 float pk_lowbit_dot_avx2(uint32_t type, const uint8_t *row, long cols, const float *x);
+/// Whether `type` has AVX-512 kernels here (IQ4_NL and IQ4_XS; the others use the AVX2 ones).
+int pk_lowbit_has_avx512(uint32_t type);
+/// The same as the AVX2 functions with AVX-512 F/BW/VL, for types pk_lowbit_has_avx512 accepts.
+void pk_lowbit_dequant_avx512(uint32_t type, const uint8_t *src, long count, float *dst);
+float pk_lowbit_dot_avx512(uint32_t type, const uint8_t *row, long cols, const float *x);
 #endif
 
 #endif
