@@ -1,4 +1,5 @@
-// Q2_K, Q3_K, IQ4_NL and IQ4_XS: dequantization and dot products in portable C and with AVX2.
+// Q2_K, Q3_K, IQ4_NL and IQ4_XS: dequantization and dot products in portable C, with AVX2, and
+// for the IQ4 types with AVX-512.
 // Block layouts as ggml stores them (ggml-common.h; dequantize_row_* in ggml-quants.c):
 //   Q2_K   (256 elements, 84 bytes):  u8 scales[16] (low nibble scale, high nibble min);
 //          u8 qs[64] (2-bit codes); f16 d; f16 dmin.
@@ -10,9 +11,9 @@
 // qs[32·n + l]; its scale is number 8·n + 2·j + (l ≥ 16). In Q3_K its third bit is bit 4·n + j of
 // hmask[l], and a clear bit subtracts 4. In IQ4 element j < 16 of a 32-group is the low nibble of
 // qs[j], element j + 16 the high nibble.
-// Every weight here is a product of small integers and one half, so it is exact in float: the
-// portable, AVX2 and AVX-512 (IQ4 only) versions give the same bits, and the same as ggml's
-// dequantization.
+// Every product here (small integers times a half) is exact in float and Q2_K's one subtraction
+// rounds once however it is formed, so the portable, AVX2 and AVX-512 versions give the same bits,
+// and the same as ggml's dequantization.
 #include "lowbit.h"
 #include "CKernels.h"
 
