@@ -3,8 +3,9 @@
 // Q4_0 {f16 d; u8 qs[16]}, Q4_1 {f16 d, m; u8 qs[16]}, Q5_0 {f16 d; u8 qh[4]; u8 qs[16]},
 // Q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]}, Q8_0 {f16 d; i8 qs[32]}; element j < 16 of a 4-bit block is
 // the low nibble of qs[j], element j + 16 its high nibble. The 256-element K-quants follow
-// dequantize_row_q4_K / q5_K / q6_K there.
+// dequantize_row_q4_K / q5_K / q6_K there. Q2_K, Q3_K, IQ4_NL and IQ4_XS live in lowbit.c.
 #include "CKernels.h"
+#include "lowbit.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,7 @@ static inline float bf16_to_float(uint16_t h) { return bits_to_float((uint32_t)h
 static long block_size(uint32_t type) {
     switch (type) {
     case T_F32: case T_F16: case T_BF16: return 1;
-    case T_Q4_K: case T_Q5_K: case T_Q6_K: return 256;
+    case T_Q4_K: case T_Q5_K: case T_Q6_K: case PK_T_Q2_K: case PK_T_Q3_K: case PK_T_IQ4_XS: return 256;
     default: return 32;
     }
 }
@@ -67,6 +68,10 @@ static long block_bytes(uint32_t type) {
     case T_Q4_K: return 144;  // f16 d, dmin; 12 bytes of 6-bit scales and mins; 128 bytes of nibbles
     case T_Q5_K: return 176;  // as Q4_K plus 32 bytes of fifth bits before the nibbles
     case T_Q6_K: return 210;  // 128 bytes low nibbles, 64 bytes high pairs, 16 int8 scales, f16 d
+    case PK_T_Q2_K: return 84;    // layouts in lowbit.c
+    case PK_T_Q3_K: return 110;
+    case PK_T_IQ4_NL: return 18;
+    case PK_T_IQ4_XS: return 136;
     default: return 0;
     }
 }
@@ -199,6 +204,9 @@ static void dequant_generic(uint32_t type, const uint8_t *src, long count, float
     case T_F16: for (long i = 0; i < count; i++) dst[i] = pk_half_to_float(load_u16(src + 2 * i)); return;
     case T_BF16: for (long i = 0; i < count; i++) dst[i] = bf16_to_float(load_u16(src + 2 * i)); return;
     case T_Q4_K: case T_Q5_K: case T_Q6_K: dequant_k_generic(type, src, count / 256, dst); return;
+    case PK_T_Q2_K: case PK_T_Q3_K: case PK_T_IQ4_NL: case PK_T_IQ4_XS:
+        pk_lowbit_dequant_generic(type, src, count, dst);
+        return;
     default: dequant_blocks_generic(type, src, count / 32, dst); return;
     }
 }
@@ -463,6 +471,9 @@ AVX2 static void dequant_avx2(uint32_t type, const uint8_t *src, long count, flo
     case T_Q4_K: k_dequant_avx2(T_Q4_K, src, count / 256, dst); return;
     case T_Q5_K: k_dequant_avx2(T_Q5_K, src, count / 256, dst); return;
     case T_Q6_K: k_dequant_avx2(T_Q6_K, src, count / 256, dst); return;
+    case PK_T_Q2_K: case PK_T_Q3_K: case PK_T_IQ4_NL: case PK_T_IQ4_XS:
+        pk_lowbit_dequant_avx2(type, src, count, dst);
+        return;
     default: {
         const long bb = block_bytes(type);
         for (long i = 0; i < count / 32; i++, src += bb, dst += 32) {
@@ -552,6 +563,9 @@ AVX2 static void gemv_avx2(uint32_t type, const uint8_t *base, size_t rowBytes, 
     case T_Q4_K: GEMV_ROWS(k_dot_avx2(T_Q4_K, row, cols / 256, x)); break;
     case T_Q5_K: GEMV_ROWS(k_dot_avx2(T_Q5_K, row, cols / 256, x)); break;
     case T_Q6_K: GEMV_ROWS(k_dot_avx2(T_Q6_K, row, cols / 256, x)); break;
+    case PK_T_Q2_K: case PK_T_Q3_K: case PK_T_IQ4_NL: case PK_T_IQ4_XS:
+        GEMV_ROWS(pk_lowbit_dot_avx2(type, row, cols, x));
+        break;
     }
 }
 
@@ -727,6 +741,7 @@ AVX512 static void gemv_avx512(uint32_t type, const uint8_t *base, size_t rowByt
     case T_Q4_K: GEMV_ROWS(k_dot_avx512(T_Q4_K, row, cols / 256, x)); break;
     case T_Q5_K: GEMV_ROWS(k_dot_avx512(T_Q5_K, row, cols / 256, x)); break;
     case T_Q6_K: GEMV_ROWS(k_dot_avx512(T_Q6_K, row, cols / 256, x)); break;
+    case PK_T_IQ4_NL: case PK_T_IQ4_XS: GEMV_ROWS(pk_lowbit_dot_avx512(type, row, cols, x)); break;
     default: gemv_avx2(type, base, rowBytes, r0, r1, cols, x, out); break;
     }
 }
@@ -752,6 +767,7 @@ AVX512 static void dequant_avx512(uint32_t type, const uint8_t *src, long count,
     case T_Q4_K: k_dequant_avx512(T_Q4_K, src, count / 256, dst); break;
     case T_Q5_K: k_dequant_avx512(T_Q5_K, src, count / 256, dst); break;
     case T_Q6_K: k_dequant_avx512(T_Q6_K, src, count / 256, dst); break;
+    case PK_T_IQ4_NL: case PK_T_IQ4_XS: pk_lowbit_dequant_avx512(type, src, count, dst); break;
     default: dequant_avx2(type, src, count, dst); break;
     }
 }

@@ -59,7 +59,8 @@ struct TensorReader {
             throw ModelError.tensorShape(name, expected: [cols, rows], found: t.shape, path: gguf.path)
         }
         guard Dequantize.isSupported(t.type) else {
-            throw ModelError.unsupportedTensorType(name, type: t.type.name, path: gguf.path)
+            throw ModelError.unsupportedTensorType(name, type: t.type.name,
+                                                   supported: Dequantize.supportedTypes.map(\.name), path: gguf.path)
         }
         guard let base = gguf.data(for: t).baseAddress else {
             throw ModelError.missingTensor(name, path: gguf.path)
@@ -74,7 +75,8 @@ struct TensorReader {
             throw ModelError.tensorShape(name, expected: [count], found: t.shape, path: gguf.path)
         }
         guard Dequantize.isSupported(t.type) else {
-            throw ModelError.unsupportedTensorType(name, type: t.type.name, path: gguf.path)
+            throw ModelError.unsupportedTensorType(name, type: t.type.name,
+                                                   supported: Dequantize.supportedTypes.map(\.name), path: gguf.path)
         }
         guard let base = gguf.data(for: t).baseAddress else {
             throw ModelError.missingTensor(name, path: gguf.path)

@@ -90,7 +90,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case badMetadata(key: String, expected: String, found: String, path: String)
     case missingTensor(String, path: String)
     case tensorShape(String, expected: [Int], found: [Int], path: String)
-    case unsupportedTensorType(String, type: String, path: String)
+    /// A tensor of a ggml type without kernels; `supported` lists the types Probity computes with.
+    case unsupportedTensorType(String, type: String, supported: [String], path: String)
     case contextOverflow(needed: Int, capacity: Int)
     case tokenOutOfRange(Int, vocabularySize: Int)
     case unknownHookPoint(String, blocks: Int)
@@ -113,8 +114,9 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "\(path): missing tensor '\(name)'"
         case let .tensorShape(name, expected, found, path):
             return "\(path): tensor \(name): expected shape \(expected), found \(found)"
-        case let .unsupportedTensorType(name, type, path):
-            return "\(path): tensor \(name) has type \(type), which Probity cannot compute with"
+        case let .unsupportedTensorType(name, type, supported, path):
+            return "\(path): tensor \(name) has type \(type), which Probity cannot compute with;"
+                + " expected one of \(supported.joined(separator: ", "))"
         case let .contextOverflow(needed, capacity):
             return "the sequence needs \(needed) positions but the context holds \(capacity)"
         case let .tokenOutOfRange(token, vocab):

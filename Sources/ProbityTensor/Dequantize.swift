@@ -9,6 +9,9 @@ public enum Dequantize {
         pk_supported(type.rawValue) != 0
     }
 
+    /// Every type our kernels compute with, in ggml id order.
+    public static var supportedTypes: [GGMLType] { GGMLType.allCases.filter(isSupported) }
+
     /// Converts `count` elements (a multiple of `type.blockSize`) starting at `src` into floats.
     /// - Throws: `TensorError.unsupportedType` for types we cannot compute with,
     ///   `TensorError.partialBlock` when `count` does not fill whole blocks.

@@ -13,7 +13,7 @@ public enum TensorError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .unsupportedType(type, context):
-            let supported = GGMLType.allCases.filter(Dequantize.isSupported).map(\.name)
+            let supported = Dequantize.supportedTypes.map(\.name)
             return "\(context): element type \(type.name) is not supported; expected one of "
                 + supported.joined(separator: ", ")
         case let .partialBlock(type, elements, context):

@@ -182,11 +182,18 @@ struct TinyLlama {
     }
 
     @Test func typeWithoutKernelsIsNamedAtLoad() throws {
-        // IQ4_NL: a valid type in a valid file (24 rows of one 18-byte block), but no kernels here.
-        let data = [UInt8](repeating: 0, count: 24 * 18)
-        let gguf = try tiny.gguf(replacing: ["blk.0.ffn_up.weight": (.iq4_NL, [32, 24], data)])
-        #expect(throws: ModelError.unsupportedTensorType("blk.0.ffn_up.weight", type: "IQ4_NL", path: "tiny.gguf")) {
+        // MXFP4: a valid type in a valid file (24 rows of one 17-byte block), but no kernels here.
+        let data = [UInt8](repeating: 0, count: 24 * 17)
+        let gguf = try tiny.gguf(replacing: ["blk.0.ffn_up.weight": (.mxfp4, [32, 24], data)])
+        let supported = ["F32", "F16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K",
+                         "IQ4_NL", "IQ4_XS", "BF16"]
+        #expect(throws: ModelError.unsupportedTensorType("blk.0.ffn_up.weight", type: "MXFP4", supported: supported,
+                                                         path: "tiny.gguf")) {
             try LlamaModel(gguf: gguf, pool: ThreadPool(threads: 1))
         }
+        let message = ModelError.unsupportedTensorType("blk.0.ffn_up.weight", type: "MXFP4", supported: supported,
+                                                       path: "tiny.gguf").description
+        #expect(message == "tiny.gguf: tensor blk.0.ffn_up.weight has type MXFP4, which Probity cannot compute with;"
+                + " expected one of F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, BF16")
     }
 }

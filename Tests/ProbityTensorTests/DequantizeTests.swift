@@ -115,6 +115,64 @@ import Testing
         for isa in Dequantize.isaLevels { #expect(try run(.q6_K, block, isa: isa) == expected) }
     }
 
+    @Test func q2_KByHand() throws {
+        // d = 1, dmin = 0.5; group g (of 16) has scale g % 8 + 1 and min g / 8; every code byte 0xE4
+        // holds 0, 1, 2, 3 in its bit pairs, so elements 32j..32j+31 of each half have q = j.
+        let scales: [UInt8] = (0..<16).map { (g: Int) -> UInt8 in UInt8(g % 8 + 1 + (g / 8) * 16) }
+        let block: [UInt8] = scales + [UInt8](repeating: 0xE4, count: 64) + [0x00, 0x3C, 0x00, 0x38]
+        var expected: [Float] = []
+        for g in 0..<16 {
+            let q = (g % 8) / 2  // group g lies in quarter j = (g mod 8) / 2 of its half
+            expected += [Float](repeating: Float((g % 8 + 1) * q) - 0.5 * Float(g / 8), count: 16)
+        }
+        #expect(expected[0] == 0 && expected[32] == 3 && expected[128] == -0.5 && expected[255] == 23.5)
+        for isa in Dequantize.isaLevels { #expect(try run(.q2_K, block, isa: isa) == expected) }
+    }
+
+    @Test func q3_KByHand() throws {
+        // d = 0.5 and all sixteen scales 34 (low nibbles 2 in bytes 0..7, high pairs 2 in 8..11):
+        // dl = 0.5 · (34 − 32) = 1. Code bytes 0xE4 give low bits q = j in quarter j; hmask bytes
+        // 0x0F (l < 16) set the third bit in the first half only, 0xF0 (l ≥ 16) in the second only;
+        // a clear third bit subtracts 4.
+        let block: [UInt8] = [UInt8](repeating: 0x0F, count: 16) + [UInt8](repeating: 0xF0, count: 16)
+            + [UInt8](repeating: 0xE4, count: 64) + [UInt8](repeating: 0x22, count: 8)
+            + [UInt8](repeating: 0xAA, count: 4) + [0x00, 0x38]
+        let expected: [Float] = (0..<256).map { (e: Int) -> Float in
+            let n = e / 128, j = (e % 128) / 32, l = e % 32
+            return Float(j - ((n == 0) == (l < 16) ? 0 : 4))
+        }
+        #expect(expected[0] == 0 && expected[16] == -4 && expected[144] == 0 && expected[96] == 3)
+        for isa in Dequantize.isaLevels { #expect(try run(.q3_K, block, isa: isa) == expected) }
+    }
+
+    @Test func iq4_NLByHand() throws {
+        // d = 1; byte j has low nibble j and high nibble 15 − j: element j = table[j],
+        // element j + 16 = table[15 − j].
+        let block: [UInt8] = [0x00, 0x3C] + ramp
+        let low: [Float] = (0..<16).map { (j: Int) -> Float in Float(Reference.iq4Values[j]) }
+        let high: [Float] = (0..<16).map { (j: Int) -> Float in Float(Reference.iq4Values[15 - j]) }
+        let expected = low + high
+        #expect(expected[0] == -127 && expected[15] == 113 && expected[16] == 113)
+        for isa in Dequantize.isaLevels { #expect(try run(.iq4_NL, block, isa: isa) == expected) }
+    }
+
+    @Test func iq4_XSByHand() throws {
+        // d = 0.5; group g's 6-bit scale is 33 + g (low nibble g + 1, high pair 2), so dl = (g + 1) / 2;
+        // every group's codes are the ramp as in IQ4_NL.
+        let low: [UInt8] = [0x21, 0x43, 0x65, 0x87]  // scale nibbles 1, 2 | 3, 4 | 5, 6 | 7, 8
+        let codes: [UInt8] = (0..<8).flatMap { (_: Int) -> [UInt8] in ramp }
+        // High pairs 2, 2, 2, 2, 2, 2, 2, 1 (0x6AAA): group 7's scale is 8 + 16 = 24, dl = −4.
+        let block: [UInt8] = [0x00, 0x38, 0xAA, 0x6A] + low + codes
+        var expected: [Float] = []
+        for g in 0..<8 {
+            let dl = g == 7 ? -4 : 0.5 * Float(g + 1)
+            expected += (0..<16).map { (j: Int) -> Float in dl * Float(Reference.iq4Values[j]) }
+            expected += (0..<16).map { (j: Int) -> Float in dl * Float(Reference.iq4Values[15 - j]) }
+        }
+        #expect(expected[0] == -63.5 && expected[192] == -444.5 && expected[224] == 508)
+        for isa in Dequantize.isaLevels { #expect(try run(.iq4_XS, block, isa: isa) == expected) }
+    }
+
     @Test func scalarTypesByHand() throws {
         #expect(try run(.f32, [0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x20, 0xC1]) == [1, -10])
         // 1, -2, 0.5, 65504 (largest half), 2^-24 (smallest subnormal half).
@@ -144,7 +202,8 @@ import Testing
         #expect(bad.isEmpty, "first mismatches: \(bad.prefix(5))")
     }
 
-    @Test(arguments: [GGMLType.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K])
+    @Test(arguments: [GGMLType.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K,
+                      .q2_K, .q3_K, .iq4_NL, .iq4_XS])
     func randomBlocksMatchReferenceBitForBit(_ type: GGMLType) throws {
         var rng = SplitMix64(seed: UInt64(type.rawValue) + 1)
         let bytes = Reference.randomBlocks(type, elements: 256 * 5, rng: &rng)

@@ -61,7 +61,8 @@ import Testing
         }
     }
 
-    static let types: [GGMLType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K]
+    static let types: [GGMLType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K,
+                                    .q2_K, .q3_K, .iq4_NL, .iq4_XS]
 
     @Test(arguments: types)
     func smallShapesAllBatches(_ type: GGMLType) throws {
@@ -73,7 +74,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [GGMLType.q4_1, .q8_0, .q5_0, .f32, .f16, .bf16, .q4_K, .q6_K])
+    @Test(arguments: [GGMLType.q4_1, .q8_0, .q5_0, .f32, .f16, .bf16, .q4_K, .q6_K, .q2_K, .q3_K, .iq4_NL, .iq4_XS])
     func modelShapes(_ type: GGMLType) throws {
         let d = type.blockSize == 256 ? 768 : 576  // K-quant rows must hold whole 256-element blocks
         try Self.run(type, rows: 192, cols: d, batch: 1, seed: 1)
@@ -197,8 +198,8 @@ import Testing
     @Test func badMatricesAreSpecificErrors() {
         let bytes = [UInt8](repeating: 0, count: 1024)
         bytes.withUnsafeBytes { raw in
-            #expect(throws: TensorError.unsupportedType(.q2_K, context: "matrix 2×256 Q2_K")) {
-                try QuantizedMatrix(type: .q2_K, rows: 2, cols: 256, data: raw.baseAddress!)
+            #expect(throws: TensorError.unsupportedType(.iq2_XXS, context: "matrix 2×256 IQ2_XXS")) {
+                try QuantizedMatrix(type: .iq2_XXS, rows: 2, cols: 256, data: raw.baseAddress!)
             }
             #expect(throws: TensorError.partialBlock(.q4_1, elements: 48, context: "matrix 2×48 Q4_1")) {
                 try QuantizedMatrix(type: .q4_1, rows: 2, cols: 48, data: raw.baseAddress!)

@@ -84,12 +84,54 @@ enum Reference {
                     let scale = Int8(bitPattern: b[192 + e / 16])
                     out.append(d * Float(scale) * Float((lowBits | highBits << 4) - 32))
                 }
+            case .q2_K:
+                // 16 groups of 16: weight = (d·(s & 15))·q − dmin·(s >> 4), q two bits of qs.
+                let d = half(u16(b, 80)), dmin = half(u16(b, 82))
+                for e in 0..<256 {
+                    let n = e / 128, j = (e % 128) / 32, l = e % 32
+                    let q = Int(b[16 + 32 * n + l] >> UInt8(2 * j)) & 3
+                    let s = b[8 * n + 2 * j + l / 16]
+                    out.append((d * Float(s & 15)) * Float(q) - dmin * Float(s >> 4))
+                }
+            case .q3_K:
+                // 16 groups of 16: weight = (d·(scale − 32))·(q − 4·(1 − hbit)).
+                let d = half(u16(b, 108))
+                for e in 0..<256 {
+                    let n = e / 128, j = (e % 128) / 32, l = e % 32
+                    let low = Int(b[32 + 32 * n + l] >> UInt8(2 * j)) & 3
+                    let hbit = Int(b[l] >> UInt8(4 * n + j)) & 1
+                    let g = 8 * n + 2 * j + l / 16
+                    let scaleLow = g < 8 ? Int(b[96 + g] & 15) : Int(b[96 + g - 8] >> 4)
+                    let scaleHigh = Int(b[104 + g % 4] >> UInt8(2 * (g / 4))) & 3
+                    let scale = (scaleLow | scaleHigh << 4) - 32
+                    out.append((d * Float(scale)) * Float(low - (hbit == 1 ? 0 : 4)))
+                }
+            case .iq4_NL:
+                let d = half(u16(b, 0))
+                for j in 0..<32 {
+                    let byte = b[2 + j % 16]
+                    out.append(d * Float(iq4Values[j < 16 ? Int(byte & 15) : Int(byte >> 4)]))
+                }
+            case .iq4_XS:
+                // 8 groups of 32: weight = (d·(scale − 32))·table[index], scale 4 low + 2 high bits.
+                let d = half(u16(b, 0)), high = u16(b, 2)
+                for e in 0..<256 {
+                    let g = e / 32, j = e % 32
+                    let scaleLow = Int(b[4 + g / 2] >> UInt8(4 * (g % 2))) & 15
+                    let scaleHigh = Int(high >> UInt16(2 * g)) & 3
+                    let scale = (scaleLow | scaleHigh << 4) - 32
+                    let byte = b[8 + 16 * g + j % 16]
+                    out.append((d * Float(scale)) * Float(iq4Values[j < 16 ? Int(byte & 15) : Int(byte >> 4)]))
+                }
             default:
                 fatalError("no reference for \(type)")
             }
         }
         return out
     }
+
+    /// The IQ4_NL / IQ4_XS code book (ggml's kvalues_iq4nl).
+    static let iq4Values: [Int] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
 
     /// Scale and min of K-quant sub-block `j` from the 12 packed bytes (6 bits each).
     static func kScaleMin(_ j: Int, _ q: [UInt8]) -> (Int, Int) {
@@ -126,6 +168,13 @@ enum Reference {
                 putHalf(Float.random(in: 0.0001...0.002, using: &rng), at: start + 2)
             case .q6_K:
                 putHalf(Float.random(in: 0.0001...0.001, using: &rng), at: start + 208)
+            case .q2_K:
+                putHalf(Float.random(in: 0.001...0.01, using: &rng), at: start + 80)
+                putHalf(Float.random(in: 0.001...0.01, using: &rng), at: start + 82)
+            case .q3_K:
+                putHalf(Float.random(in: 0.0001...0.002, using: &rng), at: start + 108)
+            case .iq4_NL, .iq4_XS:
+                putHalf(Float.random(in: 0.0001...0.002, using: &rng), at: start)
             default: break
             }
         }
