@@ -21,7 +21,7 @@ struct LatentView {
     struct Token { let text: String; let level: String; let tip: String; let peak: Bool }
     struct Context { let source: String; let peak: String; let tokens: [Token] }
     struct Logit { let token: String; let value: String }
-    struct Rule { let id: String; let severity: String; let description: String; let location: String; let use: String }
+    struct Rule { let id: String; let severity: String; let description: String; let location: String; let href: String; let use: String }
 
     let pack: String, hook: String, id: String, name: String, hasName: Bool, description: String, hasDescription: Bool
     let frequency: String, maxActivation: String, scan: String
@@ -30,7 +30,7 @@ struct LatentView {
     let promoted: [Logit], suppressed: [Logit], hasLogits: Bool
     let rules: [Rule], hasRules: Bool
 
-    init(pack: FeaturePack, index: Int, extras: LatentExtras?) {
+    init(pack: FeaturePack, index: Int, extras: LatentExtras?, links: LinkBase) {
         let label = pack.labels[latent: index]
         self.pack = pack.name
         hook = pack.hook.name
@@ -61,7 +61,10 @@ struct LatentView {
         promoted = (extras?.promoted ?? []).map { Logit(token: $0.0.debugDescription, value: Markup.number(Double($0.1))) }
         suppressed = (extras?.suppressed ?? []).map { Logit(token: $0.0.debugDescription, value: Markup.number(Double($0.1))) }
         hasLogits = !promoted.isEmpty
-        rules = (extras?.rules ?? []).map { Rule(id: $0.id, severity: $0.severity, description: $0.description, location: $0.location, use: $0.use) }
+        rules = (extras?.rules ?? []).map {
+            Rule(id: $0.id, severity: $0.severity, description: $0.description, location: $0.location,
+                 href: links.href($0.file, line: $0.line), use: $0.use)
+        }
         hasRules = !rules.isEmpty
     }
 }
@@ -76,12 +79,15 @@ extension FeatureDashboard {
     /// A latent's page name in the dashboard directory.
     static func pageName(_ index: Int) -> String { "latent-\(index).html" }
 
-    /// Writes `latents`' pages and the index into `directory`; returns the pages written.
+    /// Writes `latents`' pages and the index into `directory`; returns the pages written. Links to
+    /// rule files lead from `directory` to the files named relative to `workingDirectory`.
     @discardableResult
-    public static func write(pack: FeaturePack, latents: [Int], extras: [Int: LatentExtras], to directory: String) throws -> Int {
+    public static func write(pack: FeaturePack, latents: [Int], extras: [Int: LatentExtras], to directory: String,
+                             workingDirectory: String = FileManager.default.currentDirectoryPath) throws -> Int {
+        let links = LinkBase(page: directory + "/index.html", workingDirectory: workingDirectory)
         var rows: [DashboardIndexView.Row] = []
         for index in latents {
-            let view = LatentView(pack: pack, index: index, extras: extras[index])
+            let view = LatentView(pack: pack, index: index, extras: extras[index], links: links)
             let html = try Page.render(name: "latent", template: DashboardTemplate.latent, view: view,
                                        style: DashboardTemplate.style, script: DashboardTemplate.latentScript)
             try Page.write(html, to: directory + "/" + pageName(index))

@@ -77,7 +77,7 @@ enum DashboardTemplate {
 {{/hasContexts}}
 {{^hasContexts}}<p class="muted">No contexts: run <code>probity features stats</code>, or the latent never fired in the scan.</p>{{/hasContexts}}
 <h2>Rules</h2>
-{{#hasRules}}<ul class="plain" id="rules">{{#rules}}<li><strong>{{id}}</strong> <span class="muted">({{severity}}; {{use}} it; {{location}})</span><br>{{description}}</li>{{/rules}}</ul>{{/hasRules}}
+{{#hasRules}}<ul class="plain" id="rules">{{#rules}}<li data-rule="{{id}}"><strong>{{id}}</strong> <span class="muted">({{severity}}; {{use}} it; <a class="loc" href="{{href}}">{{location}}</a>)</span><br>{{description}}</li>{{/rules}}</ul>{{/hasRules}}
 {{^hasRules}}<p class="muted">No rule uses this latent.</p>{{/hasRules}}
 </main>
 {{/view}}
@@ -88,17 +88,17 @@ enum DashboardTemplate {
 
     static let style = #"""
 *{box-sizing:border-box}
-body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2329}
+body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2329;overflow-wrap:break-word}
 header,main{max-width:1100px;margin:0 auto;padding:0 16px}
 h1{font-size:1.5rem;margin:.4em 0}h2{font-size:1.15rem;margin-top:1.4em;border-bottom:1px solid #d9dee3}
 a{color:#0b5cad}.muted{color:#5f6b76}
 .cards{display:flex;flex-wrap:wrap;gap:10px}.card{background:#f5f7f9;border:1px solid #d9dee3;border-radius:6px;padding:8px 14px}
 .card .num{font-size:1.3rem;font-weight:600}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:16px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(300px,100%),1fr));gap:16px}.grid>*{min-width:0}
 .pair{display:flex;flex-wrap:wrap;gap:16px}.pair table{width:auto;min-width:200px}
 .scroll{overflow-x:auto}table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:3px 8px;border-bottom:1px solid #d9dee3}.n{text-align:right;font-variant-numeric:tabular-nums}
-.tok{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:pre}.up{color:#1f7a3a}.down{color:#b3261e}
+.tok{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;overflow-wrap:anywhere}.up{color:#1f7a3a}.down{color:#b3261e}
 input{font:inherit;padding:2px 4px;max-width:100%}
 .plain{list-style:none;padding-left:0}.plain li{margin:.4em 0}
 .contexts li{margin:.5em 0}

@@ -14,10 +14,24 @@ public struct DashboardRule: Sendable, Equatable {
     public var id: String
     public var severity: String
     public var description: String
-    /// `file:line`.
-    public var location: String
+    /// The rule's file, as the rules were compiled from (relative to the working directory, or absolute).
+    public var file: String
+    /// The line of the rule's id in `file` (1-based).
+    public var line: Int
     /// How the rule uses the latent: "watches", "edits" or both.
     public var use: String
+
+    public init(id: String, severity: String, description: String, file: String, line: Int, use: String) {
+        self.id = id
+        self.severity = severity
+        self.description = description
+        self.file = file
+        self.line = line
+        self.use = use
+    }
+
+    /// `file:line`.
+    public var location: String { "\(file):\(line)" }
 }
 
 /// Builds a pack's dashboard.
@@ -66,7 +80,7 @@ public enum FeatureDashboard {
             }
             for (i, use) in uses {
                 out[i, default: []].append(DashboardRule(id: rule.id, severity: rule.rule.severity.rawValue, description: rule.rule.description,
-                                                         location: "\(rule.rule.location.file):\(rule.rule.location.line)",
+                                                         file: rule.rule.location.file, line: rule.rule.location.line,
                                                          use: use.sorted().joined(separator: " and ")))
             }
         }

@@ -34,17 +34,26 @@ enum ReportTemplate {
     </div>
     <div>
       <h3>Model</h3>
-      <table class="compact"><tbody>{{#model}}<tr><th>{{key}}</th><td class="wrap">{{value}}</td></tr>{{/model}}</tbody></table>
+      <table class="compact"><tbody>{{#model}}<tr><th>{{key}}</th><td class="wrap"{{#hasFull}} title="{{full}}"{{/hasFull}}>{{value}}</td></tr>{{/model}}</tbody></table>
       <h3>Settings</h3>
-      <table class="compact"><tbody>{{#settings}}<tr><th>{{key}}</th><td class="wrap">{{value}}</td></tr>{{/settings}}</tbody></table>
+      <table class="compact"><tbody>{{#settings}}<tr><th>{{key}}</th><td class="wrap"{{#hasFull}} title="{{full}}"{{/hasFull}}>{{value}}</td></tr>{{/settings}}</tbody></table>
     </div>
     <div>
       <h3>Packs</h3>
-      <table class="compact"><tbody>{{#packs}}<tr><th>{{name}}</th><td class="wrap">{{path}}<br><span class="muted">sha256 {{sha256}}</span></td></tr>{{/packs}}</tbody></table>
+      <table class="compact"><tbody>{{#packs}}<tr><th>{{name}}</th><td class="wrap">{{path}}<br><span class="muted digest" title="sha256 {{sha256}}">sha256 {{digest}}</span></td></tr>{{/packs}}</tbody></table>
       {{#hasReconstruction}}<h3>SAE reconstruction</h3>{{/hasReconstruction}}
       <ul class="plain">{{#reconstruction}}<li><strong>{{key}}</strong>: {{value}}</li>{{/reconstruction}}</ul>
     </div>
   </div>
+  <h3>The rules' validity <span class="muted">(measured for {{validityMeasured}} rules)</span></h3>
+  <p class="muted">What <code>probity eval</code> measured for each rule on held-out labelled data, as its file records: AUROC, the true and false positive rates at its threshold, the false positive rate on benign prompts, and the examples it was measured on. A finding of a rule near AUROC 0.5 says little.</p>
+  <div class="scroll"><table id="validity" class="compact">
+    <thead><tr><th>rule</th><th class="n">AUROC</th><th class="n">TPR</th><th class="n">FPR</th><th class="n">benign FPR</th><th class="n">n</th><th>data</th></tr></thead>
+    <tbody>
+    {{#validity}}<tr data-rule="{{id}}"{{^measured}} class="muted"{{/measured}}><td>{{id}}</td>{{#measured}}<td class="n" data-auroc>{{auroc}}</td><td class="n" data-tpr>{{tpr}}</td><td class="n" data-fpr>{{fpr}}</td><td class="n" data-benign-fpr>{{benignFPR}}</td><td class="n" data-n>{{n}}</td><td class="digest" title="sha256 {{data}}">{{dataDigest}}</td>{{/measured}}{{^measured}}<td colspan="6">unmeasured (no <code>validity</code> in its file)</td>{{/measured}}</tr>
+    {{/validity}}
+    </tbody>
+  </table></div>
   {{#hasFailedExpectations}}
   <h3>Expectations failed</h3>
   <ul class="plain">{{#failedExpectations}}<li><a href="#{{caseAnchor}}">{{caseID}}</a>: {{rule}} expected {{expected}}, was {{actual}} <span class="muted">({{location}})</span></li>{{/failedExpectations}}</ul>
@@ -140,7 +149,7 @@ enum ReportTemplate {
     static let style = #"""
 :root{--fg:#1d2329;--muted:#5f6b76;--line:#d9dee3;--bg:#fff;--card:#f5f7f9;--pass:#1f7a3a;--fail:#b3261e;--accent:#0b5cad}
 *{box-sizing:border-box}
-body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg);overflow-wrap:break-word}
 header,main{max-width:1200px;margin:0 auto;padding:0 16px}
 header{padding-top:12px;border-bottom:1px solid var(--line)}
 h1{font-size:1.5rem;margin:.4em 0}h2{margin-top:1.6em;border-bottom:1px solid var(--line);padding-bottom:.2em}h3{font-size:1rem;margin:1em 0 .4em}h4{margin:1.2em 0 .4em}
@@ -151,7 +160,7 @@ a{color:var(--accent)}
 .cards{display:flex;flex-wrap:wrap;gap:10px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:8px 14px;min-width:120px}
 .card .num{font-size:1.6rem;font-weight:600}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(280px,1fr));gap:16px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(280px,100%),1fr));gap:16px}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid var(--line);vertical-align:top}
@@ -174,15 +183,16 @@ details.case>summary{cursor:pointer}
 .t.gen{text-decoration:underline;text-decoration-color:var(--muted)}
 .t.fired{outline:2px solid var(--fail);outline-offset:-1px}
 .t.sel{box-shadow:0 0 0 2px var(--accent)}
-pre.tip{font-size:12px;background:#fbfbfb;border:1px dashed var(--line);padding:6px;white-space:pre-wrap;min-height:2em}
+pre.tip{font-size:12px;background:#fbfbfb;border:1px dashed var(--line);padding:6px;white-space:pre-wrap;overflow-wrap:anywhere;min-height:2em}
 label.feature select{max-width:100%}
-.diff{white-space:pre-wrap;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px}
+.diff{white-space:pre-wrap;overflow-wrap:anywhere;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px}
 del{background:#fde2e0;color:#7d1a14}ins{background:#dff3e4;color:#14532d;text-decoration:none}
 svg.chart{width:100%;max-width:480px;height:auto}svg.chart .bar{fill:var(--accent)}svg .axis{stroke:var(--muted);stroke-width:1}
 svg.chart .tick{font-size:9px;fill:var(--muted)}
 svg.delta{width:80px;height:10px}svg.delta .up{fill:var(--pass)}svg.delta .down{fill:var(--fail)}
 td.tok{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:pre}
 pre.wrap{font-size:12px;background:var(--card);padding:8px}
+.grid>*{min-width:0}td.digest,.digest{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em}
 @media (max-width:600px){body{font-size:14px}.card{min-width:44%}th,td{padding:3px 4px}}
 """#
 

@@ -8,8 +8,23 @@ import ProbityRules
 
 /// What the report page shows, in the template's terms.
 struct ReportView {
-    struct Pair { let key: String; let value: String }
-    struct PackRow { let name: String; let path: String; let sha256: String }
+    struct Pair {
+        let key: String, value: String
+        /// The value in full where `value` shortens it (a digest), for the element's title.
+        let full: String, hasFull: Bool
+        init(key: String, value: String, full: String = "") {
+            self.key = key
+            self.value = value
+            self.full = full
+            hasFull = !full.isEmpty
+        }
+    }
+    struct PackRow { let name: String; let path: String; let sha256: String; let digest: String }
+    /// A rule's measured validity (from its `validity` metadata), every number formatted.
+    struct ValidityRow {
+        let id: String, measured: Bool, auroc: String, tpr: String, fpr: String, benignFPR: String, n: String
+        let data: String, dataDigest: String
+    }
     struct SeverityRow { let severity: String; let count: String; let atOrAboveFailOn: Bool }
     struct RuleRow {
         let id: String, severity: String, count: String, fired: Bool, trust: String, description: String
@@ -36,6 +51,8 @@ struct ReportView {
     let findingsCount: String
     let severities: [SeverityRow]
     let rules: [RuleRow]
+    let validity: [ValidityRow]
+    let validityMeasured: String
     let findings: [Finding]
     let hasFindings: Bool
     let severityOptions: [Option]
@@ -66,18 +83,38 @@ struct LinkBase {
         prefix = joined.isEmpty ? "" : joined + "/"
     }
 
-    /// A link to `path` (relative to the audit's directory, or absolute) from the page.
-    func href(_ path: String) -> String {
-        path.hasPrefix("/") ? "file://" + path : prefix + path
+    /// A link to `path` (relative to the audit's directory, or absolute) from the page, its
+    /// characters other than unreserved ones and "/" percent-encoded (so "#", "?", "%", ":" and
+    /// spaces in a file name stay part of the path); `line`, when given, as a `#L<line>` fragment,
+    /// the form code hosts and editors' previews scroll to.
+    func href(_ path: String, line: Int? = nil) -> String {
+        let fragment = line.map { "#L\($0)" } ?? ""
+        return (path.hasPrefix("/") ? "file://" + Self.encode(path) : Self.encode(prefix + path)) + fragment
     }
 
-    /// A link to the file of a `file:line:col` location.
+    /// A link to the file and line of a `file:line:col` location.
     func href(location: String) -> String {
         let parts = location.split(separator: ":", omittingEmptySubsequences: false)
-        // Drop a trailing line and column when they are numbers.
+        // Drop a trailing line and column when they are numbers; the first of them is the line.
         var keep = parts.count
         while keep > 1, Int(parts[keep - 1]) != nil { keep -= 1 }
-        return href(parts.prefix(keep).joined(separator: ":"))
+        let line = keep < parts.count ? Int(parts[keep]) : nil
+        return href(parts.prefix(keep).joined(separator: ":"), line: line)
+    }
+
+    /// `path` with every byte outside A–Z a–z 0–9 `-._~/` percent-encoded (UTF-8, upper-case hex).
+    static func encode(_ path: String) -> String {
+        var out = ""
+        for byte in path.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "/"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                out += String(format: "%%%02X", byte)
+            }
+        }
+        return out
     }
 }
 
@@ -93,15 +130,16 @@ extension ReportView {
         suiteLocation = r.suite.path
         generatedBy = "probity \(r.probityVersion), \(r.startedAt) – \(r.finishedAt), \(Markup.number(r.timings.totalSeconds, digits: 1)) s"
         model = [Pair(key: "name", value: r.model.name), Pair(key: "path", value: r.model.path),
-                 Pair(key: "sha256", value: r.model.sha256)]
-        packs = r.packs.map { PackRow(name: $0.name, path: $0.path, sha256: $0.sha256) }
+                 Pair(key: "sha256", value: Self.short(r.model.sha256), full: r.model.sha256)]
+        packs = r.packs.map { PackRow(name: $0.name, path: $0.path, sha256: $0.sha256, digest: Self.short($0.sha256)) }
         let st = r.settings
         settings = [
             Pair(key: "max tokens", value: "\(st.maxTokens)"), Pair(key: "temperature", value: Markup.number(st.temperature, digits: 2)),
             Pair(key: "top p", value: Markup.number(st.topP, digits: 2)), Pair(key: "seed", value: "\(st.seed)"),
             Pair(key: "chat format", value: st.chatFormat), Pair(key: "fail on", value: st.failOn.rawValue + " and above"),
             Pair(key: "shard", value: "\(st.shard.index)/\(st.shard.count)"),
-            Pair(key: "suite", value: "\(r.suite.path) (\(r.suite.cases) cases, sha256 \(r.suite.sha256.prefix(12))…)"),
+            Pair(key: "suite", value: "\(r.suite.path) (\(r.suite.cases) cases, sha256 \(Self.short(r.suite.sha256)))",
+                 full: r.suite.sha256),
         ]
         counts = [
             Pair(key: "cases", value: "\(s.cases)"), Pair(key: "cases failed", value: "\(s.casesFailed)"),
@@ -116,9 +154,18 @@ extension ReportView {
         rules = r.rules.map { rule in
             let n = s.findingsByRule[rule.id] ?? 0
             return RuleRow(id: rule.id, severity: rule.severity.rawValue, count: "\(n)", fired: n > 0, trust: rule.trust,
-                           description: rule.description, location: "\(rule.file):\(rule.line)", href: links.href(rule.file),
-                           intervenes: rule.intervenes)
+                           description: rule.description, location: "\(rule.file):\(rule.line)",
+                           href: links.href(rule.file, line: rule.line), intervenes: rule.intervenes)
         }
+        validity = r.rules.map { rule in
+            guard let v = rule.validity else {
+                return ValidityRow(id: rule.id, measured: false, auroc: "–", tpr: "–", fpr: "–", benignFPR: "–", n: "–", data: "", dataDigest: "")
+            }
+            return ValidityRow(id: rule.id, measured: true, auroc: Markup.number(v.auroc, digits: 3),
+                               tpr: Self.percent(v.tpr), fpr: Self.percent(v.fpr), benignFPR: Self.percent(v.benignFPR),
+                               n: "\(v.n)", data: v.data, dataDigest: Self.short(v.data))
+        }
+        validityMeasured = "\(r.rules.filter { $0.validity != nil }.count) of \(r.rules.count)"
         let ruleByID = Dictionary(r.rules.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var rows: [Finding] = []
         for c in r.cases {
@@ -129,7 +176,7 @@ extension ReportView {
                                     value: Markup.number(f.value), valueSort: String(f.value.isFinite ? f.value : 0),
                                     positions: "\(f.positions.count)",
                                     location: rule.map { "\($0.file):\($0.line)" } ?? "(rule not in report)",
-                                    href: rule.map { links.href($0.file) } ?? "#rules"))
+                                    href: rule.map { links.href($0.file, line: $0.line) } ?? "#rules"))
             }
         }
         findings = rows
@@ -151,6 +198,12 @@ extension ReportView {
         }
         cases = r.cases.map { CaseView($0, names: names, links: links) }
     }
+
+    /// A digest as the page shows it: its first 12 hex digits (the full one is in the element's title).
+    static func short(_ digest: String) -> String { digest.count > 12 ? digest.prefix(12) + "…" : digest }
+
+    /// A rate in [0, 1] as a percentage with one decimal.
+    static func percent(_ x: Double) -> String { Markup.number(x * 100, digits: 1) + "%" }
 
     /// The id of a case's section: its index, so any case id makes a valid anchor.
     static func anchor(_ c: AuditReport.Case) -> String { "case-\(c.index)" }

@@ -16,9 +16,22 @@ struct BrowserRun: Decodable {
         let height: Int
         let distinctColors: Int
         let mostCommonFraction: Double
+        /// Standard deviation of the pixels' luma (0–255): near 0 for a page of one colour.
+        let lumaStddev: Double
 
         enum CodingKeys: String, CodingKey {
             case path, width, height, distinctColors = "distinct_colors", mostCommonFraction = "most_common_fraction"
+            case lumaStddev = "luma_stddev"
+        }
+
+        /// Why the screenshot looks blank (one background, a few stray pixels), or nil when it shows
+        /// a page: many colours, no colour on nearly every pixel, and luma that varies.
+        var blankness: String? {
+            var reasons: [String] = []
+            if distinctColors < 64 { reasons.append("\(distinctColors) colours") }
+            if mostCommonFraction >= 0.97 { reasons.append("the commonest colour on \(mostCommonFraction) of pixels") }
+            if lumaStddev < 12 { reasons.append("luma standard deviation \(lumaStddev)") }
+            return reasons.isEmpty ? nil : "a blank-looking screenshot: " + reasons.joined(separator: ", ")
         }
     }
 

@@ -62,12 +62,27 @@ import Testing
         #expect(page.evals["bars"]?.int == 24)
         #expect(page.errors.isEmpty && page.exceptions.isEmpty && page.requests.isEmpty, "\(page.errors) \(page.requests)")
         let shot = try #require(page.screenshot)
-        #expect(shot.distinctColors >= 64 && shot.mostCommonFraction < 0.97)
+        #expect(shot.blankness == nil, "\(shot.blankness ?? "")")
 
-        // The rules that watch a latent are on its page, with where they are defined.
+        // The rules that watch a latent are on its page, linked to the file and line of their id.
         let praise = try #require(labels.id(named: "praise"))
         let text = try String(contentsOf: dir.appendingPathComponent("latent-\(praise).html"), encoding: .utf8)
         #expect(text.contains("<strong>sycophancy.damp-praise</strong>") && text.contains("rules/sycophancy.yaml:"))
+        let rules = try BrowserRun.load(dir.appendingPathComponent("latent-\(praise).html").path, evals: [
+            ("links", "JSON.stringify([...document.querySelectorAll('#rules li')].map(li => { const u = new URL(li.querySelector('a.loc').href);"
+                + " return [li.dataset.rule, decodeURIComponent(u.pathname), u.hash]; }))"),
+            ("overflow", ReportHTMLCLITests.overflowExpression),
+        ], width: 390, height: 844, mobile: true)
+        let links = try JSONDecoder().decode([[String]].self, from: Data(try #require(rules.evals["links"]?.string).utf8))
+        #expect(links.contains { $0.first == "sycophancy.damp-praise" }, "\(links)")
+        for link in links {
+            let path = try #require(link.count == 3 ? link[1] : nil)
+            let line = try #require(Int(link[2].dropFirst(2)), "\(link)")
+            let file = try String(contentsOfFile: path, encoding: .utf8).components(separatedBy: "\n")
+            #expect(line >= 1 && line <= file.count && file[line - 1].contains("id: \(link[0])"), "\(link)")
+        }
+        let overflow = try #require(rules.evals["overflow"]?.string)
+        #expect(overflow.contains("\"over\":[]"), "\(overflow)")
     }
 
     @Test func chosenLatentsAndBadIDs() throws {

@@ -168,7 +168,7 @@ import Testing
 
     /// The page of `report` in the browser: counts equal the report's, filters and sorting work,
     /// no console error, no request, a screenshot that is not blank.
-    static func checkPage(_ html: String, of report: AuditReport, screenshot: String) throws {
+    static func checkPage(_ html: String, of report: AuditReport, screenshot: String, featureSwitch: Bool = true) throws {
         let s = report.summary
         let findings = report.cases.flatMap { c in c.baseline.fired.map { (c.id, $0) } }
         let someRule = try #require(s.findingsByRule.filter { $0.value > 0 }.keys.sorted().first)
@@ -185,6 +185,9 @@ import Testing
                 + " return [...document.querySelectorAll('#findings tbody tr')].map(tr => +tr.dataset.value); })()"),
             ("strips", "document.querySelectorAll('.strip').length"),
             ("shaded", "[...document.querySelectorAll('.strip .t')].filter(t => t.style.backgroundColor !== '').length"),
+            ("validity", Self.validityExpression),
+            ("cases", Self.casesExpression),
+            ("switch", Self.switchExpression),
         ], screenshot: screenshot)
         #expect(run.errors.isEmpty, "\(run.errors.map(\.text))")
         #expect(run.exceptions.isEmpty, "\(run.exceptions)")
@@ -214,10 +217,161 @@ import Testing
         #expect(run.evals["strips"]?.int == report.cases.reduce(0) { $0 + ($1.steered == nil ? 1 : 2) })
         #expect((run.evals["shaded"]?.int ?? 0) > 0, "no token shaded by its strip's selected feature")
 
+        try Self.checkValidity(run, of: report)
+        try Self.checkCases(run, of: report)
+        if featureSwitch {
+            try Self.checkFeatureSwitch(run, of: report)
+        } else {
+            #expect(run.evals["switch"] == .null, "a strip with two features: check its switching")
+        }
+
         let shot = try #require(run.screenshot)
         #expect(shot.width == 1280 && shot.height == 900)
-        #expect(shot.distinctColors >= 64 && shot.mostCommonFraction < 0.97,
-                "a blank-looking screenshot: \(shot.distinctColors) colours, the commonest on \(shot.mostCommonFraction) of pixels")
+        #expect(shot.blankness == nil, "\(shot.blankness ?? "")")
+    }
+
+    /// Per rule row of the summary's validity table: [AUROC, TPR, FPR, benign FPR, n] as shown.
+    static let validityExpression = """
+        JSON.stringify(Object.fromEntries([...document.querySelectorAll('#validity tbody tr')].map(tr => [tr.dataset.rule,
+          ['auroc', 'tpr', 'fpr', 'benignFpr', 'n'].map(k => { const td = [...tr.cells].find(c => k in c.dataset); return td ? td.textContent : null; })])))
+        """
+
+    static func checkValidity(_ run: BrowserRun, of report: AuditReport) throws {
+        let text = try #require(run.evals["validity"]?.string)
+        let shown = try JSONDecoder().decode([String: [String?]].self, from: Data(text.utf8))
+        #expect(Set(shown.keys) == Set(report.rules.map(\.id)))
+        for rule in report.rules {
+            guard let v = rule.validity else {
+                #expect(shown[rule.id] == [nil, nil, nil, nil, nil], "\(rule.id) is unmeasured")
+                continue
+            }
+            func percent(_ x: Double) -> String { String(format: "%.1f%%", x * 100) }
+            #expect(shown[rule.id] == [String(format: "%.3f", v.auroc), percent(v.tpr), percent(v.fpr), percent(v.benignFPR), "\(v.n)"],
+                    "\(rule.id): \(String(describing: shown[rule.id]))")
+        }
+    }
+
+    /// Per case (every case opened): the answers the word diff gives back, its changed pieces, the
+    /// KL bars' heights, and per intervention row its rule, "still fires?" cell and logit-change rows.
+    static let casesExpression = """
+        JSON.stringify([...document.querySelectorAll('details.case')].map(d => { d.open = true;
+          const p = d.querySelector('p.diff');
+          const join = skip => p ? [...p.children].filter(e => e.tagName !== skip).map(e => e.textContent).join('') : null;
+          return {id: d.dataset.case, baseline: join('INS'), steered: join('DEL'),
+            changed: p ? p.querySelectorAll('ins, del').length : 0,
+            bars: [...d.querySelectorAll('svg.chart rect.bar')].map(r => +r.getAttribute('height')),
+            barVisible: [...d.querySelectorAll('svg.chart')].every(c => c.getBoundingClientRect().height > 20),
+            interventions: [...d.querySelectorAll('table.effects > tbody > tr')].map(tr => ({rule: tr.cells[0].textContent,
+              stillFires: tr.cells[3].textContent, flagged: tr.cells[3].classList.contains('bad'),
+              deltas: [...tr.cells[5].querySelectorAll('tr')].map(r => [JSON.parse(r.cells[0].textContent), r.cells[2].textContent,
+                r.cells[1].querySelector('rect').getAttribute('class'), +r.cells[1].querySelector('rect').getAttribute('width')])}))}; }))
+        """
+
+    struct ShownCase: Decodable {
+        struct Intervention: Decodable {
+            let rule: String, stillFires: String, flagged: Bool
+            let deltas: [Delta]
+        }
+        /// token, mean shown, bar class, bar width.
+        struct Delta: Decodable {
+            let token: String, mean: String, direction: String, width: Double
+            init(from decoder: Decoder) throws {
+                var c = try decoder.unkeyedContainer()
+                token = try c.decode(String.self); mean = try c.decode(String.self)
+                direction = try c.decode(String.self); width = try c.decode(Double.self)
+            }
+        }
+        let id: String, baseline: String?, steered: String?, changed: Int
+        let bars: [Double], barVisible: Bool
+        let interventions: [Intervention]
+    }
+
+    static func checkCases(_ run: BrowserRun, of report: AuditReport) throws {
+        let text = try #require(run.evals["cases"]?.string)
+        let shown = try JSONDecoder().decode([ShownCase].self, from: Data(text.utf8))
+        #expect(shown.map(\.id) == report.cases.map(\.id))
+        for (c, page) in zip(report.cases, shown) {
+            // The word diff gives back both answers, and marks changes exactly when they differ.
+            if let steered = c.steered {
+                #expect(page.baseline == c.baseline.text && page.steered == steered.text, "\(c.id): the diff does not join back")
+                #expect((page.changed > 0) == (c.baseline.text != steered.text), "\(c.id): \(page.changed) changed pieces")
+            } else {
+                #expect(page.baseline == nil && page.steered == nil)
+            }
+            // One bar per generated position, heights proportional to KL.
+            let kl = c.effects?.kl ?? []
+            #expect(page.bars.count == kl.count, "\(c.id): \(page.bars.count) bars for \(kl.count) positions")
+            if let top = kl.max(), top > 0, let tallest = page.bars.max(), tallest > 0 {
+                #expect(page.barVisible)
+                for (bar, value) in zip(page.bars, kl) {
+                    #expect(abs(bar / tallest - value / top) < 0.01, "\(c.id): bar \(bar) of \(tallest) for KL \(value) of \(top)")
+                }
+            }
+            // Per intervening rule: "still fires?" and its largest logit changes, strongest first.
+            let interventions = c.effects?.interventions ?? []
+            #expect(page.interventions.map(\.rule) == interventions.map(\.rule), "\(c.id)")
+            for (i, row) in zip(interventions, page.interventions) {
+                #expect(row.stillFires == (i.firesAfter ? "yes" : "no") && row.flagged == i.firesAfter, "\(c.id) \(i.rule)")
+                let expected = i.logitDeltas.sorted { abs($0.value) != abs($1.value) ? abs($0.value) > abs($1.value) : $0.key < $1.key }.prefix(8)
+                #expect(row.deltas.map(\.token) == expected.map(\.key), "\(c.id) \(i.rule): \(row.deltas.map(\.token))")
+                let scale = expected.first.map { abs($0.value) } ?? 0
+                for (d, e) in zip(row.deltas, expected) {
+                    let mean = String(format: "%.3f", e.value).replacingOccurrences(of: "-", with: "−")
+                    #expect(d.mean == mean && d.direction == (e.value >= 0 ? "up" : "down"), "\(e.key): \(d.mean) \(d.direction)")
+                    #expect(abs(d.width - abs(e.value) / scale * 40) < 0.01, "\(e.key): bar width \(d.width)")
+                }
+            }
+        }
+    }
+
+    /// The first strip with at least two features to shade by: each option chosen in turn, and per
+    /// option the tokens shaded (position, alpha of the background).
+    static let switchExpression = """
+        (() => { const pick = s => document.querySelector('select[data-strip="' + s.id + '"]');
+          const strip = [...document.querySelectorAll('.strip')].find(s => pick(s) && pick(s).options.length >= 2);
+          if (!strip) { return null; }
+          const select = pick(strip), options = {};
+          const shaded = () => [...strip.querySelectorAll('.t')].filter(t => t.style.backgroundColor !== '')
+            .map(t => [+t.dataset.p, +(t.style.backgroundColor.match(/rgba?\\(([^)]*)\\)/)[1].split(',')[3] || 1)]);
+          for (const o of [...select.options]) { select.value = o.value; select.dispatchEvent(new Event('change')); options[o.value] = shaded(); }
+          return JSON.stringify({strip: strip.id, options: options}); })()
+        """
+
+    /// Choosing another feature re-shades the strip: each option shades exactly the positions where
+    /// the report holds that feature's activation, darker where it is stronger.
+    static func checkFeatureSwitch(_ run: BrowserRun, of report: AuditReport) throws {
+        let text = try #require(run.evals["switch"]?.string, "no strip with two features to shade by")
+        struct Shown: Decodable { let strip: String; let options: [String: [[Double]]] }
+        let shown = try JSONDecoder().decode(Shown.self, from: Data(text.utf8))
+        // strip-<case index>-<b|s>
+        let parts = shown.strip.split(separator: "-")
+        let index = try #require(parts.count == 3 ? Int(parts[1]) : nil)
+        let c = try #require(report.cases.first { $0.index == index })
+        let r = try #require(parts[2] == "b" ? c.baseline : c.steered)
+        #expect(shown.options.count >= 2)
+        var distinct = Set<[[Double]]>()
+        for (key, tokens) in shown.options {
+            var series: [Int: Double] = [:]
+            if key.hasPrefix("rule:") {
+                let feature = String(key.dropFirst(5))
+                for f in r.fired { for p in f.positions { if let v = p.activations[feature] { series[p.position] = v } } }
+            } else {
+                let name = try #require(key.hasPrefix("sae:") ? key.dropFirst(4).split(separator: "#").map(String.init) : nil)
+                for pf in r.features ?? [] {
+                    for pack in pf.packs where pack.pack == name.first {
+                        for l in pack.top where "\(l.latent)" == name.last { series[pf.position] = l.activation }
+                    }
+                }
+            }
+            #expect(Set(tokens.map { Int($0[0]) }) == Set(series.keys), "\(key): shaded \(tokens.map { Int($0[0]) })")
+            let top = series.values.map(abs).max() ?? 0
+            for t in tokens {
+                guard let v = series[Int(t[0])], top > 0 else { continue }
+                #expect(abs(t[1] - (0.12 + 0.78 * abs(v) / top)) < 0.005, "\(key) at \(Int(t[0])): alpha \(t[1]) for \(v) of \(top)")
+            }
+            distinct.insert(tokens)
+        }
+        #expect(distinct.count >= 2, "every feature shades the strip alike")
     }
 
     @Test func defaultAuditPageShowsTheReport() throws {
@@ -237,9 +391,115 @@ import Testing
         try Self.checkPage(html, of: report, screenshot: dir.appendingPathComponent("default.png").path)
 
         // On a phone: nothing wider than the screen but the scrolling tables.
-        let phone = try BrowserRun.load(html, evals: [("overflow", "document.documentElement.scrollWidth")], width: 390, height: 844, mobile: true)
-        #expect((phone.evals["overflow"]?.int ?? .max) <= 390, "the page is wider than a phone: \(String(describing: phone.evals["overflow"]))")
+        let phone = try BrowserRun.load(html, evals: [("overflow", Self.overflowExpression)], width: 390, height: 844, mobile: true)
+        struct Overflow: Decodable { let scrollWidth: Int; let over: [String] }
+        let shown = try JSONDecoder().decode(Overflow.self, from: Data(try #require(phone.evals["overflow"]?.string).utf8))
+        #expect(shown.scrollWidth <= 390 && shown.over.isEmpty, "wider than a phone: \(shown.scrollWidth) px; \(shown.over)")
         #expect(phone.errors.isEmpty && phone.exceptions.isEmpty && phone.requests.isEmpty)
+    }
+
+    /// Elements wider than the viewport, outside the tables that scroll on their own (every case opened).
+    static let overflowExpression = """
+        (() => { document.querySelectorAll('details').forEach(d => d.open = true);
+          const w = document.documentElement.clientWidth, out = [];
+          for (const e of document.querySelectorAll('body *')) {
+            if ((e.parentElement && e.parentElement.closest('.scroll')) || (e.closest('svg') && e.tagName !== 'svg')) { continue; }
+            const r = e.getBoundingClientRect();
+            if (r.width > 0 && r.right > w + 0.5) { out.push(e.tagName + '.' + e.className + ' to ' + Math.round(r.right) + 'px'); }
+          }
+          return JSON.stringify({scrollWidth: document.documentElement.scrollWidth, over: out}); })()
+        """
+
+    /// A token, URL or name with no place to break, as model output and file names can be.
+    static let unbroken = "https://example.com/" + String(repeating: "verylongpathsegment", count: 12) + "?q=" + String(repeating: "x", count: 80)
+
+    @Test func longTokensAndURLsWrapOnAPhone() throws {
+        let dir = try CLI.scratch()
+        var report = try AuditReport.read(path: Self.fixture)
+        let c = try #require(report.cases.indices.first { report.cases[$0].steered != nil })
+        report.cases[c].prompt += Self.unbroken
+        report.cases[c].baseline.text += " " + Self.unbroken
+        report.cases[c].baseline.pieces[1] = Self.unbroken
+        report.cases[c].steered?.text += Self.unbroken + Self.unbroken
+        report.rules[0].description += Self.unbroken
+        report.model.path = Self.unbroken
+        report.packs[0].path = Self.unbroken
+        report.suite.name += Self.unbroken
+        let html = try Self.page(report, in: dir, name: "long")
+        struct Overflow: Decodable { let scrollWidth: Int; let over: [String] }
+        for (width, height) in [(390, 844), (320, 640)] {
+            let phone = try BrowserRun.load(html, evals: [("overflow", Self.overflowExpression)], width: width, height: height, mobile: true)
+            let shown = try JSONDecoder().decode(Overflow.self, from: Data(try #require(phone.evals["overflow"]?.string).utf8))
+            #expect(shown.scrollWidth <= width && shown.over.isEmpty, "\(width) px: page \(shown.scrollWidth) px wide; \(shown.over)")
+            #expect(phone.errors.isEmpty && phone.exceptions.isEmpty && phone.requests.isEmpty)
+        }
+    }
+
+    @Test func ruleLinksReachFilesWithAwkwardNames() throws {
+        let dir = try CLI.scratch()
+        var report = try AuditReport.read(path: Self.fixture)
+        // A rule file whose name holds what ends, escapes or bends a URL's path.
+        let name = "rules dir/a#b?c%d:é.yaml"
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("rules dir"), withIntermediateDirectories: true)
+        try "rules: []\n".write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        report.rules[0].file = name
+        report.rules[0].line = 7
+        let json = dir.appendingPathComponent("awkward.json").path
+        try report.json().write(to: URL(fileURLWithPath: json))
+        let html = dir.appendingPathComponent("pages/awkward.html").path
+        let r = try CLI.run(["report", "html", json, "-o", html], in: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let id = report.rules[0].id
+        let run = try BrowserRun.load(html, evals: [
+            ("rule", "(() => { const a = document.querySelector('#rule-table tr[data-rule=\"\(id)\"] a.loc'); const u = new URL(a.href);"
+                + " return [u.protocol, decodeURIComponent(u.pathname), u.hash, u.search, a.textContent]; })()"),
+            ("finding", "(() => { const tr = document.querySelector('#findings tbody tr[data-rule=\"\(id)\"]'); if (!tr) { return null; }"
+                + " const u = new URL(tr.querySelector('a.loc').href); return [decodeURIComponent(u.pathname), u.hash]; })()"),
+        ])
+        let target = dir.appendingPathComponent(name).standardizedFileURL.path
+        #expect(run.evals["rule"] == .array([.string("file:"), .string(target), .string("#L7"), .string(""), .string("\(name):7")]),
+                "\(String(describing: run.evals["rule"]))")
+        if (report.summary.findingsByRule[id] ?? 0) > 0 {
+            #expect(run.evals["finding"] == .array([.string(target), .string("#L7")]))
+        }
+    }
+
+    @Test func logitChangesOfNamedTokensShowStrongestFirst() throws {
+        // The default rules name no tokens, so their effects have no logit changes: give one case's
+        // interventions ten, more than the page shows, raised and lowered.
+        let dir = try CLI.scratch()
+        var report = try AuditReport.read(path: Self.fixture)
+        let c = try #require(report.cases.indices.first { !(report.cases[$0].effects?.interventions.isEmpty ?? true) })
+        let values: [Double] = [0.5, -2.25, 1.125, -0.0625, 3.5, -1.75, 0.25, 2.0, -0.875, 0.0]
+        var deltas: [String: Double] = [:]
+        for (i, v) in values.enumerated() { deltas[" tok\(i)"] = v }
+        for i in report.cases[c].effects?.interventions.indices ?? 0..<0 {
+            report.cases[c].effects?.interventions[i].logitDeltas = deltas
+            report.cases[c].effects?.interventions[i].logitDeltasFirst = deltas.mapValues { $0 / 2 }
+        }
+        let html = try Self.page(report, in: dir, name: "deltas")
+        try Self.checkPage(html, of: report, screenshot: dir.appendingPathComponent("deltas.png").path)
+        // Seen directly: the first rows, and nothing beyond eight.
+        let run = try BrowserRun.load(html, evals: [
+            ("rows", "[...document.querySelectorAll('#case-\(report.cases[c].index) table.effects > tbody > tr')].map(tr =>"
+                + " [...tr.cells[5].querySelectorAll('tr')].map(r => JSON.parse(r.cells[0].textContent)))"),
+        ])
+        let strongest: Value = .array([" tok4", " tok1", " tok7", " tok5", " tok2", " tok8", " tok0", " tok6"].map { .string($0) })
+        #expect(run.evals["rows"]?.array?.allSatisfy { $0 == strongest } == true, "\(String(describing: run.evals["rows"]))")
+    }
+
+    typealias Value = BrowserRun.Value
+
+    @Test func blankScreenshotsAreCaught() throws {
+        // The check the page tests apply to their screenshots, shown failing on pages that show nothing.
+        let dir = try CLI.scratch()
+        for (name, body) in [("blank", ""), ("line", "<p>one line of text and nothing else</p>")] {
+            let page = dir.appendingPathComponent("\(name).html")
+            try "<!DOCTYPE html><html><head><title>x</title></head><body>\(body)</body></html>".write(to: page, atomically: true, encoding: .utf8)
+            let run = try BrowserRun.load(page.path, evals: [], screenshot: dir.appendingPathComponent("\(name).png").path)
+            let shot = try #require(run.screenshot)
+            #expect(shot.blankness != nil, "\(name): \(shot)")
+        }
     }
 
     @Test func shardAndMergedReportsMakePages() throws {
@@ -311,6 +571,7 @@ import Testing
         let again = dir.appendingPathComponent("again.html").path
         #expect(try CLI.run(["report", "html", out, "-o", again]).status == 0)
         #expect(try String(contentsOfFile: html, encoding: .utf8) == String(contentsOfFile: again, encoding: .utf8))
-        try Self.checkPage(html, of: report, screenshot: dir.appendingPathComponent("r.png").path)
+        // One rule on one feature: no strip has a second feature to switch to.
+        try Self.checkPage(html, of: report, screenshot: dir.appendingPathComponent("r.png").path, featureSwitch: false)
     }
 }

@@ -13,7 +13,7 @@ usage: browser-check.py PAGE.html [--eval NAME=EXPRESSION]... [--screenshot OUT.
 Output: {"url", "title", "console": [{"level", "text"}], "exceptions": [text],
          "requests": [{"url", "blocked": why it did not load (e.g. "csp") or null}],
          "evals": {NAME: value or {"error": text}}, "screenshot": {"path", "width", "height",
-         "distinct_colors", "most_common_fraction"} or null}
+         "distinct_colors", "most_common_fraction", "luma_stddev"} or null}
 Exit codes: 0 when the page was loaded and measured, 2 on bad usage or a missing browser or client.
 """
 
@@ -55,7 +55,8 @@ def import_client():
 
 
 def png_stats(data):
-    """Width, height, distinct colours and the most common colour's share of an 8-bit PNG."""
+    """Width, height, distinct colours, the most common colour's share and the standard deviation
+    of luma (0.299 R + 0.587 G + 0.114 B, 0 to 255) over the pixels of an 8-bit PNG."""
     if data[:8] != b"\x89PNG\r\n\x1a\n":
         raise ValueError("not a PNG")
     pos, idat, width = 8, bytearray(), None
@@ -99,11 +100,19 @@ def png_stats(data):
                 row[i] = (row[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
         elif kind != 0:
             raise ValueError(f"bad PNG filter {kind} on row {y}")
-        counts.update(bytes(row[i:i + bpp]) for i in range(0, stride, bpp))
+        counts.update(bytes(row[i:i + 3]) for i in range(0, stride, bpp))
         prev = row
     total = width * height
+    # Luma moments from the colour counts: one term per distinct colour, not per pixel.
+    mean = square = 0.0
+    for rgb, n in counts.items():
+        luma = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+        mean += n * luma
+        square += n * luma * luma
+    mean, square = (mean / total, square / total) if total else (0.0, 0.0)
     return {"width": width, "height": height, "distinct_colors": len(counts),
-            "most_common_fraction": counts.most_common(1)[0][1] / total if total else 1.0}
+            "most_common_fraction": counts.most_common(1)[0][1] / total if total else 1.0,
+            "luma_stddev": max(square - mean * mean, 0.0) ** 0.5}
 
 
 class DevTools:
