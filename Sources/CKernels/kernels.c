@@ -22,6 +22,9 @@ enum {
     T_Q4_K = 12, T_Q5_K = 13, T_Q6_K = 14, T_BF16 = 30,
 };
 
+// Rows per tile of pk_gemv_multi: the tile's weights stay in cache while every vector passes.
+#define MULTI_ROWS 8
+
 // MARK: - scalars
 
 static inline float bits_to_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
@@ -826,6 +829,111 @@ AVX512 static void gemm_panel_avx512(uint32_t type, const uint8_t *base, size_t 
     }
 }
 
+// Decode of several sequences (pk_gemv_multi): each block of a row is dequantized once in registers
+// and multiplied into the accumulators of up to MULTI sequences, each sequence's accumulators
+// updated in exactly the order blocks_dot_avx512 / k_dot_avx512 update them for one vector, so
+// every result has the bits pk_gemv gives.
+enum { MULTI = 4 };
+
+AVX512_INLINE void blocks_dot_multi_avx512(const uint32_t type, const uint8_t *row, long nb, const float *x,
+                                           long ldx, const int ns, float *res) {
+    const long bb = block_bytes(type);
+    __m512 s[MULTI][4];
+    for (int k = 0; k < ns; k++)
+        for (int j = 0; j < 4; j++) s[k][j] = _mm512_setzero_ps();
+    long i = 0;
+    for (; i + 2 <= nb; i += 2, row += 2 * bb, x += 64) {
+        __m512 w[2], u[2];
+        block_avx512(type, row, w);
+        block_avx512(type, row + bb, u);
+        for (int k = 0; k < ns; k++) {
+            const float *xk = x + k * ldx;
+            s[k][0] = _mm512_fmadd_ps(w[0], _mm512_loadu_ps(xk), s[k][0]);
+            s[k][1] = _mm512_fmadd_ps(w[1], _mm512_loadu_ps(xk + 16), s[k][1]);
+            s[k][2] = _mm512_fmadd_ps(u[0], _mm512_loadu_ps(xk + 32), s[k][2]);
+            s[k][3] = _mm512_fmadd_ps(u[1], _mm512_loadu_ps(xk + 48), s[k][3]);
+        }
+    }
+    if (i < nb) {
+        __m512 w[2];
+        block_avx512(type, row, w);
+        for (int k = 0; k < ns; k++) {
+            const float *xk = x + k * ldx;
+            s[k][0] = _mm512_fmadd_ps(w[0], _mm512_loadu_ps(xk), s[k][0]);
+            s[k][1] = _mm512_fmadd_ps(w[1], _mm512_loadu_ps(xk + 16), s[k][1]);
+        }
+    }
+    for (int k = 0; k < ns; k++)
+        res[k] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[k][0], s[k][1]), _mm512_add_ps(s[k][2], s[k][3])));
+}
+
+AVX512_INLINE void k_dot_multi_avx512(const uint32_t type, const uint8_t *row, long nb, const float *x, long ldx,
+                                      const int ns, float *res) {
+    const long bb = block_bytes(type);
+    __m512 acc[MULTI][4];
+    for (int k = 0; k < ns; k++)
+        for (int j = 0; j < 4; j++) acc[k][j] = _mm512_setzero_ps();
+    for (long i = 0; i < nb; i++, row += bb, x += 256) {
+#define K_MULTI_EMIT(k, w)                                                                              \
+        do {                                                                                            \
+            const __m512 w_ = (w);                                                                      \
+            for (int s_ = 0; s_ < ns; s_++)                                                             \
+                acc[s_][(k) & 3] = _mm512_fmadd_ps(w_, _mm512_loadu_ps(x + s_ * ldx + 16 * (k)), acc[s_][(k) & 3]); \
+        } while (0)
+        K_BLOCK_AVX512(type, row, K_MULTI_EMIT);
+#undef K_MULTI_EMIT
+    }
+    for (int k = 0; k < ns; k++)
+        res[k] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[k][0], acc[k][1]), _mm512_add_ps(acc[k][2], acc[k][3])));
+}
+
+// One row against `ns` (1 ... MULTI, a constant after inlining) vectors.
+AVX512_INLINE void row_multi_avx512(const uint32_t type, const uint8_t *row, long cols, const float *x, long ldx,
+                                    const int ns, float *res) {
+    switch (type) {
+    case T_Q4_K: case T_Q5_K: case T_Q6_K: k_dot_multi_avx512(type, row, cols / 256, x, ldx, ns, res); break;
+    default: blocks_dot_multi_avx512(type, row, cols / 32, x, ldx, ns, res); break;
+    }
+}
+
+#define MULTI_TYPE(T)                                                                                   \
+    case T:                                                                                             \
+        for (long t = r0; t < r1; t += MULTI_ROWS) {                                                    \
+            const long te = t + MULTI_ROWS < r1 ? t + MULTI_ROWS : r1;                                  \
+            for (long b = 0; b < batch; b += MULTI) {                                                   \
+                const long ns = batch - b < MULTI ? batch - b : MULTI;                                  \
+                for (long r = t; r < te; r++) {                                                         \
+                    const uint8_t *row = base + (size_t)r * rowBytes;                                   \
+                    float res[MULTI];                                                                   \
+                    switch (ns) {                                                                       \
+                    case 4: row_multi_avx512(T, row, cols, x + b * ldx, ldx, 4, res); break;            \
+                    case 3: row_multi_avx512(T, row, cols, x + b * ldx, ldx, 3, res); break;            \
+                    case 2: row_multi_avx512(T, row, cols, x + b * ldx, ldx, 2, res); break;            \
+                    default: row_multi_avx512(T, row, cols, x + b * ldx, ldx, 1, res); break;           \
+                    }                                                                                   \
+                    for (long k = 0; k < ns; k++) out[(b + k) * ldo + r] = res[k];                      \
+                }                                                                                       \
+            }                                                                                           \
+        }                                                                                               \
+        return 1;
+
+// Returns 0 when `type` has no fused kernel here (the caller then runs pk_gemv per vector).
+AVX512 static int gemv_multi_avx512(uint32_t type, const uint8_t *base, size_t rowBytes, long r0, long r1, long cols,
+                                    const float *x, long ldx, long batch, float *out, long ldo) {
+    switch (type) {
+    MULTI_TYPE(T_Q4_0)
+    MULTI_TYPE(T_Q4_1)
+    MULTI_TYPE(T_Q5_0)
+    MULTI_TYPE(T_Q5_1)
+    MULTI_TYPE(T_Q8_0)
+    MULTI_TYPE(T_Q4_K)
+    MULTI_TYPE(T_Q5_K)
+    MULTI_TYPE(T_Q6_K)
+    default: return 0;
+    }
+}
+#undef MULTI_TYPE
+
 static int detect_avx512(void) {
     unsigned a, b, c, d;
     if (!detect_avx2() || __get_cpuid_max(0, 0) < 7) return 0;
@@ -905,6 +1013,22 @@ void pk_gemv_batch(int isa, uint32_t type, const void *w, size_t rowBytes, long 
 #endif
             out[b * ldo + r] = dot_generic(row, x + b * cols, cols);
         }
+    }
+}
+
+void pk_gemv_multi(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, long r1, long cols,
+                   const float *x, long ldx, long batch, float *out, long ldo) {
+    const uint8_t *base = w;
+    if (batch <= 0 || r1 <= r0) return;
+#ifdef PK_X86
+    if (usable(isa) == PK_ISA_AVX512 && gemv_multi_avx512(type, base, rowBytes, r0, r1, cols, x, ldx, batch, out, ldo))
+        return;
+#endif
+    // Elsewhere: pk_gemv per vector over tiles of rows small enough to stay in cache across the
+    // batch, so the weights still come from memory once.
+    for (long t = r0; t < r1; t += MULTI_ROWS) {
+        const long te = t + MULTI_ROWS < r1 ? t + MULTI_ROWS : r1;
+        for (long b = 0; b < batch; b++) pk_gemv(isa, type, w, rowBytes, t, te, cols, x + b * ldx, out + b * ldo + t);
     }
 }
 

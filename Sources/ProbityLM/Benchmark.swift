@@ -120,7 +120,7 @@ public enum Benchmark {
         return Int(usage.ru_maxrss) * 1024  // kilobytes on Linux
     }
 
-    private static func argmaxIndex(_ v: [Float]) -> Int {
+    static func argmaxIndex(_ v: [Float]) -> Int {
         var best = 0
         for i in v.indices where v[i] > v[best] { best = i }
         return best

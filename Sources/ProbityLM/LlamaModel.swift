@@ -240,7 +240,7 @@ public final class LlamaModel: LanguageModel {
 /// One sequence's KV cache and scratch buffers, reused across steps; `ModelSession` feeds it chunks.
 final class LlamaPass: ForwardPass {
     let model: LlamaModel
-    private let cache: KVCache
+    let cache: KVCache
     private let s: Scratch
 
     /// Activations of one chunk; every buffer has room for `rows` positions.

@@ -156,3 +156,35 @@ final class ModelSession<Pass: ForwardPass>: InferenceSession {
         return out
     }
 }
+
+extension ModelSession {
+    /// Checks one decode position of a batched step as `forward` checks its input and returns its
+    /// chunk (the whole model; the batched step places the logits itself), changing nothing. The
+    /// caller runs the chunk, then calls `commitStep`.
+    func stepChunk(token: Int, origin: TokenOrigin, hooks: HookSet?) throws -> ForwardChunk {
+        try checkStep(token: token, hooks: hooks)
+        return ForwardChunk(tokens: [token][0..<1], origins: [origin][0..<1], positions: length..<(length + 1),
+                            blocks: 0..<info.blockCount, runsFinal: true, logits: nil,
+                            table: try hooks.map { try $0.slots(blocks: info.blockCount) }, layout: layout,
+                            width: info.width, pool: pool)
+    }
+
+    /// The session after a batched step ran `token`'s chunk.
+    func commitStep(token: Int) {
+        length += 1
+        tokens.append(token)
+    }
+}
+
+extension InferenceSession {
+    /// Throws what `forward([token], hooks: hooks, …)` would throw for bad input, changing nothing.
+    func checkStep(token: Int, hooks: HookSet?) throws {
+        guard length + 1 <= capacity else {
+            throw ModelError.contextOverflow(needed: length + 1, capacity: capacity)
+        }
+        guard token >= 0 && token < info.vocabularySize else {
+            throw ModelError.tokenOutOfRange(token, vocabularySize: info.vocabularySize)
+        }
+        _ = try hooks.map { try $0.slots(blocks: info.blockCount) }
+    }
+}

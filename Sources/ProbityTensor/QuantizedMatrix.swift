@@ -168,7 +168,7 @@ extension QuantizedMatrix {
 public final class MatrixGroup: @unchecked Sendable {
     public let matrices: [QuantizedMatrix]
     /// Work items: (matrix, first row, end row), chunked per matrix so an item never spans two.
-    private let items: [(matrix: Int, r0: Int, r1: Int)]
+    let items: [(matrix: Int, r0: Int, r1: Int)]
     /// The thread count the items were sized for.
     public let threads: Int
 

@@ -45,10 +45,28 @@ struct Bench: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Reconstruct each position in the SAE monitor (its error and the FVU sums).")
     var fvu = true
 
+    @Option(help: ArgumentHelp("Measure batched decode instead: aggregate tok/s of N sequences decoded together, for each N.",
+                               valueName: "N[,N...]"))
+    var batch: String?
+
     @OptionGroup var output: JSONOutput
     var json: Bool { output.json }
 
+    /// `--batch` as sizes; nil when not given.
+    func batchSizes() throws -> [Int]? {
+        guard let batch else { return nil }
+        let parts = batch.split(separator: ",", omittingEmptySubsequences: false)
+        let sizes = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, sizes.count == parts.count, sizes.allSatisfy({ $0 >= 1 && $0 <= 4096 }) else {
+            throw ValidationError("--batch: expected sizes 1 to 4096 separated by commas (e.g. 1,4,8), found '\(batch)'")
+        }
+        return sizes
+    }
+
     func validate() throws {
+        if try batchSizes() != nil && (saeLatents != nil || pack != nil) {
+            throw ValidationError("--batch measures the model alone; give it without --sae-latents or --pack")
+        }
         if let n = saeLatents, n < 1 { throw ValidationError("--sae-latents must be at least 1, found \(n)") }
         if saeLatents != nil && pack != nil { throw ValidationError("give --sae-latents or --pack, not both") }
     }
@@ -59,6 +77,10 @@ struct Bench: ParsableCommand {
         let loaded = try modelOptions.load()
         let loadSeconds = (clock.now - t0).seconds
         let options = BenchmarkOptions(promptTokens: promptTokens, generatedTokens: genTokens, repeats: repeats)
+        if let sizes = try batchSizes() {
+            try runBatched(loaded, options: options, sizes: sizes, loadSeconds: loadSeconds)
+            return
+        }
         // Check the SAE and its hook before measuring anything.
         var monitored: (hooks: HookSet, binding: SAEBinding)?
         if let binding = try saeBinding(model: loaded.model.info) {
@@ -127,6 +149,41 @@ struct Bench: ParsableCommand {
             }
             print(String(format: "peak RSS   %.1f MiB", Double(rss) / 1_048_576))
         }
+    }
+
+    /// `--batch`: aggregate decode tok/s per batch size.
+    private func runBatched(_ loaded: LoadedModel, options: BenchmarkOptions, sizes: [Int], loadSeconds: Double) throws {
+        let results = try Benchmark.runBatched(loaded.model, options: options, batches: sizes)
+        let rss = Benchmark.peakResidentBytes
+        if json {
+            func stats(_ t: Throughput) -> [String: Any] {
+                ["min": t.min, "median": t.median, "max": t.max, "samples": t.samples]
+            }
+            var object: [String: Any] = [
+                "model": loaded.path, "threads": loaded.pool.threadCount, "prompt_tokens": promptTokens,
+                "gen_tokens": genTokens, "repeats": repeats, "load_seconds": loadSeconds, "peak_rss_bytes": rss,
+                "fused": results.first?.fused ?? false,
+                "batches": results.map { r -> [String: Any] in
+                    ["batch": r.batch, "decode_tokens_per_second": stats(r.decode),
+                     "decode_tokens_per_cpu_second": stats(r.decodeCPU)]
+                },
+            ]
+            if !loaded.adapters.isEmpty {
+                object["adapters"] = loaded.adapters.map { ["path": $0.path, "scale": Double($0.scale)] as [String: Any] }
+            }
+            print(try jsonString(object))
+            return
+        }
+        print("model      \(loaded.path)")
+        print("threads    \(loaded.pool.threadCount)")
+        for a in loaded.adapters { print("lora       \(a.path) at scale \(a.scale)") }
+        print("batched    \(results.first?.fused ?? false ? "fused (weights read once per step)" : "sequence by sequence")")
+        print(String(format: "load       %.3f s", loadSeconds))
+        for r in results {
+            print(String(format: "batch %-4d decode %.1f tok/s median (min %.1f, max %.1f) over %d × %d × %d tokens",
+                         r.batch, r.decode.median, r.decode.min, r.decode.max, repeats, r.batch, genTokens))
+        }
+        print(String(format: "peak RSS   %.1f MiB", Double(rss) / 1_048_576))
     }
 
     private func printRates(_ indent: String, _ r: BenchmarkResult) {

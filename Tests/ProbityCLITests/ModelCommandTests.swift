@@ -113,4 +113,26 @@ import ProbityFormats
         #expect(r.status == 2)
         #expect(r.stderr.contains("blocks.40.hook_resid_post"))
     }
+
+    @Test func benchBatchReportsEachSize() throws {
+        let r = try CLI.run(["bench", "--prompt-tokens", "8", "--gen-tokens", "3", "--repeat", "1",
+                             "--batch", "1,3", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(object["fused"] as? Bool == true)
+        let batches = try #require(object["batches"] as? [[String: Any]])
+        #expect(batches.map { $0["batch"] as? Int } == [1, 3])
+        for b in batches {
+            let decode = try #require(b["decode_tokens_per_second"] as? [String: Any])
+            #expect((decode["median"] as? Double ?? 0) > 0)
+        }
+    }
+
+    @Test func benchRejectsABadBatchList() throws {
+        for bad in ["0", "4,x", "", "2,,4"] {
+            let r = try CLI.run(["bench", "--prompt-tokens", "4", "--gen-tokens", "1", "--repeat", "1", "--batch", bad])
+            #expect(r.status == 2, "\(bad): \(r.stderr)")
+            #expect(r.stderr.contains("--batch"), "\(bad): \(r.stderr)")
+        }
+    }
 }

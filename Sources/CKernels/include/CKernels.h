@@ -35,6 +35,13 @@ void pk_gemv(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, lo
 void pk_gemv_batch(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, long r1,
                    long cols, const float *x, long batch, float *out, long ldo);
 
+/// Decode of several sequences: for rows [r0, r1) and `batch` vectors x_b at x + b * ldx,
+/// out[b * ldo + r] = dot(row r, x_b), each with the bits pk_gemv gives for row r and x_b alone
+/// (the same accumulators updated in the same order). The weights are read from memory once for
+/// the batch; with AVX-512 and a quantized type each block is also dequantized once per 4 vectors.
+void pk_gemv_multi(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, long r1, long cols,
+                   const float *x, long ldx, long batch, float *out, long ldo);
+
 /// Whether pk_gemm_panel has a kernel at this level (AVX-512 only; others use OpenBLAS).
 static inline int pk_has_gemm_panel(int isa) { return isa >= PK_ISA_AVX512 && pk_best_isa() >= PK_ISA_AVX512; }
 
