@@ -150,25 +150,6 @@ enum FamilyReference {
         return (logits, final, resid0)
     }
 
-    /// The float64 pass's logits at one position over the whole vocabulary: its final state times
-    /// the model's exactly dequantized output matrix, in double.
-    private func float64Logits(_ model: LlamaModel, _ final: ArraySlice<Double>) -> [Double] {
-        let width = model.info.width, vocab = model.info.vocabularySize
-        var row = [Float](repeating: 0, count: width)
-        var out = [Double](repeating: 0, count: vocab)
-        let f = Array(final)
-        row.withUnsafeMutableBufferPointer { r in
-            guard let rp = r.baseAddress else { return }
-            for t in 0..<vocab {
-                model.output.dequantizeRow(t, into: rp)
-                var s = 0.0
-                for c in 0..<width { s += Double(rp[c]) * f[c] }
-                out[t] = s
-            }
-        }
-        return out
-    }
-
     /// f32 on exactly dequantized weights: within 2e-3 of float64 (rel L2 of the last position's
     /// logits over the whole vocabulary, of the final state at every position, of block 0's
     /// residual), same top-1 (DESIGN.md Numerics).
@@ -181,7 +162,7 @@ enum FamilyReference {
         for p in fixture.prompts {
             let n = p.tokens.count
             let (logits, final, resid0) = try run(model, p.tokens)
-            let ref = float64Logits(model, p.f64Final[((n - 1) * width)..<(n * width)])
+            let ref = float64Logits(model.output, width: width, vocab: vocab, final: p.f64Final[((n - 1) * width)..<(n * width)])
             #expect(argmax(ref) == p.f64TopIDs[0], "\(family) \(p.name): recomputed float64 top-1")
             #expect(abs(ref[p.f64TopIDs[0]] - p.f64TopLogits[0]) <= 1e-5 * max(1, abs(p.f64TopLogits[0])),
                     "\(family) \(p.name): recomputed float64 top logit")

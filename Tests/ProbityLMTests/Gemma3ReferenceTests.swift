@@ -116,30 +116,12 @@ enum Gemma3Reference {
         return (logits, final, resid)
     }
 
-    /// The float64 pass's logits over the whole vocabulary: its final state times the exactly
-    /// dequantized (tied) embedding, in double.
-    private func float64Logits(_ final: [Double]) -> [Double] {
-        let width = model.info.width, vocab = model.info.vocabularySize
-        var row = [Float](repeating: 0, count: width)
-        var out = [Double](repeating: 0, count: vocab)
-        row.withUnsafeMutableBufferPointer { r in
-            guard let rp = r.baseAddress else { return }
-            for t in 0..<vocab {
-                model.output.dequantizeRow(t, into: rp)
-                var s = 0.0
-                for c in 0..<width { s += Double(rp[c]) * final[c] }
-                out[t] = s
-            }
-        }
-        return out
-    }
-
     /// f32 on exactly dequantized weights: within 2e-3 of float64 (rel L2 over all 262,144
     /// logits, and for the final state and block 5's residual), same top-1 (DESIGN.md Numerics).
     @Test func matchesFloat64Reference() throws {
         for p in fixture.prompts {
             let (logits, final, resid) = try run(p.tokens)
-            let ref = float64Logits(p.f64Final)
+            let ref = float64Logits(model.output, width: model.info.width, vocab: model.info.vocabularySize, final: p.f64Final)
             // The head recomputed here agrees with the script's own float64 head.
             #expect(argmax(ref) == p.f64TopIDs[0], "\(p.name): recomputed float64 top-1")
             #expect(abs(ref[p.f64TopIDs[0]] - p.f64TopLogits[0]) <= 1e-6 * max(1, abs(p.f64TopLogits[0])), "\(p.name)")

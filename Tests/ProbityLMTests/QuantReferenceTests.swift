@@ -99,24 +99,6 @@ enum QuantReference {
         return (logits, finalLast)
     }
 
-    /// The float64 pass's logits at one position over the whole vocabulary: its final state times
-    /// the model's exactly dequantized output matrix, in double.
-    private func float64Logits(_ model: LlamaModel, _ final: [Double]) -> [Double] {
-        let width = model.info.width, vocab = model.info.vocabularySize
-        var row = [Float](repeating: 0, count: width)
-        var out = [Double](repeating: 0, count: vocab)
-        row.withUnsafeMutableBufferPointer { r in
-            guard let rp = r.baseAddress else { return }
-            for t in 0..<vocab {
-                model.output.dequantizeRow(t, into: rp)
-                var s = 0.0
-                for c in 0..<width { s += Double(rp[c]) * final[c] }
-                out[t] = s
-            }
-        }
-        return out
-    }
-
     /// One type end to end: the file is the one the fixture was made from and holds the tensor types
     /// it should; it loads; our tokens are llama.cpp's; our logits are within 2e-3 (rel L2) of
     /// float64 on the same weights at each prompt's last position (whole vocabulary) and give
@@ -144,7 +126,7 @@ enum QuantReference {
             let (logits, finalLast) = try run(model, p.tokens)
             let last = Array(logits[((n - 1) * vocab)..<(n * vocab)])
             // Float64 on the same dequantized weights.
-            let ref = float64Logits(model, p.f64FinalLast)
+            let ref = float64Logits(model.output, width: model.info.width, vocab: model.info.vocabularySize, final: p.f64FinalLast)
             #expect(argmax(ref) == p.f64TopIDs[0], "\(type) \(p.name): recomputed float64 top-1")
             #expect(abs(ref[p.f64TopIDs[0]] - p.f64TopLogits[0]) <= 1e-4 * max(1, abs(p.f64TopLogits[0])),
                     "\(type) \(p.name): recomputed float64 top logit")
