@@ -30,6 +30,9 @@ struct AuditCommand: ParsableCommand {
     @Option(help: "Run only shard I of N (every N-th case, from case I); merge with `probity report merge`.")
     var shard: String = "1/1"
 
+    @Option(help: ArgumentHelp("Cases in flight at once, their generations decoded together and each case's prompt run once for all its runs (1: one case at a time, each run with its own prompt pass). The report is the same at any size.", valueName: "N"))
+    var batchSize: Int = Audit.defaultBatchSize
+
     @OptionGroup var threadsOption: ThreadsOption
     var threads: Int? { threadsOption.threads }
 
@@ -42,6 +45,9 @@ struct AuditCommand: ParsableCommand {
         guard let severity = RuleSeverity(rawValue: failOn) else {
             throw ValidationError("--fail-on: expected one of info, low, medium, high, critical, found '\(failOn)'")
         }
+        guard batchSize >= 1 else {
+            throw ValidationError("--batch-size: expected a positive number of cases, found \(batchSize)")
+        }
         let part = try Audit.shard(shard)
         let base = URL(fileURLWithPath: suite).deletingPathExtension().lastPathComponent
         let suffix = part.count == 1 ? "" : ".shard\(part.index)of\(part.count)"
@@ -52,7 +58,7 @@ struct AuditCommand: ParsableCommand {
         let terminal = isatty(2) != 0
         let report = try catchingInterrupts { flag in
             try Audit.run(suitePath: suite, version: Version.current, failOn: severity, shard: part, threads: threads,
-                          adapters: Audit.AdapterChoice(dropSuiteAdapters: noLora, extra: try adapterOptions.requests()),
+                          batchSize: batchSize, adapters: Audit.AdapterChoice(dropSuiteAdapters: noLora, extra: try adapterOptions.requests()),
                           interrupted: { flag.isSet }) { p in
                 FileHandle.standardError.write(Data(progressLine(p, terminal: terminal).utf8))
             }
