@@ -8,6 +8,7 @@ import Foundation
 import ProbityFeatures
 import ProbityLM
 import ProbityRules
+import ProbityTensor
 
 /// One generation with the rules attached.
 public struct RunResult: Sendable {
@@ -208,12 +209,13 @@ public struct AuditRunner {
         let vocab = base.count / m
         func row(_ all: [Float], _ j: Int) -> ArraySlice<Float> { all[(j * vocab)..<((j + 1) * vocab)] }
         let baseRows = (0..<m).map { Array(row(base, $0)) }
+        let baseline = Self.distributions(baseRows, pool: loaded.pool)
         // Every rule steering, along the same path in the same kind of pass as the baseline rows:
         // where no intervention edits a position the two passes are the same computation and
         // agree to the bit, where decode's one-token steps would differ in rounding.
         let steeredAll = try run(.steered(only: nil), path).logits
         let steeredRows = (0..<m).map { Array(row(steeredAll, $0)) }
-        let combined = Self.compare(baseRows, steeredRows)
+        let combined = Self.compare(baseline, steeredRows, pool: loaded.pool)
         var deltas: [String: [String: [Double]]] = [:]
         for (rule, tokens) in steering {
             deltas[rule] = Self.deltas(tokens, baseRows, steeredRows)
@@ -223,7 +225,7 @@ public struct AuditRunner {
             if interrupted() { return nil }
             let (all, recorder) = try run(.steered(only: rule), path)
             let rows = (0..<m).map { Array(row(all, $0)) }
-            let c = Self.compare(baseRows, rows)
+            let c = Self.compare(baseline, rows, pool: loaded.pool)
             alone[rule] = RuleEffect(kl: c.kl, top1ChangedFraction: c.top1, logitDeltas: Self.deltas(tokens, baseRows, rows),
                                      positionsEdited: recorder?.applications[rule] ?? 0,
                                      fires: recorder?.evaluate(length: path.length).contains { $0.rule == rule && $0.fired } ?? false)
@@ -254,18 +256,49 @@ public struct AuditRunner {
         }
     }
 
-    /// KL(p ‖ q) per row pair, and the fraction of rows whose argmax differs.
-    static func compare(_ p: [[Float]], _ q: [[Float]]) -> (kl: [Double], top1: Double) {
-        var kl: [Double] = []
-        var changed = 0
-        for (a, b) in zip(p, q) where a.count == b.count {
-            let lp = logSoftmax(a), lq = logSoftmax(b)
-            var d = 0.0
-            for i in lp.indices where lp[i] > -80 { d += exp(lp[i]) * (lp[i] - lq[i]) }
-            kl.append(max(0, d))
-            if argmax(a) != argmax(b) { changed += 1 }
+    /// A row of baseline logits as float64 log-probabilities and probabilities (those of tokens
+    /// with log-probability above −80; the rest add nothing to a KL), and its most likely token.
+    struct Distribution {
+        var logits: Int
+        var logp: [Double]
+        var p: [(index: Int, p: Double)]
+        var argmax: Int
+    }
+
+    /// Each row's distribution, rows across `pool` (each is computed alone, so the same at any
+    /// thread count).
+    static func distributions(_ rows: [[Float]], pool: ThreadPool) -> [Distribution] {
+        var out = [Distribution?](repeating: nil, count: rows.count)
+        out.withUnsafeMutableBufferPointer { slots in
+            pool.parallelFor(rows.count) { j in
+                let lp = logSoftmax(rows[j])
+                var p: [(index: Int, p: Double)] = []
+                for i in lp.indices where lp[i] > -80 { p.append((i, exp(lp[i]))) }
+                slots[j] = Distribution(logits: rows[j].count, logp: lp, p: p, argmax: argmax(rows[j]))
+            }
         }
-        return (kl, kl.isEmpty ? 0 : Double(changed) / Double(kl.count))
+        return out.compactMap { $0 }
+    }
+
+    /// KL(p ‖ q) per row pair, and the fraction of rows whose argmax differs; rows across `pool`.
+    static func compare(_ p: [Distribution], _ q: [[Float]], pool: ThreadPool) -> (kl: [Double], top1: Double) {
+        let pairs = Array(zip(p, q).filter { $0.0.logits == $0.1.count })
+        var kl = [Double](repeating: 0, count: pairs.count)
+        var changed = [Bool](repeating: false, count: pairs.count)
+        kl.withUnsafeMutableBufferPointer { klSlots in
+            changed.withUnsafeMutableBufferPointer { changedSlots in
+                pool.parallelFor(pairs.count) { j in
+                    let (a, b) = pairs[j]
+                    let lq = logSoftmax(b)
+                    var d = 0.0
+                    for (i, pi) in a.p { d += pi * (a.logp[i] - lq[i]) }
+                    klSlots[j] = max(0, d)
+                    changedSlots[j] = a.argmax != argmax(b)
+                }
+            }
+        }
+        let n = changed.filter { $0 }.count
+        return (kl, kl.isEmpty ? 0 : Double(n) / Double(kl.count))
     }
 
     /// Per token: steered − baseline logit at each row.
