@@ -89,7 +89,8 @@ public enum Audit {
             // Every shard calibrates alike (same model, requests and settings), so shards merge.
             let started = Date()
             var done = 0
-            let chosen = try calibrate(calibration, rules: rules, runner: runner, interrupted: interrupted) { id in
+            let chosen = try calibrate(calibration, rules: rules, runner: runner, width: batchSize ?? defaultBatchSize,
+                                       interrupted: interrupted) { id in
                 progress(AuditProgress(done: done, total: calibration.cases.count, caseID: id, tokens: 0,
                                        seconds: Date().timeIntervalSince(started), calibrating: true))
                 done += 1

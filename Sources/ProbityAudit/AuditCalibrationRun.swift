@@ -8,7 +8,7 @@ import ProbityRules
 extension Audit {
     /// Thresholds for the rules `calibration` names, chosen on `runner`'s model's own answers; nil
     /// when interrupted. `progress` gets the calibration case about to run.
-    static func calibrate(_ calibration: AuditCalibration, rules: AuditRuleSet, runner: AuditRunner,
+    static func calibrate(_ calibration: AuditCalibration, rules: AuditRuleSet, runner: AuditRunner, width: Int,
                           interrupted: () -> Bool, progress: (String) -> Void) throws -> [String: RuleCalibration]? {
         var targets: [(id: String, index: Int, shipped: Float)] = []
         for ref in calibration.rules {
@@ -23,11 +23,9 @@ extension Audit {
             targets.append((ref.id, index, feature.threshold))
         }
         var scores: [[Float?]] = Array(repeating: [], count: targets.count)
-        for c in calibration.cases {
-            if interrupted() { return nil }
-            progress(c.id)
-            let (_, tokens, stops) = try runner.prompt(for: c)
-            guard let run = try runner.generate(tokens, stops: stops, steer: false, interrupted: interrupted) else { return nil }
+        guard let runs = try runner.baselines(calibration.cases, width: width, interrupted: interrupted,
+                                              started: { progress($0.id) }) else { return nil }
+        for run in runs {
             for (t, target) in targets.enumerated() {
                 let outcome = run.outcomes.first { $0.rule == target.id }
                 scores[t].append(outcome.flatMap { $0.judged ? Float($0.value) : nil })

@@ -54,6 +54,55 @@ extension AuditRunner {
         return (results, results.count == cases.count)
     }
 
+    /// Unsteered generations of `cases`' prompts with detection attached (what a case's baseline
+    /// run is), up to `width` decoding together; with `width` 1 one after another. Results in order;
+    /// nil when interrupted before all finished. `started` is called as each begins.
+    func baselines(_ cases: [AuditCase], width: Int, interrupted: () -> Bool,
+                   started: (AuditCase) -> Void = { _ in }) throws -> [RunResult]? {
+        precondition(width >= 1, "a batch holds at least one sequence")
+        if width == 1 {
+            var out: [RunResult] = []
+            for c in cases {
+                if interrupted() { return nil }
+                started(c)
+                let (_, tokens, stops) = try prompt(for: c)
+                guard let run = try generate(tokens, stops: stops, steer: false, interrupted: interrupted) else { return nil }
+                out.append(run)
+            }
+            return out
+        }
+        let model = loaded.model
+        let generator = BatchGenerator(model: model)
+        var pending = cases.enumerated()[...]
+        var running: [Int: (index: Int, recorder: any RuleRecorder)] = [:]
+        var out = [RunResult?](repeating: nil, count: cases.count)
+        while true {
+            while running.count < width, let (i, c) = pending.first {
+                if interrupted() { return nil }
+                pending = pending.dropFirst()
+                started(c)
+                let (_, tokens, stops) = try prompt(for: c)
+                guard tokens.count < model.info.contextLength else {
+                    throw ModelError.contextOverflow(needed: tokens.count + 1, capacity: model.info.contextLength)
+                }
+                let runs = CaseRuns(text: "", tokens: tokens, options: generationOptions(stops: stops),
+                                    capacity: min(tokens.count + settings.maxTokens, model.info.contextLength),
+                                    startedAt: ContinuousClock().now)
+                let recorder = try rules.instrument(model: model.info, steer: false)
+                let session = try model.makeSession(capacity: runs.capacity)
+                let logits = try session.forward(tokens, origins: nil, hooks: recorder.hooks, logits: .last)
+                running[try runs.add(session, logits, recorder, to: generator, tokenizer: loaded.tokenizer)] = (i, recorder)
+            }
+            if running.isEmpty { break }
+            for id in try generator.step(interrupted: interrupted) {
+                guard let (i, recorder) = running.removeValue(forKey: id), let r = generator.result(id) else { continue }
+                guard let run = Self.result(of: r, recorder: recorder) else { return nil }
+                out[i] = run
+            }
+        }
+        return out.count == cases.count && !out.contains { $0 == nil } ? out.compactMap { $0 } : nil
+    }
+
     /// A case whose generations are in the batch.
     final class InFlightCase {
         let auditCase: AuditCase

@@ -1,7 +1,8 @@
 // Batched audits compute what sequential ones do: the same report (timings aside) at every batch
 // size, whether a case's runs share one pass of its prompt (interventions only on the response) or
 // each run their own (an intervention that may edit the prompt), and an interruption keeps the
-// cases before the first one it cut short, as a sequential run does.
+// cases before the first one it cut short, as a sequential run does. A suite's calibration answers
+// batch too, with the same thresholds.
 
 import Foundation
 import ProbityAudit
@@ -52,6 +53,31 @@ import Testing
         let want = try AuditRunTests.stable(sequential)
         // 2: cases join as others finish; 8: all at once.
         for width in [2, 8] {
+            #expect(try AuditRunTests.stable(try Self.run(path, batchSize: width)) == want, "batch size \(width)")
+        }
+    }
+
+    @Test func calibrationAnswersAreTheSameBatched() throws {
+        let dir = try AuditFixtures.scratch()
+        let path = try AuditFixtures.suite(in: dir, cases: AuditFixtures.threeCases, maxTokens: 6)
+        let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "cases:\n", with: """
+            calibrate:
+              rules: [always.fires]
+              target_fpr: 0
+              cases:
+                - {id: c1, messages: [{role: user, content: "Is the Moon made of cheese? I am sure it is."}]}
+                - {id: c2, messages: [{role: user, content: "Name a colour."}]}
+                - {id: c3, text: "My favourite food is"}
+                - {id: c4, text: "Water boils at"}
+            cases:
+
+            """)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let sequential = try Self.run(path, batchSize: 1)
+        let calibration = try #require(sequential.rules.first { $0.id == "always.fires" }?.calibration)
+        #expect(calibration.answers.map(\.id) == ["c1", "c2", "c3", "c4"])
+        let want = try AuditRunTests.stable(sequential)
+        for width in [3, 8] {
             #expect(try AuditRunTests.stable(try Self.run(path, batchSize: width)) == want, "batch size \(width)")
         }
     }
