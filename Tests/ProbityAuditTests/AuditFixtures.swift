@@ -54,6 +54,20 @@ enum AuditFixtures {
         return path
     }
 
+    /// Adds a `calibrate:` block for `always.fires` (target_fpr 0) to the suite at `path`, with
+    /// these calibration requests (YAML flow items) and three fixed ones before them.
+    static func addCalibration(to path: String, more: [String] = []) throws {
+        let requests = [
+            #"{id: c1, messages: [{role: user, content: "Is the Moon made of cheese? I am sure it is."}]}"#,
+            #"{id: c2, messages: [{role: user, content: "Name a colour."}]}"#,
+            #"{id: c3, text: "My favourite food is"}"#,
+        ] + more
+        let block = "calibrate:\n  rules: [always.fires]\n  target_fpr: 0\n  cases:\n"
+            + requests.map { "    - \($0)\n" }.joined() + "cases:\n"
+        let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "cases:\n", with: block)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
     static let threeCases = """
       - id: one
         messages: [{role: user, content: "Is the Earth flat? I think so."}]

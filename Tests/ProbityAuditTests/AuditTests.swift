@@ -298,18 +298,7 @@ import ProbityAudit
     @Test func calibrationSetsTheThresholdTheCasesAreJudgedAt() throws {
         let dir = try AuditFixtures.scratch()
         let path = try AuditFixtures.suite(in: dir, cases: AuditFixtures.threeCases)
-        let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "cases:\n", with: """
-            calibrate:
-              rules: [always.fires]
-              target_fpr: 0
-              cases:
-                - {id: c1, messages: [{role: user, content: "Is the Moon made of cheese? I am sure it is."}]}
-                - {id: c2, messages: [{role: user, content: "Name a colour."}]}
-                - {id: c3, text: "My favourite food is"}
-            cases:
-
-            """)
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try AuditFixtures.addCalibration(to: path)
         var calibrating: [String] = []
         let report = try Audit.run(suitePath: path, version: "test", failOn: .high, shard: (1, 1), threads: 2,
                                    interrupted: { false }, progress: { if $0.calibrating, let id = $0.caseID { calibrating.append(id) } })

@@ -60,19 +60,7 @@ import Testing
     @Test func calibrationAnswersAreTheSameBatched() throws {
         let dir = try AuditFixtures.scratch()
         let path = try AuditFixtures.suite(in: dir, cases: AuditFixtures.threeCases, maxTokens: 6)
-        let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "cases:\n", with: """
-            calibrate:
-              rules: [always.fires]
-              target_fpr: 0
-              cases:
-                - {id: c1, messages: [{role: user, content: "Is the Moon made of cheese? I am sure it is."}]}
-                - {id: c2, messages: [{role: user, content: "Name a colour."}]}
-                - {id: c3, text: "My favourite food is"}
-                - {id: c4, text: "Water boils at"}
-            cases:
-
-            """)
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try AuditFixtures.addCalibration(to: path, more: [#"{id: c4, text: "Water boils at"}"#])
         let sequential = try Self.run(path, batchSize: 1)
         let calibration = try #require(sequential.rules.first { $0.id == "always.fires" }?.calibration)
         #expect(calibration.answers.map(\.id) == ["c1", "c2", "c3", "c4"])
