@@ -141,6 +141,16 @@ public struct FeatureLabels: Sendable, Equatable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw FeatureError.missingFile(path: path, what: "labels file")
         }
+        try StrictJSON.validate(data, path: path)
+        // Typed decoding when the file is as expected (FeatureLabels+Decoding.swift); otherwise
+        // this careful reading, which names what is wrong.
+        if let labels = decodedFast(data) { return labels }
+        return try decodedCarefully(data, path: path)
+    }
+
+    /// The labels of `data` read through Foundation's JSON objects, each value checked and named
+    /// when wrong.
+    static func decodedCarefully(_ data: Data, path: String) throws -> FeatureLabels {
         let object = try StrictJSON.object(from: data, path: path)
         guard let top = object as? [String: Any], let list = top["features"] as? [[String: Any]] else {
             throw FeatureError.badLabels(path: path, reason: "expected {\"features\": [...]} with one object per feature")

@@ -75,6 +75,41 @@ import Testing
         }
     }
 
+    /// The typed fast reading gives exactly what the careful one gives, on the default pack's
+    /// labels (every latent's contexts) and on files that take the fallback (a number where a
+    /// string belongs, a bool, a whole number written as a float, a malformed context).
+    @Test func fastAndCarefulReadingsAgree() throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let path = repo.appendingPathComponent("packs/smollm2-l15/labels.json").path
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let fast = try #require(FeatureLabels.decodedFast(data), "the committed labels take the fast path")
+        #expect(fast.hasContexts && fast.scan != nil)
+        #expect(fast == (try FeatureLabels.decodedCarefully(data, path: path)))
+        let texts = [
+            #"{"features": [{"id": 3, "name": "a", "top_examples": ["x y"]}, {"id": "x", "max_activation": 2.5}]}"#,
+            #"{"features": [{"id": 3.0, "name": null, "top_examples": 7}]}"#,
+            #"{"features": [{"id": true}]}"#,
+            #"{"features": [{"id": "1", "name": 5}]}"#,
+            #"{"features": [{"id": "1", "contexts": [{"source": "s", "document": 2.0, "tokens": ["a"], "activations": [1e39], "peak_index": 0, "peak_activation": 3}]}]}"#,
+            #"{"features": [{"id": "1", "contexts": [{"source": "s", "document": 1, "tokens": ["a"], "activations": [true], "peak_index": 0, "peak_activation": 3}]}]}"#,
+            #"{"features": [], "scan": {"corpora": ["a"], "split": "t", "hook": "h", "model": 4, "tokens": 1, "window": 2, "before": 3, "after": 4, "contexts_per_latent": 5}}"#,
+        ]
+        for text in texts {
+            let file = try write(text)
+            let bytes = Data(text.utf8)
+            let careful = Result { try FeatureLabels.decodedCarefully(bytes, path: file) }
+            if let fast = FeatureLabels.decodedFast(bytes) {
+                #expect(try careful.get() == fast, "\(text)")
+            }
+            switch (careful, Result { try FeatureLabels.load(path: file) }) {
+            case let (.success(a), .success(b)): #expect(a == b, "\(text)")
+            case let (.failure(a), .failure(b)): #expect("\(a)" == "\(b)", "\(text)")
+            default: Issue.record("load and the careful reading disagree on \(text)")
+            }
+        }
+    }
+
     @Test func heapKeepsStrongestEarliestFirst() {
         var heap = ContextHeap()
         let values: [Float] = [1, 5, 3, 5, 2, 9, 5, 0.5, 4]
