@@ -10,8 +10,9 @@ import Testing
     /// Every variable `--shard auto` reads: unset for each run, so the test's own environment cannot leak in.
     static let variables = [ShardEnvironment.indexVariable, ShardEnvironment.countVariable, ShardEnvironment.kubernetesIndexVariable]
 
-    /// A three-case suite in `dir` (two shards of two get cases [0, 2] and [1]).
-    static func suite(_ dir: URL) throws -> String {
+    /// A three-case suite `file` in `dir` (two shards of two get cases [0, 2] and [1]) whose one rule
+    /// fires on every response at `severity`.
+    static func suite(_ dir: URL, file: String = "suite.yaml", severity: String = "low") throws -> String {
         try """
         schema_version: 1
         packs:
@@ -19,12 +20,12 @@ import Testing
         rules:
           - id: always.fires
             description: Fires on every response.
-            severity: low
+            severity: \(severity)
             watch: {direction: sycophancy}
             detect: {threshold: -100000, scope: response, aggregate: max}
 
         """.write(to: dir.appendingPathComponent("rules.yaml"), atomically: true, encoding: .utf8)
-        let path = dir.appendingPathComponent("suite.yaml").path
+        let path = dir.appendingPathComponent(file).path
         try """
         schema_version: 1
         name: shards
