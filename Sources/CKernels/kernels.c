@@ -801,16 +801,54 @@ AVX512_INLINE void panel_kernel_avx512(const int nb, const float *x, long ldx, c
         for (int j = 0; j < 4; j++) _mm512_mask_storeu_ps(out + i * ldo + 16 * j, mask[j], acc[i][j]);
 }
 
+// Columns c ..< c + 16 of 16 rows (row i at rows + i·ld) written transposed: column c + k to
+// dst + k·PANEL, its 16 values in row order. Three rounds of interleaves in registers.
+AVX512_INLINE void transpose16_avx512(const float *rows, long ld, long c, float *dst) {
+    __m512 a[16], t[16], u[16];
+    for (int i = 0; i < 16; i++) a[i] = _mm512_loadu_ps(rows + i * ld + c);
+    // Pairs of rows: per 128-bit lane L, t[2i] = (r[4L], s[4L], r[4L+1], s[4L+1]), t[2i+1] the next two.
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]);
+    }
+    // Groups of four rows: u[4g + k] holds, in lane L, column 4L + k of rows 4g ..< 4g + 4.
+    for (int g = 0; g < 4; g++) {
+        const __m512d t0 = _mm512_castps_pd(t[4 * g]), t1 = _mm512_castps_pd(t[4 * g + 1]);
+        const __m512d t2 = _mm512_castps_pd(t[4 * g + 2]), t3 = _mm512_castps_pd(t[4 * g + 3]);
+        u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+    // Lane L of the four groups side by side is column 4L + k.
+    for (int k = 0; k < 4; k++) {
+        const __m512 lo01 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0x44), hi01 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0xEE);
+        const __m512 lo23 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0x44), hi23 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0xEE);
+        _mm512_store_ps(dst + (0 + k) * PANEL, _mm512_shuffle_f32x4(lo01, lo23, 0x88));
+        _mm512_store_ps(dst + (4 + k) * PANEL, _mm512_shuffle_f32x4(lo01, lo23, 0xDD));
+        _mm512_store_ps(dst + (8 + k) * PANEL, _mm512_shuffle_f32x4(hi01, hi23, 0x88));
+        _mm512_store_ps(dst + (12 + k) * PANEL, _mm512_shuffle_f32x4(hi01, hi23, 0xDD));
+    }
+}
+
 AVX512 static void gemm_panel_avx512(uint32_t type, const uint8_t *base, size_t rowBytes, long r0, long r1,
                                      long cols, const float *x, long b0, long b1, float *out, long ldo) {
     const long n = r1 - r0;
-    float *scratch = pk_thread_scratch((size_t)(PANEL + 1) * (size_t)cols);
+    float *scratch = pk_thread_scratch((size_t)(PANEL + 16) * (size_t)cols);
     if (scratch == NULL) abort();
-    float *panel = scratch, *row = scratch + (size_t)PANEL * (size_t)cols;
+    float *panel = scratch, *rows = scratch + (size_t)PANEL * (size_t)cols;
+    // The panel holds the rows transposed, 16 at a time: column c of row j at panel[c·PANEL + j].
     // Rows past r1 are zero so the kernel can run full width; their results are masked off.
-    for (long j = 0; j < PANEL; j++) {
-        if (j < n) dequant_avx512(type, base + (size_t)(r0 + j) * rowBytes, cols, row);
-        for (long c = 0; c < cols; c++) panel[c * PANEL + j] = j < n ? row[c] : 0;
+    for (long j0 = 0; j0 < PANEL; j0 += 16) {
+        for (long j = 0; j < 16; j++) {
+            float *dst = rows + j * cols;
+            if (j0 + j < n) dequant_avx512(type, base + (size_t)(r0 + j0 + j) * rowBytes, cols, dst);
+            else memset(dst, 0, (size_t)cols * sizeof(float));
+        }
+        long c = 0;
+        for (; c + 16 <= cols; c += 16) transpose16_avx512(rows, cols, c, panel + c * PANEL + j0);
+        for (; c < cols; c++)
+            for (long j = 0; j < 16; j++) panel[c * PANEL + j0 + j] = rows[j * cols + c];
     }
     __mmask16 mask[4];
     for (int j = 0; j < 4; j++) {

@@ -37,6 +37,11 @@ public enum Audit {
         return (i, n)
     }
 
+    /// Cases in flight at once when a run does not say (`--batch-size`): enough for the batched
+    /// decode steps to share each weight read among many sequences (two per case), few enough to
+    /// keep the caches small (docs/BENCHMARKS.md, "Batched audits").
+    public static let defaultBatchSize = 8
+
     /// The case indices of shard `i` of `n`: every n-th case, starting with case i − 1.
     public static func indices(cases: Int, shard: (index: Int, count: Int)) -> [Int] {
         Array(stride(from: shard.index - 1, to: cases, by: shard.count))
@@ -62,7 +67,7 @@ public enum Audit {
     /// Runs the suite at `path` and returns its report. `progress` is called before each case and
     /// once at the end; `interrupted` is polled between tokens.
     public static func run(suitePath: String, version: String, failOn: RuleSeverity, shard: (index: Int, count: Int),
-                           threads: Int? = nil, adapters choice: AdapterChoice = AdapterChoice(),
+                           threads: Int? = nil, batchSize: Int? = nil, adapters choice: AdapterChoice = AdapterChoice(),
                            interrupted: @escaping () -> Bool,
                            progress: (AuditProgress) -> Void) throws -> AuditReport {
         let started = Date()
@@ -98,16 +103,30 @@ public enum Audit {
         }
         let casesStarted = Date()
         var tokens = 0
-        func report(_ id: String?) {
-            progress(AuditProgress(done: results.count, total: mine.count, caseID: id, tokens: tokens,
+        func report(_ id: String?, done: Int? = nil) {
+            progress(AuditProgress(done: done ?? results.count, total: mine.count, caseID: id, tokens: tokens,
                                    seconds: Date().timeIntervalSince(casesStarted)))
         }
-        for i in mine where complete {
-            if interrupted() { complete = false; break }
-            report(suite.cases[i].id)
-            guard let r = try runner.run(suite.cases[i], index: i, interrupted: interrupted) else { complete = false; break }
-            results.append(r)
-            tokens += r.baseline.tokens.count + (r.steered?.tokens.count ?? 0)
+        let width = batchSize ?? defaultBatchSize
+        if width == 1 {
+            // The sequential path: one case at a time, each run with its own pass of the prompt.
+            for i in mine where complete {
+                if interrupted() { complete = false; break }
+                report(suite.cases[i].id)
+                guard let r = try runner.run(suite.cases[i], index: i, interrupted: interrupted) else { complete = false; break }
+                results.append(r)
+                tokens += r.baseline.tokens.count + (r.steered?.tokens.count ?? 0)
+            }
+        } else if complete {
+            // Cases start as others finish; progress counts those started before each.
+            var begun = 0
+            let run = try runner.run(mine.map { (suite.cases[$0], $0) }, width: width, interrupted: interrupted) { c in
+                report(c.id, done: begun)
+                begun += 1
+            }
+            results = run.results
+            tokens = results.reduce(0) { $0 + $1.baseline.tokens.count + ($1.steered?.tokens.count ?? 0) }
+            complete = run.complete
         }
         report(nil)
         let header = AuditReport.Header(

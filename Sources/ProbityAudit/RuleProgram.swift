@@ -68,6 +68,9 @@ public protocol AuditRules {
     func instrument(model: ModelInfo, steer: Bool, only: Set<String>?) throws -> any RuleRecorder
     /// The rules with interventions, in compile order, each with the tokens its `effects` names.
     var steering: [(rule: String, tokens: [(text: String, id: Int)])] { get }
+    /// Whether a steered run may edit a position of a prompt of `length` tokens (if not, a case's
+    /// runs may share one pass of its prompt).
+    func steeringMayEditPrompt(length: Int) -> Bool
 }
 
 extension AuditRules {
@@ -151,6 +154,10 @@ public final class AuditRuleSet: AuditRules {
 
     public var steering: [(rule: String, tokens: [(text: String, id: Int)])] {
         compiled.rules.filter { !$0.interventions.isEmpty }.map { ($0.id, $0.effectTokens) }
+    }
+
+    public func steeringMayEditPrompt(length: Int) -> Bool {
+        compiled.rules.contains { r in r.interventions.contains { $0.positions.mayAdmitPrompt(length: length) } }
     }
 
     static func label(_ f: ResolvedFeature) -> String {

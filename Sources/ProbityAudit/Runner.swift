@@ -138,11 +138,21 @@ public struct AuditRunner {
             throw ModelError.contextOverflow(needed: prompt.count + 1, capacity: model.info.contextLength)
         }
         let recorder = try rules.instrument(model: model.info, steer: steer)
-        let sampling = SamplingOptions(temperature: Float(settings.temperature), topP: Float(settings.topP), seed: settings.seed)
-        let options = GenerationOptions(maxTokens: settings.maxTokens, sampling: sampling, stopStrings: stops)
         let run = try Generator(model: model, tokenizer: loaded.tokenizer)
-            .generate(prompt: prompt, options: options, hooks: recorder.hooks,
+            .generate(prompt: prompt, options: generationOptions(stops: stops), hooks: recorder.hooks,
                       shouldStop: { recorder.shouldStop }, interrupted: interrupted)
+        return Self.result(of: run, recorder: recorder)
+    }
+
+    /// The suite's generation settings, with a chat format's end-of-turn as a stop string.
+    func generationOptions(stops: [String]) -> GenerationOptions {
+        let sampling = SamplingOptions(temperature: Float(settings.temperature), topP: Float(settings.topP), seed: settings.seed)
+        return GenerationOptions(maxTokens: settings.maxTokens, sampling: sampling, stopStrings: stops)
+    }
+
+    /// What a report keeps of a generation and of the rules' recorder that watched it; nil when it
+    /// was interrupted.
+    static func result(of run: GenerationResult, recorder: any RuleRecorder) -> RunResult? {
         if run.finishReason == .interrupted { return nil }
         let features = recorder.featureRecords.mapValues { rows in
             rows.map { (pack: $0.pack, relativeError: $0.relativeError, top: $0.top.map { ActiveLatentSummary(index: $0.index, activation: Double($0.activation)) }) }
@@ -157,8 +167,31 @@ public struct AuditRunner {
     /// distributions come from teacher-forced passes of prompt + steered tokens, without and with
     /// every rule's interventions. Then per rule with interventions, one more pass along the same
     /// path with only that rule's interventions gives its own effect. Nil when interrupted between
-    /// passes.
+    /// passes. Each pass runs as generation does: the prompt in one call (the first row of logits is
+    /// its last position's), then the generated tokens in a second.
     func measure(prompt: [Int], steered: RunResult, interrupted: () -> Bool) throws -> InterventionEffects? {
+        try measure(prompt: prompt, steered: steered, interrupted: interrupted) { pass, path in
+            switch pass {
+            case .unsteered:
+                return (try teacherForced(path, hooks: nil), nil)
+            case .steered(let only):
+                let recorder = try rules.instrument(model: loaded.model.info, steer: true, only: only.map { [$0] })
+                return (try teacherForced(path, hooks: recorder.hooks), recorder)
+            }
+        }
+    }
+
+    /// A teacher-forced pass of `measure`: without interventions, or with every rule's (`only` nil)
+    /// or one rule's.
+    enum ForcedPass {
+        case unsteered
+        case steered(only: String?)
+    }
+
+    /// `measure` with its passes run by `run`: a pass's logits from the prompt's last position on,
+    /// and the recorder of its rules (nil for the unsteered pass).
+    func measure(prompt: [Int], steered: RunResult, interrupted: () -> Bool,
+                 run: (ForcedPass, TeacherForcedPath) throws -> (logits: [Float], recorder: (any RuleRecorder)?)) throws -> InterventionEffects? {
         // Each generated token was sampled from one row of logits.
         let m = steered.tokens.count
         let steering = rules.steering
@@ -168,22 +201,17 @@ public struct AuditRunner {
                                        alone: Dictionary(uniqueKeysWithValues: steering.map { ($0.rule, none) }))
         }
         // The steered path up to its last generated position; that position's logits choose the
-        // token after it, so the last sampled token itself is not run.
-        let path = prompt + steered.tokens.prefix(m - 1)
-        // Origins as in generation, so `response` scopes and positions mean the same positions.
-        let origins = [TokenOrigin](repeating: .prompt, count: prompt.count) + [TokenOrigin](repeating: .generated, count: m - 1)
-        // Logits from the prompt's last position on: row j is what the j-th generated token
-        // was sampled from.
-        let first = prompt.count - 1
-        let base = try teacherForced(path, origins: origins, hooks: nil, from: first)
+        // token after it, so the last sampled token itself is not run. Row j of a pass's logits is
+        // what the j-th generated token was sampled from.
+        let path = TeacherForcedPath(prompt: prompt, generated: Array(steered.tokens.prefix(m - 1)))
+        let base = try run(.unsteered, path).logits
         let vocab = base.count / m
         func row(_ all: [Float], _ j: Int) -> ArraySlice<Float> { all[(j * vocab)..<((j + 1) * vocab)] }
         let baseRows = (0..<m).map { Array(row(base, $0)) }
         // Every rule steering, along the same path in the same kind of pass as the baseline rows:
         // where no intervention edits a position the two passes are the same computation and
         // agree to the bit, where decode's one-token steps would differ in rounding.
-        let all = try rules.instrument(model: loaded.model.info, steer: true)
-        let steeredAll = try teacherForced(path, origins: origins, hooks: all.hooks, from: first)
+        let steeredAll = try run(.steered(only: nil), path).logits
         let steeredRows = (0..<m).map { Array(row(steeredAll, $0)) }
         let combined = Self.compare(baseRows, steeredRows)
         var deltas: [String: [String: [Double]]] = [:]
@@ -193,21 +221,37 @@ public struct AuditRunner {
         var alone: [String: RuleEffect] = [:]
         for (rule, tokens) in steering {
             if interrupted() { return nil }
-            let recorder = try rules.instrument(model: loaded.model.info, steer: true, only: [rule])
-            let all = try teacherForced(path, origins: origins, hooks: recorder.hooks, from: first)
+            let (all, recorder) = try run(.steered(only: rule), path)
             let rows = (0..<m).map { Array(row(all, $0)) }
             let c = Self.compare(baseRows, rows)
             alone[rule] = RuleEffect(kl: c.kl, top1ChangedFraction: c.top1, logitDeltas: Self.deltas(tokens, baseRows, rows),
-                                     positionsEdited: recorder.applications[rule] ?? 0,
-                                     fires: recorder.evaluate(length: path.count).contains { $0.rule == rule && $0.fired })
+                                     positionsEdited: recorder?.applications[rule] ?? 0,
+                                     fires: recorder?.evaluate(length: path.length).contains { $0.rule == rule && $0.fired } ?? false)
         }
         return InterventionEffects(kl: combined.kl, top1ChangedFraction: combined.top1, logitDeltas: deltas, alone: alone)
     }
 
-    /// Logits at positions `first ..< path.count` of `path` in one pass, with `hooks` attached.
-    func teacherForced(_ path: [Int], origins: [TokenOrigin], hooks: HookSet?, from first: Int) throws -> [Float] {
-        let session = try loaded.model.makeSession(capacity: path.count)
-        return try session.forward(path, origins: origins, hooks: hooks, logits: .from(first))
+    /// The logits of `path` from its prompt's last position on, with `hooks` attached: the prompt in
+    /// one call, then the generated tokens (as `.generated`, so `response` scopes and positions
+    /// mean what they mean in generation) in a second.
+    func teacherForced(_ path: TeacherForcedPath, hooks: HookSet?) throws -> [Float] {
+        let session = try loaded.model.makeSession(capacity: path.length)
+        let first = try session.forward(path.prompt, origins: nil, hooks: hooks, logits: .last)
+        return try first + path.continue(session, hooks: hooks)
+    }
+
+    /// A teacher-forced pass's tokens: a case's prompt and the steered tokens fed back.
+    struct TeacherForcedPath {
+        var prompt: [Int]
+        var generated: [Int]
+        var length: Int { prompt.count + generated.count }
+
+        /// Runs the generated tokens on `session`, which holds the prompt: their logits, one row each.
+        func `continue`(_ session: InferenceSession, hooks: HookSet?) throws -> [Float] {
+            guard !generated.isEmpty else { return [] }
+            return try session.forward(generated, origins: [TokenOrigin](repeating: .generated, count: generated.count),
+                                       hooks: hooks, logits: .all)
+        }
     }
 
     /// KL(p ‖ q) per row pair, and the fraction of rows whose argmax differs.

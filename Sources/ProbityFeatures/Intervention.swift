@@ -75,6 +75,17 @@ public enum PositionFilter: Sendable, Equatable {
     /// b − N or later (every decode step's single position, the prompt's last N in prefill).
     case last(Int)
 
+    /// Whether it may admit a position of a prompt of `length` tokens that runs first, before any
+    /// generated token (`.last(n)` admits the prompt's last n when it runs in one call).
+    public func mayAdmitPrompt(length: Int) -> Bool {
+        switch self {
+        case .all, .prompt: return length > 0
+        case .generated: return false
+        case .range(let r): return !r.isEmpty && r.lowerBound < length
+        case .last(let n): return n > 0 && length > 0
+        }
+    }
+
     func admits(position: Int, origin: TokenOrigin, end: Int) -> Bool {
         switch self {
         case .all: return true

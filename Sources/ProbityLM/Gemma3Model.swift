@@ -256,6 +256,10 @@ final class Gemma3Pass: ForwardPass {
         s.free()
     }
 
+    func copyCache(from other: Gemma3Pass, positions: Int) {
+        cache.copyPrefix(of: other.cache, positions: positions)
+    }
+
     /// One pass of the layer loop over `chunk`, at positions `chunk.positions`.
     func run(_ chunk: ForwardChunk) {
         let m = model, c = m.config, pool = m.pool

@@ -86,38 +86,84 @@ public struct Generator {
             throw ModelError.contextOverflow(needed: prompt.count, capacity: model.info.contextLength)
         }
         let session = try model.makeSession(capacity: min(needed, model.info.contextLength))
-        var sampler = try Sampler(options.sampling)
-        var detok = StreamingDetokenizer(tokenizer: tokenizer)
-        var stops = try StopStringMatcher(options.stopStrings)
-        var generated: [Int] = []
-        var kept: [[Float]] = []
-        var text = ""
-
         let clock = ContinuousClock()
         let t0 = clock.now
         var logits = try session.forward(prompt, origins: nil, hooks: hooks, logits: .last)
         let t1 = clock.now
-        var reason = shouldStop() ? FinishReason.halted : .length
-
-        while reason == .length && generated.count < options.maxTokens {
-            if interrupted() { reason = .interrupted; break }
-            let token = logits.withUnsafeBufferPointer { sampler.sample($0) }
-            if options.stopAtEOS, token == tokenizer.eosID {
-                reason = .eos
-                break
-            }
-            if options.keepLogits { kept.append(logits) }
-            generated.append(token)
-            let piece = try detok.append(token)
-            let (emit, stopped) = stops.feed(piece)
-            text += emit
-            onText(emit)
-            if stopped { reason = .stop; break }
-            // The last token is not run: nothing would read its logits.
-            if generated.count == options.maxTokens || session.length >= session.capacity { break }
+        var stream = try GenerationStream(prompt: prompt, options: options, tokenizer: tokenizer, halted: shouldStop())
+        while let token = try stream.next(logits: logits, hasRoom: session.length < session.capacity,
+                                          interrupted: interrupted, onText: onText) {
             logits = try session.forward([token], origins: [.generated], hooks: hooks, logits: .last)
-            if shouldStop() { reason = .halted }
+            stream.stepped(halted: shouldStop())
         }
+        let t2 = clock.now
+        return stream.finish(positions: session.length, prefillSeconds: (t1 - t0).seconds,
+                             decodeSeconds: (t2 - t1).seconds, onText: onText)
+    }
+}
+
+/// One generation between forward steps: sampling, end-of-sequence, stop strings, streamed text and
+/// why it ended. `Generator` drives one with its own session; `BatchGenerator` drives many whose
+/// decode steps run together. Whoever drives it runs the model; the stream decides.
+public struct GenerationStream {
+    public let prompt: [Int]
+    public let options: GenerationOptions
+    private let eos: Int?
+    private var sampler: Sampler
+    private var detok: StreamingDetokenizer
+    private var stops: StopStringMatcher
+    public private(set) var tokens: [Int] = []
+    private var kept: [[Float]] = []
+    private var text = ""
+    private var reason = FinishReason.length
+    /// Whether the stream has ended (`next` returned nil).
+    public private(set) var finished = false
+
+    /// A stream whose prompt has just run; `halted` is the caller's stop predicate after it.
+    public init(prompt: [Int], options: GenerationOptions, tokenizer: Tokenizer, halted: Bool) throws {
+        self.prompt = prompt
+        self.options = options
+        eos = tokenizer.eosID
+        sampler = try Sampler(options.sampling)
+        detok = StreamingDetokenizer(tokenizer: tokenizer)
+        stops = try StopStringMatcher(options.stopStrings)
+        if halted { reason = .halted }
+    }
+
+    /// Samples the next token from `logits` (the last position run), streams its text, and returns
+    /// it if the model must run it next; nil when the stream has ended. `hasRoom`: whether the
+    /// session can hold another position. `interrupted` is asked before sampling.
+    public mutating func next(logits: [Float], hasRoom: Bool, interrupted: () -> Bool,
+                              onText: (String) -> Void = { _ in }) throws -> Int? {
+        guard !finished, reason == .length, tokens.count < options.maxTokens else { return end() }
+        if interrupted() { reason = .interrupted; return end() }
+        let token = logits.withUnsafeBufferPointer { sampler.sample($0) }
+        if options.stopAtEOS, token == eos { reason = .eos; return end() }
+        if options.keepLogits { kept.append(logits) }
+        tokens.append(token)
+        let piece = try detok.append(token)
+        let (emit, stopped) = stops.feed(piece)
+        text += emit
+        onText(emit)
+        if stopped { reason = .stop; return end() }
+        // The last token is not run: nothing would read its logits.
+        if tokens.count == options.maxTokens || !hasRoom { return end() }
+        return token
+    }
+
+    /// After the model ran the token `next` returned: `halted` is the caller's stop predicate.
+    public mutating func stepped(halted: Bool) {
+        if halted { reason = .halted }
+    }
+
+    private mutating func end() -> Int? {
+        finished = true
+        return nil
+    }
+
+    /// The result, once `next` has returned nil; `positions` is what the session ran.
+    public mutating func finish(positions: Int, prefillSeconds: Double, decodeSeconds: Double,
+                                onText: (String) -> Void = { _ in }) -> GenerationResult {
         if reason != .stop {
             // Bytes held back for an incomplete character or a possible stop string's start.
             let (emit, _) = stops.feed(detok.flush())
@@ -125,10 +171,9 @@ public struct Generator {
             text += rest
             onText(rest)
         }
-        let t2 = clock.now
-        return GenerationResult(promptTokens: prompt, tokens: generated, text: text, finishReason: reason,
-                                logits: kept, positions: session.length,
-                                prefillSeconds: (t1 - t0).seconds, decodeSeconds: (t2 - t1).seconds)
+        return GenerationResult(promptTokens: prompt, tokens: tokens, text: text, finishReason: reason,
+                                logits: kept, positions: positions,
+                                prefillSeconds: prefillSeconds, decodeSeconds: decodeSeconds)
     }
 }
 

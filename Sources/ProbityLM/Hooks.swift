@@ -98,3 +98,18 @@ public final class HookSet {
         return t
     }
 }
+
+extension HookSet {
+    /// One set that calls, at each point, the hooks of `sets` in their order: several runs'
+    /// recorders reading one shared pass (a prompt run once for several continuations). Each hook
+    /// sees what the ones before it left, so the sets must not edit where the others read.
+    public static func merging(_ sets: [HookSet]) -> HookSet {
+        let merged = HookSet()
+        for set in sets {
+            for point in set.order {
+                for hook in set.byPoint[point] ?? [] { merged.attach(at: point, hook) }
+            }
+        }
+        return merged
+    }
+}

@@ -73,6 +73,12 @@ public protocol InferenceSession: AnyObject {
 
     /// Forgets every position from `length` on (to reuse a shared prefix).
     func truncate(to length: Int)
+
+    /// A new session of the same model holding this one's positions, tokens and keys and values (a
+    /// copy of its cache), with room for `capacity` positions (nil: this session's capacity): a
+    /// prompt run once continues in several sessions, each computing from then on exactly what this
+    /// one would. Throws when `capacity` is below this session's length.
+    func fork(capacity: Int?) throws -> InferenceSession
 }
 
 extension InferenceSession {

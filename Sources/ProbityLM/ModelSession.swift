@@ -11,6 +11,8 @@ protocol ForwardPass: AnyObject {
     /// blocks in `chunk.blocks`, then, when `chunk.runsFinal`, the final norm and the output head
     /// for the rows `chunk.logits` asks for.
     func run(_ chunk: ForwardChunk)
+    /// Makes this pass's cache hold `other`'s keys and values at positions 0 ..< positions.
+    func copyCache(from other: Self, positions: Int)
 }
 
 /// One chunk of a forward call, as an architecture's pass sees it.
@@ -65,11 +67,13 @@ final class ModelSession<Pass: ForwardPass>: InferenceSession {
     private let pool: ThreadPool?
     /// Rows of one chunk: the pass's scratch holds this many positions.
     let chunkRows: Int
+    /// Makes a pass for a session of the given chunk rows and capacity (for forks).
+    private let makePass: (_ chunkRows: Int, _ capacity: Int) -> Pass
 
     /// A session with room for `capacity` positions (nil: the model's context). `makePass`
     /// receives the chunk rows its scratch must hold and the capacity its cache must hold.
     init(info: ModelInfo, capacity: Int?, pool: ThreadPool?,
-         makePass: (_ chunkRows: Int, _ capacity: Int) -> Pass) throws {
+         makePass: @escaping (_ chunkRows: Int, _ capacity: Int) -> Pass) throws {
         let cap = capacity ?? info.contextLength
         guard cap > 0, cap <= info.contextLength else {
             throw ModelError.contextOverflow(needed: cap, capacity: info.contextLength)
@@ -80,6 +84,18 @@ final class ModelSession<Pass: ForwardPass>: InferenceSession {
         layout = HookLayout(blocks: info.blockCount)
         chunkRows = min(sessionChunkSize, cap)
         pass = makePass(chunkRows, cap)
+        self.makePass = makePass
+    }
+
+    func fork(capacity: Int?) throws -> InferenceSession {
+        let child = try ModelSession(info: info, capacity: capacity ?? self.capacity, pool: pool, makePass: makePass)
+        guard length <= child.capacity else {
+            throw ModelError.contextOverflow(needed: length, capacity: child.capacity)
+        }
+        child.pass.copyCache(from: pass, positions: length)
+        child.length = length
+        child.tokens = tokens
+        return child
     }
 
     func truncate(to newLength: Int) {

@@ -43,6 +43,21 @@ public final class KVCache {
         records.deallocate()
     }
 
+    /// Copies the keys and values of positions 0 ..< n from `other`, a cache of the same shape (a
+    /// session forked after its prompt starts from its parent's cache). Whole tiles are copied; the
+    /// part of the last tile past n is overwritten before it is read, as in any cache.
+    public func copyPrefix(of other: KVCache, positions n: Int) {
+        precondition(other.blocks == blocks && other.kvHeads == kvHeads && other.headDim == headDim,
+                     "KV caches of different shapes")
+        precondition(n >= 0 && n <= capacity && n <= other.capacity, "KV cache prefix out of range")
+        // Both caches hold whole tiles up to their capacity, which is at least n.
+        let floats = (n + Self.tile - 1) / Self.tile * Self.tile * kvHeads * headDim
+        for l in 0..<blocks {
+            keys[l].update(from: other.keys[l], count: floats)
+            values[l].update(from: other.values[l], count: floats)
+        }
+    }
+
     /// Stores `rows` positions from `start`: row i of `k` and `v` (kvHeads · headDim floats each)
     /// is position start + i.
     public func store(block l: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>,

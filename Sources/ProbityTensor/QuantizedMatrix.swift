@@ -16,7 +16,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
     public let data: UnsafeRawPointer
 
     /// Batches at least this large go through dequantized panels or tiles (multiplyTiles).
-    static let gemmMinBatch = 16
+    public static let gemmMinBatch = 16
 
     /// - Throws: `TensorError.unsupportedType` for types without kernels, `.partialBlock` when
     ///   `cols` is not a whole number of blocks, `.invalidShape` for negative or huge shapes.

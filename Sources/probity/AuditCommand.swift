@@ -32,6 +32,9 @@ struct AuditCommand: ParsableCommand {
         discussion: "auto: PROBITY_SHARD_INDEX (1-based), else JOB_COMPLETION_INDEX (0-based, Kubernetes Indexed Jobs), with PROBITY_SHARD_COUNT."))
     var shard: String = "1/1"
 
+    @Option(help: ArgumentHelp("Cases in flight at once, their generations decoded together and each case's prompt run once for all its runs (1: one case at a time, each run with its own prompt pass). The report is the same at any size.", valueName: "N"))
+    var batchSize: Int = Audit.defaultBatchSize
+
     @OptionGroup var threadsOption: ThreadsOption
     var threads: Int? { threadsOption.threads }
 
@@ -44,6 +47,9 @@ struct AuditCommand: ParsableCommand {
         guard let severity = RuleSeverity(rawValue: failOn) else {
             throw ValidationError("--fail-on: expected one of info, low, medium, high, critical, found '\(failOn)'")
         }
+        guard batchSize >= 1 else {
+            throw ValidationError("--batch-size: expected a positive number of cases, found \(batchSize)")
+        }
         let part = try shard == "auto" ? Self.shardFromEnvironment() : Audit.shard(shard)
         let base = URL(fileURLWithPath: suite).deletingPathExtension().lastPathComponent
         let suffix = part.count == 1 ? "" : ".shard\(part.index)of\(part.count)"
@@ -54,7 +60,7 @@ struct AuditCommand: ParsableCommand {
         let terminal = isatty(2) != 0
         let report = try catchingInterrupts { flag in
             try Audit.run(suitePath: suite, version: Version.current, failOn: severity, shard: part, threads: threads,
-                          adapters: Audit.AdapterChoice(dropSuiteAdapters: noLora, extra: try adapterOptions.requests()),
+                          batchSize: batchSize, adapters: Audit.AdapterChoice(dropSuiteAdapters: noLora, extra: try adapterOptions.requests()),
                           interrupted: { flag.isSet }) { p in
                 FileHandle.standardError.write(Data(progressLine(p, terminal: terminal).utf8))
             }

@@ -25,6 +25,13 @@ private final class RecordingPass: ForwardPass {
 
     deinit { buffer.deallocate() }
 
+    /// The positions a fork copied into this pass's cache, and from which pass.
+    var copied: (from: ObjectIdentifier, positions: Int)?
+
+    func copyCache(from other: RecordingPass, positions: Int) {
+        copied = (ObjectIdentifier(other), positions)
+    }
+
     func run(_ chunk: ForwardChunk) {
         seen.append(Seen(positions: chunk.positions, blocks: chunk.blocks, runsFinal: chunk.runsFinal,
                          logitsRows: chunk.logits?.rows))
@@ -71,6 +78,23 @@ private final class RecordingPass: ForwardPass {
         #expect(positions(try s.forward([4, 0, 1], origins: nil, hooks: nil, logits: .all)) == [1103, 1104, 1105])
         #expect(try s.forward([2], origins: nil, hooks: nil, logits: .from(1)).isEmpty)
         #expect(s.pass.seen.allSatisfy { $0.blocks == 0..<3 && $0.runsFinal })
+    }
+
+    @Test func aForkHoldsItsParentsPositionsAndGoesOnAlone() throws {
+        let parent = try session(capacity: 8)
+        _ = try parent.forward([1, 2, 3], origins: nil, hooks: nil, logits: .last)
+        let fork = try #require(try parent.fork(capacity: 6) as? ModelSession<RecordingPass>)
+        #expect(fork.length == 3 && fork.tokens == [1, 2, 3] && fork.capacity == 6)
+        #expect(fork.pass.copied?.from == ObjectIdentifier(parent.pass) && fork.pass.copied?.positions == 3)
+        #expect(fork.pass !== parent.pass)
+        #expect(positions(try fork.forward([4, 0], origins: nil, hooks: nil, logits: .all)) == [3, 4])
+        #expect(fork.pass.seen.map(\.positions) == [3..<5])
+        #expect(parent.length == 3 && parent.pass.seen.map(\.positions) == [0..<3])
+        #expect(try parent.fork(capacity: nil).capacity == 8)
+        #expect(throws: ModelError.contextOverflow(needed: 3, capacity: 2)) { try parent.fork(capacity: 2) }
+        #expect(throws: ModelError.contextOverflow(needed: 7, capacity: 6)) {
+            try fork.forward([1, 1], origins: nil, hooks: nil, logits: .none)
+        }
     }
 
     @Test func hooksSeeTheChunkTheirPositionsAndOrigins() throws {

@@ -133,6 +133,35 @@ import Testing
         #expect(!alone.contains { !$0.isFinite })
     }
 
+    @Test func aCopiedPrefixAttendsAsTheOriginal() {
+        // A fork copies its parent's first n positions, then stores its own after them; attention
+        // over the copy has the original's bits. n = 45 ends inside a tile.
+        var rng = SplitMix64(seed: 9)
+        let (blocks, kvHeads, headDim, heads) = (2, 2, 16, 4)
+        let capacity = 100, n = 45, more = 20
+        let parent = KVCache(blocks: blocks, kvHeads: kvHeads, headDim: headDim, heads: heads, capacity: capacity)
+        let child = KVCache(blocks: blocks, kvHeads: kvHeads, headDim: headDim, heads: heads, capacity: n + more)
+        let k = random((n + more) * kvHeads * headDim, &rng), v = random((n + more) * kvHeads * headDim, &rng)
+        let q = random(more * heads * headDim, &rng)
+        let pool = ThreadPool(threads: 2)
+        for l in 0..<blocks { parent.store(block: l, keys: k, values: v, rows: n, at: 0) }
+        child.copyPrefix(of: parent, positions: n)
+        let width = kvHeads * headDim
+        for l in 0..<blocks {
+            Array(k[(n * width)...]).withUnsafeBufferPointer { ks in
+                Array(v[(n * width)...]).withUnsafeBufferPointer { vs in
+                    parent.store(block: l, keys: ks.baseAddress!, values: vs.baseAddress!, rows: more, at: n)
+                    child.store(block: l, keys: ks.baseAddress!, values: vs.baseAddress!, rows: more, at: n)
+                }
+            }
+            var a = [Float](repeating: 0, count: more * heads * headDim), b = a
+            parent.attend(block: l, queries: q, heads: heads, rows: more, start: n, scale: 0.25, into: &a, pool: pool)
+            child.attend(block: l, queries: q, heads: heads, rows: more, start: n, scale: 0.25, into: &b, pool: pool)
+            #expect(a == b, "block \(l)")
+            #expect(!a.contains { !$0.isFinite })
+        }
+    }
+
     @Test(arguments: shapes) func tileKernelHasTheSameBitsAtEveryLevel(shape: Shape) {
         var rng = SplitMix64(seed: 9)
         let d = shape.headDim, t = KVCache.tile

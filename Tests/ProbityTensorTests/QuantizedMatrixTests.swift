@@ -133,6 +133,32 @@ import Testing
         }
     }
 
+    @Test(arguments: [GGMLType.q8_0, .q4_K, .q6_K, .f32])
+    func batchedRowsDoNotDependOnTheirNeighbours(_ type: GGMLType) throws {
+        // A prompt run in one call or split in two (a session forked after its prompt) gives each
+        // position the same bits as long as both calls take the batched path: each output element
+        // is summed in the same order whatever rows share its panel. 47 rows: a partial 16-row
+        // group of the panel's transposition and every tile remainder.
+        var rng = SplitMix64(seed: 21)
+        let cols = type.blockSize == 256 ? 768 : 576
+        let rows = 47
+        let bytes = Reference.randomBlocks(type, elements: rows * cols, rng: &rng)
+        let batch = 90
+        let x = (0..<(batch * cols)).map { _ in Float.random(in: -1...1, using: &rng) }
+        try bytes.withUnsafeBytes { raw in
+            let m = try QuantizedMatrix(type: type, rows: rows, cols: cols, data: raw.baseAddress!)
+            var whole = [Float](repeating: 0, count: batch * rows)
+            m.multiply(x, batch: batch, into: &whole, pool: Self.pool)
+            for (start, count) in [(0, 16), (16, 74), (37, 23), (60, 30)] where count >= QuantizedMatrix.gemmMinBatch {
+                var part = [Float](repeating: 0, count: count * rows)
+                Array(x[(start * cols)..<((start + count) * cols)]).withUnsafeBufferPointer { xs in
+                    m.multiply(xs.baseAddress!, batch: count, into: &part, pool: Self.pool)
+                }
+                #expect(part == Array(whole[(start * rows)..<((start + count) * rows)]), "\(type) rows \(start)..<\(start + count)")
+            }
+        }
+    }
+
     @Test func multiplyEachEqualsSeparateProducts() throws {
         // Decode's fused q/k/v and gate/up dispatch must give the same bits as one call each.
         var rng = SplitMix64(seed: 12)

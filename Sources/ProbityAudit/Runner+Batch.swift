@@ -1,0 +1,225 @@
+// The audit runner with batching and shared prompts: several cases in flight at once, every
+// generation of them (baselines and steered runs) decoded together by one `BatchGenerator`, and each
+// case's prompt run once for all its runs when no intervention can edit a prompt position: its
+// baseline, its steered run and its teacher-forced passes continue from copies of that one pass.
+//
+// It computes what `run(_:index:interrupted:)` computes, bit for bit: a batched decode step gives
+// each sequence the bits of its own step, a fork continues exactly as the session it copies, and the
+// recorders of all runs read the shared pass as each would read its own (none of them edits it,
+// which the plan checks before sharing and the recorders confirm after). So a report is the same at
+// any batch size; only its timings differ.
+
+import Foundation
+import ProbityLM
+
+extension AuditRunner {
+    /// Runs `cases` (with their suite indices), up to `width` at a time, in order of index. Returns the
+    /// results of the cases before the first one an interruption cut short (all of them when none
+    /// was), and whether every case finished. `started` is called as each case begins.
+    public func run(_ cases: [(auditCase: AuditCase, index: Int)], width: Int, interrupted: () -> Bool,
+                    started: (AuditCase) -> Void = { _ in }) throws -> (results: [CaseResult], complete: Bool) {
+        precondition(width >= 1, "a batch holds at least one case")
+        let generator = BatchGenerator(model: loaded.model)
+        var pending = cases[...]
+        var inFlight: [InFlightCase] = []
+        var finished: [Int: CaseResult] = [:]
+        var cut = false
+        while !cut {
+            while inFlight.count < width, let next = pending.first {
+                if interrupted() { cut = true; break }
+                pending = pending.dropFirst()
+                started(next.auditCase)
+                inFlight.append(try start(next.auditCase, index: next.index, on: generator))
+            }
+            if cut || inFlight.isEmpty { break }
+            let ended = Set(try generator.step(interrupted: interrupted))
+            var still: [InFlightCase] = []
+            for f in inFlight {
+                f.collect(ended, from: generator)
+                guard f.generationsDone else { still.append(f); continue }
+                if let result = try finish(f, interrupted: interrupted) {
+                    finished[f.index] = result
+                } else {
+                    cut = true
+                }
+            }
+            inFlight = still
+        }
+        // A report holds the cases before the first that did not finish, as a sequential run's does.
+        var results: [CaseResult] = []
+        for c in cases {
+            guard let r = finished[c.index] else { break }
+            results.append(r)
+        }
+        return (results, results.count == cases.count)
+    }
+
+    /// A case whose generations are in the batch.
+    final class InFlightCase {
+        let auditCase: AuditCase
+        let index: Int
+        let text: String
+        let prompt: [Int]
+        let startedAt: ContinuousClock.Instant
+        let baseline: any RuleRecorder
+        let steered: (any RuleRecorder)?
+        /// The shared prompt pass, with the recorders of the teacher-forced passes that read it;
+        /// nil when the runs could not share it.
+        let shared: SharedPrompt?
+        var pendingIDs: [Int: Bool]  // generator id → is the steered run
+        var baselineRun: GenerationResult?
+        var steeredRun: GenerationResult?
+
+        init(auditCase: AuditCase, index: Int, text: String, prompt: [Int], startedAt: ContinuousClock.Instant,
+             baseline: any RuleRecorder, steered: (any RuleRecorder)?, shared: SharedPrompt?, pendingIDs: [Int: Bool]) {
+            self.auditCase = auditCase
+            self.index = index
+            self.text = text
+            self.prompt = prompt
+            self.startedAt = startedAt
+            self.baseline = baseline
+            self.steered = steered
+            self.shared = shared
+            self.pendingIDs = pendingIDs
+        }
+
+        var generationsDone: Bool { pendingIDs.isEmpty }
+
+        func collect(_ ended: Set<Int>, from generator: BatchGenerator) {
+            for (id, isSteered) in pendingIDs where ended.contains(id) {
+                guard let r = generator.result(id) else { continue }
+                if isSteered { steeredRun = r } else { baselineRun = r }
+                pendingIDs[id] = nil
+            }
+        }
+    }
+
+    /// A case's prompt run once: the session holding it, its last position's logits, and the
+    /// recorders of the teacher-forced passes (every rule steering; each intervening rule alone),
+    /// which read it along with the generations' recorders.
+    struct SharedPrompt {
+        var session: InferenceSession
+        var logits: [Float]
+        var all: any RuleRecorder
+        var alone: [String: any RuleRecorder]
+    }
+
+    /// Runs a case's prompt (once, when its runs can share it) and puts its generations in the batch.
+    func start(_ c: AuditCase, index: Int, on generator: BatchGenerator) throws -> InFlightCase {
+        let t0 = ContinuousClock().now
+        let model = loaded.model
+        let (text, tokens, stops) = try prompt(for: c)
+        // A case must leave room for at least one generated token.
+        guard tokens.count < model.info.contextLength else {
+            throw ModelError.contextOverflow(needed: tokens.count + 1, capacity: model.info.contextLength)
+        }
+        let intervenes = rules.infos.contains(where: \.intervenes)
+        let runs = CaseRuns(text: text, tokens: tokens, options: generationOptions(stops: stops),
+                            capacity: min(tokens.count + settings.maxTokens, model.info.contextLength), startedAt: t0)
+        if !intervenes || !rules.steeringMayEditPrompt(length: tokens.count),
+           let shared = try startShared(c, index: index, runs, intervenes: intervenes, on: generator) {
+            return shared
+        }
+        // Each run runs the prompt itself.
+        let baseline = try rules.instrument(model: model.info, steer: false)
+        let steered = intervenes ? try rules.instrument(model: model.info, steer: true) : nil
+        var ids: [Int: Bool] = [:]
+        for (recorder, isSteered) in [(baseline, false)] + (steered.map { [($0, true)] } ?? []) {
+            let session = try model.makeSession(capacity: runs.capacity)
+            let logits = try session.forward(tokens, origins: nil, hooks: recorder.hooks, logits: .last)
+            ids[try runs.add(session, logits, recorder, to: generator, tokenizer: loaded.tokenizer)] = isSteered
+        }
+        return InFlightCase(auditCase: c, index: index, text: text, prompt: tokens, startedAt: t0, baseline: baseline,
+                            steered: steered, shared: nil, pendingIDs: ids)
+    }
+
+    /// What the runs of a case share before they start.
+    struct CaseRuns {
+        var text: String
+        var tokens: [Int]
+        var options: GenerationOptions
+        /// Each generation's session holds this many positions, as `Generator`'s does.
+        var capacity: Int
+        var startedAt: ContinuousClock.Instant
+
+        /// Puts a generation whose session has run the prompt in the batch; returns its id.
+        func add(_ session: InferenceSession, _ logits: [Float], _ recorder: any RuleRecorder,
+                 to generator: BatchGenerator, tokenizer: Tokenizer) throws -> Int {
+            let stream = try GenerationStream(prompt: tokens, options: options, tokenizer: tokenizer, halted: recorder.shouldStop)
+            return generator.add(session: session, logits: logits, stream: stream, hooks: recorder.hooks,
+                                 prefillSeconds: (ContinuousClock().now - startedAt).seconds,
+                                 shouldStop: { recorder.shouldStop })
+        }
+    }
+
+    /// Runs the prompt once with every run's recorder reading it, then starts the generations from
+    /// copies of it. Nil, having added nothing to the batch, if a recorder edited the prompt after
+    /// all (the rules said none could): the caller then runs the prompt once per run.
+    private func startShared(_ c: AuditCase, index: Int, _ runs: CaseRuns, intervenes: Bool,
+                             on generator: BatchGenerator) throws -> InFlightCase? {
+        let info = loaded.model.info
+        let baseline = try rules.instrument(model: info, steer: false)
+        var readers: [any RuleRecorder] = [baseline]
+        var steered: (any RuleRecorder)?
+        var all: (any RuleRecorder)?
+        var alone: [String: any RuleRecorder] = [:]
+        if intervenes {
+            let s = try rules.instrument(model: info, steer: true), a = try rules.instrument(model: info, steer: true)
+            steered = s
+            all = a
+            readers += [s, a]
+            for (rule, _) in rules.steering {
+                let r = try rules.instrument(model: info, steer: true, only: [rule])
+                alone[rule] = r
+                readers.append(r)
+            }
+        }
+        let session = try loaded.model.makeSession(capacity: runs.tokens.count)
+        let logits = try session.forward(runs.tokens, origins: nil, hooks: HookSet.merging(readers.map(\.hooks)),
+                                         logits: .last)
+        guard readers.allSatisfy({ $0.applications.values.allSatisfy { $0 == 0 } }) else { return nil }
+        var ids: [Int: Bool] = [:]
+        ids[try runs.add(try session.fork(capacity: runs.capacity), logits, baseline, to: generator,
+                         tokenizer: loaded.tokenizer)] = false
+        var shared: SharedPrompt?
+        if let steered, let all {
+            ids[try runs.add(try session.fork(capacity: runs.capacity), logits, steered, to: generator,
+                             tokenizer: loaded.tokenizer)] = true
+            shared = SharedPrompt(session: session, logits: logits, all: all, alone: alone)
+        }
+        return InFlightCase(auditCase: c, index: index, text: runs.text, prompt: runs.tokens, startedAt: runs.startedAt,
+                            baseline: baseline, steered: steered, shared: shared, pendingIDs: ids)
+    }
+
+    /// A case whose generations ended: its results and the effects of its interventions (measured
+    /// from the shared prompt when there is one). Nil when a generation was interrupted.
+    func finish(_ f: InFlightCase, interrupted: () -> Bool) throws -> CaseResult? {
+        guard let b = f.baselineRun, let baseline = Self.result(of: b, recorder: f.baseline) else { return nil }
+        var steered: RunResult?
+        var effects: InterventionEffects?
+        if let recorder = f.steered {
+            guard let s = f.steeredRun, let run = Self.result(of: s, recorder: recorder) else { return nil }
+            steered = run
+            let measured: InterventionEffects?
+            if let shared = f.shared {
+                measured = try measure(prompt: f.prompt, steered: run, interrupted: interrupted) { pass, path in
+                    var recorder: (any RuleRecorder)?
+                    switch pass {
+                    case .unsteered: recorder = nil
+                    case .steered(nil): recorder = shared.all
+                    case .steered(let rule?): recorder = shared.alone[rule]
+                    }
+                    let session = try shared.session.fork(capacity: path.length)
+                    return (shared.logits + (try path.continue(session, hooks: recorder?.hooks)), recorder)
+                }
+            } else {
+                measured = try measure(prompt: f.prompt, steered: run, interrupted: interrupted)
+            }
+            guard let measured else { return nil }
+            effects = measured
+        }
+        return CaseResult(index: f.index, auditCase: f.auditCase, prompt: f.text, promptTokens: f.prompt,
+                          baseline: baseline, steered: steered, effects: effects,
+                          seconds: (ContinuousClock().now - f.startedAt).seconds)
+    }
+}
