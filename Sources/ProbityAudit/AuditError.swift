@@ -19,6 +19,9 @@ public enum AuditError: Error, CustomStringConvertible, Equatable {
     case unknownRule(FileLocation, id: String, known: [String])
     /// A shard `I/N` that does not parse or is out of range.
     case badShard(String)
+    /// A shard `--shard auto` cannot read from the environment: the variable at fault, what it
+    /// should hold and what it holds.
+    case badShardEnvironment(variable: String, expected: String, found: String)
     /// Reports to merge that are not shards of one run.
     case badMerge(path: String, reason: String)
     /// A report whose key at `key` (a path like `cases[2].baseline.finish_reason`) is missing,
@@ -41,6 +44,8 @@ public enum AuditError: Error, CustomStringConvertible, Equatable {
         case let .unknownRule(l, id, known):
             return "\(l): expectation names rule '\(id)', which the suite's rule files do not define (known: \(known.joined(separator: ", ")))"
         case let .badShard(text): return "shard: expected I/N with 1 ≤ I ≤ N, found '\(text)'"
+        case let .badShardEnvironment(variable, expected, found):
+            return "shard from the environment: \(variable): expected \(expected), found \(found)"
         case let .badMerge(path, reason): return "\(path): cannot merge: \(reason)"
         case let .badReport(path, key, reason): return "\(path): \(key): \(reason) (docs/report.schema.json)"
         case let .data(path, line, reason): return "\(path):\(line): \(reason)"

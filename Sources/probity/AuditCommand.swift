@@ -27,7 +27,9 @@ struct AuditCommand: ParsableCommand {
     @Option(help: "Fail on findings at or above this severity: info, low, medium, high, critical.")
     var failOn: String = "high"
 
-    @Option(help: "Run only shard I of N (every N-th case, from case I); merge with `probity report merge`.")
+    @Option(help: ArgumentHelp(
+        "Run only shard I of N (every N-th case, from case I), or `auto` to read it from the environment; merge with `probity report merge`.",
+        discussion: "auto: PROBITY_SHARD_INDEX (1-based), else JOB_COMPLETION_INDEX (0-based, Kubernetes Indexed Jobs), with PROBITY_SHARD_COUNT."))
     var shard: String = "1/1"
 
     @Option(help: ArgumentHelp("Cases in flight at once, their generations decoded together and each case's prompt run once for all its runs (1: one case at a time, each run with its own prompt pass). The report is the same at any size.", valueName: "N"))
@@ -48,7 +50,7 @@ struct AuditCommand: ParsableCommand {
         guard batchSize >= 1 else {
             throw ValidationError("--batch-size: expected a positive number of cases, found \(batchSize)")
         }
-        let part = try Audit.shard(shard)
+        let part = try shard == "auto" ? Self.shardFromEnvironment() : Audit.shard(shard)
         let base = URL(fileURLWithPath: suite).deletingPathExtension().lastPathComponent
         let suffix = part.count == 1 ? "" : ".shard\(part.index)of\(part.count)"
         let jsonPath = out ?? "reports/\(base)\(suffix).json"

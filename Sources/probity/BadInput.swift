@@ -64,7 +64,9 @@ func commandLineMessage(_ error: any BadInput) -> String {
     case ModelError.adapterArgument(let argument):
         return "--lora: '\(argument)': expected FILE.gguf or FILE.gguf:SCALE with a finite SCALE"
     case AuditError.badShard(let text):
-        return "--shard: expected I/N with 1 ≤ I ≤ N, found '\(text)'"
+        return "--shard: expected I/N with 1 ≤ I ≤ N, or auto, found '\(text)'"
+    case AuditError.badShardEnvironment(let variable, let expected, let found):
+        return "--shard auto: \(variable): expected \(expected), found \(found) (docs/audits.md, \"Shards across machines\")"
     case TrainingError.badArgument(let name, let expected, let found):
         return "\(trainingFlags[name] ?? name): expected \(expected), found \(found)"
     default:

@@ -24,13 +24,16 @@ enum CLI {
         return root.appendingPathComponent(".build/release/probity")
     }
 
-    /// Runs the binary with `arguments`, in `directory` when given (else the tests' own).
-    static func run(_ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil) throws -> CLIResult {
+    /// Runs the binary with `arguments`, in `directory` when given (else the tests' own), with this
+    /// process's environment less the variables in `unsetting`, plus `environment`.
+    static func run(_ arguments: [String], environment: [String: String] = [:], unsetting: [String] = [],
+                    in directory: URL? = nil) throws -> CLIResult {
         let process = Process()
         process.executableURL = binary
         if let directory { process.currentDirectoryURL = directory }
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
+        for k in unsetting { env[k] = nil }
         for (k, v) in environment { env[k] = v }
         process.environment = env
         let out = Pipe(), err = Pipe()
