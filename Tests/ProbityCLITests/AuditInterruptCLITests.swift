@@ -1,6 +1,8 @@
-// SIGINT during a real `probity audit` (docs/audits.md, "Reports"): once the first case has finished
-// (the progress lines on standard error say so), an interrupt stops the run at the next token; the
-// report on disk is valid JSON, marked incomplete, holds the finished cases, and the exit status is 1.
+// SIGINT during a real `probity audit` (docs/audits.md, "Reports"): once a case has finished (the
+// progress lines on standard error say so), an interrupt stops the run at the next token; the
+// report on disk is valid JSON, marked incomplete, holds the cases before the first unfinished one,
+// and the exit status is 1. One case at a time (`--batch-size 1`) that is at least the first case;
+// batched, cases finish out of order, so it is any prefix of them.
 
 import Foundation
 import ProbityAudit
@@ -28,24 +30,25 @@ import Testing
         return path
     }
 
-    @Test func interruptedRunWritesTheFinishedCasesMarkedIncomplete() throws {
+    @Test(arguments: [1, 2])
+    func interruptedRunWritesTheFinishedCasesMarkedIncomplete(batchSize: Int) throws {
         let dir = try CLI.scratch()
         let path = try Self.suite(dir)
         let out = dir.appendingPathComponent("r.json").path, junit = dir.appendingPathComponent("r.xml").path
 
         let process = Process()
         process.executableURL = CLI.binary
-        process.arguments = ["audit", path, "--out", out, "--junit", junit, "--threads", "2"]
+        process.arguments = ["audit", path, "--out", out, "--junit", junit, "--threads", "2", "--batch-size", String(batchSize)]
         let stdout = Pipe(), stderr = Pipe()
         process.standardOutput = stdout
         process.standardError = stderr
         try process.run()
 
-        // Progress (not a terminal): "audit: case K/N: ID" before each case. Case 2 starting means
-        // case 1 has finished.
+        // Progress (not a terminal): "audit: case K/N: ID" as each case starts. With `batchSize`
+        // cases in flight, case batchSize + 1 starting means one has finished.
         var progress = ""
         let handle = stderr.fileHandleForReading
-        while !progress.contains("audit: case 2/\(Self.cases): ") {
+        while !progress.contains("audit: case \(batchSize + 1)/\(Self.cases): ") {
             let chunk = handle.availableData
             if chunk.isEmpty { break }   // the process ended first
             progress += String(decoding: chunk, as: UTF8.self)
@@ -64,8 +67,8 @@ import Testing
         let report = try AuditReport.read(path: out)
         #expect(!report.complete)
         let cases = report.cases
-        #expect(cases.count >= 1 && cases.count < Self.cases, "\(cases.count) cases")
-        #expect(cases.map(\.id) == (1...cases.count).map { "c\($0)" })
+        #expect(cases.count >= (batchSize == 1 ? 1 : 0) && cases.count < Self.cases, "\(cases.count) cases")
+        #expect(cases.map(\.id) == (0..<cases.count).map { "c\($0 + 1)" })
         #expect(!report.summary.passed)
         #expect(report.summary.cases == cases.count)
         #expect(report.suite.cases == Self.cases)
