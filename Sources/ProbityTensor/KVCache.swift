@@ -48,11 +48,19 @@ public final class KVCache {
         self.capacity = capacity
         self.storage = storage
         tiles = (capacity + Self.tile - 1) / Self.tile
-        let bytes = max(1, tiles * kvHeads * headDim * Self.tile) * storage.bytes
+        let count = max(1, tiles * kvHeads * headDim * Self.tile)
         // Not initialised: a position is read only after it is stored, and the pages of an unused
-        // context stay untouched.
-        keys = (0..<blocks).map { _ in .allocate(byteCount: bytes, alignment: 64) }
-        values = (0..<blocks).map { _ in .allocate(byteCount: bytes, alignment: 64) }
+        // context stay untouched. Bound to the element type the kernels read.
+        func buffer() -> UnsafeMutableRawPointer {
+            let p = UnsafeMutableRawPointer.allocate(byteCount: count * storage.bytes, alignment: 64)
+            switch storage {
+            case .f32: _ = p.bindMemory(to: Float.self, capacity: count)
+            case .f16: _ = p.bindMemory(to: UInt16.self, capacity: count)
+            }
+            return p
+        }
+        keys = (0..<blocks).map { _ in buffer() }
+        values = (0..<blocks).map { _ in buffer() }
         records = .allocate(capacity: max(1, heads * tiles * (headDim + 2)))
     }
 
