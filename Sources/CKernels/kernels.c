@@ -5,6 +5,7 @@
 // the low nibble of qs[j], element j + 16 its high nibble. The 256-element K-quants follow
 // dequantize_row_q4_K / q5_K / q6_K there. Q2_K, Q3_K, IQ4_NL and IQ4_XS live in lowbit.c.
 #include "CKernels.h"
+#include "half.h"
 #include "lowbit.h"
 
 #include <stdlib.h>
@@ -32,20 +33,7 @@ static inline uint32_t float_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); r
 static inline uint16_t load_u16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 static inline uint32_t load_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 
-float pk_half_to_float(uint16_t h) {
-    // Move exponent and mantissa into place and rebias; subnormals are renormalised by one exact
-    // float subtraction; inf and NaN keep their payload because only integer operations touch them.
-    uint32_t o = (uint32_t)(h & 0x7fff) << 13;
-    uint32_t exp = o & (0x7c00u << 13);
-    o += (127 - 15) << 23;
-    if (exp == (0x7c00u << 13)) {
-        o += (128 - 16) << 23;
-    } else if (exp == 0) {
-        o += 1 << 23;
-        o = float_to_bits(bits_to_float(o) - bits_to_float(113u << 23));
-    }
-    return bits_to_float(o | ((uint32_t)(h & 0x8000) << 16));
-}
+float pk_half_to_float(uint16_t h) { return pk_widen_half(h); }
 
 static inline float bf16_to_float(uint16_t h) { return bits_to_float((uint32_t)h << 16); }
 

@@ -6,6 +6,7 @@ import ProbityFeatures
 import ProbityFormats
 import ProbityLM
 import ProbityRules
+import ProbityTensor
 
 /// Where a suite run stands, for a progress display.
 public struct AuditProgress: Sendable, Equatable {
@@ -65,14 +66,17 @@ public enum Audit {
     }
 
     /// Runs the suite at `path` and returns its report. `progress` is called before each case and
-    /// once at the end; `interrupted` is polled between tokens.
+    /// once at the end; `interrupted` is polled between tokens. `kvCache` is how the model's KV
+    /// caches store keys and values (the report's settings name a non-default choice).
     public static func run(suitePath: String, version: String, failOn: RuleSeverity, shard: (index: Int, count: Int),
                            threads: Int? = nil, batchSize: Int? = nil, adapters choice: AdapterChoice = AdapterChoice(),
+                           kvCache: KVCacheStorage = .f32,
                            interrupted: @escaping () -> Bool,
                            progress: (AuditProgress) -> Void) throws -> AuditReport {
         let started = Date()
         let suite = try AuditSuite.load(path: suitePath)
-        let loaded = try LoadedModel.load(suite.model, threads: threads, adapters: choice.adapters(for: suite))
+        let loaded = try LoadedModel.load(suite.model, threads: threads, adapters: choice.adapters(for: suite),
+                                          kvCache: kvCache)
         let rules = try AuditRuleSet(files: suite.ruleFiles, model: loaded)
         let known = Set(rules.infos.map(\.id))
         for c in suite.cases {
@@ -134,7 +138,7 @@ public enum Audit {
             probityVersion: version, suite: suite, suiteSHA256: try SHA256.hex(file: suitePath),
             model: try AuditReport.Model(loaded, loadedFrom: suite.model), packs: rules.packDigests,
             ruleFiles: try AuditReport.FileDigest.of(suite.ruleFiles),
-            failOn: failOn, shard: AuditReport.Shard(index: shard.index, count: shard.count))
+            failOn: failOn, shard: AuditReport.Shard(index: shard.index, count: shard.count), kvCache: kvCache)
         let tokenizer = loaded.tokenizer
         return AuditReport(header: header, rules: ruleSet.infos, results: results, complete: complete,
                            startedAt: started, finishedAt: Date(),

@@ -6,6 +6,7 @@ import Foundation
 import ProbityFeatures
 import ProbityLM
 import ProbityRules
+import ProbityTensor
 
 extension AuditReport {
     /// What the report says about where it came from.
@@ -18,9 +19,12 @@ extension AuditReport {
         public var ruleFiles: [FileDigest]
         public var failOn: RuleSeverity
         public var shard: Shard
+        /// How the KV cache stored keys and values.
+        public var kvCache: KVCacheStorage
 
         public init(probityVersion: String, suite: AuditSuite, suiteSHA256: String, model: Model,
-                    packs: [Pack], ruleFiles: [FileDigest], failOn: RuleSeverity, shard: Shard) {
+                    packs: [Pack], ruleFiles: [FileDigest], failOn: RuleSeverity, shard: Shard,
+                    kvCache: KVCacheStorage = .f32) {
             self.probityVersion = probityVersion
             self.suite = suite
             self.suiteSHA256 = suiteSHA256
@@ -29,6 +33,7 @@ extension AuditReport {
             self.ruleFiles = ruleFiles
             self.failOn = failOn
             self.shard = shard
+            self.kvCache = kvCache
         }
     }
 
@@ -55,7 +60,8 @@ extension AuditReport {
             },
             suite: Suite(name: h.suite.name, path: h.suite.path, sha256: h.suiteSHA256, cases: h.suite.cases.count),
             settings: Settings(maxTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, seed: s.seed,
-                               chatFormat: s.chatFormat, failOn: h.failOn, shard: h.shard),
+                               chatFormat: s.chatFormat, failOn: h.failOn, shard: h.shard,
+                               kvCache: h.kvCache == .f32 ? nil : h.kvCache),
             timings: Timings(totalSeconds: finishedAt.timeIntervalSince(startedAt),
                              cases: Dictionary(results.map { ($0.auditCase.id, $0.seconds) }, uniquingKeysWith: { a, _ in a })),
             summary: Summary(cases: cases, rules: rules.map { ($0.id, $0.severity) }, failOn: h.failOn, complete: complete,

@@ -4,6 +4,7 @@
 
 import Foundation
 import ProbityRules
+import ProbityTensor
 
 /// What `probity audit` writes: where the run came from, its settings, per case what each run
 /// generated, which rules fired where, what the interventions changed, and the verdict.
@@ -149,10 +150,13 @@ public struct AuditReport: Codable, Sendable, Equatable {
         public var chatFormat: String
         public var failOn: RuleSeverity
         public var shard: Shard
+        /// How the KV cache stored keys and values when not in floats (`--kv-cache f16`); absent for
+        /// the default float cache, so a default report's bytes do not change.
+        public var kvCache: KVCacheStorage? = nil
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case maxTokens = "max_tokens", temperature, topP = "top_p", seed, chatFormat = "chat_format"
-            case failOn = "fail_on", shard
+            case failOn = "fail_on", shard, kvCache = "kv_cache"
         }
     }
 

@@ -140,10 +140,14 @@ public final class Gemma3Model: LanguageModel {
     /// sliding-window blocks and (scaling included) for the global ones.
     let ropeLocal: [Double]
     let ropeGlobal: [Double]
+    /// How its sessions' KV caches store keys and values.
+    public let kvCache: KVCacheStorage
     // Keeps the memory map (and so every matrix's data) alive.
     private let file: GGUFFile
 
-    public init(gguf: GGUFFile, pool: ThreadPool) throws {
+    /// Loads the Gemma 3 model in `gguf`, its sessions' KV caches stored as `kvCache`.
+    public init(gguf: GGUFFile, pool: ThreadPool, kvCache: KVCacheStorage = .f32) throws {
+        self.kvCache = kvCache
         let meta = MetadataReader(gguf)
         let arch = try meta.string(GGUFKey.architecture)
         let tensors = TensorReader(gguf)
@@ -248,7 +252,8 @@ final class Gemma3Pass: ForwardPass {
     init(model: Gemma3Model, rows: Int, capacity: Int) {
         self.model = model
         let c = model.config
-        cache = KVCache(blocks: c.blocks, kvHeads: c.kvHeads, headDim: c.headDim, heads: c.heads, capacity: capacity)
+        cache = KVCache(blocks: c.blocks, kvHeads: c.kvHeads, headDim: c.headDim, heads: c.heads, capacity: capacity,
+                        storage: model.kvCache)
         s = Scratch(rows: rows, c)
     }
 

@@ -46,6 +46,8 @@ public struct ModelInfo: Sendable, Equatable {
 /// A loaded model: weights and hyperparameters, shared read-only by any number of sessions.
 public protocol LanguageModel: AnyObject, Sendable {
     var info: ModelInfo { get }
+    /// How its sessions' KV caches store keys and values (floats unless chosen at load).
+    var kvCache: KVCacheStorage { get }
     /// A new sequence with room for `capacity` positions (default: the model's context length).
     func makeSession(capacity: Int?) throws -> InferenceSession
 }
@@ -144,21 +146,21 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 /// Architectures by `general.architecture`. Adding one: write `<Arch>Model.swift` with a loader
 /// and add a line here (docs/architectures.md).
 public enum ModelRegistry {
-    typealias Loader = @Sendable (GGUFFile, ThreadPool, LoRAUpdates) throws -> any LanguageModel
+    typealias Loader = @Sendable (GGUFFile, ThreadPool, LoRAUpdates, KVCacheStorage) throws -> any LanguageModel
 
     /// The Llama-style families (`DecoderFamily.all`: llama, qwen2, qwen3, phi3) and Gemma 3.
     static let loaders: [String: Loader] = {
         var table: [String: Loader] = [
-            "gemma3": { gguf, pool, adapters in
+            "gemma3": { gguf, pool, adapters, kvCache in
                 guard adapters.isEmpty else {
                     throw ModelError.adaptersUnsupported(architecture: "gemma3",
                                                          supported: DecoderFamily.all.map(\.architecture))
                 }
-                return try Gemma3Model(gguf: gguf, pool: pool)
+                return try Gemma3Model(gguf: gguf, pool: pool, kvCache: kvCache)
             },
         ]
         for family in DecoderFamily.all {
-            table[family.architecture] = { try LlamaModel(gguf: $0, pool: $1, adapters: $2) }
+            table[family.architecture] = { try LlamaModel(gguf: $0, pool: $1, adapters: $2, kvCache: $3) }
         }
         return table
     }()
@@ -166,8 +168,10 @@ public enum ModelRegistry {
     public static var supportedArchitectures: [String] { loaders.keys.sorted() }
 
     /// Loads the model a GGUF file declares, with `adapters`' low-rank updates applied to its products
-    /// (none: the base model, computed exactly as without adapter support).
-    public static func load(_ gguf: GGUFFile, pool: ThreadPool, adapters: LoRAUpdates = .none) throws -> any LanguageModel {
+    /// (none: the base model, computed exactly as without adapter support), its sessions' KV caches
+    /// stored as `kvCache`.
+    public static func load(_ gguf: GGUFFile, pool: ThreadPool, adapters: LoRAUpdates = .none,
+                            kvCache: KVCacheStorage = .f32) throws -> any LanguageModel {
         guard let archValue = gguf.value("general.architecture") else {
             throw ModelError.missingMetadata(key: "general.architecture", path: gguf.path)
         }
@@ -178,6 +182,6 @@ public enum ModelRegistry {
         guard let loader = loaders[arch] else {
             throw ModelError.unsupportedArchitecture(arch, supported: supportedArchitectures)
         }
-        return try loader(gguf, pool, adapters)
+        return try loader(gguf, pool, adapters, kvCache)
     }
 }

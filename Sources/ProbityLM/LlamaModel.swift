@@ -117,12 +117,15 @@ public final class LlamaModel: LanguageModel {
     let pool: ThreadPool
     /// Inverse RoPE frequencies base^(-2j/ropeDims) / factor[j], j < ropeDims/2, in float64.
     let ropeInverseFrequencies: [Double]
+    /// How its sessions' KV caches store keys and values.
+    public let kvCache: KVCacheStorage
     // Keeps the memory map (and so every matrix's data) alive.
     private let file: GGUFFile
 
     /// Loads the model in `gguf` (any architecture of `DecoderFamily.all`), with `adapters`'
-    /// low-rank updates on its products.
-    public init(gguf: GGUFFile, pool: ThreadPool, adapters: LoRAUpdates = .none) throws {
+    /// low-rank updates on its products, its sessions' KV caches stored as `kvCache`.
+    public init(gguf: GGUFFile, pool: ThreadPool, adapters: LoRAUpdates = .none, kvCache: KVCacheStorage = .f32) throws {
+        self.kvCache = kvCache
         let meta = MetadataReader(gguf)
         let arch = try meta.string(GGUFKey.architecture)
         guard let family = DecoderFamily.all.first(where: { $0.architecture == arch }) else {
@@ -282,7 +285,8 @@ final class LlamaPass: ForwardPass {
     init(model: LlamaModel, rows: Int, capacity: Int) {
         self.model = model
         let c = model.config
-        cache = KVCache(blocks: c.blocks, kvHeads: c.kvHeads, headDim: c.headDim, heads: c.heads, capacity: capacity)
+        cache = KVCache(blocks: c.blocks, kvHeads: c.kvHeads, headDim: c.headDim, heads: c.heads, capacity: capacity,
+                        storage: model.kvCache)
         s = Scratch(rows: rows, c)
     }
 

@@ -15,8 +15,10 @@ public struct LoadedModel: Sendable {
     public var adapters: [AttachedAdapter] = []
 
     /// Opens `name` (`nil` or `"default"`: the default model; else a path) with `threads`
-    /// worker threads (default: all cores), and `adapters` applied (docs/lora.md).
-    public static func load(_ name: String?, threads: Int? = nil, adapters: [AdapterRequest] = []) throws -> LoadedModel {
+    /// worker threads (default: all cores), `adapters` applied (docs/lora.md) and its sessions' KV
+    /// caches stored as `kvCache` (default: floats; halves only when asked for).
+    public static func load(_ name: String?, threads: Int? = nil, adapters: [AdapterRequest] = [],
+                            kvCache: KVCacheStorage = .f32) throws -> LoadedModel {
         let path = try ModelLocator.resolve(name)
         let file = try GGUFFile(path: path)
         let threadCount = threads ?? ThreadPool.defaultThreadCount
@@ -32,7 +34,7 @@ public struct LoadedModel: Sendable {
                 ranks: Set(adapter.pairs.map(\.rank)).sorted()))
         }
         let updates = try LoRAUpdates(adapters: files, base: file)
-        let model = try ModelRegistry.load(file, pool: pool, adapters: updates)
+        let model = try ModelRegistry.load(file, pool: pool, adapters: updates, kvCache: kvCache)
         let tokenizer = try Tokenizer(gguf: file)
         return LoadedModel(path: path, file: file, model: model, tokenizer: tokenizer, pool: pool, adapters: attached)
     }

@@ -1,8 +1,20 @@
 // The keys and values of one sequence for every block, and causal attention over them. Positions
 // are stored in tiles of `KVCache.tile`: per tile and KV head, the keys transposed (dimension-major)
 // and the values position-major, so the kernel (CKernels/attention.c) scores a whole tile for all
-// the query heads of a group with one pass over its keys and one over its values.
+// the query heads of a group with one pass over its keys and one over its values. Entries are floats
+// (the default) or IEEE halves (`KVCacheStorage.f16`, llama.cpp's default: half the memory).
 import CKernels
+
+/// How a KV cache stores its keys and values. Floats keep every bit of the computed keys and values;
+/// halves round each to the nearest binary16 (ties to even, as llama.cpp's F16 cache does) and
+/// widen it back exactly when attended, for half the memory.
+public enum KVCacheStorage: String, Sendable, CaseIterable, Codable {
+    case f32
+    case f16
+
+    /// Bytes per stored number.
+    public var bytes: Int { self == .f32 ? 4 : 2 }
+}
 
 /// Keys and values for `blocks` blocks of `kvHeads` heads of `headDim` floats, `capacity` positions.
 public final class KVCache {
@@ -13,27 +25,42 @@ public final class KVCache {
     public let kvHeads: Int
     public let headDim: Int
     public let capacity: Int
+    public let storage: KVCacheStorage
     private let tiles: Int
-    private let keys: [UnsafeMutablePointer<Float>]    // per block: (tiles, kvHeads, headDim, tile)
-    private let values: [UnsafeMutablePointer<Float>]  // per block: (tiles, kvHeads, tile, headDim)
+    private let keys: [UnsafeMutableRawPointer]    // per block: (tiles, kvHeads, headDim, tile) of `storage`
+    private let values: [UnsafeMutableRawPointer]  // per block: (tiles, kvHeads, tile, headDim) of `storage`
     /// Decode's tile records: (heads, tiles, headDim + 2).
     private let records: UnsafeMutablePointer<Float>
     private static let level = pk_best_isa()
 
+    /// Bytes of keys and values per position, over all blocks.
+    public static func bytesPerPosition(blocks: Int, kvHeads: Int, headDim: Int, storage: KVCacheStorage) -> Int {
+        2 * blocks * kvHeads * headDim * storage.bytes
+    }
+
     /// `heads` query heads, a multiple of `kvHeads`, read the cache.
-    public init(blocks: Int, kvHeads: Int, headDim: Int, heads: Int, capacity: Int) {
+    public init(blocks: Int, kvHeads: Int, headDim: Int, heads: Int, capacity: Int, storage: KVCacheStorage = .f32) {
         precondition(blocks >= 0 && kvHeads >= 1 && headDim >= 1 && capacity >= 0, "bad KV cache shape")
         precondition(heads >= kvHeads && heads % kvHeads == 0, "query heads must be a multiple of KV heads")
         self.blocks = blocks
         self.kvHeads = kvHeads
         self.headDim = headDim
         self.capacity = capacity
+        self.storage = storage
         tiles = (capacity + Self.tile - 1) / Self.tile
-        let size = max(1, tiles * kvHeads * headDim * Self.tile)
+        let count = max(1, tiles * kvHeads * headDim * Self.tile)
         // Not initialised: a position is read only after it is stored, and the pages of an unused
-        // context stay untouched.
-        keys = (0..<blocks).map { _ in .allocate(capacity: size) }
-        values = (0..<blocks).map { _ in .allocate(capacity: size) }
+        // context stay untouched. Bound to the element type the kernels read.
+        func buffer() -> UnsafeMutableRawPointer {
+            let p = UnsafeMutableRawPointer.allocate(byteCount: count * storage.bytes, alignment: 64)
+            switch storage {
+            case .f32: _ = p.bindMemory(to: Float.self, capacity: count)
+            case .f16: _ = p.bindMemory(to: UInt16.self, capacity: count)
+            }
+            return p
+        }
+        keys = (0..<blocks).map { _ in buffer() }
+        values = (0..<blocks).map { _ in buffer() }
         records = .allocate(capacity: max(1, heads * tiles * (headDim + 2)))
     }
 
@@ -43,18 +70,18 @@ public final class KVCache {
         records.deallocate()
     }
 
-    /// Copies the keys and values of positions 0 ..< n from `other`, a cache of the same shape (a
-    /// session forked after its prompt starts from its parent's cache). Whole tiles are copied; the
-    /// part of the last tile past n is overwritten before it is read, as in any cache.
+    /// Copies the keys and values of positions 0 ..< n from `other`, a cache of the same shape and
+    /// storage (a session forked after its prompt starts from its parent's cache). Whole tiles are
+    /// copied; the part of the last tile past n is overwritten before it is read, as in any cache.
     public func copyPrefix(of other: KVCache, positions n: Int) {
-        precondition(other.blocks == blocks && other.kvHeads == kvHeads && other.headDim == headDim,
-                     "KV caches of different shapes")
+        precondition(other.blocks == blocks && other.kvHeads == kvHeads && other.headDim == headDim
+                     && other.storage == storage, "KV caches of different shapes or storage")
         precondition(n >= 0 && n <= capacity && n <= other.capacity, "KV cache prefix out of range")
         // Both caches hold whole tiles up to their capacity, which is at least n.
-        let floats = (n + Self.tile - 1) / Self.tile * Self.tile * kvHeads * headDim
+        let bytes = (n + Self.tile - 1) / Self.tile * Self.tile * kvHeads * headDim * storage.bytes
         for l in 0..<blocks {
-            keys[l].update(from: other.keys[l], count: floats)
-            values[l].update(from: other.values[l], count: floats)
+            keys[l].copyMemory(from: other.keys[l], byteCount: bytes)
+            values[l].copyMemory(from: other.values[l], byteCount: bytes)
         }
     }
 
@@ -63,7 +90,20 @@ public final class KVCache {
     public func store(block l: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>,
                       rows n: Int, at start: Int) {
         precondition(start >= 0 && start + n <= capacity, "KV cache position out of range")
-        let kc = keys[l], vc = values[l], t = Self.tile, d = headDim, width = kvHeads * headDim
+        let t = Self.tile, d = headDim, width = kvHeads * headDim
+        if storage == .f16 {
+            let kc = keys[l].assumingMemoryBound(to: UInt16.self), vc = values[l].assumingMemoryBound(to: UInt16.self)
+            for i in 0..<n {
+                let p = start + i, base = (p / t) * kvHeads, offset = p % t
+                for g in 0..<kvHeads {
+                    let src = i * width + g * d
+                    pk_float_to_half(Self.level, k + src, d, kc + (base + g) * d * t + offset, t)
+                    pk_float_to_half(Self.level, v + src, d, vc + ((base + g) * t + offset) * d, 1)
+                }
+            }
+            return
+        }
+        let kc = keys[l].assumingMemoryBound(to: Float.self), vc = values[l].assumingMemoryBound(to: Float.self)
         for i in 0..<n {
             let p = start + i, base = (p / t) * kvHeads, offset = p % t
             for g in 0..<kvHeads {
@@ -90,14 +130,20 @@ public final class KVCache {
         precondition(window.map { $0 >= 1 } ?? true, "an attention window holds at least one position")
         let kc = keys[l], vc = values[l], t = Self.tile, d = headDim, kvHeads = kvHeads
         let group = heads / kvHeads, width = heads * d, recordWidth = d + 2, level = Self.level
-        let tileSize = kvHeads * d * t
+        let tileSize = kvHeads * d * t, half = storage == .f16
 
         // The group's queries of row i against positions from ..< count of tile c of KV head g,
         // written to `rec`.
         func attendTile(_ i: Int, _ g: Int, _ c: Int, from: Int, count: Int, _ rec: UnsafeMutablePointer<Float>) {
-            let offset = c * tileSize + g * d * t
-            pk_attention_tile_from(level, q + i * width + g * group * d, group, d, scale,
-                                   kc + offset, vc + offset, from, count, rec)
+            let offset = c * tileSize + g * d * t, query = q + i * width + g * group * d
+            if half {
+                pk_attention_tile_f16_from(level, query, group, d, scale,
+                                           kc.assumingMemoryBound(to: UInt16.self) + offset,
+                                           vc.assumingMemoryBound(to: UInt16.self) + offset, from, count, rec)
+            } else {
+                pk_attention_tile_from(level, query, group, d, scale, kc.assumingMemoryBound(to: Float.self) + offset,
+                                       vc.assumingMemoryBound(to: Float.self) + offset, from, count, rec)
+            }
         }
         // The first position the query at position p attends to.
         func first(_ p: Int) -> Int { window.map { max(0, p - $0 + 1) } ?? 0 }

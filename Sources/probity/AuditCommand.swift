@@ -43,6 +43,8 @@ struct AuditCommand: ParsableCommand {
 
     @OptionGroup var adapterOptions: AdapterOptions
 
+    @OptionGroup var kvCacheOption: KVCacheOption
+
     func run() throws {
         guard let severity = RuleSeverity(rawValue: failOn) else {
             throw ValidationError("--fail-on: expected one of info, low, medium, high, critical, found '\(failOn)'")
@@ -61,6 +63,7 @@ struct AuditCommand: ParsableCommand {
         let report = try catchingInterrupts { flag in
             try Audit.run(suitePath: suite, version: Version.current, failOn: severity, shard: part, threads: threads,
                           batchSize: batchSize, adapters: Audit.AdapterChoice(dropSuiteAdapters: noLora, extra: try adapterOptions.requests()),
+                          kvCache: try kvCacheOption.storage(),
                           interrupted: { flag.isSet }) { p in
                 FileHandle.standardError.write(Data(progressLine(p, terminal: terminal).utf8))
             }

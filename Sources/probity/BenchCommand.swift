@@ -49,6 +49,8 @@ struct Bench: ParsableCommand {
                                valueName: "N[,N...]"))
     var batch: String?
 
+    @OptionGroup var kvCacheOption: KVCacheOption
+
     @OptionGroup var output: JSONOutput
     var json: Bool { output.json }
 
@@ -74,7 +76,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         let clock = ContinuousClock()
         let t0 = clock.now
-        let loaded = try modelOptions.load()
+        let loaded = try modelOptions.load(kvCache: try kvCacheOption.storage())
         let loadSeconds = (clock.now - t0).seconds
         let options = BenchmarkOptions(promptTokens: promptTokens, generatedTokens: genTokens, repeats: repeats)
         if let sizes = try batchSizes() {
@@ -114,6 +116,7 @@ struct Bench: ParsableCommand {
                 "prefill_tokens_per_cpu_second": stats(plain.prefillCPU),
                 "decode_tokens_per_cpu_second": stats(plain.decodeCPU),
                 "peak_rss_bytes": rss,
+                "kv_cache": loaded.model.kvCache.rawValue,
             ]
             if !loaded.adapters.isEmpty {
                 object["adapters"] = loaded.adapters.map { ["path": $0.path, "scale": Double($0.scale)] as [String: Any] }
@@ -136,6 +139,7 @@ struct Bench: ParsableCommand {
         } else {
             print("model      \(loaded.path)")
             print("threads    \(loaded.pool.threadCount)")
+            print("kv cache   \(loaded.model.kvCache.rawValue)")
             for a in loaded.adapters { print("lora       \(a.path) at scale \(a.scale)") }
             print(String(format: "load       %.3f s", loadSeconds))
             printRates("", plain)
@@ -162,6 +166,7 @@ struct Bench: ParsableCommand {
             var object: [String: Any] = [
                 "model": loaded.path, "threads": loaded.pool.threadCount, "prompt_tokens": promptTokens,
                 "gen_tokens": genTokens, "repeats": repeats, "load_seconds": loadSeconds, "peak_rss_bytes": rss,
+                "kv_cache": loaded.model.kvCache.rawValue,
                 "fused": results.first?.fused ?? false,
                 "batches": results.map { r -> [String: Any] in
                     ["batch": r.batch, "decode_tokens_per_second": stats(r.decode),
@@ -176,6 +181,7 @@ struct Bench: ParsableCommand {
         }
         print("model      \(loaded.path)")
         print("threads    \(loaded.pool.threadCount)")
+        print("kv cache   \(loaded.model.kvCache.rawValue)")
         for a in loaded.adapters { print("lora       \(a.path) at scale \(a.scale)") }
         print("batched    \(results.first?.fused ?? false ? "fused (weights read once per step)" : "sequence by sequence")")
         print(String(format: "load       %.3f s", loadSeconds))

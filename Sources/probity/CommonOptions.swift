@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import ProbityLM
+import ProbityTensor
 
 /// The model a command reads: its optional first argument.
 struct ModelArgument: ParsableArguments {
@@ -37,9 +38,29 @@ struct ModelOptions: ParsableArguments {
     var model: String { modelArgument.model }
     var threads: Int? { threadsOption.threads }
 
-    func load() throws -> LoadedModel {
-        try LoadedModel.load(model, threads: threads, adapters: try adapterOptions.requests())
+    /// Loads the model, its sessions' KV caches stored as `kvCache`.
+    func load(kvCache: KVCacheStorage = .f32) throws -> LoadedModel {
+        try LoadedModel.load(model, threads: threads, adapters: try adapterOptions.requests(), kvCache: kvCache)
     }
+}
+
+/// `--kv-cache`, for commands whose numbers it may change: how sessions' KV caches store keys and
+/// values. Floats unless chosen, so no result depends on a hidden memory setting.
+struct KVCacheOption: ParsableArguments {
+    @Option(name: .customLong("kv-cache"),
+            help: ArgumentHelp("KV cache storage: f32 (exact keys and values) or f16 (IEEE halves, half the memory; attention output changes slightly).",
+                               valueName: "f32|f16"))
+    var kvCache: String = "f32"
+
+    /// The parsed choice.
+    func storage() throws -> KVCacheStorage {
+        guard let storage = KVCacheStorage(rawValue: kvCache) else {
+            throw ValidationError("--kv-cache: expected f32 or f16, found '\(kvCache)'")
+        }
+        return storage
+    }
+
+    func validate() throws { _ = try storage() }
 }
 
 /// `--chat-format`: a chat format to use instead of the one recognised from the model's template.

@@ -18,6 +18,7 @@ struct Generate: ParsableCommand {
     @OptionGroup var promptOptions: PromptOptions
     @OptionGroup var sampling: SamplingArguments
     @OptionGroup var controlVectorOptions: ControlVectorOptions
+    @OptionGroup var kvCacheOption: KVCacheOption
 
     @OptionGroup var output: JSONOutput
     var json: Bool { output.json }
@@ -28,7 +29,7 @@ struct Generate: ParsableCommand {
     }
 
     private func run(interrupted flag: InterruptFlag) throws {
-        let loaded = try modelOptions.load()
+        let loaded = try modelOptions.load(kvCache: try kvCacheOption.storage())
         let prompt = try promptOptions.tokens(for: loaded)
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
         let steering = try attachedHooks(try controlVectorOptions.interventions(for: loaded.model.info), model: loaded.model.info)

@@ -46,13 +46,14 @@ import Testing
     /// Stores `length` random positions and attends rows `rows` (a chunk when `chunk`, else one
     /// row per call) on `threads` threads; returns the outputs and the inputs.
     func run(_ shape: Shape, length: Int, rows: Range<Int>, chunk: Bool, threads: Int, seed: UInt64,
-             window: Int? = nil) -> (out: [Float], q: [Float], keys: [Float], values: [Float])
+             window: Int? = nil, storage: KVCacheStorage = .f32) -> (out: [Float], q: [Float], keys: [Float], values: [Float])
     {
         var rng = SplitMix64(seed: seed)
         let d = shape.headDim, kvWidth = shape.kvHeads * d, qWidth = shape.heads * d
         let keys = random(length * kvWidth, &rng, scale: 2), values = random(length * kvWidth, &rng)
         let q = random(rows.count * qWidth, &rng, scale: 2)
-        let cache = KVCache(blocks: 2, kvHeads: shape.kvHeads, headDim: d, heads: shape.heads, capacity: length + 3)
+        let cache = KVCache(blocks: 2, kvHeads: shape.kvHeads, headDim: d, heads: shape.heads, capacity: length + 3,
+                            storage: storage)
         cache.store(block: 1, keys: keys, values: values, rows: length, at: 0)
         let pool = ThreadPool(threads: threads)
         var out = [Float](repeating: .nan, count: rows.count * qWidth)
@@ -125,22 +126,65 @@ import Testing
                 == run(shape, length: 150, rows: 0..<150, chunk: true, threads: 2, seed: 5, window: 70).out)
     }
 
-    @Test(arguments: shapes) func sameBitsInAChunkAloneAndAtAnyThreadCount(shape: Shape) {
-        let alone = run(shape, length: 150, rows: 0..<150, chunk: false, threads: 1, seed: 5).out
-        #expect(run(shape, length: 150, rows: 0..<150, chunk: true, threads: 2, seed: 5).out == alone, "\(shape)")
-        #expect(run(shape, length: 150, rows: 0..<150, chunk: false, threads: 2, seed: 5).out == alone, "\(shape)")
-        #expect(run(shape, length: 150, rows: 100..<150, chunk: true, threads: 1, seed: 5).out.count == 50 * shape.heads * shape.headDim)
+    @Test(arguments: shapes, KVCacheStorage.allCases)
+    func sameBitsInAChunkAloneAndAtAnyThreadCount(shape: Shape, storage: KVCacheStorage) {
+        let alone = run(shape, length: 150, rows: 0..<150, chunk: false, threads: 1, seed: 5, storage: storage).out
+        #expect(run(shape, length: 150, rows: 0..<150, chunk: true, threads: 2, seed: 5, storage: storage).out == alone,
+                "\(shape)")
+        #expect(run(shape, length: 150, rows: 0..<150, chunk: false, threads: 2, seed: 5, storage: storage).out == alone,
+                "\(shape)")
+        #expect(run(shape, length: 150, rows: 100..<150, chunk: true, threads: 1, seed: 5, storage: storage).out.count
+                == 50 * shape.heads * shape.headDim)
         #expect(!alone.contains { !$0.isFinite })
     }
 
-    @Test func aCopiedPrefixAttendsAsTheOriginal() {
+    /// The keys and values as a half cache holds them: each rounded to the nearest binary16.
+    func rounded(_ x: [Float]) -> [Float] { x.map { Float(Float16($0)) } }
+
+    /// A half cache attends exactly as float64 attention over its rounded keys and values (the
+    /// float cache's tolerance, 2e-6), and within 5e-3 of float64 attention over the unrounded ones:
+    /// halves keep 11 significant bits (relative error ≤ 2^-11 per number), and these scores reach
+    /// about ±6 (keys and queries up to 2 in magnitude, 64 to 128 dimensions), where an error of a
+    /// few 1e-3 in a score moves a weight by as much (the worst measured here is given below).
+    @Test(arguments: shapes) func halfCacheMatchesFloat64Attention(shape: Shape) {
+        let length = 200
+        let rows = [0, 1, 63, 64, 65, 128, 199]
+        var worstRounded = 0.0, worstExact = 0.0
+        for chunk in [false, true] {
+            for window in [nil, 70] as [Int?] {
+                let (out, q, keys, values) = run(shape, length: length, rows: 0..<length, chunk: chunk, threads: 2,
+                                                 seed: 23, window: window, storage: .f16)
+                let (hk, hv) = (rounded(keys), rounded(values))
+                let d = shape.headDim, qWidth = shape.heads * d, scale = 1 / Float(d).squareRoot()
+                for i in rows {
+                    let rowQ = Array(q[(i * qWidth)..<((i + 1) * qWidth)])
+                    for h in 0..<shape.heads {
+                        let got = out[(i * qWidth + h * d)..<(i * qWidth + (h + 1) * d)]
+                        let onHalves = reference(shape, q: rowQ, keys: hk, values: hv, position: i, head: h, scale: scale,
+                                                 window: window)
+                        let onFloats = reference(shape, q: rowQ, keys: keys, values: values, position: i, head: h,
+                                                 scale: scale, window: window)
+                        worstRounded = max(worstRounded, zip(got, onHalves).map { abs(Double($0) - $1) }.max() ?? 0)
+                        worstExact = max(worstExact, zip(got, onFloats).map { abs(Double($0) - $1) }.max() ?? 0)
+                    }
+                }
+            }
+        }
+        #expect(worstRounded <= 2e-6, "\(shape): off by \(worstRounded) from attention over the rounded values")
+        #expect(worstExact <= 5e-3, "\(shape): off by \(worstExact) from attention over the float values")
+        #expect(worstExact > 0, "the half cache rounds")
+    }
+
+    @Test(arguments: KVCacheStorage.allCases) func aCopiedPrefixAttendsAsTheOriginal(storage: KVCacheStorage) {
         // A fork copies its parent's first n positions, then stores its own after them; attention
         // over the copy has the original's bits. n = 45 ends inside a tile.
         var rng = SplitMix64(seed: 9)
         let (blocks, kvHeads, headDim, heads) = (2, 2, 16, 4)
         let capacity = 100, n = 45, more = 20
-        let parent = KVCache(blocks: blocks, kvHeads: kvHeads, headDim: headDim, heads: heads, capacity: capacity)
-        let child = KVCache(blocks: blocks, kvHeads: kvHeads, headDim: headDim, heads: heads, capacity: n + more)
+        let parent = KVCache(blocks: blocks, kvHeads: kvHeads, headDim: headDim, heads: heads, capacity: capacity,
+                             storage: storage)
+        let child = KVCache(blocks: blocks, kvHeads: kvHeads, headDim: headDim, heads: heads, capacity: n + more,
+                            storage: storage)
         let k = random((n + more) * kvHeads * headDim, &rng), v = random((n + more) * kvHeads * headDim, &rng)
         let q = random(more * heads * headDim, &rng)
         let pool = ThreadPool(threads: 2)
@@ -188,6 +232,68 @@ import Testing
                 }
             }
         }
+    }
+
+    /// The half tile kernel widens exactly: at every level it gives the bits of the float kernel on
+    /// the widened tile, so all levels agree, windows included.
+    @Test(arguments: shapes) func halfTileKernelIsTheFloatKernelOnWidenedValues(shape: Shape) {
+        var rng = SplitMix64(seed: 31)
+        let d = shape.headDim, t = KVCache.tile
+        let keys = random(d * t, &rng, scale: 3), values = random(t * d, &rng), q = random(shape.group * d, &rng)
+        let hk = keys.map { HalfPrecision.halfBits($0) }, hv = values.map { HalfPrecision.halfBits($0) }
+        let wk = hk.map { Float(Float16(bitPattern: $0)) }, wv = hv.map { Float(Float16(bitPattern: $0)) }
+        for count in [1, 5, 32, 33, 63, 64] {
+            for from in Set([0, 1, count / 2, count - 1]) where from < count {
+                var results: [[Float]] = []
+                for isa in Dequantize.isaLevels {
+                    var half = [Float](repeating: .nan, count: shape.group * (d + 2)), float = half
+                    pk_attention_tile_f16_from(isa, q, shape.group, d, 0.125, hk, hv, from, count, &half)
+                    pk_attention_tile_from(isa, q, shape.group, d, 0.125, wk, wv, from, count, &float)
+                    #expect(half == float, "\(shape) isa \(isa) from \(from) count \(count)")
+                    results.append(half)
+                }
+                #expect(results.allSatisfy { $0 == results[0] }, "\(shape) from \(from) count \(count)")
+                #expect(results[0].allSatisfy { $0.isFinite })
+            }
+        }
+    }
+
+    /// Narrowing to halves (the cache's stores): F16C and the portable path give the same bits, those
+    /// of the tested reference rounding (HalfPrecision.halfBits, ties to even), NaN aside, where
+    /// both keep a quiet NaN of the same sign; a stride scatters them.
+    @Test func narrowingToHalvesIsTheSameAtEveryLevel() {
+        var rng = SplitMix64(seed: 41)
+        var inputs: [Float] = [0, -0, 1, -1, 65504, 65519.99, 65520, -65520, 1e-8, 2.9802322e-8, 2.9802326e-8, 5.9604645e-8,
+                               6.1035156e-5, 6.1e-5, .infinity, -.infinity, .nan, -.nan, .greatestFiniteMagnitude,
+                               .leastNonzeroMagnitude]
+        for _ in 0..<100_000 {
+            inputs.append(Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()) & 0x8FFF_FFFF | 0x3000_0000))
+            inputs.append(Float(bitPattern: UInt32(truncatingIfNeeded: rng.next())))
+        }
+        var byLevel: [[UInt16]] = []
+        for isa in Dequantize.isaLevels {
+            var out = [UInt16](repeating: 0, count: inputs.count)
+            pk_float_to_half(isa, inputs, inputs.count, &out, 1)
+            byLevel.append(out)
+        }
+        #expect(byLevel.allSatisfy { $0 == byLevel[0] })
+        var bad = 0
+        for (f, h) in zip(inputs, byLevel[0]) {
+            let want = HalfPrecision.halfBits(f)
+            if f.isNaN ? (h & 0x7C00 != 0x7C00 || h & 0x200 == 0 || h & 0x8000 != want & 0x8000) : h != want { bad += 1 }
+        }
+        #expect(bad == 0)
+        let src: [Float] = (0..<19).map { Float($0) * 0.37 - 3 }
+        for isa in Dequantize.isaLevels {
+            var strided = [UInt16](repeating: 0xFFFF, count: 19 * 5)
+            pk_float_to_half(isa, src, 19, &strided, 5)
+            #expect((0..<(19 * 5)).allSatisfy { strided[$0] == ($0 % 5 == 0 ? HalfPrecision.halfBits(src[$0 / 5]) : 0xFFFF) })
+        }
+    }
+
+    @Test func halfCacheIsHalfTheBytes() {
+        #expect(KVCache.bytesPerPosition(blocks: 30, kvHeads: 3, headDim: 64, storage: .f32) == 46_080)
+        #expect(KVCache.bytesPerPosition(blocks: 30, kvHeads: 3, headDim: 64, storage: .f16) == 23_040)
     }
 
     @Test func mergingTilesIsSoftmaxOverTheirUnion() {

@@ -93,6 +93,13 @@ void pk_attention_tile(int isa, const float *q, long nq, long dim, float scale, 
 /// tile): the same record as attending to those positions alone. from = 0 is pk_attention_tile.
 void pk_attention_tile_from(int isa, const float *q, long nq, long dim, float scale, const float *keys,
                             const float *values, long from, long count, float *records);
+/// `pk_attention_tile_from` over a tile of IEEE halves (same layout): each key and value is widened
+/// to float exactly, so the record has the bits the float kernel gives on the widened tile.
+void pk_attention_tile_f16_from(int isa, const float *q, long nq, long dim, float scale, const uint16_t *keys,
+                                const uint16_t *values, long from, long count, float *records);
+/// dst[i · stride] = the IEEE half nearest src[i] for i < n, ties to even (F16C at AVX2 and up,
+/// portable C below; the same bits at every level, NaN quiet with the top of its payload).
+void pk_float_to_half(int isa, const float *src, long n, uint16_t *dst, long stride);
 /// out = softmax-weighted sum over `tiles` records (record c at records + c · stride): with
 /// M = max m_c and w_c = expf(m_c − M), out = Σ w_c · o_c / Σ w_c · l_c (denominator in double).
 void pk_attention_merge(int isa, const float *records, long tiles, long stride, long dim, float *out);
