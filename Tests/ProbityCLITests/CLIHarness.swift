@@ -28,14 +28,21 @@ enum CLI {
     /// process's environment less the variables in `unsetting`, plus `environment`.
     static func run(_ arguments: [String], environment: [String: String] = [:], unsetting: [String] = [],
                     in directory: URL? = nil) throws -> CLIResult {
-        let process = Process()
-        process.executableURL = binary
-        if let directory { process.currentDirectoryURL = directory }
-        process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         for k in unsetting { env[k] = nil }
         for (k, v) in environment { env[k] = v }
-        process.environment = env
+        return try execute(binary, arguments, environment: env, in: directory)
+    }
+
+    /// Runs `executable` with `arguments` in `directory` (else the tests' own) with exactly
+    /// `environment`, and collects its output and status.
+    static func execute(_ executable: URL, _ arguments: [String], environment: [String: String],
+                        in directory: URL?) throws -> CLIResult {
+        let process = Process()
+        process.executableURL = executable
+        if let directory { process.currentDirectoryURL = directory }
+        process.arguments = arguments
+        process.environment = environment
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -121,20 +121,7 @@ import Testing
         for name in ShardAutoCLITests.variables { env[name] = nil }
         for (k, v) in environment { env[k] = v }
         env["PATH"] = CLI.binary.deletingLastPathComponent().path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = shell + [script]
-        process.currentDirectoryURL = dir
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CLIResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+        return try CLI.execute(URL(fileURLWithPath: "/usr/bin/env"), shell + [script], environment: env, in: dir)
     }
 
     /// A working directory laid out as the examples expect (audits/default.yaml, reports/), with a
