@@ -40,7 +40,7 @@ public enum Audit {
 
     /// Cases in flight at once when a run does not say (`--batch-size`): enough for the batched
     /// decode steps to share each weight read among many sequences (two per case), few enough to
-    /// keep the caches small (docs/BENCHMARKS.md, "Batched audits").
+    /// keep the caches small (docs/BENCHMARKS.md, "Batched cases and shared prompts").
     public static let defaultBatchSize = 8
 
     /// The case indices of shard `i` of `n`: every n-th case, starting with case i − 1.
