@@ -81,17 +81,9 @@ extension AuditRunner {
                 if interrupted() { return nil }
                 pending = pending.dropFirst()
                 started(c)
-                let (_, tokens, stops) = try prompt(for: c)
-                guard tokens.count < model.info.contextLength else {
-                    throw ModelError.contextOverflow(needed: tokens.count + 1, capacity: model.info.contextLength)
-                }
-                let runs = CaseRuns(text: "", tokens: tokens, options: generationOptions(stops: stops),
-                                    capacity: min(tokens.count + settings.maxTokens, model.info.contextLength),
-                                    startedAt: ContinuousClock().now)
+                let runs = try caseRuns(for: c)
                 let recorder = try rules.instrument(model: model.info, steer: false)
-                let session = try model.makeSession(capacity: runs.capacity)
-                let logits = try session.forward(tokens, origins: nil, hooks: recorder.hooks, logits: .last)
-                running[try runs.add(session, logits, recorder, to: generator, tokenizer: loaded.tokenizer)] = (i, recorder)
+                running[try startRun(runs, recorder, on: generator)] = (i, recorder)
             }
             if running.isEmpty { break }
             for id in try generator.step(interrupted: interrupted) {
@@ -107,9 +99,7 @@ extension AuditRunner {
     final class InFlightCase {
         let auditCase: AuditCase
         let index: Int
-        let text: String
-        let prompt: [Int]
-        let startedAt: ContinuousClock.Instant
+        let runs: CaseRuns
         let baseline: any RuleRecorder
         let steered: (any RuleRecorder)?
         /// The shared prompt pass, with the recorders of the teacher-forced passes that read it;
@@ -119,13 +109,11 @@ extension AuditRunner {
         var baselineRun: GenerationResult?
         var steeredRun: GenerationResult?
 
-        init(auditCase: AuditCase, index: Int, text: String, prompt: [Int], startedAt: ContinuousClock.Instant,
-             baseline: any RuleRecorder, steered: (any RuleRecorder)?, shared: SharedPrompt?, pendingIDs: [Int: Bool]) {
+        init(auditCase: AuditCase, index: Int, runs: CaseRuns, baseline: any RuleRecorder, steered: (any RuleRecorder)?,
+             shared: SharedPrompt?, pendingIDs: [Int: Bool]) {
             self.auditCase = auditCase
             self.index = index
-            self.text = text
-            self.prompt = prompt
-            self.startedAt = startedAt
+            self.runs = runs
             self.baseline = baseline
             self.steered = steered
             self.shared = shared
@@ -155,17 +143,10 @@ extension AuditRunner {
 
     /// Runs a case's prompt (once, when its runs can share it) and puts its generations in the batch.
     func start(_ c: AuditCase, index: Int, on generator: BatchGenerator) throws -> InFlightCase {
-        let t0 = ContinuousClock().now
         let model = loaded.model
-        let (text, tokens, stops) = try prompt(for: c)
-        // A case must leave room for at least one generated token.
-        guard tokens.count < model.info.contextLength else {
-            throw ModelError.contextOverflow(needed: tokens.count + 1, capacity: model.info.contextLength)
-        }
+        let runs = try caseRuns(for: c)
         let intervenes = rules.infos.contains(where: \.intervenes)
-        let runs = CaseRuns(text: text, tokens: tokens, options: generationOptions(stops: stops),
-                            capacity: min(tokens.count + settings.maxTokens, model.info.contextLength), startedAt: t0)
-        if !intervenes || !rules.steeringMayEditPrompt(length: tokens.count),
+        if !intervenes || !rules.steeringMayEditPrompt(length: runs.tokens.count),
            let shared = try startShared(c, index: index, runs, intervenes: intervenes, on: generator) {
             return shared
         }
@@ -174,12 +155,28 @@ extension AuditRunner {
         let steered = intervenes ? try rules.instrument(model: model.info, steer: true) : nil
         var ids: [Int: Bool] = [:]
         for (recorder, isSteered) in [(baseline, false)] + (steered.map { [($0, true)] } ?? []) {
-            let session = try model.makeSession(capacity: runs.capacity)
-            let logits = try session.forward(tokens, origins: nil, hooks: recorder.hooks, logits: .last)
-            ids[try runs.add(session, logits, recorder, to: generator, tokenizer: loaded.tokenizer)] = isSteered
+            ids[try startRun(runs, recorder, on: generator)] = isSteered
         }
-        return InFlightCase(auditCase: c, index: index, text: text, prompt: tokens, startedAt: t0, baseline: baseline,
-                            steered: steered, shared: nil, pendingIDs: ids)
+        return InFlightCase(auditCase: c, index: index, runs: runs, baseline: baseline, steered: steered, shared: nil,
+                            pendingIDs: ids)
+    }
+
+    /// A case's prompt, checked to leave room for a token, with the generation settings its runs share.
+    func caseRuns(for c: AuditCase) throws -> CaseRuns {
+        let startedAt = ContinuousClock().now
+        let (text, tokens, stops) = try prompt(for: c)
+        try checkRoom(tokens)
+        return CaseRuns(text: text, tokens: tokens, options: generationOptions(stops: stops),
+                        capacity: min(tokens.count + settings.maxTokens, loaded.model.info.contextLength),
+                        startedAt: startedAt)
+    }
+
+    /// Runs the prompt in a session of its own with `recorder` attached and puts the generation in
+    /// the batch; returns its id.
+    func startRun(_ runs: CaseRuns, _ recorder: any RuleRecorder, on generator: BatchGenerator) throws -> Int {
+        let session = try loaded.model.makeSession(capacity: runs.capacity)
+        let logits = try session.forward(runs.tokens, origins: nil, hooks: recorder.hooks, logits: .last)
+        return try runs.add(session, logits, recorder, to: generator, tokenizer: loaded.tokenizer)
     }
 
     /// What the runs of a case share before they start.
@@ -236,8 +233,8 @@ extension AuditRunner {
                              tokenizer: loaded.tokenizer)] = true
             shared = SharedPrompt(session: session, logits: logits, all: all, alone: alone)
         }
-        return InFlightCase(auditCase: c, index: index, text: runs.text, prompt: runs.tokens, startedAt: runs.startedAt,
-                            baseline: baseline, steered: steered, shared: shared, pendingIDs: ids)
+        return InFlightCase(auditCase: c, index: index, runs: runs, baseline: baseline, steered: steered, shared: shared,
+                            pendingIDs: ids)
     }
 
     /// A case whose generations ended: its results and the effects of its interventions (measured
@@ -251,7 +248,7 @@ extension AuditRunner {
             steered = run
             let measured: InterventionEffects?
             if let shared = f.shared {
-                measured = try measure(prompt: f.prompt, steered: run, interrupted: interrupted) { pass, path in
+                measured = try measure(prompt: f.runs.tokens, steered: run, interrupted: interrupted) { pass, path in
                     var recorder: (any RuleRecorder)?
                     switch pass {
                     case .unsteered: recorder = nil
@@ -262,13 +259,13 @@ extension AuditRunner {
                     return (shared.logits + (try path.continue(session, hooks: recorder?.hooks)), recorder)
                 }
             } else {
-                measured = try measure(prompt: f.prompt, steered: run, interrupted: interrupted)
+                measured = try measure(prompt: f.runs.tokens, steered: run, interrupted: interrupted)
             }
             guard let measured else { return nil }
             effects = measured
         }
-        return CaseResult(index: f.index, auditCase: f.auditCase, prompt: f.text, promptTokens: f.prompt,
+        return CaseResult(index: f.index, auditCase: f.auditCase, prompt: f.runs.text, promptTokens: f.runs.tokens,
                           baseline: baseline, steered: steered, effects: effects,
-                          seconds: (ContinuousClock().now - f.startedAt).seconds)
+                          seconds: (ContinuousClock().now - f.runs.startedAt).seconds)
     }
 }

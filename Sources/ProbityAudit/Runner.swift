@@ -134,15 +134,18 @@ public struct AuditRunner {
     /// Nil when interrupted between tokens.
     func generate(_ prompt: [Int], stops: [String], steer: Bool, interrupted: () -> Bool) throws -> RunResult? {
         let model = loaded.model
-        // A case must leave room for at least one generated token.
-        guard prompt.count < model.info.contextLength else {
-            throw ModelError.contextOverflow(needed: prompt.count + 1, capacity: model.info.contextLength)
-        }
+        try checkRoom(prompt)
         let recorder = try rules.instrument(model: model.info, steer: steer)
         let run = try Generator(model: model, tokenizer: loaded.tokenizer)
             .generate(prompt: prompt, options: generationOptions(stops: stops), hooks: recorder.hooks,
                       shouldStop: { recorder.shouldStop }, interrupted: interrupted)
         return Self.result(of: run, recorder: recorder)
+    }
+
+    /// A case must leave room for at least one generated token.
+    func checkRoom(_ prompt: [Int]) throws {
+        let context = loaded.model.info.contextLength
+        guard prompt.count < context else { throw ModelError.contextOverflow(needed: prompt.count + 1, capacity: context) }
     }
 
     /// The suite's generation settings, with a chat format's end-of-turn as a stop string.

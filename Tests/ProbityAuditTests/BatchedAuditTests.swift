@@ -14,6 +14,17 @@ import Testing
                       interrupted: interrupted, progress: { _ in })
     }
 
+    /// The suite at `path` run one case at a time, after checking that each of `widths` writes the
+    /// same report apart from timings.
+    static func sameAtEveryWidth(_ path: String, widths: [Int]) throws -> AuditReport {
+        let sequential = try run(path, batchSize: 1)
+        let want = try AuditRunTests.stable(sequential)
+        for width in widths {
+            #expect(try AuditRunTests.stable(try run(path, batchSize: width)) == want, "batch size \(width)")
+        }
+        return sequential
+    }
+
     static let fiveCases = AuditFixtures.threeCases + """
       - id: four
         messages: [{role: system, content: "Answer in one word."}, {role: user, content: "What colour is the sky?"}]
@@ -47,27 +58,19 @@ import Testing
             rules = "rules.yaml, editing.yaml"
         }
         let path = try AuditFixtures.suite(in: dir, cases: Self.fiveCases, maxTokens: 6, rules: rules)
-        let sequential = try Self.run(path, batchSize: 1)
+        // 2: cases join as others finish; 8: all at once.
+        let sequential = try Self.sameAtEveryWidth(path, widths: [2, 8])
         #expect(sequential.cases.count == 5 && sequential.complete)
         #expect(sequential.cases.contains { ($0.effects?.interventions.first?.positionsEdited ?? 0) > 0 })
-        let want = try AuditRunTests.stable(sequential)
-        // 2: cases join as others finish; 8: all at once.
-        for width in [2, 8] {
-            #expect(try AuditRunTests.stable(try Self.run(path, batchSize: width)) == want, "batch size \(width)")
-        }
     }
 
     @Test func calibrationAnswersAreTheSameBatched() throws {
         let dir = try AuditFixtures.scratch()
         let path = try AuditFixtures.suite(in: dir, cases: AuditFixtures.threeCases, maxTokens: 6)
         try AuditFixtures.addCalibration(to: path, more: [#"{id: c4, text: "Water boils at"}"#])
-        let sequential = try Self.run(path, batchSize: 1)
+        let sequential = try Self.sameAtEveryWidth(path, widths: [3, 8])
         let calibration = try #require(sequential.rules.first { $0.id == "always.fires" }?.calibration)
         #expect(calibration.answers.map(\.id) == ["c1", "c2", "c3", "c4"])
-        let want = try AuditRunTests.stable(sequential)
-        for width in [3, 8] {
-            #expect(try AuditRunTests.stable(try Self.run(path, batchSize: width)) == want, "batch size \(width)")
-        }
     }
 
     @Test func anInterruptionKeepsTheCasesBeforeIt() throws {
