@@ -38,6 +38,10 @@ let package = Package(
                 dependencies: ["CYAML", "ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
         .target(name: "ProbityAudit",
                 dependencies: ["ProbityRules", "ProbityTraining", "ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
+        // Serving: one model shared by concurrent requests, each with its own rules and steering
+        // (below the HTTP server, which only speaks the wire protocol).
+        .target(name: "ProbityServe",
+                dependencies: ["ProbityAudit", "ProbityRules", "ProbityFeatures", "ProbityLM"]),
         // Self-contained HTML: audit reports and feature dashboards (above the audit, below the tool).
         .target(name: "ProbityHTML",
                 dependencies: ["ProbityAudit", "ProbityFeatures", "ProbityLM", "ProbityFormats",

@@ -132,7 +132,7 @@ extension AuditReport.Case {
 
 extension AuditReport.Run {
     /// A run as the report shows it: the rules that fired, with the tokens at their positions.
-    init(_ run: RunResult, prompt: [Int], severities: [String: RuleSeverity], tokenizer: (Int) -> String) {
+    public init(_ run: RunResult, prompt: [Int], severities: [String: RuleSeverity], tokenizer: (Int) -> String) {
         let all = prompt + run.tokens
         let fired = run.outcomes.filter(\.fired).map { o in
             AuditReport.Firing(

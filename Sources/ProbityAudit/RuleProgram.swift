@@ -80,6 +80,25 @@ extension AuditRules {
     }
 }
 
+/// Which SAE packs a recorder reads at every position for `featureRecords`, and how many latents
+/// it keeps there: by default the rules' own SAE packs, five latents each (what reports show).
+public struct FeatureWatch: Sendable {
+    /// Latents kept per position and pack; 0 records nothing.
+    public var top: Int
+    /// The SAEs to read; nil: every SAE pack a rule of the run watches.
+    public var packs: [SAEBinding]?
+
+    public init(top: Int, packs: [SAEBinding]?) {
+        self.top = top
+        self.packs = packs
+    }
+
+    /// The report's view: the rules' SAE packs, top 5.
+    public static let rules = FeatureWatch(top: 5, packs: nil)
+    /// No per-position records at all.
+    public static let none = FeatureWatch(top: 0, packs: [])
+}
+
 /// What a run records and decides as it goes.
 public protocol RuleRecorder: AnyObject {
     /// The hooks to pass to the forward pass.
@@ -90,6 +109,9 @@ public protocol RuleRecorder: AnyObject {
     func evaluate(length: Int) -> [RuleOutcome]
     /// Per rule with interventions: positions its interventions edited.
     var applications: [String: Int] { get }
+    /// Every rule edit, in compile order: its rule, feature label, action and the positions it
+    /// changed (steered runs only; empty otherwise).
+    var edits: [(rule: String, feature: String, action: String, positions: [Int])] { get }
     /// Per position: the SAE packs' top features and relative squared error (empty without SAE packs).
     var featureRecords: [Int: [(pack: String, relativeError: Double, top: [ActiveLatent])]] { get }
     /// Per SAE pack (by name): the FVU sums over the run's prompt and generated positions (`countsForFVU`).
@@ -152,6 +174,11 @@ public final class AuditRuleSet: AuditRules {
         try Recorder(rules: compiled, model: model, steer: steer, only: only, counts: counts)
     }
 
+    /// `instrument` recording `features` per position instead of the rules' own SAE packs.
+    public func instrument(model: ModelInfo, steer: Bool, only: Set<String>?, features: FeatureWatch) throws -> any RuleRecorder {
+        try Recorder(rules: compiled, model: model, steer: steer, only: only, counts: counts, features: features)
+    }
+
     public var steering: [(rule: String, tokens: [(text: String, id: Int)])] {
         compiled.rules.filter { !$0.interventions.isEmpty }.map { ($0.id, $0.effectTokens) }
     }
@@ -171,22 +198,27 @@ public final class AuditRuleSet: AuditRules {
         let run: RuleRun
         let rules: [CompiledRule]
         var saeMonitors: [(key: String, monitor: FeatureMonitor)] = []
+        let top: Int
 
         init(rules all: CompiledRules, model: ModelInfo, steer: Bool, only: Set<String>? = nil,
-             counts: @escaping @Sendable (_ position: Int, _ token: Int) -> Bool) throws {
+             counts: @escaping @Sendable (_ position: Int, _ token: Int) -> Bool, features: FeatureWatch = .rules) throws {
             let rules = all.rules.filter { only?.contains($0.id) ?? true }
             self.rules = rules
+            top = features.top
             // The SAE packs' top features per position, for the report (each SAE at its point once),
             // read before the edits.
             let plan = FeaturePlan()
             var seen: Set<String> = []
-            for r in rules {
-                for f in r.features {
-                    guard case .latent(let b, _) = f.target else { continue }
-                    let key = "\(b.point.name)/\(b.name)"
-                    if seen.insert(key).inserted {
-                        saeMonitors.append((key, plan.monitor(b, top: 5, threshold: 0, reconstruct: true, counts: counts)))
-                    }
+            let bindings = features.packs ?? rules.flatMap { r in
+                r.features.compactMap { f -> SAEBinding? in
+                    guard case .latent(let b, _) = f.target else { return nil }
+                    return b
+                }
+            }
+            for b in bindings where features.top > 0 {
+                let key = "\(b.point.name)/\(b.name)"
+                if seen.insert(key).inserted {
+                    saeMonitors.append((key, plan.monitor(b, top: features.top, threshold: 0, reconstruct: true, counts: counts)))
                 }
             }
             saeMonitors.sort { $0.key < $1.key }
@@ -224,13 +256,18 @@ public final class AuditRuleSet: AuditRules {
             return out
         }
 
+        var edits: [(rule: String, feature: String, action: String, positions: [Int])] {
+            guard run.steered else { return [] }
+            return run.results().flatMap { r in r.interventions.map { (r.rule, $0.feature, $0.action, $0.positions) } }
+        }
+
         var featureRecords: [Int: [(pack: String, relativeError: Double, top: [ActiveLatent])]] {
             var out: [Int: [(pack: String, relativeError: Double, top: [ActiveLatent])]] = [:]
             for (_, m) in saeMonitors {
                 // These monitors reconstruct, so every record has its error.
                 for r in m.records {
                     guard let error = r.relativeError else { continue }
-                    out[r.position, default: []].append((r.pack, error, Array(r.latents.prefix(5))))
+                    out[r.position, default: []].append((r.pack, error, Array(r.latents.prefix(top))))
                 }
             }
             return out

@@ -156,7 +156,7 @@ public struct AuditRunner {
 
     /// What a report keeps of a generation and of the rules' recorder that watched it; nil when it
     /// was interrupted.
-    static func result(of run: GenerationResult, recorder: any RuleRecorder) -> RunResult? {
+    public static func result(of run: GenerationResult, recorder: any RuleRecorder) -> RunResult? {
         if run.finishReason == .interrupted { return nil }
         let features = recorder.featureRecords.mapValues { rows in
             rows.map { (pack: $0.pack, relativeError: $0.relativeError, top: $0.top.map { ActiveLatentSummary(index: $0.index, activation: Double($0.activation)) }) }

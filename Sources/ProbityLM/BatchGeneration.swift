@@ -15,6 +15,8 @@ public final class BatchGenerator {
         var stream: GenerationStream
         var hooks: HookSet?
         var shouldStop: () -> Bool
+        var interrupted: () -> Bool
+        var onText: (String) -> Void
         var prefillSeconds: Double
         var joined: ContinuousClock.Instant
     }
@@ -38,13 +40,16 @@ public final class BatchGenerator {
 
     /// Adds a sequence whose `session` has just run `stream`'s prompt, `logits` being its last
     /// position's; `hooks` are attached at its every step and `shouldStop` is asked after each.
+    /// `interrupted` is asked before each of its tokens is sampled (as `step`'s own, for this
+    /// sequence alone: a client that went away, say) and `onText` receives its text as it completes.
     /// Returns its id, by which `result(_:)` hands back what it generated.
     public func add(session: InferenceSession, logits: [Float], stream: GenerationStream, hooks: HookSet?,
-                    prefillSeconds: Double = 0, shouldStop: @escaping () -> Bool = { false }) -> Int {
+                    prefillSeconds: Double = 0, shouldStop: @escaping () -> Bool = { false },
+                    interrupted: @escaping () -> Bool = { false }, onText: @escaping (String) -> Void = { _ in }) -> Int {
         let id = nextID
         nextID += 1
         sequences[id] = Sequence(session: session, logits: logits, stream: stream, hooks: hooks, shouldStop: shouldStop,
-                                 prefillSeconds: prefillSeconds, joined: clock.now)
+                                 interrupted: interrupted, onText: onText, prefillSeconds: prefillSeconds, joined: clock.now)
         order.append(id)
         return id
     }
@@ -60,7 +65,7 @@ public final class BatchGenerator {
         for id in order {
             guard var s = sequences[id] else { continue }
             let token = try s.stream.next(logits: s.logits, hasRoom: s.session.length < s.session.capacity,
-                                          interrupted: { stop })
+                                          interrupted: { stop || s.interrupted() }, onText: s.onText)
             s.logits = []
             sequences[id] = s
             if let token { running.append((id, token)) } else { ended.append(id) }
@@ -78,7 +83,7 @@ public final class BatchGenerator {
         for id in ended {
             guard var s = sequences.removeValue(forKey: id) else { continue }
             finished[id] = s.stream.finish(positions: s.session.length, prefillSeconds: s.prefillSeconds,
-                                           decodeSeconds: (clock.now - s.joined).seconds)
+                                           decodeSeconds: (clock.now - s.joined).seconds, onText: s.onText)
         }
         order.removeAll { sequences[$0] == nil }
         return ended
