@@ -69,6 +69,7 @@ let package = Package(
         .testTarget(name: "ProbityTrainingTests", dependencies: ["ProbityTraining", "ProbityFeatures", "ProbityLM", "ProbityFormats"]),
         .testTarget(name: "ProbityFuzzingTests", dependencies: ["ProbityFuzzing", "ProbityLM"]),
         .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats", "ProbityLM", "ProbityFeatures", "ProbityRules", "ProbityAudit", "ProbityTestSupport"]),
+        .testTarget(name: "ProbityServeTests", dependencies: ["ProbityServe", "ProbityAudit", "ProbityFeatures", "ProbityLM", "ProbityTestSupport"]),
         .testTarget(name: "ProbityHTMLTests", dependencies: ["ProbityHTML", "ProbityAudit", "ProbityFeatures", "ProbityRules", "ProbityTestSupport"]),
         // Benchmarks: they print figures for docs/BENCHMARKS.md and are not part of the unit suite
         // (scripts/test skips them; `swift test -c release --filter ProbityBenchmarks` runs them).

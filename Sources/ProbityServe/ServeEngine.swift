@@ -65,6 +65,11 @@ public final class PreparedCompletion: @unchecked Sendable {
 public struct EngineLoad: Sendable, Equatable {
     public var queued: Int
     public var running: Int
+
+    public init(queued: Int, running: Int) {
+        self.queued = queued
+        self.running = running
+    }
 }
 
 /// One model serving many requests.
@@ -233,7 +238,7 @@ public final class ServeEngine: @unchecked Sendable {
         var chosen: [FeaturePack] = []
         if let names = asked.packs {
             for (i, name) in names.enumerated() {
-                guard let pack = saePacks.first(where: { $0.name == name }) else {
+                guard let pack = pack(named: name), pack.binding != nil else {
                     throw ServeError.invalid("no SAE pack named '\(name)' is loaded (SAE packs: \(saePacks.map(\.name).joined(separator: ", ")))",
                                              param: "probity.features.packs[\(i)]")
                 }
@@ -272,11 +277,16 @@ public final class ServeEngine: @unchecked Sendable {
         return (plan, names)
     }
 
+    /// The pack a request names: by its manifest's name or its directory's.
+    func pack(named name: String) -> FeaturePack? {
+        packs.first { $0.name == name } ?? packs.first { URL(fileURLWithPath: $0.path).lastPathComponent == name }
+    }
+
     /// `pack/feature`, or a bare feature when one pack is loaded.
     func resolve(_ reference: String, param: String) throws -> (FeaturePack, String) {
         if let slash = reference.firstIndex(of: "/") {
             let name = String(reference[..<slash]), feature = String(reference[reference.index(after: slash)...])
-            if let pack = packs.first(where: { $0.name == name }), !feature.isEmpty { return (pack, feature) }
+            if let pack = pack(named: name), !feature.isEmpty { return (pack, feature) }
         }
         if packs.count == 1, let only = packs.first, !reference.isEmpty { return (only, reference) }
         let known = packs.map(\.name)
