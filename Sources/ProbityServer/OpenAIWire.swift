@@ -448,4 +448,10 @@ public struct HealthStatus: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case status, queued, running
     }
+
+    public init(status: String, queued: Int, running: Int) {
+        self.status = status
+        self.queued = queued
+        self.running = running
+    }
 }

@@ -84,8 +84,15 @@ struct ServeCommand: ParsableCommand {
         let severity = RuleSeverity(rawValue: failOn) ?? .high
         let loaded = try modelOptions.load(kvCache: try kvCacheOption.storage())
         let ruleSet = try AuditRuleSet(files: rules, model: loaded)
-        let servedPacks = try Self.packs(packs + ruleSet.compiled.packs.map(\.path), for: loaded,
-                                         allowModelMismatch: mismatchOption.allowModelMismatch, logger: logger)
+        let servedPacks: [FeaturePack]
+        do {
+            let (loadedPacks, notes) = try ServedPacks.load(packs + ruleSet.compiled.packs.map(\.path), for: loaded,
+                                                            allowModelMismatch: mismatchOption.allowModelMismatch)
+            for note in notes { logger.warning("\(note)") }
+            servedPacks = loadedPacks
+        } catch let error as ServedPacks.DuplicateName {
+            throw ValidationError("--pack: \(error.description)")
+        }
         let engine = try ServeEngine(loaded: loaded, rules: ruleSet, packs: servedPacks,
                                      configuration: .init(maxBatch: maxBatch, maxQueue: maxQueue, defaultMaxTokens: maxTokens, failOn: severity))
         var log: (AuditLog, AuditReport.ServedHeader)?
@@ -120,23 +127,6 @@ struct ServeCommand: ParsableCommand {
             throw ValidationError("cannot serve on \(host):\(port): \(error)")
         }
         logger.info("stopped")
-    }
-
-    /// Each distinct pack directory loaded once, checked against the model.
-    static func packs(_ paths: [String], for loaded: LoadedModel, allowModelMismatch: Bool, logger: Logger) throws -> [FeaturePack] {
-        var seen: Set<String> = []
-        var out: [FeaturePack] = []
-        for path in paths {
-            let key = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
-            guard seen.insert(key).inserted else { continue }
-            let (pack, note) = try loadPack(path, for: loaded, allowModelMismatch: allowModelMismatch)
-            if let note { logger.warning("\(path): \(note)") }
-            guard !out.contains(where: { $0.name == pack.name }) else {
-                throw ValidationError("--pack: two packs are named '\(pack.name)' (\(path) and another); requests name packs by name")
-            }
-            out.append(pack)
-        }
-        return out
     }
 
     /// The server's error, handed from its task to the command.
