@@ -203,8 +203,8 @@ extension CompletionServer {
                                  promptTokens: outcome.promptTokens, run: outcome.run, failOn: outcome.probity.failOn,
                                  startedAt: start.date, finishedAt: Date())
         do { try log.append(report) } catch {
-            // A full disk must not take the server down; the error is logged where the operator looks.
-            FileHandle.standardError.write(Data("probity serve: audit log: \(error)\n".utf8))
+            // A full disk must not take the server down; the operator reads the error in the log.
+            logger.error("audit log: \(error)")
         }
     }
 

@@ -37,13 +37,16 @@ public final class CompletionServer: @unchecked Sendable {
     /// Where finished requests are logged, with the header every line shares.
     public let auditLog: (log: AuditLog, header: AuditReport.ServedHeader)?
     let created = Int(Date().timeIntervalSince1970)
+    /// Where failures no response can carry go (an audit log that cannot be written).
+    let logger: Logger
 
     private let lock = NSLock()
     private var stopping = false
 
     public init(engine: ServeEngine, configuration: ServerConfiguration = ServerConfiguration(),
-                auditLog: (log: AuditLog, header: AuditReport.ServedHeader)? = nil) {
+                auditLog: (log: AuditLog, header: AuditReport.ServedHeader)? = nil, logger: Logger = Logger(label: "probity.serve")) {
         self.engine = engine
+        self.logger = logger
         self.configuration = configuration
         self.auditLog = auditLog
         modelID = Self.modelID(engine.loaded)
@@ -104,7 +107,7 @@ public final class CompletionServer: @unchecked Sendable {
     }
 
     /// The application, bound to the configured host and port.
-    public func makeApplication(logger: Logger = Logger(label: "probity.serve")) -> some ApplicationProtocol {
+    public func makeApplication() -> some ApplicationProtocol {
         Application(router: makeRouter(),
                     configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
                     logger: logger)
@@ -112,7 +115,7 @@ public final class CompletionServer: @unchecked Sendable {
 
     /// Serves until SIGINT or SIGTERM, then shuts down gracefully: new requests get 503, requests
     /// in flight finish, the engine stops, and the server closes.
-    public func run(logger: Logger, onRunning: @escaping @Sendable () -> Void = {}) async throws {
+    public func run(onRunning: @escaping @Sendable () -> Void = {}) async throws {
         let app = Application(router: makeRouter(),
                               configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
                               onServerRunning: { _ in onRunning() },

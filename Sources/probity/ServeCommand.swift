@@ -106,14 +106,14 @@ struct ServeCommand: ParsableCommand {
         let key = apiKey ?? ProcessInfo.processInfo.environment["PROBITY_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         let server = CompletionServer(engine: engine,
                                       configuration: .init(host: host, port: port, maxBodyBytes: maxBodyBytes, apiKey: key),
-                                      auditLog: log)
+                                      auditLog: log, logger: logger)
         let (host, port, model) = (host, port, server.modelID)
         let ruleCount = ruleSet.compiled.rules.count, packNames = servedPacks.map(\.name)
         let outcome = Outcome()
         let done = DispatchSemaphore(value: 0)
         Task {
             do {
-                try await server.run(logger: logger) {
+                try await server.run {
                     logger.info("serving \(model) on http://\(host):\(port) (\(ruleCount) rules, packs: \(packNames.isEmpty ? "none" : packNames.joined(separator: ", ")))")
                 }
             } catch {
