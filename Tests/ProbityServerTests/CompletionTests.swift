@@ -45,6 +45,19 @@ import Testing
             #expect(last.usage == c.usage)
             #expect(last.probity == c.probity)
             #expect(chunks.dropLast().allSatisfy { $0.probity == nil && $0.usage == nil })
+
+            // A stop string (as an array, or alone) ends the answer before it, finish_reason stop.
+            let words = choice.message.content.split(separator: " ")
+            let word = String(try #require(words.dropFirst().first, "two words to stop at"))
+            let before = String(choice.message.content[..<(try #require(choice.message.content.range(of: word))).lowerBound])
+            for stop in [StopSequences.many([word]), .one(word)] {
+                var request = ServerFixture.chat("Hi there")
+                request.stop = stop
+                let stopped = try ServerFixture.decode(ChatCompletion.self,
+                                                       try await ServerFixture.post(client, "/v1/chat/completions", try ServerFixture.encode(request)))
+                #expect(stopped.choices.first?.message.content == before)
+                #expect(stopped.choices.first?.finishReason == "stop")
+            }
         }
     }
 
