@@ -17,6 +17,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // HTML pages from templates that escape every value they insert (reports and dashboards).
         .package(url: "https://github.com/hummingbird-project/swift-mustache", exact: "2.1.1"),
+        // The HTTP server of `probity serve` (an OpenAI-compatible API), its graceful shutdown on
+        // SIGINT/SIGTERM, its Prometheus metrics and its logging.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // System libraries from Debian (scripts/setup installs them).
@@ -42,6 +48,14 @@ let package = Package(
         // (below the HTTP server, which only speaks the wire protocol).
         .target(name: "ProbityServe",
                 dependencies: ["ProbityAudit", "ProbityRules", "ProbityFeatures", "ProbityLM"]),
+        // The HTTP surface of serving: OpenAI's wire protocol with the `probity` extension, SSE
+        // streaming, errors, auth, metrics and the audit log, over the serving engine.
+        .target(name: "ProbityServer",
+                dependencies: ["ProbityServe", "ProbityAudit", "ProbityRules", "ProbityFeatures", "ProbityLM",
+                               .product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                               .product(name: "Prometheus", package: "swift-prometheus"),
+                               .product(name: "Logging", package: "swift-log")]),
         // Self-contained HTML: audit reports and feature dashboards (above the audit, below the tool).
         .target(name: "ProbityHTML",
                 dependencies: ["ProbityAudit", "ProbityFeatures", "ProbityLM", "ProbityFormats",
@@ -50,8 +64,10 @@ let package = Package(
             name: "probity",
             dependencies: [
                 "ProbityLM", "ProbityFeatures", "ProbityFormats", "ProbityTensor", "ProbityRules", "ProbityAudit", "ProbityTraining",
-                "ProbityHTML",
+                "ProbityHTML", "ProbityServe", "ProbityServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .target(name: "ProbityFuzzing",
                 dependencies: ["ProbityAudit", "ProbityRules", "ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
@@ -71,6 +87,11 @@ let package = Package(
         .testTarget(name: "ProbityCLITests", dependencies: ["ProbityFormats", "ProbityLM", "ProbityFeatures", "ProbityRules", "ProbityAudit", "ProbityTestSupport"]),
         .testTarget(name: "ProbityServeTests", dependencies: ["ProbityServe", "ProbityAudit", "ProbityFeatures", "ProbityLM", "ProbityTestSupport"]),
         .testTarget(name: "ProbityHTMLTests", dependencies: ["ProbityHTML", "ProbityAudit", "ProbityFeatures", "ProbityRules", "ProbityTestSupport"]),
+        .testTarget(name: "ProbityServerTests",
+                    dependencies: ["ProbityServer", "ProbityServe", "ProbityAudit", "ProbityRules", "ProbityFeatures", "ProbityLM",
+                                   "ProbityTestSupport",
+                                   .product(name: "HummingbirdTesting", package: "hummingbird"),
+                                   .product(name: "Hummingbird", package: "hummingbird")]),
         // Benchmarks: they print figures for docs/BENCHMARKS.md and are not part of the unit suite
         // (scripts/test skips them; `swift test -c release --filter ProbityBenchmarks` runs them).
         .testTarget(name: "ProbityBenchmarks",

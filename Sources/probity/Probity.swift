@@ -38,6 +38,7 @@ struct Probity: ParsableCommand {
             ReportCommand.self,
             EvalCommand.self,
             DiffCommand.self,
+            ServeCommand.self,
         ])
 
     /// Runs a command and maps every error to one message and a contract exit code.

@@ -1,4 +1,5 @@
-// `probity report merge`: joins the reports of `probity audit --shard I/N` runs into one report.
+// `probity report merge`: joins the reports of `probity audit --shard I/N` runs, or the lines of
+// `probity serve` audit logs, into one report.
 // `probity report html`: a report as one self-contained HTML page.
 
 import ArgumentParser
@@ -13,9 +14,9 @@ struct ReportCommand: ParsableCommand {
 
 struct ReportMerge: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "merge", abstract: "Merge shard reports of one suite into one report (and its JUnit XML).")
+        commandName: "merge", abstract: "Merge shard reports of one suite, or served requests' audit logs, into one report (and its JUnit XML).")
 
-    @Argument(help: "Shard reports (JSON).")
+    @Argument(help: "Shard reports (JSON), or audit logs of `probity serve` (JSONL, one report per line).")
     var reports: [String]
 
     @Option(help: "The merged JSON report.")
@@ -26,7 +27,7 @@ struct ReportMerge: ParsableCommand {
 
     func run() throws {
         guard !reports.isEmpty else { throw ValidationError("give at least one report to merge") }
-        let merged = try AuditReport.merge(try reports.map { ($0, try AuditReport.read(path: $0)) })
+        let merged = try AuditReport.merge(try reports.flatMap { path in try AuditReport.readAll(path: path).map { (path, $0) } })
         try AuditReport.writeAtomically(try merged.json(), to: out)
         if let junit { try AuditReport.writeAtomically(Data(merged.junit().utf8), to: junit) }
         if !printSummary(merged, json: out, junit: junit) { throw ExitCode(Exit.findings) }

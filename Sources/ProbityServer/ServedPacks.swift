@@ -1,0 +1,40 @@
+// The packs a server offers requests: those named on its command line and those its rules use,
+// each distinct directory loaded once and checked against the model.
+
+import Foundation
+import ProbityFeatures
+import ProbityLM
+
+public enum ServedPacks {
+    /// Two loaded packs share a name: requests name packs by name, so one must go.
+    public struct DuplicateName: Error, CustomStringConvertible {
+        public let name: String
+        public let paths: (String, String)
+        public var description: String {
+            "two packs are named '\(name)' (\(paths.0) and \(paths.1)); requests name packs by name, so serve one of them"
+        }
+    }
+
+    /// Each distinct pack directory of `paths` loaded once and checked against `loaded`, with the
+    /// mismatch notes of those `allowModelMismatch` let through.
+    public static func load(_ paths: [String], for loaded: LoadedModel, allowModelMismatch: Bool) throws -> (packs: [FeaturePack], notes: [String]) {
+        var seen: Set<String> = []
+        var packs: [(path: String, pack: FeaturePack)] = []
+        var notes: [String] = []
+        for path in paths {
+            let key = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+            guard seen.insert(key).inserted else { continue }
+            let pack = try FeaturePack.load(path: path)
+            if let note = try pack.checkCompatibility(model: loaded.model.info, modelPath: loaded.path,
+                                                      modelName: loaded.file.value("general.name")?.stringValue,
+                                                      allowModelMismatch: allowModelMismatch) {
+                notes.append("\(path): \(note)")
+            }
+            if let other = packs.first(where: { $0.pack.name == pack.name }) {
+                throw DuplicateName(name: pack.name, paths: (other.path, path))
+            }
+            packs.append((path, pack))
+        }
+        return (packs.map(\.pack), notes)
+    }
+}
