@@ -49,9 +49,12 @@ extension AuditReport {
     /// One served request: case `id` (the response's id) at `index` (unique within a log: the
     /// request's start in milliseconds since 1970 times 1000 plus a counter), its rendered prompt and
     /// the generation, with the request's rules and steering, as the case's `baseline` run (a served
-    /// request has one run: there is no unsteered twin to compare with). `failOn` is the request's.
+    /// request has one run: there is no unsteered twin to compare with). The verdict is at the
+    /// server's `fail_on`, so that a log's lines merge whatever each request asked (the request's own
+    /// verdict is in its response).
     public init(served header: ServedHeader, id: String, index: Int, prompt: String, promptTokens: Int, run: Run,
-                failOn: RuleSeverity, startedAt: Date, finishedAt: Date) {
+                startedAt: Date, finishedAt: Date) {
+        let failOn = header.failOn
         let c = Case(id: id, index: index, prompt: prompt, promptTokens: promptTokens, location: "serve", baseline: run,
                      steered: nil, effects: nil, expectations: [], expectationsPassed: true)
         let rules = header.rules.map { r in

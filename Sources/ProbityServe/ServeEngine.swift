@@ -287,6 +287,8 @@ public final class ServeEngine: @unchecked Sendable {
         if let slash = reference.firstIndex(of: "/") {
             let name = String(reference[..<slash]), feature = String(reference[reference.index(after: slash)...])
             if let pack = pack(named: name), !feature.isEmpty { return (pack, feature) }
+            throw ServeError.invalid("feature '\(reference)': no pack named '\(name)' is loaded (packs: \(packs.map(\.name).joined(separator: ", ")))",
+                                     param: param)
         }
         if packs.count == 1, let only = packs.first, !reference.isEmpty { return (only, reference) }
         let known = packs.map(\.name)

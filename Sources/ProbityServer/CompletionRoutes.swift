@@ -200,7 +200,7 @@ extension CompletionServer {
         metrics.completed(outcome)
         guard let (log, header) = auditLog else { return }
         let report = AuditReport(served: header, id: id, index: log.nextIndex(startedAt: start.date), prompt: outcome.prompt,
-                                 promptTokens: outcome.promptTokens, run: outcome.run, failOn: outcome.probity.failOn,
+                                 promptTokens: outcome.promptTokens, run: outcome.run,
                                  startedAt: start.date, finishedAt: Date())
         do { try log.append(report) } catch {
             // A full disk must not take the server down; the operator reads the error in the log.

@@ -26,6 +26,8 @@ import Testing
          .badRequest, "probity.steer[0].feature", nil),
         (#"{"messages": [{"role": "user", "content": "hi"}], "probity": {"steer": [{"action": "clamp", "feature": "smollm2-l15/no-such-latent", "value": 1}]}}"#,
          .badRequest, "probity.steer[0]", nil),
+        (#"{"messages": [{"role": "user", "content": "hi"}], "probity": {"steer": [{"action": "clamp", "feature": "nopack/gold", "value": 1}]}}"#,
+         .badRequest, "probity.steer[0].feature", nil),
         (#"{"messages": [{"role": "user", "content": "hi"}], "probity": {"features": {"top_k": 0}}}"#, .badRequest, "probity.features.top_k", nil),
         (#"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1000000}"#, .badRequest, "max_tokens", "context_length_exceeded"),
     ]
