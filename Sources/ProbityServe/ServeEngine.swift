@@ -269,7 +269,8 @@ public final class ServeEngine: @unchecked Sendable {
             } catch {
                 throw ServeError.invalid("\(param): \(error)", param: param)
             }
-            names.append(("\(pack.name)/\(feature)", e.action))
+            // Named as the request wrote it, so a client finds its own edit.
+            names.append((e.feature, e.action))
         }
         do { try plan.attach(to: hooks, model: loaded.model.info) } catch {
             throw ServeError.invalid("probity.steer: \(error)", param: "probity.steer")
@@ -392,19 +393,20 @@ public final class ServeEngine: @unchecked Sendable {
             lock.unlock()
 
             for job in joining {
-                if let a = start(job, in: batch) { active[a.id] = a.active } else { finished(1) }
+                if let a = start(job, in: batch) { active[a.id] = a.active }
             }
             guard batch.activeCount > 0 else { continue }
             do {
                 for id in try batch.step() {
                     guard let a = active.removeValue(forKey: id) else { continue }
-                    if let result = batch.result(id) { complete(a, result) }
+                    // Counted out before its client hears the end, so the load it reads is current.
                     finished(1)
+                    if let result = batch.result(id) { complete(a, result) }
                 }
             } catch {
                 // A failed step leaves every sequence of it in an unknown state: each ends with the error.
-                for a in active.values { a.job.continuation.finish(throwing: ServeError.failed("\(error)")) }
                 finished(active.count)
+                for a in active.values { a.job.continuation.finish(throwing: ServeError.failed("\(error)")) }
                 return false
             }
         }
@@ -416,9 +418,11 @@ public final class ServeEngine: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Runs a job's prompt and adds it to the batch; nil when it was cancelled or failed (ended).
+    /// Runs a job's prompt and adds it to the batch; nil when it was cancelled or failed (ended, and
+    /// counted out).
     private func start(_ job: Job, in batch: BatchGenerator) -> (id: Int, active: Active)? {
         if job.cancelled {
+            finished(1)
             job.continuation.finish(throwing: CancellationError())
             return nil
         }
@@ -439,6 +443,7 @@ public final class ServeEngine: @unchecked Sendable {
                                onText: { if !$0.isEmpty { continuation.yield(.text($0)) } })
             return (id, Active(job: job, prefillSeconds: prefill, queueSeconds: (t0 - job.submitted).seconds))
         } catch {
+            finished(1)
             job.continuation.finish(throwing: ServeError.failed("\(error)"))
             return nil
         }
