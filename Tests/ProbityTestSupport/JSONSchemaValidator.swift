@@ -99,6 +99,6 @@ public struct JSONSchemaValidator {
         if let x = a as? String, let y = b as? String { return x == y }
         if let x = number(a), let y = number(b) { return x == y }
         if isBool(a) && isBool(b) { return (a as? Bool) == (b as? Bool) }
-        return false
+        return a is NSNull && b is NSNull
     }
 }
