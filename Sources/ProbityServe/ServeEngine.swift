@@ -239,7 +239,7 @@ public final class ServeEngine: @unchecked Sendable {
         if let names = asked.packs {
             for (i, name) in names.enumerated() {
                 guard let pack = pack(named: name), pack.binding != nil else {
-                    throw ServeError.invalid("no SAE pack named '\(name)' is loaded (SAE packs: \(saePacks.map(\.name).joined(separator: ", ")))",
+                    throw ServeError.invalid("no SAE pack named '\(name)' is loaded (SAE packs: \(saePacks.map(Self.directory).joined(separator: ", ")))",
                                              param: "probity.features.packs[\(i)]")
                 }
                 chosen.append(pack)
@@ -278,9 +278,19 @@ public final class ServeEngine: @unchecked Sendable {
         return (plan, names)
     }
 
-    /// The pack a request names: by its manifest's name or its directory's.
+    /// The pack a request names: by its directory's name, or by its manifest's name when no other
+    /// pack has that name too.
     func pack(named name: String) -> FeaturePack? {
-        packs.first { $0.name == name } ?? packs.first { URL(fileURLWithPath: $0.path).lastPathComponent == name }
+        if let byDirectory = packs.first(where: { Self.directory($0) == name }) { return byDirectory }
+        let byName = packs.filter { $0.name == name }
+        return byName.count == 1 ? byName.first : nil
+    }
+
+    static func directory(_ pack: FeaturePack) -> String { URL(fileURLWithPath: pack.path).lastPathComponent }
+
+    /// The packs as requests may name them, for messages.
+    var packNames: String {
+        packs.isEmpty ? "none loaded; start the server with --pack" : packs.map(Self.directory).joined(separator: ", ")
     }
 
     /// `pack/feature`, or a bare feature when one pack is loaded.
@@ -288,12 +298,11 @@ public final class ServeEngine: @unchecked Sendable {
         if let slash = reference.firstIndex(of: "/") {
             let name = String(reference[..<slash]), feature = String(reference[reference.index(after: slash)...])
             if let pack = pack(named: name), !feature.isEmpty { return (pack, feature) }
-            throw ServeError.invalid("feature '\(reference)': no pack named '\(name)' is loaded (packs: \(packs.map(\.name).joined(separator: ", ")))",
+            throw ServeError.invalid("feature '\(reference)': no pack named '\(name)' is loaded, or more than one has that name (packs by directory: \(packNames))",
                                      param: param)
         }
         if packs.count == 1, let only = packs.first, !reference.isEmpty { return (only, reference) }
-        let known = packs.map(\.name)
-        throw ServeError.invalid("feature '\(reference)': expected PACK/FEATURE with PACK one of the server's packs (\(known.isEmpty ? "none loaded; start the server with --pack" : known.joined(separator: ", ")))",
+        throw ServeError.invalid("feature '\(reference)': expected PACK/FEATURE with PACK one of the server's packs (\(packNames))",
                                  param: param)
     }
 

@@ -1,20 +1,12 @@
 // The packs a server offers requests: those named on its command line and those its rules use,
-// each distinct directory loaded once and checked against the model.
+// each distinct directory loaded once and checked against the model. Two packs may share a
+// manifest name (the CAA and probe packs of one concept do): requests then name them by directory.
 
 import Foundation
 import ProbityFeatures
 import ProbityLM
 
 public enum ServedPacks {
-    /// Two loaded packs share a name: requests name packs by name, so one must go.
-    public struct DuplicateName: Error, CustomStringConvertible {
-        public let name: String
-        public let paths: (String, String)
-        public var description: String {
-            "two packs are named '\(name)' (\(paths.0) and \(paths.1)); requests name packs by name, so serve one of them"
-        }
-    }
-
     /// Each distinct pack directory of `paths` loaded once and checked against `loaded`, with the
     /// mismatch notes of those `allowModelMismatch` let through.
     public static func load(_ paths: [String], for loaded: LoadedModel, allowModelMismatch: Bool) throws -> (packs: [FeaturePack], notes: [String]) {
@@ -29,9 +21,6 @@ public enum ServedPacks {
                                                       modelName: loaded.file.value("general.name")?.stringValue,
                                                       allowModelMismatch: allowModelMismatch) {
                 notes.append("\(path): \(note)")
-            }
-            if let other = packs.first(where: { $0.pack.name == pack.name }) {
-                throw DuplicateName(name: pack.name, paths: (other.path, path))
             }
             packs.append((path, pack))
         }

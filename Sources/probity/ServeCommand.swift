@@ -84,15 +84,9 @@ struct ServeCommand: ParsableCommand {
         let severity = RuleSeverity(rawValue: failOn) ?? .high
         let loaded = try modelOptions.load(kvCache: try kvCacheOption.storage())
         let ruleSet = try AuditRuleSet(files: rules, model: loaded)
-        let servedPacks: [FeaturePack]
-        do {
-            let (loadedPacks, notes) = try ServedPacks.load(packs + ruleSet.compiled.packs.map(\.path), for: loaded,
-                                                            allowModelMismatch: mismatchOption.allowModelMismatch)
-            for note in notes { logger.warning("\(note)") }
-            servedPacks = loadedPacks
-        } catch let error as ServedPacks.DuplicateName {
-            throw ValidationError("--pack: \(error.description)")
-        }
+        let (servedPacks, notes) = try ServedPacks.load(packs + ruleSet.compiled.packs.map(\.path), for: loaded,
+                                                         allowModelMismatch: mismatchOption.allowModelMismatch)
+        for note in notes { logger.warning("\(note)") }
         let engine = try ServeEngine(loaded: loaded, rules: ruleSet, packs: servedPacks,
                                      configuration: .init(maxBatch: maxBatch, maxQueue: maxQueue, defaultMaxTokens: maxTokens, failOn: severity))
         var log: (AuditLog, AuditReport.ServedHeader)?
