@@ -4,7 +4,10 @@
 # interventions in the response and the final SSE chunk, steering changes the text, a bad edit is
 # refused with a 400. Prints one line per check, then "N passed, N failed"; exit 0 when all pass.
 import argparse
+import re
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import openai
@@ -184,6 +187,34 @@ def run_checks(base_url, args) -> Checks:
             return f"400: {str(e)[:80]}"
         raise AssertionError("a steering edit on an unknown pack was accepted (expected 400)")
     checks.run("unknown steering feature is refused with 400", bad_edit)
+
+    def metric(name):
+        with urllib.request.urlopen(base_url + "/metrics", timeout=30) as r:
+            text = r.read().decode()
+        m = re.search(rf"^{name} ([0-9.e+]+)$", text, re.M)
+        assert m, f"/metrics has no {name}"
+        return float(m.group(1))
+
+    def disconnect():
+        # A client that closes its socket mid-stream: the server must stop generating at its next
+        # token, and a cut request is not counted as a finished completion.
+        before = metric("probity_completion_tokens_total")
+        chunks = 0
+        with client.chat.completions.create(model=model, messages=[{"role": "user", "content": "Write a long story about a lighthouse keeper."}],
+                                            stream=True, max_tokens=2000, temperature=0, seed=1234) as stream:
+            for _ in stream:
+                chunks += 1
+                if chunks == 4:
+                    break
+        assert chunks == 4, f"the stream ended after {chunks} chunks, before the client left"
+        closed = time.monotonic()
+        while metric("probity_running_requests") > 0:
+            assert time.monotonic() - closed < 10, "the generation still runs 10 s after its client closed the connection"
+            time.sleep(0.02)
+        after = metric("probity_completion_tokens_total")
+        assert after == before, f"the cut request was counted as finished ({after - before:.0f} tokens)"
+        return f"stopped {time.monotonic() - closed:.2f} s after the client closed its connection"
+    checks.run("a client that closes its connection mid-stream cancels its generation", disconnect)
     return checks
 
 
