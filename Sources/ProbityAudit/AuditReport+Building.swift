@@ -109,13 +109,14 @@ extension AuditReport.Case {
                         AuditReport.AloneEffect(kl: a.kl, klMean: AuditReport.mean(a.kl), klMax: a.kl.max() ?? 0,
                                                 top1ChangedFraction: a.top1ChangedFraction, positionsEdited: a.positionsEdited,
                                                 fires: a.fires, logitDeltas: AuditReport.meanDeltas(a.logitDeltas),
-                                                logitDeltasFirst: AuditReport.firstDeltas(a.logitDeltas))
+                                                logitDeltasFirst: AuditReport.firstDeltas(a.logitDeltas),
+                                                topChanges: AuditReport.TopChanges(a.topShifts, tokenizer: tokenizer))
                     })
             }
             effects = AuditReport.Effects(
                 textChanged: s.text != r.baseline.text, kl: r.effects?.kl, klMean: r.effects.map { AuditReport.mean($0.kl) },
                 klMax: r.effects.map { $0.kl.max() ?? 0 }, top1ChangedFraction: r.effects?.top1ChangedFraction,
-                interventions: interventions)
+                topChanges: r.effects.map { AuditReport.TopChanges($0.topShifts, tokenizer: tokenizer) }, interventions: interventions)
         }
         let expectations = r.auditCase.expectations.map { e in
             let actual = firedBaseline.contains(e.rule)
@@ -127,6 +128,16 @@ extension AuditReport.Case {
                   baseline: AuditReport.Run(r.baseline, prompt: r.promptTokens, severities: severities, tokenizer: tokenizer),
                   steered: steered, effects: effects, expectations: expectations,
                   expectationsPassed: expectations.allSatisfy(\.passed))
+    }
+}
+
+extension AuditReport.TopChanges {
+    /// The runner's shifts with each token's piece.
+    init(_ s: TopShifts, tokenizer: (Int) -> String) {
+        func change(_ x: TopShifts.Shift) -> AuditReport.TokenChange {
+            AuditReport.TokenChange(token: tokenizer(x.token), id: x.token, probabilityDelta: x.probabilityDelta, logitDelta: x.logitDelta)
+        }
+        self.init(raised: s.raised.map(change), lowered: s.lowered.map(change))
     }
 }
 

@@ -17,7 +17,7 @@ public struct AuditReport: Codable, Sendable, Equatable {
     /// Version 5 added the model's `adapters` (absent when there are none). Version 6 added each
     /// rule's `calibration`, the threshold a suite's `calibrate:` chose on the audited model (absent
     /// when the rule judged at its file's threshold).
-    public static let schemaVersion = 6
+    public static let schemaVersion = 7
 
     public var schemaVersion: Int
     public var probityVersion: String
@@ -348,11 +348,41 @@ public struct AuditReport: Codable, Sendable, Equatable {
         public var klMean: Double?
         public var klMax: Double?
         public var top1ChangedFraction: Double?
+        /// The tokens whose probability every rule steering together moved most (absent when no
+        /// pass was measured).
+        public var topChanges: TopChanges? = nil
         public var interventions: [InterventionEffect]
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case textChanged = "text_changed", kl, klMean = "kl_mean", klMax = "kl_max"
-            case top1ChangedFraction = "top1_changed_fraction", interventions
+            case top1ChangedFraction = "top1_changed_fraction", topChanges = "top_changes", interventions
+        }
+    }
+
+    /// The tokens whose probability a steered pass moved most against the baseline along the
+    /// steered path, whatever tokens the rules name: means over its generated positions.
+    public struct TopChanges: Codable, Sendable, Equatable {
+        /// Largest mean rise in probability first; only tokens that rose.
+        public var raised: [TokenChange]
+        /// Largest mean fall first; only tokens that fell.
+        public var lowered: [TokenChange]
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case raised, lowered
+        }
+    }
+
+    /// One token's mean change along the steered path.
+    public struct TokenChange: Codable, Sendable, Equatable {
+        public var token: String
+        public var id: Int
+        /// Steered − baseline probability, mean over the generated positions.
+        public var probabilityDelta: Double
+        /// Steered − baseline logit, mean over the generated positions.
+        public var logitDelta: Double
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case token, id, probabilityDelta = "probability_delta", logitDelta = "logit_delta"
         }
     }
 
@@ -387,10 +417,13 @@ public struct AuditReport: Codable, Sendable, Equatable {
         public var fires: Bool
         public var logitDeltas: [String: Double]
         public var logitDeltasFirst: [String: Double]
+        /// The tokens whose probability this rule's interventions alone moved most.
+        public var topChanges: TopChanges? = nil
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case kl, klMean = "kl_mean", klMax = "kl_max", top1ChangedFraction = "top1_changed_fraction"
             case positionsEdited = "positions_edited", fires, logitDeltas = "logit_deltas", logitDeltasFirst = "logit_deltas_first"
+            case topChanges = "top_changes"
         }
     }
 

@@ -43,6 +43,8 @@ public struct InterventionEffects: Sendable {
     public var kl: [Double]
     /// Fraction of those positions whose most likely token differs.
     public var top1ChangedFraction: Double
+    /// The tokens whose probability the interventions together moved most.
+    public var topShifts: TopShifts
     /// Per rule with interventions: steered − baseline logit of each token its `effects` names, at
     /// each generated position, with every rule steering.
     public var logitDeltas: [String: [String: [Double]]]
@@ -55,12 +57,58 @@ public struct RuleEffect: Sendable {
     /// KL(baseline ‖ this rule alone) in nats at each generated position.
     public var kl: [Double]
     public var top1ChangedFraction: Double
+    /// The tokens whose probability this rule's interventions alone moved most.
+    public var topShifts: TopShifts
     /// Per token the rule names: this rule alone − baseline logit at each generated position.
     public var logitDeltas: [String: [Double]]
     /// Positions its interventions edited in that pass.
     public var positionsEdited: Int
     /// Whether the rule fires in that pass.
     public var fires: Bool
+}
+
+/// The tokens whose probability a pass moved most against the baseline, whatever tokens the rules
+/// name: mean over the path's positions of the change in probability, with the mean change in
+/// logit beside it.
+public struct TopShifts: Sendable, Equatable {
+    public struct Shift: Sendable, Equatable {
+        public var token: Int
+        /// Mean over positions of steered − baseline probability.
+        public var probabilityDelta: Double
+        /// Mean over positions of steered − baseline logit.
+        public var logitDelta: Double
+    }
+
+    /// How many tokens each list keeps.
+    public static let count = 5
+
+    /// Largest mean rise first (only tokens that rose).
+    public var raised: [Shift] = []
+    /// Largest mean fall first (only tokens that fell).
+    public var lowered: [Shift] = []
+
+    public init() {}
+
+    /// From each row's probability change (steered − baseline, one per token) and its two logit
+    /// rows; ties go to the lower token id.
+    init(rows: [(dp: [Double], base: [Float], steered: [Float])], k: Int) {
+        guard let vocab = rows.first?.dp.count, vocab > 0 else { return }
+        var sum = [Double](repeating: 0, count: vocab)
+        for r in rows where r.dp.count == vocab {
+            for i in 0..<vocab { sum[i] += r.dp[i] }
+        }
+        let m = Double(rows.count)
+        func shift(_ i: Int) -> Shift {
+            let dl = rows.reduce(0.0) { acc, r in
+                i < r.base.count && i < r.steered.count ? acc + Double(r.steered[i]) - Double(r.base[i]) : acc
+            }
+            return Shift(token: i, probabilityDelta: sum[i] / m, logitDelta: dl / m)
+        }
+        let up = sum.indices.filter { sum[$0] > 0 }.sorted { sum[$0] != sum[$1] ? sum[$0] > sum[$1] : $0 < $1 }
+        let down = sum.indices.filter { sum[$0] < 0 }.sorted { sum[$0] != sum[$1] ? sum[$0] < sum[$1] : $0 < $1 }
+        raised = up.prefix(k).map(shift)
+        lowered = down.prefix(k).map(shift)
+    }
 }
 
 /// Everything measured for one case.
@@ -200,8 +248,8 @@ public struct AuditRunner {
         let m = steered.tokens.count
         let steering = rules.steering
         guard m > 0 else {
-            let none = RuleEffect(kl: [], top1ChangedFraction: 0, logitDeltas: [:], positionsEdited: 0, fires: false)
-            return InterventionEffects(kl: [], top1ChangedFraction: 0, logitDeltas: [:],
+            let none = RuleEffect(kl: [], top1ChangedFraction: 0, topShifts: TopShifts(), logitDeltas: [:], positionsEdited: 0, fires: false)
+            return InterventionEffects(kl: [], top1ChangedFraction: 0, topShifts: TopShifts(), logitDeltas: [:],
                                        alone: Dictionary(uniqueKeysWithValues: steering.map { ($0.rule, none) }))
         }
         // The steered path up to its last generated position; that position's logits choose the
@@ -218,7 +266,7 @@ public struct AuditRunner {
         // agree to the bit, where decode's one-token steps would differ in rounding.
         let steeredAll = try run(.steered(only: nil), path).logits
         let steeredRows = (0..<m).map { Array(row(steeredAll, $0)) }
-        let combined = Self.compare(baseline, steeredRows, pool: loaded.pool)
+        let combined = Self.compare(baseline, base: baseRows, steeredRows, pool: loaded.pool)
         var deltas: [String: [String: [Double]]] = [:]
         for (rule, tokens) in steering {
             deltas[rule] = Self.deltas(tokens, baseRows, steeredRows)
@@ -228,12 +276,13 @@ public struct AuditRunner {
             if interrupted() { return nil }
             let (all, recorder) = try run(.steered(only: rule), path)
             let rows = (0..<m).map { Array(row(all, $0)) }
-            let c = Self.compare(baseline, rows, pool: loaded.pool)
-            alone[rule] = RuleEffect(kl: c.kl, top1ChangedFraction: c.top1, logitDeltas: Self.deltas(tokens, baseRows, rows),
+            let c = Self.compare(baseline, base: baseRows, rows, pool: loaded.pool)
+            alone[rule] = RuleEffect(kl: c.kl, top1ChangedFraction: c.top1, topShifts: c.shifts, logitDeltas: Self.deltas(tokens, baseRows, rows),
                                      positionsEdited: recorder?.applications[rule] ?? 0,
                                      fires: recorder?.evaluate(length: path.length).contains { $0.rule == rule && $0.fired } ?? false)
         }
-        return InterventionEffects(kl: combined.kl, top1ChangedFraction: combined.top1, logitDeltas: deltas, alone: alone)
+        return InterventionEffects(kl: combined.kl, top1ChangedFraction: combined.top1, topShifts: combined.shifts,
+                                   logitDeltas: deltas, alone: alone)
     }
 
     /// The logits of `path` from its prompt's last position on, with `hooks` attached: the prompt in
@@ -283,25 +332,43 @@ public struct AuditRunner {
         return out.compactMap { $0 }
     }
 
-    /// KL(p ‖ q) per row pair, and the fraction of rows whose argmax differs; rows across `pool`.
-    static func compare(_ p: [Distribution], _ q: [[Float]], pool: ThreadPool) -> (kl: [Double], top1: Double) {
-        let pairs = Array(zip(p, q).filter { $0.0.logits == $0.1.count })
-        var kl = [Double](repeating: 0, count: pairs.count)
-        var changed = [Bool](repeating: false, count: pairs.count)
+    /// How a pass differs from the baseline rows along one path.
+    struct Comparison {
+        /// KL(baseline ‖ pass) in nats per row.
+        var kl: [Double]
+        /// Fraction of rows whose most likely token differs.
+        var top1: Double
+        /// The tokens whose probability moved most, mean over the rows.
+        var shifts: TopShifts
+    }
+
+    /// KL(p ‖ q) per row pair, the fraction of rows whose argmax differs, and the `k` tokens whose
+    /// probability rose and fell most on average; rows across `pool`, summed in row order (so the
+    /// same at any thread count). `base` are the raw logits `p` came from.
+    static func compare(_ p: [Distribution], base: [[Float]], _ q: [[Float]], pool: ThreadPool, k: Int = TopShifts.count) -> Comparison {
+        let n = min(p.count, base.count, q.count)
+        let rows = (0..<n).filter { p[$0].logits == q[$0].count && base[$0].count == q[$0].count }
+        var kl = [Double](repeating: 0, count: rows.count)
+        var changed = [Bool](repeating: false, count: rows.count)
+        var dp = [[Double]](repeating: [], count: rows.count)
         kl.withUnsafeMutableBufferPointer { klSlots in
             changed.withUnsafeMutableBufferPointer { changedSlots in
-                pool.parallelFor(pairs.count) { j in
-                    let (a, b) = pairs[j]
-                    let lq = logSoftmax(b)
-                    var d = 0.0
-                    for (i, pi) in a.p { d += pi * (a.logp[i] - lq[i]) }
-                    klSlots[j] = max(0, d)
-                    changedSlots[j] = a.argmax != argmax(b)
+                dp.withUnsafeMutableBufferPointer { dpSlots in
+                    pool.parallelFor(rows.count) { j in
+                        let (a, b) = (p[rows[j]], q[rows[j]])
+                        let lq = logSoftmax(b)
+                        var d = 0.0
+                        for (i, pi) in a.p { d += pi * (a.logp[i] - lq[i]) }
+                        klSlots[j] = max(0, d)
+                        changedSlots[j] = a.argmax != argmax(b)
+                        dpSlots[j] = zip(lq, a.logp).map { exp($0) - exp($1) }
+                    }
                 }
             }
         }
-        let n = changed.filter { $0 }.count
-        return (kl, kl.isEmpty ? 0 : Double(n) / Double(kl.count))
+        let n1 = changed.filter { $0 }.count
+        return Comparison(kl: kl, top1: kl.isEmpty ? 0 : Double(n1) / Double(kl.count),
+                          shifts: TopShifts(rows: rows.indices.map { (dp[$0], base[rows[$0]], q[rows[$0]]) }, k: k))
     }
 
     /// Per token: steered − baseline logit at each row.

@@ -25,12 +25,16 @@ struct CaseView {
         let fired: [Fired], hasFired: Bool
     }
     struct Delta { let token: String; let mean: String; let first: String; let bar: String }
+    /// A token a pass moved: its mean probability change (percentage points) and logit change.
+    struct Moved { let token: String; let probability: String; let logit: String; let bar: String; let up: Bool }
     struct Intervention {
         let rule: String, positionsEdited: String, firedBaseline: String, firesAfter: String, stillFires: Bool
         let alone: String, deltas: [Delta], hasDeltas: Bool
+        let moved: [Moved], hasMoved: Bool, movedNote: String
     }
     struct Effects {
         let textChanged: String, kl: String, klChart: String, hasKL: Bool, top1: String
+        let moved: [Moved], hasMoved: Bool
         let interventions: [Intervention]
     }
     struct Piece { let text: String; let same: Bool; let added: Bool; let removed: Bool }
@@ -74,6 +78,14 @@ struct CaseView {
     }
 
     /// A token as the strip shows it: newlines and tabs visible, never empty.
+    /// A token as a JSON string literal (`" Paris"`, `"'s"`, `"\n"`): quoted so its spaces show,
+    /// and readable back as JSON.
+    static func quoted(_ piece: String) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return (try? encoder.encode(piece)).map { String(decoding: $0, as: UTF8.self) } ?? piece.debugDescription
+    }
+
     static func display(_ piece: String) -> String {
         if piece.isEmpty { return "∅" }
         return piece.replacingOccurrences(of: "\n", with: "↵\n").replacingOccurrences(of: "\t", with: "→\t")
@@ -149,7 +161,7 @@ struct CaseView {
             let deltas = i.logitDeltas.sorted { abs($0.value) != abs($1.value) ? abs($0.value) > abs($1.value) : $0.key < $1.key }
             let scale = deltas.map { abs($0.value) }.max() ?? 0
             let rows = deltas.prefix(8).map { token, value in
-                Delta(token: token.debugDescription, mean: Markup.number(value),
+                Delta(token: quoted(token), mean: Markup.number(value),
                       first: i.logitDeltasFirst?[token].map { Markup.number($0) } ?? "–", bar: Self.deltaBar(value, scale: scale))
             }
             let alone = i.alone.map { a in
@@ -157,13 +169,28 @@ struct CaseView {
                     + "top-1 changed at \(Markup.number(a.top1ChangedFraction * 100, digits: 0))% of positions; "
                     + "\(a.positionsEdited) positions edited; \(a.fires ? "fires" : "silent") in that pass"
             } ?? "not measured alone"
+            let moved = moved(i.alone?.topChanges)
             return Intervention(rule: i.rule, positionsEdited: "\(i.positionsEdited)", firedBaseline: i.firedBaseline ? "yes" : "no",
                                 firesAfter: i.firesAfter ? "yes" : "no", stillFires: i.firesAfter, alone: alone,
-                                deltas: rows, hasDeltas: !rows.isEmpty)
+                                deltas: rows, hasDeltas: !rows.isEmpty, moved: moved, hasMoved: !moved.isEmpty,
+                                movedNote: i.alone?.topChanges == nil ? "not measured alone" : "no token moved")
         }
+        let all = moved(e.topChanges)
         return Effects(textChanged: e.textChanged ? "yes" : "no", kl: klText, klChart: chart, hasKL: !kl.isEmpty,
                        top1: e.top1ChangedFraction.map { Markup.number($0 * 100, digits: 0) + "%" } ?? "not measured",
-                       interventions: interventions)
+                       moved: all, hasMoved: !all.isEmpty, interventions: interventions)
+    }
+
+    /// A pass's most moved tokens, raised then lowered, each with a bar scaled to the largest change.
+    static func moved(_ t: AuditReport.TopChanges?) -> [Moved] {
+        guard let t else { return [] }
+        let all = t.raised + t.lowered
+        let scale = all.map { abs($0.probabilityDelta) }.max() ?? 0
+        return all.map { c in
+            Moved(token: quoted(c.token), probability: (c.probabilityDelta >= 0 ? "+" : "") + Markup.number(c.probabilityDelta * 100, digits: 2),
+                  logit: (c.logitDelta >= 0 ? "+" : "") + Markup.number(c.logitDelta), bar: deltaBar(c.probabilityDelta, scale: scale),
+                  up: c.probabilityDelta >= 0)
+        }
     }
 
     /// A bar from the middle, right for a raised logit, left for a lowered one.

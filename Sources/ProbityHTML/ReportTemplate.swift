@@ -122,10 +122,15 @@ enum ReportTemplate {
     <h4>Effects of the interventions</h4>
     <p>text changed: {{textChanged}} · KL(baseline ‖ steered) {{kl}} · top-1 token changed at {{top1}} of generated positions</p>
     {{#hasKL}}<figure>{{{klChart}}}<figcaption class="muted">KL per generated position of the steered path</figcaption></figure>{{/hasKL}}
+    {{#hasMoved}}<div class="scroll"><table class="compact moved" id="moved-{{anchor}}"><caption class="muted">Tokens every rule steering moved most: mean change in probability (percentage points) and in logit over the generated positions</caption>
+      <thead><tr><th>token</th><th></th><th class="n">Δ probability (pp)</th><th class="n">Δ logit</th></tr></thead>
+      <tbody>{{#moved}}<tr class="{{#up}}up{{/up}}{{^up}}down{{/up}}"><td class="tok">{{token}}</td><td>{{{bar}}}</td><td class="n">{{probability}}</td><td class="n muted">{{logit}}</td></tr>{{/moved}}</tbody>
+    </table></div>{{/hasMoved}}
     <div class="scroll"><table class="effects">
-      <thead><tr><th>intervening rule</th><th class="n">positions edited</th><th>fired on baseline</th><th>still fires?</th><th>alone</th><th>top logit changes (mean, first position)</th></tr></thead>
+      <thead><tr><th>intervening rule</th><th class="n">positions edited</th><th>fired on baseline</th><th>still fires?</th><th>alone</th><th>tokens it moved most alone (Δ probability pp, Δ logit)</th><th>named tokens' logit changes (mean, first position)</th></tr></thead>
       <tbody>
       {{#interventions}}<tr><td>{{rule}}</td><td class="n">{{positionsEdited}}</td><td>{{firedBaseline}}</td><td class="{{#stillFires}}bad{{/stillFires}}">{{firesAfter}}</td><td class="muted">{{alone}}</td>
+        <td>{{#hasMoved}}<table class="compact moved">{{#moved}}<tr class="{{#up}}up{{/up}}{{^up}}down{{/up}}"><td class="tok">{{token}}</td><td>{{{bar}}}</td><td class="n">{{probability}}</td><td class="n muted">{{logit}}</td></tr>{{/moved}}</table>{{/hasMoved}}{{^hasMoved}}<span class="muted">{{movedNote}}</span>{{/hasMoved}}</td>
         <td>{{#hasDeltas}}<table class="compact">{{#deltas}}<tr><td class="tok">{{token}}</td><td>{{{bar}}}</td><td class="n">{{mean}}</td><td class="n muted">{{first}}</td></tr>{{/deltas}}</table>{{/hasDeltas}}{{^hasDeltas}}<span class="muted">no tokens named</span>{{/hasDeltas}}</td></tr>
       {{/interventions}}
       </tbody>

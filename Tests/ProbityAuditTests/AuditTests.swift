@@ -194,6 +194,20 @@ import ProbityAudit
         for (token, d) in deltas { #expect(abs((alone.logitDeltas[token] ?? .nan) - d) <= 1e-2 * max(1, abs(d)), "\(token)") }
         // Its edits in that pass: the generated positions of the path (the last sampled token is not run).
         #expect(alone.positionsEdited == kl.count - 1)
+        // The tokens the steering moved most, whatever the rule names: ordered, signed, and (the only
+        // steering rule) the same alone as combined; a named token among them has the logit delta
+        // `logit_deltas` gives it.
+        for changes in [try #require(effects.topChanges), try #require(alone.topChanges)] {
+            #expect(!changes.raised.isEmpty && !changes.lowered.isEmpty)
+            #expect(changes.raised.count <= 5 && changes.lowered.count <= 5)
+            #expect(changes.raised.allSatisfy { $0.probabilityDelta > 0 } && changes.lowered.allSatisfy { $0.probabilityDelta < 0 })
+            #expect(zip(changes.raised, changes.raised.dropFirst()).allSatisfy { $0.probabilityDelta >= $1.probabilityDelta })
+            #expect(zip(changes.lowered, changes.lowered.dropFirst()).allSatisfy { $0.probabilityDelta <= $1.probabilityDelta })
+            #expect(changes.raised.map(\.probabilityDelta).reduce(0, +) <= 1 && changes.lowered.map(\.probabilityDelta).reduce(0, +) >= -1)
+            for c in changes.raised + changes.lowered {
+                if let named = deltas[c.token] { #expect(abs(named - c.logitDelta) <= 1e-2 * max(1, abs(named)), "\(c.token)") }
+            }
+        }
 
         // Shards 1/2 and 2/2 merge into the unsharded report's content.
         let merged = try AuditReport.merge([("a", try Self.run(path, shard: (1, 2))), ("b", try Self.run(path, shard: (2, 2)))])

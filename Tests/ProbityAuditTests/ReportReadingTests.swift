@@ -133,8 +133,8 @@ import Testing
                           "summary.passed", "missing")
         Self.expectBadKey(good.replacingOccurrences(of: "\"high\" : 1,", with: "\"severe\" : 1,"),
                           "summary.findings_by_severity.severe", "RuleSeverity")
-        Self.expectBadKey(good.replacingOccurrences(of: "\"schema_version\" : 6", with: "\"schema_version\" : 5"),
-                          "schema_version", "expected 6, found 5")
+        Self.expectBadKey(good.replacingOccurrences(of: "\"schema_version\" : 7", with: "\"schema_version\" : 6"),
+                          "schema_version", "expected 7, found 6")
         // Version 2's per-position "fvu" is no longer a key.
         Self.expectBadKey(good.replacingOccurrences(of: "\"relative_squared_error\" : 0.25", with: "\"fvu\" : 0.25"),
                           "cases[0].steered.features[0].packs[0].relative_squared_error", "missing")

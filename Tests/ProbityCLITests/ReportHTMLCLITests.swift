@@ -32,7 +32,10 @@ import Testing
         var steered = baseline
         steered.text = "no " + hostile
         steered.fired = []
+        let moved = AuditReport.TopChanges(raised: [AuditReport.TokenChange(token: hostile, id: 7, probabilityDelta: 0.25, logitDelta: 3)],
+                                           lowered: [AuditReport.TokenChange(token: " yes", id: 9, probabilityDelta: -0.125, logitDelta: -1)])
         let effects = AuditReport.Effects(textChanged: true, kl: [0.25, 0.5], klMean: 0.375, klMax: 0.5, top1ChangedFraction: 0.5,
+                                          topChanges: moved,
                                           interventions: [AuditReport.InterventionEffect(
                                               rule: "r.<b>x</b>", positionsEdited: 2, firedBaseline: true, firesAfter: false,
                                               logitDeltas: [hostile: -1.5], logitDeltasFirst: [hostile: -2], alone: nil)])
@@ -101,7 +104,9 @@ import Testing
                 + " document.querySelector('.strip .t[data-p=\"2\"]').click();"
                 + " return document.getElementById('tip-strip-0-b').textContent; })()"),
             ("injectedAfterClick", "typeof window.__probityInjected"),
+            ("moved", "document.querySelector('table.moved[id] td.tok').textContent"),
         ])
+        #expect(run.evals["moved"]?.string.flatMap { try? JSONDecoder().decode(String.self, from: Data($0.utf8)) } == Self.hostile, "\(String(describing: run.evals["moved"]))")
         #expect(run.evals["injected"]?.string == "undefined")
         #expect(run.evals["injectedAfterClick"]?.string == "undefined")
         #expect(run.title == "Probity audit: s" + Self.hostile)
@@ -263,13 +268,18 @@ import Testing
             barVisible: [...d.querySelectorAll('svg.chart')].every(c => c.getBoundingClientRect().height > 20),
             interventions: [...d.querySelectorAll('table.effects > tbody > tr')].map(tr => ({rule: tr.cells[0].textContent,
               stillFires: tr.cells[3].textContent, flagged: tr.cells[3].classList.contains('bad'),
-              deltas: [...tr.cells[5].querySelectorAll('tr')].map(r => [JSON.parse(r.cells[0].textContent), r.cells[2].textContent,
-                r.cells[1].querySelector('rect').getAttribute('class'), +r.cells[1].querySelector('rect').getAttribute('width')])}))}; }))
+              moved: [...tr.cells[5].querySelectorAll('tr')].map(r => [JSON.parse(r.cells[0].textContent), r.cells[2].textContent,
+                r.cells[1].querySelector('rect').getAttribute('class'), +r.cells[1].querySelector('rect').getAttribute('width')]),
+              deltas: [...tr.cells[6].querySelectorAll('tr')].map(r => [JSON.parse(r.cells[0].textContent), r.cells[2].textContent,
+                r.cells[1].querySelector('rect').getAttribute('class'), +r.cells[1].querySelector('rect').getAttribute('width')])})),
+            moved: [...d.querySelectorAll('table.moved[id] > tbody > tr')].map(r => [JSON.parse(r.cells[0].textContent), r.cells[2].textContent,
+                r.cells[1].querySelector('rect').getAttribute('class'), +r.cells[1].querySelector('rect').getAttribute('width')])}; }))
         """
 
     struct ShownCase: Decodable {
         struct Intervention: Decodable {
             let rule: String, stillFires: String, flagged: Bool
+            let moved: [Delta]
             let deltas: [Delta]
         }
         /// token, mean shown, bar class, bar width.
@@ -284,6 +294,20 @@ import Testing
         let id: String, baseline: String?, steered: String?, changed: Int
         let bars: [Double], barVisible: Bool
         let interventions: [Intervention]
+        let moved: [Delta]
+    }
+
+    /// The rows a page shows for a pass's most moved tokens: raised then lowered, the change in
+    /// probability points, and bars scaled to the largest change.
+    static func checkMoved(_ rows: [ShownCase.Delta], _ changes: AuditReport.TopChanges?, _ label: String) {
+        let all = changes.map { $0.raised + $0.lowered } ?? []
+        #expect(rows.map(\.token) == all.map(\.token), "\(label): \(rows.map(\.token))")
+        let scale = all.map { abs($0.probabilityDelta) }.max() ?? 0
+        for (row, c) in zip(rows, all) {
+            let shown = (c.probabilityDelta >= 0 ? "+" : "") + String(format: "%.2f", c.probabilityDelta * 100).replacingOccurrences(of: "-", with: "−")
+            #expect(row.mean == shown && row.direction == (c.probabilityDelta >= 0 ? "up" : "down"), "\(label) \(c.token): \(row.mean)")
+            if scale > 0 { #expect(abs(row.width - abs(c.probabilityDelta) / scale * 40) < 0.01, "\(label) \(c.token): bar \(row.width)") }
+        }
     }
 
     static func checkCases(_ run: BrowserRun, of report: AuditReport) throws {
@@ -307,11 +331,14 @@ import Testing
                     #expect(abs(bar / tallest - value / top) < 0.01, "\(c.id): bar \(bar) of \(tallest) for KL \(value) of \(top)")
                 }
             }
+            // The tokens every rule steering moved most, then per rule those it moved alone.
+            checkMoved(page.moved, c.effects?.topChanges, c.id)
             // Per intervening rule: "still fires?" and its largest logit changes, strongest first.
             let interventions = c.effects?.interventions ?? []
             #expect(page.interventions.map(\.rule) == interventions.map(\.rule), "\(c.id)")
             for (i, row) in zip(interventions, page.interventions) {
                 #expect(row.stillFires == (i.firesAfter ? "yes" : "no") && row.flagged == i.firesAfter, "\(c.id) \(i.rule)")
+                checkMoved(row.moved, i.alone?.topChanges, "\(c.id) \(i.rule) alone")
                 let expected = i.logitDeltas.sorted { abs($0.value) != abs($1.value) ? abs($0.value) > abs($1.value) : $0.key < $1.key }.prefix(8)
                 #expect(row.deltas.map(\.token) == expected.map(\.key), "\(c.id) \(i.rule): \(row.deltas.map(\.token))")
                 let scale = expected.first.map { abs($0.value) } ?? 0
@@ -482,7 +509,7 @@ import Testing
         // Seen directly: the first rows, and nothing beyond eight.
         let run = try BrowserRun.load(html, evals: [
             ("rows", "[...document.querySelectorAll('#case-\(report.cases[c].index) table.effects > tbody > tr')].map(tr =>"
-                + " [...tr.cells[5].querySelectorAll('tr')].map(r => JSON.parse(r.cells[0].textContent)))"),
+                + " [...tr.cells[6].querySelectorAll('tr')].map(r => JSON.parse(r.cells[0].textContent)))"),
         ])
         let strongest: Value = .array([" tok4", " tok1", " tok7", " tok5", " tok2", " tok8", " tok0", " tok6"].map { .string($0) })
         #expect(run.evals["rows"]?.array?.allSatisfy { $0 == strongest } == true, "\(String(describing: run.evals["rows"]))")
