@@ -329,7 +329,7 @@ public struct ChatCompletionChunk: Codable, Sendable, Equatable {
         public var index: Int
         public var delta: Delta
         /// null until the last content chunk, as OpenAI sends it.
-        public var finishReason: String?
+        @EncodedAsNull public var finishReason: String?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case index, delta, finishReason = "finish_reason"
@@ -339,20 +339,6 @@ public struct ChatCompletionChunk: Codable, Sendable, Equatable {
             self.index = index
             self.delta = delta
             self.finishReason = finishReason
-        }
-
-        public init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            index = try c.decode(Int.self, forKey: .index)
-            delta = try c.decode(Delta.self, forKey: .delta)
-            finishReason = try c.decodeIfPresent(String.self, forKey: .finishReason)
-        }
-
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(index, forKey: .index)
-            try c.encode(delta, forKey: .delta)
-            try c.encode(finishReason, forKey: .finishReason)
         }
     }
 
@@ -371,13 +357,41 @@ public struct ChatCompletionChunk: Codable, Sendable, Equatable {
     }
 }
 
+/// An optional field written as `null` when absent (OpenAI's `finish_reason` on streamed chunks),
+/// where synthesized coding would leave the key out; read as nil when null or missing.
+@propertyWrapper
+public struct EncodedAsNull<Value: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
+    public var wrappedValue: Value?
+
+    public init(wrappedValue: Value?) {
+        self.wrappedValue = wrappedValue
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        wrappedValue = c.decodeNil() ? nil : try c.decode(Value.self)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        if let wrappedValue { try c.encode(wrappedValue) } else { try c.encodeNil() }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// A missing key reads as nil, as for a plain optional.
+    public func decode<T>(_ type: EncodedAsNull<T>.Type, forKey key: Key) throws -> EncodedAsNull<T> {
+        try decodeIfPresent(type, forKey: key) ?? EncodedAsNull(wrappedValue: nil)
+    }
+}
+
 /// A `text_completion`, whole or (streamed) one chunk of it.
 public struct TextCompletion: Codable, Sendable, Equatable {
     public struct Choice: Codable, Sendable, Equatable {
         public var text: String
         public var index: Int
         /// null on streamed chunks before the last.
-        public var finishReason: String?
+        @EncodedAsNull public var finishReason: String?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case text, index, finishReason = "finish_reason"
@@ -387,20 +401,6 @@ public struct TextCompletion: Codable, Sendable, Equatable {
             self.text = text
             self.index = index
             self.finishReason = finishReason
-        }
-
-        public init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            text = try c.decode(String.self, forKey: .text)
-            index = try c.decode(Int.self, forKey: .index)
-            finishReason = try c.decodeIfPresent(String.self, forKey: .finishReason)
-        }
-
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(text, forKey: .text)
-            try c.encode(index, forKey: .index)
-            try c.encode(finishReason, forKey: .finishReason)
         }
     }
 
