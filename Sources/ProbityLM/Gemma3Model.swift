@@ -196,17 +196,22 @@ public final class Gemma3Model: LanguageModel {
     }
 
     public func makeSession(capacity: Int? = nil) throws -> InferenceSession {
-        try ModelSession(info: info, capacity: capacity, pool: pool) { rows, capacity in
-            Gemma3Pass(model: self, rows: rows, capacity: capacity)
+        try ModelSession(info: info, capacity: capacity, pool: pool) { capacity in
+            Gemma3Pass(model: self, capacity: capacity)
         }
     }
 }
 
-/// One sequence's KV cache and scratch buffers, reused across steps; `ModelSession` feeds it chunks.
+/// One sequence's KV cache and scratch buffers; `ModelSession` feeds it chunks. The scratch is
+/// sized to the chunk being run: a multi-row chunk's (a prompt, up to 512 rows) is given back
+/// after it, so between forward calls (and while a batch decodes it with scratch of its own) a
+/// session holds one row's worth beside its cache.
 final class Gemma3Pass: ForwardPass {
     let model: Gemma3Model
     private let cache: KVCache
-    private let s: Scratch
+    private var s: Scratch
+    /// Rows the scratch holds now: 1 between forward calls.
+    private(set) var scratchRows = 1
 
     /// Activations of one chunk; every buffer has room for `rows` positions.
     private struct Scratch {
@@ -249,12 +254,12 @@ final class Gemma3Pass: ForwardPass {
         }
     }
 
-    init(model: Gemma3Model, rows: Int, capacity: Int) {
+    init(model: Gemma3Model, capacity: Int) {
         self.model = model
         let c = model.config
         cache = KVCache(blocks: c.blocks, kvHeads: c.kvHeads, headDim: c.headDim, heads: c.heads, capacity: capacity,
                         storage: model.kvCache)
-        s = Scratch(rows: rows, c)
+        s = Scratch(rows: 1, c)
     }
 
     deinit {
@@ -265,8 +270,26 @@ final class Gemma3Pass: ForwardPass {
         cache.copyPrefix(of: other.cache, positions: positions)
     }
 
+    /// Scratch for `rows` rows.
+    private func reserveScratch(_ rows: Int) {
+        guard rows > scratchRows else { return }
+        s.free()
+        s = Scratch(rows: rows, model.config)
+        scratchRows = rows
+    }
+
+    /// Back to one row's scratch.
+    private func releaseScratch() {
+        guard scratchRows > 1 else { return }
+        s.free()
+        s = Scratch(rows: 1, model.config)
+        scratchRows = 1
+    }
+
     /// One pass of the layer loop over `chunk`, at positions `chunk.positions`.
     func run(_ chunk: ForwardChunk) {
+        reserveScratch(chunk.count)
+        defer { releaseScratch() }
         let m = model, c = m.config, pool = m.pool
         let n = chunk.count
         let p0 = chunk.start

@@ -65,15 +65,15 @@ final class ModelSession<Pass: ForwardPass>: InferenceSession {
     let pass: Pass
     private let layout: HookLayout
     private let pool: ThreadPool?
-    /// Rows of one chunk: the pass's scratch holds this many positions.
+    /// Positions per chunk of a forward call (the pass's scratch holds at most this many).
     let chunkRows: Int
-    /// Makes a pass for a session of the given chunk rows and capacity (for forks).
-    private let makePass: (_ chunkRows: Int, _ capacity: Int) -> Pass
+    /// Makes a pass for a session of the given capacity (for forks).
+    private let makePass: (_ capacity: Int) -> Pass
 
     /// A session with room for `capacity` positions (nil: the model's context). `makePass`
-    /// receives the chunk rows its scratch must hold and the capacity its cache must hold.
+    /// receives the capacity its cache must hold.
     init(info: ModelInfo, capacity: Int?, pool: ThreadPool?,
-         makePass: @escaping (_ chunkRows: Int, _ capacity: Int) -> Pass) throws {
+         makePass: @escaping (_ capacity: Int) -> Pass) throws {
         let cap = capacity ?? info.contextLength
         guard cap > 0, cap <= info.contextLength else {
             throw ModelError.contextOverflow(needed: cap, capacity: info.contextLength)
@@ -83,7 +83,7 @@ final class ModelSession<Pass: ForwardPass>: InferenceSession {
         self.pool = pool
         layout = HookLayout(blocks: info.blockCount)
         chunkRows = min(sessionChunkSize, cap)
-        pass = makePass(chunkRows, cap)
+        pass = makePass(cap)
         self.makePass = makePass
     }
 

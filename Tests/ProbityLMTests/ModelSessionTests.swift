@@ -53,8 +53,8 @@ private final class RecordingPass: ForwardPass {
     let info = ModelInfo(architecture: "none", blockCount: 3, width: 4, vocabularySize: 5, contextLength: 2048)
 
     private func session(capacity: Int) throws -> ModelSession<RecordingPass> {
-        try ModelSession(info: info, capacity: capacity, pool: nil) { rows, _ in
-            RecordingPass(vocab: info.vocabularySize, width: info.width, rows: rows)
+        try ModelSession(info: info, capacity: capacity, pool: nil) { _ in
+            RecordingPass(vocab: info.vocabularySize, width: info.width, rows: sessionChunkSize)
         }
     }
 
