@@ -61,6 +61,7 @@ extension FeatureLabels {
         var description: String?
         var max_activation: Double?
         var frequency: Double?
+        var histogram: Histogram?
         var contexts: [Context]?
         var top_examples: [String]?
 
@@ -69,6 +70,11 @@ extension FeatureLabels {
             let max = max_activation.map(Float.init)
             if let max, !max.isFinite { return nil }
             if let f = frequency, !(f >= 0 && f <= 1) { return nil }
+            var counted: ActivationHistogram?
+            if let histogram {
+                guard let h = histogram.histogram else { return nil }
+                counted = h
+            }
             var parsed: [FeatureContext]?
             if let contexts {
                 var out: [FeatureContext] = []
@@ -80,7 +86,29 @@ extension FeatureLabels {
                 parsed = out
             }
             return FeatureLabel(id: id, name: name, description: description, maxActivation: max, frequency: frequency,
-                                contexts: parsed, topExamples: top_examples)
+                                histogram: counted, contexts: parsed, topExamples: top_examples)
+        }
+    }
+
+    /// `{"upper": max, "counts": [...]}`: bins on [0, upper].
+    private struct Histogram: Decodable {
+        var upper: Double
+        var counts: [Double]
+
+        enum CodingKeys: String, CodingKey {
+            case upper
+            case counts
+        }
+
+        var histogram: ActivationHistogram? {
+            guard upper.isFinite, upper >= 0, Float(upper).isFinite, !counts.isEmpty else { return nil }
+            var out: [Int] = []
+            out.reserveCapacity(counts.count)
+            for c in counts {
+                guard let n = ActivationHistogram.count(c) else { return nil }
+                out.append(n)
+            }
+            return ActivationHistogram(upper: Float(upper), counts: out)
         }
     }
 

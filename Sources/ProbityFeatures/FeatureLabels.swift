@@ -1,5 +1,5 @@
 // A pack's labels file: feature id → name, description, max activation over a reference corpus,
-// firing frequency and top activating contexts, plus a record of what was scanned. Latent ids are
+// firing frequency, activation histogram and top activating contexts, plus a record of what was scanned. Latent ids are
 // their indices written as decimal strings; direction ids are their names. Layout: docs/features.md.
 
 import Foundation
@@ -43,18 +43,22 @@ public struct FeatureLabel: Sendable, Equatable {
     public var maxActivation: Float?
     /// The fraction of scanned (non-special) positions where the latent is active.
     public var frequency: Double?
+    /// Every activation where the latent fired over the scan, counted in bins on [0, max activation].
+    public var histogram: ActivationHistogram?
     /// Top activating contexts, strongest first.
     public var contexts: [FeatureContext]?
     public var topExamples: [String]?
 
     /// A label; only `id` is required.
     public init(id: String, name: String? = nil, description: String? = nil, maxActivation: Float? = nil,
-                frequency: Double? = nil, contexts: [FeatureContext]? = nil, topExamples: [String]? = nil) {
+                frequency: Double? = nil, histogram: ActivationHistogram? = nil, contexts: [FeatureContext]? = nil,
+                topExamples: [String]? = nil) {
         self.id = id
         self.name = name
         self.description = description
         self.maxActivation = maxActivation
         self.frequency = frequency
+        self.histogram = histogram
         self.contexts = contexts
         self.topExamples = topExamples
     }
@@ -135,7 +139,7 @@ public struct FeatureLabels: Sendable, Equatable {
     }
 
     /// Reads a labels file: `{"features": [{"id": "12", "name": ..., "max_activation": ...}, ...]}`,
-    /// with the optional statistics (`frequency`, `contexts`) and top-level `scan`.
+    /// with the optional statistics (`frequency`, `histogram`, `contexts`) and top-level `scan`.
     /// Integer ids are accepted for latents.
     public static func load(path: String) throws -> FeatureLabels {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -171,6 +175,10 @@ public struct FeatureLabels: Sendable, Equatable {
             if let f = frequency, !(f >= 0 && f <= 1) {
                 throw FeatureError.badLabels(path: path, reason: "features[\(n)] (id \(id)): frequency must be between 0 and 1, found \(f)")
             }
+            var histogram: ActivationHistogram?
+            if let raw = entry["histogram"], !(raw is NSNull) {
+                histogram = try parseHistogram(raw, path: path, at: "features[\(n)] (id \(id)).histogram")
+            }
             var contexts: [FeatureContext]?
             if let raw = entry["contexts"], !(raw is NSNull) {
                 guard let list = raw as? [Any] else {
@@ -181,7 +189,7 @@ public struct FeatureLabels: Sendable, Equatable {
                 }
             }
             labels.append(FeatureLabel(id: id, name: try keys.string("name"), description: try keys.string("description"),
-                                       maxActivation: max, frequency: frequency, contexts: contexts,
+                                       maxActivation: max, frequency: frequency, histogram: histogram, contexts: contexts,
                                        topExamples: entry["top_examples"] as? [String]))
         }
         var scan: FeatureScanRecord?
@@ -220,6 +228,25 @@ public struct FeatureLabels: Sendable, Equatable {
                               peakIndex: peak, peakActivation: Float(peakActivation))
     }
 
+    private static func parseHistogram(_ value: Any, path: String, at place: String) throws -> ActivationHistogram {
+        func bad(_ reason: String) -> FeatureError { .badLabels(path: path, reason: "\(place): \(reason)") }
+        guard let o = value as? [String: Any] else { throw bad("expected an object {\"upper\": …, \"counts\": […]}") }
+        let keys = JSONKeys(o, path: path)
+        guard let upper = try keys.double("upper"), upper.isFinite, upper >= 0, Float(upper).isFinite else {
+            throw bad("'upper' must be a finite number ≥ 0")
+        }
+        guard let raw = o["counts"] as? [Any], !raw.isEmpty else { throw bad("'counts' must be a non-empty list of counts") }
+        var counts: [Int] = []
+        counts.reserveCapacity(raw.count)
+        for c in raw {
+            guard let n = c as? NSNumber, !isJSONBool(n), let i = ActivationHistogram.count(n.doubleValue) else {
+                throw bad("'counts' must be whole numbers ≥ 0, found \(c)")
+            }
+            counts.append(i)
+        }
+        return ActivationHistogram(upper: Float(upper), counts: counts)
+    }
+
     private static func parseScan(_ value: Any, path: String) throws -> FeatureScanRecord {
         func bad(_ reason: String) -> FeatureError { .badLabels(path: path, reason: "scan: \(reason)") }
         guard let o = value as? [String: Any] else { throw bad("expected an object") }
@@ -249,6 +276,10 @@ public struct FeatureLabels: Sendable, Equatable {
             if let v = l.contexts { o.append(("contexts", .array(v.map(Self.contextJSON)))) }
             if let v = l.description { o.append(("description", .string(v))) }
             if let v = l.frequency { o.append(("frequency", .number(v, digits: 4))) }
+            if let v = l.histogram {
+                o.append(("histogram", .object([("counts", .array(v.counts.map { .int($0) })),
+                                                ("upper", .number(Double(v.upper), digits: 9))])))
+            }
             if let v = l.maxActivation { o.append(("max_activation", .number(Double(v), digits: 9))) }
             if let v = l.name { o.append(("name", .string(v))) }
             if let v = l.topExamples { o.append(("top_examples", .array(v.map { .string($0) }))) }

@@ -25,7 +25,7 @@ struct LatentView {
 
     let pack: String, hook: String, id: String, name: String, hasName: Bool, description: String, hasDescription: Bool
     let frequency: String, maxActivation: String, scan: String
-    let histogram: String, hasHistogram: Bool
+    let histogram: String, hasHistogram: Bool, histogramCaption: String
     let contexts: [Context], hasContexts: Bool
     let promoted: [Logit], suppressed: [Logit], hasLogits: Bool
     let rules: [Rule], hasRules: Bool
@@ -55,9 +55,21 @@ struct LatentView {
                     })
         }
         hasContexts = !contexts.isEmpty
-        let values = contexts.flatMap { $0.activations.map(Double.init) }.filter { $0 > 0 }
-        hasHistogram = !values.isEmpty
-        histogram = values.isEmpty ? "" : SVGChart.histogram(values, caption: "activations at the tokens of the top contexts")
+        if let h = label?.histogram, h.total > 0 {
+            // Every position where the latent fired over the scan, as `features stats` counted them.
+            let scanned = pack.labels.scan.map { " of \($0.tokens) scanned \($0.split) tokens" } ?? ""
+            histogramCaption = "Activations at all \(h.total) firing positions\(scanned), in \(h.bins) equal bins from 0 to "
+                + "the max activation \(Markup.number(Double(h.upper))) (a bin holds its left edge, the last also the max)."
+            histogram = SVGChart.binned(h.counts, upper: Double(h.upper), caption: histogramCaption)
+            hasHistogram = true
+        } else {
+            // Labels from before histograms were kept: only the top contexts' activations are known.
+            let values = contexts.flatMap { $0.activations.map(Double.init) }.filter { $0 > 0 }
+            hasHistogram = !values.isEmpty
+            histogramCaption = "Only the nonzero activations at the tokens of the top contexts below: these labels keep no "
+                + "histogram of all activations (probity features stats writes one)."
+            histogram = values.isEmpty ? "" : SVGChart.histogram(values, caption: histogramCaption)
+        }
         promoted = (extras?.promoted ?? []).map { Logit(token: $0.0.debugDescription, value: Markup.number(Double($0.1))) }
         suppressed = (extras?.suppressed ?? []).map { Logit(token: $0.0.debugDescription, value: Markup.number(Double($0.1))) }
         hasLogits = !promoted.isEmpty

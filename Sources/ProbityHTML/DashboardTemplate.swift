@@ -56,7 +56,7 @@ enum DashboardTemplate {
 <div class="grid">
 <section>
 <h2>Activations</h2>
-{{#hasHistogram}}<figure>{{{histogram}}}<figcaption class="muted">Histogram of the nonzero activations at the tokens of the top contexts below (the scan keeps contexts, not every activation).</figcaption></figure>{{/hasHistogram}}
+{{#hasHistogram}}<figure id="histogram">{{{histogram}}}<figcaption class="muted">{{histogramCaption}}</figcaption></figure>{{/hasHistogram}}
 {{^hasHistogram}}<p class="muted">No activations recorded.</p>{{/hasHistogram}}
 </section>
 <section>

@@ -1,6 +1,6 @@
 // `probity features dashboard PACK`: static pages for an SAE pack's latents in the manner of
 // SAEDashboard and Neuronpedia: an index searchable by label and id, and per latent its label,
-// firing frequency and max activation, a histogram of its activations in its top contexts, those
+// firing frequency and max activation, a histogram of all its activations over the scan, those
 // contexts shaded by activation (all from `features stats`), the tokens its decoder direction
 // promotes and suppresses through the model's output head, and the rules that use it.
 

@@ -1,5 +1,5 @@
 // Small SVG charts the pages inline: bars of one value per position (KL per generated position) and
-// a histogram. Numbers only go into coordinates; every label goes through `Markup.escape`.
+// histograms (of values, or of counts already binned). Numbers only go into coordinates; every label goes through `Markup.escape`.
 
 import Foundation
 
@@ -26,6 +26,16 @@ enum SVGChart {
         }
         out += "<text x=\"2\" y=\"10\" class=\"tick\">max \(Markup.number(top, digits: valueDigits)) \(Markup.escape(unit))</text></svg>"
         return out
+    }
+
+    /// A histogram of counts already binned: `counts[j]` in the bin from upper·j/n to upper·(j+1)/n.
+    static func binned(_ counts: [Int], upper: Double, caption: String, width: Double = 320, height: Double = 80) -> String {
+        let n = Double(max(counts.count, 1))
+        let labels = counts.indices.map { j in
+            Markup.number(upper * Double(j) / n, digits: 2) + "–" + Markup.number(upper * Double(j + 1) / n, digits: 2)
+        }
+        return bars(counts.map(Double.init), labels: labels, caption: caption, unit: "tokens", valueDigits: 0,
+                    width: width, height: height)
     }
 
     /// A histogram of `values` in `bins` equal bins from 0 to their maximum, bar heights as counts.

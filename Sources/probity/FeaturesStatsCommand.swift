@@ -1,5 +1,6 @@
 // `probity features stats PACK --corpus FILE... --tokens N`: per latent the firing frequency, max
-// activation and top activating contexts over corpora, written into the pack's labels file.
+// activation, activation histogram and top activating contexts over corpora, written into the
+// pack's labels file.
 
 import ArgumentParser
 import Foundation
@@ -10,10 +11,11 @@ import ProbityTraining
 struct FeaturesStats: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
-        abstract: "Scan corpora with an SAE pack: each latent's frequency, max activation and top contexts, into its labels file.",
+        abstract: "Scan corpora with an SAE pack: each latent's frequency, max activation, activation histogram and top contexts, into its labels file.",
         discussion: """
             Names and descriptions already in the labels file are kept; the statistics are replaced. \
-            Contexts are each latent's strongest position per window, with tokens before and after it.
+            Contexts are each latent's strongest position per window, with tokens before and after it. \
+            The histogram counts every position where a latent fired in 20 equal bins from 0 to its max activation.
             """)
 
     @Argument(help: "The SAE pack (a directory with pack.json, or a SAELens directory).")

@@ -1,5 +1,5 @@
 // `probity features dashboard` on the default dictionary, checked in headless Chromium: the index
-// lists and searches the latents; a latent's page shows its labels' numbers and contexts, the
+// lists and searches the latents; a latent's page shows its labels' numbers, histogram and contexts, the
 // tokens its decoder direction promotes through the output head (the negation latent's are
 // negative-polarity words), and the rules that use it; nothing loads from the network. The whole
 // default dashboard builds in under a minute. Bad ids are refused with exit 2.
@@ -49,6 +49,7 @@ import Testing
             ("promoted", "[...document.querySelectorAll('#promoted td.tok')].map(t => JSON.parse(t.textContent))"),
             ("suppressed", "document.querySelectorAll('#suppressed td.tok').length"),
             ("bars", "document.querySelectorAll('svg.chart rect').length"),
+            ("histogram", "document.querySelector('#histogram figcaption').textContent"),
         ], screenshot: dir.deletingLastPathComponent().appendingPathComponent("latent.png").path)
         #expect(page.evals["title"]?.string == "#\(negation) negation")
         let frequency = try #require(label.frequency), maxActivation = try #require(label.maxActivation)
@@ -59,7 +60,11 @@ import Testing
         #expect(promoted.count == 12 && page.evals["suppressed"]?.int == 12)
         let negativePolarity: Set = [" nor", " anymore", " unless", " necessarily", " anything", " whatsoever", " ever", " any", " anywhere"]
         #expect(promoted.filter(negativePolarity.contains).count >= 4, "the negation latent promotes \(promoted)")
-        #expect(page.evals["bars"]?.int == 24)
+        // The histogram of every firing position the scan counted, one bar per stored bin.
+        let histogram = try #require(label.histogram)
+        #expect(page.evals["bars"]?.int == histogram.bins)
+        #expect(page.evals["histogram"]?.string?.hasPrefix("Activations at all \(histogram.total) firing positions of "
+                                                          + "\(labels.scan?.tokens ?? -1) scanned train tokens") == true)
         #expect(page.errors.isEmpty && page.exceptions.isEmpty && page.requests.isEmpty, "\(page.errors) \(page.requests)")
         let shot = try #require(page.screenshot)
         #expect(shot.blankness == nil, "\(shot.blankness ?? "")")

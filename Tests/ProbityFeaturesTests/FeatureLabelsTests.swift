@@ -1,5 +1,6 @@
 // The labels file with statistics: old files still load, the extended file round-trips, malformed
-// statistics are specific errors, and the top-context heap keeps the strongest (earliest on ties).
+// statistics are specific errors, activation histograms count exactly in their stated bins, and the
+// top-context heap keeps the strongest (earliest on ties).
 
 import Foundation
 import Testing
@@ -30,7 +31,7 @@ import Testing
                                      before: 8, after: 4, contextsPerLatent: 5)
         let labels = FeatureLabels([
             FeatureLabel(id: "2", name: "paris", description: "the city", maxActivation: 4.2123456, frequency: 0.0123,
-                         contexts: [context]),
+                         histogram: ActivationHistogram(upper: 4.2123456, counts: [7, 0, 3, 1]), contexts: [context]),
             FeatureLabel(id: "10", frequency: 0, contexts: []),
             FeatureLabel(id: "dir", name: "sycophancy", maxActivation: 2),
         ], scan: scan)
@@ -45,6 +46,45 @@ import Testing
         #expect(lines[1].hasPrefix(#"{"id":"2","#) && lines[2].hasPrefix(#"{"id":"10","#) && lines[3].hasPrefix(#"{"id":"dir","#))
         #expect(text.contains(#""activations":[0,0,4.21,0.000123,1.5]"#))
         #expect(text.contains(#""max_activation":4.2123456"#))
+        #expect(text.contains(#""frequency":0.0123,"histogram":{"counts":[7,0,3,1],"upper":4.2123456},"max_activation""#))
+        #expect(back[latent: 10]?.histogram == nil)
+    }
+
+    /// Bin j holds edge(j) ≤ v < edge(j+1) with edge(j) = upper·j/bins in Double; the last bin
+    /// also holds upper itself. Values outside [0, upper] are not counted.
+    @Test func histogramCountsExactlyWithStatedEdges() {
+        // Edges 0, 0.5, 1, 1.5, 2 are exact: values on them go to the bin above, 2 to the last.
+        let values: [Float] = [0.5, 1, 1.5, 2, 0.25, 0.49999997, 1.9999999, 1e-7, 1.0000001, 2, 0.75, 2.5, -1]
+        let h = ActivationHistogram.counting(values, upper: 2, bins: 4)
+        #expect(h.counts == [3, 2, 2, 4])
+        #expect(h.total == 11)
+        #expect(h.edge(4) == 2 && h.edge(1) == 0.5)
+        // Edges that are not Floats: upper 1 in 10 bins. Float(0.1) lies above the Double 0.1 edge,
+        // Float(0.7) below the 0.7 edge, Float(0.3) above 0.3.
+        let tenths: [Float] = [0.1, 0.7, 0.3, 0.2, 0.6, 0.9, 1]
+        let t = ActivationHistogram.counting(tenths, upper: 1, bins: 10)
+        #expect(t.bin(of: 0.1) == 1 && t.bin(of: 0.7) == 6 && t.bin(of: 0.3) == 3 && t.bin(of: 1) == 9)
+        // Against a brute-force count over the stated edges, on values across the range and
+        // every value that is exactly an edge's Float or its neighbours.
+        var rng = UInt64(0x9E3779B97F4A7C15)
+        func next() -> Float {
+            rng = rng &* 6364136223846793005 &+ 1442695040888963407
+            return Float(rng >> 40) / Float(1 << 24)
+        }
+        for (upper, bins) in [(Float(3.0587218), 20), (Float(1), 10), (Float(7.3), 7)] {
+            var sample: [Float] = (0..<2000).map { _ in next() * upper }
+            for j in 0...bins {
+                let e = Float(Double(upper) * Double(j) / Double(bins))
+                sample += [e, e.nextUp, e.nextDown].filter { $0 > 0 && $0 <= upper }
+            }
+            let counted = ActivationHistogram.counting(sample, upper: upper, bins: bins)
+            let edges = (0...bins).map { Double(upper) * Double($0) / Double(bins) }
+            let reference = (0..<bins).map { j in
+                sample.filter { v in Double(v) >= edges[j] && (Double(v) < edges[j + 1] || (j == bins - 1 && v == upper)) }.count
+            }
+            #expect(counted.counts == reference, "upper \(upper), \(bins) bins")
+            #expect(counted.total == sample.count)
+        }
     }
 
     @Test func roundingToThreeDigits() {
@@ -66,6 +106,14 @@ import Testing
              "features[0] (id 1).contexts[0]: 'document' must be a whole number ≥ 0"),
             (#"{"features":[{"id":"1","contexts":{}}]}"#, "features[0] (id 1): 'contexts' must be a list"),
             (#"{"features":[{"id":"1","frequency":1.5}]}"#, "features[0] (id 1): frequency must be between 0 and 1, found 1.5"),
+            (#"{"features":[{"id":"1","histogram":{"upper":2,"counts":[1,-2]}}]}"#,
+             "features[0] (id 1).histogram: 'counts' must be whole numbers ≥ 0, found -2"),
+            (#"{"features":[{"id":"1","histogram":{"upper":2,"counts":[]}}]}"#,
+             "features[0] (id 1).histogram: 'counts' must be a non-empty list of counts"),
+            (#"{"features":[{"id":"1","histogram":{"counts":[1]}}]}"#,
+             "features[0] (id 1).histogram: 'upper' must be a finite number ≥ 0"),
+            (#"{"features":[{"id":"1","histogram":[1,2]}]}"#,
+             "features[0] (id 1).histogram: expected an object {\"upper\": …, \"counts\": […]}"),
             (#"{"features":[],"scan":{"corpora":["a"],"split":"train","hook":"h","tokens":-3,"window":1,"before":1,"after":1,"contexts_per_latent":1}}"#,
              "scan: 'tokens' must be a whole number ≥ 0"),
         ]
@@ -93,6 +141,8 @@ import Testing
             #"{"features": [{"id": "1", "name": 5}]}"#,
             #"{"features": [{"id": "1", "contexts": [{"source": "s", "document": 2.0, "tokens": ["a"], "activations": [1e39], "peak_index": 0, "peak_activation": 3}]}]}"#,
             #"{"features": [{"id": "1", "contexts": [{"source": "s", "document": 1, "tokens": ["a"], "activations": [true], "peak_index": 0, "peak_activation": 3}]}]}"#,
+            #"{"features": [{"id": "1", "histogram": {"upper": 2.5, "counts": [3, 0.0, 1]}}, {"id": "2", "histogram": null}]}"#,
+            #"{"features": [{"id": "1", "histogram": {"upper": 2.5, "counts": [3, 0.5]}}]}"#,
             #"{"features": [], "scan": {"corpora": ["a"], "split": "t", "hook": "h", "model": 4, "tokens": 1, "window": 2, "before": 3, "after": 4, "contexts_per_latent": 5}}"#,
         ]
         for text in texts {

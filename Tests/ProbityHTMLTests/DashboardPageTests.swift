@@ -1,6 +1,7 @@
 // The dashboard's markup, without a browser: pages written from the default dictionary's labels
-// show each latent's numbers and contexts as the labels hold them, escape every token and rule
-// text, link rules to their file and line, and the index lists and links every page.
+// show each latent's numbers, activation histogram and contexts as the labels hold them, escape
+// every token and rule text, link rules to their file and line, and the index lists and links every
+// page.
 
 import Foundation
 import ProbityFeatures
@@ -17,6 +18,70 @@ import Testing
     }
 
     static func count(_ needle: String, in text: Substring) -> Int { text.components(separatedBy: needle).count - 1 }
+
+    /// The counts a histogram's bars show, from their titles (`<title>0.00–0.21: 12 tokens</title>`).
+    static func barCounts(_ svg: Substring) -> [Int] {
+        svg.components(separatedBy: "<title>").dropFirst().compactMap { title in
+            guard let end = title.range(of: " tokens</title>"), let colon = title[..<end.lowerBound].range(of: ": ") else { return nil }
+            return Int(title[colon.upperBound..<end.lowerBound])
+        }
+    }
+
+    /// The labels file of the default dictionary read as plain JSON (not through the labels reader):
+    /// the scanned token count and, for latent `id`, its frequency and histogram counts.
+    static func rawLabels(_ path: String, latent id: Int) throws -> (tokens: Int, frequency: Double, counts: [Int]) {
+        let top = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        let scan = try #require(top["scan"] as? [String: Any])
+        let features = try #require(top["features"] as? [[String: Any]])
+        let entry = try #require(features.first { $0["id"] as? String == String(id) })
+        let histogram = try #require(entry["histogram"] as? [String: Any], "latent \(id) has a histogram")
+        return (try #require(scan["tokens"] as? Int), try #require(entry["frequency"] as? Double),
+                try #require(histogram["counts"] as? [Int]))
+    }
+
+    /// A latent's page shows the histogram of all its firing activations over the scan: its bars add
+    /// up to the latent's firing positions, which agree with its frequency over the scanned tokens
+    /// (frequency is kept to 4 significant digits), and the caption says so.
+    @Test func histogramCountsEveryFiringPosition() throws {
+        let packPath = Self.repo.appendingPathComponent("packs/smollm2-l15").path
+        let pack = try FeaturePack.load(path: packPath)
+        let negation = try #require(pack.labels.id(named: "negation").flatMap { Int($0) })
+        let raw = try Self.rawLabels(packPath + "/labels.json", latent: negation)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("probity-dashboard-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FeatureDashboard.write(pack: pack, latents: [negation], extras: [:], to: dir.path)
+        let html = try String(contentsOf: dir.appendingPathComponent("latent-\(negation).html"), encoding: .utf8)
+        let histogram = try #require(Self.section(html, from: "<figure id=\"histogram\">", to: "</figure>"))
+        let bars = Self.barCounts(histogram)
+        #expect(bars == raw.counts)
+        let firing = bars.reduce(0, +)
+        #expect(firing > 0)
+        #expect(String(format: "%.4g", Double(firing) / Double(raw.tokens)) == String(format: "%.4g", raw.frequency),
+                "\(firing) firing positions of \(raw.tokens) tokens vs frequency \(raw.frequency)")
+        #expect(abs(Double(firing) - raw.frequency * Double(raw.tokens)) <= 5e-4 * Double(firing))
+        #expect(histogram.contains("Activations at all \(firing) firing positions of \(raw.tokens) scanned train tokens, in 20 equal bins"))
+        #expect(!histogram.contains("top contexts"))
+
+        // Labels without a histogram fall back to the top contexts' activations, and say so.
+        let old = dir.appendingPathComponent("old-pack")
+        try FileManager.default.createDirectory(at: old, withIntermediateDirectories: true)
+        for file in ["pack.json", "cfg.json", "sae_weights.safetensors"] {
+            try FileManager.default.copyItem(atPath: packPath + "/" + file, toPath: old.appendingPathComponent(file).path)
+        }
+        var labels = pack.labels
+        var label = try #require(labels[latent: negation])
+        label.histogram = nil
+        labels.set(label)
+        try labels.write(to: old.appendingPathComponent("labels.json").path)
+        let oldPack = try FeaturePack.load(path: old.path)
+        #expect(oldPack.labels[latent: negation]?.histogram == nil)
+        try FeatureDashboard.write(pack: oldPack, latents: [negation], extras: [:], to: old.appendingPathComponent("out").path)
+        let fallback = try String(contentsOf: old.appendingPathComponent("out/latent-\(negation).html"), encoding: .utf8)
+        let figure = try #require(Self.section(fallback, from: "<figure id=\"histogram\">", to: "</figure>"))
+        #expect(figure.contains("Only the nonzero activations at the tokens of the top contexts below"))
+        let contextValues = (label.contexts ?? []).flatMap(\.activations).filter { $0 > 0 }.count
+        #expect(Self.barCounts(figure).reduce(0, +) == contextValues && contextValues > 0)
+    }
 
     @Test func latentPagesShowTheLabelsAndEscapeEverything() throws {
         let pack = try FeaturePack.load(path: Self.repo.appendingPathComponent("packs/smollm2-l15").path)
@@ -42,8 +107,10 @@ import Testing
         #expect(Self.count("<li>", in: list) == contexts.count)
         #expect(Self.count("<span class=\"t ", in: list) == contexts.reduce(0) { $0 + $1.tokens.count })
         #expect(Self.count(" peak\"", in: list) == contexts.count)
-        // The histogram: 24 bars.
-        #expect(Self.count("class=\"bar\"", in: Substring(html)) == 24)
+        // The histogram: the stored counts, one bar per bin.
+        let histogram = try #require(Self.section(html, from: "<figure id=\"histogram\">", to: "</figure>"))
+        #expect(Self.count("class=\"bar\"", in: histogram) == label.histogram?.bins)
+        #expect(Self.barCounts(histogram) == label.histogram?.counts)
         // Model output and rule text as text; the rule linked to its file and line, percent-encoded.
         #expect(!html.contains("<script>window.x") && !html.contains("<b>"))
         #expect(html.contains("<td class=\"tok\">&quot;&lt;script&gt;window.x = 1&lt;/script&gt;&quot;</td><td class=\"n up\">2.500</td>"))

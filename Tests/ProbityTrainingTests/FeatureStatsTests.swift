@@ -141,6 +141,40 @@ final class PlantedFixture: @unchecked Sendable {
         // Both Paris documents give a context, each peaking on " Paris".
         let parisContexts = contexts.filter { $0.tokens[$0.peakIndex] == " Paris" }
         #expect(Set(parisContexts.map(\.document)) == [0, 2])
+        // Every latent's histogram counts each of its firing positions once, in bins ending at its
+        // max activation (which falls in the last bin).
+        for i in 0..<f.sae.dSAE {
+            guard let h = stats.histogram(i) else {
+                #expect(stats.counts[i] == 0, "latent \(i) fired but has no histogram")
+                continue
+            }
+            #expect(h.total == stats.counts[i] && h.upper == stats.maxActivations[i] && h.bins == 20, "latent \(i)")
+            #expect((h.counts.last ?? 0) >= 1, "latent \(i)")
+        }
+    }
+
+    /// The histogram of handcrafted activations added window by window: every firing value (> 0)
+    /// counted once in 4 bins on [0, max] (each bin holds its left edge, the last also the max).
+    @Test func histogramOfHandcraftedActivations() throws {
+        var stats = FeatureStatistics(dSAE: 2, options: FeatureStatisticsOptions(contextsPerLatent: 1, histogramBins: 4))
+        // (latent 0, latent 1) per position; latent 1 never fires (0 or negative).
+        let windows: [[Float]] = [[0.5, 0, 1, -0.5, 0, 0, 0.25, 0], [2, 0, 1.5, 0, 0, -1, 0.75, 0, 1.9999999, 0]]
+        for (d, latents) in windows.enumerated() {
+            let n = latents.count / 2
+            let encoding = SAEEncoding(count: n, dSAE: 2, latents: latents, scales: [Float](repeating: 1, count: n),
+                                       ranked: [[Int]?](repeating: nil, count: n))
+            try stats.add(encoding, rows: Array(0..<n), window: [Int](repeating: f.parisToken, count: n), source: "s",
+                          document: d, tokenizer: f.tokenizer)
+        }
+        // Latent 0 fired on 0.5, 1, 0.25 | 2, 1.5, 0.75, 1.9999999; edges 0, 0.5, 1, 1.5, 2.
+        let h = try #require(stats.histogram(0))
+        #expect(h == ActivationHistogram(upper: 2, counts: [1, 2, 1, 3]))
+        #expect(h.total == stats.counts[0] && stats.counts[0] == 7 && stats.positions == 9)
+        #expect(stats.histogram(1) == nil && stats.counts[1] == 0)
+        let labels = stats.labels(updating: FeatureLabels(), scan: FeatureScanRecord(
+            corpora: ["s"], split: "all", tokens: stats.positions, window: 5, hook: f.point.name, modelName: nil,
+            modelSHA256: nil, before: 8, after: 4, contextsPerLatent: 1))
+        #expect(labels[latent: 0]?.histogram == h && labels[latent: 1]?.histogram == nil)
     }
 
     @Test func tokenLimitAndSplit() throws {
@@ -173,6 +207,7 @@ final class PlantedFixture: @unchecked Sendable {
         let l7 = try #require(reloaded.labels[latent: planted])
         #expect(l7.name == "paris" && l7.description == "the token Paris" && l7.topExamples == ["old"])
         #expect(l7.maxActivation == stats.maxActivations[planted])
+        #expect(l7.histogram != nil && l7.histogram == stats.histogram(planted))
         #expect(abs((l7.frequency ?? -1) - stats.frequency(planted)) <= 1e-3 * stats.frequency(planted))
         #expect(reloaded.labels["direction-x"]?.name == "kept")
         #expect(reloaded.labels.scan == scan)
