@@ -202,19 +202,18 @@ public final class Gemma3Model: LanguageModel {
     }
 }
 
-/// One sequence's KV cache and scratch buffers; `ModelSession` feeds it chunks. The scratch is
-/// sized to the chunk being run: a multi-row chunk's (a prompt, up to 512 rows) is given back
-/// after it, so between forward calls (and while a batch decodes it with scratch of its own) a
-/// session holds one row's worth beside its cache.
+/// One sequence's KV cache and scratch buffers (sized to the chunk it runs, `ChunkScratch`);
+/// `ModelSession` feeds it chunks.
 final class Gemma3Pass: ForwardPass {
     let model: Gemma3Model
     private let cache: KVCache
-    private var s: Scratch
+    private var scratch: ChunkScratch<Scratch>
+    private var s: Scratch { scratch.buffers }
     /// Rows the scratch holds now: 1 between forward calls.
-    private(set) var scratchRows = 1
+    var scratchRows: Int { scratch.rows }
 
     /// Activations of one chunk; every buffer has room for `rows` positions.
-    private struct Scratch {
+    private struct Scratch: PassScratch {
         let x: UnsafeMutablePointer<Float>       // (rows, width) residual stream
         let xn: UnsafeMutablePointer<Float>      // (rows, width) normalized
         let q: UnsafeMutablePointer<Float>       // (rows, qWidth)
@@ -259,37 +258,21 @@ final class Gemma3Pass: ForwardPass {
         let c = model.config
         cache = KVCache(blocks: c.blocks, kvHeads: c.kvHeads, headDim: c.headDim, heads: c.heads, capacity: capacity,
                         storage: model.kvCache)
-        s = Scratch(rows: 1, c)
+        scratch = ChunkScratch(c)
     }
 
     deinit {
-        s.free()
+        scratch.free()
     }
 
     func copyCache(from other: Gemma3Pass, positions: Int) {
         cache.copyPrefix(of: other.cache, positions: positions)
     }
 
-    /// Scratch for `rows` rows.
-    private func reserveScratch(_ rows: Int) {
-        guard rows > scratchRows else { return }
-        s.free()
-        s = Scratch(rows: rows, model.config)
-        scratchRows = rows
-    }
-
-    /// Back to one row's scratch.
-    private func releaseScratch() {
-        guard scratchRows > 1 else { return }
-        s.free()
-        s = Scratch(rows: 1, model.config)
-        scratchRows = 1
-    }
-
     /// One pass of the layer loop over `chunk`, at positions `chunk.positions`.
     func run(_ chunk: ForwardChunk) {
-        reserveScratch(chunk.count)
-        defer { releaseScratch() }
+        scratch.reserve(chunk.count)
+        defer { scratch.release() }
         let m = model, c = m.config, pool = m.pool
         let n = chunk.count
         let p0 = chunk.start
