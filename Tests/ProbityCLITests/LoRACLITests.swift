@@ -5,6 +5,7 @@
 
 import Foundation
 import Testing
+import ProbityAudit
 import ProbityFormats
 import ProbityTensor
 import ProbityTestSupport
@@ -100,7 +101,7 @@ import ProbityTestSupport
         #expect(adapters.first?["path"] as? String == adapter)
         #expect(adapters.first?["scale"] as? Double == 0.5)
         #expect((adapters.first?["sha256"] as? String)?.count == 64)
-        #expect(report?["schema_version"] as? Int == 6)
+        #expect(report?["schema_version"] as? Int == AuditReport.schemaVersion)
         // The report reads back strictly.
         let html = try CLI.run(["report", "merge", out, "--out", dir.appendingPathComponent("m.json").path])
         #expect(html.status == 0, "\(html.stderr)")
