@@ -77,7 +77,6 @@ struct CaseView {
         expectationsPassed = c.expectationsPassed
     }
 
-    /// A token as the strip shows it: newlines and tabs visible, never empty.
     /// A token as a JSON string literal (`" Paris"`, `"'s"`, `"\n"`): quoted so its spaces show,
     /// and readable back as JSON.
     static func quoted(_ piece: String) -> String {
@@ -86,6 +85,7 @@ struct CaseView {
         return (try? encoder.encode(piece)).map { String(decoding: $0, as: UTF8.self) } ?? piece.debugDescription
     }
 
+    /// A token as the strip shows it: newlines and tabs visible, never empty.
     static func display(_ piece: String) -> String {
         if piece.isEmpty { return "∅" }
         return piece.replacingOccurrences(of: "\n", with: "↵\n").replacingOccurrences(of: "\t", with: "→\t")
