@@ -138,11 +138,9 @@ struct JSONScanner {
     }
 
     private enum Container {
-        case array
-        /// The keys seen so far, decoded, to refuse duplicates.
-        case object(Set<[UInt8]>)
+        case array, object
 
-        var isArray: Bool { if case .array = self { return true } else { return false } }
+        var isArray: Bool { self == .array }
     }
 
     private enum State {
@@ -156,8 +154,17 @@ struct JSONScanner {
     let bytes: UnsafeRawBufferPointer
     private var i = 0
     private var stack: [Container] = []
+    /// The keys seen so far in each open object, decoded, to refuse duplicates: one set per
+    /// `.object` on `stack`, kept apart from it so that an insert mutates the set in place
+    /// (a set read out of an enum payload is a second reference, and each insert copied it).
+    private var keySets: [Set<[UInt8]>] = []
 
     init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    /// Pops the innermost open container (and its key set, for an object).
+    private mutating func closeContainer() {
+        if stack.removeLast() == .object { keySets.removeLast() }
+    }
 
     private var peek: UInt8? { i < bytes.count ? bytes[i] : nil }
 
@@ -172,7 +179,7 @@ struct JSONScanner {
             case .value, .firstValueOrEnd:
                 if state == .firstValueOrEnd, peek == UInt8(ascii: "]") {
                     i += 1
-                    stack.removeLast()
+                    closeContainer()
                     state = .commaOrEnd
                     continue
                 }
@@ -185,7 +192,8 @@ struct JSONScanner {
                     }
                     i += 1
                     if c == UInt8(ascii: "{") {
-                        stack.append(.object([]))
+                        stack.append(.object)
+                        keySets.append([])
                         state = .firstKeyOrEnd
                     } else {
                         stack.append(.array)
@@ -205,7 +213,7 @@ struct JSONScanner {
             case .firstKeyOrEnd, .key:
                 if state == .firstKeyOrEnd, peek == UInt8(ascii: "}") {
                     i += 1
-                    stack.removeLast()
+                    closeContainer()
                     state = .commaOrEnd
                     continue
                 }
@@ -217,12 +225,11 @@ struct JSONScanner {
                 }
                 let keyAt = i
                 let key = try scanString(decoding: true)
-                guard case .object(var keys)? = stack.last else { preconditionFailure("key outside an object") }
-                guard keys.insert(key).inserted else {
+                precondition(stack.last == .object && !keySets.isEmpty, "key outside an object")
+                guard keySets[keySets.count - 1].insert(key).inserted else {
                     throw Failure(at: keyAt, expected: "keys that differ within one object",
                                   found: "the key \"\(String(decoding: key.prefix(60), as: UTF8.self))\" a second time")
                 }
-                stack[stack.count - 1] = .object(keys)
                 state = .colon
             case .colon:
                 guard peek == UInt8(ascii: ":") else { throw fail("':' after the key") }
@@ -239,7 +246,7 @@ struct JSONScanner {
                     state = top.isArray ? .value : .key
                 } else if peek == close {
                     i += 1
-                    stack.removeLast()
+                    closeContainer()
                 } else {
                     throw fail(top.isArray ? "',' or ']'" : "',' or '}'")
                 }

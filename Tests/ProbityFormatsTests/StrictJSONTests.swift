@@ -57,6 +57,7 @@ import ProbityFormats
         (#"{"a": 1, "a": 2}"#, 9, "keys that differ within one object"),
         (#"{"a": 1, "\u0061": 2}"#, 9, "keys that differ within one object"),
         (#"{"x": {"a": 1, "b": {}, "a": 3}}"#, 24, "keys that differ within one object"),
+        (#"{"a": {"b": {"c": 1}, "c": 2}, "b": [{"a": 1}], "a": 3}"#, 48, "keys that differ within one object"),
         ("[1]\u{00}", 3, "the end of the text after the value"),
     ]
 
@@ -100,6 +101,23 @@ import ProbityFormats
         // A hostile depth fails fast at the cap, without recursion.
         let hostile = String(repeating: "[", count: 1_000_000)
         #expect(refusal(hostile)?.offset == StrictJSON.maxDepth)
+    }
+
+    /// Each key goes into its object's set in place: an insert that copied the set made an object
+    /// of n keys cost O(n²) (a 1.2 MB safetensors header of 100,000 keys took 70 s).
+    @Test func manyKeysInLinearTime() {
+        let n = 300_000
+        var text = "{\"outer\": {"
+        for k in 0..<n { text += "\"k\(k)\": \(k % 7 == 0 ? "{\"k1\": 1}" : "0")," }
+        text += "\"last\": 0}, \"k1\": 0}"
+        let start = ContinuousClock.now
+        #expect(refusal(text) == nil)
+        let seconds = (ContinuousClock.now - start) / .seconds(1)
+        #expect(seconds < 10, "\(n) keys took \(seconds) s")
+        // And a duplicate among them is still found, at its own offset.
+        let dup = "{" + (0..<n).map { "\"k\($0)\": 0" }.joined(separator: ", ") + ", \"k\(n / 2)\": 1}"
+        #expect(refusal(dup)?.expected == "keys that differ within one object")
+        #expect(refusal(dup)?.offset == dup.utf8.count - "\"k\(n / 2)\": 1}".utf8.count)
     }
 
     static let valid: [String] = [
