@@ -25,6 +25,12 @@ public enum GGUFLimits {
     public static let maxDimensions = 4
     /// Alignment of the data section when `general.alignment` is absent.
     public static let defaultAlignment = 32
+    /// Memory the decoded metadata and tensor infos may take, as `GGUFParser` accounts it (Swift's
+    /// layouts: 16 bytes per string plus its heap storage past 15 bytes, each array element at its
+    /// stride, the key and tensor tables at their load factor), charged before each allocation.
+    /// Real files need a few MiB (Gemma 3's 262,144-token vocabulary: about 7); without this
+    /// budget a file could hold 2^20 pairs of arrays of 2^24 elements each.
+    public static let maxDecodedBytes = 64 << 20
 }
 
 /// Where one tensor lives in a GGUF file and what it holds.
@@ -148,6 +154,38 @@ private struct GGUFParser {
     static let minPairSize = 8 + 4 + 1
     static let minTensorInfoSize = 8 + 4 + 8 + 4 + 8
 
+    /// What is left of `GGUFLimits.maxDecodedBytes`.
+    var budget = GGUFLimits.maxDecodedBytes
+
+    /// Takes `bytes` from the budget before they are allocated, or refuses the file.
+    mutating func charge(_ bytes: Int, at offset: Int, _ what: @autoclosure () -> String) throws {
+        guard bytes <= budget else {
+            let asked = UInt64(GGUFLimits.maxDecodedBytes - budget) + UInt64(bytes)
+            throw FormatError.limitExceeded(path: path, offset: offset,
+                                            what: "memory for the decoded metadata and tensor infos (bytes, counting \(what()))",
+                                            value: asked, limit: GGUFLimits.maxDecodedBytes)
+        }
+        budget -= bytes
+    }
+
+    /// The heap a Swift string of `length` UTF-8 bytes takes beyond its 16 inline bytes (which the
+    /// array or table holding it is charged for): none up to 15 bytes, else an object of a 32-byte
+    /// header, the bytes and a NUL, in 16-byte steps.
+    static func stringCost(_ length: Int) -> Int { length > 15 ? 32 + (length + 16) / 16 * 16 : 0 }
+
+    /// The next string's length, read ahead, to charge it before it is decoded.
+    func peekStringCost() -> Int {
+        guard cursor.offset + 8 <= cursor.bytes.count else { return 0 }
+        let length = UInt64(littleEndian: cursor.bytes.loadUnaligned(fromByteOffset: cursor.offset, as: UInt64.self))
+        return length > UInt64(GGUFLimits.maxStringLength) ? 0 : Self.stringCost(Int(length))
+    }
+
+    /// Reads a string after charging it (its length is checked against the file and the cap there).
+    mutating func readString(_ what: @autoclosure () -> String, limit: Int) throws -> String {
+        try charge(peekStringCost(), at: cursor.offset, what())
+        return try cursor.readGGUFString(what(), limit: limit)
+    }
+
     mutating func parse() throws -> Parsed {
         let magic = try cursor.readBytes(4, "magic")
         guard Array(magic) == Array("GGUF".utf8) else { throw FormatError.badMagic(path: path, found: Array(magic)) }
@@ -165,13 +203,15 @@ private struct GGUFParser {
         try checkCount(pairCount, at: pairCountAt, limit: GGUFLimits.maxMetadataCount,
                        unitSize: Self.minPairSize, "metadata count")
 
+        // The key list, and the table at up to 3 buckets per pair (its load factor and power-of-2 sizes).
+        try charge(Int(pairCount) * (16 + 3 * (16 + MemoryLayout<GGUFValue>.stride)), at: pairCountAt, "metadata count")
         var keys: [String] = []
         var metadata: [String: GGUFValue] = [:]
         keys.reserveCapacity(Int(pairCount))
         metadata.reserveCapacity(Int(pairCount))
         for _ in 0..<Int(pairCount) {
             let keyAt = cursor.offset
-            let key = try cursor.readGGUFString("metadata key", limit: GGUFLimits.maxNameLength)
+            let key = try readString("metadata key", limit: GGUFLimits.maxNameLength)
             guard metadata[key] == nil else { throw FormatError.duplicateKey(path: path, offset: keyAt, key: key) }
             let typeAt = cursor.offset
             let typeID = try cursor.readUInt32("value type of '\(key)'")
@@ -189,13 +229,17 @@ private struct GGUFParser {
             alignment = Int(a32)
         }
 
+        // Each info, its raw offset, and a name in this parser's set and in the file's index (both
+        // at up to 3 buckets per name).
+        try charge(Int(tensorCount) * (MemoryLayout<GGUFTensorInfo>.stride + 8 + 3 * 16 + 3 * (16 + 8)),
+                   at: tensorCountAt, "tensor count")
         var tensors: [GGUFTensorInfo] = []
         var rawOffsets: [UInt64] = []
         var seen = Set<String>()
         tensors.reserveCapacity(Int(tensorCount))
         for _ in 0..<Int(tensorCount) {
             let infoAt = cursor.offset
-            let name = try cursor.readGGUFString("tensor name", limit: GGUFLimits.maxTensorNameLength)
+            let name = try readString("tensor name", limit: GGUFLimits.maxTensorNameLength)
             guard seen.insert(name).inserted else {
                 throw FormatError.duplicateTensor(path: path, offset: infoAt, name: name)
             }
@@ -204,7 +248,9 @@ private struct GGUFParser {
             guard dimCount >= 1, dimCount <= GGUFLimits.maxDimensions else {
                 throw FormatError.badDimensionCount(path: path, offset: dimsAt, tensor: name, count: dimCount)
             }
+            try charge(32 + 8 * Int(dimCount), at: dimsAt, "the shape of '\(name)'")
             var shape: [Int] = []
+            shape.reserveCapacity(Int(dimCount))
             var elements = 1
             for i in 0..<Int(dimCount) {
                 let dimAt = cursor.offset
@@ -292,7 +338,7 @@ private struct GGUFParser {
             let b = try cursor.readUInt8("value of '\(key)'")
             guard b <= 1 else { throw FormatError.invalidBool(path: path, offset: at, key: key, byte: b) }
             return .bool(b == 1)
-        case 8: return .string(try cursor.readGGUFString("'\(key)' string", limit: GGUFLimits.maxStringLength))
+        case 8: return .string(try readString("'\(key)' string", limit: GGUFLimits.maxStringLength))
         case 9:
             guard depth < GGUFLimits.maxArrayDepth else {
                 throw FormatError.limitExceeded(path: path, offset: typeAt, what: "array nesting depth of '\(key)'",
@@ -307,18 +353,69 @@ private struct GGUFParser {
             let count = try cursor.readUInt64("array length of '\(key)'")
             try checkCount(count, at: countAt, limit: GGUFLimits.maxArrayLength, unitSize: unit,
                            "array length of '\(key)'")
-            var elements: [GGUFValue] = []
-            elements.reserveCapacity(Int(count))
-            for _ in 0..<Int(count) {
-                elements.append(try readValue(typeID: elementType, typeAt: elementTypeAt, key: key, depth: depth + 1))
-            }
-            return .array(elements)
+            return .array(try readElements(Int(count), typeID: elementType, typeAt: elementTypeAt, countAt: countAt,
+                                           key: key, depth: depth + 1))
         case 10: return .uint64(try cursor.readUInt64("value of '\(key)'"))
         case 11: return .int64(try cursor.readInt64("value of '\(key)'"))
         case 12: return .float64(try cursor.readFloat64("value of '\(key)'"))
         default:
             throw FormatError.unknownValueType(path: path, offset: typeAt, key: key, typeID: typeID)
         }
+    }
+
+    /// Reads `n` elements of one type into one typed array, charging the array before it is made.
+    mutating func readElements(_ n: Int, typeID: UInt32, typeAt: Int, countAt: Int, key: String,
+                               depth: Int) throws -> GGUFArray {
+        let what = "value of '\(key)'"
+        func stride<T>(_: T.Type) -> Int { MemoryLayout<T>.stride }
+        let elementSize: Int
+        switch typeID {
+        case 0, 1, 7: elementSize = 1
+        case 2, 3: elementSize = 2
+        case 4, 5, 6: elementSize = 4
+        case 10, 11, 12: elementSize = 8
+        case 8: elementSize = stride(String.self)
+        default: elementSize = stride(GGUFValue.self)
+        }
+        try charge(32 + n * elementSize, at: countAt, "array '\(key)'")
+        switch typeID {
+        case 0: return GGUFArray(storage: .uint8(Array(try cursor.readBytes(n, what))))
+        case 1: return GGUFArray(storage: .int8(try read(n) { try $0.readInt8(what) }))
+        case 2: return GGUFArray(storage: .uint16(try read(n) { try $0.readUInt16(what) }))
+        case 3: return GGUFArray(storage: .int16(try read(n) { try $0.readInt16(what) }))
+        case 4: return GGUFArray(storage: .uint32(try read(n) { try $0.readUInt32(what) }))
+        case 5: return GGUFArray(storage: .int32(try read(n) { try $0.readInt32(what) }))
+        case 6: return GGUFArray(storage: .float32(try read(n) { try $0.readFloat32(what) }))
+        case 7:
+            let path = self.path
+            return GGUFArray(storage: .bool(try read(n) { cursor in
+                let at = cursor.offset
+                let b = try cursor.readUInt8(what)
+                guard b <= 1 else { throw FormatError.invalidBool(path: path, offset: at, key: key, byte: b) }
+                return b == 1
+            }))
+        case 10: return GGUFArray(storage: .uint64(try read(n) { try $0.readUInt64(what) }))
+        case 11: return GGUFArray(storage: .int64(try read(n) { try $0.readInt64(what) }))
+        case 12: return GGUFArray(storage: .float64(try read(n) { try $0.readFloat64(what) }))
+        case 8:
+            var strings: [String] = []
+            strings.reserveCapacity(n)
+            for _ in 0..<n { strings.append(try readString("'\(key)' string", limit: GGUFLimits.maxStringLength)) }
+            return GGUFArray(storage: .string(strings))
+        default:
+            var values: [GGUFValue] = []
+            values.reserveCapacity(n)
+            for _ in 0..<n { values.append(try readValue(typeID: typeID, typeAt: typeAt, key: key, depth: depth)) }
+            return GGUFArray(storage: .values(values))
+        }
+    }
+
+    /// `n` values read one after another by `element`.
+    private mutating func read<T>(_ n: Int, _ element: (inout ByteCursor) throws -> T) rethrows -> [T] {
+        var out: [T] = []
+        out.reserveCapacity(n)
+        for _ in 0..<n { out.append(try element(&cursor)) }
+        return out
     }
 
     /// The fewest bytes one value of this type can occupy; nil for an unknown type id.

@@ -6,7 +6,7 @@ public enum GGUFValue: Sendable, Equatable {
     case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
     case uint64(UInt64), int64(Int64), float32(Float), float64(Double), bool(Bool), string(String)
     /// All elements share one value type in a file; nested arrays may differ from each other.
-    case array([GGUFValue])
+    case array(GGUFArray)
 
     /// The value when it is an integer of any width that fits in `Int`.
     public var intValue: Int? {
@@ -43,7 +43,7 @@ public enum GGUFValue: Sendable, Equatable {
         return nil
     }
 
-    public var arrayValue: [GGUFValue]? {
+    public var arrayValue: GGUFArray? {
         if case let .array(a) = self { return a }
         return nil
     }
@@ -51,6 +51,7 @@ public enum GGUFValue: Sendable, Equatable {
     /// The elements when this is an array of strings only.
     public var stringArray: [String]? {
         guard case let .array(a) = self else { return nil }
+        if let strings = a.strings { return strings }
         var out: [String] = []
         out.reserveCapacity(a.count)
         for v in a {
@@ -63,6 +64,7 @@ public enum GGUFValue: Sendable, Equatable {
     /// The elements as `Float` when this is an array of numbers (float32 exactly, others converted).
     public var floatArray: [Float]? {
         guard case let .array(a) = self else { return nil }
+        if let floats = a.floats { return floats }
         var out: [Float] = []
         out.reserveCapacity(a.count)
         for v in a {

@@ -157,8 +157,9 @@ public struct GGUFWriter {
         case let .bool(v): out.append(v ? 1 : 0)
         case let .string(s): putString(s, &out)
         case let .array(a):
-            // An empty array has no element to take a type from; it is written as uint8.
-            put(a.first?.typeID ?? 0, &out)
+            // An empty array built in code has no element type; it is written as uint8 (one read
+            // from a file keeps the type it was declared with).
+            put(a.elementTypeID ?? 0, &out)
             put(UInt64(a.count), &out)
             for v in a { putValue(v, &out) }
         }

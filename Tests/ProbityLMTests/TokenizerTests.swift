@@ -254,7 +254,7 @@ struct ReferencePrompt: Decodable {
 }
 
 @Suite struct TokenizerMalformed {
-    let tokens: GGUFValue = .array(["a", "b", "Ġ"].map { .string($0) })
+    let tokens: GGUFValue = .array(GGUFArray(["a", "b", "Ġ"].map { .string($0) }))
 
     func metadata(_ extra: [String: GGUFValue]) -> [String: GGUFValue] {
         var m: [String: GGUFValue] = [
@@ -353,8 +353,8 @@ struct ReferencePrompt: Decodable {
     let base: [(String, GGUFValue)] = [
         ("tokenizer.ggml.model", .string("gpt2")),
         ("tokenizer.ggml.pre", .string("smollm")),
-        ("tokenizer.ggml.tokens", .array(["a", "b", "ab", "Ġ", "<|x|>"].map { .string($0) })),
-        ("tokenizer.ggml.token_type", .array([1, 1, 1, 1, 3].map { .int32($0) })),
+        ("tokenizer.ggml.tokens", .array(GGUFArray(["a", "b", "ab", "Ġ", "<|x|>"].map { .string($0) }))),
+        ("tokenizer.ggml.token_type", .array(GGUFArray([1, 1, 1, 1, 3].map { .int32($0) }))),
         ("tokenizer.ggml.merges", .array([.string("a b")])),
         ("tokenizer.ggml.bos_token_id", .uint32(4)),
         ("tokenizer.ggml.add_bos_token", .bool(true)),
@@ -374,7 +374,7 @@ struct ReferencePrompt: Decodable {
 
     @Test func shortTokenTypes() throws {
         let f = try file(base.filter { $0.0 != "tokenizer.ggml.token_type" }
-                         + [("tokenizer.ggml.token_type", .array([1, 1, 1].map { .int32($0) }))])
+                         + [("tokenizer.ggml.token_type", .array(GGUFArray([1, 1, 1].map { .int32($0) })))])
         #expect(throws: TokenizerError.lengthMismatch(source: "tiny.gguf", key: "tokenizer.ggml.token_type", expected: 5, found: 3)) {
             try Tokenizer(gguf: f)
         }
