@@ -1,0 +1,88 @@
+// Peak memory of the real binary on large hostile GGUF files, measured by scripts/lib/peak-rss.py:
+// a small process that spawns and reaps `probity` alone, so the peak is the command's own (a child
+// spawned from this large test process would report at least this process's high-water mark).
+
+import Foundation
+import ProbityFormats
+import Testing
+
+@Suite struct HostileSizeCLITests {
+    /// What the process takes besides the file and the decoded metadata (the Swift runtime,
+    /// Foundation, the command; 27 MB on a tiny file), with room for malloc's own overhead on the
+    /// budget's small objects.
+    static let processBytes = 48 << 20
+
+    struct Peak: Decodable {
+        var status: Int32
+        var peakBytes: Int
+        enum CodingKeys: String, CodingKey { case status, peakBytes = "peak_bytes" }
+    }
+
+    static func peak(_ arguments: [String]) throws -> Peak {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let script = root.appendingPathComponent("scripts/lib/peak-rss.py").path
+        let r = try CLI.execute(URL(fileURLWithPath: "/usr/bin/env"), ["python3", script, CLI.binary.path] + arguments,
+                                environment: ProcessInfo.processInfo.environment, in: nil)
+        guard r.status == 0 else { throw CocoaError(.executableLoad, userInfo: [NSDebugDescriptionErrorKey: r.stderr]) }
+        return try JSONDecoder().decode(Peak.self, from: Data(r.stdout.utf8))
+    }
+
+    static func header(pairs: UInt64) -> [UInt8] {
+        var b = Array("GGUF".utf8)
+        withUnsafeBytes(of: UInt32(3).littleEndian) { b += $0 }
+        withUnsafeBytes(of: UInt64(0).littleEndian) { b += $0 }
+        withUnsafeBytes(of: pairs.littleEndian) { b += $0 }
+        return b
+    }
+
+    static func arrayPair(_ key: String, elementType: UInt32, count: Int) -> [UInt8] {
+        var b: [UInt8] = []
+        withUnsafeBytes(of: UInt64(key.utf8.count).littleEndian) { b += $0 }
+        b += Array(key.utf8)
+        withUnsafeBytes(of: UInt32(9).littleEndian) { b += $0 }
+        withUnsafeBytes(of: elementType.littleEndian) { b += $0 }
+        withUnsafeBytes(of: UInt64(count).littleEndian) { b += $0 }
+        return b
+    }
+
+    /// Files within every count cap, each aimed at one way of making the reader allocate: three
+    /// uint8 arrays at the array cap (read: 48 MiB decoded), 790,000 heap strings (read: about
+    /// 63 MiB charged), a million of them (refused where the budget runs out), and a million
+    /// metadata pairs (refused before the table is made). `inspect` stays within the file, the
+    /// decoded-metadata budget and the process's own share; before the budget, a 16 MiB uint8
+    /// array alone took 436 MB.
+    @Test func inspectStaysWithinTheBound() throws {
+        let dir = try CLI.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let n = GGUFLimits.maxArrayLength
+        var bytes = Self.header(pairs: 3)
+        for k in 0..<3 { bytes += Self.arrayPair("a\(k)", elementType: 0, count: n) + [UInt8](repeating: 1, count: n) }
+        var sixteen: [UInt8] = []
+        withUnsafeBytes(of: UInt64(16).littleEndian) { sixteen += $0 }
+        sixteen += Array("0123456789abcdef".utf8)
+        func strings(_ count: Int) -> [UInt8] {
+            Self.header(pairs: 1) + Self.arrayPair("s", elementType: 8, count: count)
+                + Array([[UInt8]](repeating: sixteen, count: count).joined())
+        }
+        let pairs = GGUFLimits.maxMetadataCount
+        let files: [(name: String, bytes: [UInt8], status: Int32)] = [
+            ("uint8-arrays.gguf", bytes, 0),
+            ("heap-strings-fit.gguf", strings(790_000), 0),
+            ("heap-strings.gguf", strings(1_000_000), 2),
+            ("pairs.gguf", Self.header(pairs: UInt64(pairs)) + [UInt8](repeating: 0, count: pairs * 13), 2),
+        ]
+        for file in files {
+            let url = dir.appendingPathComponent(file.name)
+            try Data(file.bytes).write(to: url)
+            let peak = try Self.peak(["inspect", url.path])
+            let bound = file.bytes.count + GGUFLimits.maxDecodedBytes + Self.processBytes
+            #expect(peak.status == file.status, "\(file.name)")
+            if file.name == "pairs.gguf" {
+                // Refused before any table is made: the measure is the command's own, not this process's.
+                #expect(peak.peakBytes < Self.processBytes, "pairs.gguf: peak \(peak.peakBytes >> 20) MiB")
+            }
+            #expect(peak.peakBytes <= bound, "\(file.name): peak \(peak.peakBytes >> 20) MiB, bound \(bound >> 20) MiB")
+        }
+    }
+}
