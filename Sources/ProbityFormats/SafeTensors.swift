@@ -49,6 +49,11 @@ public enum SafeTensorsLimits {
     public static let maxHeaderLength = 100_000_000
     /// Most dimensions of one tensor.
     public static let maxDimensions = 16
+    /// Most JSON values in the header (each tensor's entry is about 8, an SAE's header about 40, a
+    /// 7B model's single-file header about 2,600). Foundation's tree costs about 250 bytes a value,
+    /// so the header length cap alone let a 97 MB header of short metadata entries take 2.2 GB;
+    /// this many values take at most about 64 MiB.
+    public static let maxHeaderValues = 1 << 18
 }
 
 /// An open, validated safetensors file. Tensor data are views into the map, never copies.
@@ -157,7 +162,8 @@ func floatFromHalf(_ h: UInt16) -> Float {
 enum SafeTensorsHeader {
     static func parse(_ json: Data, path: String, dataSize: Int) throws -> (tensors: [SafeTensorInfo], metadata: [String: String]) {
         // Strict first: Foundation alone accepts trailing commas and comments that safetensors refuses.
-        let object = try StrictJSON.object(from: json, path: path, what: "header", fileOffset: 8, line: nil)
+        let object = try StrictJSON.object(from: json, path: path, what: "header", fileOffset: 8, line: nil,
+                                           maxValues: SafeTensorsLimits.maxHeaderValues)
         guard let top = object as? [String: Any] else {
             throw FormatError.badHeaderField(path: path, at: "(header)", expected: "a JSON object", found: describe(object))
         }

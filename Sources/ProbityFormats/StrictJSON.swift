@@ -20,10 +20,12 @@ public enum StrictJSON {
     ///   - what: what the bytes are, for messages without lines ("header").
     ///   - fileOffset: the file offset of `bytes[0]`, so errors give offsets in the file.
     ///   - line: the line number of `bytes[0]` in the file; nil for formats without lines.
+    ///   - maxValues: the most values (scalars, arrays and objects, at any depth) the text may
+    ///     hold; a decoded tree costs memory per value, far more than the bytes that write it.
     /// - Complexity: O(n) time; memory proportional to the nesting and to the keys of open objects.
     public static func validate(_ bytes: UnsafeRawBufferPointer, path: String, what: String = "the file",
-                                fileOffset: Int = 0, line: Int? = 1) throws {
-        var scanner = JSONScanner(bytes: bytes)
+                                fileOffset: Int = 0, line: Int? = 1, maxValues: Int? = nil) throws {
+        var scanner = JSONScanner(bytes: bytes, maxValues: maxValues ?? Int.max)
         do {
             try scanner.scanDocument()
         } catch let failure as JSONScanner.Failure {
@@ -38,14 +40,16 @@ public enum StrictJSON {
     }
 
     public static func validate(_ data: Data, path: String, what: String = "the file",
-                                fileOffset: Int = 0, line: Int? = 1) throws {
-        try data.withUnsafeBytes { try validate($0, path: path, what: what, fileOffset: fileOffset, line: line) }
+                                fileOffset: Int = 0, line: Int? = 1, maxValues: Int? = nil) throws {
+        try data.withUnsafeBytes {
+            try validate($0, path: path, what: what, fileOffset: fileOffset, line: line, maxValues: maxValues)
+        }
     }
 
     /// Validates, then decodes with `JSONSerialization` (any value at the top, as RFC 8259 allows).
     public static func object(from data: Data, path: String, what: String = "the file",
-                              fileOffset: Int = 0, line: Int? = 1) throws -> Any {
-        try validate(data, path: path, what: what, fileOffset: fileOffset, line: line)
+                              fileOffset: Int = 0, line: Int? = 1, maxValues: Int? = nil) throws -> Any {
+        try validate(data, path: path, what: what, fileOffset: fileOffset, line: line, maxValues: maxValues)
         do {
             return try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
         } catch {
@@ -152,6 +156,8 @@ struct JSONScanner {
                                                         0x6E: 0x0A, 0x72: 0x0D, 0x74: 0x09]
 
     let bytes: UnsafeRawBufferPointer
+    let maxValues: Int
+    private var values = 0
     private var i = 0
     private var stack: [Container] = []
     /// The keys seen so far in each open object, decoded, to refuse duplicates: one set per
@@ -159,7 +165,10 @@ struct JSONScanner {
     /// (a set read out of an enum payload is a second reference, and each insert copied it).
     private var keySets: [Set<[UInt8]>] = []
 
-    init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    init(bytes: UnsafeRawBufferPointer, maxValues: Int = .max) {
+        self.bytes = bytes
+        self.maxValues = maxValues
+    }
 
     /// Pops the innermost open container (and its key set, for an object).
     private mutating func closeContainer() {
@@ -184,6 +193,11 @@ struct JSONScanner {
                     continue
                 }
                 guard let c = peek else { throw fail("a value") }
+                guard values < maxValues else {
+                    throw Failure(at: i, expected: "at most \(maxValues) values (a cap on the memory the decoded text takes)",
+                                  found: "one more")
+                }
+                values += 1
                 switch c {
                 case UInt8(ascii: "{"), UInt8(ascii: "["):
                     guard stack.count < StrictJSON.maxDepth else {

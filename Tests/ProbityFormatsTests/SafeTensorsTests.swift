@@ -117,6 +117,22 @@ import ProbityFormats
                 == .headerTooLarge(path: url.path, length: 150_000_000, limit: 100_000_000))
     }
 
+    /// Foundation's tree costs about 250 bytes a value: the header may hold `maxHeaderValues` (the
+    /// top object, `__metadata__` and its entries here), and one more is refused before any tree
+    /// is built (a 97 MB header of short entries, inside the length cap, took 2.2 GB).
+    @Test func headerValuesAreCapped() throws {
+        func header(_ entries: Int) -> String {
+            "{\"__metadata__\": {" + (0..<entries).map { "\"k\($0)\": \"\"" }.joined(separator: ", ") + "}}"
+        }
+        let most = SafeTensorsLimits.maxHeaderValues - 2
+        let f = try SafeTensorsFile(bytes: raw(header(most)), name: p)
+        #expect(f.metadata.count == most)
+        let over = header(most + 1)
+        let e = syntaxError(over)
+        #expect(e?.expected == "at most \(SafeTensorsLimits.maxHeaderValues) values (a cap on the memory the decoded text takes)")
+        #expect(e?.offset == 8 + over.utf8.count - 4)  // at the last entry's value, `""}}`
+    }
+
     /// The JSONSyntaxError opening a file with this header throws, or nil.
     func syntaxError(_ json: String, data: [UInt8] = []) -> JSONSyntaxError? {
         do { _ = try SafeTensorsFile(bytes: raw(json, data: data), name: p) } catch let e as JSONSyntaxError { return e } catch {}
