@@ -61,7 +61,7 @@ public struct PackManifest: Sendable, Equatable {
 
     static func load(path: String) throws -> PackManifest {
         guard let data = FileManager.default.contents(atPath: path) else { throw FeatureError.missingFile(path: path, what: "pack.json") }
-        let object = try StrictJSON.object(from: data, path: path)
+        let object = try StrictJSON.object(from: data, path: path, maxValues: StrictJSON.maxSmallDocumentValues)
         guard let top = object as? [String: Any] else { throw FeatureError.badJSON(path: path, reason: "expected an object") }
         let keys = JSONKeys(top, path: path)
         func required(_ key: String) throws -> String {

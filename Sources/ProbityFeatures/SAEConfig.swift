@@ -73,7 +73,7 @@ public struct SAEConfig: Sendable, Equatable {
 
     /// Parses cfg.json bytes; `path` names the file in errors.
     public static func parse(_ data: Data, path: String) throws -> SAEConfig {
-        let object = try StrictJSON.object(from: data, path: path)
+        let object = try StrictJSON.object(from: data, path: path, maxValues: StrictJSON.maxSmallDocumentValues)
         guard let cfg = object as? [String: Any] else {
             throw FeatureError.badJSON(path: path, reason: "expected an object at the top level")
         }

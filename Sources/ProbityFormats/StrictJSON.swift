@@ -14,6 +14,12 @@ public enum StrictJSON {
     /// reference implementation) stops at 128 too.
     public static let maxDepth = 128
 
+    /// Most values in the small JSON formats (pack.json, SAELens cfg.json, chat messages): real
+    /// ones hold about a thousand. Foundation's tree costs about 250 bytes a value, so this keeps
+    /// one such file under about 64 MiB of memory, whatever its length. (Labels, reports and
+    /// corpora are large by nature and take memory in proportion to their length.)
+    public static let maxSmallDocumentValues = 1 << 18
+
     /// Throws `JSONSyntaxError` unless `bytes` are exactly one JSON text.
     /// - Parameters:
     ///   - path: the file, for the message.
@@ -35,8 +41,10 @@ public enum StrictJSON {
     }
 
     public static func validate(_ bytes: [UInt8], path: String, what: String = "the file",
-                                fileOffset: Int = 0, line: Int? = 1) throws {
-        try bytes.withUnsafeBytes { try validate($0, path: path, what: what, fileOffset: fileOffset, line: line) }
+                                fileOffset: Int = 0, line: Int? = 1, maxValues: Int? = nil) throws {
+        try bytes.withUnsafeBytes {
+            try validate($0, path: path, what: what, fileOffset: fileOffset, line: line, maxValues: maxValues)
+        }
     }
 
     public static func validate(_ data: Data, path: String, what: String = "the file",

@@ -61,7 +61,7 @@ extension ChatMessage {
 
     /// Parses the contents of a messages file; `source` names it in errors.
     public static func parse(messagesJSON data: Data, source: String) throws -> [ChatMessage] {
-        let root = try StrictJSON.object(from: data, path: source)
+        let root = try StrictJSON.object(from: data, path: source, maxValues: StrictJSON.maxSmallDocumentValues)
         let list: [Any]
         if let array = root as? [Any] {
             list = array

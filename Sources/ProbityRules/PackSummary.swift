@@ -164,5 +164,5 @@ public struct PackProblem: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// A pack file's JSON, strictly (RFC 8259); a syntax error is the pack's problem.
 private func strictObject(_ data: Data, _ path: String) throws -> Any {
-    do { return try StrictJSON.object(from: data, path: path) } catch let e as JSONSyntaxError { throw PackProblem(e.description) }
+    do { return try StrictJSON.object(from: data, path: path, maxValues: StrictJSON.maxSmallDocumentValues) } catch let e as JSONSyntaxError { throw PackProblem(e.description) }
 }

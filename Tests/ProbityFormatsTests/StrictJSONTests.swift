@@ -120,6 +120,16 @@ import ProbityFormats
         #expect(refusal(dup)?.offset == dup.utf8.count - "\"k\(n / 2)\": 1}".utf8.count)
     }
 
+    /// Every value counts, containers and scalars at any depth (keys do not): `[1, {"a": [2]}]` is 5.
+    @Test func valueCap() throws {
+        let text = Array(#"[1, {"a": [2]}]"#.utf8)
+        try StrictJSON.validate(text, path: "t.json", maxValues: 5)
+        #expect(throws: JSONSyntaxError.self) { try StrictJSON.validate(text, path: "t.json", maxValues: 4) }
+        do { try StrictJSON.validate(text, path: "t.json", maxValues: 4) } catch let e as JSONSyntaxError {
+            #expect(e.offset == 11 && e.found == "one more")   // the inner 2
+        }
+    }
+
     static let valid: [String] = [
         "{}", "[]", " [ ] ", "\t{\r\n}\n", "[{}, [], [[]], {\"\": {}}]",
         "0", "-0", "1", "-1", "10", "1.5", "-0.0", "1e3", "1E+3", "1e-3", "0.5e0", "123456789012345678901234567890",

@@ -3,6 +3,7 @@
 
 import Foundation
 import Testing
+import ProbityFormats
 import ProbityLM
 
 /// Test fixtures next to the test sources.
@@ -222,6 +223,17 @@ private let padded: [ChatMessage] = [.user("  Hello \n"), .assistant("\tHi there
         #expect(array == [.system("s"), .user("héllo\n")])
         let object = try parse(#"{"messages": [{"content": "a", "role": "assistant"}]}"#)
         #expect(object == [.assistant("a")])
+    }
+
+    /// A messages file is a small format: past `StrictJSON.maxSmallDocumentValues` values it is
+    /// refused before Foundation builds its tree (3 values a message, and the array).
+    @Test func valuesAreCapped() throws {
+        let message = #"{"role": "user", "content": ""}"#
+        let most = (StrictJSON.maxSmallDocumentValues - 1) / 3
+        #expect(try parse("[" + Array(repeating: message, count: most).joined(separator: ",") + "]").count == most)
+        #expect(throws: JSONSyntaxError.self) {
+            try parse("[" + Array(repeating: message, count: most + 1).joined(separator: ",") + "]")
+        }
     }
 
     @Test func malformedFilesNameFileAndIndex() {
