@@ -22,7 +22,8 @@ public struct GGUFArray: Sendable, RandomAccessCollection, ExpressibleByArrayLit
             storage = .values(values)
             return
         }
-        func all<T>(_ pick: (GGUFValue) -> T?) -> [T] { values.map { pick($0)! } }
+        // Every value has the first one's type (checked above), so none is dropped.
+        func all<T>(_ pick: (GGUFValue) -> T?) -> [T] { values.compactMap(pick) }
         switch first {
         case .uint8: storage = .uint8(all { if case let .uint8(v) = $0 { v } else { nil } })
         case .int8: storage = .int8(all { if case let .int8(v) = $0 { v } else { nil } })
