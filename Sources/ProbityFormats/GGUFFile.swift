@@ -175,9 +175,12 @@ private struct GGUFParser {
 
     /// The next string's length, read ahead, to charge it before it is decoded.
     func peekStringCost() -> Int {
-        guard cursor.offset + 8 <= cursor.bytes.count else { return 0 }
-        let length = UInt64(littleEndian: cursor.bytes.loadUnaligned(fromByteOffset: cursor.offset, as: UInt64.self))
-        return length > UInt64(GGUFLimits.maxStringLength) ? 0 : Self.stringCost(Int(length))
+        var ahead = cursor
+        // A length past the end or the cap costs nothing here: readGGUFString refuses it.
+        guard let length = try? ahead.readUInt64("string length"), length <= UInt64(GGUFLimits.maxStringLength) else {
+            return 0
+        }
+        return Self.stringCost(Int(length))
     }
 
     /// Reads a string after charging it (its length is checked against the file and the cap there).
@@ -367,15 +370,12 @@ private struct GGUFParser {
     mutating func readElements(_ n: Int, typeID: UInt32, typeAt: Int, countAt: Int, key: String,
                                depth: Int) throws -> GGUFArray {
         let what = "value of '\(key)'"
-        func stride<T>(_: T.Type) -> Int { MemoryLayout<T>.stride }
-        let elementSize: Int
-        switch typeID {
-        case 0, 1, 7: elementSize = 1
-        case 2, 3: elementSize = 2
-        case 4, 5, 6: elementSize = 4
-        case 10, 11, 12: elementSize = 8
-        case 8: elementSize = stride(String.self)
-        default: elementSize = stride(GGUFValue.self)
+        // A scalar element takes in memory what it takes in the file; a string its 16 inline bytes
+        // (its heap is charged as it is read); a nested array one `GGUFValue`.
+        let elementSize = switch typeID {
+        case 8: MemoryLayout<String>.stride
+        case 9: MemoryLayout<GGUFValue>.stride
+        default: Self.minEncodedSize(typeID: typeID) ?? MemoryLayout<GGUFValue>.stride
         }
         try charge(32 + n * elementSize, at: countAt, "array '\(key)'")
         switch typeID {
