@@ -23,7 +23,7 @@ extension AuditReport {
     /// Reads a report written by `json()`. Fails on the first key that is missing, of the wrong type
     /// or value, or unknown to this schema version, naming its path (`cases[2].baseline.finish_reason`).
     public static func read(path: String) throws -> AuditReport {
-        guard let data = FileManager.default.contents(atPath: path) else { throw AuditError.cannotRead(path: path, reason: "no such file") }
+        guard let data = try WholeFile.contents(path, what: "report", limit: FileSizeLimits.report) else { throw AuditError.cannotRead(path: path, reason: "no such file") }
         return try decode(data, path: path)
     }
 

@@ -2,13 +2,14 @@
 // of one served request per line. `probity report merge` takes logs and report files alike.
 
 import Foundation
+import ProbityFormats
 
 extension AuditReport {
     /// The reports in `path`: one report (a JSON document as `json()` writes it), or an audit log
     /// of one compact report per line (blank lines skipped). Each line is read as strictly as a
     /// report file, and an error names the line (`FILE:LINE`).
     public static func readAll(path: String) throws -> [AuditReport] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw AuditError.cannotRead(path: path, reason: "no such file") }
+        guard let data = try WholeFile.contents(path, what: "report", limit: FileSizeLimits.report) else { throw AuditError.cannotRead(path: path, reason: "no such file") }
         let lines = data.split(separator: 0x0A, omittingEmptySubsequences: false)
         // A report file opens with a line holding "{" alone; every line of a log is a whole object.
         let first = lines.first { !$0.allSatisfy(Self.isSpace) }

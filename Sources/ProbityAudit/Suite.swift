@@ -299,7 +299,7 @@ public struct AuditSuite: Sendable {
         }
         let limit = try node["limit"].map { try value($0, $0.int()) }
         let offset = try node["offset"].map { try value($0, $0.int()) } ?? 0
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = try WholeFile.contents(path, what: "dataset", limit: FileSizeLimits.textData) else {
             throw AuditError.invalid(p.location, message: "dataset: cannot read \(path)" + (written.hasPrefix("cache:") ? " (run scripts/setup --safety)" : ""))
         }
         var format = try field("format") ?? (path.hasSuffix(".jsonl") ? "jsonl" : path.hasSuffix(".txt") ? "lines" : "json")

@@ -142,7 +142,7 @@ public struct FeatureLabels: Sendable, Equatable {
     /// with the optional statistics (`frequency`, `histogram`, `contexts`) and top-level `scan`.
     /// Integer ids are accepted for latents.
     public static func load(path: String) throws -> FeatureLabels {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = try WholeFile.contents(path, what: "labels file", limit: FileSizeLimits.labels) else {
             throw FeatureError.missingFile(path: path, what: "labels file")
         }
         try StrictJSON.validate(data, path: path)

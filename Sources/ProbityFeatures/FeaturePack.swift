@@ -60,7 +60,9 @@ public struct PackManifest: Sendable, Equatable {
     static let probeKeys: Set<String> = ["schema_version", "name", "kind", "model", "hook", "labels", "probe", "provenance"]
 
     static func load(path: String) throws -> PackManifest {
-        guard let data = FileManager.default.contents(atPath: path) else { throw FeatureError.missingFile(path: path, what: "pack.json") }
+        guard let data = try WholeFile.contents(path, what: "pack.json", limit: FileSizeLimits.smallJSON) else {
+            throw FeatureError.missingFile(path: path, what: "pack.json")
+        }
         let object = try StrictJSON.object(from: data, path: path, maxValues: StrictJSON.maxSmallDocumentValues)
         guard let top = object as? [String: Any] else { throw FeatureError.badJSON(path: path, reason: "expected an object") }
         let keys = JSONKeys(top, path: path)

@@ -43,7 +43,9 @@ public enum PromptSet {
 
     /// The prompts, with each chat conversation's last-message positions.
     public static func prompts(path: String, tokenizer: Tokenizer, chatFormat: ChatFormat?) throws -> [Prompt] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw FeatureError.missingFile(path: path, what: "prompt set") }
+        guard let data = try WholeFile.contents(path, what: "prompt set", limit: FileSizeLimits.textData) else {
+            throw FeatureError.missingFile(path: path, what: "prompt set")
+        }
         guard let text = String(data: data, encoding: .utf8) else {
             throw FeatureError.badPairs(path: path, line: 1, reason: "not UTF-8 text")
         }

@@ -21,7 +21,7 @@ extension SparseAutoencoder {
     public static func load(directory: String) throws -> SparseAutoencoder {
         let cfgPath = directory + "/" + configFileName
         let weightsPath = directory + "/" + weightsFileName
-        guard let cfgData = FileManager.default.contents(atPath: cfgPath) else {
+        guard let cfgData = try WholeFile.contents(cfgPath, what: configFileName, limit: FileSizeLimits.smallJSON) else {
             throw FeatureError.missingFile(path: directory, what: configFileName)
         }
         let config = try SAEConfig.parse(cfgData, path: cfgPath)

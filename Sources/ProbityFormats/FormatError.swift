@@ -55,6 +55,9 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
 
     // safetensors and npy.
     case headerTooLarge(path: String, length: UInt64, limit: Int)
+    /// A file read whole holds more than its kind's cap (`FileSizeLimits`); `size` is nil when the
+    /// file is not a regular file (a device or pipe) and the read went past the cap.
+    case fileTooLarge(path: String, what: String, size: Int64?, limit: Int)
     /// A header entry has the wrong shape: `at` names the entry (tensor name or field).
     case badHeaderField(path: String, at: String, expected: String, found: String)
     case unknownDType(path: String, tensor: String, dtype: String)
@@ -142,6 +145,9 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
             return "\(path): tensor \(name): expected shape \(expected), found \(found)"
         case let .tensorTypeMismatch(path, name, expected, found):
             return "\(path): tensor \(name): type \(found) is not supported here (expected \(expected.joined(separator: " or ")))"
+        case let .fileTooLarge(path, what, size, limit):
+            let found = size.map { "\($0) bytes" } ?? "more (not a regular file: read until past the cap)"
+            return "\(path): \(what) too large: expected at most \(limit) bytes (\(limit >> 20) MiB), found \(found)"
         case let .headerTooLarge(path, length, limit):
             return "\(path): offset 0: header length \(length) exceeds the limit of \(limit) bytes"
         case let .badHeaderField(path, at, expected, found):

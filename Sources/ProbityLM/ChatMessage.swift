@@ -39,10 +39,7 @@ extension ChatMessage {
     /// an object whose `"messages"` key holds one (other keys, as in an OpenAI request body, are
     /// ignored). Every problem names the file and the message index.
     public static func load(messagesFile path: String) throws -> [ChatMessage] {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
+        guard let data = try WholeFile.contents(path, what: "messages file", limit: FileSizeLimits.smallJSON) else {
             var isDirectory: ObjCBool = false
             let reason: String
             if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
@@ -52,7 +49,7 @@ extension ChatMessage {
             } else if !FileManager.default.isReadableFile(atPath: path) {
                 reason = "permission denied"
             } else {
-                reason = error.localizedDescription
+                reason = "cannot read it"
             }
             throw GenerationError.messagesFileUnreadable(path: path, reason: reason)
         }

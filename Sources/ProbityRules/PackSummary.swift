@@ -130,7 +130,7 @@ public struct PackSummary: Sendable, Equatable {
     }
 
     private static func object(_ path: String) throws -> [String: Any] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw PackProblem("cannot read \(path)") }
+        guard let data = try WholeFile.contents(path, what: "pack file", limit: FileSizeLimits.smallJSON) else { throw PackProblem("cannot read \(path)") }
         guard let object = try strictObject(data, path) as? [String: Any] else {
             throw PackProblem("\(path) is not a JSON object")
         }
@@ -144,7 +144,7 @@ private struct SAELensConfig {
     var hook: String?
 
     init(_ path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path),
+        guard let data = try WholeFile.contents(path, what: "cfg.json", limit: FileSizeLimits.smallJSON),
               let cfg = try strictObject(data, path) as? [String: Any] else {
             throw PackProblem("\(path) is not a JSON object")
         }

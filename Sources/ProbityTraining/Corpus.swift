@@ -99,7 +99,7 @@ public struct Corpus: Sendable {
     }
 
     private func contents() throws -> Data {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = try WholeFile.contents(path, what: "corpus", limit: FileSizeLimits.corpus) else {
             throw TrainingError.unreadableCorpus(path: path, reason: "cannot read")
         }
         return data

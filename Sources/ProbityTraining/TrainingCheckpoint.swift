@@ -62,7 +62,7 @@ public enum TrainingCheckpoint {
     public static func load(from directory: String, expecting options: TopKTrainingOptions,
                             run: [String: String]) throws -> (TopKTrainer, StreamPosition) {
         let statePath = directory + "/" + stateFile
-        guard let data = FileManager.default.contents(atPath: statePath) else {
+        guard let data = try WholeFile.contents(statePath, what: "checkpoint state", limit: FileSizeLimits.smallJSON) else {
             throw TrainingError.badCheckpoint(path: directory, reason: "no \(stateFile)")
         }
         try StrictJSON.validate(data, path: statePath)

@@ -52,7 +52,7 @@ struct Tokenize: ParsableCommand {
             return
         }
         guard let file else { return }
-        guard let data = FileManager.default.contents(atPath: file) else {
+        guard let data = try WholeFile.contents(file, what: "text file", limit: FileSizeLimits.textData) else {
             throw ValidationError("\(file): cannot read the file")
         }
         guard let content = String(data: data, encoding: .utf8) else {

@@ -85,4 +85,39 @@ import Testing
             #expect(peak.peakBytes <= bound, "\(file.name): peak \(peak.peakBytes >> 20) MiB, bound \(bound >> 20) MiB")
         }
     }
+
+    /// Files read whole (reports, labels, messages) far above their caps: refused with exit 2 before
+    /// they are read, whatever their size (sparse files of 8 GiB), and a device that never ends is
+    /// refused after its cap. Before the caps, these were read until memory ran out.
+    @Test func filesReadWholeAreRefusedAboveTheirCaps() throws {
+        let dir = try CLI.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func sparse(_ name: String) throws -> URL {
+            let url = dir.appendingPathComponent(name)
+            #expect(FileManager.default.createFile(atPath: url.path, contents: nil))
+            let handle = try FileHandle(forWritingTo: url)
+            try handle.truncate(atOffset: 8 << 30)
+            try handle.close()
+            return url
+        }
+        let report = try sparse("report.json")
+        let merged = try CLI.run(["report", "merge", report.path, report.path, "--out", dir.appendingPathComponent("m.json").path])
+        #expect(merged.status == 2)
+        #expect(merged.stderr.contains("\(report.path): report too large: expected at most 536870912 bytes (512 MiB), found 8589934592 bytes"),
+                "\(merged.stderr)")
+
+        let pack = dir.appendingPathComponent("pack")
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: RulesCLITests.fixtures + "/packs/caa-toy"), to: pack)
+        try FileManager.default.removeItem(at: pack.appendingPathComponent("labels.json"))
+        let labels = pack.appendingPathComponent("labels.json")
+        try FileManager.default.moveItem(at: try sparse("labels.json"), to: labels)
+        let info = try Self.peak(["features", "info", pack.path])
+        #expect(info.status == 2)
+        #expect(info.peakBytes < Self.processBytes, "features info: peak \(info.peakBytes >> 20) MiB")
+
+        let html = try Self.peak(["report", "html", "/dev/zero", "--out", dir.appendingPathComponent("r.html").path])
+        #expect(html.status == 2)
+        // The cap (512 MiB) read once, plus the process.
+        #expect(html.peakBytes < FileSizeLimits.report + Self.processBytes, "report html /dev/zero: peak \(html.peakBytes >> 20) MiB")
+    }
 }

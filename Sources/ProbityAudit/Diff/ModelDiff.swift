@@ -88,7 +88,7 @@ enum DiffInput {
     static func open(_ path: String) throws -> DiffInput {
         let corpus = try Corpus(path: path)
         guard corpus.format == .jsonl else { return .corpus(corpus) }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard let data = try WholeFile.contents(path, what: "corpus", limit: FileSizeLimits.corpus), let text = String(data: data, encoding: .utf8) else {
             throw AuditError.cannotRead(path: path, reason: "not UTF-8 text")
         }
         let first = StrictJSON.lines(text).first { !$0.allSatisfy(\.isWhitespace) }

@@ -50,7 +50,7 @@ extension EvalItem {
         var items: [EvalItem] = []
         var seen: [String: String] = [:]
         for path in paths {
-            guard let data = FileManager.default.contents(atPath: path) else {
+            guard let data = try WholeFile.contents(path, what: "data file", limit: FileSizeLimits.textData) else {
                 throw AuditError.cannotRead(path: path, reason: "no such file")
             }
             guard let text = String(data: data, encoding: .utf8) else {
@@ -75,7 +75,7 @@ extension EvalItem {
     /// negative with an empty concept) and `response` optional (empty: the conversation alone, ending
     /// with the generation prompt). Ids must still be unique within the file.
     public static func loadConversations(path: String) throws -> [EvalItem] {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = try WholeFile.contents(path, what: "data file", limit: FileSizeLimits.textData) else {
             throw AuditError.cannotRead(path: path, reason: "no such file")
         }
         guard let text = String(data: data, encoding: .utf8) else {
