@@ -74,9 +74,22 @@ public struct AuditSuite: Sendable {
     public var cases: [AuditCase]
     /// Thresholds chosen on the audited model's own answers before the cases run; nil without `calibrate:`.
     public var calibration: AuditCalibration?
+    /// The rule files the suite runs on other models than its own (`models:`), for `--model`.
+    public var otherModels: [OtherModel] = []
     public var location: FileLocation
 
-    static let topKeys = ["schema_version", "name", "model", "rules", "generation", "calibrate", "cases"]
+    /// `models: {MODEL: {rules: [...]}}`: another model the suite runs on, and the rule files it
+    /// runs there instead of `rules` (rules are measured per model: a threshold, a pack and its
+    /// validity belong to the model they were made on).
+    public struct OtherModel: Sendable, Equatable {
+        /// A model name (`gemma3-270m`) or a path resolved against the suite's directory.
+        public var model: String
+        public var ruleFiles: [String]
+        public var location: FileLocation
+    }
+
+    static let topKeys = ["schema_version", "name", "model", "rules", "models", "generation", "calibrate", "cases"]
+    static let otherModelKeys = ["rules"]
     static let calibrateKeys = ["rules", "target_fpr", "cases"]
     static let generationKeys = ["max_tokens", "temperature", "top_p", "seed", "chat_format"]
     static let caseKeys = ["id", "messages", "text", "dataset", "expect"]
@@ -103,16 +116,23 @@ public struct AuditSuite: Sendable {
         if let m = root["model"] {
             (model, adapters) = try parseModel(m, dir: dir)
         }
-        let rulesNode = try need(root, "rules", in: "suite")
-        var patterns: [YAMLNode] = []
-        if case .sequence(let items) = rulesNode.content { patterns = items } else { patterns = [rulesNode] }
-        var ruleFiles: [String] = []
-        for p in patterns {
-            let pattern = try value(p, p.string())
-            let full = normalize(pattern.hasPrefix("/") ? pattern : dir + "/" + pattern)
-            let matches = expand(full)
-            guard !matches.isEmpty else { throw AuditError.missingRules(p.location, pattern: pattern) }
-            for m in matches where !ruleFiles.contains(m) { ruleFiles.append(m) }
+        let ruleFiles = try parseRuleFiles(try need(root, "rules", in: "suite"), dir: dir)
+        var otherModels: [OtherModel] = []
+        if let node = root["models"] {
+            guard case .mapping(let entries) = node.content, !entries.isEmpty else {
+                throw AuditError.invalid(node.location, message: "models: expected a mapping of model names or paths to {rules: [...]}, found \(node.found)")
+            }
+            for pair in entries {
+                let keyNode = pair.key, entry = pair.value
+                let key = try value(keyNode, keyNode.string())
+                let resolved = ModelLocator.named[key] != nil || key.hasPrefix("/") ? key : normalize(dir + "/" + key)
+                if key == "default" || resolved == model {
+                    throw AuditError.invalid(keyNode.location, message: "models: '\(key)' is the suite's own model, whose rules are `rules`")
+                }
+                try checkKeys(entry, allowed: otherModelKeys, what: "models: \(key)")
+                let files = try parseRuleFiles(try need(entry, "rules", in: "models: \(key)"), dir: dir)
+                otherModels.append(OtherModel(model: resolved, ruleFiles: files, location: keyNode.location))
+            }
         }
         var settings = AuditSettings()
         if let g = root["generation"] {
@@ -157,7 +177,41 @@ public struct AuditSuite: Sendable {
         guard !cases.isEmpty else { throw AuditError.invalid(casesNode.location, message: "cases: the suite has no cases") }
         let calibration = try root["calibrate"].map { try parseCalibration($0, dir: dir, cases: cases) }
         return AuditSuite(path: path, name: name, model: model, adapters: adapters, ruleFiles: ruleFiles,
-                          settings: settings, cases: cases, calibration: calibration, location: root.location)
+                          settings: settings, cases: cases, calibration: calibration, otherModels: otherModels,
+                          location: root.location)
+    }
+
+    /// The rule files of a `rules:` node: paths and globs against `dir`, in order without repeats.
+    static func parseRuleFiles(_ rulesNode: YAMLNode, dir: String) throws -> [String] {
+        var patterns: [YAMLNode] = []
+        if case .sequence(let items) = rulesNode.content { patterns = items } else { patterns = [rulesNode] }
+        var ruleFiles: [String] = []
+        for p in patterns {
+            let pattern = try value(p, p.string())
+            let full = normalize(pattern.hasPrefix("/") ? pattern : dir + "/" + pattern)
+            let matches = expand(full)
+            guard !matches.isEmpty else { throw AuditError.missingRules(p.location, pattern: pattern) }
+            for m in matches where !ruleFiles.contains(m) { ruleFiles.append(m) }
+        }
+        return ruleFiles
+    }
+
+    /// The cases' expectations on rules outside `rules`: on another model's rule files, the ones
+    /// a run leaves unchecked.
+    public func expectationsNotApplicable(to rules: Set<String>) -> [AuditExpectation] {
+        cases.flatMap { $0.expectations.filter { !rules.contains($0.rule) } }
+    }
+
+    /// The `models:` entry for `model` (a name, or a path as given on the command line), if any:
+    /// names match names, paths match when they name the same file.
+    public func otherModel(_ model: String) -> OtherModel? {
+        func file(_ m: String) -> String? {
+            guard ModelLocator.named[m] == nil, m != "default" else { return nil }
+            return URL(fileURLWithPath: m).standardizedFileURL.resolvingSymlinksInPath().path
+        }
+        return otherModels.first { entry in
+            entry.model == model || (file(entry.model) != nil && file(entry.model) == file(model))
+        }
     }
 
     /// `calibrate: {rules: [ids], target_fpr: R, cases: [...]}`: its cases are written as the suite's

@@ -15,10 +15,13 @@ struct AuditCommand: ParsableCommand {
     @Argument(help: "The suite file (audits/*.yaml).")
     var suite: String
 
-    @Option(help: "The JSON report (default: reports/SUITE.json).")
+    @Option(help: ArgumentHelp("Audit this model instead of the suite's: 'default', 'gemma3-270m' or a GGUF path. The suite's `models:` names the rule files for it; without an entry, its `rules`.", valueName: "model"))
+    var model: String?
+
+    @Option(help: "The JSON report (default: reports/SUITE.json; with --model, reports/SUITE.MODEL.json).")
     var out: String?
 
-    @Option(help: "The JUnit XML report (default: reports/SUITE.junit.xml).")
+    @Option(help: "The JUnit XML report (default: reports/SUITE.junit.xml; with --model, reports/SUITE.MODEL.junit.xml).")
     var junit: String?
 
     @Option(help: "Also write the report as one self-contained HTML page here.")
@@ -54,18 +57,28 @@ struct AuditCommand: ParsableCommand {
         }
         let part = try shard == "auto" ? Self.shardFromEnvironment() : Audit.shard(shard)
         let base = URL(fileURLWithPath: suite).deletingPathExtension().lastPathComponent
-        let suffix = part.count == 1 ? "" : ".shard\(part.index)of\(part.count)"
+        // Another model's reports do not overwrite the suite's own: reports/SUITE.MODEL.json.
+        let modelPart = model.map { m in "." + URL(fileURLWithPath: m).deletingPathExtension().lastPathComponent } ?? ""
+        let suffix = modelPart + (part.count == 1 ? "" : ".shard\(part.index)of\(part.count)")
         let jsonPath = out ?? "reports/\(base)\(suffix).json"
         let junitPath = junit ?? "reports/\(base)\(suffix).junit.xml"
 
         // SIGINT: stop between tokens and write what we have, marked incomplete.
         let terminal = isatty(2) != 0
         let report = try catchingInterrupts { flag in
-            try Audit.run(suitePath: suite, version: Version.current, failOn: severity, shard: part, threads: threads,
+            try Audit.run(suitePath: suite, version: Version.current, failOn: severity, shard: part, model: model, threads: threads,
                           batchSize: batchSize, adapters: Audit.AdapterChoice(dropSuiteAdapters: noLora, extra: try adapterOptions.requests()),
                           kvCache: try kvCacheOption.storage(),
                           interrupted: { flag.isSet }) { p in
                 FileHandle.standardError.write(Data(progressLine(p, terminal: terminal).utf8))
+            }
+        }
+        if let model {
+            let skipped = try AuditSuite.load(path: suite).expectationsNotApplicable(to: Set(report.rules.map(\.id)))
+            if !skipped.isEmpty {
+                let ids = Set(skipped.map(\.rule)).sorted().joined(separator: ", ")
+                FileHandle.standardError.write(Data(("audit: \(skipped.count) expectations name rules that the rule files for \(model) do not define, "
+                    + "so they are not checked on it: \(ids)\n").utf8))
             }
         }
         try AuditReport.writeAtomically(try report.json(), to: jsonPath)

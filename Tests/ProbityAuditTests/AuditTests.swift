@@ -34,6 +34,57 @@ import ProbityAudit
         }
     }
 
+    /// `models:` names the rule files a suite runs on another model; names match names, paths
+    /// match the same file however written, and each mistake is refused at its line.
+    @Test func otherModelsNameTheirRuleFiles() throws {
+        let dir = try AuditFixtures.scratch()
+        try AuditFixtures.rules.write(toFile: dir + "/other.yaml", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: dir + "/m", withIntermediateDirectories: true)
+        for name in ["b.yaml", "a.yaml"] { try AuditFixtures.rules.write(toFile: dir + "/m/" + name, atomically: true, encoding: .utf8) }
+        try Data().write(to: URL(fileURLWithPath: dir + "/local.gguf"))
+        func suite(_ models: String) throws -> String {
+            let path = dir + "/s.yaml"
+            try """
+            schema_version: 1
+            rules: [rules.yaml]
+            models:
+            \(models)
+            cases:
+              - {id: a, text: hi, expect: {always.fires: fires, never.fires: silent}}
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+            _ = try AuditFixtures.suite(in: dir, cases: "")  // writes rules.yaml
+            return path
+        }
+        let s = try AuditSuite.load(path: try suite("  gemma3-270m: {rules: [other.yaml]}\n  local.gguf: {rules: [\"m/*.yaml\", other.yaml]}"))
+        #expect(s.otherModels.map(\.model) == ["gemma3-270m", dir + "/local.gguf"])
+        #expect(s.otherModels.map(\.ruleFiles) == [[dir + "/other.yaml"], [dir + "/m/a.yaml", dir + "/m/b.yaml", dir + "/other.yaml"]])
+        #expect(s.otherModel("gemma3-270m")?.ruleFiles == [dir + "/other.yaml"])
+        #expect(s.otherModel(dir + "/./local.gguf")?.model == dir + "/local.gguf")
+        #expect(s.otherModel("default") == nil)
+        #expect(s.otherModel(dir + "/elsewhere.gguf") == nil)
+        #expect(s.expectationsNotApplicable(to: ["always.fires"]).map(\.rule) == ["never.fires"])
+
+        let cases: [(models: String, line: Int, column: Int, message: String)] = [
+            ("  default: {rules: [other.yaml]}", 4, 3, "models: 'default' is the suite's own model, whose rules are `rules`"),
+            ("  gemma3-270m: {rule: [other.yaml]}", 4, 17, "models: gemma3-270m: unknown key 'rule' (expected one of rules)"),
+            ("  gemma3-270m: {}", 4, 16, "models: gemma3-270m: missing required key 'rules'"),
+            ("  [a]", 4, 3, "models: expected a mapping of model names or paths to {rules: [...]}, found a sequence"),
+        ]
+        for c in cases {
+            let path = try suite(c.models)
+            #expect(throws: AuditError.invalid(FileLocation(file: path, line: c.line, column: c.column), message: c.message), "\(c.models)") {
+                _ = try AuditSuite.load(path: path)
+            }
+        }
+        let missing = try suite("  gemma3-270m: {rules: [nope.yaml]}")
+        #expect {
+            _ = try AuditSuite.load(path: missing)
+        } throws: { error in
+            guard case let AuditError.missingRules(location, pattern) = error else { return false }
+            return location.line == 4 && pattern == "nope.yaml"
+        }
+    }
+
     @Test func datasetCasesMapFields() throws {
         let dir = try AuditFixtures.scratch()
         try "{\"q\": \"Is 2+2=5?\", \"k\": \"a\"}\n{\"q\": \"Is the sky green?\", \"k\": \"b\"}\n{\"q\": \"x\", \"k\": \"c\"}\n"
