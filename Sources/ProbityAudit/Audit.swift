@@ -86,7 +86,10 @@ public enum Audit {
             suite.model = override
             suite.adapters = []
         }
-        if let other { suite.ruleFiles = other.ruleFiles }
+        if let other {
+            suite.ruleFiles = other.ruleFiles
+            if let format = other.chatFormat { suite.settings.chatFormat = format }
+        }
         let loaded = try LoadedModel.load(suite.model, threads: threads, adapters: choice.adapters(for: suite),
                                           kvCache: kvCache)
         let rules = try AuditRuleSet(files: suite.ruleFiles, model: loaded)

@@ -85,11 +85,14 @@ public struct AuditSuite: Sendable {
         /// A model name (`gemma3-270m`) or a path resolved against the suite's directory.
         public var model: String
         public var ruleFiles: [String]
+        /// The chat format on that model, when not the suite's `generation: chat_format` (a model
+        /// file without a chat template needs one named).
+        public var chatFormat: String?
         public var location: FileLocation
     }
 
     static let topKeys = ["schema_version", "name", "model", "rules", "models", "generation", "calibrate", "cases"]
-    static let otherModelKeys = ["rules"]
+    static let otherModelKeys = ["rules", "chat_format"]
     static let calibrateKeys = ["rules", "target_fpr", "cases"]
     static let generationKeys = ["max_tokens", "temperature", "top_p", "seed", "chat_format"]
     static let caseKeys = ["id", "messages", "text", "dataset", "expect"]
@@ -131,7 +134,17 @@ public struct AuditSuite: Sendable {
                 }
                 try checkKeys(entry, allowed: otherModelKeys, what: "models: \(key)")
                 let files = try parseRuleFiles(try need(entry, "rules", in: "models: \(key)"), dir: dir)
-                otherModels.append(OtherModel(model: resolved, ruleFiles: files, location: keyNode.location))
+                var chatFormat: String?
+                if let n = entry["chat_format"] {
+                    let name = try value(n, n.string())
+                    if name != "auto" {
+                        do { _ = try ChatFormat.named(name) } catch {
+                            throw AuditError.invalid(n.location, message: "models: \(key): chat_format: expected auto or one of \(ChatFormat.knownNames), found '\(name)'")
+                        }
+                    }
+                    chatFormat = name
+                }
+                otherModels.append(OtherModel(model: resolved, ruleFiles: files, chatFormat: chatFormat, location: keyNode.location))
             }
         }
         var settings = AuditSettings()

@@ -30,7 +30,8 @@ public struct WindowSource {
         case .text(let s):
             return tokenizer.encode(s, addSpecial: true, parseSpecial: false)
         case .chat(let messages):
-            guard let chatFormat else { return tokenizer.encode(messages.map(\.content).joined(separator: "\n"), addSpecial: true, parseSpecial: false) }
+            // Never rendered some other way: the dictionary would learn text the model is not run on.
+            guard let chatFormat else { throw TrainingError.conversationNeedsChatFormat(document: doc.id) }
             return tokenizer.encode(try chatFormat.renderChat(messages, addGenerationPrompt: false), addSpecial: true)
         }
     }

@@ -55,19 +55,22 @@ import ProbityAudit
             _ = try AuditFixtures.suite(in: dir, cases: "")  // writes rules.yaml
             return path
         }
-        let s = try AuditSuite.load(path: try suite("  gemma3-270m: {rules: [other.yaml]}\n  local.gguf: {rules: [\"m/*.yaml\", other.yaml]}"))
+        let s = try AuditSuite.load(path: try suite("  gemma3-270m: {rules: [other.yaml], chat_format: gemma}\n  local.gguf: {rules: [\"m/*.yaml\", other.yaml]}"))
         #expect(s.otherModels.map(\.model) == ["gemma3-270m", dir + "/local.gguf"])
         #expect(s.otherModels.map(\.ruleFiles) == [[dir + "/other.yaml"], [dir + "/m/a.yaml", dir + "/m/b.yaml", dir + "/other.yaml"]])
         #expect(s.otherModel("gemma3-270m")?.ruleFiles == [dir + "/other.yaml"])
         #expect(s.otherModel(dir + "/./local.gguf")?.model == dir + "/local.gguf")
+        #expect(s.otherModels.map(\.chatFormat) == ["gemma", nil])
         #expect(s.otherModel("default") == nil)
         #expect(s.otherModel(dir + "/elsewhere.gguf") == nil)
         #expect(s.expectationsNotApplicable(to: ["always.fires"]).map(\.rule) == ["never.fires"])
 
         let cases: [(models: String, line: Int, column: Int, message: String)] = [
             ("  default: {rules: [other.yaml]}", 4, 3, "models: 'default' is the suite's own model, whose rules are `rules`"),
-            ("  gemma3-270m: {rule: [other.yaml]}", 4, 17, "models: gemma3-270m: unknown key 'rule' (expected one of rules)"),
+            ("  gemma3-270m: {rule: [other.yaml]}", 4, 17, "models: gemma3-270m: unknown key 'rule' (expected one of rules, chat_format)"),
             ("  gemma3-270m: {}", 4, 16, "models: gemma3-270m: missing required key 'rules'"),
+            ("  gemma3-270m: {rules: [other.yaml], chat_format: gemmax}", 4, 51,
+             "models: gemma3-270m: chat_format: expected auto or one of chatml-smollm, chatml, llama3, gemma, mistral-instruct, found 'gemmax'"),
             ("  [a]", 4, 3, "models: expected a mapping of model names or paths to {rules: [...]}, found a sequence"),
         ]
         for c in cases {

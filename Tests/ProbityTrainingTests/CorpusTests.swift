@@ -115,3 +115,18 @@ func documents(_ path: String, split: CorpusSplit = .all) throws -> [CorpusDocum
     #expect(try texts(skip: 0) == ["alpha 1", "beta 1", "alpha 2", "alpha 3"])
     #expect(try texts(skip: 2) == ["alpha 2", "alpha 3"])
 }
+
+/// A conversation without a chat format to render it is an error naming the document, never text
+/// rendered some other way (a dictionary would learn text the model is not run on).
+@Test func conversationsNeedAChatFormat() throws {
+    let tokenizer = try Tokenizer(gguf: try GGUFFile(path: try ModelLocator.resolve("default")))
+    let chat = try Corpus(path: try scratchFile("chat.json", #"[{"id": "c1", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}]"#))
+    let plain = WindowSource(corpora: [chat], split: .all, tokenizer: tokenizer, chatFormat: nil, context: 64)
+    #expect(throws: TrainingError.conversationNeedsChatFormat(document: "c1")) {
+        try plain.forEachDocument { _ in true }
+    }
+    let rendered = WindowSource(corpora: [chat], split: .all, tokenizer: tokenizer, chatFormat: try ChatFormat.named("chatml-smollm"), context: 64)
+    var windows = 0
+    try rendered.forEachDocument { w in windows += w.count; return true }
+    #expect(windows == 1)
+}
