@@ -32,8 +32,30 @@ public struct WindowSource {
         case .chat(let messages):
             // Never rendered some other way: the dictionary would learn text the model is not run on.
             guard let chatFormat else { throw TrainingError.conversationNeedsChatFormat(document: doc.id) }
-            return tokenizer.encode(try chatFormat.renderChat(messages, addGenerationPrompt: false), addSpecial: true)
+            let text: RenderedChat
+            do { text = try chatFormat.renderChat(messages, addGenerationPrompt: false) } catch GenerationError.rolesMustAlternate {
+                // Formats such as Gemma's take strictly alternating turns, which corpus
+                // conversations do not always keep (ShareGPT's open with the assistant or repeat a role).
+                text = try chatFormat.renderChat(Self.alternating(messages), addGenerationPrompt: false)
+            }
+            return tokenizer.encode(text, addSpecial: true)
         }
+    }
+
+    /// `messages` as alternating turns: a leading system message kept, the assistant's turns
+    /// before the first user turn dropped, and consecutive turns of one role joined by a blank line.
+    static func alternating(_ messages: [ChatMessage]) -> [ChatMessage] {
+        var out: [ChatMessage] = []
+        for m in messages {
+            if m.role == .system, out.isEmpty { out.append(m); continue }
+            if m.role == .assistant, !out.contains(where: { $0.role == .user }) { continue }
+            if let last = out.last, last.role == m.role, m.role != .system {
+                out[out.count - 1].content += "\n\n" + m.content
+            } else {
+                out.append(m)
+            }
+        }
+        return out
     }
 
     /// The document's windows of at most `context` tokens. When the tokenizer starts a text with
