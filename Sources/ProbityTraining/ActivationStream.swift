@@ -36,7 +36,10 @@ public struct WindowSource {
             do { text = try chatFormat.renderChat(messages, addGenerationPrompt: false) } catch GenerationError.rolesMustAlternate {
                 // Formats such as Gemma's take strictly alternating turns, which corpus
                 // conversations do not always keep (ShareGPT's open with the assistant or repeat a role).
-                text = try chatFormat.renderChat(Self.alternating(messages), addGenerationPrompt: false)
+                let turns = Self.alternating(messages)
+                // Nothing the user said: no turns to render (ShareGPT holds a few such records).
+                guard turns.contains(where: { $0.role == .user }) else { return [] }
+                text = try chatFormat.renderChat(turns, addGenerationPrompt: false)
             }
             return tokenizer.encode(text, addSpecial: true)
         }

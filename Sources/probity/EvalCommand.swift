@@ -6,6 +6,7 @@
 import ArgumentParser
 import Foundation
 import ProbityAudit
+import ProbityLM
 import ProbityRules
 
 struct EvalCommand: ParsableCommand {
@@ -14,7 +15,7 @@ struct EvalCommand: ParsableCommand {
         abstract: "Measure rules as detectors on labelled data: AUROC, TPR/FPR at threshold, benign FPR (docs/eval.md).",
         discussion: "--json prints the result as docs/eval.schema.json describes it (with --steer, docs/eval-steer.schema.json).")
 
-    @Argument(help: "An optional model ('default' or a .gguf path) followed by rule files or directories of .yaml files.")
+    @Argument(help: "An optional model ('default', a model name such as 'gemma3-270m', or a .gguf path) followed by rule files or directories of .yaml files.")
     var paths: [String] = []
 
     @Option(name: .customLong("data"), help: "Labelled items, JSONL (repeatable).")
@@ -57,7 +58,9 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         var rest = paths
         var model = "default"
-        if let first = rest.first, first == "default" || first.hasSuffix(".gguf") {
+        // A model name (`gemma3-270m`) is a model unless a rule file or directory has that name.
+        if let first = rest.first, first == "default" || first.hasSuffix(".gguf")
+            || (ModelLocator.named[first] != nil && !FileManager.default.fileExists(atPath: first)) {
             model = first
             rest.removeFirst()
         }

@@ -80,10 +80,22 @@ import Testing
         // No test item derived any shipped pack.
         let test = try EvalItem.load(paths: ["sycophancy", "deception", "secret-keeping", "backdoor", "benign", "benign-chitchat"]
             .map { repo + "/evals/\($0).jsonl" })
-        let names = try FileManager.default.contentsOfDirectory(atPath: repo + "/packs").sorted()
-        for name in names where FileManager.default.fileExists(atPath: repo + "/packs/\(name)/pack.json") {
-            let derived = try FeaturePack.load(path: repo + "/packs/" + name).derivationItems
-            #expect(name == "smollm2-l15" || derived != nil, "\(name) records no derivation items")
+        // Every pack, the other models' (packs/MODEL/NAME) too.
+        let fm = FileManager.default
+        var names: [String] = []
+        for entry in try fm.contentsOfDirectory(atPath: repo + "/packs").sorted() {
+            if fm.fileExists(atPath: repo + "/packs/\(entry)/pack.json") || fm.fileExists(atPath: repo + "/packs/\(entry)/cfg.json") {
+                names.append(entry)
+            } else if entry != "sources", let inner = try? fm.contentsOfDirectory(atPath: repo + "/packs/" + entry) {
+                names += inner.sorted().filter { fm.fileExists(atPath: repo + "/packs/\(entry)/\($0)/pack.json") }.map { entry + "/" + $0 }
+            }
+        }
+        #expect(names.contains("gemma3-270m/probe-backdoor-tokens"))
+        for name in names {
+            let pack = try FeaturePack.load(path: repo + "/packs/" + name)
+            let derived = pack.derivationItems
+            // SAEs are trained on corpora that are not in the repository (docs/eval.md, "Leakage").
+            #expect(pack.kind == .sae || derived != nil, "\(name) records no derivation items")
             let leaked = test.filter { derived?.fingerprints.contains(EvalLeakage.fingerprint($0)) == true }
             #expect(leaked.isEmpty, "\(name): \(leaked.prefix(3).map(\.id))")
         }
