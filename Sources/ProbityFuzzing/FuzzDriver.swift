@@ -19,6 +19,15 @@ public enum FuzzDriver {
     /// Where scripts/setup puts llama.cpp's test vocabularies.
     public static var vocabularies: String { ModelLocator.cacheDirectory + "/vocab" }
 
+    /// Runs `target` once on the empty input before libFuzzer starts, so that one-time set-up (a
+    /// tokenizer's vocabulary, loaded on first use) is not timed as the first input's work: the
+    /// timeout is wall-clock time, and on a busy machine that load alone can pass it. What the
+    /// empty input does is libFuzzer's first input anyway, and judged there.
+    public static func warmUp(_ target: FuzzTarget, _ context: Result<FuzzContext, Error>) {
+        guard let context = try? context.get() else { return }
+        _ = try? target.run([], in: context)
+    }
+
     /// Runs `target` on the `size` bytes at `data`. Returns 0 (libFuzzer's "keep going"); aborts on
     /// a violation, so libFuzzer records the input as a crash; exits 1 when set-up is missing.
     public static func testOneInput(_ target: FuzzTarget, _ context: Result<FuzzContext, Error>,

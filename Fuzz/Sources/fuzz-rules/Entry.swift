@@ -13,5 +13,6 @@ public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 // it hands over to libFuzzer's driver (the arguments are libFuzzer's: corpus dirs, -flags).
 @_cdecl("fuzz_rules_main")
 public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    FuzzDriver.warmUp(.rules, context)
     FuzzMain.runLibFuzzer(argc, argv, testOneInput)
 }
