@@ -144,10 +144,13 @@ public enum Audit {
         } else if complete {
             // Cases start as others finish; progress counts those started before each.
             var begun = 0
-            let run = try runner.run(mine.map { (suite.cases[$0], $0) }, width: width, interrupted: interrupted) { c in
+            // Tokens count as their cases finish, so the rate the progress line shows is the run's so far.
+            let run = try runner.run(mine.map { (suite.cases[$0], $0) }, width: width, interrupted: interrupted, started: { c in
                 report(c.id, done: begun)
                 begun += 1
-            }
+            }, finishedCase: { r in
+                tokens += r.baseline.tokens.count + (r.steered?.tokens.count ?? 0)
+            })
             results = run.results
             tokens = results.reduce(0) { $0 + $1.baseline.tokens.count + ($1.steered?.tokens.count ?? 0) }
             complete = run.complete

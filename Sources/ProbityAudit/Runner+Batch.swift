@@ -15,9 +15,11 @@ import ProbityLM
 extension AuditRunner {
     /// Runs `cases` (with their suite indices), up to `width` at a time, in order of index. Returns the
     /// results of the cases before the first one an interruption cut short (all of them when none
-    /// was), and whether every case finished. `started` is called as each case begins.
+    /// was), and whether every case finished. `started` is called as each case begins, `finishedCase` with
+    /// each result as its case finishes (in the order they finish).
     public func run(_ cases: [(auditCase: AuditCase, index: Int)], width: Int, interrupted: () -> Bool,
-                    started: (AuditCase) -> Void = { _ in }) throws -> (results: [CaseResult], complete: Bool) {
+                    started: (AuditCase) -> Void = { _ in },
+                    finishedCase: (CaseResult) -> Void = { _ in }) throws -> (results: [CaseResult], complete: Bool) {
         precondition(width >= 1, "a batch holds at least one case")
         let generator = BatchGenerator(model: loaded.model)
         var pending = cases[...]
@@ -39,6 +41,7 @@ extension AuditRunner {
                 guard f.generationsDone else { still.append(f); continue }
                 if let result = try finish(f, interrupted: interrupted) {
                     finished[f.index] = result
+                    finishedCase(result)
                 } else {
                     cut = true
                 }

@@ -211,6 +211,22 @@ import ProbityAudit
         #expect(middle.etaSeconds.map { abs($0 - middle.seconds * 2) < 1e-9 } == true)
     }
 
+    /// Batched, a case that starts after another finished sees that case's tokens counted, so the
+    /// progress line's rate is the run's so far (it read 0.0 tok/s until the end).
+    @Test func batchedProgressCountsTokensAsCasesFinish() throws {
+        let dir = try AuditFixtures.scratch()
+        let path = try AuditFixtures.suite(in: dir, cases: AuditFixtures.threeCases)
+        var seen: [AuditProgress] = []
+        let report = try Audit.run(suitePath: path, version: "test", failOn: .high, shard: (1, 1), threads: 2, batchSize: 2,
+                                   interrupted: { false }, progress: { seen.append($0) })
+        #expect(seen.map(\.done) == [0, 1, 2, 3])
+        #expect(seen[0].tokens == 0 && seen[1].tokens == 0)
+        let first = report.cases.prefix(2).map { $0.baseline.tokens + ($0.steered?.tokens ?? 0) }
+        #expect(seen[2].tokens > 0 && first.contains(seen[2].tokens) || seen[2].tokens == first.reduce(0, +), "\(seen[2].tokens), \(first)")
+        let generated = report.cases.map { $0.baseline.tokens + ($0.steered?.tokens ?? 0) }.reduce(0, +)
+        #expect(seen[3].tokens == generated)
+    }
+
     @Test func reportsAreReproducibleMergeAndValidate() throws {
         let dir = try AuditFixtures.scratch()
         let path = try AuditFixtures.suite(in: dir, cases: AuditFixtures.threeCases)
