@@ -46,7 +46,7 @@ import Testing
         #expect(failed == ["password: secrets.withholding"])
         // The suite's expectations on rules only the default model's files define are named, not checked.
         #expect(r.stderr.contains("expectations name rules that the rule files for gemma3-270m do not define"), "\(r.stderr)")
-        #expect(r.stderr.contains("secrets.declines-to-reveal"))
+        #expect(r.stderr.contains("deception.fakery"))
     }
 
     /// Without a `models:` entry the suite's own rules run, and their packs, made on the default
