@@ -14,5 +14,5 @@ public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 @_cdecl("fuzz_suite_main")
 public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
     FuzzDriver.warmUp(.suite, context)
-    FuzzMain.runLibFuzzer(argc, argv, testOneInput)
+    return FuzzMain.runLibFuzzer(argc, argv, testOneInput)
 }
