@@ -72,9 +72,9 @@ public enum Audit {
     /// `model` (the CLI's `--model`) runs the suite on another model than its own: with the rule
     /// files the suite's `models:` names for it, else with its `rules`; the suite's LoRA adapters
     /// belong to its own model and are dropped. Expectations on rules that another model's rule
-    /// files do not define are not checked there (`AuditSuite.expectationsNotApplicable`).
+    /// files do not define are not checked there; `notChecked` receives them before the cases run.
     public static func run(suitePath: String, version: String, failOn: RuleSeverity, shard: (index: Int, count: Int),
-                           model override: String? = nil,
+                           model override: String? = nil, notChecked: ([AuditExpectation]) -> Void = { _ in },
                            threads: Int? = nil, batchSize: Int? = nil, adapters choice: AdapterChoice = AdapterChoice(),
                            kvCache: KVCacheStorage = .f32,
                            interrupted: @escaping () -> Bool,
@@ -94,14 +94,12 @@ public enum Audit {
                                           kvCache: kvCache)
         let rules = try AuditRuleSet(files: suite.ruleFiles, model: loaded)
         let known = Set(rules.infos.map(\.id))
-        for i in suite.cases.indices {
-            if other != nil {
-                suite.cases[i].expectations.removeAll { !known.contains($0.rule) }
-                continue
-            }
-            for e in suite.cases[i].expectations where !known.contains(e.rule) {
-                throw AuditError.unknownRule(e.location, id: e.rule, known: known.sorted())
-            }
+        let unknown = suite.expectationsNotApplicable(to: known)
+        if other != nil {
+            for i in suite.cases.indices { suite.cases[i].expectations.removeAll { !known.contains($0.rule) } }
+            if !unknown.isEmpty { notChecked(unknown) }
+        } else if let e = unknown.first {
+            throw AuditError.unknownRule(e.location, id: e.rule, known: known.sorted())
         }
         var runner = AuditRunner(loaded: loaded, rules: rules, settings: suite.settings)
         var ruleSet = rules

@@ -128,7 +128,7 @@ public struct AuditSuite: Sendable {
             for pair in entries {
                 let keyNode = pair.key, entry = pair.value
                 let key = try value(keyNode, keyNode.string())
-                let resolved = ModelLocator.named[key] != nil || key.hasPrefix("/") ? key : normalize(dir + "/" + key)
+                let resolved = ModelLocator.named[key] != nil ? key : resolveModelPath(key, dir: dir)
                 if key == "default" || resolved == model {
                     throw AuditError.invalid(keyNode.location, message: "models: '\(key)' is the suite's own model, whose rules are `rules`")
                 }
@@ -274,10 +274,15 @@ public struct AuditSuite: Sendable {
         return AuditCalibration(rules: refs, targetFPR: targetFPR, cases: calibration, location: node.location)
     }
 
+    /// A model path written in the suite, against the suite's directory `dir` (`default` as it is).
+    static func resolveModelPath(_ path: String, dir: String) -> String {
+        path == "default" || path.hasPrefix("/") ? path : dir + "/" + path
+    }
+
     /// `model:` as a string (`default` or a path) or a mapping `{path, lora: [{path, scale}]}`;
     /// relative paths are resolved against the suite's directory `dir`.
     static func parseModel(_ m: YAMLNode, dir: String) throws -> (String, [AdapterRequest]) {
-        func resolve(_ path: String) -> String { path == "default" || path.hasPrefix("/") ? path : dir + "/" + path }
+        func resolve(_ path: String) -> String { resolveModelPath(path, dir: dir) }
         guard case .mapping = m.content else { return (resolve(try value(m, m.string())), []) }
         try checkKeys(m, allowed: modelKeys, what: "model")
         let pathNode = try need(m, "path", in: "model")

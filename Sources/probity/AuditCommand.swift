@@ -66,19 +66,16 @@ struct AuditCommand: ParsableCommand {
         // SIGINT: stop between tokens and write what we have, marked incomplete.
         let terminal = isatty(2) != 0
         let report = try catchingInterrupts { flag in
-            try Audit.run(suitePath: suite, version: Version.current, failOn: severity, shard: part, model: model, threads: threads,
+            try Audit.run(suitePath: suite, version: Version.current, failOn: severity, shard: part, model: model,
+                          notChecked: { skipped in
+                              let ids = Set(skipped.map(\.rule)).sorted().joined(separator: ", ")
+                              FileHandle.standardError.write(Data(("audit: \(skipped.count) expectations name rules that the rule files for "
+                                  + "\(model ?? "the model") do not define, so they are not checked on it: \(ids)\n").utf8))
+                          }, threads: threads,
                           batchSize: batchSize, adapters: Audit.AdapterChoice(dropSuiteAdapters: noLora, extra: try adapterOptions.requests()),
                           kvCache: try kvCacheOption.storage(),
                           interrupted: { flag.isSet }) { p in
                 FileHandle.standardError.write(Data(progressLine(p, terminal: terminal).utf8))
-            }
-        }
-        if let model {
-            let skipped = try AuditSuite.load(path: suite).expectationsNotApplicable(to: Set(report.rules.map(\.id)))
-            if !skipped.isEmpty {
-                let ids = Set(skipped.map(\.rule)).sorted().joined(separator: ", ")
-                FileHandle.standardError.write(Data(("audit: \(skipped.count) expectations name rules that the rule files for \(model) do not define, "
-                    + "so they are not checked on it: \(ids)\n").utf8))
             }
         }
         try AuditReport.writeAtomically(try report.json(), to: jsonPath)
