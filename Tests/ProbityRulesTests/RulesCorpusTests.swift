@@ -88,12 +88,12 @@ import Testing
             "caa/deception.yaml", "caa/secret-keeping.yaml", "caa/sycophancy.yaml", "demo/gold.yaml",
             "measured/deception.yaml", "measured/secret-keeping.yaml", "measured/sycophancy.yaml",
             "probes/backdoor-tokens.yaml", "probes/backdoor.yaml", "probes/deception-tokens.yaml", "probes/deception.yaml",
-            "probes/secret-keeping-tokens.yaml", "probes/secret-keeping.yaml", "probes/sycophancy-tokens.yaml",
-            "probes/sycophancy.yaml",
+            "probes/secret-keeping-tokens.yaml", "probes/secret-keeping.yaml", "probes/sycophancy-stated.yaml",
+            "probes/sycophancy-tokens.yaml", "probes/sycophancy.yaml",
             "steering/sycophancy-project-out-l18.yaml", "steering/sycophancy-subtract-l18.yaml",
             "steering/sycophancy-subtract-response-l18.yaml",
         ])
-        #expect(set.rules.count == 26)
+        #expect(set.rules.count == 27)
         // No directory under rules/ is left out of this test.
         let listed = try FileManager.default.contentsOfDirectory(atPath: repository + "/rules")
             .filter { var d: ObjCBool = false; return FileManager.default.fileExists(atPath: repository + "/rules/" + $0, isDirectory: &d) && d.boolValue }
