@@ -259,7 +259,8 @@ extension AuditRunner {
             }
         }
         let length = runs.tokens.count
-        let session = try loaded.model.makeSession(capacity: upTo)
+        // Room for the whole prompt, so its chunks are those of a session that runs all of it.
+        let session = try loaded.model.makeSession(capacity: length)
         let hooks = HookSet.merging(readers.map(\.hooks))
         let logits: [Float]?
         if upTo < length {

@@ -45,7 +45,8 @@ import ProbityTensor
     @Test func aSplitPromptHasTheBitsOfOneCall() throws {
         let loaded = try LoadedModel.load("default", threads: 2)
         let tokens = loaded.tokenizer.encode(
-            "The committee met on Tuesday to discuss the budget for the new library, and after a long debate they agreed to",
+            "The committee met on Tuesday to discuss the budget for the new library, and after a long debate about the roof, "
+                + "the opening hours and the number of reading rooms they agreed to ask the town for more money next spring",
             addSpecial: true, parseSpecial: false)
         let n = tokens.count
         #expect(n >= 2 * QuantizedMatrix.gemmMinBatch)
