@@ -38,10 +38,26 @@ public enum Audit {
         return (i, n)
     }
 
-    /// Cases in flight at once when a run does not say (`--batch-size`): enough for the batched
-    /// decode steps to share each weight read among many sequences (two per case), few enough to
-    /// keep the caches small (docs/BENCHMARKS.md, "Batched cases and shared prompts").
-    public static let defaultBatchSize = 8
+    /// Cases in flight at once when a run does not say (`--batch-size`), for this machine:
+    /// `defaultBatchSize(cores:memory:)` of its active cores and physical memory.
+    public static let defaultBatchSize = defaultBatchSize(cores: ProcessInfo.processInfo.activeProcessorCount,
+                                                          memory: ProcessInfo.processInfo.physicalMemory)
+
+    /// What one case in flight may cost in memory, for `defaultBatchSize(cores:memory:)`: the default
+    /// model's cost 50–70 MB each (300 MB at 1 case, 500 MB at 4, 600 MB at 8), so this leaves room.
+    public static let memoryPerCase: UInt64 = 100 << 20
+
+    /// The default batch size on a machine with `cores` cores and `memory` bytes of physical memory:
+    /// two cases per core (each decodes two sequences, so four share every weight read on each
+    /// core; on 2 cores 4, 8 and 16 cases ran equally fast), at least 2 and at most 16, and no more
+    /// than a quarter of `memory` holds at `memoryPerCase` each (at least 1). Reports do not depend
+    /// on it: they are the same at every batch size (docs/BENCHMARKS.md, "Batched cases and shared
+    /// prompts").
+    public static func defaultBatchSize(cores: Int, memory: UInt64) -> Int {
+        let byCores = min(16, max(2, 2 * cores))
+        let byMemory = Int(clamping: memory / 4 / memoryPerCase)
+        return max(1, min(byCores, byMemory))
+    }
 
     /// The case indices of shard `i` of `n`: every n-th case, starting with case i − 1.
     public static func indices(cases: Int, shard: (index: Int, count: Int)) -> [Int] {

@@ -68,9 +68,9 @@ public protocol AuditRules {
     func instrument(model: ModelInfo, steer: Bool, only: Set<String>?) throws -> any RuleRecorder
     /// The rules with interventions, in compile order, each with the tokens its `effects` names.
     var steering: [(rule: String, tokens: [(text: String, id: Int)])] { get }
-    /// Whether a steered run may edit a position of a prompt of `length` tokens (if not, a case's
-    /// runs may share one pass of its prompt).
-    func steeringMayEditPrompt(length: Int) -> Bool
+    /// The first position of a prompt of `length` tokens that a steered run may edit, the prompt
+    /// run as one step (nil: none; a case's runs may share the positions before it).
+    func firstEditablePromptPosition(length: Int) -> Int?
 }
 
 extension AuditRules {
@@ -183,8 +183,8 @@ public final class AuditRuleSet: AuditRules {
         compiled.rules.filter { !$0.interventions.isEmpty }.map { ($0.id, $0.effectTokens) }
     }
 
-    public func steeringMayEditPrompt(length: Int) -> Bool {
-        compiled.rules.contains { r in r.interventions.contains { $0.positions.mayAdmitPrompt(length: length) } }
+    public func firstEditablePromptPosition(length: Int) -> Int? {
+        compiled.firstEditablePromptPosition(length: length)
     }
 
     static func label(_ f: ResolvedFeature) -> String {

@@ -1,10 +1,12 @@
 // The audit runner with batching and shared prompts: several cases in flight at once, every
 // generation of them (baselines and steered runs) decoded together by one `BatchGenerator`, and each
-// case's prompt run once for all its runs when no intervention can edit a prompt position: its
-// baseline, its steered run and its teacher-forced passes continue from copies of that one pass.
+// case's prompt run once for all its runs up to the first position an intervention may edit (all of
+// it when none may): its baseline, its steered run and its teacher-forced passes continue from
+// copies of that one pass, each running the rest of the prompt itself.
 //
 // It computes what `run(_:index:interrupted:)` computes, bit for bit: a batched decode step gives
-// each sequence the bits of its own step, a fork continues exactly as the session it copies, and the
+// each sequence the bits of its own step, a fork continues exactly as the session it copies, a
+// prompt split at the fork runs as the same two calls in both paths (`promptPlan`), and the
 // recorders of all runs read the shared pass as each would read its own (none of them edits it,
 // which the plan checks before sharing and the recorders confirm after). So a report is the same at
 // any batch size; only its timings differ.
@@ -134,23 +136,46 @@ extension AuditRunner {
         }
     }
 
-    /// A case's prompt run once: the session holding it, its last position's logits, and the
-    /// recorders of the teacher-forced passes (every rule steering; each intervening rule alone),
-    /// which read it along with the generations' recorders.
+    /// A case's prompt run once, all of it or the positions before its fork: the session holding
+    /// them, the last position's logits when it holds the whole prompt, and the recorders of the
+    /// teacher-forced passes (every rule steering; each intervening rule alone), which read it along
+    /// with the generations' recorders.
     struct SharedPrompt {
         var session: InferenceSession
-        var logits: [Float]
+        /// Nil when the session holds only a prefix: each pass runs the rest itself.
+        var logits: [Float]?
         var all: any RuleRecorder
         var alone: [String: any RuleRecorder]
+
+        func continued(_ tokens: [Int], capacity: Int, hooks: HookSet?) throws -> (InferenceSession, [Float]) {
+            try AuditRunner.continued(session, logits, tokens, capacity: capacity, hooks: hooks)
+        }
     }
 
-    /// Runs a case's prompt (once, when its runs can share it) and puts its generations in the batch.
+    /// A copy of `shared` (a pass of all of the prompt `tokens`, whose last position's logits are
+    /// `logits`, or of a prefix, `logits` nil) with room for `capacity` positions, once it has run the
+    /// rest of the prompt with `hooks`; and its last position's logits.
+    static func continued(_ shared: InferenceSession, _ logits: [Float]?, _ tokens: [Int], capacity: Int,
+                          hooks: HookSet?) throws -> (InferenceSession, [Float]) {
+        let session = try shared.fork(capacity: capacity)
+        if let logits { return (session, logits) }
+        let rest = Array(tokens.dropFirst(session.length))
+        return (session, try session.forward(rest, origins: nil, hooks: hooks, logits: .last))
+    }
+
+    /// Runs a case's prompt (once for all its runs, or its positions before the first an
+    /// intervention may edit) and puts its generations in the batch.
     func start(_ c: AuditCase, index: Int, on generator: BatchGenerator) throws -> InFlightCase {
         let model = loaded.model
         let runs = try caseRuns(for: c)
         let intervenes = rules.infos.contains(where: \.intervenes)
-        if !intervenes || !rules.steeringMayEditPrompt(length: runs.tokens.count),
-           let shared = try startShared(c, index: index, runs, intervenes: intervenes, on: generator) {
+        let shareUpTo: Int? = switch runs.plan {
+        case .shared: runs.tokens.count
+        case .fork(let at): at
+        case .separate: nil
+        }
+        if let shareUpTo, let shared = try startShared(c, index: index, runs, upTo: shareUpTo, intervenes: intervenes,
+                                                       on: generator) {
             return shared
         }
         // Each run runs the prompt itself.
@@ -171,14 +196,14 @@ extension AuditRunner {
         try checkRoom(tokens)
         return CaseRuns(text: text, tokens: tokens, options: generationOptions(stops: stops),
                         capacity: min(tokens.count + settings.maxTokens, loaded.model.info.contextLength),
-                        startedAt: startedAt)
+                        plan: promptPlan(length: tokens.count), startedAt: startedAt)
     }
 
-    /// Runs the prompt in a session of its own with `recorder` attached and puts the generation in
-    /// the batch; returns its id.
+    /// Runs the prompt in a session of its own with `recorder` attached (split as every run of the
+    /// case splits it) and puts the generation in the batch; returns its id.
     func startRun(_ runs: CaseRuns, _ recorder: any RuleRecorder, on generator: BatchGenerator) throws -> Int {
         let session = try loaded.model.makeSession(capacity: runs.capacity)
-        let logits = try session.forward(runs.tokens, origins: nil, hooks: recorder.hooks, logits: .last)
+        let logits = try session.forward(runs.tokens, hooks: recorder.hooks, split: runs.split)
         return try runs.add(session, logits, recorder, to: generator, tokenizer: loaded.tokenizer)
     }
 
@@ -189,7 +214,15 @@ extension AuditRunner {
         var options: GenerationOptions
         /// Each generation's session holds this many positions, as `Generator`'s does.
         var capacity: Int
+        /// How its runs run the prompt (`promptPlan`).
+        var plan: PromptPlan
         var startedAt: ContinuousClock.Instant
+
+        /// Where each run splits the prompt (nil: one call).
+        var split: Int? {
+            if case .fork(let at) = plan { return at }
+            return nil
+        }
 
         /// Puts a generation whose session has run the prompt in the batch; returns its id.
         func add(_ session: InferenceSession, _ logits: [Float], _ recorder: any RuleRecorder,
@@ -201,10 +234,12 @@ extension AuditRunner {
         }
     }
 
-    /// Runs the prompt once with every run's recorder reading it, then starts the generations from
-    /// copies of it. Nil, having added nothing to the batch, if a recorder edited the prompt after
-    /// all (the rules said none could): the caller then runs the prompt once per run.
-    private func startShared(_ c: AuditCase, index: Int, _ runs: CaseRuns, intervenes: Bool,
+    /// Runs the prompt's positions before `upTo` (all of it, or up to its fork) once with every
+    /// run's recorder reading them, then starts the generations from copies of that pass, each
+    /// running the rest of the prompt with its own recorder. Nil, having added nothing to the
+    /// batch, if a recorder edited the shared positions after all (the rules said none could): the
+    /// caller then runs the prompt once per run.
+    private func startShared(_ c: AuditCase, index: Int, _ runs: CaseRuns, upTo: Int, intervenes: Bool,
                              on generator: BatchGenerator) throws -> InFlightCase? {
         let info = loaded.model.info
         let baseline = try rules.instrument(model: info, steer: false)
@@ -223,17 +258,26 @@ extension AuditRunner {
                 readers.append(r)
             }
         }
-        let session = try loaded.model.makeSession(capacity: runs.tokens.count)
-        let logits = try session.forward(runs.tokens, origins: nil, hooks: HookSet.merging(readers.map(\.hooks)),
-                                         logits: .last)
+        let length = runs.tokens.count
+        // Room for the whole prompt, so its chunks are those of a session that runs all of it.
+        let session = try loaded.model.makeSession(capacity: length)
+        let hooks = HookSet.merging(readers.map(\.hooks))
+        let logits: [Float]?
+        if upTo < length {
+            // The first part of the prompt's one step, as every run of the case runs it.
+            _ = try session.forward(Array(runs.tokens[..<upTo]), origins: nil, hooks: hooks, logits: .none, stepEnd: length)
+            logits = nil
+        } else {
+            logits = try session.forward(runs.tokens, origins: nil, hooks: hooks, logits: .last)
+        }
         guard readers.allSatisfy({ $0.applications.values.allSatisfy { $0 == 0 } }) else { return nil }
         var ids: [Int: Bool] = [:]
-        ids[try runs.add(try session.fork(capacity: runs.capacity), logits, baseline, to: generator,
-                         tokenizer: loaded.tokenizer)] = false
+        let (b, bLogits) = try Self.continued(session, logits, runs.tokens, capacity: runs.capacity, hooks: baseline.hooks)
+        ids[try runs.add(b, bLogits, baseline, to: generator, tokenizer: loaded.tokenizer)] = false
         var shared: SharedPrompt?
         if let steered, let all {
-            ids[try runs.add(try session.fork(capacity: runs.capacity), logits, steered, to: generator,
-                             tokenizer: loaded.tokenizer)] = true
+            let (s, sLogits) = try Self.continued(session, logits, runs.tokens, capacity: runs.capacity, hooks: steered.hooks)
+            ids[try runs.add(s, sLogits, steered, to: generator, tokenizer: loaded.tokenizer)] = true
             shared = SharedPrompt(session: session, logits: logits, all: all, alone: alone)
         }
         return InFlightCase(auditCase: c, index: index, runs: runs, baseline: baseline, steered: steered, shared: shared,
@@ -258,8 +302,8 @@ extension AuditRunner {
                     case .steered(nil): recorder = shared.all
                     case .steered(let rule?): recorder = shared.alone[rule]
                     }
-                    let session = try shared.session.fork(capacity: path.length)
-                    return (shared.logits + (try path.continue(session, hooks: recorder?.hooks)), recorder)
+                    let (session, first) = try shared.continued(path.prompt, capacity: path.length, hooks: recorder?.hooks)
+                    return (first + (try path.continue(session, hooks: recorder?.hooks)), recorder)
                 }
             } else {
                 measured = try measure(prompt: f.runs.tokens, steered: run, interrupted: interrupted)

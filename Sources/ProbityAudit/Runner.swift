@@ -178,6 +178,30 @@ public struct AuditRunner {
                           effects: effects, seconds: (clock.now - t0).seconds)
     }
 
+    /// How a case's runs run a prompt of `length` tokens, from the first position the rules'
+    /// interventions may edit there.
+    enum PromptPlan: Equatable {
+        /// No intervention edits the prompt: the runs may share one pass of all of it.
+        case shared
+        /// Positions before `at` are edited by none (`PromptSplit.point`): every run, batched or
+        /// not, runs the prompt as two calls split there, one step, so runs may share the first.
+        case fork(at: Int)
+        /// Each run runs the whole prompt itself in one call.
+        case separate
+    }
+
+    func promptPlan(length: Int) -> PromptPlan {
+        guard rules.infos.contains(where: \.intervenes),
+              let first = rules.firstEditablePromptPosition(length: length) else { return .shared }
+        return PromptSplit.point(length: length, first: first).map { .fork(at: $0) } ?? .separate
+    }
+
+    /// Where every run of a case with this prompt splits it (nil: it runs in one call).
+    func promptSplit(_ prompt: [Int]) -> Int? {
+        if case .fork(let at) = promptPlan(length: prompt.count) { return at }
+        return nil
+    }
+
     /// One generation with the rules attached (and with `steer`, their interventions and stops).
     /// Nil when interrupted between tokens.
     func generate(_ prompt: [Int], stops: [String], steer: Bool, interrupted: () -> Bool) throws -> RunResult? {
@@ -186,7 +210,7 @@ public struct AuditRunner {
         let recorder = try rules.instrument(model: model.info, steer: steer)
         let run = try Generator(model: model, tokenizer: loaded.tokenizer)
             .generate(prompt: prompt, options: generationOptions(stops: stops), hooks: recorder.hooks,
-                      shouldStop: { recorder.shouldStop }, interrupted: interrupted)
+                      promptSplit: promptSplit(prompt), shouldStop: { recorder.shouldStop }, interrupted: interrupted)
         return Self.result(of: run, recorder: recorder)
     }
 
@@ -219,8 +243,8 @@ public struct AuditRunner {
     /// distributions come from teacher-forced passes of prompt + steered tokens, without and with
     /// every rule's interventions. Then per rule with interventions, one more pass along the same
     /// path with only that rule's interventions gives its own effect. Nil when interrupted between
-    /// passes. Each pass runs as generation does: the prompt in one call (the first row of logits is
-    /// its last position's), then the generated tokens in a second.
+    /// passes. Each pass runs as generation does: the prompt (the first row of logits is its last
+    /// position's), then the generated tokens in one more call.
     func measure(prompt: [Int], steered: RunResult, interrupted: () -> Bool) throws -> InterventionEffects? {
         try measure(prompt: prompt, steered: steered, interrupted: interrupted) { pass, path in
             switch pass {
@@ -285,12 +309,13 @@ public struct AuditRunner {
                                    logitDeltas: deltas, alone: alone)
     }
 
-    /// The logits of `path` from its prompt's last position on, with `hooks` attached: the prompt in
-    /// one call, then the generated tokens (as `.generated`, so `response` scopes and positions
-    /// mean what they mean in generation) in a second.
+    /// The logits of `path` from its prompt's last position on, with `hooks` attached: the prompt as
+    /// a generation runs it (one call, or two split where the case's runs fork), then the generated
+    /// tokens (as `.generated`, so `response` scopes and positions mean what they mean in
+    /// generation) in one more.
     func teacherForced(_ path: TeacherForcedPath, hooks: HookSet?) throws -> [Float] {
         let session = try loaded.model.makeSession(capacity: path.length)
-        let first = try session.forward(path.prompt, origins: nil, hooks: hooks, logits: .last)
+        let first = try session.forward(path.prompt, hooks: hooks, split: promptSplit(path.prompt))
         return try first + path.continue(session, hooks: hooks)
     }
 

@@ -340,7 +340,7 @@ public final class FeaturePlan {
             let iv = interventions[k]
             let pos = acts.positions.lowerBound + r
             guard iv.positions.admits(position: pos, origin: r < origins.count ? origins[r] : .prompt,
-                                      end: acts.positions.upperBound) else { return false }
+                                      end: acts.stepEnd) else { return false }
             switch iv.trigger {
             case .always: return true
             case .from:

@@ -71,18 +71,24 @@ public enum PositionFilter: Sendable, Equatable {
     case generated
     /// Absolute positions in this range.
     case range(Range<Int>)
-    /// The last N positions of the sequence so far: of a step covering positions a..<b, those at
-    /// b − N or later (every decode step's single position, the prompt's last N in prefill).
+    /// The last N positions of the sequence so far: of a step ending at b (`HookActivations.stepEnd`),
+    /// those at b − N or later (every decode step's single position, the prompt's last N in prefill).
     case last(Int)
 
     /// Whether it may admit a position of a prompt of `length` tokens that runs first, before any
-    /// generated token (`.last(n)` admits the prompt's last n when it runs in one call).
-    public func mayAdmitPrompt(length: Int) -> Bool {
+    /// generated token (`.last(n)` admits the prompt's last n when it runs as one step).
+    public func mayAdmitPrompt(length: Int) -> Bool { firstPromptPosition(length: length) != nil }
+
+    /// The first position of a prompt of `length` tokens, run as one step before any generated
+    /// token, that it may admit; nil when it admits none. Positions before it are edited by nothing
+    /// this filter governs, so runs that differ only in such edits compute them alike.
+    public func firstPromptPosition(length: Int) -> Int? {
+        guard length > 0 else { return nil }
         switch self {
-        case .all, .prompt: return length > 0
-        case .generated: return false
-        case .range(let r): return !r.isEmpty && r.lowerBound < length
-        case .last(let n): return n > 0 && length > 0
+        case .all, .prompt: return 0
+        case .generated: return nil
+        case .range(let r): return !r.isEmpty && r.lowerBound < length ? max(0, r.lowerBound) : nil
+        case .last(let n): return n > 0 ? max(0, length - n) : nil
         }
     }
 

@@ -75,7 +75,10 @@ public struct Generator {
     ///   that fired, say), before another token is sampled.
     /// - Parameter interrupted: asked before each token is sampled; true ends generation with
     ///   `FinishReason.interrupted` (a user's Ctrl-C, say).
+    /// `promptSplit`, when given (from `PromptSplit.point`), runs the prompt as two calls, the
+    /// positions before it and the rest, as one step: what a run that forks a shared prefix there does.
     public func generate(prompt: [Int], options: GenerationOptions, hooks: HookSet? = nil,
+                         promptSplit: Int? = nil,
                          onText: (String) -> Void = { _ in },
                          shouldStop: () -> Bool = { false },
                          interrupted: () -> Bool = { false }) throws -> GenerationResult {
@@ -88,7 +91,7 @@ public struct Generator {
         let session = try model.makeSession(capacity: min(needed, model.info.contextLength))
         let clock = ContinuousClock()
         let t0 = clock.now
-        var logits = try session.forward(prompt, origins: nil, hooks: hooks, logits: .last)
+        var logits = try session.forward(prompt, hooks: hooks, split: promptSplit)
         let t1 = clock.now
         var stream = try GenerationStream(prompt: prompt, options: options, tokenizer: tokenizer, halted: shouldStop())
         while let token = try stream.next(logits: logits, hasRoom: session.length < session.capacity,

@@ -22,6 +22,11 @@ public struct HookActivations {
     public let values: UnsafeMutablePointer<Float>
     /// Absolute positions of the rows, contiguous.
     public let positions: Range<Int>
+    /// Where the step these rows belong to ends: `positions.upperBound`, except for the first part
+    /// of a prompt run in two calls as one step (`InferenceSession.forward(…, stepEnd:)`: a shared
+    /// prefix, then each fork's rest), whose rows see the end of the whole step. A filter such as
+    /// "the last N positions" counts from here.
+    public let stepEnd: Int
     /// Token id of each row.
     public let tokens: ArraySlice<Int>
     /// Whether each row's token is from the prompt or generated.
@@ -32,14 +37,17 @@ public struct HookActivations {
     /// The forward pass's thread pool, idle while hooks run: a hook's own kernels may use it.
     public let pool: ThreadPool?
 
-    /// `step` nil takes a new number (`HookActivations.nextStep()`).
+    /// `step` nil takes a new number (`HookActivations.nextStep()`); `stepEnd` nil is
+    /// `positions.upperBound`.
     public init(point: HookPoint, width: Int, count: Int, values: UnsafeMutablePointer<Float>, positions: Range<Int>,
-                tokens: ArraySlice<Int>, origins: ArraySlice<TokenOrigin>, step: UInt64? = nil, pool: ThreadPool? = nil) {
+                tokens: ArraySlice<Int>, origins: ArraySlice<TokenOrigin>, step: UInt64? = nil, pool: ThreadPool? = nil,
+                stepEnd: Int? = nil) {
         self.point = point
         self.width = width
         self.count = count
         self.values = values
         self.positions = positions
+        self.stepEnd = max(stepEnd ?? positions.upperBound, positions.upperBound)
         self.tokens = tokens
         self.origins = origins
         self.step = step ?? Self.nextStep()

@@ -67,6 +67,14 @@ public protocol InferenceSession: AnyObject {
     /// one row for `.last`, one per token for `.all`, none for `.none`.
     func forward(_ tokens: [Int], origins: [TokenOrigin]?, hooks: HookSet?, logits: LogitsRequest) throws -> [Float]
 
+    /// `forward` as the first part of one step that a later call (on this session or a fork of
+    /// it) finishes at position `stepEnd`: hooks see the rows of this call's last chunk as rows of
+    /// a step ending there (`HookActivations.stepEnd`), as they would in one call of the whole
+    /// step. Throws `badStepEnd` unless `stepEnd` is at or after this call's end and the rest fits
+    /// in the same chunk of the whole step (`PromptSplit.point` chooses a split that does).
+    func forward(_ tokens: [Int], origins: [TokenOrigin]?, hooks: HookSet?, logits: LogitsRequest,
+                 stepEnd: Int) throws -> [Float]
+
     /// Runs `tokens` only as far as `point`, calling `hooks` at every hook point up to and
     /// including it, and computes nothing after it (no later blocks, no logits). For readers of
     /// one layer's activations, such as SAE training. The positions are not kept: afterwards the
@@ -104,6 +112,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case tokenOutOfRange(Int, vocabularySize: Int)
     case unknownHookPoint(String, blocks: Int)
     case originsCount(expected: Int, found: Int)
+    /// A call's `stepEnd` before the call's end, or too far after it to be one chunk with it.
+    case badStepEnd(Int, callEnd: Int, chunkRows: Int)
     /// A `FILE[:SCALE]` adapter argument that does not parse.
     case adapterArgument(String)
     case adaptersUnsupported(architecture: String, supported: [String])
@@ -133,6 +143,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "hook point '\(name)' does not exist in this model (\(blocks) blocks: hook_embed, blocks.0-\(blocks - 1).hook_{resid_pre,attn_out,resid_mid,mlp_out,resid_post}, ln_final.hook_normalized)"
         case let .originsCount(expected, found):
             return "expected \(expected) token origins, found \(found)"
+        case let .badStepEnd(end, callEnd, chunkRows):
+            return "a step ending at \(end) cannot continue a call ending at \(callEnd) (chunks of \(chunkRows) positions)"
         case let .adapterArgument(arg):
             return "adapter '\(arg)': expected FILE.gguf or FILE.gguf:SCALE with a finite SCALE"
         case let .unsupportedVariant(tensor, reason, path):

@@ -35,6 +35,8 @@ struct ForwardChunk {
     fileprivate let layout: HookLayout
     fileprivate let width: Int
     fileprivate let pool: ThreadPool?
+    /// Where the step ends, for hooks (`HookActivations.stepEnd`); nil: at the chunk's end.
+    var stepEnd: Int? = nil
 
     /// Positions in this chunk.
     var count: Int { tokens.count }
@@ -47,7 +49,7 @@ struct ForwardChunk {
     func hook(_ point: HookPoint, _ values: UnsafeMutablePointer<Float>) {
         guard let table, let slot = layout.slot(point), let list = table[slot] else { return }
         let acts = HookActivations(point: point, width: width, count: count, values: values,
-                                   positions: positions, tokens: tokens, origins: origins, pool: pool)
+                                   positions: positions, tokens: tokens, origins: origins, pool: pool, stepEnd: stepEnd)
         for h in list { h(acts) }
     }
 }
@@ -107,7 +109,19 @@ final class ModelSession<Pass: ForwardPass>: InferenceSession {
     }
 
     func forward(_ input: [Int], origins: [TokenOrigin]?, hooks: HookSet?, logits: LogitsRequest) throws -> [Float] {
-        try forward(input, origins: origins, hooks: hooks, logits: logits, throughSlot: nil)
+        try forward(input, origins: origins, hooks: hooks, logits: logits, throughSlot: nil, stepEnd: nil)
+    }
+
+    func forward(_ input: [Int], origins: [TokenOrigin]?, hooks: HookSet?, logits: LogitsRequest,
+                 stepEnd: Int) throws -> [Float] {
+        let end = length + input.count
+        // The step goes on in the next call: this call's last chunk must end where a chunk of
+        // the whole step would not (its rows and the next call's are one chunk of the step).
+        let chunkStart = input.isEmpty ? length : length + (input.count - 1) / chunkRows * chunkRows
+        guard stepEnd >= end, stepEnd - chunkStart <= chunkRows else {
+            throw ModelError.badStepEnd(stepEnd, callEnd: end, chunkRows: chunkRows)
+        }
+        return try forward(input, origins: origins, hooks: hooks, logits: logits, throughSlot: nil, stepEnd: stepEnd)
     }
 
     func forward(_ input: [Int], origins: [TokenOrigin]?, hooks: HookSet?, through point: HookPoint) throws {
@@ -116,12 +130,13 @@ final class ModelSession<Pass: ForwardPass>: InferenceSession {
         }
         let before = length
         defer { truncate(to: before) }
-        _ = try forward(input, origins: origins, hooks: hooks, logits: .none, throughSlot: slot)
+        _ = try forward(input, origins: origins, hooks: hooks, logits: .none, throughSlot: slot, stepEnd: nil)
     }
 
-    /// `throughSlot`: stop after the hook point with this slot (nil: the whole model).
+    /// `throughSlot`: stop after the hook point with this slot (nil: the whole model). `stepEnd`:
+    /// where the step of the call's last chunk ends (nil: at the chunk's end).
     private func forward(_ input: [Int], origins: [TokenOrigin]?, hooks: HookSet?, logits: LogitsRequest,
-                         throughSlot: Int?) throws -> [Float] {
+                         throughSlot: Int?, stepEnd: Int?) throws -> [Float] {
         let vocab = info.vocabularySize
         guard length + input.count <= capacity else {
             throw ModelError.contextOverflow(needed: length + input.count, capacity: capacity)
@@ -163,7 +178,7 @@ final class ModelSession<Pass: ForwardPass>: InferenceSession {
                 pass.run(ForwardChunk(tokens: input[start..<(start + n)], origins: origins[start..<(start + n)],
                                       positions: length..<(length + n), blocks: blocks, runsFinal: runsFinal,
                                       logits: destination, table: table, layout: layout, width: info.width,
-                                      pool: pool))
+                                      pool: pool, stepEnd: start + n == input.count ? stepEnd : nil))
                 length += n
                 tokens.append(contentsOf: input[start..<(start + n)])
                 start += n
@@ -202,5 +217,18 @@ extension InferenceSession {
             throw ModelError.tokenOutOfRange(token, vocabularySize: info.vocabularySize)
         }
         _ = try hooks.map { try $0.slots(blocks: info.blockCount) }
+    }
+}
+
+extension InferenceSession {
+    /// Runs a prompt (or its rest) and returns its last position's logits. With `split`, the
+    /// positions before it run first as the start of one step that ends with the prompt
+    /// (`forward(…, stepEnd:)`), then the rest: what a fork of a prefix shared up to `split` runs.
+    public func forward(_ prompt: [Int], hooks: HookSet?, split: Int?) throws -> [Float] {
+        guard let split, split > 0, split < prompt.count else {
+            return try forward(prompt, origins: nil, hooks: hooks, logits: .last)
+        }
+        _ = try forward(Array(prompt[..<split]), origins: nil, hooks: hooks, logits: .none, stepEnd: length + prompt.count)
+        return try forward(Array(prompt[split...]), origins: nil, hooks: hooks, logits: .last)
     }
 }

@@ -35,7 +35,9 @@ struct AuditCommand: ParsableCommand {
         discussion: "auto: PROBITY_SHARD_INDEX (1-based), else JOB_COMPLETION_INDEX (0-based, Kubernetes Indexed Jobs), with PROBITY_SHARD_COUNT."))
     var shard: String = "1/1"
 
-    @Option(help: ArgumentHelp("Cases in flight at once, their generations decoded together and each case's prompt run once for all its runs (1: one case at a time, each run with its own prompt pass). The report is the same at any size.", valueName: "N"))
+    @Option(help: ArgumentHelp("Cases in flight at once, their generations decoded together and each case's prompt run once for all its runs up to the first position a rule may edit (1: one case at a time, each run with its own prompt pass). The report is the same at any size.",
+                               discussion: "The default is chosen for the machine: two cases per core, at least 2 and at most 16, and no more than a quarter of physical memory holds at 100 MB a case (here: \(Audit.defaultBatchSize)).",
+                               valueName: "N"))
     var batchSize: Int = Audit.defaultBatchSize
 
     @OptionGroup var threadsOption: ThreadsOption

@@ -1,11 +1,13 @@
 // Batched audits compute what sequential ones do: the same report (timings aside) at every batch
-// size, whether a case's runs share one pass of its prompt (interventions only on the response) or
-// each run their own (an intervention that may edit the prompt), and an interruption keeps the
-// cases before the first one it cut short, as a sequential run does. A suite's calibration answers
-// batch too, with the same thresholds.
+// size, whether a case's runs share one pass of its prompt (interventions only on the response),
+// share its positions before the first one an intervention may edit (`positions: {last: N}`) and
+// fork there, or each run their own (an intervention that may edit the whole prompt), and an
+// interruption keeps the cases before the first one it cut short, as a sequential run does. A
+// suite's calibration answers batch too, with the same thresholds.
 
 import Foundation
 import ProbityAudit
+import ProbityLM
 import Testing
 
 @Suite(.serialized) struct BatchedAuditTests {
@@ -49,12 +51,29 @@ import Testing
 
     """
 
-    @Test(arguments: [false, true])
-    func everyBatchSizeWritesTheSameReport(promptEditing: Bool) throws {
+    /// A rule that steers the last 4 positions of the prompt (and then each generated one).
+    static let tailEditing = """
+    schema_version: 1
+    packs:
+      - {name: caa-sycophancy, path: \(AuditFixtures.repo)/packs/caa-sycophancy}
+    rules:
+      - id: tail
+        description: Steers the end of the prompt once it fires.
+        severity: low
+        watch: {direction: sycophancy}
+        detect: {threshold: -100000, scope: all, aggregate: max}
+        intervene:
+          - {action: add, alpha: -4, trigger: after_fire, positions: {last: 4}}
+
+    """
+
+    @Test(arguments: ["", "everywhere", "tail"])
+    func everyBatchSizeWritesTheSameReport(promptEditing: String) throws {
         let dir = try AuditFixtures.scratch()
         var rules = "rules.yaml"
-        if promptEditing {
-            try Self.promptEditing.write(toFile: dir + "/editing.yaml", atomically: true, encoding: .utf8)
+        if !promptEditing.isEmpty {
+            try (promptEditing == "tail" ? Self.tailEditing : Self.promptEditing)
+                .write(toFile: dir + "/editing.yaml", atomically: true, encoding: .utf8)
             rules = "rules.yaml, editing.yaml"
         }
         let path = try AuditFixtures.suite(in: dir, cases: Self.fiveCases, maxTokens: 6, rules: rules)
@@ -62,6 +81,81 @@ import Testing
         let sequential = try Self.sameAtEveryWidth(path, widths: [2, 8])
         #expect(sequential.cases.count == 5 && sequential.complete)
         #expect(sequential.cases.contains { ($0.effects?.interventions.first?.positionsEdited ?? 0) > 0 })
+        if promptEditing == "tail" {
+            // The chat cases' prompts are long enough to fork, the text cases' are not.
+            let loaded = try LoadedModel.load("default", threads: 2)
+            let suite = try AuditSuite.load(path: path)
+            let runner = AuditRunner(loaded: loaded, rules: try AuditRuleSet(files: suite.ruleFiles, model: loaded),
+                                     settings: suite.settings)
+            let forks = try suite.cases.map { c in
+                let n = try runner.prompt(for: c).1.count
+                return PromptSplit.point(length: n, first: try #require(runner.rules.firstEditablePromptPosition(length: n)))
+            }
+            #expect(forks.contains { $0 != nil } && forks.contains { $0 == nil }, "\(forks)")
+        }
+    }
+
+    /// Rules that count each distinct forward step their recorders see at `hook_embed` (a shared
+    /// pass is one step, however many recorders read it), by the positions it ran.
+    final class CountingRules: AuditRules {
+        let inner: AuditRuleSet
+        var steps: [UInt64: Range<Int>] = [:]
+        init(_ inner: AuditRuleSet) { self.inner = inner }
+        var infos: [RuleInfo] { inner.infos }
+        var steering: [(rule: String, tokens: [(text: String, id: Int)])] { inner.steering }
+        func firstEditablePromptPosition(length: Int) -> Int? { inner.firstEditablePromptPosition(length: length) }
+        func instrument(model: ModelInfo, steer: Bool, only: Set<String>?) throws -> any RuleRecorder {
+            let recorder = try inner.instrument(model: model, steer: steer, only: only)
+            recorder.hooks.attach(at: .embed) { [self] acts in steps[acts.step] = acts.positions }
+            return recorder
+        }
+    }
+
+    /// With a rule on the prompt's last positions, a batch runs a chat prompt's positions before
+    /// the fork once for all the case's runs, each run its own rest; one at a time, every run
+    /// runs the prefix itself. The two write the same case.
+    @Test func theSharedPrefixRunsOnce() throws {
+        let dir = try AuditFixtures.scratch()
+        try Self.tailEditing.write(toFile: dir + "/editing.yaml", atomically: true, encoding: .utf8)
+        let path = try AuditFixtures.suite(in: dir, cases: AuditFixtures.threeCases, maxTokens: 4, rules: "rules.yaml, editing.yaml")
+        let suite = try AuditSuite.load(path: path)
+        let loaded = try LoadedModel.load("default", threads: 2)
+        let chat = try #require(suite.cases.first)
+        var steps: [Int: [Range<Int>]] = [:]
+        var results: [Int: CaseResult] = [:]
+        for width in [1, 8] {
+            let rules = CountingRules(try AuditRuleSet(files: suite.ruleFiles, model: loaded))
+            let runner = AuditRunner(loaded: loaded, rules: rules, settings: suite.settings)
+            // Width 1 is the sequential path (`--batch-size 1`), 8 the batched one.
+            results[width] = width == 1 ? try runner.run(chat, index: 0, interrupted: { false })
+                : try runner.run([(chat, 0)], width: width, interrupted: { false }).results.first
+            steps[width] = rules.steps.values.sorted { ($0.lowerBound, $0.upperBound) < ($1.lowerBound, $1.upperBound) }
+        }
+        let runner = AuditRunner(loaded: loaded, rules: try AuditRuleSet(files: suite.ruleFiles, model: loaded), settings: suite.settings)
+        let n = try runner.prompt(for: chat).1.count
+        let fork = try #require(PromptSplit.point(length: n, first: n - 4))
+        // Instrumented runs: the baseline, the steered run, the pass with every rule steering and
+        // one per steering rule alone (the unsteered pass has no recorder to count it).
+        let runs = 3 + runner.rules.steering.count
+        let prefix = { (w: Int) in steps[w, default: []].filter { $0.lowerBound == 0 } }
+        let rests = { (w: Int) in steps[w, default: []].filter { $0.lowerBound == fork } }
+        #expect(prefix(1) == Array(repeating: 0..<fork, count: runs))
+        #expect(prefix(8) == [0..<fork])
+        #expect(rests(1) == Array(repeating: fork..<n, count: runs) && rests(8) == rests(1))
+        let (a, b) = (try #require(results[1]), try #require(results[8]))
+        #expect(a.baseline.tokens == b.baseline.tokens && a.steered?.tokens == b.steered?.tokens)
+        #expect(a.effects?.kl == b.effects?.kl && a.effects?.alone["tail"]?.kl == b.effects?.alone["tail"]?.kl)
+        #expect((a.effects?.alone["tail"]?.positionsEdited ?? 0) > 0)
+    }
+
+    /// Two cases per core, 2 to 16, within a quarter of physical memory at 100 MB a case.
+    @Test func theDefaultBatchSizeFollowsTheMachine() {
+        let gb: UInt64 = 1 << 30
+        #expect(Audit.defaultBatchSize(cores: 2, memory: 24 * gb) == 4)
+        #expect(Audit.defaultBatchSize(cores: 1, memory: 24 * gb) == 2)
+        #expect(Audit.defaultBatchSize(cores: 64, memory: 256 * gb) == 16)
+        #expect(Audit.defaultBatchSize(cores: 8, memory: gb) == 2)
+        #expect(Audit.defaultBatchSize(cores: 8, memory: 200 << 20) == 1)
     }
 
     @Test func calibrationAnswersAreTheSameBatched() throws {

@@ -167,9 +167,10 @@ func scratchDirectory() throws -> URL {
     return url
 }
 
-/// Runs the hooks attached at `point` on `values` (count × width), as a forward step would.
+/// Runs the hooks attached at `point` on `values` (count × width), as a forward step would (one
+/// that ends at `stepEnd`, when given, as the first part of a split step does).
 func runHooks(_ hooks: HookSet, at point: HookPoint, blocks: Int, values: inout [Float], width: Int,
-              start: Int = 0, origins: [TokenOrigin]? = nil) throws {
+              start: Int = 0, origins: [TokenOrigin]? = nil, stepEnd: Int? = nil) throws {
     let count = values.count / width
     let table = try hooks.slots(blocks: blocks)
     guard let slot = point.slot(blocks: blocks), let attached = table[slot] else { return }
@@ -177,7 +178,8 @@ func runHooks(_ hooks: HookSet, at point: HookPoint, blocks: Int, values: inout 
     let o = origins ?? Array(repeating: .prompt, count: count)
     values.withUnsafeMutableBufferPointer { buf in
         let acts = HookActivations(point: point, width: width, count: count, values: buf.baseAddress!,
-                                   positions: start..<(start + count), tokens: tokens[...], origins: o[...])
+                                   positions: start..<(start + count), tokens: tokens[...], origins: o[...],
+                                   stepEnd: stepEnd)
         for h in attached { h(acts) }
     }
 }

@@ -164,6 +164,37 @@ import Testing
         #expect([y[0] - x[0], y[8] - x[8], y[16] - x[16], y[24] - x[24]] == [0, 0, 10, 10])
     }
 
+    /// A prompt run as two calls, one step (a shared prefix, then a fork's rest): the rows of the
+    /// first call count the last N from the step's end, so they hold none of them here.
+    @Test func lastPositionsCountFromTheEndOfTheStep() throws {
+        let dir = Direction(name: "d", point: point, vector: [1, 0, 0, 0, 0, 0, 0, 0])
+        let plan = FeaturePlan()
+        try plan.add(Intervention(.direction(dir), .add(10), positions: .last(2)))
+        let hooks = HookSet()
+        try plan.attach(to: hooks, model: info)
+        let x = activations(rows: 4)
+        var prefix = x
+        try runHooks(hooks, at: point, blocks: 2, values: &prefix, width: 8, stepEnd: 6)
+        #expect(prefix == x && plan.applications == [0])
+        var rest = activations(rows: 2)
+        try runHooks(hooks, at: point, blocks: 2, values: &rest, width: 8, start: 4)
+        #expect(plan.applications == [2] && plan.appliedPositions == [[4, 5]])
+        var partly = x
+        try runHooks(hooks, at: point, blocks: 2, values: &partly, width: 8, start: 10, stepEnd: 15)
+        #expect(plan.appliedPositions == [[4, 5, 13]])
+    }
+
+    /// The first prompt position each filter may edit, for a prompt run as one step.
+    @Test func firstPromptPositions() {
+        let cases: [(PositionFilter, Int?)] = [(.all, 0), (.prompt, 0), (.generated, nil), (.last(3), 7), (.last(20), 0),
+                                               (.last(0), nil), (.range(4..<9), 4), (.range(12..<20), nil), (.range(5..<5), nil)]
+        for (filter, first) in cases {
+            #expect(filter.firstPromptPosition(length: 10) == first, "\(filter)")
+            #expect(filter.mayAdmitPrompt(length: 10) == (first != nil), "\(filter)")
+        }
+        #expect(PositionFilter.all.firstPromptPosition(length: 0) == nil)
+    }
+
     /// `.whileActive` edits exactly where its condition holds (an activation equal to an `atLeast`
     /// level holds, one equal to an `above` level does not); `.gate` where the gate says.
     @Test func whileAndGateTriggers() throws {

@@ -149,4 +149,25 @@ private final class RecordingPass: ForwardPass {
         #expect(s.pass.seen.isEmpty && s.length == 0)
         #expect(throws: ModelError.contextOverflow(needed: 4096, capacity: 2048)) { try session(capacity: 4096) }
     }
+
+    /// A prompt run as two calls, one step: the first call's last chunk tells hooks where the step
+    /// ends, its earlier chunks their own ends; a step end the rest cannot reach in one chunk throws.
+    @Test func theFirstPartOfASplitStepSeesTheStepsEnd() throws {
+        let s = try session(capacity: 1200)
+        var ends: [Range<Int>: Int] = [:]
+        let hooks = HookSet()
+        hooks.attach(at: .embed) { acts in ends[acts.positions] = acts.stepEnd }
+        _ = try s.forward(Array(repeating: 1, count: 1030), origins: nil, hooks: hooks, logits: .none, stepEnd: 1100)
+        _ = try s.forward(Array(repeating: 1, count: 70), origins: nil, hooks: hooks, logits: .last)
+        #expect(ends == [0..<512: 512, 512..<1024: 1024, 1024..<1030: 1100, 1030..<1100: 1100])
+        #expect(s.pass.seen.map(\.positions) == [0..<512, 512..<1024, 1024..<1030, 1030..<1100])
+        let t = try session(capacity: 1200)
+        #expect(throws: ModelError.badStepEnd(1600, callEnd: 1030, chunkRows: 512)) {
+            try t.forward(Array(repeating: 1, count: 1030), origins: nil, hooks: nil, logits: .none, stepEnd: 1600)
+        }
+        #expect(throws: ModelError.badStepEnd(20, callEnd: 30, chunkRows: 512)) {
+            try t.forward(Array(repeating: 1, count: 30), origins: nil, hooks: nil, logits: .none, stepEnd: 20)
+        }
+        #expect(t.length == 0)
+    }
 }
