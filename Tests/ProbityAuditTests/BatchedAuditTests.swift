@@ -35,37 +35,30 @@ import Testing
 
     """
 
-    /// A rule that steers from the first prompt token on (`positions` defaults to all).
-    static let promptEditing = """
-    schema_version: 1
-    packs:
-      - {name: caa-sycophancy, path: \(AuditFixtures.repo)/packs/caa-sycophancy}
-    rules:
-      - id: everywhere
-        description: Steers every position once it fires.
-        severity: low
-        watch: {direction: sycophancy}
-        detect: {threshold: -100000, scope: all, aggregate: max}
-        intervene:
-          - {action: add, alpha: -4, trigger: after_fire}
+    /// A rules file of one rule that steers the positions `positions` admits once it fires.
+    static func editingRule(id: String, description: String, positions: String?) -> String {
+        let filter = positions.map { ", positions: \($0)" } ?? ""
+        return """
+        schema_version: 1
+        packs:
+          - {name: caa-sycophancy, path: \(AuditFixtures.repo)/packs/caa-sycophancy}
+        rules:
+          - id: \(id)
+            description: \(description)
+            severity: low
+            watch: {direction: sycophancy}
+            detect: {threshold: -100000, scope: all, aggregate: max}
+            intervene:
+              - {action: add, alpha: -4, trigger: after_fire\(filter)}
 
-    """
+        """
+    }
+
+    /// A rule that steers from the first prompt token on (`positions` defaults to all).
+    static let promptEditing = editingRule(id: "everywhere", description: "Steers every position once it fires.", positions: nil)
 
     /// A rule that steers the last 4 positions of the prompt (and then each generated one).
-    static let tailEditing = """
-    schema_version: 1
-    packs:
-      - {name: caa-sycophancy, path: \(AuditFixtures.repo)/packs/caa-sycophancy}
-    rules:
-      - id: tail
-        description: Steers the end of the prompt once it fires.
-        severity: low
-        watch: {direction: sycophancy}
-        detect: {threshold: -100000, scope: all, aggregate: max}
-        intervene:
-          - {action: add, alpha: -4, trigger: after_fire, positions: {last: 4}}
-
-    """
+    static let tailEditing = editingRule(id: "tail", description: "Steers the end of the prompt once it fires.", positions: "{last: 4}")
 
     @Test(arguments: ["", "everywhere", "tail"])
     func everyBatchSizeWritesTheSameReport(promptEditing: String) throws {
