@@ -185,6 +185,16 @@ struct JSONScanner {
 
     private var peek: UInt8? { i < bytes.count ? bytes[i] : nil }
 
+    /// The decoded UTF-8 of the string whose opening quote is at `at`, and the offset after its
+    /// closing quote (`JSONOutline` reads keys and ids of validated text with it).
+    static func string(in bytes: UnsafeRawBufferPointer, at: Int) throws -> (utf8: [UInt8], end: Int) {
+        var scanner = JSONScanner(bytes: bytes)
+        scanner.i = at
+        let decoded = try scanner.scanString(decoding: true)
+        return (decoded, scanner.i)
+    }
+
+
     mutating func scanDocument() throws {
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
             throw Failure(at: 0, expected: "a value", found: "a UTF-8 byte order mark (JSON files must not start with one)")
