@@ -27,8 +27,8 @@ extension FeatureLabels {
     }
 
     /// One feature's label from its validated JSON object, or nil if the careful reader must decide.
-    static func fastLabel(_ data: Data) -> FeatureLabel? {
-        (try? JSONDecoder().decode(Entry.self, from: data))?.label
+    static func fastLabel(_ data: Data, decoder: JSONDecoder = JSONDecoder()) -> FeatureLabel? {
+        (try? decoder.decode(Entry.self, from: data))?.label
     }
 
     /// The `scan` record from its validated JSON, or nil if the careful reader must decide.

@@ -66,18 +66,26 @@ final class LabelsFile: Sendable {
             try JSONOutline.forEachMember(b, ofObjectAt: top) { key, value in
                 if key == Array("features".utf8) { featuresAt = value.lowerBound }
                 // `"scan": null` is no scan, as the whole-file reading has it.
-                if key == Array("scan".utf8), String(decoding: b[value], as: UTF8.self) != "null" { scanRange = value }
+                if key == Array("scan".utf8), !(value.count == 4 && b[value.lowerBound] == UInt8(ascii: "n")) { scanRange = value }
                 return true
             }
             guard let featuresAt, JSONOutline.kind(b, at: featuresAt) == .array else { throw shape }
-            try JSONOutline.forEachElement(b, ofArrayAt: featuresAt) { range in
+            try JSONOutline.forEachElement(b, ofArrayAt: featuresAt) { range, values in
                 guard JSONOutline.kind(b, at: range.lowerBound) == .object else { throw shape }
+                guard range.count <= LabelsFileLimits.maxFeatureBytes, values <= LabelsFileLimits.maxFeatureValues else {
+                    throw FeatureError.badLabels(path: path, reason: "features[\(starts.count)]: expected at most "
+                                                 + "\(LabelsFileLimits.maxFeatureBytes) bytes and \(LabelsFileLimits.maxFeatureValues) "
+                                                 + "values in one feature (a cap on the memory reading it takes), found \(range.count) "
+                                                 + "bytes and \(values) values")
+                }
                 guard starts.count < LabelsFileLimits.maxFeatures else {
                     throw FeatureError.badLabels(path: path, reason: "expected at most \(LabelsFileLimits.maxFeatures) features "
                                                  + "(a cap on the memory the index takes), found more")
                 }
-                starts.append(UInt32(range.lowerBound))
-                ends.append(UInt32(range.upperBound))
+                // Files are capped far below 4 GiB, so offsets fit; checked all the same.
+                guard let start = UInt32(exactly: range.lowerBound), let end = UInt32(exactly: range.upperBound) else { throw shape }
+                starts.append(start)
+                ends.append(end)
                 return true
             }
         }
@@ -87,8 +95,9 @@ final class LabelsFile: Sendable {
         var nameHashes: [UInt64] = []
         nameHashes.reserveCapacity(starts.count)
         var hasContexts = false
+        let decoder = JSONDecoder()
         for n in starts.indices {
-            let label = try decodeFeature(bytes, Int(starts[n])..<Int(ends[n]), number: n)
+            let label = try decodeFeature(bytes, Int(starts[n])..<Int(ends[n]), number: n, decoder: decoder)
             pairs.append((fnv1a64(label.id), UInt32(n)))
             nameHashes.append(label.name.map(nameHash) ?? 0)
             hasContexts = hasContexts || label.contexts != nil
@@ -158,7 +167,7 @@ final class LabelsFile: Sendable {
     /// checked at load (it is mapped, not copied).
     func label(ofEntry n: Int) -> FeatureLabel? {
         guard n >= 0, n < starts.count else { return nil }
-        return try? Self.decodeFeature(bytes, Int(starts[n])..<Int(ends[n]), number: n)
+        return try? Self.decodeFeature(bytes, Int(starts[n])..<Int(ends[n]), number: n, decoder: JSONDecoder())
     }
 
     /// The id of entry `n`, read from its "id" member alone.
@@ -176,17 +185,12 @@ final class LabelsFile: Sendable {
         }
     }
 
-    /// One feature: the typed reading, or, when it cannot, the careful one, which names what is wrong.
-    static func decodeFeature(_ bytes: FileBytes, _ range: Range<Int>, number n: Int) throws -> FeatureLabel {
+    /// One feature, within its caps (checked when the file was outlined): the typed reading, or,
+    /// when it cannot, the careful one, which names what is wrong.
+    static func decodeFeature(_ bytes: FileBytes, _ range: Range<Int>, number n: Int, decoder: JSONDecoder) throws -> FeatureLabel {
         let path = bytes.path
-        let values = try bytes.withUnsafeBytes { try JSONOutline.skipValue($0, at: range.lowerBound).values }
-        guard range.count <= LabelsFileLimits.maxFeatureBytes, values <= LabelsFileLimits.maxFeatureValues else {
-            throw FeatureError.badLabels(path: path, reason: "features[\(n)]: expected at most \(LabelsFileLimits.maxFeatureBytes) bytes "
-                                         + "and \(LabelsFileLimits.maxFeatureValues) values in one feature (a cap on the memory "
-                                         + "reading it takes), found \(range.count) bytes and \(values) values")
-        }
         let data = bytes.data(range)
-        if let label = FeatureLabels.fastLabel(data) { return label }
+        if let label = FeatureLabels.fastLabel(data, decoder: decoder) { return label }
         let object = try StrictJSON.object(from: data, path: path, fileOffset: range.lowerBound, line: nil)
         guard let entry = object as? [String: Any] else {
             throw FeatureError.badLabels(path: path, reason: "expected {\"features\": [...]} with one object per feature")

@@ -89,12 +89,19 @@ public enum JSONOutline {
     /// `NotValidated` unless an array starts at `i`.
     public static func forEachElement(_ b: UnsafeRawBufferPointer, ofArrayAt i: Int,
                                       _ body: (Range<Int>) throws -> Bool) throws {
+        try forEachElement(b, ofArrayAt: i) { range, _ in try body(range) }
+    }
+
+    /// Calls `body` with each element's range and the values it holds (as `skipValue` counts
+    /// them), in order, until it returns false.
+    public static func forEachElement(_ b: UnsafeRawBufferPointer, ofArrayAt i: Int,
+                                      _ body: (Range<Int>, _ values: Int) throws -> Bool) throws {
         guard kind(b, at: i) == .array else { throw NotValidated(at: i) }
         var j = skipSpace(b, from: i + 1)
         if j < b.count, b[j] == UInt8(ascii: "]") { return }
         while true {
-            let end = try skipValue(b, at: j).end
-            guard try body(j..<end) else { return }
+            let (end, values) = try skipValue(b, at: j)
+            guard try body(j..<end, values) else { return }
             j = skipSpace(b, from: end)
             guard j < b.count else { throw NotValidated(at: j) }
             if b[j] == UInt8(ascii: "]") { return }
