@@ -175,4 +175,47 @@ import Testing
     /// `LabelsFileLimits.maxFeatures` (28 MiB, with a transient copy while it is sorted) and one
     /// feature decoded under its caps.
     static let labelsBound = 64 << 20
+
+    /// A corpus costs its largest document beyond its mapped bytes: `features stats` over the first
+    /// 200 tokens of a 40 MB chitchat file (40,000 conversations) or a 40 MB text file (one
+    /// paragraph each) costs no more than over a 10-conversation file plus the file plus
+    /// `corpusBound`. Read whole, the chitchat file was decoded to one Foundation tree before the
+    /// first document, and the text file split into a list of every paragraph.
+    @Test func corporaCostTheirLargestDocumentNotTheirLength() throws {
+        let (dir, pack, _) = try FeatureStatsCLITests.setUp()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func chitchat(_ conversations: Int) -> Data {
+            var out = "{"
+            for c in 0..<conversations {
+                let turns = (0..<8).map { t in
+                    #"[{"sender":"\#(t % 2 == 0 ? "a" : "b")","text":"The train from London arrives in the late afternoon, just before dinner, number \#(c * 8 + t).","timestamp":"2018-01-01"}]"#
+                }
+                out += (c > 0 ? ",\n" : "") + #""\#(String(format: "%08d", c))-uuid":{"messages":[\#(turns.joined(separator: ","))]}"#
+            }
+            return Data((out + "}\n").utf8)
+        }
+        func text(_ paragraphs: Int) -> Data {
+            Data((0..<paragraphs).map { "Many tourists visit Paris every spring to see the museums, paragraph \($0); " + String(repeating: "and the river. ", count: 60) }
+                .joined(separator: "\n\n").utf8)
+        }
+        for (name, small, large) in [("chitchat.json", chitchat(10), chitchat(40_000)), ("corpus.txt", text(10), text(40_000))] {
+            let corpus = dir.appendingPathComponent(name)
+            func peak() throws -> Peak {
+                try Self.peak(["features", "stats", pack, "--corpus", corpus.path, "--tokens", "200", "--split", "all", "--window", "64"])
+            }
+            try small.write(to: corpus)
+            let a = try peak()
+            try large.write(to: corpus)
+            let b = try peak()
+            #expect(a.status == 0 && b.status == 0, "\(name)")
+            let bound = a.peakBytes + large.count + Self.corpusBound
+            let message = "\(name): peak \(b.peakBytes >> 20) MiB on \(large.count >> 20) MiB, \(a.peakBytes >> 20) MiB on 10 documents, "
+                + "bound \(bound >> 20) MiB"
+            #expect(large.count > 30 << 20 && b.peakBytes <= bound, "\(message)")
+        }
+    }
+
+    /// What a corpus may cost beyond its mapped bytes and its largest document, for these files:
+    /// the index of a chitchat file's conversations (12 bytes each) and the documents' decoding.
+    static let corpusBound = 32 << 20
 }
