@@ -17,7 +17,7 @@ public enum StrictJSON {
     /// Most values in the small JSON formats (pack.json, SAELens cfg.json, chat messages): real
     /// ones hold about a thousand. Foundation's tree costs about 250 bytes a value, so this keeps
     /// one such file under about 64 MiB of memory, whatever its length. (Labels, reports and
-    /// corpora are large by nature and take memory in proportion to their length.)
+    /// corpora are large by nature: they are mapped, outlined and decoded a piece at a time.)
     public static let maxSmallDocumentValues = 1 << 18
 
     /// Throws `JSONSyntaxError` unless `bytes` are exactly one JSON text.
