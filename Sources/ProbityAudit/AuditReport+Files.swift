@@ -23,21 +23,29 @@ extension AuditReport {
     /// Reads a report written by `json()`. Fails on the first key that is missing, of the wrong type
     /// or value, or unknown to this schema version, naming its path (`cases[2].baseline.finish_reason`).
     public static func read(path: String) throws -> AuditReport {
-        guard let data = try WholeFile.contents(path, what: "report", limit: FileSizeLimits.report) else { throw AuditError.cannotRead(path: path, reason: "no such file") }
-        return try decode(data, path: path)
+        guard let file = try FileBytes.open(path, what: "report", limit: FileSizeLimits.report) else {
+            throw AuditError.cannotRead(path: path, reason: "no such file")
+        }
+        return try file.withData { try decode($0, path: path) }
     }
 
     /// Decodes a report's JSON text strictly (see `read(path:)`); `path` names the source in errors.
     public static func decode(_ data: Data, path: String) throws -> AuditReport {
+        // The text is validated, then walked in place (`JSONOutline`) where a tree of it was built:
+        // the typed report is the one decoded copy held.
         try StrictJSON.validate(data, path: path)
-        let raw: JSONValue
-        do { raw = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
-            throw AuditError.cannotRead(path: path, reason: "not JSON: \(Self.reason(error))")
+        let (top, version): (Int, JSONValue?) = try data.withUnsafeBytes { b in
+            let top = JSONOutline.skipSpace(b, from: 0)
+            guard JSONOutline.kind(b, at: top) == .object else { return (top, nil) }
+            guard let range = try JSONOutline.member("schema_version", b, ofObjectAt: top) else { return (top, nil) }
+            return (top, try JSONDecoder().decode(JSONValue.self, from: Data(b[range])))
         }
-        guard case .object(let top) = raw else { throw AuditError.badReport(path: path, key: "$", reason: "expected an object") }
+        guard data.withUnsafeBytes({ JSONOutline.kind($0, at: top) }) == .object else {
+            throw AuditError.badReport(path: path, key: "$", reason: "expected an object")
+        }
         // The version first, so an older or newer report says so instead of naming a key that moved.
-        guard case .number(let v)? = top["schema_version"], v == Double(schemaVersion) else {
-            let found = top["schema_version"].map { $0.summary } ?? "nothing"
+        guard case .number(let v)? = version, v == Double(schemaVersion) else {
+            let found = version.map { $0.summary } ?? "nothing"
             throw AuditError.badReport(path: path, key: "schema_version", reason: "expected \(schemaVersion), found \(found)")
         }
         let report: AuditReport
@@ -49,8 +57,13 @@ extension AuditReport {
             throw AuditError.badReport(path: path, key: key, reason: "sums that describe no set of positions")
         }
         // Keys the types do not know: what the report would write again lacks them.
-        let written = try JSONDecoder().decode(JSONValue.self, from: report.json())
-        if let extra = raw.firstKey(missingFrom: written) {
+        let written = try report.json()
+        let extra = try data.withUnsafeBytes { a in
+            try written.withUnsafeBytes { b in
+                try JSONValue.firstKey(in: a, at: top, missingFrom: b, at: JSONOutline.skipSpace(b, from: 0))
+            }
+        }
+        if let extra {
             throw AuditError.badReport(path: path, key: extra, reason: "unknown key (not in report schema version \(schemaVersion))")
         }
         return report

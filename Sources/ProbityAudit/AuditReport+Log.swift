@@ -9,7 +9,13 @@ extension AuditReport {
     /// of one compact report per line (blank lines skipped). Each line is read as strictly as a
     /// report file, and an error names the line (`FILE:LINE`).
     public static func readAll(path: String) throws -> [AuditReport] {
-        guard let data = try WholeFile.contents(path, what: "report", limit: FileSizeLimits.report) else { throw AuditError.cannotRead(path: path, reason: "no such file") }
+        guard let file = try FileBytes.open(path, what: "report", limit: FileSizeLimits.report) else {
+            throw AuditError.cannotRead(path: path, reason: "no such file")
+        }
+        return try file.withData { try reports(in: $0, path: path) }
+    }
+
+    private static func reports(in data: Data, path: String) throws -> [AuditReport] {
         let lines = data.split(separator: 0x0A, omittingEmptySubsequences: false)
         // A report file opens with a line holding "{" alone; every line of a log is a whole object.
         let first = lines.first { !$0.allSatisfy(Self.isSpace) }

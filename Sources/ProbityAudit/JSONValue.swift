@@ -2,6 +2,7 @@
 // decoding (the schema version before anything else, keys the schema does not know).
 
 import Foundation
+import ProbityFormats
 
 /// Any JSON value.
 enum JSONValue: Codable, Equatable {
@@ -72,6 +73,46 @@ enum JSONValue: Codable, Equatable {
                 if let found = m.firstKey(missingFrom: t, at: "\(path)[\(i)]") { return found }
             }
             return nil
+        default:
+            return nil
+        }
+    }
+
+    /// `firstKey(missingFrom:)` of two validated JSON texts, read in place (no tree of either):
+    /// the first key, in sorted order at each level, of the value at `mine` in `a` that the value
+    /// at `theirs` in `b` lacks.
+    static func firstKey(in a: UnsafeRawBufferPointer, at mine: Int, missingFrom b: UnsafeRawBufferPointer, at theirs: Int,
+                         path: String = "") throws -> String? {
+        switch (JSONOutline.kind(a, at: mine), JSONOutline.kind(b, at: theirs)) {
+        case (.object?, .object?):
+            var members: [(key: String, value: Int)] = []
+            try JSONOutline.forEachMember(a, ofObjectAt: mine) { key, value in
+                members.append((String(decoding: key, as: UTF8.self), value.lowerBound))
+                return true
+            }
+            var other: [String: Int] = [:]
+            try JSONOutline.forEachMember(b, ofObjectAt: theirs) { key, value in
+                other[String(decoding: key, as: UTF8.self)] = value.lowerBound
+                return true
+            }
+            for (key, value) in members.sorted(by: { $0.key < $1.key }) {
+                let here = path.isEmpty ? key : "\(path).\(key)"
+                guard let t = other[key] else { return here }
+                if let found = try firstKey(in: a, at: value, missingFrom: b, at: t, path: here) { return found }
+            }
+            return nil
+        case (.array?, .array?):
+            var other: [Int] = []
+            try JSONOutline.forEachElement(b, ofArrayAt: theirs) { other.append($0.lowerBound); return true }
+            var found: String?
+            var i = 0
+            try JSONOutline.forEachElement(a, ofArrayAt: mine) { range in
+                guard i < other.count else { return false }
+                found = try firstKey(in: a, at: range.lowerBound, missingFrom: b, at: other[i], path: "\(path)[\(i)]")
+                i += 1
+                return found == nil
+            }
+            return found
         default:
             return nil
         }

@@ -1,9 +1,9 @@
 // The labels file read fast: a dictionary's labels hold every latent's top contexts (10 MB for the
 // default 8192-latent pack), and reading them through JSONSerialization's dynamic objects took about
-// a second, paid by every command that loads the pack. This path decodes the same file into typed
-// values and applies exactly `FeatureLabels.load`'s checks. Whenever it cannot (a value of an
-// unexpected type, a failed check), `load` reads the file again the careful way, which decides and
-// explains: the fast path only ever returns what that one would.
+// a second, paid by every command that loads the pack. This path decodes a feature (or the whole
+// file) into typed values and applies exactly the careful reading's checks. Whenever it cannot (a
+// value of an unexpected type, a failed check), the careful reading decides and explains: the fast
+// path only ever returns what that one would.
 
 import Foundation
 import ProbityFormats
@@ -24,6 +24,16 @@ extension FeatureLabels {
             scan = record
         }
         return FeatureLabels(labels, scan: scan)
+    }
+
+    /// One feature's label from its validated JSON object, or nil if the careful reader must decide.
+    static func fastLabel(_ data: Data, decoder: JSONDecoder = JSONDecoder()) -> FeatureLabel? {
+        (try? decoder.decode(Entry.self, from: data))?.label
+    }
+
+    /// The `scan` record from its validated JSON, or nil if the careful reader must decide.
+    static func fastScan(_ data: Data) -> FeatureScanRecord? {
+        (try? JSONDecoder().decode(Scan.self, from: data))?.record
     }
 
     /// `JSONKeys.rawInt`'s rule: a number that is a whole number below 10¹⁵.

@@ -98,56 +98,119 @@ public struct FeatureScanRecord: Sendable, Equatable {
     }
 }
 
-/// All labels of a pack, by feature id.
+/// All labels of a pack, by feature id: those of a labels file, decoded from it when asked for
+/// (`load`), and those set in memory, which take precedence.
 public struct FeatureLabels: Sendable, Equatable {
-    public private(set) var byID: [String: FeatureLabel] = [:]
+    /// Labels set in memory (built, or set over a file's).
+    private var inMemory: [String: FeatureLabel] = [:]
+    /// The labels file these were loaded from, read in place.
+    private var file: LabelsFile?
     /// What the statistics were computed from, when `probity features stats` wrote them.
     public var scan: FeatureScanRecord?
 
     /// Labels by id; a later duplicate id replaces an earlier one.
     public init(_ labels: [FeatureLabel] = [], scan: FeatureScanRecord? = nil) {
-        for l in labels { byID[l.id] = l }
+        for l in labels { inMemory[l.id] = l }
         self.scan = scan
     }
 
     /// The label of a feature by id (a direction's name).
-    public subscript(id: String) -> FeatureLabel? { byID[id] }
+    /// - Complexity: a hash lookup; a label from the file is decoded from it on each call.
+    public subscript(id: String) -> FeatureLabel? { inMemory[id] ?? file?.label(id) }
     /// The label of SAE latent `i`.
-    public subscript(latent i: Int) -> FeatureLabel? { byID[String(i)] }
+    public subscript(latent i: Int) -> FeatureLabel? { self[String(i)] }
 
     /// Adds or replaces the label with `label.id`.
-    public mutating func set(_ label: FeatureLabel) { byID[label.id] = label }
+    public mutating func set(_ label: FeatureLabel) { inMemory[label.id] = label }
+
+    /// How many features have labels.
+    public var count: Int {
+        guard let file else { return inMemory.count }
+        return file.count + inMemory.keys.filter { file.entry(of: $0) == nil }.count
+    }
 
     /// The id of the feature labelled `name` (exact match), if exactly one has it.
     public func id(named name: String) -> String? {
-        let hits = byID.values.filter { $0.name == name }
-        return hits.count == 1 ? hits[0].id : nil
+        var hits = inMemory.values.filter { $0.name == name }.map(\.id)
+        if let file {
+            for n in file.entries(named: name) {
+                if let id = file.id(ofEntry: n), inMemory[id] == nil { hits.append(id) }
+            }
+        }
+        return hits.count == 1 ? hits[0] : nil
     }
 
-    public var isEmpty: Bool { byID.isEmpty }
+    public var isEmpty: Bool { count == 0 }
 
     /// Whether any label holds top contexts (written by a statistics scan).
-    public var hasContexts: Bool { byID.values.contains { $0.contexts != nil } }
+    public var hasContexts: Bool {
+        if inMemory.values.contains(where: { $0.contexts != nil }) { return true }
+        guard let file, file.hasContexts else { return false }
+        if inMemory.isEmpty { return true }
+        return file.entries.contains { n in file.id(ofEntry: n).map { inMemory[$0] == nil } ?? false && file.label(ofEntry: n)?.contexts != nil }
+    }
 
-    /// The labels sorted by id (numerically when both are numbers).
-    public var sorted: [FeatureLabel] {
-        byID.values.sorted { a, b in
-            if let x = Int(a.id), let y = Int(b.id) { return x < y }
-            if (Int(a.id) == nil) != (Int(b.id) == nil) { return Int(a.id) != nil }
-            return a.id < b.id
+    /// Calls `body` with every label, sorted by id (numerically when both are numbers), decoding
+    /// one label at a time.
+    /// - Complexity: O(n log n); memory: the ids and one label.
+    public func forEach(_ body: (FeatureLabel) throws -> Void) rethrows {
+        enum Source { case memory(String), file(Int) }
+        var all: [(id: String, source: Source)] = inMemory.keys.map { ($0, .memory($0)) }
+        if let file {
+            for n in file.entries {
+                if let id = file.id(ofEntry: n), inMemory[id] == nil { all.append((id, .file(n))) }
+            }
         }
+        all.sort { Self.precedes($0.id, $1.id) }
+        for (_, source) in all {
+            switch source {
+            case .memory(let id): if let l = inMemory[id] { try body(l) }
+            case .file(let n): if let l = file?.label(ofEntry: n) { try body(l) }
+            }
+        }
+    }
+
+    /// The labels sorted by id (numerically when both are numbers), all decoded at once: for
+    /// small sets; `forEach` reads a labels file one label at a time.
+    public var sorted: [FeatureLabel] {
+        var out: [FeatureLabel] = []
+        forEach { out.append($0) }
+        return out
+    }
+
+    /// Sorting order of ids: numbers first, numerically, then the others.
+    static func precedes(_ a: String, _ b: String) -> Bool {
+        if let x = Int(a), let y = Int(b) { return x < y }
+        if (Int(a) == nil) != (Int(b) == nil) { return Int(a) != nil }
+        return a < b
+    }
+
+    public static func == (lhs: FeatureLabels, rhs: FeatureLabels) -> Bool {
+        guard lhs.scan == rhs.scan, lhs.count == rhs.count else { return false }
+        var same = true
+        lhs.forEach { l in if same, rhs[l.id] != l { same = false } }
+        return same
     }
 
     /// Reads a labels file: `{"features": [{"id": "12", "name": ..., "max_activation": ...}, ...]}`,
     /// with the optional statistics (`frequency`, `histogram`, `contexts`) and top-level `scan`.
-    /// Integer ids are accepted for latents.
+    /// Integer ids are accepted for latents. The file is mapped and checked whole (strict JSON,
+    /// then every feature in order, with the messages `decodedCarefully` gives), then kept as an
+    /// index: each label is decoded from the file when asked for (`FeatureLabels+File.swift`).
     public static func load(path: String) throws -> FeatureLabels {
-        guard let data = try WholeFile.contents(path, what: "labels file", limit: FileSizeLimits.labels) else {
+        guard let bytes = try FileBytes.open(path, what: "labels file", limit: FileSizeLimits.labels) else {
             throw FeatureError.missingFile(path: path, what: "labels file")
         }
+        let (file, scan) = try LabelsFile.open(bytes)
+        var labels = FeatureLabels(scan: scan)
+        labels.file = file
+        return labels
+    }
+
+    /// The whole file decoded at once, typed when it can be, else carefully: the reference the
+    /// indexed reading (`load`) is tested against.
+    static func decodedEagerly(_ data: Data, path: String) throws -> FeatureLabels {
         try StrictJSON.validate(data, path: path)
-        // Typed decoding when the file is as expected (FeatureLabels+Decoding.swift); otherwise
-        // this careful reading, which names what is wrong.
         if let labels = decodedFast(data) { return labels }
         return try decodedCarefully(data, path: path)
     }
@@ -162,41 +225,46 @@ public struct FeatureLabels: Sendable, Equatable {
         var labels: [FeatureLabel] = []
         labels.reserveCapacity(list.count)
         for (n, entry) in list.enumerated() {
-            let keys = JSONKeys(entry, path: path)
-            let id: String
-            if let s = entry["id"] as? String { id = s } else if let i = keys.rawInt("id") { id = String(i) } else {
-                throw FeatureError.badLabels(path: path, reason: "features[\(n)]: 'id' must be a string or an integer")
-            }
-            let max = try keys.double("max_activation").map(Float.init)
-            if let max, !max.isFinite {
-                throw FeatureError.badLabels(path: path, reason: "features[\(n)]: max_activation is not finite")
-            }
-            let frequency = try keys.double("frequency")
-            if let f = frequency, !(f >= 0 && f <= 1) {
-                throw FeatureError.badLabels(path: path, reason: "features[\(n)] (id \(id)): frequency must be between 0 and 1, found \(f)")
-            }
-            var histogram: ActivationHistogram?
-            if let raw = entry["histogram"], !(raw is NSNull) {
-                histogram = try parseHistogram(raw, path: path, at: "features[\(n)] (id \(id)).histogram")
-            }
-            var contexts: [FeatureContext]?
-            if let raw = entry["contexts"], !(raw is NSNull) {
-                guard let list = raw as? [Any] else {
-                    throw FeatureError.badLabels(path: path, reason: "features[\(n)] (id \(id)): 'contexts' must be a list")
-                }
-                contexts = try list.enumerated().map { m, c in
-                    try parseContext(c, path: path, at: "features[\(n)] (id \(id)).contexts[\(m)]")
-                }
-            }
-            labels.append(FeatureLabel(id: id, name: try keys.string("name"), description: try keys.string("description"),
-                                       maxActivation: max, frequency: frequency, histogram: histogram, contexts: contexts,
-                                       topExamples: entry["top_examples"] as? [String]))
+            labels.append(try carefulLabel(entry, number: n, path: path))
         }
         var scan: FeatureScanRecord?
         if let raw = top["scan"], !(raw is NSNull) {
             scan = try parseScan(raw, path: path)
         }
         return FeatureLabels(labels, scan: scan)
+    }
+
+    /// Feature `n` of a labels file, each value checked and named when wrong.
+    static func carefulLabel(_ entry: [String: Any], number n: Int, path: String) throws -> FeatureLabel {
+        let keys = JSONKeys(entry, path: path)
+        let id: String
+        if let s = entry["id"] as? String { id = s } else if let i = keys.rawInt("id") { id = String(i) } else {
+            throw FeatureError.badLabels(path: path, reason: "features[\(n)]: 'id' must be a string or an integer")
+        }
+        let max = try keys.double("max_activation").map(Float.init)
+        if let max, !max.isFinite {
+            throw FeatureError.badLabels(path: path, reason: "features[\(n)]: max_activation is not finite")
+        }
+        let frequency = try keys.double("frequency")
+        if let f = frequency, !(f >= 0 && f <= 1) {
+            throw FeatureError.badLabels(path: path, reason: "features[\(n)] (id \(id)): frequency must be between 0 and 1, found \(f)")
+        }
+        var histogram: ActivationHistogram?
+        if let raw = entry["histogram"], !(raw is NSNull) {
+            histogram = try parseHistogram(raw, path: path, at: "features[\(n)] (id \(id)).histogram")
+        }
+        var contexts: [FeatureContext]?
+        if let raw = entry["contexts"], !(raw is NSNull) {
+            guard let list = raw as? [Any] else {
+                throw FeatureError.badLabels(path: path, reason: "features[\(n)] (id \(id)): 'contexts' must be a list")
+            }
+            contexts = try list.enumerated().map { m, c in
+                try parseContext(c, path: path, at: "features[\(n)] (id \(id)).contexts[\(m)]")
+            }
+        }
+        return FeatureLabel(id: id, name: try keys.string("name"), description: try keys.string("description"),
+                            maxActivation: max, frequency: frequency, histogram: histogram, contexts: contexts,
+                            topExamples: entry["top_examples"] as? [String])
     }
 
     private static func parseContext(_ value: Any, path: String, at place: String) throws -> FeatureContext {
@@ -247,7 +315,7 @@ public struct FeatureLabels: Sendable, Equatable {
         return ActivationHistogram(upper: Float(upper), counts: counts)
     }
 
-    private static func parseScan(_ value: Any, path: String) throws -> FeatureScanRecord {
+    static func parseScan(_ value: Any, path: String) throws -> FeatureScanRecord {
         func bad(_ reason: String) -> FeatureError { .badLabels(path: path, reason: "scan: \(reason)") }
         guard let o = value as? [String: Any] else { throw bad("expected an object") }
         let keys = JSONKeys(o, path: path)
@@ -270,8 +338,8 @@ public struct FeatureLabels: Sendable, Equatable {
     /// in contexts to 3 significant digits, so files stay compact and diff cleanly.
     public func encoded() -> Data {
         var out = "{\"features\": [\n"
-        let all = sorted
-        for (n, l) in all.enumerated() {
+        var first = true
+        forEach { l in
             var o: [(String, JSONText)] = [("id", .string(l.id))]
             if let v = l.contexts { o.append(("contexts", .array(v.map(Self.contextJSON)))) }
             if let v = l.description { o.append(("description", .string(v))) }
@@ -283,10 +351,11 @@ public struct FeatureLabels: Sendable, Equatable {
             if let v = l.maxActivation { o.append(("max_activation", .number(Double(v), digits: 9))) }
             if let v = l.name { o.append(("name", .string(v))) }
             if let v = l.topExamples { o.append(("top_examples", .array(v.map { .string($0) }))) }
+            out += first ? "" : ",\n"
+            first = false
             JSONText.object(o).write(to: &out)
-            out += n + 1 < all.count ? ",\n" : "\n"
         }
-        out += "]"
+        out += first ? "]" : "\n]"
         if let s = scan {
             var model: [(String, JSONText)] = []
             if let v = s.modelSHA256 { model.append(("gguf_sha256", .string(v))) }

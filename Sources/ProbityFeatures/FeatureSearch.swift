@@ -27,8 +27,8 @@ public enum FeatureSearch {
         let needle = query.lowercased()
         guard !needle.isEmpty else { return [] }
         var hits: [TextHit] = []
-        for label in labels.byID.values {
-            guard let latent = Int(label.id), let contexts = label.contexts, let top = contexts.first else { continue }
+        labels.forEach { label in
+            guard let latent = Int(label.id), let contexts = label.contexts, let top = contexts.first else { return }
             let unit = Double(max(top.peakActivation, contexts.map(\.peakActivation).max() ?? 0))
             var score = 0.0, matching = 0
             var example: FeatureContext?

@@ -17,7 +17,7 @@ public enum StrictJSON {
     /// Most values in the small JSON formats (pack.json, SAELens cfg.json, chat messages): real
     /// ones hold about a thousand. Foundation's tree costs about 250 bytes a value, so this keeps
     /// one such file under about 64 MiB of memory, whatever its length. (Labels, reports and
-    /// corpora are large by nature and take memory in proportion to their length.)
+    /// corpora are large by nature: they are mapped, outlined and decoded a piece at a time.)
     public static let maxSmallDocumentValues = 1 << 18
 
     /// Throws `JSONSyntaxError` unless `bytes` are exactly one JSON text.
@@ -184,6 +184,16 @@ struct JSONScanner {
     }
 
     private var peek: UInt8? { i < bytes.count ? bytes[i] : nil }
+
+    /// The decoded UTF-8 of the string whose opening quote is at `at`, and the offset after its
+    /// closing quote (`JSONOutline` reads keys and ids of validated text with it).
+    static func string(in bytes: UnsafeRawBufferPointer, at: Int) throws -> (utf8: [UInt8], end: Int) {
+        var scanner = JSONScanner(bytes: bytes)
+        scanner.i = at
+        let decoded = try scanner.scanString(decoding: true)
+        return (decoded, scanner.i)
+    }
+
 
     mutating func scanDocument() throws {
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {

@@ -53,9 +53,10 @@ public enum FeatureDashboard {
                 return i
             }
         }
-        let labels = pack.labels.sorted.compactMap { l -> (Int, Double, Bool)? in
-            guard let i = Int(l.id), i >= 0, i < sae.dSAE else { return nil }
-            return (i, l.frequency ?? 0, l.name != nil)
+        var labels: [(Int, Double, Bool)] = []
+        pack.labels.forEach { l in
+            guard let i = Int(l.id), i >= 0, i < sae.dSAE else { return }
+            labels.append((i, l.frequency ?? 0, l.name != nil))
         }
         let frequent = labels.filter { $0.1 > 0 }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(top).map(\.0)
         let named = labels.filter(\.2).map(\.0)

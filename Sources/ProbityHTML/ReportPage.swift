@@ -29,7 +29,7 @@ public enum ReportPage {
             guard packDigest(directory: dir) == pack.sha256, let loaded = try? FeaturePack.load(path: dir),
                   loaded.kind == .sae else { continue }
             var names: [Int: String] = [:]
-            for label in loaded.labels.sorted {
+            loaded.labels.forEach { label in
                 if let i = Int(label.id), let name = label.name { names[i] = name }
             }
             out[pack.name] = names

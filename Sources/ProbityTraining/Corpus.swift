@@ -1,6 +1,8 @@
 // Training corpora for SAEs: ShareGPT JSON (read record by record, so the published file, which is
 // cut off mid-record, yields every complete conversation), chitchat-dataset JSON, plain text and
 // JSONL. Each document has a stable id; a hash of it holds out a deterministic evaluation split.
+// Files are streamed or mapped and decoded one document at a time, so a reader holds the largest
+// document, not the file (docs/FUZZING.md, "Peak memory on large hostile inputs").
 
 import Foundation
 import ProbityFormats
@@ -98,36 +100,59 @@ public struct Corpus: Sendable {
         }
     }
 
-    private func contents() throws -> Data {
-        guard let data = try WholeFile.contents(path, what: "corpus", limit: FileSizeLimits.corpus) else {
+    /// The file, mapped (or read whole when it is a pipe or device), under the corpus cap.
+    private func contents() throws -> FileBytes {
+        guard let bytes = try FileBytes.open(path, what: "corpus", limit: FileSizeLimits.corpus) else {
             throw TrainingError.unreadableCorpus(path: path, reason: "cannot read")
         }
-        return data
+        return bytes
     }
 
-    /// Paragraphs (separated by blank lines) are documents.
+    /// Paragraphs (separated by blank lines) are documents. The file is checked to be UTF-8 whole
+    /// first, as reading it into one `String` did, then cut where `components(separatedBy: "\n\n")`
+    /// cuts a `String` (two "\n" characters: a "\n" byte pair not preceded by "\r", which would
+    /// make the first a "\r\n"), one paragraph decoded at a time.
     private func readText(_ body: (CorpusDocument) throws -> Bool) throws {
-        guard let text = String(data: try contents(), encoding: .utf8) else {
-            throw TrainingError.unreadableCorpus(path: path, reason: "not UTF-8 text")
-        }
+        let file = try contents()
+        guard file.isUTF8 else { throw TrainingError.unreadableCorpus(path: path, reason: "not UTF-8 text") }
         var index = 0
-        for paragraph in text.components(separatedBy: "\n\n") {
-            let trimmed = paragraph.trimmingCharacters(in: .whitespacesAndNewlines)
+        let count = file.count
+        // `String(data:encoding:)` dropped a leading byte order mark.
+        var start = file.withUnsafeBytes { b in b.count >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF ? 3 : 0 }
+        while start <= count {
+            let end = file.withUnsafeBytes { b in Corpus.paragraphEnd(b, from: start) }
+            let text = file.withUnsafeBytes { b in String(decoding: b[start..<end], as: UTF8.self) }
+            start = end + 2
+            let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.isEmpty { continue }
             index += 1
             if !(try body(CorpusDocument(id: "paragraph \(index)", content: .text(trimmed)))) { return }
         }
     }
 
-    /// One `{"text": ...}` object (or a JSON string) per line.
+    /// Where the paragraph starting at `start` ends: at the next separating "\n\n", or the end.
+    static func paragraphEnd(_ b: UnsafeRawBufferPointer, from start: Int) -> Int {
+        var i = start
+        while i + 1 < b.count {
+            if b[i] == 0x0A, b[i + 1] == 0x0A, i == 0 || b[i - 1] != 0x0D { return i }
+            i += 1
+        }
+        return b.count
+    }
+
+    /// One `{"text": ...}` object (or a JSON string) per line, each decoded alone from the mapped file.
     private func readJSONL(_ body: (CorpusDocument) throws -> Bool) throws {
-        let data = try contents()
+        let file = try contents()
         var lineNumber = 0
-        for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+        var start = 0
+        while start <= file.count {
+            let end = file.withUnsafeBytes { b in (start..<b.count).first { b[$0] == UInt8(ascii: "\n") } ?? b.count }
+            let line = file.data(start..<end)
+            let offset = start
+            start = end + 1
             lineNumber += 1
             if line.allSatisfy(Corpus.isJSONSpace) { continue }
-            let object = try StrictJSON.object(from: Data(line), path: path, fileOffset: line.startIndex - data.startIndex,
-                                               line: lineNumber)
+            let object = try StrictJSON.object(from: line, path: path, fileOffset: offset, line: lineNumber)
             let text: String
             if let s = object as? String {
                 text = s
@@ -141,16 +166,54 @@ public struct Corpus: Sendable {
         }
     }
 
+    /// Most conversations in a chitchat file: the index of their places costs 12 bytes each
+    /// (48 MiB at the cap); the chitchat dataset has 7,168.
+    public static let maxChitchatConversations = 1 << 22
+
     /// chitchat-dataset: `{uuid: {"messages": [[{"text", "sender", "timestamp"}, ...], ...]}}`.
     /// Each inner list is one turn (consecutive messages of one sender); the conversation's first
-    /// sender is the user, the other the assistant. Conversations come in uuid order.
+    /// sender is the user, the other the assistant. Conversations come in uuid order. The file is
+    /// validated whole, outlined (where each conversation's key and value are), and each
+    /// conversation decoded alone.
     private func readChitchat(_ body: (CorpusDocument) throws -> Bool) throws {
-        let object = try StrictJSON.object(from: try contents(), path: path)
-        guard let top = object as? [String: Any] else {
-            throw TrainingError.unreadableCorpus(path: path, reason: "expected a JSON object of conversations")
+        let file = try contents()
+        struct Place { var key: UInt32, start: UInt32, end: UInt32 }
+        var places: [Place] = []
+        try file.withUnsafeBytes { b in
+            try StrictJSON.validate(b, path: path)
+            let top = JSONOutline.skipSpace(b, from: 0)
+            guard JSONOutline.kind(b, at: top) == .object else {
+                throw TrainingError.unreadableCorpus(path: path, reason: "expected a JSON object of conversations")
+            }
+            var keyAt = JSONOutline.skipSpace(b, from: top + 1)
+            try JSONOutline.forEachMember(b, ofObjectAt: top) { _, value in
+                guard places.count < Corpus.maxChitchatConversations else {
+                    throw TrainingError.unreadableCorpus(path: path, reason: "expected at most \(Corpus.maxChitchatConversations) "
+                                                         + "conversations (a cap on the memory their index takes), found more")
+                }
+                // Corpora are capped at 1 GiB, so offsets fit; checked all the same.
+                guard let key = UInt32(exactly: keyAt), let start = UInt32(exactly: value.lowerBound),
+                      let end = UInt32(exactly: value.upperBound) else {
+                    throw TrainingError.unreadableCorpus(path: path, reason: "expected a file under 4 GiB")
+                }
+                places.append(Place(key: key, start: start, end: end))
+                // The next key follows the comma after this value.
+                keyAt = JSONOutline.skipSpace(b, from: JSONOutline.skipSpace(b, from: value.upperBound) + 1)
+                return true
+            }
         }
-        for id in top.keys.sorted() {
-            guard let convo = top[id] as? [String: Any], let turns = convo["messages"] as? [Any] else {
+        func key(_ p: Place) -> String {
+            file.withUnsafeBytes { b in
+                (try? JSONOutline.decodedString(b, at: Int(p.key))).map { String(decoding: $0.utf8, as: UTF8.self) } ?? ""
+            }
+        }
+        // In key order, as the keys of the decoded object sorted (strict JSON has no duplicate keys).
+        places.sort { key($0) < key($1) }
+        for place in places {
+            let id = key(place)
+            let value = try StrictJSON.object(from: file.data(Int(place.start)..<Int(place.end)), path: path,
+                                              fileOffset: Int(place.start), line: nil)
+            guard let convo = value as? [String: Any], let turns = convo["messages"] as? [Any] else {
                 throw TrainingError.badCorpusRecord(path: path, record: id, reason: "expected {\"messages\": [[...]]}")
             }
             var messages: [ChatMessage] = []

@@ -16,7 +16,7 @@ struct FeaturesInfo: ParsableCommand {
     func run() throws {
         let p = try FeaturePack.load(path: pack)
         var o: [String: Any] = ["name": p.name, "kind": p.kind.rawValue, "hook": p.hook.name, "d_in": p.width,
-                                "labels": p.labels.byID.count, "manifest": p.manifest != nil]
+                                "labels": p.labels.count, "manifest": p.manifest != nil]
         if let m = p.manifest {
             var model: [String: Any] = [:]
             if let n = m.modelName { model["name"] = n }
@@ -72,6 +72,6 @@ struct FeaturesInfo: ParsableCommand {
             print("derived   " + (m.derivationItems.map { "from \($0.fingerprints.count) items (\(ItemFingerprint.scheme); provenance.items)" }
                                   ?? "from items it does not record"))
         }
-        print("labels    \(p.labels.byID.count)")
+        print("labels    \(p.labels.count)")
     }
 }

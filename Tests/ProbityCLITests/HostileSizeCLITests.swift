@@ -120,4 +120,102 @@ import Testing
         // The cap (512 MiB) read once, plus the process.
         #expect(html.peakBytes < FileSizeLimits.report + Self.processBytes, "report html /dev/zero: peak \(html.peakBytes >> 20) MiB")
     }
+
+    /// A labels file costs its index and one decoded feature beyond its mapped bytes, whatever its
+    /// length: the default pack's 8192 latents written four times over (32,768 latents, 43 MB) cost
+    /// `features show` and `features info` no more than that pack with a 200-latent file plus the
+    /// file plus `labelsBound`. Read whole and decoded at once, they cost about 9 bytes a byte.
+    @Test func labelsCostTheirIndexNotTheirLength() throws {
+        let dir = try CLI.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let source = root.appendingPathComponent("packs/smollm2-l15")
+        let pack = dir.appendingPathComponent("pack")
+        try FileManager.default.createDirectory(at: pack, withIntermediateDirectories: true)
+        for name in ["cfg.json", "pack.json", "sae_weights.safetensors"] {
+            try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: pack.appendingPathComponent(name))
+        }
+        let text = try String(contentsOf: source.appendingPathComponent("labels.json"), encoding: .utf8)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let features = try #require(lines.firstIndex { $0.hasPrefix("],") })
+        let entries = lines[1..<features].map { $0.hasSuffix(",") ? $0.dropLast() : $0 }
+        #expect(entries.count == 8192)
+        func labels(copies: Int, first: Int) -> Data {
+            var out = Data("{\"features\": [\n".utf8)
+            var n = 0
+            for _ in 0..<copies {
+                for entry in entries.prefix(first) {
+                    guard let idEnd = entry.firstIndex(of: ",") else { continue }
+                    if n > 0 { out.append(contentsOf: Array(",\n".utf8)) }
+                    out.append(contentsOf: Array("{\"id\":\"\(n)\"".utf8))
+                    out.append(contentsOf: Array(entry[idEnd...].utf8))
+                    n += 1
+                }
+            }
+            out.append(contentsOf: Array("\n]}\n".utf8))
+            return out
+        }
+        let file = pack.appendingPathComponent("labels.json")
+        try labels(copies: 1, first: 200).write(to: file)
+        let small = [try Self.peak(["features", "show", pack.path, "100"]), try Self.peak(["features", "info", pack.path])]
+        let large = labels(copies: 4, first: 8192)
+        try large.write(to: file)
+        let big = [try Self.peak(["features", "show", pack.path, "100"]), try Self.peak(["features", "info", pack.path])]
+        for (command, (a, b)) in zip(["show", "info"], zip(small, big)) {
+            #expect(a.status == 0 && b.status == 0, "features \(command)")
+            let bound = a.peakBytes + large.count + Self.labelsBound
+            let message = "features \(command): peak \(b.peakBytes >> 20) MiB on \(large.count >> 20) MiB of labels, "
+                + "\(a.peakBytes >> 20) MiB on 200 latents, bound \(bound >> 20) MiB"
+            #expect(b.peakBytes <= bound, "\(message)")
+        }
+    }
+
+    /// What a labels file may cost beyond its mapped bytes (docs/FUZZING.md): the index at
+    /// `LabelsFileLimits.maxFeatures` (28 MiB, with a transient copy while it is sorted) and one
+    /// feature decoded under its caps.
+    static let labelsBound = 64 << 20
+
+    /// A corpus costs its largest document beyond its mapped bytes: `features stats` over the first
+    /// 200 tokens of a 40 MB chitchat file (40,000 conversations) or a 40 MB text file (one
+    /// paragraph each) costs no more than over a 10-conversation file plus the file plus
+    /// `corpusBound`. Read whole, the chitchat file was decoded to one Foundation tree before the
+    /// first document, and the text file split into a list of every paragraph.
+    @Test func corporaCostTheirLargestDocumentNotTheirLength() throws {
+        let (dir, pack, _) = try FeatureStatsCLITests.setUp()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func chitchat(_ conversations: Int) -> Data {
+            var out = "{"
+            for c in 0..<conversations {
+                let turns = (0..<8).map { t in
+                    #"[{"sender":"\#(t % 2 == 0 ? "a" : "b")","text":"The train from London arrives in the late afternoon, just before dinner, number \#(c * 8 + t).","timestamp":"2018-01-01"}]"#
+                }
+                out += (c > 0 ? ",\n" : "") + #""\#(String(format: "%08d", c))-uuid":{"messages":[\#(turns.joined(separator: ","))]}"#
+            }
+            return Data((out + "}\n").utf8)
+        }
+        func text(_ paragraphs: Int) -> Data {
+            Data((0..<paragraphs).map { "Many tourists visit Paris every spring to see the museums, paragraph \($0); " + String(repeating: "and the river. ", count: 60) }
+                .joined(separator: "\n\n").utf8)
+        }
+        for (name, small, large) in [("chitchat.json", chitchat(10), chitchat(40_000)), ("corpus.txt", text(10), text(40_000))] {
+            let corpus = dir.appendingPathComponent(name)
+            func peak() throws -> Peak {
+                try Self.peak(["features", "stats", pack, "--corpus", corpus.path, "--tokens", "200", "--split", "all", "--window", "64"])
+            }
+            try small.write(to: corpus)
+            let a = try peak()
+            try large.write(to: corpus)
+            let b = try peak()
+            #expect(a.status == 0 && b.status == 0, "\(name)")
+            let bound = a.peakBytes + large.count + Self.corpusBound
+            let message = "\(name): peak \(b.peakBytes >> 20) MiB on \(large.count >> 20) MiB, \(a.peakBytes >> 20) MiB on 10 documents, "
+                + "bound \(bound >> 20) MiB"
+            #expect(large.count > 30 << 20 && b.peakBytes <= bound, "\(message)")
+        }
+    }
+
+    /// What a corpus may cost beyond its mapped bytes and its largest document, for these files:
+    /// the index of a chitchat file's conversations (12 bytes each) and the documents' decoding.
+    static let corpusBound = 32 << 20
 }

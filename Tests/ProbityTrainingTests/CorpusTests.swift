@@ -76,6 +76,28 @@ func documents(_ path: String, split: CorpusSplit = .all) throws -> [CorpusDocum
         }
     }
 
+    /// Text read in place cuts paragraphs exactly where splitting the whole file as one `String`
+    /// did: at two "\n" characters (not in "\r\n\n"), after a dropped byte order mark, around
+    /// combining marks; and a file that is not UTF-8 anywhere is refused before any paragraph.
+    @Test func textParagraphsAreTheWholeStringsComponents() throws {
+        let texts = ["\u{FEFF}a\n\nb", "a\r\n\nb\n\n\nc\r\n\r\nd", "x\u{301}\n\n\u{301}y\n\n", "\n\n\n\n", "", "é\n\nà \r\n\n\n z",
+                     " \n\n \t\n\n\u{00A0}q\u{00A0}\n\n"]
+        for text in texts {
+            let expected = text.dropFirst(text.hasPrefix("\u{FEFF}") ? 1 : 0).components(separatedBy: "\n\n")
+                .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+            let read = try documents(try scratchFile("t.txt", text))
+            #expect(read.map(\.content) == expected.map { .text($0) }, "\(Array(text.unicodeScalars))")
+            #expect(read.map(\.id) == expected.indices.map { "paragraph \($0 + 1)" })
+        }
+        let path = try scratchFile("bad.txt", "")
+        try Data("fine\n\nthen \u{FF}".utf8.map { $0 == 0xC3 ? 0xFF : $0 }).write(to: URL(fileURLWithPath: path))
+        var seen = 0
+        #expect(throws: TrainingError.unreadableCorpus(path: path, reason: "not UTF-8 text")) {
+            try Corpus(path: path).forEachDocument(split: .all) { _ in seen += 1; return true }
+        }
+        #expect(seen == 0)
+    }
+
     @Test func heldOutSplitIsDeterministicAndDisjoint() throws {
         let lines = (0..<500).map { "{\"text\": \"doc \($0)\"}" }.joined(separator: "\n")
         let path = try scratchFile("many.jsonl", lines)

@@ -211,7 +211,7 @@ final class PlantedFixture: @unchecked Sendable {
         #expect(abs((l7.frequency ?? -1) - stats.frequency(planted)) <= 1e-3 * stats.frequency(planted))
         #expect(reloaded.labels["direction-x"]?.name == "kept")
         #expect(reloaded.labels.scan == scan)
-        #expect(reloaded.labels.byID.count == f.sae.dSAE + 1)
+        #expect(reloaded.labels.count == f.sae.dSAE + 1)
         // Writing again gives the same bytes: reruns diff cleanly.
         let again = try Data(contentsOf: URL(fileURLWithPath: path))
         #expect(reloaded.labels.encoded() == again)

@@ -88,15 +88,28 @@ enum DiffInput {
     static func open(_ path: String) throws -> DiffInput {
         let corpus = try Corpus(path: path)
         guard corpus.format == .jsonl else { return .corpus(corpus) }
-        guard let data = try WholeFile.contents(path, what: "corpus", limit: FileSizeLimits.corpus), let text = String(data: data, encoding: .utf8) else {
+        guard let file = try FileBytes.open(path, what: "corpus", limit: FileSizeLimits.corpus), file.isUTF8 else {
             throw AuditError.cannotRead(path: path, reason: "not UTF-8 text")
         }
-        let first = StrictJSON.lines(text).first { !$0.allSatisfy(\.isWhitespace) }
-        if let first, let value = try? JSONDecoder().decode(JSONValue.self, from: Data(first.utf8)),
+        if let first = firstLine(of: file), let value = try? JSONDecoder().decode(JSONValue.self, from: Data(first.utf8)),
            case .object(let o) = value, o["messages"] != nil {
             return .chat(path: path, items: try EvalItem.loadConversations(path: path))
         }
         return .corpus(corpus)
+    }
+
+    /// The first line of a mapped UTF-8 text that is not all whitespace, as `StrictJSON.lines`
+    /// cuts lines ("\n" or "\r\n"), decoding one line at a time.
+    static func firstLine(of file: FileBytes) -> String? {
+        var start = 0
+        while start < file.count {
+            let end = file.withUnsafeBytes { b in (start..<b.count).first { b[$0] == UInt8(ascii: "\n") } ?? b.count }
+            var line = String(decoding: file.data(start..<end), as: UTF8.self)
+            if line.hasSuffix("\r") { line.removeLast() }
+            if !line.allSatisfy(\.isWhitespace) { return line }
+            start = end + 1
+        }
+        return nil
     }
 
     var path: String {
