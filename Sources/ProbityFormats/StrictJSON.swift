@@ -20,6 +20,13 @@ public enum StrictJSON {
     /// corpora are large by nature: they are mapped, outlined and decoded a piece at a time.)
     public static let maxSmallDocumentValues = 1 << 18
 
+    /// Most keys the duplicate-key check holds at once, over every open object. It keeps each key
+    /// as a hash and the key's offset, not the key (about 46 bytes a key with the table's slack,
+    /// measured), so this bounds the check at about 48 MiB whatever the keys' lengths. Real objects
+    /// hold tens of keys; the largest real one is a chat corpus keyed by conversation (7,168 in
+    /// chitchat).
+    public static let maxOpenKeys = 1 << 20
+
     /// Throws `JSONSyntaxError` unless `bytes` are exactly one JSON text.
     /// - Parameters:
     ///   - path: the file, for the message.
@@ -28,7 +35,8 @@ public enum StrictJSON {
     ///   - line: the line number of `bytes[0]` in the file; nil for formats without lines.
     ///   - maxValues: the most values (scalars, arrays and objects, at any depth) the text may
     ///     hold; a decoded tree costs memory per value, far more than the bytes that write it.
-    /// - Complexity: O(n) time; memory proportional to the nesting and to the keys of open objects.
+    /// - Complexity: O(n) time; memory proportional to the nesting and to the keys of open objects
+    ///   (at most `maxOpenKeys` of them, about 40 bytes each).
     public static func validate(_ bytes: UnsafeRawBufferPointer, path: String, what: String = "the file",
                                 fileOffset: Int = 0, line: Int? = 1, maxValues: Int? = nil) throws {
         var scanner = JSONScanner(bytes: bytes, maxValues: maxValues ?? Int.max)
@@ -168,10 +176,34 @@ struct JSONScanner {
     private var values = 0
     private var i = 0
     private var stack: [Container] = []
-    /// The keys seen so far in each open object, decoded, to refuse duplicates: one set per
-    /// `.object` on `stack`, kept apart from it so that an insert mutates the set in place
-    /// (a set read out of an enum payload is a second reference, and each insert copied it).
-    private var keySets: [Set<[UInt8]>] = []
+    /// The keys seen so far in each open object, to refuse duplicates: one set per `.object` on
+    /// `stack`, kept apart from it so that an insert mutates the set in place (a set read out of an
+    /// enum payload is a second reference, and each insert copied it).
+    private var keySets: [KeySet] = []
+    /// Keys held in `keySets`, against `StrictJSON.maxOpenKeys`.
+    private var openKeys = 0
+
+    /// One object's keys, each as the hash of its decoded UTF-8 (with the process's random seed,
+    /// so a file cannot be written to collide) and the offset of its opening quote. Two keys with
+    /// one hash are told apart by decoding the first again; keys that share a hash with another
+    /// are kept decoded, which distinct keys do about never.
+    private struct KeySet {
+        var byHash: [Int: Int] = [:]
+        var collided: Set<[UInt8]> = []
+
+        /// Adds `key` (decoded), found at `offset`; false when the object already holds it.
+        mutating func insert(_ key: [UInt8], at offset: Int, in bytes: UnsafeRawBufferPointer) throws -> Bool {
+            var hasher = Hasher()
+            key.withUnsafeBytes { hasher.combine(bytes: $0) }
+            let hash = hasher.finalize()
+            guard let first = byHash[hash] else {
+                byHash[hash] = offset
+                return true
+            }
+            if try JSONScanner.string(in: bytes, at: first).utf8 == key { return false }
+            return collided.insert(key).inserted
+        }
+    }
 
     init(bytes: UnsafeRawBufferPointer, maxValues: Int = .max) {
         self.bytes = bytes
@@ -180,7 +212,10 @@ struct JSONScanner {
 
     /// Pops the innermost open container (and its key set, for an object).
     private mutating func closeContainer() {
-        if stack.removeLast() == .object { keySets.removeLast() }
+        if stack.removeLast() == .object {
+            let closed = keySets.removeLast()
+            openKeys -= closed.byHash.count + closed.collided.count
+        }
     }
 
     private var peek: UInt8? { i < bytes.count ? bytes[i] : nil }
@@ -225,7 +260,7 @@ struct JSONScanner {
                     i += 1
                     if c == UInt8(ascii: "{") {
                         stack.append(.object)
-                        keySets.append([])
+                        keySets.append(KeySet())
                         state = .firstKeyOrEnd
                     } else {
                         stack.append(.array)
@@ -258,7 +293,12 @@ struct JSONScanner {
                 let keyAt = i
                 let key = try scanString(decoding: true)
                 precondition(stack.last == .object && !keySets.isEmpty, "key outside an object")
-                guard keySets[keySets.count - 1].insert(key).inserted else {
+                guard openKeys < StrictJSON.maxOpenKeys else {
+                    throw Failure(at: keyAt, expected: "at most \(StrictJSON.maxOpenKeys) keys in the objects open at once "
+                                  + "(a cap on the memory the duplicate-key check takes)", found: "one more")
+                }
+                openKeys += 1
+                guard try keySets[keySets.count - 1].insert(key, at: keyAt, in: bytes) else {
                     throw Failure(at: keyAt, expected: "keys that differ within one object",
                                   found: "the key \"\(String(decoding: key.prefix(60), as: UTF8.self))\" a second time")
                 }

@@ -167,8 +167,9 @@ public struct Corpus: Sendable {
     }
 
     /// Most conversations in a chitchat file: the index of their places costs 12 bytes each
-    /// (48 MiB at the cap); the chitchat dataset has 7,168.
-    public static let maxChitchatConversations = 1 << 22
+    /// (12 MiB at the cap); the chitchat dataset has 7,168. The validation before it holds at most
+    /// `StrictJSON.maxOpenKeys` keys in one object, the same number.
+    public static let maxChitchatConversations = StrictJSON.maxOpenKeys
 
     /// chitchat-dataset: `{uuid: {"messages": [[{"text", "sender", "timestamp"}, ...], ...]}}`.
     /// Each inner list is one turn (consecutive messages of one sender); the conversation's first

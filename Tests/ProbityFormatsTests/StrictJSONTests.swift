@@ -120,6 +120,27 @@ import ProbityFormats
         #expect(refusal(dup)?.offset == dup.utf8.count - "\"k\(n / 2)\": 1}".utf8.count)
     }
 
+    /// The duplicate-key check holds at most `maxOpenKeys` keys over the objects open at once (as
+    /// hashes and offsets); an object's keys are let go when it closes.
+    @Test func openKeysAreCapped() {
+        let cap = StrictJSON.maxOpenKeys
+        func object(_ keys: Range<Int>, prefix: String = "k") -> String {
+            "{" + keys.map { "\"\(prefix)\($0)\":0" }.joined(separator: ",") + "}"
+        }
+        #expect(refusal(object(0..<cap)) == nil)
+        let over = object(0..<(cap + 1))
+        let e = refusal(over)
+        #expect(e?.expected == "at most \(cap) keys in the objects open at once (a cap on the memory the duplicate-key check takes)")
+        #expect(e?.offset == over.utf8.count - "\"k\(cap)\":0}".utf8.count)
+        // Two objects one after the other hold their keys in turn; one inside the other, together.
+        let half = cap / 2 + 1
+        #expect(refusal("[" + object(0..<half) + "," + object(0..<half) + "]") == nil)
+        let nested = object(0..<half).dropLast() + ",\"inner\":" + object(0..<half, prefix: "i") + "}"
+        #expect(refusal(nested)?.expected.hasPrefix("at most \(cap) keys") == true)
+        // A duplicate is still found after the check let the first key go as a hash.
+        #expect(refusal(#"{"\u00e9": 1, "é": 2}"#)?.expected == "keys that differ within one object")
+    }
+
     /// Every value counts, containers and scalars at any depth (keys do not): `[1, {"a": [2]}]` is 5.
     @Test func valueCap() throws {
         let text = Array(#"[1, {"a": [2]}]"#.utf8)
