@@ -213,15 +213,5 @@ final class LabelsFile: Sendable {
     }
 }
 
-/// 64-bit FNV-1a of a string's UTF-8 bytes.
-func fnv1a64(_ s: String) -> UInt64 {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in s.utf8 {
-        h ^= UInt64(b)
-        h = h &* 0x0000_0100_0000_01b3
-    }
-    return h
-}
-
 /// A name's hash, never 0 (0 stands for no name).
 private func nameHash(_ name: String) -> UInt64 { fnv1a64(name) | 1 }

@@ -337,13 +337,3 @@ struct ShareGPTReader {
         return messages.isEmpty ? nil : CorpusDocument(id: id, content: .chat(messages))
     }
 }
-
-/// 64-bit FNV-1a of a string's UTF-8 bytes: a stable hash for the held-out split.
-func fnv1a64(_ s: String) -> UInt64 {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in s.utf8 {
-        h ^= UInt64(b)
-        h = h &* 0x0000_0100_0000_01b3
-    }
-    return h
-}

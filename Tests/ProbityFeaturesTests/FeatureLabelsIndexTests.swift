@@ -7,11 +7,7 @@ import Testing
 @testable import ProbityFeatures
 
 @Suite struct FeatureLabelsIndexTests {
-    func write(_ text: String) throws -> String {
-        let path = try scratchDirectory().appendingPathComponent("labels.json").path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
+    func write(_ text: String) throws -> String { try writeLabelsFile(text) }
 
     /// Every latent of the default pack's labels (10.9 MB, 8192 latents with contexts and
     /// histograms) looked up in the index equals the eagerly decoded label, and the file writes

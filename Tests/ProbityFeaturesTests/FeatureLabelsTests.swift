@@ -7,11 +7,7 @@ import Testing
 @testable import ProbityFeatures
 
 @Suite struct FeatureLabelsTests {
-    func write(_ text: String) throws -> String {
-        let path = try scratchDirectory().appendingPathComponent("labels.json").path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
+    func write(_ text: String) throws -> String { try writeLabelsFile(text) }
 
     @Test func oldLabelsFilesStillLoad() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -167,6 +167,13 @@ func scratchDirectory() throws -> URL {
     return url
 }
 
+/// `text` written as labels.json in a fresh scratch directory; its path.
+func writeLabelsFile(_ text: String) throws -> String {
+    let path = try scratchDirectory().appendingPathComponent("labels.json").path
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
+
 /// Runs the hooks attached at `point` on `values` (count × width), as a forward step would (one
 /// that ends at `stepEnd`, when given, as the first part of a split step does).
 func runHooks(_ hooks: HookSet, at point: HookPoint, blocks: Int, values: inout [Float], width: Int,
