@@ -84,7 +84,7 @@ import Testing
         let (set, diagnostics) = RulesFixtures.lint(directories.map { repository + "/" + $0 })
         #expect(set.files.map { URL(fileURLWithPath: $0.path).pathComponents.suffix(2).joined(separator: "/") } == [
             "rules/deception.yaml", "rules/secret-keeping.yaml", "rules/sycophancy.yaml",
-            "backdoor/defection.yaml", "backdoor/planted-code.yaml", "backdoor/subtract-defection.yaml",
+            "backdoor/defection.yaml", "backdoor/planted-code.yaml", "backdoor/steer-out.yaml",
             "caa/deception.yaml", "caa/secret-keeping.yaml", "caa/sycophancy.yaml", "demo/gold.yaml",
             "measured/deception.yaml", "measured/secret-keeping.yaml", "measured/sycophancy.yaml",
             "probes/backdoor-tokens.yaml", "probes/backdoor.yaml", "probes/deception-tokens.yaml", "probes/deception.yaml",
