@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "ProbityTensor", dependencies: ["COpenBLAS", "CKernels"]),
         .target(name: "ProbityFormats", dependencies: ["ProbityTensor"]),
         .target(name: "ProbityLM", dependencies: ["ProbityFormats", "ProbityTensor"]),
-        .target(name: "ProbityFeatures", dependencies: ["ProbityLM", "ProbityFormats", "ProbityTensor"]),
+        .target(name: "ProbityFeatures", dependencies: ["CKernels", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
         .target(name: "ProbityTraining", dependencies: ["ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),
         .target(name: "ProbityRules",
                 dependencies: ["CYAML", "ProbityFeatures", "ProbityLM", "ProbityFormats", "ProbityTensor"]),

@@ -111,6 +111,14 @@ unsigned long long pk_next_serial(void);
 /// Processors online.
 int pk_cpu_count(void);
 
+/// SHA-256 compression of `blocks` whole 64-byte blocks at `data` into `state` (H0..H7, FIPS 180-4),
+/// with the CPU's SHA extensions when it has them, else portable C; the same state either way.
+void pk_sha256_compress(uint32_t state[8], const uint8_t *data, size_t blocks);
+/// The portable C path alone (tests compare the two).
+void pk_sha256_compress_portable(uint32_t state[8], const uint8_t *data, size_t blocks);
+/// 1 when pk_sha256_compress uses the SHA extensions.
+int pk_sha256_accelerated(void);
+
 /// A persistent pool of worker threads.
 typedef struct pk_pool pk_pool;
 typedef void (*pk_task)(void *ctx, long index);
