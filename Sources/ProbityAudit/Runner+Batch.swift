@@ -252,7 +252,8 @@ extension AuditRunner {
             steered = s
             all = a
             readers += [s, a]
-            for (rule, _) in rules.steering {
+            // `measure` runs a pass per steering rule alone only when there are two or more.
+            for (rule, _) in rules.steering where rules.steering.count > 1 {
                 let r = try rules.instrument(model: info, steer: true, only: [rule])
                 alone[rule] = r
                 readers.append(r)

@@ -242,7 +242,8 @@ public struct AuditRunner {
     /// KL(baseline ‖ steered) and top-1 changes along the steered path: the baseline and steered
     /// distributions come from teacher-forced passes of prompt + steered tokens, without and with
     /// every rule's interventions. Then per rule with interventions, one more pass along the same
-    /// path with only that rule's interventions gives its own effect. Nil when interrupted between
+    /// path with only that rule's interventions gives its own effect (when one rule has
+    /// interventions, the second pass is that one already). Nil when interrupted between
     /// passes. Each pass runs as generation does: the prompt (the first row of logits is its last
     /// position's), then the generated tokens in one more call.
     func measure(prompt: [Int], steered: RunResult, interrupted: () -> Bool) throws -> InterventionEffects? {
@@ -288,7 +289,7 @@ public struct AuditRunner {
         // Every rule steering, along the same path in the same kind of pass as the baseline rows:
         // where no intervention edits a position the two passes are the same computation and
         // agree to the bit, where decode's one-token steps would differ in rounding.
-        let steeredAll = try run(.steered(only: nil), path).logits
+        let (steeredAll, allRecorder) = try run(.steered(only: nil), path)
         let steeredRows = (0..<m).map { Array(row(steeredAll, $0)) }
         let combined = Self.compare(baseline, base: baseRows, steeredRows, pool: loaded.pool)
         var deltas: [String: [String: [Double]]] = [:]
@@ -298,7 +299,9 @@ public struct AuditRunner {
         var alone: [String: RuleEffect] = [:]
         for (rule, tokens) in steering {
             if interrupted() { return nil }
-            let (all, recorder) = try run(.steered(only: rule), path)
+            // With one rule steering, its pass alone makes the same edits as the pass with every
+            // rule's (the others only read), so that pass stands for it instead of running again.
+            let (all, recorder) = steering.count == 1 ? (steeredAll, allRecorder) : try run(.steered(only: rule), path)
             let rows = (0..<m).map { Array(row(all, $0)) }
             let c = Self.compare(baseline, base: baseRows, rows, pool: loaded.pool)
             alone[rule] = RuleEffect(kl: c.kl, top1ChangedFraction: c.top1, topShifts: c.shifts, logitDeltas: Self.deltas(tokens, baseRows, rows),

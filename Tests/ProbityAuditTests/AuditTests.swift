@@ -251,17 +251,17 @@ import ProbityAudit
         #expect(steering.rule == "always.fires")
         #expect(steering.positionsEdited > 0)
         // The tokens the rule names have logit deltas; with the only steering rule, its effect alone is
-        // the combined one (a teacher-forced pass instead of decoding: equal to rounding).
+        // the combined one: the same teacher-forced pass, so the same numbers to the bit.
         let deltas = steering.logitDeltas
         let atFirst = try #require(steering.logitDeltasFirst)
         #expect(Set(deltas.keys) == [" Paris", " the"] && Set(atFirst.keys) == [" Paris", " the"])
         #expect(deltas.values.contains { abs($0) > 1e-3 })
         let alone = try #require(steering.alone)
         #expect(alone.kl.count == kl.count)
-        for (a, b) in zip(alone.kl, kl) { #expect(abs(a - b) <= 1e-3 + 1e-2 * b, "alone \(a) vs combined \(b)") }
+        #expect(alone.kl == kl)
         #expect(alone.top1ChangedFraction == effects.top1ChangedFraction)
         #expect(alone.fires)
-        for (token, d) in deltas { #expect(abs((alone.logitDeltas[token] ?? .nan) - d) <= 1e-2 * max(1, abs(d)), "\(token)") }
+        #expect(alone.logitDeltas == deltas)
         // Its edits in that pass: the generated positions of the path (the last sampled token is not run).
         #expect(alone.positionsEdited == kl.count - 1)
         // The tokens the steering moved most, whatever the rule names: ordered, signed, and (the only
