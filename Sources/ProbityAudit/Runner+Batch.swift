@@ -252,8 +252,7 @@ extension AuditRunner {
             steered = s
             all = a
             readers += [s, a]
-            // `measure` runs a pass per steering rule alone only when there are two or more.
-            for (rule, _) in rules.steering where rules.steering.count > 1 {
+            for (rule, _) in rules.steering where measuresRulesAlone {
                 let r = try rules.instrument(model: info, steer: true, only: [rule])
                 alone[rule] = r
                 readers.append(r)

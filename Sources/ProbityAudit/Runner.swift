@@ -1,8 +1,8 @@
 // The audit runner: for each case a baseline run with detection only, a steered run with the
 // rules' interventions, and the interventions' effects measured along the steered tokens by
 // teacher-forced passes: one without interventions (the baseline distributions), one with every
-// rule steering, then one per intervening rule with only its interventions (KL(baseline ‖ steered)
-// per position, top-1 changes, logit deltas of the tokens a rule names).
+// rule steering, then one per intervening rule with only its interventions when there are two or
+// more (KL(baseline ‖ steered) per position, top-1 changes, logit deltas of the tokens a rule names).
 
 import Foundation
 import ProbityFeatures
@@ -258,6 +258,11 @@ public struct AuditRunner {
         }
     }
 
+    /// Whether `measure` runs a pass per steering rule alone. With one rule steering, its pass alone
+    /// makes the same edits as the pass with every rule's (the others only read), so that pass
+    /// stands for it instead of running again.
+    var measuresRulesAlone: Bool { rules.steering.count > 1 }
+
     /// A teacher-forced pass of `measure`: without interventions, or with every rule's (`only` nil)
     /// or one rule's.
     enum ForcedPass {
@@ -299,9 +304,7 @@ public struct AuditRunner {
         var alone: [String: RuleEffect] = [:]
         for (rule, tokens) in steering {
             if interrupted() { return nil }
-            // With one rule steering, its pass alone makes the same edits as the pass with every
-            // rule's (the others only read), so that pass stands for it instead of running again.
-            let (all, recorder) = steering.count == 1 ? (steeredAll, allRecorder) : try run(.steered(only: rule), path)
+            let (all, recorder) = measuresRulesAlone ? try run(.steered(only: rule), path) : (steeredAll, allRecorder)
             let rows = (0..<m).map { Array(row(all, $0)) }
             let c = Self.compare(baseline, base: baseRows, rows, pool: loaded.pool)
             alone[rule] = RuleEffect(kl: c.kl, top1ChangedFraction: c.top1, topShifts: c.shifts, logitDeltas: Self.deltas(tokens, baseRows, rows),

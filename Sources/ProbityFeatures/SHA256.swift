@@ -8,7 +8,10 @@ import Foundation
 /// An incremental SHA-256. Whole blocks go to the C kernel (`pk_sha256_compress`: the CPU's SHA
 /// extensions where it has them); a partial block waits in `buffer` for the next update.
 public struct SHA256 {
-    private var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
+    /// H0..H7 before the first block (FIPS 180-4 §5.3.3).
+    public static let initialState: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
+
+    private var h = SHA256.initialState
     private var buffer: [UInt8] = []
     private var length: UInt64 = 0
 
@@ -24,14 +27,13 @@ public struct SHA256 {
             buffer.append(contentsOf: UnsafeBufferPointer(start: base, count: take))
             i = take
             if buffer.count == 64 {
-                let block = buffer
-                block.withUnsafeBufferPointer { b in if let p = b.baseAddress { compress(p, blocks: 1) } }
+                buffer.withUnsafeBufferPointer { b in if let p = b.baseAddress { Self.compress(&h, p, blocks: 1) } }
                 buffer.removeAll(keepingCapacity: true)
             }
         }
         let blocks = (bytes.count - i) / 64
         if blocks > 0 {
-            compress(base + i, blocks: blocks)
+            Self.compress(&h, base + i, blocks: blocks)
             i += 64 * blocks
         }
         if i < bytes.count { buffer.append(contentsOf: UnsafeBufferPointer(start: base + i, count: bytes.count - i)) }
@@ -39,7 +41,7 @@ public struct SHA256 {
 
     mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
 
-    private mutating func compress(_ p: UnsafePointer<UInt8>, blocks: Int) {
+    private static func compress(_ h: inout [UInt32], _ p: UnsafePointer<UInt8>, blocks: Int) {
         h.withUnsafeMutableBufferPointer { state in
             if let s = state.baseAddress { pk_sha256_compress(s, p, blocks) }
         }

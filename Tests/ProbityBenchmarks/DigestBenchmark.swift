@@ -1,7 +1,7 @@
 // How fast a model file is hashed (every pack that names its model's digest makes a command hash the
 // model when it loads): SHA256.hex(file:) over the default model, and the compression alone over
-// the same bytes in memory, dispatched and portable (the path of a machine without SHA extensions). Prints `digest:` lines
-// (docs/BENCHMARKS.md, "Digests").
+// the same bytes in memory, dispatched and portable (the path of a machine without SHA extensions).
+// Prints `digest:` lines (docs/BENCHMARKS.md, "Digests").
 
 import CKernels
 import Foundation
@@ -26,11 +26,11 @@ import Testing
         let file = try best { _ = try SHA256.hex(file: path) }
         let blocks = bytes.count / 64
         let kernel = best {
-            var state: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
+            var state = SHA256.initialState
             bytes.withUnsafeBufferPointer { d in state.withUnsafeMutableBufferPointer { pk_sha256_compress($0.baseAddress!, d.baseAddress!, blocks) } }
         }
         let portable = best {
-            var state: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
+            var state = SHA256.initialState
             bytes.withUnsafeBufferPointer { d in state.withUnsafeMutableBufferPointer { pk_sha256_compress_portable($0.baseAddress!, d.baseAddress!, blocks) } }
         }
         print(String(format: "digest: SHA256.hex(file:) of the default model (%.1f MB, SHA extensions %@): %.3f s, %.0f MB/s",
