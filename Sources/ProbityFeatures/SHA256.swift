@@ -66,6 +66,13 @@ public struct SHA256 {
         return s.finalize()
     }
 
+    /// The hex digest of bytes in memory (a mapped file's).
+    public static func hex(_ bytes: UnsafeRawBufferPointer) -> String {
+        var s = SHA256()
+        s.update(bytes)
+        return s.finalize()
+    }
+
     /// The digest of a whole file (lowercase hex), read in 4 MiB chunks.
     public static func hex(file path: String) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else {

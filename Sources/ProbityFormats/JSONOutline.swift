@@ -49,27 +49,41 @@ public enum JSONOutline {
             while j < b.count, !isDelimiter(b[j]) { j += 1 }
             return (j, 1)
         case .object, .array:
-            // Open containers, true for an object: a string right after an object's '{' or ','
-            // is a key, not a value. Validated text nests at most `StrictJSON.maxDepth` deep.
-            var objects: [Bool] = []
+            // Open containers as bits, set for an object: a string right after an object's '{'
+            // or ',' is a key, not a value. Validated text nests at most `StrictJSON.maxDepth`
+            // (128) deep, so two words hold them.
+            var objects: (UInt64, UInt64) = (0, 0)
+            var depth = 0
             var values = 0, j = i
             var keyNext = false
+            func inObject() -> Bool {
+                let d = depth - 1
+                return d < 64 ? (objects.0 >> UInt64(d)) & 1 == 1 : (objects.1 >> UInt64(d - 64)) & 1 == 1
+            }
             while j < b.count {
                 let c = b[j]
                 switch c {
                 case UInt8(ascii: "\""):
-                    if !(keyNext && objects.last == true) { values += 1 }
+                    if !(keyNext && depth > 0 && inObject()) { values += 1 }
                     keyNext = false
                     j = try stringEnd(b, at: j)
                     continue
                 case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    guard depth < 128 else { throw NotValidated(at: j) }
                     values += 1
-                    objects.append(c == UInt8(ascii: "{"))
+                    let bit: UInt64 = c == UInt8(ascii: "{") ? 1 : 0
+                    if depth < 64 {
+                        objects.0 = objects.0 & ~(1 << UInt64(depth)) | bit << UInt64(depth)
+                    } else {
+                        objects.1 = objects.1 & ~(1 << UInt64(depth - 64)) | bit << UInt64(depth - 64)
+                    }
+                    depth += 1
                     keyNext = true
                 case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                    guard objects.popLast() != nil else { throw NotValidated(at: j) }
+                    guard depth > 0 else { throw NotValidated(at: j) }
+                    depth -= 1
                     keyNext = false
-                    if objects.isEmpty { return (j + 1, values) }
+                    if depth == 0 { return (j + 1, values) }
                 case UInt8(ascii: ","): keyNext = true
                 case UInt8(ascii: ":"): keyNext = false
                 case 0x20, 0x09, 0x0A, 0x0D: break

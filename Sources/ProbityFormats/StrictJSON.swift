@@ -444,17 +444,22 @@ struct JSONScanner {
             throw fail("'.', 'e' or the end of the number (leading zeros are not JSON)")
         }
         while let c = peek, isDigit(c) { i += 1 }
+        let integerDigits = i - start - (bytes[start] == UInt8(ascii: "-") ? 1 : 0)
         if peek == UInt8(ascii: ".") {
             i += 1
             guard let c = peek, isDigit(c) else { throw fail("a digit after the decimal point") }
             while let c = peek, isDigit(c) { i += 1 }
         }
+        var exponent = false
         if peek == UInt8(ascii: "e") || peek == UInt8(ascii: "E") {
+            exponent = true
             i += 1
             if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { i += 1 }
             guard let c = peek, isDigit(c) else { throw fail("a digit in the exponent") }
             while let c = peek, isDigit(c) { i += 1 }
         }
+        // Without an exponent, fewer than 309 integer digits stay below Double's greatest value.
+        if !exponent, integerDigits < 309 { return }
         let text = String(decoding: bytes[start..<i], as: UTF8.self)
         if let d = Double(text), !d.isFinite {
             throw Failure(at: start, expected: "a number within ±1.8e308", found: "\(text.prefix(40))")

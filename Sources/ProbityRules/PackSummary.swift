@@ -93,7 +93,7 @@ public struct PackSummary: Sendable, Equatable {
     /// The labels file, read as the feature engine reads it.
     private mutating func readLabels(_ path: String) throws {
         guard FileManager.default.fileExists(atPath: path) else { throw PackProblem("cannot read \(path)") }
-        try FeatureLabels.load(path: path).forEach { label in
+        try FeatureLabels.load(path: path).forEachHeadline { label in
             if let name = label.name { labels[name, default: []].append(label.id) }
             if let max = label.maxActivation { maxActivation[label.id] = Double(max) }
         }

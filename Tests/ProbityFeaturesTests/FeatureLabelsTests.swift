@@ -156,6 +156,40 @@ import Testing
         }
     }
 
+    /// `forEachHeadline` gives what `forEach` gives without the statistics, in the same order, on
+    /// the default pack's labels and on labels set in memory over a file's.
+    @Test func headlinesAreLabelsWithoutStatistics() throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        var labels = try FeatureLabels.load(path: repo.appendingPathComponent("packs/smollm2-l15/labels.json").path)
+        labels.set(FeatureLabel(id: "5", name: "set", maxActivation: 3, contexts: []))
+        var whole: [FeatureLabel] = []
+        labels.forEach { whole.append($0) }
+        var headlines: [FeatureLabel] = []
+        labels.forEachHeadline { headlines.append($0) }
+        #expect(whole.count == 8192 && headlines.count == whole.count)
+        #expect(whole.contains { $0.contexts?.isEmpty == false && $0.histogram != nil })
+        let stripped = whole.map {
+            FeatureLabel(id: $0.id, name: $0.name, description: $0.description, maxActivation: $0.maxActivation, frequency: $0.frequency)
+        }
+        #expect(headlines == stripped)
+    }
+
+    /// A labels file read again at the same path is the same index while its bytes are the same,
+    /// and read anew when they change, even to bytes of the same length within the clock's tick.
+    @Test func aFileReadAgainIsReadOnceWhileUnchanged() throws {
+        let path = try write(#"{"features": [{"id": "1", "name": "aaaa"}]}"#)
+        let first = try LabelsFile.opened(path).0
+        #expect(try LabelsFile.opened(path).0 === first)
+        try Data(#"{"features": [{"id": "1", "name": "bbbb"}]}"#.utf8).write(to: URL(fileURLWithPath: path))
+        #expect(try FeatureLabels.load(path: path)["1"]?.name == "bbbb")
+        #expect(try LabelsFile.opened(path).0 !== first)
+        // A bad file is refused every time, not remembered.
+        try Data(#"{"features": [{"id": "1", "name": 5}]}"#.utf8).write(to: URL(fileURLWithPath: path))
+        #expect(throws: FeatureError.self) { try FeatureLabels.load(path: path) }
+        #expect(throws: FeatureError.self) { try FeatureLabels.load(path: path) }
+    }
+
     @Test func heapKeepsStrongestEarliestFirst() {
         var heap = ContextHeap()
         let values: [Float] = [1, 5, 3, 5, 2, 9, 5, 0.5, 4]

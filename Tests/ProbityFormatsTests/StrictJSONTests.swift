@@ -43,6 +43,10 @@ import ProbityFormats
         ("0x10", 1, "the end of the text after the value"),
         ("1e400", 0, "a number within ±1.8e308"),
         ("-1e999", 0, "a number within ±1.8e308"),
+        // Whole numbers past Double's range without an exponent: 10^309, and 2^1024 written out.
+        ("1" + String(repeating: "0", count: 309), 0, "a number within ±1.8e308"),
+        ("[-179769313486231590772930519078902473361797697894230657273430081157732675805500963132708477322407536021120113879871393357658789768814416622492847430639474124377767893424865485276302219601246094119453082952085005768838150682342462881473913110540827237163350510684586298239947245938479716304835356329624224137216]",
+         1, "a number within ±1.8e308"),
         ("1 2", 2, "the end of the text after the value"),
         ("{} x", 3, "the end of the text after the value"),
         ("\"a\tb\"", 2, "a control character written as an escape (\\n, \\t, \\u00XX) inside the string"),
@@ -154,7 +158,8 @@ import ProbityFormats
     static let valid: [String] = [
         "{}", "[]", " [ ] ", "\t{\r\n}\n", "[{}, [], [[]], {\"\": {}}]",
         "0", "-0", "1", "-1", "10", "1.5", "-0.0", "1e3", "1E+3", "1e-3", "0.5e0", "123456789012345678901234567890",
-        "1.7976931348623157e308", "5e-324", "1e-400",
+        "1.7976931348623157e308", "5e-324", "1e-400", String(repeating: "9", count: 308),
+        "-" + String(repeating: "9", count: 308) + "." + String(repeating: "9", count: 400),
         "true", "false", "null", "[true, false, null]",
         #""""#, #""a b""#, #""\"\\\/\b\f\n\r\t""#, #""\u0000\u001f\u00e9\uFFFF""#,
         #""\uD83D\uDE00""#, #""\ud83d\ude00""#, "\"é😀 中文\"", "\"\u{7F}\"",
