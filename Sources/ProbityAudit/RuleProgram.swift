@@ -71,6 +71,11 @@ public protocol AuditRules {
     /// The first position of a prompt of `length` tokens that a steered run may edit, the prompt
     /// run as one step (nil: none; a case's runs may share the positions before it).
     func firstEditablePromptPosition(length: Int) -> Int?
+    /// Hooks with every rule attached whose interventions decide their edits and count them in
+    /// `applications` without making them (`FeaturePlan.decidesOnly`): a pass with them computes
+    /// what an unsteered pass computes, and a rule they count no edit for would edit nothing in a
+    /// pass of its own. Nil when the rules cannot say (the runner then runs every pass).
+    func instrumentDecisions(model: ModelInfo) throws -> (any RuleRecorder)?
 }
 
 extension AuditRules {
@@ -78,6 +83,8 @@ extension AuditRules {
     public func instrument(model: ModelInfo, steer: Bool) throws -> any RuleRecorder {
         try instrument(model: model, steer: steer, only: nil)
     }
+
+    public func instrumentDecisions(model: ModelInfo) throws -> (any RuleRecorder)? { nil }
 }
 
 /// Which SAE packs a recorder reads at every position for `featureRecords`, and how many latents
@@ -174,6 +181,10 @@ public final class AuditRuleSet: AuditRules {
         try Recorder(rules: compiled, model: model, steer: steer, only: only, counts: counts)
     }
 
+    public func instrumentDecisions(model: ModelInfo) throws -> (any RuleRecorder)? {
+        try Recorder(rules: compiled, model: model, steer: true, decidesOnly: true, counts: counts, features: .none)
+    }
+
     /// `instrument` recording `features` per position instead of the rules' own SAE packs.
     public func instrument(model: ModelInfo, steer: Bool, only: Set<String>?, features: FeatureWatch) throws -> any RuleRecorder {
         try Recorder(rules: compiled, model: model, steer: steer, only: only, counts: counts, features: features)
@@ -200,7 +211,7 @@ public final class AuditRuleSet: AuditRules {
         var saeMonitors: [(key: String, monitor: FeatureMonitor)] = []
         let top: Int
 
-        init(rules all: CompiledRules, model: ModelInfo, steer: Bool, only: Set<String>? = nil,
+        init(rules all: CompiledRules, model: ModelInfo, steer: Bool, decidesOnly: Bool = false, only: Set<String>? = nil,
              counts: @escaping @Sendable (_ position: Int, _ token: Int) -> Bool, features: FeatureWatch = .rules) throws {
             let rules = all.rules.filter { only?.contains($0.id) ?? true }
             self.rules = rules
@@ -222,7 +233,7 @@ public final class AuditRuleSet: AuditRules {
                 }
             }
             saeMonitors.sort { $0.key < $1.key }
-            run = try all.makeRun(steered: steer, only: only, observers: saeMonitors.isEmpty ? nil : plan)
+            run = try all.makeRun(steered: steer, decidesOnly: decidesOnly, only: only, observers: saeMonitors.isEmpty ? nil : plan)
         }
 
         var hooks: HookSet { run.hooks }

@@ -138,12 +138,13 @@ extension AuditRunner {
 
     /// A case's prompt run once, all of it or the positions before its fork: the session holding
     /// them, the last position's logits when it holds the whole prompt, and the recorders of the
-    /// teacher-forced passes (every rule steering; each intervening rule alone), which read it along
-    /// with the generations' recorders.
+    /// teacher-forced passes (the unsteered pass's decisions; every rule steering; each intervening
+    /// rule alone), which read it along with the generations' recorders.
     struct SharedPrompt {
         var session: InferenceSession
         /// Nil when the session holds only a prefix: each pass runs the rest itself.
         var logits: [Float]?
+        var decisions: (any RuleRecorder)?
         var all: any RuleRecorder
         var alone: [String: any RuleRecorder]
 
@@ -246,12 +247,15 @@ extension AuditRunner {
         var readers: [any RuleRecorder] = [baseline]
         var steered: (any RuleRecorder)?
         var all: (any RuleRecorder)?
+        var decisions: (any RuleRecorder)?
         var alone: [String: any RuleRecorder] = [:]
         if intervenes {
             let s = try rules.instrument(model: info, steer: true), a = try rules.instrument(model: info, steer: true)
             steered = s
             all = a
             readers += [s, a]
+            decisions = try rules.instrumentDecisions(model: info)
+            if let decisions { readers.append(decisions) }
             for (rule, _) in rules.steering where measuresRulesAlone {
                 let r = try rules.instrument(model: info, steer: true, only: [rule])
                 alone[rule] = r
@@ -278,7 +282,7 @@ extension AuditRunner {
         if let steered, let all {
             let (s, sLogits) = try Self.continued(session, logits, runs.tokens, capacity: runs.capacity, hooks: steered.hooks)
             ids[try runs.add(s, sLogits, steered, to: generator, tokenizer: loaded.tokenizer)] = true
-            shared = SharedPrompt(session: session, logits: logits, all: all, alone: alone)
+            shared = SharedPrompt(session: session, logits: logits, decisions: decisions, all: all, alone: alone)
         }
         return InFlightCase(auditCase: c, index: index, runs: runs, baseline: baseline, steered: steered, shared: shared,
                             pendingIDs: ids)
@@ -298,7 +302,7 @@ extension AuditRunner {
                 measured = try measure(prompt: f.runs.tokens, steered: run, interrupted: interrupted) { pass, path in
                     var recorder: (any RuleRecorder)?
                     switch pass {
-                    case .unsteered: recorder = nil
+                    case .unsteered: recorder = shared.decisions
                     case .steered(nil): recorder = shared.all
                     case .steered(let rule?): recorder = shared.alone[rule]
                     }

@@ -3,6 +3,8 @@
 // teacher-forced passes: one without interventions (the baseline distributions), one with every
 // rule steering, then one per intervening rule with only its interventions when there are two or
 // more (KL(baseline ‖ steered) per position, top-1 changes, logit deltas of the tokens a rule names).
+// The unsteered pass also decides every rule's edits without making them; a pass whose rules
+// decided none there would compute the same bits, and is not run.
 
 import Foundation
 import ProbityFeatures
@@ -250,7 +252,8 @@ public struct AuditRunner {
         try measure(prompt: prompt, steered: steered, interrupted: interrupted) { pass, path in
             switch pass {
             case .unsteered:
-                return (try teacherForced(path, hooks: nil), nil)
+                let decisions = try rules.instrumentDecisions(model: loaded.model.info)
+                return (try teacherForced(path, hooks: decisions?.hooks), decisions)
             case .steered(let only):
                 let recorder = try rules.instrument(model: loaded.model.info, steer: true, only: only.map { [$0] })
                 return (try teacherForced(path, hooks: recorder.hooks), recorder)
@@ -266,12 +269,20 @@ public struct AuditRunner {
     /// A teacher-forced pass of `measure`: without interventions, or with every rule's (`only` nil)
     /// or one rule's.
     enum ForcedPass {
+        /// Without interventions; its recorder, when the rules give one, decides every rule's edits
+        /// without making them (`AuditRules.instrumentDecisions`).
         case unsteered
         case steered(only: String?)
     }
 
     /// `measure` with its passes run by `run`: a pass's logits from the prompt's last position on,
-    /// and the recorder of its rules (nil for the unsteered pass).
+    /// and the recorder of its rules (for the unsteered pass, the decisions recorder or nil).
+    ///
+    /// A pass that would compute what the unsteered pass computed is not run again: a rule for
+    /// which the decisions counted no edit along the path would edit nothing in a pass of its own
+    /// (up to its first edit it sees the unsteered activations, and there is none), so that pass
+    /// is the unsteered one, bit for bit, and so is the pass with every rule when none of them
+    /// decided an edit. The rule's verdict there is the decisions recorder's.
     func measure(prompt: [Int], steered: RunResult, interrupted: () -> Bool,
                  run: (ForcedPass, TeacherForcedPath) throws -> (logits: [Float], recorder: (any RuleRecorder)?)) throws -> InterventionEffects? {
         // Each generated token was sampled from one row of logits.
@@ -286,7 +297,9 @@ public struct AuditRunner {
         // token after it, so the last sampled token itself is not run. Row j of a pass's logits is
         // what the j-th generated token was sampled from.
         let path = TeacherForcedPath(prompt: prompt, generated: Array(steered.tokens.prefix(m - 1)))
-        let base = try run(.unsteered, path).logits
+        let (base, decisions) = try run(.unsteered, path)
+        let decided = decisions?.applications
+        func editsNothing(_ rule: String) -> Bool { decided.map { ($0[rule] ?? 0) == 0 } ?? false }
         let vocab = base.count / m
         func row(_ all: [Float], _ j: Int) -> ArraySlice<Float> { all[(j * vocab)..<((j + 1) * vocab)] }
         let baseRows = (0..<m).map { Array(row(base, $0)) }
@@ -294,7 +307,8 @@ public struct AuditRunner {
         // Every rule steering, along the same path in the same kind of pass as the baseline rows:
         // where no intervention edits a position the two passes are the same computation and
         // agree to the bit, where decode's one-token steps would differ in rounding.
-        let (steeredAll, allRecorder) = try run(.steered(only: nil), path)
+        let (steeredAll, allRecorder) = steering.allSatisfy({ editsNothing($0.rule) })
+            ? (base, decisions) : try run(.steered(only: nil), path)
         let steeredRows = (0..<m).map { Array(row(steeredAll, $0)) }
         let combined = Self.compare(baseline, base: baseRows, steeredRows, pool: loaded.pool)
         var deltas: [String: [String: [Double]]] = [:]
@@ -304,7 +318,8 @@ public struct AuditRunner {
         var alone: [String: RuleEffect] = [:]
         for (rule, tokens) in steering {
             if interrupted() { return nil }
-            let (all, recorder) = measuresRulesAlone ? try run(.steered(only: rule), path) : (steeredAll, allRecorder)
+            let (all, recorder) = !measuresRulesAlone ? (steeredAll, allRecorder)
+                : editsNothing(rule) ? (base, decisions) : try run(.steered(only: rule), path)
             let rows = (0..<m).map { Array(row(all, $0)) }
             let c = Self.compare(baseline, base: baseRows, rows, pool: loaded.pool)
             alone[rule] = RuleEffect(kl: c.kl, top1ChangedFraction: c.top1, topShifts: c.shifts, logitDeltas: Self.deltas(tokens, baseRows, rows),

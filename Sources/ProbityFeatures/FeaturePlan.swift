@@ -120,9 +120,18 @@ public final class FeaturePlan {
     public private(set) var applications: [Int] = []
     /// The positions each intervention has edited, in the order edited.
     public private(set) var appliedPositions: [[Int]] = []
+    /// Whether the interventions only decide: each is judged at every position as it would be
+    /// (trigger, gate, positions, the action's own condition) and counted in `applications` and
+    /// `appliedPositions`, but nothing is edited. Up to an intervention's first edit, the positions
+    /// it would edit in a pass of its own are the ones counted here, since until then it sees the
+    /// same activations; so a count of 0 means a pass with it attached computes exactly what a
+    /// pass without it computes.
+    public let decidesOnly: Bool
 
-    /// An empty plan.
-    public init() {}
+    /// An empty plan; with `decidesOnly`, one whose interventions decide without editing.
+    public init(decidesOnly: Bool = false) {
+        self.decidesOnly = decidesOnly
+    }
 
     /// Adds an intervention after checking the feature exists and the action makes sense on it.
     /// Returns its index, for `applications` and `firstFiring(of:)`.
@@ -361,11 +370,12 @@ public final class FeaturePlan {
             for r in 0..<acts.count where active(k, row: r) {
                 let f = e.latent(i, row: r)
                 guard let f2 = iv.action.edited(f) else { continue }
+                applications[k] += 1
+                appliedPositions[k].append(acts.positions.lowerBound + r)
+                if decidesOnly { continue }
                 e.setLatent(i, row: r, to: f2)
                 b.sae.addDecoderRow(i, times: f2 - f, scale: e.scales[r], to: acts.values + r * d)
                 editedActivations = true
-                applications[k] += 1
-                appliedPositions[k].append(acts.positions.lowerBound + r)
             }
             edited[ObjectIdentifier(b.sae)] = e
         }
@@ -383,10 +393,11 @@ public final class FeaturePlan {
                 continue   // never added: `add` refuses edits of a probe
             }
             for r in 0..<acts.count where active(k, row: r) {
-                iv.action.apply(along: vector, to: acts.values + r * d, width: d)
-                editedActivations = true
                 applications[k] += 1
                 appliedPositions[k].append(acts.positions.lowerBound + r)
+                if decidesOnly { continue }
+                iv.action.apply(along: vector, to: acts.values + r * d, width: d)
+                editedActivations = true
             }
         }
     }

@@ -274,8 +274,11 @@ public final class CompiledRules: Sendable {
     /// interventions. `only`, when given, keeps just the rules with these ids. `observers`, a plan
     /// of monitors only, is attached after detection and before the edits, so it reads the
     /// activations as they arrive; the caller keeps (and resets) it.
-    public func makeRun(steered: Bool, only: Set<String>? = nil, observers: FeaturePlan? = nil) throws -> RuleRun {
-        try RuleRun(rules: rules.filter { only?.contains($0.id) ?? true }, steered: steered, model: model, observers: observers)
+    /// `decidesOnly` (with `steered`): the interventions decide and count their edits without
+    /// making them (`FeaturePlan.decidesOnly`).
+    public func makeRun(steered: Bool, decidesOnly: Bool = false, only: Set<String>? = nil, observers: FeaturePlan? = nil) throws -> RuleRun {
+        try RuleRun(rules: rules.filter { only?.contains($0.id) ?? true }, steered: steered, decidesOnly: decidesOnly,
+                    model: model, observers: observers)
     }
 }
 

@@ -71,7 +71,7 @@ public final class RuleRun {
     // Per plan intervention (in the order added): its rule's index and a name for reports.
     private var planned: [(rule: Int, feature: String, action: String)] = []
 
-    init(rules: [CompiledRule], steered: Bool, model: ModelInfo, observers: FeaturePlan? = nil) throws {
+    init(rules: [CompiledRule], steered: Bool, decidesOnly: Bool = false, model: ModelInfo, observers: FeaturePlan? = nil) throws {
         self.steered = steered
         states = rules.map(RuleState.init)
         // Detection first at every point, so it reads the activations before that point's edits.
@@ -84,7 +84,7 @@ public final class RuleRun {
         // Then the caller's monitors, also ahead of the edits.
         try observers?.attach(to: hooks, model: model, encodings: encodings)
         guard steered else { plan = nil; return }
-        let plan = FeaturePlan()
+        let plan = FeaturePlan(decidesOnly: decidesOnly)
         for (k, s) in states.enumerated() {
             for iv in s.rule.interventions {
                 try plan.add(iv.intervention(gate: s))

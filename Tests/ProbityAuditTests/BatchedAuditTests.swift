@@ -104,6 +104,97 @@ import Testing
         }
     }
 
+    /// Rules that count the forward steps their steering recorders see (the steered generation and
+    /// the effects' passes with interventions), and give the unsteered pass its decisions recorder
+    /// or, without `decides`, none (every pass then runs).
+    final class PassCounting: AuditRules {
+        let inner: AuditRuleSet
+        let decides: Bool
+        var steps: Set<UInt64> = []
+        init(_ inner: AuditRuleSet, decides: Bool) {
+            self.inner = inner
+            self.decides = decides
+        }
+        var infos: [RuleInfo] { inner.infos }
+        var steering: [(rule: String, tokens: [(text: String, id: Int)])] { inner.steering }
+        func firstEditablePromptPosition(length: Int) -> Int? { inner.firstEditablePromptPosition(length: length) }
+        func instrument(model: ModelInfo, steer: Bool, only: Set<String>?) throws -> any RuleRecorder {
+            let recorder = try inner.instrument(model: model, steer: steer, only: only)
+            if steer { recorder.hooks.attach(at: .embed) { [self] acts in steps.insert(acts.step) } }
+            return recorder
+        }
+        func instrumentDecisions(model: ModelInfo) throws -> (any RuleRecorder)? {
+            decides ? try inner.instrumentDecisions(model: model) : nil
+        }
+    }
+
+    /// A rule gated on a detection that never holds decides no edit anywhere, so the effects do
+    /// not run its pass alone (nor, when no rule edits, the pass with all of them): they take the
+    /// unsteered pass for it. The effects are the same, bit for bit, as when every pass runs, one
+    /// case at a time and batched, with fewer forward steps.
+    @Test func passesThatWouldEditNothingAreNotRun() throws {
+        let dir = try AuditFixtures.scratch()
+        try """
+        schema_version: 1
+        packs:
+          - {name: caa-sycophancy, path: \(AuditFixtures.repo)/packs/caa-sycophancy}
+        rules:
+          - id: gated
+            description: Steers once a detection that never holds has held.
+            severity: low
+            watch: {direction: sycophancy}
+            detect: {threshold: 100000, scope: all, aggregate: max}
+            intervene: [{action: add, alpha: -8, trigger: after_fire}]
+            effects: {tokens: [" Paris"]}
+
+        """.write(toFile: dir + "/gated.yaml", atomically: true, encoding: .utf8)
+        let loaded = try LoadedModel.load("default", threads: 2)
+        // With a rule that edits (`always.fires`), and alone: then no rule edits at all.
+        for rules in ["rules.yaml, gated.yaml", "gated.yaml"] {
+            let path = try AuditFixtures.suite(in: dir, cases: AuditFixtures.threeCases, maxTokens: 5, rules: rules)
+            let suite = try AuditSuite.load(path: path)
+            var effects: [String: [InterventionEffects]] = [:]
+            var steps: [String: Int] = [:]
+            for decides in [false, true] {
+                for width in [1, 8] {
+                    let counting = PassCounting(try AuditRuleSet(files: suite.ruleFiles, model: loaded), decides: decides)
+                    let runner = AuditRunner(loaded: loaded, rules: counting, settings: suite.settings)
+                    let cases = suite.cases.enumerated().map { ($1, $0) }
+                    let results = width == 1
+                        ? try cases.map { try #require(try runner.run($0.0, index: $0.1, interrupted: { false })) }
+                        : try runner.run(cases, width: width, interrupted: { false }).results
+                    let key = "\(decides) \(width)"
+                    effects[key] = try results.map { try #require($0.effects) }
+                    steps[key] = counting.steps.count
+                }
+            }
+            let want = try #require(effects["false 1"])
+            for (key, got) in effects {
+                #expect(got.count == want.count, "\(rules), \(key)")
+                for (a, b) in zip(want, got) { Self.expectSame(a, b, "\(rules), \(key)") }
+            }
+            for e in want {
+                #expect(e.alone["gated"]?.positionsEdited == 0 && e.alone["gated"]?.fires == false)
+                #expect(e.alone["gated"]?.kl.allSatisfy { $0 == 0 } == true)
+            }
+            for width in [1, 8] {
+                let all = try #require(steps["false \(width)"]), fewer = try #require(steps["true \(width)"])
+                #expect(fewer < all, "\(rules) at width \(width): \(fewer) steps with decisions, \(all) without")
+            }
+        }
+    }
+
+    static func expectSame(_ a: InterventionEffects, _ b: InterventionEffects, _ what: String) {
+        #expect(a.kl == b.kl && a.top1ChangedFraction == b.top1ChangedFraction && a.topShifts == b.topShifts, "\(what)")
+        #expect(a.logitDeltas == b.logitDeltas, "\(what)")
+        #expect(Set(a.alone.keys) == Set(b.alone.keys), "\(what)")
+        for (rule, x) in a.alone {
+            guard let y = b.alone[rule] else { continue }
+            #expect(x.kl == y.kl && x.top1ChangedFraction == y.top1ChangedFraction && x.topShifts == y.topShifts, "\(what): \(rule)")
+            #expect(x.logitDeltas == y.logitDeltas && x.positionsEdited == y.positionsEdited && x.fires == y.fires, "\(what): \(rule)")
+        }
+    }
+
     /// With a rule on the prompt's last positions, a batch runs a chat prompt's positions before
     /// the fork once for all the case's runs, each run its own rest; one at a time, every run
     /// runs the prefix itself. The two write the same case.
