@@ -93,8 +93,10 @@ public struct TopShifts: Sendable, Equatable {
 
     /// From each row's probability change (steered − baseline, one per token) and its two logit
     /// rows; ties go to the lower token id.
+    /// A row whose `dp` is empty is one where the pass equals the baseline: it changes nothing
+    /// (adding its zeros would leave every sum's bits as they are) but counts in the means.
     init(rows: [(dp: [Double], base: [Float], steered: [Float])], k: Int) {
-        guard let vocab = rows.first?.dp.count, vocab > 0 else { return }
+        guard let vocab = rows.first(where: { !$0.dp.isEmpty })?.dp.count else { return }
         var sum = [Double](repeating: 0, count: vocab)
         for r in rows where r.dp.count == vocab {
             for i in 0..<vocab { sum[i] += r.dp[i] }
@@ -359,6 +361,9 @@ public struct AuditRunner {
     struct Distribution {
         var logits: Int
         var logp: [Double]
+        /// exp(logp), every token.
+        var probabilities: [Double]
+        /// The tokens with logp above −80 and their probabilities (the KL's terms).
         var p: [(index: Int, p: Double)]
         var argmax: Int
     }
@@ -370,9 +375,10 @@ public struct AuditRunner {
         out.withUnsafeMutableBufferPointer { slots in
             pool.parallelFor(rows.count) { j in
                 let lp = logSoftmax(rows[j])
+                let probabilities = lp.map { exp($0) }
                 var p: [(index: Int, p: Double)] = []
-                for i in lp.indices where lp[i] > -80 { p.append((i, exp(lp[i]))) }
-                slots[j] = Distribution(logits: rows[j].count, logp: lp, p: p, argmax: argmax(rows[j]))
+                for i in lp.indices where lp[i] > -80 { p.append((i, probabilities[i])) }
+                slots[j] = Distribution(logits: rows[j].count, logp: lp, probabilities: probabilities, p: p, argmax: argmax(rows[j]))
             }
         }
         return out.compactMap { $0 }
@@ -390,7 +396,9 @@ public struct AuditRunner {
 
     /// KL(p ‖ q) per row pair, the fraction of rows whose argmax differs, and the `k` tokens whose
     /// probability rose and fell most on average; rows across `pool`, summed in row order (so the
-    /// same at any thread count). `base` are the raw logits `p` came from.
+    /// same at any thread count). `base` are the raw logits `p` came from. A row of `q` with the
+    /// bits of its `base` row is not worked through: its KL is 0, its argmax the same and every
+    /// probability change 0, which is what the arithmetic gives (x − x is +0 for every x here).
     static func compare(_ p: [Distribution], base: [[Float]], _ q: [[Float]], pool: ThreadPool, k: Int = TopShifts.count) -> Comparison {
         let n = min(p.count, base.count, q.count)
         let rows = (0..<n).filter { p[$0].logits == q[$0].count && base[$0].count == q[$0].count }
@@ -402,12 +410,13 @@ public struct AuditRunner {
                 dp.withUnsafeMutableBufferPointer { dpSlots in
                     pool.parallelFor(rows.count) { j in
                         let (a, b) = (p[rows[j]], q[rows[j]])
+                        if sameBits(b, base[rows[j]]) { return }  // kl 0, unchanged, dp empty (none)
                         let lq = logSoftmax(b)
                         var d = 0.0
                         for (i, pi) in a.p { d += pi * (a.logp[i] - lq[i]) }
                         klSlots[j] = max(0, d)
                         changedSlots[j] = a.argmax != argmax(b)
-                        dpSlots[j] = zip(lq, a.logp).map { exp($0) - exp($1) }
+                        dpSlots[j] = zip(lq, a.probabilities).map { exp($0) - $1 }
                     }
                 }
             }
@@ -426,6 +435,16 @@ public struct AuditRunner {
             }
         }
         return out
+    }
+
+    /// Whether two rows hold the same bits.
+    static func sameBits(_ a: [Float], _ b: [Float]) -> Bool {
+        a.count == b.count && a.withUnsafeBytes { x in
+            b.withUnsafeBytes { y in
+                guard let p = x.baseAddress, let q = y.baseAddress else { return x.count == y.count }
+                return memcmp(p, q, x.count) == 0
+            }
+        }
     }
 
     static func logSoftmax(_ x: [Float]) -> [Double] {
