@@ -1,9 +1,10 @@
 // Typed reading of JSON that `StrictJSON.validate` has accepted, in one pass over the bytes and
 // without Foundation: large files' pieces (a labels file's features) decode this way at a few
-// hundred MB/s, where JSONDecoder takes about a microsecond a value. A value that is not of the
-// type asked for gives nil and leaves the cursor where it was, so a caller falls back to its careful
-// reading, which names what is wrong. Every read checks its bounds: bytes that are not validated JSON
-// give nil, never a trap.
+// hundred MB/s, where JSONDecoder takes about a microsecond a value. A scalar that is not of the
+// type asked for gives nil and leaves the cursor at it (past any whitespace); an object or array
+// whose body gives up returns false with the cursor inside it, not to be read on. Either way the
+// caller falls back to its careful reading, which names what is wrong. Every read checks its
+// bounds: bytes that are not validated JSON give nil or false, never a trap.
 
 /// A position in validated JSON bytes, read forward.
 public struct JSONCursor {
