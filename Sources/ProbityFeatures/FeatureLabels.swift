@@ -154,20 +154,7 @@ public struct FeatureLabels: Sendable, Equatable {
     /// one label at a time.
     /// - Complexity: O(n log n); memory: the ids and one label.
     public func forEach(_ body: (FeatureLabel) throws -> Void) rethrows {
-        enum Source { case memory(String), file(Int) }
-        var all: [(id: String, source: Source)] = inMemory.keys.map { ($0, .memory($0)) }
-        if let file {
-            for n in file.entries {
-                if let id = file.id(ofEntry: n), inMemory[id] == nil { all.append((id, .file(n))) }
-            }
-        }
-        all.sort { Self.precedes($0.id, $1.id) }
-        for (_, source) in all {
-            switch source {
-            case .memory(let id): if let l = inMemory[id] { try body(l) }
-            case .file(let n): if let l = file?.label(ofEntry: n) { try body(l) }
-            }
-        }
+        try forEach(body, memory: { $0 }, file: { file, n in file.label(ofEntry: n) })
     }
 
     /// `forEach` without the statistics: each label's id, name, description, max activation and
@@ -175,6 +162,14 @@ public struct FeatureLabels: Sendable, Equatable {
     /// labels file's features are read for those members alone, so this costs a fraction of
     /// `forEach` on a file with contexts (the file was checked whole when it was loaded).
     public func forEachHeadline(_ body: (FeatureLabel) throws -> Void) rethrows {
+        try forEach(body, memory: { l in
+            FeatureLabel(id: l.id, name: l.name, description: l.description, maxActivation: l.maxActivation, frequency: l.frequency)
+        }, file: { file, n in file.headline(ofEntry: n) })
+    }
+
+    /// Every label in id order, those in memory given by `memory`, those of the file by `file`.
+    private func forEach(_ body: (FeatureLabel) throws -> Void, memory: (FeatureLabel) -> FeatureLabel,
+                         file read: (LabelsFile, Int) -> FeatureLabel?) rethrows {
         enum Source { case memory(String), file(Int) }
         var all: [(id: String, source: Source)] = inMemory.keys.map { ($0, .memory($0)) }
         if let file {
@@ -185,12 +180,8 @@ public struct FeatureLabels: Sendable, Equatable {
         all.sort { Self.precedes($0.id, $1.id) }
         for (_, source) in all {
             switch source {
-            case .memory(let id):
-                if let l = inMemory[id] {
-                    try body(FeatureLabel(id: l.id, name: l.name, description: l.description, maxActivation: l.maxActivation,
-                                          frequency: l.frequency))
-                }
-            case .file(let n): if let l = file?.headline(ofEntry: n) { try body(l) }
+            case .memory(let id): if let l = inMemory[id] { try body(memory(l)) }
+            case .file(let n): if let file, let l = read(file, n) { try body(l) }
             }
         }
     }
