@@ -61,9 +61,7 @@ public struct SHA256 {
 
     /// The hex digest of `bytes`.
     public static func hex(_ bytes: [UInt8]) -> String {
-        var s = SHA256()
-        s.update(bytes)
-        return s.finalize()
+        bytes.withUnsafeBytes { hex($0) }
     }
 
     /// The hex digest of bytes in memory (a mapped file's).

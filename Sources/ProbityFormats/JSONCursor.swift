@@ -101,55 +101,46 @@ public struct JSONCursor {
     /// value is not an object, a key is written with escapes (the careful reader decides those),
     /// or `body` returned false.
     public mutating func object(_ body: (_ key: UnsafeRawBufferPointer, _ cursor: inout JSONCursor) -> Bool) -> Bool {
-        skipSpace()
-        guard offset < b.count, b[offset] == UInt8(ascii: "{") else { return false }
-        var j = Self.skipSpace(b, offset + 1)
-        if j < b.count, b[j] == UInt8(ascii: "}") {
-            offset = j + 1
-            return true
-        }
-        while true {
-            guard j < b.count, b[j] == UInt8(ascii: "\"") else { return false }
+        elements(open: UInt8(ascii: "{"), close: UInt8(ascii: "}")) { c in
+            let j = c.offset
+            guard j < c.b.count, c.b[j] == UInt8(ascii: "\"") else { return false }
             var k = j + 1
-            while k < b.count, b[k] != UInt8(ascii: "\""), b[k] != UInt8(ascii: "\\") { k += 1 }
-            guard k < b.count, b[k] == UInt8(ascii: "\"") else { return false }
-            let key = UnsafeRawBufferPointer(rebasing: b[(j + 1)..<k])
-            j = Self.skipSpace(b, k + 1)
-            guard j < b.count, b[j] == UInt8(ascii: ":") else { return false }
-            offset = j + 1
-            guard body(key, &self) else { return false }
-            j = Self.skipSpace(b, offset)
-            guard j < b.count else { return false }
-            if b[j] == UInt8(ascii: "}") {
-                offset = j + 1
-                return true
-            }
-            guard b[j] == UInt8(ascii: ",") else { return false }
-            j = Self.skipSpace(b, j + 1)
+            while k < c.b.count, c.b[k] != UInt8(ascii: "\""), c.b[k] != UInt8(ascii: "\\") { k += 1 }
+            guard k < c.b.count, c.b[k] == UInt8(ascii: "\"") else { return false }
+            let key = UnsafeRawBufferPointer(rebasing: c.b[(j + 1)..<k])
+            let colon = Self.skipSpace(c.b, k + 1)
+            guard colon < c.b.count, c.b[colon] == UInt8(ascii: ":") else { return false }
+            c.offset = colon + 1
+            return body(key, &c)
         }
     }
 
     /// Reads the array that comes next, calling `body` with the cursor before each element; `body`
     /// reads it or returns false. False when the next value is not an array or `body` returned false.
     public mutating func array(_ body: (_ cursor: inout JSONCursor) -> Bool) -> Bool {
+        elements(open: UInt8(ascii: "["), close: UInt8(ascii: "]"), body)
+    }
+
+    /// The container that `open` starts and `close` ends, next: `element` is called with the
+    /// cursor at each element (past whitespace) and reads it, or returns false.
+    private mutating func elements(open: UInt8, close: UInt8, _ element: (inout JSONCursor) -> Bool) -> Bool {
         skipSpace()
-        guard offset < b.count, b[offset] == UInt8(ascii: "[") else { return false }
-        var j = Self.skipSpace(b, offset + 1)
-        if j < b.count, b[j] == UInt8(ascii: "]") {
-            offset = j + 1
+        guard offset < b.count, b[offset] == open else { return false }
+        offset = Self.skipSpace(b, offset + 1)
+        if offset < b.count, b[offset] == close {
+            offset += 1
             return true
         }
         while true {
-            offset = j
-            guard body(&self) else { return false }
-            j = Self.skipSpace(b, offset)
+            guard element(&self) else { return false }
+            let j = Self.skipSpace(b, offset)
             guard j < b.count else { return false }
-            if b[j] == UInt8(ascii: "]") {
+            if b[j] == close {
                 offset = j + 1
                 return true
             }
             guard b[j] == UInt8(ascii: ",") else { return false }
-            j = Self.skipSpace(b, j + 1)
+            offset = Self.skipSpace(b, j + 1)
         }
     }
 
