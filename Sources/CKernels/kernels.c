@@ -989,6 +989,11 @@ int pk_best_isa(void) {
     return best_isa;
 }
 
+void pk_limit_isa(int level) {
+    pthread_once(&best_once, find_best);
+    if (level >= PK_ISA_GENERIC && level < best_isa) best_isa = level;
+}
+
 static inline int usable(int isa) { return isa <= pk_best_isa() ? isa : pk_best_isa(); }
 
 int pk_dequantize(int isa, uint32_t type, const void *src, long count, float *dst) {

@@ -83,7 +83,8 @@ public enum Audit {
 
     /// Runs the suite at `path` and returns its report. `progress` is called before each case and
     /// once at the end; `interrupted` is polled between tokens. `kvCache` is how the model's KV
-    /// caches store keys and values (the report's settings name a non-default choice).
+    /// caches store keys and values and `activations` how decode's products take their input (the
+    /// report's settings name a non-default choice of either).
     ///
     /// `model` (the CLI's `--model`) runs the suite on another model than its own: with the rule
     /// files the suite's `models:` names for it, else with its `rules`; the suite's LoRA adapters
@@ -92,7 +93,7 @@ public enum Audit {
     public static func run(suitePath: String, version: String, failOn: RuleSeverity, shard: (index: Int, count: Int),
                            model override: String? = nil, notChecked: ([AuditExpectation]) -> Void = { _ in },
                            threads: Int? = nil, batchSize: Int? = nil, adapters choice: AdapterChoice = AdapterChoice(),
-                           kvCache: KVCacheStorage = .f32,
+                           kvCache: KVCacheStorage = .f32, activations: ActivationPrecision = .f32,
                            interrupted: @escaping () -> Bool,
                            progress: (AuditProgress) -> Void) throws -> AuditReport {
         let started = Date()
@@ -107,7 +108,7 @@ public enum Audit {
             if let format = other.chatFormat { suite.settings.chatFormat = format }
         }
         let loaded = try LoadedModel.load(suite.model, threads: threads, adapters: choice.adapters(for: suite),
-                                          kvCache: kvCache)
+                                          kvCache: kvCache, activations: activations)
         let rules = try AuditRuleSet(files: suite.ruleFiles, model: loaded)
         let known = Set(rules.infos.map(\.id))
         let unknown = suite.expectationsNotApplicable(to: known)
@@ -174,7 +175,8 @@ public enum Audit {
             probityVersion: version, suite: suite, suiteSHA256: try SHA256.hex(file: suitePath),
             model: try AuditReport.Model(loaded, loadedFrom: suite.model), packs: rules.packDigests,
             ruleFiles: try AuditReport.FileDigest.of(suite.ruleFiles),
-            failOn: failOn, shard: AuditReport.Shard(index: shard.index, count: shard.count), kvCache: kvCache)
+            failOn: failOn, shard: AuditReport.Shard(index: shard.index, count: shard.count), kvCache: kvCache,
+            activations: activations)
         let tokenizer = loaded.tokenizer
         return AuditReport(header: header, rules: ruleSet.infos, results: results, complete: complete,
                            startedAt: started, finishedAt: Date(),

@@ -21,10 +21,12 @@ extension AuditReport {
         public var shard: Shard
         /// How the KV cache stored keys and values.
         public var kvCache: KVCacheStorage
+        /// How decode's products took their input.
+        public var activations: ActivationPrecision
 
         public init(probityVersion: String, suite: AuditSuite, suiteSHA256: String, model: Model,
                     packs: [Pack], ruleFiles: [FileDigest], failOn: RuleSeverity, shard: Shard,
-                    kvCache: KVCacheStorage = .f32) {
+                    kvCache: KVCacheStorage = .f32, activations: ActivationPrecision = .f32) {
             self.probityVersion = probityVersion
             self.suite = suite
             self.suiteSHA256 = suiteSHA256
@@ -34,6 +36,7 @@ extension AuditReport {
             self.failOn = failOn
             self.shard = shard
             self.kvCache = kvCache
+            self.activations = activations
         }
     }
 
@@ -61,7 +64,8 @@ extension AuditReport {
             suite: Suite(name: h.suite.name, path: h.suite.path, sha256: h.suiteSHA256, cases: h.suite.cases.count),
             settings: Settings(maxTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, seed: s.seed,
                                chatFormat: s.chatFormat, failOn: h.failOn, shard: h.shard,
-                               kvCache: h.kvCache == .f32 ? nil : h.kvCache),
+                               kvCache: h.kvCache == .f32 ? nil : h.kvCache,
+                               activations: h.activations == .f32 ? nil : h.activations),
             timings: Timings(totalSeconds: finishedAt.timeIntervalSince(startedAt),
                              cases: Dictionary(results.map { ($0.auditCase.id, $0.seconds) }, uniquingKeysWith: { a, _ in a })),
             summary: Summary(cases: cases, rules: rules.map { ($0.id, $0.severity) }, failOn: h.failOn, complete: complete,

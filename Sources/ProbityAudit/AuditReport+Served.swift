@@ -21,6 +21,7 @@ extension AuditReport {
         public var failOn: RuleSeverity
         public var chatFormat: String
         public var kvCache: KVCacheStorage
+        public var activations: ActivationPrecision
 
         /// The header of a server running `loaded` (named `model` on its command line) with `rules`
         /// compiled from `ruleFiles`.
@@ -35,6 +36,7 @@ extension AuditReport {
             self.failOn = failOn
             self.chatFormat = chatFormat
             kvCache = loaded.model.kvCache
+            activations = loaded.model.activations
         }
 
         /// The suite a served request belongs to: `serve`, digested over the server's model, rules
@@ -70,7 +72,8 @@ extension AuditReport {
                   model: header.model, packs: header.packs, ruleFiles: header.ruleFiles, rules: rules, suite: header.suite,
                   settings: Settings(maxTokens: header.maxTokens, temperature: 1, topP: 1, seed: 0, chatFormat: header.chatFormat,
                                      failOn: failOn, shard: Shard(index: 1, count: 1),
-                                     kvCache: header.kvCache == .f32 ? nil : header.kvCache),
+                                     kvCache: header.kvCache == .f32 ? nil : header.kvCache,
+                                     activations: header.activations == .f32 ? nil : header.activations),
                   timings: Timings(totalSeconds: seconds, cases: [id: seconds]),
                   summary: Summary(cases: [c], rules: rules.map { ($0.id, $0.severity) }, failOn: failOn, complete: true,
                                    reconstruction: []),

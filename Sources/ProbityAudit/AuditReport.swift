@@ -153,10 +153,13 @@ public struct AuditReport: Codable, Sendable, Equatable {
         /// How the KV cache stored keys and values when not in floats (`--kv-cache f16`); absent for
         /// the default float cache, so a default report's bytes do not change.
         public var kvCache: KVCacheStorage? = nil
+        /// How decode's products took their input when not in float32 (`--activations q8`, DESIGN.md
+        /// "Numerics"); absent for the default, so a default report's bytes do not change.
+        public var activations: ActivationPrecision? = nil
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case maxTokens = "max_tokens", temperature, topP = "top_p", seed, chatFormat = "chat_format"
-            case failOn = "fail_on", shard, kvCache = "kv_cache"
+            case failOn = "fail_on", shard, kvCache = "kv_cache", activations
         }
     }
 

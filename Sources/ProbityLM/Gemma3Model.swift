@@ -142,12 +142,17 @@ public final class Gemma3Model: LanguageModel {
     let ropeGlobal: [Double]
     /// How its sessions' KV caches store keys and values.
     public let kvCache: KVCacheStorage
+    /// How decode's products take their input (8-bit only when asked for).
+    public let activations: ActivationPrecision
     // Keeps the memory map (and so every matrix's data) alive.
     private let file: GGUFFile
 
-    /// Loads the Gemma 3 model in `gguf`, its sessions' KV caches stored as `kvCache`.
-    public init(gguf: GGUFFile, pool: ThreadPool, kvCache: KVCacheStorage = .f32) throws {
+    /// Loads the Gemma 3 model in `gguf`, its sessions' KV caches stored as `kvCache`, decode's
+    /// products taking `activations`.
+    public init(gguf: GGUFFile, pool: ThreadPool, kvCache: KVCacheStorage = .f32,
+                activations: ActivationPrecision = .f32) throws {
         self.kvCache = kvCache
+        self.activations = activations
         let meta = MetadataReader(gguf)
         let arch = try meta.string(GGUFKey.architecture)
         let tensors = TensorReader(gguf)
@@ -211,6 +216,8 @@ final class Gemma3Pass: ForwardPass {
     private var s: Scratch { scratch.buffers }
     /// Rows the scratch holds now: 1 between forward calls.
     var scratchRows: Int { scratch.rows }
+    /// Decode's quantized inputs, in the 8-bit activation mode only.
+    private let q8: Q8Vectors?
 
     /// Activations of one chunk; every buffer has room for `rows` positions.
     private struct Scratch: PassScratch {
@@ -259,6 +266,8 @@ final class Gemma3Pass: ForwardPass {
         cache = KVCache(blocks: c.blocks, kvHeads: c.kvHeads, headDim: c.headDim, heads: c.heads, capacity: capacity,
                         storage: model.kvCache)
         scratch = ChunkScratch(c)
+        q8 = model.activations == .q8
+            ? Q8Vectors(maxCols: (max(c.width, c.qWidth, c.ffnWidth) + 31) / 32 * 32) : nil
     }
 
     deinit {
@@ -296,7 +305,7 @@ final class Gemma3Pass: ForwardPass {
             // append k, v to the cache; attend (in the window on sliding-window blocks).
             rmsNorm(s.x, rows: n, weight: w.attnNorm, into: s.xn)
             if n == 1 {
-                m.qkvGroups[l].multiply(s.xn, into: s.qkvOut, pool: pool)
+                m.qkvGroups[l].multiply(s.xn, precision: m.activations, vectors: q8, into: s.qkvOut, pool: pool)
             } else {
                 w.wq.multiply(s.xn, batch: n, into: s.q, pool: pool)
                 w.wk.multiply(s.xn, batch: n, into: s.k, pool: pool)
@@ -310,7 +319,7 @@ final class Gemma3Pass: ForwardPass {
             cache.store(block: l, keys: s.k, values: s.v, rows: n, at: p0)
             cache.attend(block: l, queries: s.q, heads: c.heads, rows: n, start: p0,
                          scale: c.attentionScale, window: global ? nil : c.window, into: s.att, pool: pool)
-            w.wo.multiply(s.att, batch: n, into: s.proj, pool: pool)
+            w.wo.multiply(s.att, batch: n, precision: m.activations, vectors: q8, into: s.proj, pool: pool)
             // The post-attention norm belongs to the attention's output, as TransformerLens has it.
             rmsNorm(s.proj, rows: n, weight: w.attnPostNorm, into: s.proj)
             chunk.hook(.attnOut(l), s.proj)
@@ -320,13 +329,13 @@ final class Gemma3Pass: ForwardPass {
             // MLP: RMSNorm(down(gelu(gate(xn)) * up(xn))).
             rmsNorm(s.x, rows: n, weight: w.ffnNorm, into: s.xn)
             if n == 1 {
-                m.gateUpGroups[l].multiply(s.xn, into: s.gateUpOut, pool: pool)
+                m.gateUpGroups[l].multiply(s.xn, precision: m.activations, vectors: q8, into: s.gateUpOut, pool: pool)
             } else {
                 w.gate.multiply(s.xn, batch: n, into: s.gate, pool: pool)
                 w.up.multiply(s.xn, batch: n, into: s.up, pool: pool)
             }
             Vec.geluTanhMul(s.gate, s.up, n * c.ffnWidth)
-            w.down.multiply(s.gate, batch: n, into: s.proj, pool: pool)
+            w.down.multiply(s.gate, batch: n, precision: m.activations, vectors: q8, into: s.proj, pool: pool)
             rmsNorm(s.proj, rows: n, weight: w.ffnPostNorm, into: s.proj)
             chunk.hook(.mlpOut(l), s.proj)
             Vec.add(s.x, s.proj, n * c.width)
@@ -339,7 +348,8 @@ final class Gemma3Pass: ForwardPass {
 
         // Output head, only over the rows whose logits were asked for; then the soft cap, if any.
         if let (rows, logits) = chunk.logits {
-            m.output.multiply(s.xn + rows.lowerBound * c.width, batch: rows.count, into: logits, pool: pool)
+            m.output.multiply(s.xn + rows.lowerBound * c.width, batch: rows.count, precision: m.activations,
+                              vectors: q8, into: logits, pool: pool)
             if let cap = c.finalLogitSoftcap {
                 for i in 0..<(rows.count * c.vocab) { logits[i] = cap * tanh(logits[i] / cap) }
             }

@@ -48,6 +48,8 @@ public protocol LanguageModel: AnyObject, Sendable {
     var info: ModelInfo { get }
     /// How its sessions' KV caches store keys and values (floats unless chosen at load).
     var kvCache: KVCacheStorage { get }
+    /// How decode's products take their input (float32 unless the 8-bit mode was chosen at load).
+    var activations: ActivationPrecision { get }
     /// A new sequence with room for `capacity` positions (default: the model's context length).
     func makeSession(capacity: Int?) throws -> InferenceSession
 }
@@ -158,21 +160,24 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 /// Architectures by `general.architecture`. Adding one: write `<Arch>Model.swift` with a loader
 /// and add a line here (docs/architectures.md).
 public enum ModelRegistry {
-    typealias Loader = @Sendable (GGUFFile, ThreadPool, LoRAUpdates, KVCacheStorage) throws -> any LanguageModel
+    typealias Loader = @Sendable (GGUFFile, ThreadPool, LoRAUpdates, KVCacheStorage, ActivationPrecision) throws
+        -> any LanguageModel
 
     /// The Llama-style families (`DecoderFamily.all`: llama, qwen2, qwen3, phi3) and Gemma 3.
     static let loaders: [String: Loader] = {
         var table: [String: Loader] = [
-            "gemma3": { gguf, pool, adapters, kvCache in
+            "gemma3": { gguf, pool, adapters, kvCache, activations in
                 guard adapters.isEmpty else {
                     throw ModelError.adaptersUnsupported(architecture: "gemma3",
                                                          supported: DecoderFamily.all.map(\.architecture))
                 }
-                return try Gemma3Model(gguf: gguf, pool: pool, kvCache: kvCache)
+                return try Gemma3Model(gguf: gguf, pool: pool, kvCache: kvCache, activations: activations)
             },
         ]
         for family in DecoderFamily.all {
-            table[family.architecture] = { try LlamaModel(gguf: $0, pool: $1, adapters: $2, kvCache: $3) }
+            table[family.architecture] = {
+                try LlamaModel(gguf: $0, pool: $1, adapters: $2, kvCache: $3, activations: $4)
+            }
         }
         return table
     }()
@@ -181,9 +186,11 @@ public enum ModelRegistry {
 
     /// Loads the model a GGUF file declares, with `adapters`' low-rank updates applied to its products
     /// (none: the base model, computed exactly as without adapter support), its sessions' KV caches
-    /// stored as `kvCache`.
+    /// stored as `kvCache`, decode's products taking `activations` (DESIGN.md, "Numerics": 8-bit
+    /// only when asked for).
     public static func load(_ gguf: GGUFFile, pool: ThreadPool, adapters: LoRAUpdates = .none,
-                            kvCache: KVCacheStorage = .f32) throws -> any LanguageModel {
+                            kvCache: KVCacheStorage = .f32,
+                            activations: ActivationPrecision = .f32) throws -> any LanguageModel {
         guard let archValue = gguf.value("general.architecture") else {
             throw ModelError.missingMetadata(key: "general.architecture", path: gguf.path)
         }
@@ -194,6 +201,6 @@ public enum ModelRegistry {
         guard let loader = loaders[arch] else {
             throw ModelError.unsupportedArchitecture(arch, supported: supportedArchitectures)
         }
-        return try loader(gguf, pool, adapters, kvCache)
+        return try loader(gguf, pool, adapters, kvCache, activations)
     }
 }

@@ -15,6 +15,8 @@ final class LlamaBatchStep: BatchStepper {
     let model: LlamaModel
     private var rows = 0
     private var buffers: [UnsafeMutablePointer<Float>] = []
+    /// Each row's quantized inputs, in the 8-bit activation mode only.
+    private var q8: Q8Vectors?
 
     init(model: LlamaModel) { self.model = model }
 
@@ -32,6 +34,7 @@ final class LlamaBatchStep: BatchStepper {
             p.initialize(repeating: 0, count: max(1, n * w))
             return p
         }
+        if model.activations == .q8 { q8 = Q8Vectors(maxCols: c.q8Width, slots: n) }
         rows = n
     }
 
@@ -69,6 +72,7 @@ final class LlamaBatchStep: BatchStepper {
         let (x, xn, q, k, v, att, proj, gate, up, cos, sin, head) =
             (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11])
         let half = c.ropeDims / 2, scale = 1 / Float(c.headDim).squareRoot()
+        let (precision, q8) = (m.activations, self.q8)
         func each(_ point: HookPoint, _ base: UnsafeMutablePointer<Float>, _ width: Int) {
             for i in 0..<n { chunks[i].hook(point, base + i * width) }
         }
@@ -90,7 +94,7 @@ final class LlamaBatchStep: BatchStepper {
             each(.residPre(l), x, c.width)
 
             BlockMath.rmsNorm(x, rows: n, width: c.width, weight: w.attnNorm, eps: c.rmsEps, into: xn)
-            m.qkvGroups[l].multiplyVectors(xn, vectors: n, into: [q, k, v], pool: pool)
+            m.qkvGroups[l].multiplyVectors(xn, vectors: n, precision: precision, q8: q8, into: [q, k, v], pool: pool)
             if let a = w.lora {
                 lora(a.q, xn, c.width, q, c.qWidth)
                 lora(a.k, xn, c.width, k, c.kvWidth)
@@ -114,20 +118,23 @@ final class LlamaBatchStep: BatchStepper {
                 cache.attend(block: l, queries: qi, heads: c.heads, rows: 1, start: chunk.start, scale: scale,
                              into: att + i * c.qWidth, pool: pool)
             }
-            w.wo.multiplyVectors(att, vectors: n, stride: c.qWidth, into: proj, outStride: c.width, pool: pool)
+            w.wo.multiplyVectors(att, vectors: n, stride: c.qWidth, precision: precision, q8: q8, into: proj,
+                                 outStride: c.width, pool: pool)
             if let a = w.lora { lora(a.o, att, c.qWidth, proj, c.width) }
             each(.attnOut(l), proj, c.width)
             for i in 0..<n { Vec.add(x + i * c.width, proj + i * c.width, c.width) }
             each(.residMid(l), x, c.width)
 
             BlockMath.rmsNorm(x, rows: n, width: c.width, weight: w.ffnNorm, eps: c.rmsEps, into: xn)
-            m.gateUpGroups[l].multiplyVectors(xn, vectors: n, into: [gate, up], pool: pool)
+            m.gateUpGroups[l].multiplyVectors(xn, vectors: n, precision: precision, q8: q8, into: [gate, up],
+                                              pool: pool)
             if let a = w.lora {
                 lora(a.gate, xn, c.width, gate, c.ffnWidth)
                 lora(a.up, xn, c.width, up, c.ffnWidth)
             }
             for i in 0..<n { Vec.siluMul(gate + i * c.ffnWidth, up + i * c.ffnWidth, c.ffnWidth) }
-            w.down.multiplyVectors(gate, vectors: n, stride: c.ffnWidth, into: proj, outStride: c.width, pool: pool)
+            w.down.multiplyVectors(gate, vectors: n, stride: c.ffnWidth, precision: precision, q8: q8, into: proj,
+                                   outStride: c.width, pool: pool)
             if let a = w.lora { lora(a.down, gate, c.ffnWidth, proj, c.width) }
             each(.mlpOut(l), proj, c.width)
             for i in 0..<n { Vec.add(x + i * c.width, proj + i * c.width, c.width) }
@@ -139,8 +146,8 @@ final class LlamaBatchStep: BatchStepper {
         guard let out, !logitRows.isEmpty else { return }
         // The rows whose logits were asked for, side by side (a copy changes no bits).
         for (j, i) in logitRows.enumerated() { (head + j * c.width).update(from: xn + i * c.width, count: c.width) }
-        m.output.multiplyVectors(head, vectors: logitRows.count, stride: c.width, into: out, outStride: c.vocab,
-                                 pool: pool)
+        m.output.multiplyVectors(head, vectors: logitRows.count, stride: c.width, precision: precision, q8: q8,
+                                 into: out, outStride: c.vocab, pool: pool)
         lora(m.outputLoRA, head, c.width, out, c.vocab, rows: logitRows.count)
     }
 }

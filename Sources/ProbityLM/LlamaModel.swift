@@ -27,6 +27,8 @@ struct LlamaConfig: Sendable {
 
     var qWidth: Int { heads * headDim }
     var kvWidth: Int { kvHeads * headDim }
+    /// The widest input of a product, in whole blocks of 32 (decode's 8-bit inputs).
+    var q8Width: Int { (max(width, qWidth, ffnWidth) + 31) / 32 * 32 }
 
     init(_ meta: MetadataReader, family: DecoderFamily, vocab: Int) throws {
         let arch = family.architecture
@@ -119,13 +121,18 @@ public final class LlamaModel: LanguageModel {
     let ropeInverseFrequencies: [Double]
     /// How its sessions' KV caches store keys and values.
     public let kvCache: KVCacheStorage
+    /// How decode's products take their input (8-bit only when asked for).
+    public let activations: ActivationPrecision
     // Keeps the memory map (and so every matrix's data) alive.
     private let file: GGUFFile
 
     /// Loads the model in `gguf` (any architecture of `DecoderFamily.all`), with `adapters`'
-    /// low-rank updates on its products, its sessions' KV caches stored as `kvCache`.
-    public init(gguf: GGUFFile, pool: ThreadPool, adapters: LoRAUpdates = .none, kvCache: KVCacheStorage = .f32) throws {
+    /// low-rank updates on its products, its sessions' KV caches stored as `kvCache`, decode's
+    /// products taking `activations`.
+    public init(gguf: GGUFFile, pool: ThreadPool, adapters: LoRAUpdates = .none, kvCache: KVCacheStorage = .f32,
+                activations: ActivationPrecision = .f32) throws {
         self.kvCache = kvCache
+        self.activations = activations
         let meta = MetadataReader(gguf)
         let arch = try meta.string(GGUFKey.architecture)
         guard let family = DecoderFamily.all.first(where: { $0.architecture == arch }) else {
@@ -249,6 +256,8 @@ final class LlamaPass: ForwardPass {
     private var s: Scratch { scratch.buffers }
     /// Rows the scratch holds now: 1 between forward calls.
     var scratchRows: Int { scratch.rows }
+    /// Decode's quantized inputs, in the 8-bit activation mode only.
+    private let q8: Q8Vectors?
 
     /// Activations of one chunk; every buffer has room for `rows` positions.
     private struct Scratch: PassScratch {
@@ -292,6 +301,7 @@ final class LlamaPass: ForwardPass {
         cache = KVCache(blocks: c.blocks, kvHeads: c.kvHeads, headDim: c.headDim, heads: c.heads, capacity: capacity,
                         storage: model.kvCache)
         scratch = ChunkScratch(c)
+        q8 = model.activations == .q8 ? Q8Vectors(maxCols: c.q8Width) : nil
     }
 
     deinit {
@@ -326,7 +336,7 @@ final class LlamaPass: ForwardPass {
             // (Qwen3); RoPE; append k, v to the cache.
             rmsNorm(rows: n, weight: w.attnNorm)
             if n == 1 {
-                m.qkvGroups[l].multiply(s.xn, into: s.qkvOut, pool: pool)
+                m.qkvGroups[l].multiply(s.xn, precision: m.activations, vectors: q8, into: s.qkvOut, pool: pool)
             } else {
                 w.wq.multiply(s.xn, batch: n, into: s.q, pool: pool)
                 w.wk.multiply(s.xn, batch: n, into: s.k, pool: pool)
@@ -349,7 +359,7 @@ final class LlamaPass: ForwardPass {
             cache.store(block: l, keys: s.k, values: s.v, rows: n, at: p0)
             cache.attend(block: l, queries: s.q, heads: c.heads, rows: n, start: p0,
                          scale: 1 / Float(c.headDim).squareRoot(), into: s.att, pool: pool)
-            w.wo.multiply(s.att, batch: n, into: s.proj, pool: pool)
+            product(w.wo, s.att, rows: n, into: s.proj)
             if let a = w.lora { a.o.apply(s.att, batch: n, into: s.proj) }
             chunk.hook(.attnOut(l), s.proj)
             Vec.add(s.x, s.proj, n * c.width)
@@ -358,7 +368,7 @@ final class LlamaPass: ForwardPass {
             // MLP: down(silu(gate(xn)) * up(xn)).
             rmsNorm(rows: n, weight: w.ffnNorm)
             if n == 1 {
-                m.gateUpGroups[l].multiply(s.xn, into: s.gateUpOut, pool: pool)
+                m.gateUpGroups[l].multiply(s.xn, precision: m.activations, vectors: q8, into: s.gateUpOut, pool: pool)
             } else {
                 w.gate.multiply(s.xn, batch: n, into: s.gate, pool: pool)
                 w.up.multiply(s.xn, batch: n, into: s.up, pool: pool)
@@ -368,7 +378,7 @@ final class LlamaPass: ForwardPass {
                 a.up.apply(s.xn, batch: n, into: s.up)
             }
             Vec.siluMul(s.gate, s.up, n * c.ffnWidth)
-            w.down.multiply(s.gate, batch: n, into: s.proj, pool: pool)
+            product(w.down, s.gate, rows: n, into: s.proj)
             if let a = w.lora { a.down.apply(s.gate, batch: n, into: s.proj) }
             chunk.hook(.mlpOut(l), s.proj)
             Vec.add(s.x, s.proj, n * c.width)
@@ -381,9 +391,16 @@ final class LlamaPass: ForwardPass {
 
         // Output head, only over the rows whose logits were asked for.
         if let (rows, logits) = chunk.logits {
-            m.output.multiply(s.xn + rows.lowerBound * c.width, batch: rows.count, into: logits, pool: pool)
+            product(m.output, s.xn + rows.lowerBound * c.width, rows: rows.count, into: logits)
             m.outputLoRA.apply(s.xn + rows.lowerBound * c.width, batch: rows.count, into: logits)
         }
+    }
+
+    /// out = w · x for `rows` rows: one row (decode) in the model's activation precision, more
+    /// (prefill, teacher-forced passes) always in float32.
+    private func product(_ w: QuantizedMatrix, _ x: UnsafePointer<Float>, rows n: Int,
+                         into out: UnsafeMutablePointer<Float>) {
+        w.multiply(x, batch: n, precision: model.activations, vectors: q8, into: out, pool: model.pool)
     }
 
     /// xn[i] = RMSNorm(x[i]) · weight for each row.

@@ -16,9 +16,11 @@ public struct LoadedModel: Sendable {
 
     /// Opens `name` (`nil` or `"default"`: the default model; else a path) with `threads`
     /// worker threads (default: all cores), `adapters` applied (docs/lora.md) and its sessions' KV
-    /// caches stored as `kvCache` (default: floats; halves only when asked for).
+    /// caches stored as `kvCache` (default: floats; halves only when asked for) and decode's products
+    /// taking `activations` (default: float32; 8-bit only when asked for).
     public static func load(_ name: String?, threads: Int? = nil, adapters: [AdapterRequest] = [],
-                            kvCache: KVCacheStorage = .f32) throws -> LoadedModel {
+                            kvCache: KVCacheStorage = .f32,
+                            activations: ActivationPrecision = .f32) throws -> LoadedModel {
         let path = try ModelLocator.resolve(name)
         let file = try GGUFFile(path: path)
         let threadCount = threads ?? ThreadPool.defaultThreadCount
@@ -34,7 +36,8 @@ public struct LoadedModel: Sendable {
                 ranks: Set(adapter.pairs.map(\.rank)).sorted()))
         }
         let updates = try LoRAUpdates(adapters: files, base: file)
-        let model = try ModelRegistry.load(file, pool: pool, adapters: updates, kvCache: kvCache)
+        let model = try ModelRegistry.load(file, pool: pool, adapters: updates, kvCache: kvCache,
+                                           activations: activations)
         let tokenizer = try Tokenizer(gguf: file)
         return LoadedModel(path: path, file: file, model: model, tokenizer: tokenizer, pool: pool, adapters: attached)
     }

@@ -49,6 +49,7 @@ struct AuditCommand: ParsableCommand {
     @OptionGroup var adapterOptions: AdapterOptions
 
     @OptionGroup var kvCacheOption: KVCacheOption
+    @OptionGroup var activationsOption: ActivationsOption
 
     func run() throws {
         guard let severity = RuleSeverity(rawValue: failOn) else {
@@ -75,7 +76,7 @@ struct AuditCommand: ParsableCommand {
                                   + "\(model ?? "the model") do not define, so they are not checked on it: \(ids)\n").utf8))
                           }, threads: threads,
                           batchSize: batchSize, adapters: Audit.AdapterChoice(dropSuiteAdapters: noLora, extra: try adapterOptions.requests()),
-                          kvCache: try kvCacheOption.storage(),
+                          kvCache: try kvCacheOption.storage(), activations: try activationsOption.precision(),
                           interrupted: { flag.isSet }) { p in
                 FileHandle.standardError.write(Data(progressLine(p, terminal: terminal).utf8))
             }

@@ -50,6 +50,20 @@ struct Bench: ParsableCommand {
     var batch: String?
 
     @OptionGroup var kvCacheOption: KVCacheOption
+    @OptionGroup var activationsOption: ActivationsOption
+
+    @Option(help: ArgumentHelp("Run the kernels at most at this instruction set level: avx512, avx2 or generic (a stand-in for a CPU without the higher ones; default: the best this CPU has).",
+                               valueName: "avx512|avx2|generic"))
+    var isa: String?
+
+    /// `--isa` as a kernel level; nil when not given.
+    func isaLevel() throws -> KernelLevel? {
+        guard let isa else { return nil }
+        guard let level = KernelLevel(rawValue: isa) else {
+            throw ValidationError("--isa: expected avx512, avx2 or generic, found '\(isa)'")
+        }
+        return level
+    }
 
     @OptionGroup var output: JSONOutput
     var json: Bool { output.json }
@@ -71,12 +85,16 @@ struct Bench: ParsableCommand {
         }
         if let n = saeLatents, n < 1 { throw ValidationError("--sae-latents must be at least 1, found \(n)") }
         if saeLatents != nil && pack != nil { throw ValidationError("give --sae-latents or --pack, not both") }
+        _ = try isaLevel()
     }
 
     func run() throws {
+        // Before anything reads the level: the kernels cache it.
+        if let level = try isaLevel() { KernelLevel.limit(to: level) }
         let clock = ContinuousClock()
         let t0 = clock.now
-        let loaded = try modelOptions.load(kvCache: try kvCacheOption.storage())
+        let loaded = try modelOptions.load(kvCache: try kvCacheOption.storage(),
+                                           activations: try activationsOption.precision())
         let loadSeconds = (clock.now - t0).seconds
         let options = BenchmarkOptions(promptTokens: promptTokens, generatedTokens: genTokens, repeats: repeats)
         if let sizes = try batchSizes() {
@@ -117,6 +135,9 @@ struct Bench: ParsableCommand {
                 "decode_tokens_per_cpu_second": stats(plain.decodeCPU),
                 "peak_rss_bytes": rss,
                 "kv_cache": loaded.model.kvCache.rawValue,
+                "activations": loaded.model.activations.rawValue,
+                "isa": KernelLevel.current.rawValue,
+                "q8_isa": KernelLevel.q8.rawValue,
             ]
             if !loaded.adapters.isEmpty {
                 object["adapters"] = loaded.adapters.map { ["path": $0.path, "scale": Double($0.scale)] as [String: Any] }
@@ -140,6 +161,9 @@ struct Bench: ParsableCommand {
             print("model      \(loaded.path)")
             print("threads    \(loaded.pool.threadCount)")
             print("kv cache   \(loaded.model.kvCache.rawValue)")
+            print("kernels    \(KernelLevel.current.rawValue)")
+            print("activations \(loaded.model.activations.rawValue)"
+                  + (loaded.model.activations == .q8 ? " (8-bit products at \(KernelLevel.q8.rawValue))" : ""))
             for a in loaded.adapters { print("lora       \(a.path) at scale \(a.scale)") }
             print(String(format: "load       %.3f s", loadSeconds))
             printRates("", plain)
@@ -167,6 +191,8 @@ struct Bench: ParsableCommand {
                 "model": loaded.path, "threads": loaded.pool.threadCount, "prompt_tokens": promptTokens,
                 "gen_tokens": genTokens, "repeats": repeats, "load_seconds": loadSeconds, "peak_rss_bytes": rss,
                 "kv_cache": loaded.model.kvCache.rawValue,
+                "activations": loaded.model.activations.rawValue,
+                "isa": KernelLevel.current.rawValue,
                 "fused": results.first?.fused ?? false,
                 "batches": results.map { r -> [String: Any] in
                     ["batch": r.batch, "decode_tokens_per_second": stats(r.decode),
@@ -182,6 +208,8 @@ struct Bench: ParsableCommand {
         print("model      \(loaded.path)")
         print("threads    \(loaded.pool.threadCount)")
         print("kv cache   \(loaded.model.kvCache.rawValue)")
+        print("kernels    \(KernelLevel.current.rawValue)")
+        print("activations \(loaded.model.activations.rawValue)")
         for a in loaded.adapters { print("lora       \(a.path) at scale \(a.scale)") }
         print("batched    \(results.first?.fused ?? false ? "fused (weights read once per step)" : "sequence by sequence")")
         print(String(format: "load       %.3f s", loadSeconds))

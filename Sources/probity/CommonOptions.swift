@@ -38,9 +38,11 @@ struct ModelOptions: ParsableArguments {
     var model: String { modelArgument.model }
     var threads: Int? { threadsOption.threads }
 
-    /// Loads the model, its sessions' KV caches stored as `kvCache`.
-    func load(kvCache: KVCacheStorage = .f32) throws -> LoadedModel {
-        try LoadedModel.load(model, threads: threads, adapters: try adapterOptions.requests(), kvCache: kvCache)
+    /// Loads the model, its sessions' KV caches stored as `kvCache`, decode's products taking
+    /// `activations`.
+    func load(kvCache: KVCacheStorage = .f32, activations: ActivationPrecision = .f32) throws -> LoadedModel {
+        try LoadedModel.load(model, threads: threads, adapters: try adapterOptions.requests(), kvCache: kvCache,
+                             activations: activations)
     }
 }
 
@@ -61,6 +63,25 @@ struct KVCacheOption: ParsableArguments {
     }
 
     func validate() throws { _ = try storage() }
+}
+
+/// `--activations`, for commands that generate: the opt-in 8-bit activation mode (DESIGN.md,
+/// "Numerics"). float32 unless chosen, and each command that takes it prints which was used.
+struct ActivationsOption: ParsableArguments {
+    @Option(name: .customLong("activations"),
+            help: ArgumentHelp("Decode's matrix inputs: f32 (exact, within 2e-3 of float64) or q8 (quantized to 8 bits per block of 32 as llama.cpp does, for Q4_0, Q4_1 and Q8_0 weights; about 1e-2 from exact, faster where compute bounds decode).",
+                               valueName: "f32|q8"))
+    var activations: String = "f32"
+
+    /// The parsed choice.
+    func precision() throws -> ActivationPrecision {
+        guard let precision = ActivationPrecision(rawValue: activations) else {
+            throw ValidationError("--activations: expected f32 or q8, found '\(activations)'")
+        }
+        return precision
+    }
+
+    func validate() throws { _ = try precision() }
 }
 
 /// `--chat-format`: a chat format to use instead of the one recognised from the model's template.

@@ -19,6 +19,7 @@ struct Generate: ParsableCommand {
     @OptionGroup var sampling: SamplingArguments
     @OptionGroup var controlVectorOptions: ControlVectorOptions
     @OptionGroup var kvCacheOption: KVCacheOption
+    @OptionGroup var activationsOption: ActivationsOption
 
     @OptionGroup var output: JSONOutput
     var json: Bool { output.json }
@@ -29,7 +30,12 @@ struct Generate: ParsableCommand {
     }
 
     private func run(interrupted flag: InterruptFlag) throws {
-        let loaded = try modelOptions.load(kvCache: try kvCacheOption.storage())
+        let activations = try activationsOption.precision()
+        let loaded = try modelOptions.load(kvCache: try kvCacheOption.storage(), activations: activations)
+        // Never silent: an 8-bit run says so where a reader of its output sees it.
+        if activations == .q8 && !json {
+            FileHandle.standardError.write(Data("activations: q8 (decode's products on 8-bit inputs)\n".utf8))
+        }
         let prompt = try promptOptions.tokens(for: loaded)
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
         let steering = try attachedHooks(try controlVectorOptions.interventions(for: loaded.model.info), model: loaded.model.info)
@@ -44,6 +50,7 @@ struct Generate: ParsableCommand {
                 "finish_reason": result.finishReason.rawValue,
                 "prefill_seconds": result.prefillSeconds,
                 "decode_seconds": result.decodeSeconds,
+                "activations": activations.rawValue,
             ]
             print(try jsonString(object))
         } else {

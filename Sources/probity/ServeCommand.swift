@@ -64,6 +64,7 @@ struct ServeCommand: ParsableCommand {
     var maxBodyBytes: Int = 1 << 20
 
     @OptionGroup var kvCacheOption: KVCacheOption
+    @OptionGroup var activationsOption: ActivationsOption
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port: expected 0 to 65535, found \(port)") }
@@ -82,7 +83,8 @@ struct ServeCommand: ParsableCommand {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         let logger = Logger(label: "probity.serve")
         let severity = RuleSeverity(rawValue: failOn) ?? .high
-        let loaded = try modelOptions.load(kvCache: try kvCacheOption.storage())
+        let loaded = try modelOptions.load(kvCache: try kvCacheOption.storage(),
+                                           activations: try activationsOption.precision())
         let ruleSet = try AuditRuleSet(files: rules, model: loaded)
         let (servedPacks, notes) = try ServedPacks.load(packs + ruleSet.compiled.packs.map(\.path), for: loaded,
                                                          allowModelMismatch: mismatchOption.allowModelMismatch)

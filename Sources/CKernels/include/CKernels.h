@@ -18,6 +18,10 @@ enum { PK_ISA_GENERIC = 0, PK_ISA_AVX2 = 1, PK_ISA_AVX512 = 2 };
 /// AVX512 needs AVX-512 F, BW and VL and OS-saved ZMM state besides).
 int pk_best_isa(void);
 
+/// Caps pk_best_isa at `level` for the rest of the process (a benchmark's stand-in for a CPU without
+/// the higher levels). Call it before any kernel runs: levels already read stay as they were.
+void pk_limit_isa(int level);
+
 /// Whether `type` (a ggml type id) has dequantization and dot kernels.
 int pk_supported(uint32_t type);
 
@@ -57,6 +61,27 @@ int pk_gemm_panel(int isa, uint32_t type, const void *w, size_t rowBytes, long r
 /// with x lies within radius / 2 of the exact dot of the quantized row (rounding aside).
 void pk_screen_q8_0(int isa, const void *w, size_t rowBytes, long r0, long r1, long cols, const float *x,
                     const float *xabs, float *approx, float *radius);
+
+/// The opt-in 8-bit activation products (q8.c; DESIGN.md, "Numerics"). Whether `type` has them
+/// (Q4_0, Q4_1, Q8_0).
+int pk_q8_supported(uint32_t type);
+/// Bytes of a quantized vector of `cols` elements (a multiple of 32).
+size_t pk_q8_bytes(long cols);
+/// Quantizes x (`cols` elements) into `q8` (pk_q8_bytes(cols), 4-byte aligned) as llama.cpp quantizes
+/// activations: per block of 32, d = max|x| / 127 and q = round(x / d), ties away from zero; the
+/// scale stays a float. Portable C, so the same bytes on every CPU.
+void pk_quantize_q8(const float *x, long cols, void *q8);
+/// The level pk_gemv_q8 runs at when asked for `isa` (AVX-512 needs VNNI besides; else AVX2).
+int pk_q8_level(int isa);
+/// out[r - r0] = Σ_b d_w · d_x · (exact integer dot of block b) (+ Q4_1's min · d_x · Σ q) for rows
+/// [r0, r1) of a Q4_0, Q4_1 or Q8_0 matrix and a vector quantized by pk_quantize_q8. The float sums
+/// run in each level's own order (results differ between levels by float rounding only).
+void pk_gemv_q8(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, long r1, long cols, const void *q8,
+                float *out);
+/// Decode of several sequences: out[b · ldo + r] for rows [r0, r1) and the `batch` quantized vectors
+/// at q8 + b · q8Stride, each with the bits pk_gemv_q8 gives it alone; the weights are read once.
+void pk_gemv_q8_multi(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, long r1, long cols,
+                      const void *q8, size_t q8Stride, long batch, float *out, long ldo);
 
 /// A float buffer of at least `count` elements owned by the calling thread; it grows (the only
 /// allocation) when a larger one is asked for and is freed when the thread exits. NULL if out of memory.
