@@ -25,9 +25,39 @@
 #include <immintrin.h>
 #endif
 
-enum { Q_Q4_0 = 2, Q_Q4_1 = 3, Q_Q8_0 = 8 };
+enum { Q_Q4_0 = 2, Q_Q4_1 = 3, Q_Q5_0 = 6, Q_Q5_1 = 7, Q_Q8_0 = 8, Q_Q4_K = 12 };
 
-int pk_q8_supported(uint32_t type) { return type == Q_Q4_0 || type == Q_Q4_1 || type == Q_Q8_0; }
+int pk_q8_supported(uint32_t type) {
+    return type == Q_Q4_0 || type == Q_Q4_1 || type == Q_Q5_0 || type == Q_Q5_1 || type == Q_Q8_0 || type == Q_Q4_K;
+}
+
+// Bytes per block of the 32-element types, and where their 16 bytes of nibbles start (the last 16
+// bytes of the block); Q5_0/Q5_1 keep the fifth bits of elements 0..31 in a u32 just before them.
+static inline long q8_block_bytes(uint32_t type) {
+    switch (type) {
+    case Q_Q4_0: return 18;
+    case Q_Q4_1: return 20;
+    case Q_Q5_0: return 22;
+    case Q_Q5_1: return 24;
+    default: return 34;
+    }
+}
+
+// Q4_K's 256-element blocks {f16 d, dmin; 12 bytes of 6-bit scales and mins; 128 bytes of nibbles}
+// are eight sub-blocks of 32 (chunk j of 32 bytes: sub-block 2j in the low nibbles, 2j + 1 in the
+// high ones), each like a Q4_1 block with scale d · sc_t and min −dmin · m_t: so the same 32-element
+// activation blocks serve it, one per sub-block.
+static void k4_scales(const uint8_t *blk, float ds[8], float dm[8]) {
+    const float d = pk_widen_half((uint16_t)(blk[0] | blk[1] << 8)), dmin = pk_widen_half((uint16_t)(blk[2] | blk[3] << 8));
+    const uint8_t *q = blk + 4;
+    for (int j = 0; j < 8; j++) {
+        // ggml's get_scale_min_k4.
+        const int sc = j < 4 ? q[j] & 63 : (q[j + 4] & 15) | ((q[j - 4] >> 6) << 4);
+        const int m = j < 4 ? q[j + 4] & 63 : (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+        ds[j] = d * (float)sc;
+        dm[j] = dmin * (float)m;
+    }
+}
 
 size_t pk_q8_bytes(long cols) {
     const size_t n = cols > 0 ? (size_t)cols / 32 : 0;
@@ -88,7 +118,27 @@ void pk_quantize_q8(const float *x, long cols, void *q8) {
 
 // MARK: - portable
 
+static float row_q8_k4_generic(const uint8_t *row, long nb, q8_view v) {
+    float acc = 0, mins = 0;
+    for (long i = 0; i < nb / 8; i++) {
+        const uint8_t *blk = row + 144 * i;
+        float ds[8], dm[8];
+        k4_scales(blk, ds, dm);
+        for (int t = 0; t < 8; t++) {
+            const long b = 8 * i + t;
+            const uint8_t *qs = blk + 16 + 32 * (t / 2);
+            const int8_t *q = v.qs + b * 32;
+            int sumi = 0;
+            for (int l = 0; l < 32; l++) sumi += ((qs[l] >> (4 * (t & 1))) & 15) * q[l];
+            acc += ds[t] * v.d[b] * (float)sumi;
+            mins += dm[t] * v.s[b];
+        }
+    }
+    return acc - mins;
+}
+
 static float row_q8_generic(uint32_t type, const uint8_t *row, long nb, q8_view v) {
+    if (type == Q_Q4_K) return row_q8_k4_generic(row, nb, v);
     float acc = 0, mins = 0;
     for (long b = 0; b < nb; b++) {
         const int8_t *q = v.qs + b * 32;
@@ -106,6 +156,20 @@ static float row_q8_generic(uint32_t type, const uint8_t *row, long nb, q8_view 
             dw = pk_widen_half((uint16_t)(blk[0] | blk[1] << 8));
             mins += pk_widen_half((uint16_t)(blk[2] | blk[3] << 8)) * v.s[b];
             for (int j = 0; j < 16; j++) sumi += (qs[j] & 15) * q[j] + (qs[j] >> 4) * q[j + 16];
+            break;
+        }
+        case Q_Q5_0: case Q_Q5_1: {
+            const long stride = q8_block_bytes(type);
+            const uint8_t *blk = row + stride * b, *qs = blk + stride - 16;
+            const uint32_t qh = (uint32_t)blk[stride - 20] | (uint32_t)blk[stride - 19] << 8 |
+                                (uint32_t)blk[stride - 18] << 16 | (uint32_t)blk[stride - 17] << 24;
+            const int bias = type == Q_Q5_0 ? 16 : 0;
+            dw = pk_widen_half((uint16_t)(blk[0] | blk[1] << 8));
+            if (type == Q_Q5_1) mins += pk_widen_half((uint16_t)(blk[2] | blk[3] << 8)) * v.s[b];
+            for (int j = 0; j < 16; j++) {
+                sumi += ((int)((qs[j] & 15) | ((qh >> j) & 1) << 4) - bias) * q[j];
+                sumi += ((int)((qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - bias) * q[j + 16];
+            }
             break;
         }
         default: {
@@ -129,6 +193,16 @@ static float row_q8_generic(uint32_t type, const uint8_t *row, long nb, q8_view 
 
 Q8_AVX2 uint16_t q8_u16(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return h; }
 
+// 16 where bit e of the u32 at p is set, for bytes e = 0..31 (the fifth bits of Q5_0/Q5_1).
+Q8_AVX2 __m256i fifth_bits_avx2(const uint8_t *p) {
+    uint32_t bits;
+    memcpy(&bits, p, 4);
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits),
+                                               _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+    const __m256i select = _mm256_set1_epi64x(0x8040201008040201);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select), _mm256_set1_epi8(16));
+}
+
 // Block b's 8 sums of 4 products (exact int32), its weight scale in *dw, and for Q4_1 its min
 // term added to *mins.
 Q8_AVX2 __m256i block_q8_avx2(const uint32_t type, const uint8_t *row, long b, q8_view v, float *dw,
@@ -136,15 +210,19 @@ Q8_AVX2 __m256i block_q8_avx2(const uint32_t type, const uint8_t *row, long b, q
     const __m256i qx = _mm256_loadu_si256((const __m256i *)(v.qs + b * 32));
     const __m256i ones = _mm256_set1_epi16(1);
     switch (type) {
-    case Q_Q4_0: case Q_Q4_1: {
-        const long stride = type == Q_Q4_0 ? 18 : 20;
+    case Q_Q4_0: case Q_Q4_1: case Q_Q5_0: case Q_Q5_1: {
+        const long stride = q8_block_bytes(type);
         const uint8_t *blk = row + stride * b;
         const __m128i raw = _mm_loadu_si128((const __m128i *)(blk + stride - 16));
-        const __m256i w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(15));
+        __m256i w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(15));
+        if (type == Q_Q5_0 || type == Q_Q5_1) w = _mm256_or_si256(w, fifth_bits_avx2(blk + stride - 20));
         __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(w, qx), ones);
         *dw = _cvtsh_ss(q8_u16(blk));
         if (type == Q_Q4_0) {
             p = _mm256_add_epi32(p, _mm256_loadu_si256((const __m256i *)(v.c8 + b * 8)));
+        } else if (type == Q_Q5_0) {
+            // −16 · Σ q: twice Q4_0's correction.
+            p = _mm256_add_epi32(p, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(v.c8 + b * 8)), 1));
         } else {
             *mins += _cvtsh_ss(q8_u16(blk + 2)) * v.s[b];
         }
@@ -181,12 +259,43 @@ Q8_AVX2 float row_q8_avx2(const uint32_t type, const uint8_t *row, long nb, q8_v
     return _mm_cvtss_f32(h) + mins;
 }
 
+// Q4_K: nb counts 32-element blocks (8 per weight block).
+Q8_AVX2 float row_q8_k4_avx2(const uint8_t *row, long nb, q8_view v) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(15);
+    float mins = 0;
+    for (long i = 0; i < nb / 8; i++) {
+        const uint8_t *blk = row + 144 * i;
+        float ds[8], dm[8];
+        k4_scales(blk, ds, dm);
+        for (int j = 0; j < 4; j++) {
+            const long b = 8 * i + 2 * j;
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * j));
+            const __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+            const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(v.qs + b * 32))), ones);
+            const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(v.qs + b * 32 + 32))), ones);
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(ds[2 * j] * v.d[b]), _mm256_cvtepi32_ps(p0), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(ds[2 * j + 1] * v.d[b + 1]), _mm256_cvtepi32_ps(p1), acc1);
+            mins += dm[2 * j] * v.s[b];
+            mins += dm[2 * j + 1] * v.s[b + 1];
+        }
+    }
+    const __m256 a = _mm256_add_ps(acc0, acc1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h) - mins;
+}
+
 __attribute__((target("avx2,fma,f16c")))
 static void gemv_q8_avx2(uint32_t type, const uint8_t *w, size_t rowBytes, long r0, long r1, long nb, q8_view v,
                          float *out) {
     switch (type) {
     case Q_Q4_0: for (long r = r0; r < r1; r++) out[r - r0] = row_q8_avx2(Q_Q4_0, w + (size_t)r * rowBytes, nb, v); break;
     case Q_Q4_1: for (long r = r0; r < r1; r++) out[r - r0] = row_q8_avx2(Q_Q4_1, w + (size_t)r * rowBytes, nb, v); break;
+    case Q_Q5_0: for (long r = r0; r < r1; r++) out[r - r0] = row_q8_avx2(Q_Q5_0, w + (size_t)r * rowBytes, nb, v); break;
+    case Q_Q5_1: for (long r = r0; r < r1; r++) out[r - r0] = row_q8_avx2(Q_Q5_1, w + (size_t)r * rowBytes, nb, v); break;
+    case Q_Q4_K: for (long r = r0; r < r1; r++) out[r - r0] = row_q8_k4_avx2(w + (size_t)r * rowBytes, nb, v); break;
     default: for (long r = r0; r < r1; r++) out[r - r0] = row_q8_avx2(Q_Q8_0, w + (size_t)r * rowBytes, nb, v); break;
     }
 }
@@ -209,16 +318,23 @@ Q8_VNNI q8_pair pair_weights(const uint32_t type, const uint8_t *row, long b) {
     q8_pair p;
     p.m0 = p.m1 = 0;
     switch (type) {
-    case Q_Q4_0: case Q_Q4_1: {
-        const long stride = type == Q_Q4_0 ? 18 : 20;
+    case Q_Q4_0: case Q_Q4_1: case Q_Q5_0: case Q_Q5_1: {
+        const long stride = q8_block_bytes(type);
         const uint8_t *b0 = row + stride * b, *b1 = b0 + stride;
         const __m256i raw = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(b1 + stride - 16)),
                                              _mm_loadu_si128((const __m128i *)(b0 + stride - 16)));
         // [b0 lo, b1 lo, b0 hi, b1 hi] → [b0 lo, b0 hi, b1 lo, b1 hi]: elements 0..31 of each block.
         const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(raw), _mm256_srli_epi16(raw, 4), 1);
         p.w = _mm512_and_si512(_mm512_shuffle_i64x2(w, w, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(15));
+        if (type == Q_Q5_0 || type == Q_Q5_1) {
+            // Bit e of each block's u32 is element e's fifth bit: one mask of 64 bytes for the pair.
+            uint32_t h0, h1;
+            memcpy(&h0, b0 + stride - 20, 4);
+            memcpy(&h1, b1 + stride - 20, 4);
+            p.w = _mm512_or_si512(p.w, _mm512_maskz_mov_epi8((__mmask64)h0 | (__mmask64)h1 << 32, _mm512_set1_epi8(16)));
+        }
         p.d = two_scales(_cvtsh_ss(q8_u16(b0)), _cvtsh_ss(q8_u16(b1)));
-        if (type == Q_Q4_1) {
+        if (type == Q_Q4_1 || type == Q_Q5_1) {
             p.m0 = _cvtsh_ss(q8_u16(b0 + 2));
             p.m1 = _cvtsh_ss(q8_u16(b1 + 2));
         }
@@ -242,7 +358,8 @@ Q8_VNNI __m512 pair_dot(const uint32_t type, q8_pair p, q8_view v, long b, float
     __m512i sums;
     switch (type) {
     case Q_Q4_0: sums = _mm512_dpbusd_epi32(_mm512_loadu_si512(v.c8 + b * 8), p.w, qx); break;
-    case Q_Q4_1:
+    case Q_Q5_0: sums = _mm512_dpbusd_epi32(_mm512_slli_epi32(_mm512_loadu_si512(v.c8 + b * 8), 1), p.w, qx); break;
+    case Q_Q4_1: case Q_Q5_1:
         sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), p.w, qx);
         *mins += p.m0 * v.s[b];
         *mins += p.m1 * v.s[b + 1];
@@ -308,6 +425,31 @@ Q8_VNNI void row_q8_vnni(const uint32_t type, const uint8_t *row, long nb, const
         }                                                                                                \
     }
 
+// Q4_K: each 32-byte chunk is a pair of sub-blocks (low nibbles, then high), one VNNI product.
+Q8_VNNI float row_q8_k4_vnni(const uint8_t *row, long nb, q8_view v) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    const __m256i low = _mm256_set1_epi8(15);
+    float mins = 0;
+    for (long i = 0; i < nb / 8; i++) {
+        const uint8_t *blk = row + 144 * i;
+        float ds[8], dm[8];
+        k4_scales(blk, ds, dm);
+        for (int j = 0; j < 4; j++) {
+            const long b = 8 * i + 2 * j;
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * j));
+            const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, low)),
+                                                 _mm256_and_si256(_mm256_srli_epi16(q, 4), low), 1);
+            const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(v.qs + b * 32));
+            const __m512 dd = _mm512_mul_ps(two_scales(ds[2 * j], ds[2 * j + 1]), _mm512_loadu_ps(v.d8 + b * 8));
+            if (j & 1) acc1 = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(sums), acc1);
+            else acc0 = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(sums), acc0);
+            mins += dm[2 * j] * v.s[b];
+            mins += dm[2 * j + 1] * v.s[b + 1];
+        }
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) - mins;
+}
+
 // out[s · ldo + r − r0] = row r · v[s] for rows [r0, r1) and s < batch.
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 static void gemv_q8_vnni(uint32_t type, const uint8_t *w, size_t rowBytes, long r0, long r1, long nb,
@@ -315,6 +457,13 @@ static void gemv_q8_vnni(uint32_t type, const uint8_t *w, size_t rowBytes, long 
     switch (type) {
     case Q_Q4_0: Q8_VNNI_ROWS(Q_Q4_0); break;
     case Q_Q4_1: Q8_VNNI_ROWS(Q_Q4_1); break;
+    case Q_Q5_0: Q8_VNNI_ROWS(Q_Q5_0); break;
+    case Q_Q5_1: Q8_VNNI_ROWS(Q_Q5_1); break;
+    case Q_Q4_K:
+        for (long s = 0; s < batch; s++) {
+            for (long r = r0; r < r1; r++) out[s * ldo + (r - r0)] = row_q8_k4_vnni(w + (size_t)r * rowBytes, nb, v[s]);
+        }
+        break;
     default: Q8_VNNI_ROWS(Q_Q8_0); break;
     }
 }

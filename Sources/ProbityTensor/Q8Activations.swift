@@ -8,7 +8,7 @@ import CKernels
 public enum ActivationPrecision: String, Sendable, CaseIterable, Codable {
     /// float32 on exactly dequantized weights: the default, within 2e-3 of float64.
     case f32
-    /// 8-bit activations for Q4_0, Q4_1 and Q8_0 weights (others stay float32), as llama.cpp computes.
+    /// 8-bit activations for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K weights (others stay float32), as llama.cpp computes.
     case q8
 
     /// Whether a matrix of `type` takes 8-bit inputs in this mode.

@@ -69,7 +69,7 @@ struct KVCacheOption: ParsableArguments {
 /// "Numerics"). float32 unless chosen, and each command that takes it prints which was used.
 struct ActivationsOption: ParsableArguments {
     @Option(name: .customLong("activations"),
-            help: ArgumentHelp("Decode's matrix inputs: f32 (exact, within 2e-3 of float64) or q8 (quantized to 8 bits per block of 32 as llama.cpp does, for Q4_0, Q4_1 and Q8_0 weights; about 1e-2 from exact, faster where compute bounds decode).",
+            help: ArgumentHelp("Decode's matrix inputs: f32 (exact, within 2e-3 of float64) or q8 (quantized to 8 bits per block of 32 as llama.cpp does, for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K weights; about 1e-2 from exact, faster where compute bounds decode).",
                                valueName: "f32|q8"))
     var activations: String = "f32"
 

@@ -8,7 +8,21 @@ import Testing
 
 @Suite struct Q8ActivationTests {
     static let pool = ThreadPool(threads: 3)
-    static let types: [GGMLType] = [.q4_0, .q4_1, .q8_0]
+    static let types: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K]
+
+    /// Q4_K block `blk`'s eight sub-block scales d · sc and mins dmin · m (ggml's get_scale_min_k4).
+    static func k4Scales(_ bytes: [UInt8], at o: Int) -> (ds: [Float], dm: [Float]) {
+        func half(_ at: Int) -> Float { Float(Float16(bitPattern: UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8)) }
+        let q = Array(bytes[(o + 4)..<(o + 16)]).map(Int.init)
+        var ds: [Float] = [], dm: [Float] = []
+        for j in 0..<8 {
+            let sc = j < 4 ? q[j] & 63 : (q[j + 4] & 15) | ((q[j - 4] >> 6) << 4)
+            let m = j < 4 ? q[j + 4] & 63 : (q[j + 4] >> 4) | ((q[j] >> 6) << 4)
+            ds.append(half(o) * Float(sc))
+            dm.append(half(o + 2) * Float(m))
+        }
+        return (ds, dm)
+    }
 
     /// llama.cpp's rule in plain Swift: d = max|x| / 127, q = round(x / d) with ties away from zero.
     static func quantize(_ x: [Float]) -> (q: [Int8], d: [Float]) {
@@ -67,15 +81,24 @@ import Testing
         var want = [Double](repeating: 0, count: rows), scale = want
         for r in 0..<rows {
             for b in 0..<nb {
-                // The block's integers straight from its bytes (Q4_0's nibbles less 8).
-                let o = (r * nb + b) * type.bytesPerBlock
+                // The block's integers straight from its bytes (Q4_0's nibbles less 8; Q4_K's sub-block
+                // b % 8 of weight block b / 8, with its own scale and min).
+                let o = type == .q4_K ? (r * (nb / 8) + b / 8) * 144 : (r * nb + b) * type.bytesPerBlock
                 func half(_ at: Int) -> Double { Double(Float16(bitPattern: UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8)) }
-                let dw = half(o), m = type == .q4_1 ? half(o + 2) : 0
+                let k4 = type == .q4_K ? Self.k4Scales(bytes, at: o) : nil
+                let dw = k4.map { Double($0.ds[b % 8]) } ?? half(o)
+                let m = k4.map { -Double($0.dm[b % 8]) } ?? (type == .q4_1 || type == .q5_1 ? half(o + 2) : 0)
                 var sumi = 0.0, sumq = 0.0
                 for j in 0..<32 {
                     let n: Int
                     switch type {
                     case .q8_0: n = Int(Int8(bitPattern: bytes[o + 2 + j]))
+                    case .q4_K: n = Int(bytes[o + 16 + 32 * (b % 8 / 2) + j] >> (4 * UInt8(b % 2))) & 15
+                    case .q5_0, .q5_1:
+                        let end = o + type.bytesPerBlock
+                        let qh = (0..<4).reduce(0) { $0 | Int(bytes[end - 20 + $1]) << (8 * $1) }
+                        let byte = Int(bytes[end - 16 + j % 16])
+                        n = ((j < 16 ? byte & 15 : byte >> 4) | ((qh >> j) & 1) << 4) - (type == .q5_0 ? 16 : 0)
                     default:
                         let byte = Int(bytes[o + (type == .q4_1 ? 4 : 2) + j % 16])
                         n = (j < 16 ? byte & 15 : byte >> 4) - (type == .q4_0 ? 8 : 0)
@@ -115,8 +138,10 @@ import Testing
 
     @Test(arguments: types)
     func everyLevelSumsTheExactBlockProducts(_ type: GGMLType) throws {
-        // 1, 2, 3, 5 and 7 blocks: every remainder of the 2- and 4-block steps.
-        for (rows, cols) in [(1, 32), (7, 64), (13, 96), (50, 160), (9, 224), (192, 576), (40, 1536)] {
+        // 1, 2, 3, 5 and 7 blocks: every remainder of the 2- and 4-block steps (Q4_K: whole blocks of 256).
+        let shapes = type == .q4_K ? [(1, 256), (7, 512), (50, 768), (40, 1536)]
+            : [(1, 32), (7, 64), (13, 96), (50, 160), (9, 224), (192, 576), (40, 1536)]
+        for (rows, cols) in shapes {
             try Self.run(type, rows: rows, cols: cols, seed: UInt64(rows * 31 + cols))
         }
     }
@@ -125,7 +150,7 @@ import Testing
     /// product, at every level, for every remainder of the 4-vector groups and odd block counts.
     @Test(arguments: types)
     func severalVectorsHaveTheBitsOfOne(_ type: GGMLType) throws {
-        for (rows, cols) in [(13, 96), (20, 160), (64, 576)] {
+        for (rows, cols) in type == .q4_K ? [(13, 256), (20, 768)] : [(13, 96), (20, 160), (64, 576)] {
             var rng = SplitMix64(seed: UInt64(rows + cols))
             let bytes = Reference.randomBlocks(type, elements: rows * cols, rng: &rng)
             let batch = 9
@@ -155,7 +180,7 @@ import Testing
     }
 
     @Test func otherTypesDoNotTakeEightBitInputs() {
-        for type in [GGMLType.f32, .f16, .bf16, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K, .q2_K, .q3_K, .iq4_NL, .iq4_XS] {
+        for type in [GGMLType.f32, .f16, .bf16, .q5_K, .q6_K, .q2_K, .q3_K, .iq4_NL, .iq4_XS] {
             #expect(pk_q8_supported(type.rawValue) == 0, "\(type)")
             #expect(!ActivationPrecision.q8.quantizes(type))
         }

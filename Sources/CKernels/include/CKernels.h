@@ -63,7 +63,7 @@ void pk_screen_q8_0(int isa, const void *w, size_t rowBytes, long r0, long r1, l
                     const float *xabs, float *approx, float *radius);
 
 /// The opt-in 8-bit activation products (q8.c; DESIGN.md, "Numerics"). Whether `type` has them
-/// (Q4_0, Q4_1, Q8_0).
+/// (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K).
 int pk_q8_supported(uint32_t type);
 /// Bytes of a quantized vector of `cols` elements (a multiple of 32).
 size_t pk_q8_bytes(long cols);
@@ -74,7 +74,7 @@ void pk_quantize_q8(const float *x, long cols, void *q8);
 /// The level pk_gemv_q8 runs at when asked for `isa` (AVX-512 needs VNNI besides; else AVX2).
 int pk_q8_level(int isa);
 /// out[r - r0] = Σ_b d_w · d_x · (exact integer dot of block b) (+ Q4_1's min · d_x · Σ q) for rows
-/// [r0, r1) of a Q4_0, Q4_1 or Q8_0 matrix and a vector quantized by pk_quantize_q8. The float sums
+/// [r0, r1) of a Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 or Q4_K matrix (Q4_K: per sub-block of 32, its scale and min) and a vector quantized by pk_quantize_q8. The float sums
 /// run in each level's own order (results differ between levels by float rounding only).
 void pk_gemv_q8(int isa, uint32_t type, const void *w, size_t rowBytes, long r0, long r1, long cols, const void *q8,
                 float *out);
