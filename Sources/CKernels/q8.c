@@ -7,11 +7,11 @@
 //
 // A quantized vector of n = cols / 32 blocks lives in one buffer (pk_q8_bytes), laid out so the
 // kernels load it whole: qs[n · 32] int8; d[n] float scales; s[n] = d · Σ q (the min term of
-// Q4_1); c8[n · 8] and c128[n · 8] int32, −8 and −128 times the sums of each 4 consecutive q;
-// d8[n · 8], each scale 8 times (two blocks' scales load as one 16-lane vector).
+// Q4_1, Q5_1 and Q4_K); c8[n · 8] and c128[n · 8] int32, −8 and −128 times the sums of each 4
+// consecutive q; d8[n · 8], each scale 8 times (two blocks' scales load as one 16-lane vector).
 // Those corrections turn the unsigned products the byte instructions take into the signed ones:
-// Σ (n − 8) · q = Σ n · q − 8 · Σ q for Q4_0's nibbles, Σ w · q = Σ (w + 128) · q − 128 · Σ q for
-// Q8_0's bytes, per group of 4 as the instructions sum them.
+// Σ (n − 8) · q = Σ n · q − 8 · Σ q for Q4_0's nibbles (twice that for Q5_0's −16), and
+// Σ w · q = Σ (w + 128) · q − 128 · Σ q for Q8_0's bytes, per group of 4 as the instructions sum them.
 #include "CKernels.h"
 #include "half.h"
 
@@ -102,7 +102,10 @@ void pk_quantize_q8(const float *x, long cols, void *q8) {
         for (int g = 0; g < 8; g++) {
             int gs = 0;
             for (int j = 4 * g; j < 4 * g + 4; j++) {
-                const int q = (int)roundf(xb[j] * id);
+                // |t| ≤ 127 for finite x; an infinite x makes the scale infinite (and the products
+                // NaN, as the float path's would be) and t NaN, which must not reach the int cast.
+                const float t = xb[j] * id;
+                const int q = t == t ? (int)roundf(t > 127.0f ? 127.0f : t < -127.0f ? -127.0f : t) : 0;
                 qs[b * 32 + j] = (int8_t)q;
                 gs += q;
             }

@@ -68,6 +68,30 @@ import Testing
         #expect(pk_q8_bytes(cols) == cols + 8 * nb + 96 * nb)
     }
 
+    /// An infinite input gives its block an infinite scale and every product with it NaN (as the
+    /// float path gives non-finite logits); a NaN input quantizes to 0. Neither traps.
+    @Test func nonFiniteInputsQuantizeWithoutTrapping() throws {
+        var x = [Float](repeating: 0.5, count: 64)
+        x[3] = .infinity
+        x[40] = .nan
+        let vectors = Q8Vectors(maxCols: 64)
+        let p = vectors.quantize(x, cols: 64)
+        let qs = Array(UnsafeBufferPointer(start: p.assumingMemoryBound(to: Int8.self), count: 64))
+        let d = Array(UnsafeBufferPointer(start: (p + 64).assumingMemoryBound(to: Float.self), count: 2))
+        #expect(d[0] == .infinity && qs[0..<32].allSatisfy { $0 == 0 })
+        #expect(d[1] == 0.5 / 127 && qs[40] == 0 && qs[32] == 127)
+        var rng = SplitMix64(seed: 3)
+        let bytes = Reference.randomBlocks(.q8_0, elements: 64, rng: &rng)
+        try bytes.withUnsafeBytes { raw in
+            let m = try QuantizedMatrix(type: .q8_0, rows: 1, cols: 64, data: raw.baseAddress!)
+            for isa in Dequantize.isaLevels {
+                var out: [Float] = [0]
+                m.multiply(q8: p, into: &out, pool: Self.pool, isa: isa)
+                #expect(out[0].isNaN, "isa \(isa): \(out[0])")
+            }
+        }
+    }
+
     /// Rows × cols of `type` times one random vector at every level: each output within float32
     /// rounding (1e-5 of Σ|terms|) of the float64 sum over blocks of d_w · d_x · (integer dot)
     /// (+ Q4_1's min · d_x · Σ q), and a whole matrix's within 2e-2 (relative L2) of the exact product.
