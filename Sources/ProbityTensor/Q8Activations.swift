@@ -71,12 +71,9 @@ extension QuantizedMatrix {
     func multiply(q8: UnsafeRawPointer, into out: UnsafeMutablePointer<Float>, pool: ThreadPool, isa: Int32) {
         precondition(takesQ8, "\(type.name) has no 8-bit activation kernel")
         guard rows > 0 else { return }
-        let chunk = max(8, (rows + pool.threadCount * 8 - 1) / (pool.threadCount * 8))
-        let chunks = (rows + chunk - 1) / chunk
-        let (type, rowBytes, cols, data, rows) = (self.type.rawValue, self.rowBytes, self.cols, self.data, self.rows)
-        pool.parallelFor(chunks) { c in
-            let r0 = c * chunk
-            pk_gemv_q8(isa, type, data, rowBytes, r0, min(r0 + chunk, rows), cols, q8, out + r0)
+        let (type, rowBytes, cols, data) = (self.type.rawValue, self.rowBytes, self.cols, self.data)
+        Self.forEachRowChunk(0..<rows, pool: pool) { r0, r1 in
+            pk_gemv_q8(isa, type, data, rowBytes, r0, r1, cols, q8, out + r0)
         }
     }
 
@@ -109,13 +106,10 @@ extension QuantizedMatrix {
         }
         guard vectors > 0, rows > 0 else { return }
         q8.quantize(x, vectors: vectors, stride: ldx, cols: cols)
-        let chunk = max(8, (rows + pool.threadCount * 8 - 1) / (pool.threadCount * 8))
-        let chunks = (rows + chunk - 1) / chunk
-        let (type, rowBytes, cols, data, rows) = (self.type.rawValue, self.rowBytes, self.cols, self.data, self.rows)
+        let (type, rowBytes, cols, data) = (self.type.rawValue, self.rowBytes, self.cols, self.data)
         let (base, stride, isa) = (q8.slot(0), q8.stride, pk_best_isa())
-        pool.parallelFor(chunks) { c in
-            let r0 = c * chunk
-            pk_gemv_q8_multi(isa, type, data, rowBytes, r0, min(r0 + chunk, rows), cols, base, stride, vectors, out, ldo)
+        Self.forEachRowChunk(0..<rows, pool: pool) { r0, r1 in
+            pk_gemv_q8_multi(isa, type, data, rowBytes, r0, r1, cols, base, stride, vectors, out, ldo)
         }
     }
 }
@@ -132,26 +126,16 @@ extension MatrixGroup {
             multiplyVectors(x, vectors: vectors, into: outs, pool: pool)
             return
         }
-        precondition(matrices.count == outs.count, "one output per matrix")
         guard vectors > 0 else { return }
         let cols = matrices.first?.cols ?? 0
         q8.quantize(x, vectors: vectors, stride: cols, cols: cols)
         let (base, stride, isa) = (q8.slot(0), q8.stride, pk_best_isa())
-        items.withUnsafeBufferPointer { work in
-            matrices.withUnsafeBufferPointer { ms in
-                outs.withUnsafeBufferPointer { os in
-                    pool.parallelFor(work.count) { i in
-                        let (m, r0, r1) = work[i]
-                        let w = ms[m]
-                        if w.takesQ8 {
-                            pk_gemv_q8_multi(isa, w.type.rawValue, w.data, w.rowBytes, r0, r1, w.cols, base, stride,
-                                             vectors, os[m], w.rows)
-                        } else {
-                            pk_gemv_multi(isa, w.type.rawValue, w.data, w.rowBytes, r0, r1, w.cols, x, w.cols, vectors,
-                                          os[m], w.rows)
-                        }
-                    }
-                }
+        forEachItem(outs, pool: pool) { w, r0, r1, out in
+            if w.takesQ8 {
+                pk_gemv_q8_multi(isa, w.type.rawValue, w.data, w.rowBytes, r0, r1, w.cols, base, stride, vectors, out,
+                                 w.rows)
+            } else {
+                pk_gemv_multi(isa, w.type.rawValue, w.data, w.rowBytes, r0, r1, w.cols, x, w.cols, vectors, out, w.rows)
             }
         }
     }
@@ -168,23 +152,14 @@ extension MatrixGroup {
             multiply(x, into: outs, pool: pool)
             return
         }
-        precondition(matrices.count == outs.count, "one output per matrix")
         let cols = matrices.first?.cols ?? 0
         let q8 = vectors.quantize(x, cols: cols)
         let isa = pk_best_isa()
-        items.withUnsafeBufferPointer { work in
-            matrices.withUnsafeBufferPointer { ms in
-                outs.withUnsafeBufferPointer { os in
-                    pool.parallelFor(work.count) { i in
-                        let (m, r0, r1) = work[i]
-                        let w = ms[m]
-                        if w.takesQ8 {
-                            pk_gemv_q8(isa, w.type.rawValue, w.data, w.rowBytes, r0, r1, w.cols, q8, os[m] + r0)
-                        } else {
-                            pk_gemv(isa, w.type.rawValue, w.data, w.rowBytes, r0, r1, w.cols, x, os[m] + r0)
-                        }
-                    }
-                }
+        forEachItem(outs, pool: pool) { w, r0, r1, out in
+            if w.takesQ8 {
+                pk_gemv_q8(isa, w.type.rawValue, w.data, w.rowBytes, r0, r1, w.cols, q8, out + r0)
+            } else {
+                pk_gemv(isa, w.type.rawValue, w.data, w.rowBytes, r0, r1, w.cols, x, out + r0)
             }
         }
     }

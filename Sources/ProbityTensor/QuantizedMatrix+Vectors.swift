@@ -24,14 +24,8 @@ extension QuantizedMatrix {
         precondition(vectors >= 0 && ldx >= cols && ldo >= 1 && range.lowerBound >= 0 && range.upperBound <= rows,
                      "bad multiplyVectors call")
         guard vectors > 0, !range.isEmpty else { return }
-        let count = range.count
-        // The chunking of multiplyRows: any chunking gives the same bits.
-        let chunk = max(8, (count + pool.threadCount * 8 - 1) / (pool.threadCount * 8))
-        let chunks = (count + chunk - 1) / chunk
         let (type, rowBytes, cols, data) = (self.type.rawValue, self.rowBytes, self.cols, self.data)
-        pool.parallelFor(chunks) { c in
-            let r0 = range.lowerBound + c * chunk
-            let r1 = min(r0 + chunk, range.upperBound)
+        Self.forEachRowChunk(range, pool: pool) { r0, r1 in
             pk_gemv_multi(isa, type, data, rowBytes, r0, r1, cols, x, ldx, vectors, out, ldo)
         }
     }
@@ -42,20 +36,10 @@ extension MatrixGroup {
     /// `vectors` rows of x, each equal bit for bit to `multiply(x_b, into:, pool:)`; one pool dispatch.
     public func multiplyVectors(_ x: UnsafePointer<Float>, vectors: Int, into outs: [UnsafeMutablePointer<Float>],
                                 pool: ThreadPool) {
-        precondition(matrices.count == outs.count, "one output per matrix")
         guard vectors > 0 else { return }
         let isa = pk_best_isa()
-        items.withUnsafeBufferPointer { work in
-            matrices.withUnsafeBufferPointer { ms in
-                outs.withUnsafeBufferPointer { os in
-                    pool.parallelFor(work.count) { i in
-                        let (m, r0, r1) = work[i]
-                        let w = ms[m]
-                        pk_gemv_multi(isa, w.type.rawValue, w.data, w.rowBytes, r0, r1, w.cols, x, w.cols, vectors,
-                                      os[m], w.rows)
-                    }
-                }
-            }
+        forEachItem(outs, pool: pool) { w, r0, r1, out in
+            pk_gemv_multi(isa, w.type.rawValue, w.data, w.rowBytes, r0, r1, w.cols, x, w.cols, vectors, out, w.rows)
         }
     }
 }

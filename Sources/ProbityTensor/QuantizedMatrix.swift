@@ -88,19 +88,25 @@ public struct QuantizedMatrix: @unchecked Sendable {
         }
     }
 
+    /// Calls body(r0, r1) across the pool for chunks of `range`: enough chunks to balance threads
+    /// that run at uneven speeds, few enough to stay cheap. Row products are independent, so any
+    /// chunking gives the same bits.
+    static func forEachRowChunk(_ range: Range<Int>, pool: ThreadPool, _ body: (Int, Int) -> Void) {
+        let count = range.count
+        let chunk = max(8, (count + pool.threadCount * 8 - 1) / (pool.threadCount * 8))
+        pool.parallelFor((count + chunk - 1) / chunk) { c in
+            let r0 = range.lowerBound + c * chunk
+            body(r0, min(r0 + chunk, range.upperBound))
+        }
+    }
+
     /// Row chunks across the pool; each row is read once for the whole (small) batch.
     private func multiplyRows(
         _ x: UnsafePointer<Float>, batch: Int, rows rowRange: Range<Int>,
         into out: UnsafeMutablePointer<Float>, pool: ThreadPool, isa: Int32
     ) {
-        let count = rowRange.count
-        // Enough chunks to balance threads that run at uneven speeds, few enough to stay cheap.
-        let chunk = max(8, (count + pool.threadCount * 8 - 1) / (pool.threadCount * 8))
-        let chunks = (count + chunk - 1) / chunk
         let (type, rowBytes, cols, data, rows) = (self.type.rawValue, self.rowBytes, self.cols, self.data, self.rows)
-        pool.parallelFor(chunks) { c in
-            let r0 = rowRange.lowerBound + c * chunk
-            let r1 = min(r0 + chunk, rowRange.upperBound)
+        Self.forEachRowChunk(rowRange, pool: pool) { r0, r1 in
             if batch == 1 {
                 pk_gemv(isa, type, data, rowBytes, r0, r1, cols, x, out + r0)
             } else {
@@ -191,15 +197,22 @@ public final class MatrixGroup: @unchecked Sendable {
 
     /// outs[i][r] = Σ_c matrices[i][r, c] · x[c], each equal to `multiply(x, batch: 1, …)` bit for bit.
     public func multiply(_ x: UnsafePointer<Float>, into outs: [UnsafeMutablePointer<Float>], pool: ThreadPool) {
-        precondition(matrices.count == outs.count, "one output per matrix")
         let isa = pk_best_isa()
+        forEachItem(outs, pool: pool) { w, r0, r1, out in
+            pk_gemv(isa, w.type.rawValue, w.data, w.rowBytes, r0, r1, w.cols, x, out + r0)
+        }
+    }
+
+    /// Calls body(matrix, r0, r1, its output) for every work item, in one pool dispatch.
+    func forEachItem(_ outs: [UnsafeMutablePointer<Float>], pool: ThreadPool,
+                     _ body: (QuantizedMatrix, Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+        precondition(matrices.count == outs.count, "one output per matrix")
         items.withUnsafeBufferPointer { work in
             matrices.withUnsafeBufferPointer { ms in
                 outs.withUnsafeBufferPointer { os in
                     pool.parallelFor(work.count) { i in
                         let (m, r0, r1) = work[i]
-                        let w = ms[m]
-                        pk_gemv(isa, w.type.rawValue, w.data, w.rowBytes, r0, r1, w.cols, x, os[m] + r0)
+                        body(ms[m], r0, r1, os[m])
                     }
                 }
             }

@@ -56,20 +56,8 @@ import ProbityTestSupport
     /// An audit in the 8-bit mode says so in its settings (a key the default report lacks), and the
     /// report still meets the schema and reads back.
     @Test func anAuditInEightBitsSaysSo() throws {
-        let dir = try CLI.scratch()
-        let path = try AuditCLITests.suite(dir, expect: "fires")
-        let schemaData = try Data(contentsOf: URL(fileURLWithPath: AuditCLITests.repo + "/docs/report.schema.json"))
-        let schema = JSONSchemaValidator(root: try #require(try JSONSerialization.jsonObject(with: schemaData) as? [String: Any]))
-        for (flags, want) in [([String](), nil), (["--activations", "q8"], "q8")] as [([String], String?)] {
-            let out = dir.appendingPathComponent("r\(flags.count).json").path
-            let r = try CLI.run(["audit", path, "--out", out, "--junit", out + ".xml", "--threads", "2"] + flags)
-            #expect(r.status == 0, "\(r.stderr)")
-            let data = try Data(contentsOf: URL(fileURLWithPath: out))
-            let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-            let settings = try #require(object["settings"] as? [String: Any])
-            #expect(settings["activations"] as? String == want)
-            #expect(schema.validate(object) == [])
-            #expect(try AuditReport.decode(data, path: out).settings.activations?.rawValue == want)
+        try KVCacheCLITests.auditNamesItsSetting("activations", flags: ["--activations", "q8"], value: "q8") {
+            $0.activations?.rawValue
         }
     }
 }

@@ -39,20 +39,27 @@ import ProbityTestSupport
     /// An audit with the half cache says so in its settings (a key the default report lacks), and
     /// the report still meets the schema and reads back.
     @Test func anAuditWithAHalfCacheSaysSo() throws {
+        try Self.auditNamesItsSetting("kv_cache", flags: ["--kv-cache", "f16"], value: "f16") { $0.kvCache?.rawValue }
+    }
+
+    /// Audits a small suite without and with `flags`: `settings[key]` is absent, then `value`; both
+    /// reports meet the schema and read back with `read` giving the same.
+    static func auditNamesItsSetting(_ key: String, flags: [String], value: String,
+                                     read: (AuditReport.Settings) -> String?) throws {
         let dir = try CLI.scratch()
         let path = try AuditCLITests.suite(dir, expect: "fires")
         let schemaData = try Data(contentsOf: URL(fileURLWithPath: AuditCLITests.repo + "/docs/report.schema.json"))
         let schema = JSONSchemaValidator(root: try #require(try JSONSerialization.jsonObject(with: schemaData) as? [String: Any]))
-        for (flags, want) in [([String](), nil), (["--kv-cache", "f16"], "f16")] as [([String], String?)] {
+        for (flags, want) in [([String](), nil), (flags, value)] as [([String], String?)] {
             let out = dir.appendingPathComponent("r\(flags.count).json").path
             let r = try CLI.run(["audit", path, "--out", out, "--junit", out + ".xml", "--threads", "2"] + flags)
             #expect(r.status == 0, "\(r.stderr)")
             let data = try Data(contentsOf: URL(fileURLWithPath: out))
             let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
             let settings = try #require(object["settings"] as? [String: Any])
-            #expect(settings["kv_cache"] as? String == want)
+            #expect(settings[key] as? String == want)
             #expect(schema.validate(object) == [])
-            #expect(try AuditReport.decode(data, path: out).settings.kvCache?.rawValue == want)
+            #expect(read(try AuditReport.decode(data, path: out).settings) == want)
         }
     }
 }

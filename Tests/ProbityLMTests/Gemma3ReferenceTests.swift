@@ -146,11 +146,7 @@ enum Gemma3Reference {
         let short = fixture.prompts.filter { $0.tokens.count <= 48 }
         #expect(short.count >= 3)
         for p in short {
-            let session = try q8.makeSession(capacity: p.tokens.count)
-            var logits: [Float] = []
-            for (i, t) in p.tokens.enumerated() {
-                logits = try session.forward([t], logits: i == p.tokens.count - 1 ? .last : LogitsRequest.none)
-            }
+            let logits = try Q8ActivationModelTests.decodeLast(q8, p.tokens)
             let ref = float64Logits(model.output, width: model.info.width, vocab: model.info.vocabularySize, final: p.f64Final)
             let rel = relativeL2(logits, ref)
             #expect(rel <= 0.05, "\(p.name): q8 rel L2 \(rel) vs float64")

@@ -11,7 +11,7 @@ import ProbityTestSupport
 
 @Suite(.serialized) struct Q8ActivationModelTests {
     /// The last position's logits of `tokens` fed one decode step at a time.
-    static func decodeLast(_ model: LlamaModel, _ tokens: [Int]) throws -> [Float] {
+    static func decodeLast(_ model: any LanguageModel, _ tokens: [Int]) throws -> [Float] {
         let session = try model.makeSession(capacity: tokens.count)
         var logits: [Float] = []
         for (i, t) in tokens.enumerated() {

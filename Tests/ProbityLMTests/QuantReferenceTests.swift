@@ -113,11 +113,7 @@ enum QuantReference {
         let model = try LlamaModel(gguf: gguf, pool: ThreadPool(threads: 2), activations: .q8)
         var worst = 0.0
         for p in fixture.prompts {
-            let session = try model.makeSession(capacity: p.tokens.count)
-            var last: [Float] = []
-            for (i, t) in p.tokens.enumerated() {
-                last = try session.forward([t], logits: i == p.tokens.count - 1 ? .last : LogitsRequest.none)
-            }
+            let last = try Q8ActivationModelTests.decodeLast(model, p.tokens)
             let ref = float64Logits(model.output, width: model.info.width, vocab: model.info.vocabularySize, final: p.f64FinalLast)
             let rel = relativeL2(last, ref)
             worst = max(worst, rel)
