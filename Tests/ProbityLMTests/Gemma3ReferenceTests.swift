@@ -137,9 +137,9 @@ enum Gemma3Reference {
     }
 
     /// The opt-in 8-bit activation mode (docs/KERNELS.md), on the prompts of at most 48 tokens fed
-    /// as decode steps (the only products it changes; here the Q8_0 head and any Q4_0/Q4_1/Q8_0
-    /// blocks, the K-quant matrices stay float32): within 0.05 of float64 with float64's top-1
-    /// (measured 0.006–0.020 on the 14 such prompts; llama.cpp's own range here is 0.015–0.117).
+    /// as decode steps (the only products it changes; here the Q8_0 head and the Q4_K, Q5_0 and
+    /// Q8_0 matrices, the Q6_K ones stay float32): within 0.1 of float64 with float64's top-1
+    /// (measured 0.011–0.051 on the 14 such prompts; llama.cpp's own range here is 0.015–0.117).
     @Test func eightBitDecodeStaysNearFloat64() throws {
         let q8 = try Gemma3Model(gguf: GGUFFile(path: try TestData.gemma3ModelPath()), pool: ThreadPool(threads: 2),
                                  activations: .q8)
@@ -149,7 +149,7 @@ enum Gemma3Reference {
             let logits = try Q8ActivationModelTests.decodeLast(q8, p.tokens)
             let ref = float64Logits(model.output, width: model.info.width, vocab: model.info.vocabularySize, final: p.f64Final)
             let rel = relativeL2(logits, ref)
-            #expect(rel <= 0.05, "\(p.name): q8 rel L2 \(rel) vs float64")
+            #expect(rel <= 0.1, "\(p.name): q8 rel L2 \(rel) vs float64")
             #expect(argmax(logits) == p.f64TopIDs[0], "\(p.name): q8 top-1 differs from float64")
             print("gemma3 q8 \(p.name) (\(p.tokens.count) tokens): rel L2 vs f64 \(String(format: "%.4f", rel))")
         }
