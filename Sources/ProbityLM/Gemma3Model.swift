@@ -334,7 +334,7 @@ final class Gemma3Pass: ForwardPass {
                 w.gate.multiply(s.xn, batch: n, into: s.gate, pool: pool)
                 w.up.multiply(s.xn, batch: n, into: s.up, pool: pool)
             }
-            Vec.geluTanhMul(s.gate, s.up, n * c.ffnWidth)
+            Vec.geluTanhMul(s.gate, s.up, n * c.ffnWidth, pool: pool)
             w.down.multiply(s.gate, batch: n, precision: m.activations, vectors: q8, into: s.proj, pool: pool)
             rmsNorm(s.proj, rows: n, weight: w.ffnPostNorm, into: s.proj)
             chunk.hook(.mlpOut(l), s.proj)

@@ -377,7 +377,7 @@ final class LlamaPass: ForwardPass {
                 a.gate.apply(s.xn, batch: n, into: s.gate)
                 a.up.apply(s.xn, batch: n, into: s.up)
             }
-            Vec.siluMul(s.gate, s.up, n * c.ffnWidth)
+            Vec.siluMul(s.gate, s.up, n * c.ffnWidth, pool: pool)
             product(w.down, s.gate, rows: n, into: s.proj)
             if let a = w.lora { a.down.apply(s.gate, batch: n, into: s.proj) }
             chunk.hook(.mlpOut(l), s.proj)

@@ -37,6 +37,30 @@ public enum Vec {
         pk_gelu_tanh_mul(level, gate, up, n)
     }
 
+    /// `siluMul` over a prompt chunk's rows, in pieces across `pool`: each element's result has
+    /// the bits of the serial call.
+    public static func siluMul(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, _ n: Int,
+                               pool: ThreadPool) {
+        inPieces(n, pool: pool) { i, k in pk_silu_mul(level, gate + i, up + i, k) }
+    }
+
+    /// `geluTanhMul` in pieces across `pool`, each element with the bits of the serial call.
+    public static func geluTanhMul(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, _ n: Int,
+                                   pool: ThreadPool) {
+        inPieces(n, pool: pool) { i, k in pk_gelu_tanh_mul(level, gate + i, up + i, k) }
+    }
+
+    /// Calls `body(start, count)` over `0..<n` in one piece per thread (one piece in all when `n`
+    /// is too small for the hand-off to pay), pieces a multiple of 16 elements long.
+    private static func inPieces(_ n: Int, pool: ThreadPool, _ body: (Int, Int) -> Void) {
+        let pieces = n >= 4096 ? pool.threadCount : 1
+        let size = ((n + pieces - 1) / pieces + 15) / 16 * 16
+        pool.parallelFor(pieces) { p in
+            let start = p * size
+            if start < n { body(start, min(size, n - start)) }
+        }
+    }
+
     /// x += y.
     public static func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) {
         pk_add(level, x, y, n)
