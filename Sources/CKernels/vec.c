@@ -1,6 +1,6 @@
 // Vector kernels of the forward pass (ProbityTensor's Vec): portable C and AVX2/FMA versions
 // chosen at run time. Sums of squares are kept in double, as ggml keeps rms_norm's sum;
-// exponentials are libm's expf, never an approximation.
+// the gated activations and their exponential are in activation.c.
 #include "CKernels.h"
 
 #include <math.h>
@@ -106,21 +106,3 @@ void pk_rms_norm(int isa, const float *x, const float *w, float eps, long n, flo
     const float scale = (float)(1.0 / sqrt(sum / (double)(n > 0 ? n : 1) + (double)eps));
     DISPATCH(mul3_avx2(x, scale, w, out, n), mul3_generic(x, scale, w, out, n));
 }
-
-void pk_gelu_tanh_mul(int isa, float *gate, const float *up, long n) {
-    (void)isa;  // one portable loop: the cost is tanhf
-    const float c = 0.7978845608028654f;  // sqrt(2/pi)
-    for (long i = 0; i < n; i++) {
-        const float g = gate[i];
-        gate[i] = 0.5f * g * (1.0f + tanhf(c * (g + 0.044715f * g * g * g))) * up[i];
-    }
-}
-
-void pk_silu_mul(int isa, float *gate, const float *up, long n) {
-    (void)isa;  // one portable loop: the cost is expf
-    for (long i = 0; i < n; i++) {
-        const float g = gate[i];
-        gate[i] = g / (1.0f + expf(-g)) * up[i];
-    }
-}
-

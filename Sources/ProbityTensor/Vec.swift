@@ -99,11 +99,13 @@ extension Vec {
             zip(gate, up).map { g, u in Double(g) / (1 + exp(-Double(g))) * Double(u) }
         }
 
-        /// gelu_tanh(gate) · up in double.
+        /// gelu_tanh(gate) · up in double, as x / (1 + exp(−2u)): the same function as
+        /// 0.5·x·(1 + tanh(u)), without the cancellation in 1 + tanh(u) for negative x.
         public static func geluTanhMul(_ gate: [Float], _ up: [Float]) -> [Double] {
             zip(gate, up).map { g, u in
                 let x = Double(g)
-                return 0.5 * x * (1 + tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x))) * Double(u)
+                let twiceU = 2 * (2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)
+                return x / (1 + exp(-twiceU)) * Double(u)
             }
         }
 
