@@ -4,8 +4,9 @@
 // max score, sum of exponentials) and records merge exactly as softmax over the union would.
 //
 // Every instruction set level gives the same bits: each score is a fused multiply-add chain over
-// the head's dimensions in order, each output a chain over positions in order, exponentials are
-// libm's expf and the denominators are summed in double.
+// the head's dimensions in order, each output a chain over positions in order, a tile's
+// exponentials are activation.c's (the same bits at every level), merges' libm's expf, and the
+// denominators are summed in double.
 //
 // A cache may hold IEEE halves instead of floats: each kernel then widens its loads to float in
 // registers (F16C or AVX-512's conversion, exact), so a half cache gives the bits the float kernel
@@ -30,17 +31,21 @@ enum { TILE = PK_ATTENTION_TILE, GROUP = 3 };
 // Element i of a cache array: floats, or halves when H (a constant in every specialised caller).
 #define AT(p, i, H) ((H) ? pk_widen_half(((const uint16_t *)(p))[i]) : ((const float *)(p))[i])
 
-// In place over the first `count` raw dots: s = scale · s, then s = expf(s - max); the record's
-// max and sum follow o.
+// In place over the first `count` raw dots: s = scale · s, then s = e^(s - max) by the
+// activations' vectorised exponential (activation.c: the same bits at every level); the record's
+// max and sum follow o. The sum is kept in double in four interleaved parts, added in a fixed order.
 static void exponentiate(float *s, long count, float scale, float *rec, long dim) {
     for (long t = 0; t < count; t++) s[t] *= scale;
     float m = s[0];
     for (long t = 1; t < count; t++) m = s[t] > m ? s[t] : m;
-    double sum = 0;
-    for (long t = 0; t < count; t++) {
-        s[t] = expf(s[t] - m);
-        sum += s[t];
-    }
+    for (long t = 0; t < count; t++) s[t] -= m;
+    pk_exp_f32(pk_best_isa(), s, s, count);
+    double part[4] = {0, 0, 0, 0};
+    long t = 0;
+    for (; t + 4 <= count; t += 4)
+        for (int k = 0; k < 4; k++) part[k] += s[t + k];
+    double sum = (part[0] + part[1]) + (part[2] + part[3]);
+    for (; t < count; t++) sum += s[t];
     rec[dim] = m;
     rec[dim + 1] = (float)sum;
 }

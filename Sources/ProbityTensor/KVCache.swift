@@ -118,8 +118,9 @@ public final class KVCache {
     /// Causal attention for `rows` query rows at positions start ..< start + rows, each already
     /// stored: row i (heads · headDim floats of `q`) attends to positions 0 ... start + i, query
     /// head h to KV head h / (heads / kvHeads); out row i gets the heads' outputs side by side.
-    /// Softmax is exact (libm expf, denominators in double) and a position's result has the same
-    /// bits whether it ran in a prompt chunk or alone, at any thread count.
+    /// Softmax is exact to float rounding (exponentials within 1.06 ulp with the same bits at every
+    /// level, denominators in double) and a position's result has the same bits whether it ran in a
+    /// prompt chunk or alone, at any thread count.
     ///
     /// With a `window` w (sliding-window attention), row i attends only to the last w positions,
     /// max(0, start + i − w + 1) ... start + i, as llama.cpp masks a position p₀ from a query at p₁

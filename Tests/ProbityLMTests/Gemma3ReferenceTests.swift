@@ -138,21 +138,42 @@ enum Gemma3Reference {
 
     /// The opt-in 8-bit activation mode (docs/KERNELS.md), on the prompts of at most 48 tokens fed
     /// as decode steps (the only products it changes; here the Q8_0 head and the Q4_K, Q5_0 and
-    /// Q8_0 matrices, the Q6_K ones stay float32): within 0.1 of float64 with float64's top-1
-    /// (measured 0.008–0.073 on the 14 such prompts; llama.cpp's own range here is 0.015–0.117).
+    /// Q8_0 matrices, the Q6_K ones stay float32). One run's distance is a draw (see
+    /// QuantReferenceTests.eightBitDecodeStaysNearFloat64), so each prompt is drawn three times, as
+    /// run and with two one-ulp perturbations of the first block's inputs: the median of the draws
+    /// within 1.5 × the median of llama.cpp's own distances from float64 on its sample, no draw
+    /// beyond 0.5, and float64's top-1 on the unperturbed run wherever it leads by ≥ 0.5. Measured
+    /// on the 14 prompts: median 0.021 (draws 0.008–0.097), llama.cpp's median 0.035 (0.015–0.117).
     @Test func eightBitDecodeStaysNearFloat64() throws {
         let q8 = try Gemma3Model(gguf: GGUFFile(path: try TestData.gemma3ModelPath()), pool: ThreadPool(threads: 2),
                                  activations: .q8)
         let short = fixture.prompts.filter { $0.tokens.count <= 48 }
         #expect(short.count >= 3)
+        var ours = [Double](), llama = [Double]()
         for p in short {
-            let logits = try Q8ActivationModelTests.decodeLast(q8, p.tokens)
             let ref = float64Logits(model.output, width: model.info.width, vocab: model.info.vocabularySize, final: p.f64Final)
-            let rel = relativeL2(logits, ref)
-            #expect(rel <= 0.1, "\(p.name): q8 rel L2 \(rel) vs float64")
-            #expect(argmax(logits) == p.f64TopIDs[0], "\(p.name): q8 top-1 differs from float64")
-            print("gemma3 q8 \(p.name) (\(p.tokens.count) tokens): rel L2 vs f64 \(String(format: "%.4f", rel))")
+            let sampled = stride(from: 0, to: ref.count, by: fixture.sampleStride)
+            llama.append(relativeL2(p.llamaSample.map { Float($0) }, sampled.map { ref[$0] }))
+            var draws = [Double]()
+            for draw in 0..<3 {
+                let logits = try Q8ActivationModelTests.decodeLast(q8, p.tokens,
+                                                                   hooks: draw == 0 ? nil : Q8ActivationModelTests.lastBitNoise(seed: draw))
+                draws.append(relativeL2(logits, ref))
+                if draw == 0, p.f64TopLogits.count >= 2, p.f64TopLogits[0] - p.f64TopLogits[1] >= 0.5 {
+                    #expect(argmax(logits) == p.f64TopIDs[0], "\(p.name): q8 top-1 differs from float64")
+                }
+            }
+            ours += draws
+            #expect(draws.allSatisfy { $0 <= 0.5 }, "\(p.name): q8 rel L2 \(draws) vs float64")
+            print("gemma3 q8 \(p.name) (\(p.tokens.count) tokens): rel L2 vs f64 \(draws.map { String(format: "%.4f", $0) })"
+                  + " (llama.cpp's own \(String(format: "%.4f", llama[llama.count - 1])))")
         }
+        let (m, llamaMedian) = (Q8ActivationModelTests.median(ours), Q8ActivationModelTests.median(llama))
+        #expect(m <= 1.5 * llamaMedian, "q8 median rel L2 \(m) vs float64; llama.cpp's \(llamaMedian)")
+        print("gemma3 q8: median rel L2 vs f64 \(String(format: "%.4f", m)) over \(ours.count) draws"
+              + " (\(String(format: "%.4f", ours.min() ?? 0))–\(String(format: "%.4f", ours.max() ?? 0))),"
+              + " llama.cpp's median \(String(format: "%.4f", llamaMedian))"
+              + " (\(String(format: "%.4f", llama.min() ?? 0))–\(String(format: "%.4f", llama.max() ?? 0)))")
     }
 
     /// llama.cpp quantizes activations to 8 bits, which puts it 0.015–0.117 (rel L2) from the
