@@ -154,17 +154,10 @@ enum Gemma3Reference {
             let ref = float64Logits(model.output, width: model.info.width, vocab: model.info.vocabularySize, final: p.f64Final)
             let sampled = stride(from: 0, to: ref.count, by: fixture.sampleStride)
             llama.append(relativeL2(p.llamaSample.map { Float($0) }, sampled.map { ref[$0] }))
-            var draws = [Double]()
-            for draw in 0..<3 {
-                let logits = try Q8ActivationModelTests.decodeLast(q8, p.tokens,
-                                                                   hooks: draw == 0 ? nil : Q8ActivationModelTests.lastBitNoise(seed: draw))
-                draws.append(relativeL2(logits, ref))
-                if draw == 0, p.f64TopLogits.count >= 2, p.f64TopLogits[0] - p.f64TopLogits[1] >= 0.5 {
-                    #expect(argmax(logits) == p.f64TopIDs[0], "\(p.name): q8 top-1 differs from float64")
-                }
-            }
+            let leads = p.f64TopLogits.count >= 2 && p.f64TopLogits[0] - p.f64TopLogits[1] >= 0.5
+            let draws = try Q8ActivationModelTests.threeDraws(q8, p.tokens, reference: ref,
+                                                              top1: leads ? p.f64TopIDs[0] : nil, p.name)
             ours += draws
-            #expect(draws.allSatisfy { $0 <= 0.5 }, "\(p.name): q8 rel L2 \(draws) vs float64")
             print("gemma3 q8 \(p.name) (\(p.tokens.count) tokens): rel L2 vs f64 \(draws.map { String(format: "%.4f", $0) })"
                   + " (llama.cpp's own \(String(format: "%.4f", llama[llama.count - 1])))")
         }

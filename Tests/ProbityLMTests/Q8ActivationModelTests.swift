@@ -33,6 +33,21 @@ import ProbityTestSupport
         return hooks
     }
 
+    /// The 8-bit mode's distance from `reference` (float64 logits) at the last of `tokens`, drawn
+    /// three times: as run, then with `lastBitNoise` seeds 1 and 2. Expects no draw beyond 0.5 and,
+    /// when `top1` is given, that id as the unperturbed run's argmax.
+    static func threeDraws(_ model: any LanguageModel, _ tokens: [Int], reference: [Double], top1: Int?,
+                           _ label: String) throws -> [Double] {
+        var draws = [Double]()
+        for draw in 0..<3 {
+            let last = try decodeLast(model, tokens, hooks: draw == 0 ? nil : lastBitNoise(seed: draw))
+            draws.append(relativeL2(last, reference))
+            if draw == 0, let top1 { #expect(argmax(last) == top1, "\(label): q8 top-1 differs from float64") }
+        }
+        #expect(draws.allSatisfy { $0 <= 0.5 }, "\(label): q8 rel L2 \(draws) vs float64")
+        return draws
+    }
+
     /// The median of `v` (not empty).
     static func median(_ v: [Double]) -> Double {
         let s = v.sorted()

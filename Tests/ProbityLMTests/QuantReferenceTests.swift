@@ -124,17 +124,10 @@ enum QuantReference {
                 let sampled = stride(from: 0, to: ref.count, by: fixture.sampleStride)
                 let llamaOwn = relativeL2(p.llamaSample.map { Float($0) }, sampled.map { ref[$0] })
                 llama.append(llamaOwn)
-                var draws = [Double]()
-                for draw in 0..<3 {
-                    let last = try Q8ActivationModelTests.decodeLast(model, p.tokens,
-                                                                     hooks: draw == 0 ? nil : Q8ActivationModelTests.lastBitNoise(seed: draw))
-                    draws.append(relativeL2(last, ref))
-                    if draw == 0, let margin = p.f64Margins.last, margin >= 0.5 {
-                        #expect(argmax(last) == p.f64TopIDs[0], "\(type) \(p.name): q8 top-1 differs from float64")
-                    }
-                }
+                let leads = (p.f64Margins.last ?? 0) >= 0.5
+                let draws = try Q8ActivationModelTests.threeDraws(model, p.tokens, reference: ref,
+                                                                  top1: leads ? p.f64TopIDs[0] : nil, "\(type) \(p.name)")
                 ours += draws
-                #expect(draws.allSatisfy { $0 <= 0.5 }, "\(type) \(p.name): q8 rel L2 \(draws) vs float64")
                 print("\(type) q8 \(p.name): rel L2 vs float64 \(draws.map { String(format: "%.4f", $0) })"
                       + " (llama.cpp's own \(String(format: "%.4f", llamaOwn)))")
             }
