@@ -2,11 +2,12 @@
 // exponential they share, vectorised with the same bits at every instruction set level.
 //
 // e^x: Cody–Waite reduction x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two so n·ln2 loses
-// nothing), e^r by its Taylor series through r^7 (the first term left out, r^8/8!, is below
-// 5e-9 of the result on that interval), and 2^n written into the exponent. Each step is one IEEE
-// operation — a fused multiply-add rounds once — and the portable C performs the same steps in
-// the same order as the AVX2 and AVX-512 lanes, so every level gives the same bits. Measured
-// against float64 exp on a dense sweep of the range (the tests): within 1 ulp. Results below the
+// nothing), e^r by its Taylor series through r^7 (the first term left out, r^8/8!, is at most
+// 7.3e-9 of the result on that interval), and 2^n written into the exponent. Each step is one
+// IEEE operation — a fused multiply-add rounds once — and the portable C performs the same steps
+// in the same order as the AVX2 and AVX-512 lanes, so every level gives the same bits. Against
+// float64 exp over every float of the range: within 1.059 ulp (checked once exhaustively; the
+// tests take every 251st float and compare the levels bit for bit). Results below the
 // smallest normal float (x < −87.34) are 0 and results from x > 88.37 (that is, ≥ 2^127.5) are
 // +inf; NaN stays NaN.
 //
