@@ -6,6 +6,7 @@
 // dequantize_row_q4_K / q5_K / q6_K there. Q2_K, Q3_K, IQ4_NL and IQ4_XS live in lowbit.c.
 #include "CKernels.h"
 #include "half.h"
+#include "hsum.h"
 #include "lowbit.h"
 
 #include <stdlib.h>
@@ -234,13 +235,6 @@ static float row_dot_generic(uint32_t type, const uint8_t *row, long cols, const
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
 
-AVX2_INLINE float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 AVX2_INLINE float half_avx2(const uint8_t *p) { return _cvtsh_ss(load_u16(p)); }
 
 AVX2_INLINE __m256 u8x8_to_ps(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)); }
@@ -412,7 +406,7 @@ AVX2_INLINE float k_dot_avx2(const uint32_t type, const uint8_t *row, long nb, c
         K_BLOCK_AVX2(type, row, K_DOT2_EMIT);
 #undef K_DOT2_EMIT
     }
-    return hsum8(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+    return pk_hsum8(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
 }
 
 AVX2_INLINE void k_dequant_avx2(const uint32_t type, const uint8_t *src, long nb, float *dst) {
@@ -489,7 +483,7 @@ AVX2 static float dot_f32_avx2(const float *a, const float *b, long n) {
         s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
     }
     for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    float t = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    float t = pk_hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
     for (; i < n; i++) t += a[i] * b[i];
     return t;
 }
@@ -503,7 +497,7 @@ AVX2 static float dot_f16_avx2(const uint8_t *row, const float *x, long n) {
         s0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), s0);
         s1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), s1);
     }
-    float t = hsum8(_mm256_add_ps(s0, s1));
+    float t = pk_hsum8(_mm256_add_ps(s0, s1));
     for (; i < n; i++) t += pk_half_to_float(load_u16(row + 2 * i)) * x[i];
     return t;
 }
@@ -515,7 +509,7 @@ AVX2 static float dot_bf16_avx2(const uint8_t *row, const float *x, long n) {
         s0 = _mm256_fmadd_ps(bf16x8_to_ps_avx2(row + 2 * i), _mm256_loadu_ps(x + i), s0);
         s1 = _mm256_fmadd_ps(bf16x8_to_ps_avx2(row + 2 * i + 16), _mm256_loadu_ps(x + i + 8), s1);
     }
-    float t = hsum8(_mm256_add_ps(s0, s1));
+    float t = pk_hsum8(_mm256_add_ps(s0, s1));
     for (; i < n; i++) t += bf16_to_float(load_u16(row + 2 * i)) * x[i];
     return t;
 }
@@ -534,7 +528,7 @@ AVX2_INLINE float blocks_dot_avx2(const uint32_t type, const uint8_t *row, long 
         s2 = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(x + 16), s2);
         s3 = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(x + 24), s3);
     }
-    return hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    return pk_hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 }
 
 #define GEMV_ROWS(expr) for (long r = r0; r < r1; r++) { const uint8_t *row = base + (size_t)r * rowBytes; out[r - r0] = (expr); }

@@ -16,6 +16,7 @@
 // and the same as ggml's dequantization.
 #include "lowbit.h"
 #include "CKernels.h"
+#include "hsum.h"
 
 #include <string.h>
 
@@ -219,11 +220,7 @@ LB_AVX2 float pk_lowbit_dot_avx2(uint32_t type, const uint8_t *row, long cols, c
         s3 = _mm256_fmadd_ps(w_[3], _mm256_loadu_ps(xp + 24), s3);
         xp += 32;
     });
-    const __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-    __m128 t = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    t = _mm_add_ps(t, _mm_movehl_ps(t, t));
-    t = _mm_add_ss(t, _mm_movehdup_ps(t));
-    return _mm_cvtss_f32(t);
+    return pk_hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 }
 
 // AVX-512: an IQ4 group's sixteen possible weights, dl·table[k], in one vector (exact products,

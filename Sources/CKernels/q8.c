@@ -14,6 +14,7 @@
 // Σ w · q = Σ (w + 128) · q − 128 · Σ q for Q8_0's bytes, per group of 4 as the instructions sum them.
 #include "CKernels.h"
 #include "half.h"
+#include "hsum.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -196,14 +197,6 @@ static float row_q8_generic(uint32_t type, const uint8_t *row, long nb, q8_view 
 
 Q8_AVX2 uint16_t q8_u16(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return h; }
 
-// The sum of a's 8 lanes, in one fixed order.
-Q8_AVX2 float hsum8_q8(__m256 a) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
-}
-
 // 16 where bit e of the u32 at p is set, for bytes e = 0..31 (the fifth bits of Q5_0/Q5_1).
 Q8_AVX2 __m256i fifth_bits_avx2(const uint8_t *p) {
     uint32_t bits;
@@ -263,7 +256,7 @@ Q8_AVX2 float row_q8_avx2(const uint32_t type, const uint8_t *row, long nb, q8_v
         const __m256i p0 = block_q8_avx2(type, row, b, v, &dw, &mins);
         acc0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * v.d[b]), _mm256_cvtepi32_ps(p0), acc0);
     }
-    return hsum8_q8(_mm256_add_ps(acc0, acc1)) + mins;
+    return pk_hsum8(_mm256_add_ps(acc0, acc1)) + mins;
 }
 
 // Q4_K: nb counts 32-element blocks (8 per weight block).
@@ -287,7 +280,7 @@ Q8_AVX2 float row_q8_k4_avx2(const uint8_t *row, long nb, q8_view v) {
             mins += dm[2 * j + 1] * v.s[b + 1];
         }
     }
-    return hsum8_q8(_mm256_add_ps(acc0, acc1)) - mins;
+    return pk_hsum8(_mm256_add_ps(acc0, acc1)) - mins;
 }
 
 __attribute__((target("avx2,fma,f16c")))
@@ -403,7 +396,7 @@ Q8_VNNI void row_q8_vnni(const uint32_t type, const uint8_t *row, long nb, const
         if (b < nb) {
             float dw;
             const __m256i p = block_q8_avx2(type, row, b, v[s], &dw, &mins[s]);
-            total += hsum8_q8(_mm256_mul_ps(_mm256_set1_ps(dw * v[s].d[b]), _mm256_cvtepi32_ps(p)));
+            total += pk_hsum8(_mm256_mul_ps(_mm256_set1_ps(dw * v[s].d[b]), _mm256_cvtepi32_ps(p)));
         }
         res[s] = total + mins[s];
     }
