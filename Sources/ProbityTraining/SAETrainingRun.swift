@@ -124,9 +124,8 @@ public enum SAETrainingRun {
             if tokensAtStart < 0 { tokensAtStart = t.tokensSeen }
             let count = rows.count / info.width / request.batchSize
             let lap = Date()
-            // Training sgemms are large: let OpenBLAS use every core, then give them back to the pool.
-            BLAS.setThreads(threads)
-            defer { BLAS.setThreads(1) }
+            // Training sgemms are large and the pool is idle meanwhile: OpenBLAS gets every core.
+            t.blasThreads = threads
             rows.withUnsafeBufferPointer { p in
                 for b in 0..<count where t.step < steps {
                     let stats = t.train(p.baseAddress! + b * request.batchSize * info.width, count: request.batchSize)

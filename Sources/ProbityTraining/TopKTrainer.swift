@@ -81,6 +81,10 @@ public final class TopKTrainer {
     public let scale: Float
     public private(set) var step = 0
     public private(set) var tokensSeen = 0
+    /// OpenBLAS's threads for each step's encoder product. The trajectory depends on it (OpenBLAS
+    /// sums in another order at another count), so a resumed run is bit-identical to an
+    /// uninterrupted one only at the same count.
+    public var blasThreads = 1
 
     // Parameters. The encoder is kept as (d_sae, d_in) so its gradient rows are contiguous;
     // SAELens's W_enc is its transpose.
@@ -179,7 +183,7 @@ public final class TopKTrainer {
         } }
         input.withUnsafeBufferPointer { a in wEncT.withUnsafeBufferPointer { w in pre.withUnsafeMutableBufferPointer { c in
             BLAS.sgemm(m: count, n: n, k: d, a: a.baseAddress!, lda: d, b: w.baseAddress!, ldb: d, transposeB: true,
-                       beta: 1, c: c.baseAddress!, ldc: n)
+                       beta: 1, c: c.baseAddress!, ldc: n, threads: blasThreads)
         } } }
 
         // Dead latents, as of the positions seen before this batch.
