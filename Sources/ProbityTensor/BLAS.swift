@@ -2,26 +2,37 @@
 // OpenBLAS splits a product among its threads and sums the pieces' edges in another order, so its
 // bits depend on the thread count (measured: 3–10% of a product's entries differ between 1 and 2
 // threads, for shapes from 256×128×32 to 4096×16384×576). That count is one process-wide setting,
-// so each call names its own (default 1) and calls are serialised: the count is set for the call
-// inside the lock, and a product's result depends only on its arguments, never on what else the
-// process is doing.
+// so each call here names its own (default 1) and these calls are serialised: the count is set for
+// the call inside the lock and put back to one after it, so a product's result depends only on its
+// arguments. The prompt kernels call OpenBLAS directly from every pool thread at once
+// (QuantizedMatrix); they rely on that resting count of one, which ThreadPool sets up.
 import COpenBLAS
 import Synchronization
 
 /// Row-major single-precision matrix products through OpenBLAS.
 public enum BLAS {
-    /// The thread count OpenBLAS was last set to (0: not yet), guarded with the calls.
+    /// OpenBLAS's thread count as last set here (0: not yet), guarded with the calls.
     private static let calls = Mutex(0)
 
-    private static func serialised(threads: Int, _ body: () -> Void) {
-        let n = max(1, threads)
-        calls.withLock { current in
-            if current != n {
-                openblas_set_num_threads(Int32(clamping: n))
-                current = n
-            }
-            body()
+    private static func set(_ current: inout Int, to n: Int) {
+        if current != n {
+            openblas_set_num_threads(Int32(clamping: n))
+            current = n
         }
+    }
+
+    private static func serialised(threads: Int, _ body: () -> Void) {
+        calls.withLock { current in
+            set(&current, to: max(1, threads))
+            body()
+            set(&current, to: 1)
+        }
+    }
+
+    /// Puts OpenBLAS at one thread of its own, its resting count: callers that run OpenBLAS from
+    /// several threads at once (the pool's prompt kernels) must not have each call start more.
+    public static func restOnOneThread() {
+        calls.withLock { set(&$0, to: 1) }
     }
 
     /// C(m×n) = alpha · op(A)(m×k) · op(B)(k×n) + beta · C, all row-major. `op(B)` is B (k×n,

@@ -4,8 +4,9 @@ import CKernels
 
 /// A persistent pool of worker threads. The thread that calls `parallelFor` works too.
 ///
-/// The pool owns the parallelism: kernels call OpenBLAS from pool threads with one OpenBLAS
-/// thread per call (`BLAS.sgemm`'s default); two layers of threads on the same cores only contend.
+/// The pool owns the parallelism: kernels call OpenBLAS from each pool thread, so creating a pool
+/// puts OpenBLAS at one thread of its own (`BLAS.restOnOneThread()`); two layers of threads on the
+/// same cores only contend.
 public final class ThreadPool: @unchecked Sendable {
     /// Threads in all, the caller's included.
     public let threadCount: Int
@@ -19,6 +20,7 @@ public final class ThreadPool: @unchecked Sendable {
         }
         self.pool = pool
         self.threadCount = threads
+        BLAS.restOnOneThread()
     }
 
     deinit { pk_pool_destroy(pool) }
