@@ -531,6 +531,79 @@ AVX2_INLINE float blocks_dot_avx2(const uint32_t type, const uint8_t *row, long 
     return pk_hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 }
 
+// The 32 integers of a block of a type whose weights are d · n with no offset (Q4_0: n = q − 8,
+// Q5_0: q − 16, Q8_0: q), as four vectors of eight floats (exact: |n| ≤ 128).
+AVX2_INLINE void block_ints_avx2(uint32_t type, const uint8_t *b, __m256 n[4]) {
+    switch (type) {
+    case T_Q4_0: {
+        const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b + 2)));
+        const __m256i b07 = _mm256_shuffle_epi8(q, spread_bytes_avx2(0));
+        const __m256i b8f = _mm256_shuffle_epi8(q, spread_bytes_avx2(8));
+        const __m256i low4x = _mm256_set1_epi32(0x0f), eight = _mm256_set1_epi32(8);
+        n[0] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b07, low4x), eight));
+        n[1] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b8f, low4x), eight));
+        n[2] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b07, 4), eight));
+        n[3] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b8f, 4), eight));
+        break;
+    }
+    case T_Q5_0: {
+        // As block_avx2's Q5_0: the fifth bits spread to bytes, then 16 taken off.
+        const uint32_t qh = load_u32(b + 2);
+        const __m128i q = _mm_loadu_si128((const __m128i *)(b + 6));
+        const __m128i low4 = _mm_set1_epi8(0x0f), x10 = _mm_set1_epi8(0x10), sixteen = _mm_set1_epi8(16);
+        const __m128i bitsel = _mm_set1_epi64x((long long)0x8040201008040201ULL);
+        const __m128i h_lo = _mm_shuffle_epi8(_mm_cvtsi32_si128((int)qh),
+                                              _mm_set_epi8(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0));
+        const __m128i h_hi = _mm_shuffle_epi8(_mm_cvtsi32_si128((int)qh),
+                                              _mm_set_epi8(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2));
+        const __m128i hb_lo = _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(h_lo, bitsel), bitsel), x10);
+        const __m128i hb_hi = _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(h_hi, bitsel), bitsel), x10);
+        const __m128i lo = _mm_sub_epi8(_mm_or_si128(_mm_and_si128(q, low4), hb_lo), sixteen);
+        const __m128i hi = _mm_sub_epi8(_mm_or_si128(_mm_and_si128(_mm_srli_epi16(q, 4), low4), hb_hi), sixteen);
+        n[0] = i8x8_to_ps(lo);
+        n[1] = i8x8_to_ps(_mm_srli_si128(lo, 8));
+        n[2] = i8x8_to_ps(hi);
+        n[3] = i8x8_to_ps(_mm_srli_si128(hi, 8));
+        break;
+    }
+    default:  // T_Q8_0
+        for (int k = 0; k < 4; k++) n[k] = i8x8_to_ps(_mm_loadl_epi64((const __m128i *)(b + 2 + 8 * k)));
+        break;
+    }
+}
+
+// One block's n · x in eight lanes: two products, two fused multiply-adds, one add.
+AVX2_INLINE __m256 block_ints_dot_avx2(const __m256 n[4], const float *x) {
+    const __m256 a = _mm256_fmadd_ps(n[2], _mm256_loadu_ps(x + 16), _mm256_mul_ps(n[0], _mm256_loadu_ps(x)));
+    const __m256 b = _mm256_fmadd_ps(n[3], _mm256_loadu_ps(x + 24), _mm256_mul_ps(n[1], _mm256_loadu_ps(x + 8)));
+    return _mm256_add_ps(a, b);
+}
+
+// Dot of a row of Q4_0, Q5_0 or Q8_0 blocks with x, the block's scale taken out of its sum:
+// Σ_b d_b · (Σ_j n_bj · x_bj). The weights are the same numbers ggml's dequantization gives
+// (d · n is exact in float for these types), only the rounding order differs from forming each
+// d · n first; and it halves the float work per weight, which bounds AVX2 decode (at AVX-512 the
+// products are bound by memory and form the weights as before). Blocks alternate between two
+// accumulators so no fused multiply-add waits on the previous block's.
+AVX2_INLINE float scaled_blocks_dot_avx2(const uint32_t type, const uint8_t *row, long nb, const float *x) {
+    const long bb = block_bytes(type);
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    long i = 0;
+    for (; i + 2 <= nb; i += 2, row += 2 * bb, x += 64) {
+        __m256 n[4], m[4];
+        block_ints_avx2(type, row, n);
+        block_ints_avx2(type, row + bb, m);
+        s0 = _mm256_fmadd_ps(_mm256_set1_ps(half_avx2(row)), block_ints_dot_avx2(n, x), s0);
+        s1 = _mm256_fmadd_ps(_mm256_set1_ps(half_avx2(row + bb)), block_ints_dot_avx2(m, x + 32), s1);
+    }
+    if (i < nb) {
+        __m256 n[4];
+        block_ints_avx2(type, row, n);
+        s0 = _mm256_fmadd_ps(_mm256_set1_ps(half_avx2(row)), block_ints_dot_avx2(n, x), s0);
+    }
+    return pk_hsum8(_mm256_add_ps(s0, s1));
+}
+
 #define GEMV_ROWS(expr) for (long r = r0; r < r1; r++) { const uint8_t *row = base + (size_t)r * rowBytes; out[r - r0] = (expr); }
 
 AVX2 static void gemv_avx2(uint32_t type, const uint8_t *base, size_t rowBytes, long r0, long r1, long cols,
@@ -540,11 +613,11 @@ AVX2 static void gemv_avx2(uint32_t type, const uint8_t *base, size_t rowBytes, 
     case T_F32: GEMV_ROWS(dot_f32_avx2((const float *)(const void *)row, x, cols)); break;
     case T_F16: GEMV_ROWS(dot_f16_avx2(row, x, cols)); break;
     case T_BF16: GEMV_ROWS(dot_bf16_avx2(row, x, cols)); break;
-    case T_Q4_0: GEMV_ROWS(blocks_dot_avx2(T_Q4_0, row, nb, x)); break;
+    case T_Q4_0: GEMV_ROWS(scaled_blocks_dot_avx2(T_Q4_0, row, nb, x)); break;
     case T_Q4_1: GEMV_ROWS(blocks_dot_avx2(T_Q4_1, row, nb, x)); break;
-    case T_Q5_0: GEMV_ROWS(blocks_dot_avx2(T_Q5_0, row, nb, x)); break;
+    case T_Q5_0: GEMV_ROWS(scaled_blocks_dot_avx2(T_Q5_0, row, nb, x)); break;
     case T_Q5_1: GEMV_ROWS(blocks_dot_avx2(T_Q5_1, row, nb, x)); break;
-    case T_Q8_0: GEMV_ROWS(blocks_dot_avx2(T_Q8_0, row, nb, x)); break;
+    case T_Q8_0: GEMV_ROWS(scaled_blocks_dot_avx2(T_Q8_0, row, nb, x)); break;
     case T_Q4_K: GEMV_ROWS(k_dot_avx2(T_Q4_K, row, cols / 256, x)); break;
     case T_Q5_K: GEMV_ROWS(k_dot_avx2(T_Q5_K, row, cols / 256, x)); break;
     case T_Q6_K: GEMV_ROWS(k_dot_avx2(T_Q6_K, row, cols / 256, x)); break;
