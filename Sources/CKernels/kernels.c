@@ -248,30 +248,72 @@ AVX2_INLINE __m256i spread_bytes_avx2(int from) {
                             (char)(from + 4), z, z, z, (char)(from + 5), z, z, z, (char)(from + 6), z, z, z, (char)(from + 7), z, z, z);
 }
 
-// The 32 weights of one block as four vectors of eight, each exactly as ggml computes it.
-AVX2_INLINE void block_avx2(uint32_t type, const uint8_t *b, __m256 w[4]) {
-    const __m128i low4 = _mm_set1_epi8(0x0f);
+// A Q5_0 / Q5_1 block's 32 five-bit values as bytes: elements 0..15 in `lo`, 16..31 in `hi`.
+// `qh` (bit j the fifth bit of element j) is spread to bytes as 0x10 by a per-byte bit select.
+AVX2_INLINE void q5_bytes_avx2(uint32_t qh, const uint8_t *nibbles, __m128i *lo, __m128i *hi) {
+    const __m128i low4 = _mm_set1_epi8(0x0f), x10 = _mm_set1_epi8(0x10);
+    const __m128i q = _mm_loadu_si128((const __m128i *)nibbles);
+    const __m128i bitsel = _mm_set1_epi64x((long long)0x8040201008040201ULL);
+    const __m128i h_lo = _mm_shuffle_epi8(_mm_cvtsi32_si128((int)qh),
+                                          _mm_set_epi8(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0));
+    const __m128i h_hi = _mm_shuffle_epi8(_mm_cvtsi32_si128((int)qh),
+                                          _mm_set_epi8(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2));
+    const __m128i hb_lo = _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(h_lo, bitsel), bitsel), x10);
+    const __m128i hb_hi = _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(h_hi, bitsel), bitsel), x10);
+    *lo = _mm_or_si128(_mm_and_si128(q, low4), hb_lo);
+    *hi = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(q, 4), low4), hb_hi);
+}
+
+// The 32 integers of a block of a type whose weights are d · n with no offset (Q4_0: n = q − 8,
+// Q5_0: q − 16, Q8_0: q), as four vectors of eight floats (exact: |n| ≤ 128).
+AVX2_INLINE void block_ints_avx2(uint32_t type, const uint8_t *b, __m256 n[4]) {
     switch (type) {
     case T_Q4_0: {
-        const __m256 d = _mm256_set1_ps(half_avx2(b));
-        // As Q4_1 below: spread the bytes to 32-bit lanes, then take the nibbles there.
+        // The 16 bytes in both halves (a load, no shuffle), one byte per 32-bit lane by one
+        // in-lane shuffle each for bytes 0-7 and 8-15; then the low nibbles by a mask and the
+        // high ones by a shift, in the 32-bit lanes: two shuffles where widening took six.
         const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b + 2)));
         const __m256i b07 = _mm256_shuffle_epi8(q, spread_bytes_avx2(0));
         const __m256i b8f = _mm256_shuffle_epi8(q, spread_bytes_avx2(8));
         const __m256i low4x = _mm256_set1_epi32(0x0f), eight = _mm256_set1_epi32(8);
-        w[0] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b07, low4x), eight)), d);
-        w[1] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b8f, low4x), eight)), d);
-        w[2] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b07, 4), eight)), d);
-        w[3] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b8f, 4), eight)), d);
+        n[0] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b07, low4x), eight));
+        n[1] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b8f, low4x), eight));
+        n[2] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b07, 4), eight));
+        n[3] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b8f, 4), eight));
+        break;
+    }
+    case T_Q5_0: {
+        __m128i lo, hi;
+        q5_bytes_avx2(load_u32(b + 2), b + 6, &lo, &hi);
+        const __m128i sixteen = _mm_set1_epi8(16);
+        lo = _mm_sub_epi8(lo, sixteen);
+        hi = _mm_sub_epi8(hi, sixteen);
+        n[0] = i8x8_to_ps(lo);
+        n[1] = i8x8_to_ps(_mm_srli_si128(lo, 8));
+        n[2] = i8x8_to_ps(hi);
+        n[3] = i8x8_to_ps(_mm_srli_si128(hi, 8));
+        break;
+    }
+    default:  // T_Q8_0: eight bytes at a time, so each widening reads memory directly.
+        for (int k = 0; k < 4; k++) n[k] = i8x8_to_ps(_mm_loadl_epi64((const __m128i *)(b + 2 + 8 * k)));
+        break;
+    }
+}
+
+// The 32 weights of one block as four vectors of eight, each exactly as ggml computes it.
+AVX2_INLINE void block_avx2(uint32_t type, const uint8_t *b, __m256 w[4]) {
+    switch (type) {
+    case T_Q4_0: case T_Q5_0: case T_Q8_0: {
+        // d · n, exact in float.
+        const __m256 d = _mm256_set1_ps(half_avx2(b));
+        block_ints_avx2(type, b, w);
+        for (int k = 0; k < 4; k++) w[k] = _mm256_mul_ps(w[k], d);
         break;
     }
     case T_Q4_1: {
         // q * d is exact in float (4-bit times 11-bit significand), so the fused
-        // multiply-add rounds once, exactly like ggml's x * d + m.
+        // multiply-add rounds once, exactly like ggml's x * d + m. Nibbles as Q4_0's.
         const __m256 d = _mm256_set1_ps(half_avx2(b)), m = _mm256_set1_ps(half_avx2(b + 2));
-        // The 16 bytes in both halves (a load, no shuffle), one byte per 32-bit lane by one
-        // in-lane shuffle each for bytes 0-7 and 8-15; then the low nibbles by a mask and the
-        // high ones by a shift, in the 32-bit lanes: two shuffles where widening took six.
         const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b + 4)));
         const __m256i b07 = _mm256_shuffle_epi8(q, spread_bytes_avx2(0));
         const __m256i b8f = _mm256_shuffle_epi8(q, spread_bytes_avx2(8));
@@ -282,44 +324,14 @@ AVX2_INLINE void block_avx2(uint32_t type, const uint8_t *b, __m256 w[4]) {
         w[3] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(b8f, 4)), d, m);
         break;
     }
-    case T_Q5_0: case T_Q5_1: {
-        const int one = type == T_Q5_1;
-        const __m256 d = _mm256_set1_ps(half_avx2(b));
-        const __m256 m = one ? _mm256_set1_ps(half_avx2(b + 2)) : _mm256_setzero_ps();
-        const uint32_t qh = load_u32(b + 2 + 2 * one);
-        const __m128i q = _mm_loadu_si128((const __m128i *)(b + 6 + 2 * one));
-        // Spread bit j of qh to byte j as 0x10: select each byte's bit with a per-byte mask.
-        const __m128i bitsel = _mm_set1_epi64x((long long)0x8040201008040201ULL);
-        const __m128i h_lo = _mm_shuffle_epi8(_mm_cvtsi32_si128((int)qh),
-                                              _mm_set_epi8(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0));
-        const __m128i h_hi = _mm_shuffle_epi8(_mm_cvtsi32_si128((int)qh),
-                                              _mm_set_epi8(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2));
-        const __m128i x10 = _mm_set1_epi8(0x10);
-        const __m128i hb_lo = _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(h_lo, bitsel), bitsel), x10);
-        const __m128i hb_hi = _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(h_hi, bitsel), bitsel), x10);
-        __m128i lo = _mm_or_si128(_mm_and_si128(q, low4), hb_lo);
-        __m128i hi = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(q, 4), low4), hb_hi);
-        if (!one) {
-            const __m128i sixteen = _mm_set1_epi8(16);
-            lo = _mm_sub_epi8(lo, sixteen);
-            hi = _mm_sub_epi8(hi, sixteen);
-            w[0] = _mm256_mul_ps(i8x8_to_ps(lo), d);
-            w[1] = _mm256_mul_ps(i8x8_to_ps(_mm_srli_si128(lo, 8)), d);
-            w[2] = _mm256_mul_ps(i8x8_to_ps(hi), d);
-            w[3] = _mm256_mul_ps(i8x8_to_ps(_mm_srli_si128(hi, 8)), d);
-        } else {
-            w[0] = _mm256_fmadd_ps(u8x8_to_ps(lo), d, m);
-            w[1] = _mm256_fmadd_ps(u8x8_to_ps(_mm_srli_si128(lo, 8)), d, m);
-            w[2] = _mm256_fmadd_ps(u8x8_to_ps(hi), d, m);
-            w[3] = _mm256_fmadd_ps(u8x8_to_ps(_mm_srli_si128(hi, 8)), d, m);
-        }
-        break;
-    }
-    case T_Q8_0: {
-        const __m256 d = _mm256_set1_ps(half_avx2(b));
-        // Eight bytes at a time, so each widening reads memory directly instead of shifting a
-        // register first.
-        for (int k = 0; k < 4; k++) w[k] = _mm256_mul_ps(i8x8_to_ps(_mm_loadl_epi64((const __m128i *)(b + 2 + 8 * k))), d);
+    case T_Q5_1: {
+        const __m256 d = _mm256_set1_ps(half_avx2(b)), m = _mm256_set1_ps(half_avx2(b + 2));
+        __m128i lo, hi;
+        q5_bytes_avx2(load_u32(b + 4), b + 8, &lo, &hi);
+        w[0] = _mm256_fmadd_ps(u8x8_to_ps(lo), d, m);
+        w[1] = _mm256_fmadd_ps(u8x8_to_ps(_mm_srli_si128(lo, 8)), d, m);
+        w[2] = _mm256_fmadd_ps(u8x8_to_ps(hi), d, m);
+        w[3] = _mm256_fmadd_ps(u8x8_to_ps(_mm_srli_si128(hi, 8)), d, m);
         break;
     }
     }
@@ -529,47 +541,6 @@ AVX2_INLINE float blocks_dot_avx2(const uint32_t type, const uint8_t *row, long 
         s3 = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(x + 24), s3);
     }
     return pk_hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-}
-
-// The 32 integers of a block of a type whose weights are d · n with no offset (Q4_0: n = q − 8,
-// Q5_0: q − 16, Q8_0: q), as four vectors of eight floats (exact: |n| ≤ 128).
-AVX2_INLINE void block_ints_avx2(uint32_t type, const uint8_t *b, __m256 n[4]) {
-    switch (type) {
-    case T_Q4_0: {
-        const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b + 2)));
-        const __m256i b07 = _mm256_shuffle_epi8(q, spread_bytes_avx2(0));
-        const __m256i b8f = _mm256_shuffle_epi8(q, spread_bytes_avx2(8));
-        const __m256i low4x = _mm256_set1_epi32(0x0f), eight = _mm256_set1_epi32(8);
-        n[0] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b07, low4x), eight));
-        n[1] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b8f, low4x), eight));
-        n[2] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b07, 4), eight));
-        n[3] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b8f, 4), eight));
-        break;
-    }
-    case T_Q5_0: {
-        // As block_avx2's Q5_0: the fifth bits spread to bytes, then 16 taken off.
-        const uint32_t qh = load_u32(b + 2);
-        const __m128i q = _mm_loadu_si128((const __m128i *)(b + 6));
-        const __m128i low4 = _mm_set1_epi8(0x0f), x10 = _mm_set1_epi8(0x10), sixteen = _mm_set1_epi8(16);
-        const __m128i bitsel = _mm_set1_epi64x((long long)0x8040201008040201ULL);
-        const __m128i h_lo = _mm_shuffle_epi8(_mm_cvtsi32_si128((int)qh),
-                                              _mm_set_epi8(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0));
-        const __m128i h_hi = _mm_shuffle_epi8(_mm_cvtsi32_si128((int)qh),
-                                              _mm_set_epi8(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2));
-        const __m128i hb_lo = _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(h_lo, bitsel), bitsel), x10);
-        const __m128i hb_hi = _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(h_hi, bitsel), bitsel), x10);
-        const __m128i lo = _mm_sub_epi8(_mm_or_si128(_mm_and_si128(q, low4), hb_lo), sixteen);
-        const __m128i hi = _mm_sub_epi8(_mm_or_si128(_mm_and_si128(_mm_srli_epi16(q, 4), low4), hb_hi), sixteen);
-        n[0] = i8x8_to_ps(lo);
-        n[1] = i8x8_to_ps(_mm_srli_si128(lo, 8));
-        n[2] = i8x8_to_ps(hi);
-        n[3] = i8x8_to_ps(_mm_srli_si128(hi, 8));
-        break;
-    }
-    default:  // T_Q8_0
-        for (int k = 0; k < 4; k++) n[k] = i8x8_to_ps(_mm_loadl_epi64((const __m128i *)(b + 2 + 8 * k)));
-        break;
-    }
 }
 
 // One block's n · x in eight lanes: two products, two fused multiply-adds, one add.
