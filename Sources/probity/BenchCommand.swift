@@ -52,18 +52,7 @@ struct Bench: ParsableCommand {
     @OptionGroup var kvCacheOption: KVCacheOption
     @OptionGroup var activationsOption: ActivationsOption
 
-    @Option(help: ArgumentHelp("Run the kernels at most at this instruction set level: avx512, avx2 or generic (a stand-in for a CPU without the higher ones; default: the best this CPU has).",
-                               valueName: "avx512|avx2|generic"))
-    var isa: String?
-
-    /// `--isa` as a kernel level; nil when not given.
-    func isaLevel() throws -> KernelLevel? {
-        guard let isa else { return nil }
-        guard let level = KernelLevel(rawValue: isa) else {
-            throw ValidationError("--isa: expected avx512, avx2 or generic, found '\(isa)'")
-        }
-        return level
-    }
+    @OptionGroup var kernelLevel: KernelLevelOption
 
     @OptionGroup var output: JSONOutput
     var json: Bool { output.json }
@@ -85,12 +74,11 @@ struct Bench: ParsableCommand {
         }
         if let n = saeLatents, n < 1 { throw ValidationError("--sae-latents must be at least 1, found \(n)") }
         if saeLatents != nil && pack != nil { throw ValidationError("give --sae-latents or --pack, not both") }
-        _ = try isaLevel()
     }
 
     func run() throws {
         // Before anything reads the level: the kernels cache it.
-        if let level = try isaLevel() { KernelLevel.limit(to: level) }
+        try kernelLevel.apply()
         let clock = ContinuousClock()
         let t0 = clock.now
         let loaded = try modelOptions.load(kvCache: try kvCacheOption.storage(),

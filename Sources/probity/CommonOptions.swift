@@ -84,6 +84,30 @@ struct ActivationsOption: ParsableArguments {
     func validate() throws { _ = try precision() }
 }
 
+/// `--isa`: cap the kernels' instruction set level for the run, a stand-in for a CPU without the
+/// higher levels (the products' rounding order differs between levels, so their bits do too).
+struct KernelLevelOption: ParsableArguments {
+    @Option(help: ArgumentHelp("Run the kernels at most at this instruction set level: avx512, avx2 or generic (a stand-in for a CPU without the higher ones; default: the best this CPU has).",
+                               valueName: "avx512|avx2|generic"))
+    var isa: String?
+
+    /// `--isa` as a kernel level; nil when not given.
+    func level() throws -> KernelLevel? {
+        guard let isa else { return nil }
+        guard let level = KernelLevel(rawValue: isa) else {
+            throw ValidationError("--isa: expected avx512, avx2 or generic, found '\(isa)'")
+        }
+        return level
+    }
+
+    func validate() throws { _ = try level() }
+
+    /// Caps the level; call before anything runs a kernel (the kernels cache it).
+    func apply() throws {
+        if let level = try level() { KernelLevel.limit(to: level) }
+    }
+}
+
 /// `--chat-format`: a chat format to use instead of the one recognised from the model's template.
 struct ChatFormatOption: ParsableArguments {
     @Option(name: .customLong("chat-format"),

@@ -33,6 +33,11 @@ struct Logits: ParsableCommand {
     @Flag(help: "Compute the logits of every position, not just the last.")
     var allPositions = false
 
+    @Flag(help: "Run the text one position at a time, as decoding does (its kernels), instead of as one prompt.")
+    var stepwise = false
+
+    @OptionGroup var kernelLevel: KernelLevelOption
+
     @OptionGroup var steering: SteeringOptions
 
     @OptionGroup var output: JSONOutput
@@ -43,6 +48,7 @@ struct Logits: ParsableCommand {
     }
 
     func run() throws {
+        try kernelLevel.apply()
         let loaded = try modelOptions.load()
         var tokens = loaded.tokenizer.encode(text, addSpecial: false, parseSpecial: parseSpecial)
         if addBOS, let bos = loaded.tokenizer.bosID { tokens.insert(bos, at: 0) }
@@ -50,7 +56,15 @@ struct Logits: ParsableCommand {
         let setup = try steering.steering(for: loaded)
         let hooks = try setup.hooks(model: loaded.model.info)?.0
         let session = try loaded.model.makeSession(capacity: tokens.count)
-        let logits = try session.forward(tokens, hooks: hooks, logits: allPositions ? .all : .last)
+        var logits: [Float] = []
+        if stepwise {
+            for (i, token) in tokens.enumerated() {
+                let step = try session.forward([token], hooks: hooks, logits: .last)
+                if allPositions || i == tokens.count - 1 { logits += step }
+            }
+        } else {
+            logits = try session.forward(tokens, hooks: hooks, logits: allPositions ? .all : .last)
+        }
         let vocab = loaded.model.info.vocabularySize
         if let npy {
             let shape = allPositions ? [tokens.count, vocab] : [vocab]
