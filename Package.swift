@@ -75,7 +75,7 @@ let package = Package(
         // Tests. Every seeded random number comes from ProbityTensor's SplitMix64; set-up data (the
         // default model, test vocabularies, corpora) from ProbityTestSupport, which fails a test
         // that finds it missing rather than skip it.
-        .target(name: "ProbityTestSupport", dependencies: ["ProbityLM"], path: "Tests/ProbityTestSupport"),
+        .target(name: "ProbityTestSupport", dependencies: ["ProbityLM", "ProbityFormats"], path: "Tests/ProbityTestSupport"),
         .testTarget(name: "ProbityTensorTests", dependencies: ["ProbityTensor"]),
         .testTarget(name: "ProbityFormatsTests", dependencies: ["ProbityFormats", "ProbityTensor", "ProbityTestSupport"]),
         .testTarget(name: "ProbityLMTests", dependencies: ["ProbityLM", "ProbityTensor", "ProbityFeatures", "ProbityTestSupport"]),

@@ -6,6 +6,7 @@ import Foundation
 import Testing
 import ProbityTensor
 @testable import ProbityLM
+import ProbityTestSupport
 
 @Suite(.serialized) struct BatchInvarianceTests {
     /// The target sequence's logits over `steps` steps, decoded in batches with `companions` others.

@@ -6,6 +6,7 @@ import Foundation
 import Testing
 import ProbityTensor
 @testable import ProbityLM
+import ProbityTestSupport
 
 /// One sequence of a batched schedule: its prompt, the step it joins at, how many tokens it
 /// decodes, and the hooks made for it (called once per run, so a run's recorders are its own).

@@ -2,6 +2,7 @@
 
 import Testing
 @testable import ProbityLM
+import ProbityTestSupport
 
 @Suite struct BenchmarkTests {
     @Test func slowdownIsTheMedianOfPairedRatios() {

@@ -4,6 +4,7 @@
 import Foundation
 import Testing
 @testable import ProbityLM
+import ProbityTestSupport
 
 @Suite(.serialized) struct LlamaReferenceTests {
     let model: LlamaModel

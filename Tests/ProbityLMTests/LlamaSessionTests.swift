@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 @testable import ProbityLM
+import ProbityTestSupport
 
 @Suite(.serialized) struct LlamaSessionTests {
     let model: LlamaModel

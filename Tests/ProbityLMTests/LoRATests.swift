@@ -7,6 +7,7 @@ import Testing
 import ProbityFormats
 import ProbityTensor
 @testable import ProbityLM
+import ProbityTestSupport
 
 /// Random LoRA factors for the tiny model's matrices, written into adapter files with GGUFWriter.
 struct TinyAdapter {

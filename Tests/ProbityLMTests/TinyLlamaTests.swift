@@ -7,6 +7,7 @@ import Testing
 import ProbityFormats
 import ProbityTensor
 @testable import ProbityLM
+import ProbityTestSupport
 
 /// Hyperparameters and random weights of a tiny model, and its plain float64 forward pass.
 struct TinyLlama {
